@@ -1,0 +1,147 @@
+// Package merkle implements the Merkle Tree Hash of RFC 9162 §2.1 over the
+// leaves of a batch (spec §10.3): leaf and interior hashes with distinct
+// prefixes, audit paths, and their verification (MERKLE-001).
+package merkle
+
+import (
+	"crypto/sha256"
+	"math/bits"
+
+	"github.com/sealfeed/sealfeed/protocol/alert"
+)
+
+// HashSize is the size of every hash in the tree.
+const HashSize = sha256.Size
+
+// LeafHash returns SHA-256(0x00 || leaf).
+func LeafHash(leaf []byte) [HashSize]byte {
+	h := sha256.New()
+	h.Write([]byte{0})
+	h.Write(leaf)
+	var out [HashSize]byte
+	h.Sum(out[:0])
+	return out
+}
+
+// NodeHash returns SHA-256(0x01 || left || right).
+func NodeHash(left, right *[HashSize]byte) [HashSize]byte {
+	var buf [1 + 2*HashSize]byte
+	buf[0] = 1
+	copy(buf[1:], left[:])
+	copy(buf[1+HashSize:], right[:])
+	return sha256.Sum256(buf[:])
+}
+
+// PathLen returns the exact length of the audit path of leaf index in a tree
+// of size leaves, or -1 if index ≥ size.
+func PathLen(index, size uint32) int {
+	if index >= size {
+		return -1
+	}
+	// RFC 9162 §2.1.3.2: one hash per level of the tree containing index;
+	// the tree's right edge can skip levels.
+	n := 0
+	fn, sn := index, size-1
+	for sn > 0 {
+		if fn&1 == 1 || fn != sn {
+			n++
+		}
+		fn >>= 1
+		sn >>= 1
+	}
+	return n
+}
+
+// Tree holds the levels of a tree built over leaf hashes. A Tree is
+// reusable: Build keeps the storage of the previous tree.
+type Tree struct {
+	levels [][][HashSize]byte // levels[0] = leaves; each level ceil(prev/2), odd last node promoted
+}
+
+// Size returns the number of leaves.
+func (t *Tree) Size() uint32 {
+	if len(t.levels) == 0 {
+		return 0
+	}
+	return uint32(len(t.levels[0]))
+}
+
+// Build computes the tree over leafHashes (copied) and returns the root.
+// With RFC 9162's split at the largest power of two below n, the tree is
+// the same as pairing nodes level by level and promoting an unpaired last
+// node unchanged.
+func (t *Tree) Build(leafHashes [][HashSize]byte) [HashSize]byte {
+	if len(leafHashes) == 0 {
+		panic("merkle: empty tree")
+	}
+	depth := bits.Len(uint(len(leafHashes)-1)) + 1
+	for len(t.levels) < depth {
+		t.levels = append(t.levels, nil)
+	}
+	t.levels = t.levels[:depth]
+	t.levels[0] = append(t.levels[0][:0], leafHashes...)
+	for d := 1; d < depth; d++ {
+		prev := t.levels[d-1]
+		cur := t.levels[d][:0]
+		for i := 0; i+1 < len(prev); i += 2 {
+			cur = append(cur, NodeHash(&prev[i], &prev[i+1]))
+		}
+		if len(prev)%2 == 1 {
+			cur = append(cur, prev[len(prev)-1])
+		}
+		t.levels[d] = cur
+	}
+	return t.levels[depth-1][0]
+}
+
+// Root returns the root of the last Build.
+func (t *Tree) Root() [HashSize]byte { return t.levels[len(t.levels)-1][0] }
+
+// AppendPath appends the audit path of leaf index, leaf to root.
+func (t *Tree) AppendPath(dst [][HashSize]byte, index uint32) [][HashSize]byte {
+	i := int(index)
+	for d := 0; d < len(t.levels)-1; d++ {
+		level := t.levels[d]
+		sib := i ^ 1
+		if sib < len(level) {
+			dst = append(dst, level[sib])
+		}
+		i >>= 1
+	}
+	return dst
+}
+
+// VerifyInclusion checks an audit path with the algorithm of RFC 9162
+// §2.1.3.2. Any failure is bad_proof (MERKLE-001).
+func VerifyInclusion(leafHash [HashSize]byte, index, size uint32, path [][HashSize]byte, root [HashSize]byte) error {
+	if index >= size {
+		return alert.Errorf(alert.BadProof, "leaf index %d not below tree size %d", index, size)
+	}
+	if len(path) != PathLen(index, size) {
+		return alert.Errorf(alert.BadProof, "path of %d hashes, want %d", len(path), PathLen(index, size))
+	}
+	fn, sn := index, size-1
+	r := leafHash
+	for _, p := range path {
+		if sn == 0 {
+			return alert.New(alert.BadProof, "path longer than the tree")
+		}
+		if fn&1 == 1 || fn == sn {
+			r = NodeHash(&p, &r)
+			if fn&1 == 0 {
+				for fn&1 == 0 && fn != 0 {
+					fn >>= 1
+					sn >>= 1
+				}
+			}
+		} else {
+			r = NodeHash(&r, &p)
+		}
+		fn >>= 1
+		sn >>= 1
+	}
+	if sn != 0 || r != root {
+		return alert.New(alert.BadProof, "inclusion proof does not lead to the signed root")
+	}
+	return nil
+}
