@@ -1,0 +1,150 @@
+// Package batch implements batch envelopes (spec §10): the server seals each
+// client's pending messages into one leaf under that client's envelope keys,
+// seals broadcast payloads once as blob leaves, builds a Merkle tree over
+// all leaves and signs its root once; each client receives its own leaf with
+// an inclusion proof, verifies the origin before decrypting anything, and
+// opens only what was sealed for it.
+package batch
+
+import (
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/sha256"
+	"hash"
+
+	"github.com/sealfeed/sealfeed/protocol/alert"
+	"github.com/sealfeed/sealfeed/protocol/keyschedule"
+	"github.com/sealfeed/sealfeed/protocol/merkle"
+	"github.com/sealfeed/sealfeed/protocol/suite"
+	"github.com/sealfeed/sealfeed/protocol/wire"
+)
+
+// Registered values and limits (spec §10.1, §15).
+const (
+	Version = 1
+
+	KindRecipient = 1
+	KindBlob      = 2
+
+	EntryMessage   = 1
+	EntryBroadcast = 2
+
+	HeaderLen  = 2 + 32 + 8 + 8 + 4 + 32
+	TagLen     = 16
+	DataKeyLen = 32
+
+	MaxBatchLeaves      = 1 << 20
+	MaxBlobsPerDelivery = 64
+	MaxEntriesPerLeaf   = 65535
+	MaxPayload          = 65536
+	maxPath             = 32
+	maxSealed           = 1<<24 - 1
+	minSealed           = suite.TagSize
+)
+
+// Header is the signed part of a batch.
+type Header struct {
+	Version     uint16
+	SignerID    [32]byte
+	Seq         uint64
+	TimestampMs uint64
+	LeafCount   uint32
+	Root        [32]byte
+}
+
+// AppendTo appends the 86-byte encoding of h.
+func (h *Header) AppendTo(b []byte) []byte {
+	b = wire.AppendUint16(b, h.Version)
+	b = append(b, h.SignerID[:]...)
+	b = wire.AppendUint64(b, h.Seq)
+	b = wire.AppendUint64(b, h.TimestampMs)
+	b = wire.AppendUint32(b, h.LeafCount)
+	return append(b, h.Root[:]...)
+}
+
+func (h *Header) read(r *wire.Reader) {
+	h.Version = r.Uint16("batch version")
+	r.Copy(h.SignerID[:], "signer id")
+	h.Seq = r.Uint64("batch seq")
+	h.TimestampMs = r.Uint64("timestamp")
+	h.LeafCount = r.Uint32("leaf count")
+	r.Copy(h.Root[:], "root")
+}
+
+// ParseHeader decodes exactly one header.
+func ParseHeader(b []byte) (Header, error) {
+	var h Header
+	r := wire.NewReader(b)
+	h.read(r)
+	return h, r.Finish("batch header")
+}
+
+// Keys are one client session's envelope keys (spec §7, §10.2): the AEAD
+// under env_key, env_iv and the tag MAC under tag_key. A Keys value is not
+// safe for concurrent use.
+type Keys struct {
+	aeadID uint16
+	aead   cipher.AEAD
+	iv     [suite.NonceSize]byte
+	tagMAC hash.Hash
+	sum    [sha256.Size]byte
+}
+
+// NewKeys prepares the envelope keys of a session that negotiated aeadID.
+func NewKeys(aeadID uint16, ek keyschedule.EnvelopeKeys) (*Keys, error) {
+	a, err := suite.NewAEAD(aeadID, ek.Key)
+	if err != nil {
+		return nil, err
+	}
+	if len(ek.IV) != suite.NonceSize || len(ek.TagKey) != 32 {
+		return nil, alert.New(alert.InternalError, "batch: envelope key sizes")
+	}
+	k := &Keys{aeadID: aeadID, aead: a, tagMAC: hmac.New(sha256.New, ek.TagKey)}
+	copy(k.iv[:], ek.IV)
+	return k, nil
+}
+
+// AEAD returns the AEAD identifier of the session.
+func (k *Keys) AEAD() uint16 { return k.aeadID }
+
+// Tag returns the recipient tag of this session in batch (signer, seq)
+// (BATCH-006).
+func (k *Keys) Tag(signerID *[32]byte, seq uint64) [TagLen]byte {
+	k.tagMAC.Reset()
+	k.tagMAC.Write([]byte(keyschedule.MACRecipientTag))
+	k.tagMAC.Write(signerID[:])
+	var s [8]byte
+	wire.AppendUint64(s[:0], seq)
+	k.tagMAC.Write(s[:])
+	var t [TagLen]byte
+	copy(t[:], k.tagMAC.Sum(k.sum[:0]))
+	return t
+}
+
+func (k *Keys) nonce(seq uint64) [suite.NonceSize]byte {
+	n := k.iv
+	for i := 0; i < 8; i++ {
+		n[4+i] ^= byte(seq >> (56 - 8*i))
+	}
+	return n
+}
+
+// recipientAAD is signer_id || seq || index || 0x01 || tag.
+func recipientAAD(b []byte, signer *[32]byte, seq uint64, index uint32, tag *[TagLen]byte) []byte {
+	b = append(b, signer[:]...)
+	b = wire.AppendUint64(b, seq)
+	b = wire.AppendUint32(b, index)
+	b = append(b, KindRecipient)
+	return append(b, tag[:]...)
+}
+
+// blobAAD is signer_id || seq || index || 0x02 || aead.
+func blobAAD(b []byte, signer *[32]byte, seq uint64, index uint32, aead uint16) []byte {
+	b = append(b, signer[:]...)
+	b = wire.AppendUint64(b, seq)
+	b = wire.AppendUint32(b, index)
+	b = append(b, KindBlob)
+	return wire.AppendUint16(b, aead)
+}
+
+var _ = merkle.HashSize

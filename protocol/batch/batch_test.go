@@ -1,0 +1,416 @@
+package batch
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	mrand "math/rand/v2"
+	"testing"
+
+	"pgregory.net/rapid"
+
+	"github.com/sealfeed/sealfeed/protocol/alert"
+	"github.com/sealfeed/sealfeed/protocol/keyschedule"
+	"github.com/sealfeed/sealfeed/protocol/sig"
+	"github.com/sealfeed/sealfeed/protocol/suite"
+)
+
+type seeded struct{ r *mrand.ChaCha8 }
+
+func (s seeded) Read(p []byte) (int, error) { return s.r.Read(p) }
+
+func codeOf(err error) alert.Code {
+	var e *alert.Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return 255
+}
+
+type party struct {
+	server, client *Keys // the two copies of one session's envelope keys
+	opener         *Opener
+}
+
+func newParty(t interface{ Fatal(...any) }, serverPub *sig.PublicKey, seed byte, aead uint16) *party {
+	secret := bytes.Repeat([]byte{seed}, 32)
+	ek := keyschedule.Envelope(secret)
+	s, err := NewKeys(aead, ek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := NewKeys(aead, ek)
+	return &party{server: s, client: c, opener: NewOpener(serverPub, c, MaxPayload)}
+}
+
+func signer(seed byte) (ed25519.PrivateKey, *sig.PublicKey) {
+	priv := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{seed}, 32))
+	pk, _ := sig.ParsePublicKey(priv.Public().(ed25519.PublicKey))
+	return priv, pk
+}
+
+// fixture: three clients, one broadcast, built as batch seq 5.
+func fixture(t testing.TB) (*Batch, []*party, []int, *sig.PublicKey) {
+	priv, pk := signer(1)
+	ps := []*party{newParty(t, pk, 10, suite.AEADChaCha20Poly1305), newParty(t, pk, 11, suite.AEADAES256GCM), newParty(t, pk, 12, suite.AEADChaCha20Poly1305)}
+	b := NewBuilder(priv, seeded{mrand.NewChaCha8([32]byte{1})})
+	news := b.AddBroadcast([]byte("to everyone"))
+	var hs []int
+	for i, p := range ps {
+		h, err := b.AddRecipient(p.server, []Entry{{MessageID: 3, Payload: []byte(fmt.Sprintf("for %d", i))}, {MessageID: 9, Broadcast: news}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs = append(hs, h)
+	}
+	bt, err := b.Build(5, 1_700_000_000_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bt, ps, hs, pk
+}
+
+func TestOpenDelivery(t *testing.T) {
+	bt, ps, hs, _ := fixture(t)
+	for i, p := range ps {
+		body, err := bt.AppendDelivery(nil, hs[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := ParseDelivery(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(d.AppendTo(nil), body) {
+			t.Fatal("delivery does not re-encode")
+		}
+		msgs, err := p.opener.Open(d, 4)
+		if err != nil {
+			t.Fatalf("client %d: %v", i, err)
+		}
+		if len(msgs) != 2 || msgs[0].ID != 3 || string(msgs[0].Payload) != fmt.Sprintf("for %d", i) ||
+			msgs[1].ID != 9 || !msgs[1].Broadcast || string(msgs[1].Payload) != "to everyone" {
+			t.Fatalf("client %d opened %+v", i, msgs)
+		}
+	}
+}
+
+func TestOpenRejects(t *testing.T) {
+	bt, ps, hs, pk := fixture(t)
+	body0, _ := bt.AppendDelivery(nil, hs[0])
+	body1, _ := bt.AppendDelivery(nil, hs[1])
+	_, otherPK := signer(2)
+	mut := func(f func(b []byte) []byte) []byte { return f(append([]byte(nil), body0...)) }
+	flipAt := func(off int) []byte { return mut(func(b []byte) []byte { b[off] ^= 0x01; return b }) }
+	ownLeaf := HeaderLen + 64 + 32 + 4 // start of the own Leaf
+	cases := []struct {
+		name, rule string
+		body       []byte
+		opener     *Opener
+		lastSeq    uint64
+		want       alert.Code
+	}{
+		{"truncated", "WIRE-001", body0[:len(body0)-1], nil, 0, alert.DecodeError},
+		{"trailing byte", "WIRE-001", append(append([]byte(nil), body0...), 0), nil, 0, alert.DecodeError},
+		{"version 2", "BATCH-010", flipAt(1) /* 0x0001 -> 0x0000 */, nil, 0, alert.ProtocolVersion},
+		{"signer id changed", "BATCH-010", flipAt(2), nil, 0, alert.UnknownSigner},
+		{"other server's opener", "BATCH-010", body0, NewOpener(otherPK, ps[0].client, 0), 0, alert.UnknownSigner},
+		{"replayed seq", "REPLAY-010", body0, nil, 5, alert.ReplayedBatch},
+		{"older seq", "REPLAY-010", body0, nil, 6, alert.ReplayedBatch},
+		{"seq changed", "SIG-003", flipAt(2 + 32 + 7), nil, 0, alert.BadSignature},
+		{"timestamp changed", "SIG-003", flipAt(2 + 32 + 8 + 7), nil, 0, alert.BadSignature},
+		{"root changed", "SIG-003", flipAt(HeaderLen - 1), nil, 0, alert.BadSignature},
+		{"signature bit", "SIG-003", flipAt(HeaderLen + 40), nil, 0, alert.BadSignature},
+		{"witness bit", "SIG-010", flipAt(HeaderLen + 64 + 3), nil, 0, alert.BadSignature},
+		{"leaf index", "MERKLE-001", flipAt(ownLeaf - 1), nil, 0, alert.BadProof},
+		{"tag bit", "MERKLE-001", flipAt(ownLeaf + 1), nil, 0, alert.BadProof},
+		{"ciphertext bit", "MERKLE-001", flipAt(ownLeaf + 1 + 16 + 3 + 5), nil, 0, alert.BadProof},
+		{"path bit", "MERKLE-001", flipAt(len(body0) - 5), nil, 0, alert.BadProof},
+		{"leaf for another client", "BATCH-012", body1, nil, 0, alert.WrongRecipient},
+	}
+	for _, c := range cases {
+		t.Run(c.rule+" "+c.name, func(t *testing.T) {
+			o := c.opener
+			if o == nil {
+				o = ps[0].opener
+			}
+			d, err := ParseDelivery(c.body)
+			if err == nil {
+				_, err = o.Open(d, c.lastSeq)
+			}
+			if got := codeOf(err); got != c.want {
+				t.Fatalf("got %v (%v), want %v", got, err, c.want)
+			}
+		})
+	}
+	_ = pk
+}
+
+// A server that lies inside a validly signed batch: the signer builds leaves
+// that break BATCH-005/BATCH-013 rules; the client still rejects them.
+func TestOpenRejectsMisbuiltContent(t *testing.T) {
+	priv, pk := signer(1)
+	p := newParty(t, pk, 20, suite.AEADChaCha20Poly1305)
+	build := func(add func(b *Builder) int) *Delivery {
+		b := NewBuilder(priv, nil)
+		h := add(b)
+		bt, err := b.Build(1, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := bt.AppendDelivery(nil, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := ParseDelivery(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	// Blob dropped from the delivery: the reference has nothing to open.
+	d := build(func(b *Builder) int {
+		x := b.AddBroadcast([]byte("x"))
+		h, _ := b.AddRecipient(p.server, []Entry{{MessageID: 1, Broadcast: x}})
+		return h
+	})
+	d.Blobs = nil
+	if _, err := p.opener.Open(d, 0); codeOf(err) != alert.BadProof {
+		t.Fatalf("missing blob: %v", err)
+	}
+	// A blob delivered that the leaf does not reference.
+	priv2 := priv
+	b := NewBuilder(priv2, nil)
+	x := b.AddBroadcast([]byte("x"))
+	y := b.AddBroadcast([]byte("y"))
+	h1, _ := b.AddRecipient(p.server, []Entry{{MessageID: 1, Broadcast: x}})
+	q := newParty(t, pk, 21, suite.AEADChaCha20Poly1305)
+	h2, _ := b.AddRecipient(q.server, []Entry{{MessageID: 1, Broadcast: y}})
+	bt, _ := b.Build(2, 0)
+	b1, _ := bt.AppendDelivery(nil, h1)
+	b2, _ := bt.AppendDelivery(nil, h2)
+	d1, _ := ParseDelivery(b1)
+	d2, _ := ParseDelivery(b2)
+	d1.Blobs = append(d1.Blobs, d2.Blobs...)
+	if _, err := p.opener.Open(d1, 0); codeOf(err) != alert.IllegalParameter {
+		t.Fatalf("unreferenced blob: %v", err)
+	}
+	// A payload above the session's max_payload.
+	small := NewOpener(pk, p.client, 4)
+	d = build(func(b *Builder) int {
+		h, _ := b.AddRecipient(p.server, []Entry{{MessageID: 1, Payload: []byte("12345")}})
+		return h
+	})
+	if _, err := small.Open(d, 0); codeOf(err) != alert.RecordOverflow {
+		t.Fatalf("oversize payload: %v", err)
+	}
+}
+
+func TestBuilderRefuses(t *testing.T) {
+	priv, pk := signer(1)
+	p := newParty(t, pk, 30, suite.AEADChaCha20Poly1305)
+	b := NewBuilder(priv, nil)
+	for name, entries := range map[string][]Entry{
+		"descending IDs":   {{MessageID: 2}, {MessageID: 1}},
+		"zero ID":          {{MessageID: 0}},
+		"oversize payload": {{MessageID: 1, Payload: make([]byte, MaxPayload+1)}},
+		"unknown handle":   {{MessageID: 1, Broadcast: 3}},
+		"empty":            nil,
+	} {
+		if _, err := b.AddRecipient(p.server, entries); err == nil {
+			t.Errorf("%s accepted", name)
+		}
+	}
+	if _, err := b.AddRecipient(p.server, []Entry{{MessageID: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.AddRecipient(p.server, []Entry{{MessageID: 2}}); err == nil {
+		t.Error("two leaves for one session accepted (BATCH-002)")
+	}
+}
+
+type shape struct {
+	blobs      [][]byte
+	recipients [][]Entry
+}
+
+func drawShape(t *rapid.T) shape {
+	var s shape
+	nb := rapid.IntRange(0, 4).Draw(t, "blobs")
+	for i := 0; i < nb; i++ {
+		s.blobs = append(s.blobs, rapid.SliceOfN(rapid.Byte(), 0, 300).Draw(t, "blob"))
+	}
+	nr := rapid.IntRange(1, 50).Draw(t, "recipients")
+	for i := 0; i < nr; i++ {
+		nm := rapid.IntRange(1, 10).Draw(t, "messages")
+		id := uint64(0)
+		var es []Entry
+		for j := 0; j < nm; j++ {
+			id += uint64(rapid.IntRange(1, 5).Draw(t, "gap"))
+			e := Entry{MessageID: id}
+			if nb > 0 && rapid.Bool().Draw(t, "broadcast") {
+				e.Broadcast = rapid.IntRange(1, nb).Draw(t, "which")
+			} else {
+				e.Payload = rapid.SliceOfN(rapid.Byte(), 0, 2000).Draw(t, "payload")
+			}
+			es = append(es, e)
+		}
+		s.recipients = append(s.recipients, es)
+	}
+	return s
+}
+
+func TestBatchOpenReturnsOnlyOwnLeaf(t *testing.T) {
+	priv, pk := signer(1)
+	rapid.Check(t, func(t *rapid.T) {
+		s := drawShape(t)
+		b := NewBuilder(priv, nil)
+		for _, p := range s.blobs {
+			b.AddBroadcast(p)
+		}
+		var ps []*party
+		var hs []int
+		for i, es := range s.recipients {
+			aead := suite.AEADChaCha20Poly1305
+			if i%3 == 1 {
+				aead = suite.AEADAES256GCM
+			}
+			p := newParty(t, pk, byte(i), aead)
+			h, err := b.AddRecipient(p.server, es)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ps, hs = append(ps, p), append(hs, h)
+		}
+		bt, err := b.Build(rapid.Uint64Range(1, 1<<62).Draw(t, "seq"), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, p := range ps {
+			body, err := bt.AppendDelivery(nil, hs[i])
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := ParseDelivery(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			msgs, err := p.opener.Open(d, 0)
+			if err != nil {
+				t.Fatalf("recipient %d: %v", i, err)
+			}
+			es := s.recipients[i]
+			if len(msgs) != len(es) {
+				t.Fatalf("recipient %d: %d messages, want %d", i, len(msgs), len(es))
+			}
+			for j, e := range es {
+				want := e.Payload
+				if e.Broadcast != 0 {
+					want = s.blobs[e.Broadcast-1]
+				}
+				if msgs[j].ID != e.MessageID || !bytes.Equal(msgs[j].Payload, want) || msgs[j].Broadcast != (e.Broadcast != 0) {
+					t.Fatalf("recipient %d message %d differs", i, j)
+				}
+			}
+			// Another recipient's keys never open this delivery.
+			other := ps[(i+1)%len(ps)]
+			if len(ps) > 1 {
+				if _, err := other.opener.Open(d, 0); err == nil {
+					t.Fatalf("recipient %d's delivery opened by another", i)
+				}
+			}
+		}
+	})
+}
+
+func TestAnySingleBitFlipInDeliveryIsRejected(t *testing.T) {
+	bt, ps, hs, _ := fixture(t)
+	body, _ := bt.AppendDelivery(nil, hs[2])
+	rapid.Check(t, func(t *rapid.T) {
+		bit := rapid.IntRange(0, 8*len(body)-1).Draw(t, "bit")
+		b := append([]byte(nil), body...)
+		b[bit/8] ^= 1 << (bit % 8)
+		d, err := ParseDelivery(b)
+		if err == nil {
+			_, err = ps[2].opener.Open(d, 0)
+		}
+		if err == nil {
+			t.Fatalf("bit %d flip accepted", bit)
+		}
+		if _, ok := alert.CodeOf(err); !ok || codeOf(err) == 255 {
+			t.Fatalf("bit %d: error without alert: %v", bit, err)
+		}
+	})
+	// Truncation at every length is rejected too.
+	for n := 0; n < len(body); n++ {
+		if d, err := ParseDelivery(body[:n]); err == nil {
+			if _, err := ps[2].opener.Open(d, 0); err == nil {
+				t.Fatalf("truncation to %d accepted", n)
+			}
+		}
+	}
+}
+
+func TestVerifyManyAgreesWithOpen(t *testing.T) {
+	priv, pk := signer(1)
+	p := newParty(t, pk, 40, suite.AEADChaCha20Poly1305)
+	b := NewBuilder(priv, nil)
+	var ds []*Delivery
+	for seq := uint64(1); seq <= 20; seq++ {
+		b.Reset()
+		h, _ := b.AddRecipient(p.server, []Entry{{MessageID: seq, Payload: []byte{byte(seq)}}})
+		bt, _ := b.Build(seq, 0)
+		body, _ := bt.AppendDelivery(nil, h)
+		if seq%7 == 0 {
+			body[HeaderLen+10] ^= 1 // break the signature
+		}
+		d, _ := ParseDelivery(body)
+		ds = append(ds, d)
+	}
+	errs := VerifyMany(sig.NewBatchVerifier(nil), pk, ds)
+	for i, d := range ds {
+		_, openErr := p.opener.Open(d, 0)
+		if (errs[i] == nil) != (openErr == nil) {
+			t.Fatalf("delivery %d: VerifyMany %v, Open %v", i, errs[i], openErr)
+		}
+		if errs[i] == nil {
+			if _, err := p.opener.OpenVerified(d, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+func TestBuildAllocationsDoNotGrowWithMessages(t *testing.T) {
+	priv, pk := signer(1)
+	allocs := func(perRecipient int) float64 {
+		b := NewBuilder(priv, nil)
+		ps := make([]*party, 20)
+		for i := range ps {
+			ps[i] = newParty(t, pk, byte(i), suite.AEADChaCha20Poly1305)
+		}
+		payload := make([]byte, 256)
+		entries := make([]Entry, perRecipient)
+		for i := range entries {
+			entries[i] = Entry{MessageID: uint64(i + 1), Payload: payload}
+		}
+		seq := uint64(0)
+		run := func() {
+			b.Reset()
+			for _, p := range ps {
+				b.AddRecipient(p.server, entries)
+			}
+			seq++
+			if _, err := b.Build(seq, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		run()
+		return testing.AllocsPerRun(20, run)
+	}
+	one, many := allocs(1), allocs(50)
+	if many > one {
+		t.Fatalf("allocations per Build grow with messages: %v for 1 message per recipient, %v for 50", one, many)
+	}
+}
