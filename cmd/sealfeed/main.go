@@ -1,0 +1,51 @@
+// Command sealfeed is the SealFeed command line. Today it has one
+// subcommand, demo, which runs complete handshakes and one signed batch
+// between an in-process server and clients and prints what happened.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+)
+
+const usage = `usage: sealfeed <command> [flags]
+
+commands:
+  demo    run handshakes and a signed batch between an in-process server and
+          three clients, and print a timeline of every step
+
+Run 'sealfeed <command> --help' for the flags of a command.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "demo":
+		err = demoCommand(args[1:], stdout, stderr)
+	case "help", "-h", "--help", "-help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "sealfeed: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "sealfeed %s: %v\n", args[0], err)
+		return 1
+	}
+	return 0
+}

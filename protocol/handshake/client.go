@@ -1,0 +1,459 @@
+package handshake
+
+import (
+	"crypto/ed25519"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"io"
+	"sort"
+	"time"
+
+	"github.com/sealfeed/sealfeed/protocol/alert"
+	"github.com/sealfeed/sealfeed/protocol/credential"
+	"github.com/sealfeed/sealfeed/protocol/keyschedule"
+	"github.com/sealfeed/sealfeed/protocol/record"
+	"github.com/sealfeed/sealfeed/protocol/session"
+	"github.com/sealfeed/sealfeed/protocol/sig"
+	"github.com/sealfeed/sealfeed/protocol/suite"
+	"github.com/sealfeed/sealfeed/protocol/wire"
+)
+
+// ClientConfig configures a client handshake. Exactly one of PinnedKeyID
+// and Trust is set.
+type ClientConfig struct {
+	Rand io.Reader        // nil: crypto/rand
+	Now  func() time.Time // nil: time.Now
+
+	Versions, Groups, AEADs []uint16 // offer, in preference order; nil: suite.Supported*
+	GREASE                  bool     // add one GREASE value to each list and a GREASE extension
+
+	PinnedKeyID *[32]byte         // trust mode 1: KeyID of the server key (ID-003)
+	Trust       *credential.Trust // trust mode 2: authority and realm (CRED-*)
+
+	Identity ed25519.PrivateKey // optional: key-identified client (HS-030)
+	Ticket   *Ticket            // optional: resumption for anonymous clients (HS-040)
+
+	ExtraExtensions []wire.Extension // added to ClientHello, for tests
+	Trace           Tracer
+}
+
+type clientState uint8
+
+const (
+	clientStart clientState = iota
+	clientWaitServerHello
+	clientWaitServerFlight
+	clientWaitWelcome
+	clientConnected
+	clientClosed
+)
+
+// Client is the client side of one handshake.
+type Client struct {
+	cfg    *ClientConfig
+	state  clientState
+	hello  *ClientHello
+	shares []*suite.ClientShare
+	tr     transcript
+	keys   secrets
+	group  uint16
+	aead   uint16
+	psk    []byte
+
+	sealer     *record.Sealer
+	opener     *record.Opener
+	serverKey  *sig.PublicKey
+	clientKey  *sig.PublicKey
+	sess       *session.Session
+	newTicket  *Ticket
+	revocation *credential.RevocationList
+}
+
+// NewClient checks cfg and returns a Client in state START.
+func NewClient(cfg *ClientConfig) (*Client, error) {
+	if (cfg.PinnedKeyID == nil) == (cfg.Trust == nil) {
+		return nil, alert.New(alert.InternalError, "handshake: set exactly one of PinnedKeyID and Trust")
+	}
+	if cfg.Identity != nil && cfg.Ticket != nil {
+		return nil, alert.New(alert.InternalError, "handshake: a key-identified client does not resume (HS-005)")
+	}
+	c := &Client{cfg: cfg}
+	if cfg.Identity != nil {
+		k, err := sig.ParsePublicKey(cfg.Identity.Public().(ed25519.PublicKey))
+		if err != nil {
+			return nil, err
+		}
+		c.clientKey = k
+	}
+	return c, nil
+}
+
+// Start returns the ClientHello frame and moves to WAIT_SERVER_HELLO.
+func (c *Client) Start() ([]byte, error) {
+	if c.state != clientStart {
+		return nil, alert.New(alert.UnexpectedMessage, "handshake already started")
+	}
+	frame, err := c.sendClientHello()
+	if err != nil {
+		c.state = clientClosed
+		return nil, err
+	}
+	c.state = clientWaitServerHello
+	return frame, nil
+}
+
+func (c *Client) sendClientHello() ([]byte, error) {
+	cfg := c.cfg
+	m := &ClientHello{
+		Versions: append([]uint16(nil), orDefault(cfg.Versions, suite.SupportedVersions)...),
+		AEADs:    append([]uint16(nil), orDefault(cfg.AEADs, suite.SupportedAEADs)...),
+	}
+	if err := readRandom(cfg.Rand, m.Random[:]); err != nil {
+		return nil, err
+	}
+	for _, g := range orDefault(cfg.Groups, suite.SupportedGroups) {
+		s, err := suite.NewClientShare(g, cfg.Rand)
+		if err != nil {
+			return nil, err
+		}
+		c.shares = append(c.shares, s)
+		m.KeyShares = append(m.KeyShares, KeyShare{Group: g, KeyExchange: s.Public()})
+	}
+	exts := append([]wire.Extension(nil), cfg.ExtraExtensions...)
+	if cfg.Trust != nil {
+		exts = append(exts, wire.Extension{Type: wire.ExtRealm, Data: []byte(cfg.Trust.Realm)})
+	}
+	if t := cfg.Ticket; t != nil && now(cfg.Now).Before(t.Expires) {
+		exts = append(exts, wire.Extension{Type: wire.ExtResumptionTicket, Data: t.Bytes})
+		c.psk = t.PSK
+	}
+	if cfg.GREASE {
+		gv, err := grease(cfg.Rand, false)
+		if err != nil {
+			return nil, err
+		}
+		ge, err := grease(cfg.Rand, true)
+		if err != nil {
+			return nil, err
+		}
+		m.Versions = append([]uint16{gv}, m.Versions...)
+		m.AEADs = append([]uint16{gv}, m.AEADs...)
+		m.KeyShares = append([]KeyShare{{Group: gv, KeyExchange: []byte{0}}}, m.KeyShares...)
+		exts = append(exts, wire.Extension{Type: ge})
+	}
+	sort.SliceStable(exts, func(i, j int) bool { return exts[i].Type < exts[j].Type })
+	m.Extensions = exts
+	c.hello = m
+	raw := m.AppendTo(nil)
+	c.tr.add(raw)
+	c.cfg.Trace.trace("ClientHello", raw)
+	return wire.AppendPlaintextFrame(nil, raw), nil
+}
+
+// Handle consumes one frame from the server. out holds frames to send; done
+// is true once Welcome is received and Session is ready.
+func (c *Client) Handle(frame []byte) (out [][]byte, done bool, err error) {
+	defer func() {
+		if err != nil {
+			c.state = clientClosed
+			c.keys.erase()
+		}
+	}()
+	if len(frame) > 0 && wire.FrameType(frame[0]) == wire.FramePlaintext {
+		if t, body, _, perr := wire.ParsePlaintextFrame(frame); perr == nil && t == wire.TypeAlert {
+			code, perr := wire.ParseAlert(body)
+			if perr != nil {
+				return nil, false, perr
+			}
+			return nil, false, alert.New(code, "received from server")
+		}
+	}
+	switch c.state {
+	case clientWaitServerHello:
+		return nil, false, c.readServerHello(frame)
+	case clientWaitServerFlight:
+		f, err := c.readServerFlight(frame)
+		if err != nil {
+			return nil, false, err
+		}
+		return [][]byte{f}, false, nil
+	case clientWaitWelcome:
+		return nil, true, c.readWelcome(frame)
+	}
+	return nil, false, alert.New(alert.UnexpectedMessage, "frame in a state that expects none")
+}
+
+func (c *Client) readServerHello(frame []byte) error {
+	t, body, raw, err := wire.ParsePlaintextFrame(frame)
+	if err != nil {
+		return err
+	}
+	if t != wire.TypeServerHello {
+		return alert.New(alert.UnexpectedMessage, "expected ServerHello")
+	}
+	sh, err := ParseServerHello(body)
+	if err != nil {
+		return err
+	}
+	// HS-014: every choice must come from our offer and not be GREASE.
+	if wire.IsGREASE(sh.Version) || !contains(c.hello.Versions, sh.Version) {
+		return alert.New(alert.IllegalParameter, "server chose a version not offered")
+	}
+	if wire.IsGREASE(sh.AEAD) || !contains(c.hello.AEADs, sh.AEAD) || !suite.KnownAEAD(sh.AEAD) {
+		return alert.New(alert.IllegalParameter, "server chose an AEAD not offered")
+	}
+	var share *suite.ClientShare
+	for _, s := range c.shares {
+		if s.Group == sh.KeyShare.Group {
+			share = s
+		}
+	}
+	if share == nil || wire.IsGREASE(sh.KeyShare.Group) {
+		return alert.New(alert.IllegalParameter, "server chose a group not offered")
+	}
+	if err := knownShareLen(sh.KeyShare.Group, sh.KeyShare.KeyExchange, false); err != nil {
+		return err
+	}
+	// HS-015
+	if err := wire.CheckExtensions(sh.Extensions, func(t uint16) bool { return t == wire.ExtPSKAccepted }); err != nil {
+		return err
+	}
+	var psk []byte
+	if e, ok := wire.FindExtension(sh.Extensions, wire.ExtPSKAccepted); ok {
+		if c.psk == nil {
+			return alert.New(alert.IllegalParameter, "psk_accepted without a ticket")
+		}
+		if len(e.Data) != 0 {
+			return alert.New(alert.DecodeError, "psk_accepted carries data")
+		}
+		psk = c.psk
+	}
+	shared, err := share.Finish(sh.KeyShare.KeyExchange)
+	if err != nil {
+		return err
+	}
+	c.tr.add(raw)
+	c.cfg.Trace.trace("ServerHello", raw)
+	c.group, c.aead, c.psk = sh.KeyShare.Group, sh.AEAD, psk
+	c.keys.deriveHandshake(psk, shared, c.tr.hash(), c.cfg.Trace)
+	clear(shared)
+	if c.opener, err = record.NewOpener(c.aead, c.keys.serverHS); err != nil {
+		return err
+	}
+	if c.sealer, err = record.NewSealer(c.aead, c.keys.clientHS); err != nil {
+		return err
+	}
+	c.shares = nil
+	c.state = clientWaitServerFlight
+	return nil
+}
+
+// expectMessages splits an inner plaintext and checks the message types.
+func expectMessages(inner []byte, want ...wire.MsgType) ([][2][]byte, error) {
+	var got [][2][]byte
+	err := record.ForEachMessage(inner, func(t wire.MsgType, body, raw []byte) error {
+		if t == wire.TypeAlert {
+			code, err := wire.ParseAlert(body)
+			if err != nil {
+				return err
+			}
+			return alert.New(code, "received from peer")
+		}
+		if len(got) >= len(want) || t != want[len(got)] {
+			return alert.Errorf(alert.UnexpectedMessage, "message type 0x%02x out of place", uint8(t))
+		}
+		got = append(got, [2][]byte{body, raw})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(got) != len(want) {
+		return nil, alert.New(alert.UnexpectedMessage, "flight is missing messages")
+	}
+	return got, nil
+}
+
+func (c *Client) readServerFlight(frame []byte) ([]byte, error) {
+	inner, err := c.opener.Open(frame)
+	if err != nil {
+		return nil, err
+	}
+	msgs, err := expectMessages(inner, wire.TypeServerIdentity, wire.TypeServerVerify, wire.TypeFinished)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.checkServerIdentity(msgs[0][0]); err != nil {
+		return nil, err
+	}
+	c.tr.add(msgs[0][1])
+	c.cfg.Trace.trace("ServerIdentity", msgs[0][1])
+
+	sv, err := parseFixed(msgs[1][0], signatureLen, "server verify")
+	if err != nil {
+		return nil, err
+	}
+	if err := sig.Verify(c.serverKey, keyschedule.SigServer, c.tr.hash(), sv); err != nil {
+		return nil, err // HS-022: a changed offer lands here
+	}
+	c.tr.add(msgs[1][1])
+	c.cfg.Trace.trace("ServerVerify", msgs[1][1])
+
+	fin, err := parseFixed(msgs[2][0], finishedLen, "finished")
+	if err != nil {
+		return nil, err
+	}
+	if !hmac.Equal(fin, keyschedule.FinishedMAC(c.keys.serverHS, c.tr.hash())) {
+		return nil, alert.New(alert.DecryptError, "server Finished does not verify")
+	}
+	c.tr.add(msgs[2][1])
+	c.cfg.Trace.trace("ServerFinished", msgs[2][1])
+	c.keys.deriveApp(c.tr.hash(), c.cfg.Trace)
+
+	// The client flight (HS-030, HS-031).
+	var flight []byte
+	if c.cfg.Identity != nil {
+		ci := wire.AppendMessage(nil, wire.TypeClientIdentity, c.clientKey.Bytes())
+		c.tr.add(ci)
+		c.cfg.Trace.trace("ClientIdentity", ci)
+		cv := wire.AppendMessage(nil, wire.TypeClientVerify, sig.Sign(c.cfg.Identity, keyschedule.SigClient, c.tr.hash()))
+		c.tr.add(cv)
+		c.cfg.Trace.trace("ClientVerify", cv)
+		flight = append(append(flight, ci...), cv...)
+	}
+	cf := wire.AppendMessage(nil, wire.TypeFinished, keyschedule.FinishedMAC(c.keys.clientHS, c.tr.hash()))
+	c.tr.add(cf)
+	c.cfg.Trace.trace("ClientFinished", cf)
+	flight = append(flight, cf...)
+	out, err := c.sealer.Seal(nil, flight, 0)
+	if err != nil {
+		return nil, err
+	}
+	c.cfg.Trace.trace("client_flight_frame", out)
+	c.keys.deriveFinal(c.tr.hash(), c.cfg.Trace)
+	if c.sealer, err = record.NewSealer(c.aead, c.keys.clientApp); err != nil {
+		return nil, err
+	}
+	if c.opener, err = record.NewOpener(c.aead, c.keys.serverApp); err != nil {
+		return nil, err
+	}
+	c.state = clientWaitWelcome
+	return out, nil
+}
+
+// checkServerIdentity applies HS-021.
+func (c *Client) checkServerIdentity(body []byte) error {
+	si, err := ParseServerIdentity(body)
+	if err != nil {
+		return err
+	}
+	if err := wire.CheckExtensions(si.Extensions, func(uint16) bool { return false }); err != nil {
+		return err
+	}
+	switch {
+	case c.cfg.PinnedKeyID != nil && si.Type == IdentityRawKey:
+		k, err := sig.ParsePublicKey(si.PublicKey)
+		if err != nil {
+			return err
+		}
+		id := k.ID()
+		if subtle.ConstantTimeCompare(id[:], c.cfg.PinnedKeyID[:]) != 1 {
+			return alert.New(alert.UnknownServerKey, "server key does not match the pinned fingerprint")
+		}
+		c.serverKey = k
+	case c.cfg.Trust != nil && si.Type == IdentityCredential:
+		k, l, err := credential.Validate(*c.cfg.Trust, si.Credential, si.RevocationList, now(c.cfg.Now))
+		if err != nil {
+			return err
+		}
+		c.serverKey, c.revocation = k, l
+	default:
+		return alert.New(alert.UnknownServerKey, "server identity type does not match the configured trust")
+	}
+	return nil
+}
+
+func (c *Client) readWelcome(frame []byte) error {
+	inner, err := c.opener.Open(frame)
+	if err != nil {
+		return err
+	}
+	msgs, err := expectMessages(inner, wire.TypeWelcome)
+	if err != nil {
+		return err
+	}
+	w, err := session.ParseWelcome(msgs[0][0])
+	if err != nil {
+		return err
+	}
+	c.cfg.Trace.trace("Welcome", msgs[0][1])
+	if w.Resumed != (c.psk != nil) {
+		return alert.New(alert.IllegalParameter, "welcome resumed flag disagrees with psk_accepted")
+	}
+	if w.Resumed && subtle.ConstantTimeCompare(w.ClientID[:], c.cfg.Ticket.ClientID[:]) != 1 {
+		return alert.New(alert.IllegalParameter, "resumed session changed the client ID")
+	}
+	if c.clientKey != nil {
+		if want := clientIDOf(c.clientKey.Bytes()); subtle.ConstantTimeCompare(w.ClientID[:], want[:]) != 1 {
+			return alert.New(alert.IllegalParameter, "client ID is not derived from the client key (ID-001)")
+		}
+		if len(w.Ticket) != 0 {
+			return alert.New(alert.IllegalParameter, "ticket for a key-identified client")
+		}
+	}
+	s := session.New(session.Client, c.sealer, c.opener)
+	s.Version, s.Group, s.AEAD = suite.Version1, c.group, c.aead
+	s.ClientID, s.Resumed, s.Welcome = w.ClientID, w.Resumed, w
+	s.ServerKey, s.ClientKey = c.serverKey, c.clientKey
+	s.Envelope = keyschedule.Envelope(c.keys.envelope)
+	s.ResumptionPSK = c.keys.resumption
+	s.MarkWelcomed()
+	if len(w.Ticket) > 0 {
+		c.newTicket = &Ticket{Bytes: w.Ticket, PSK: c.keys.resumption, ClientID: w.ClientID,
+			Expires: now(c.cfg.Now).Add(time.Duration(w.TicketLifetime) * time.Second)}
+	}
+	c.sess = s
+	c.keys.erase()
+	c.state = clientConnected
+	return nil
+}
+
+// Session returns the connected session, nil before Welcome.
+func (c *Client) Session() *session.Session { return c.sess }
+
+// NewTicket returns the ticket from Welcome, nil if none.
+func (c *Client) NewTicket() *Ticket { return c.newTicket }
+
+// RevocationList returns the revocation list accepted with the server's
+// credential, nil in pinned-key mode; the caller persists its number
+// (CRED-013).
+func (c *Client) RevocationList() *credential.RevocationList { return c.revocation }
+
+// AlertFrame returns the frame that reports code to the server: protected
+// once handshake keys exist, plaintext before (ALERT-001).
+func (c *Client) AlertFrame(code alert.Code) []byte {
+	if code.LocalOnly() {
+		return nil
+	}
+	if c.sealer != nil {
+		if f, err := c.sealer.Seal(nil, wire.AppendAlert(nil, code), 0); err == nil {
+			return f
+		}
+	}
+	return wire.AppendPlaintextFrame(nil, wire.AppendAlert(nil, code))
+}
+
+// clientIDOf is ID-001.
+func clientIDOf(pub []byte) [32]byte {
+	h := sha256.New()
+	h.Write([]byte(keyschedule.HashClientID))
+	h.Write([]byte{0})
+	h.Write(pub)
+	var id [32]byte
+	h.Sum(id[:0])
+	return id
+}
+
+// ClientID returns the client ID of a key-identified client (ID-001).
+func ClientID(pub ed25519.PublicKey) [32]byte { return clientIDOf(pub) }

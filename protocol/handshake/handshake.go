@@ -1,0 +1,194 @@
+// Package handshake implements the two SealFeed handshake state machines
+// (spec §6) over the key schedule of §7. It is transport agnostic: each side
+// consumes frames and produces frames; once done it hands over a
+// session.Session.
+package handshake
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"io"
+	"time"
+
+	"golang.org/x/crypto/chacha20poly1305"
+
+	"github.com/sealfeed/sealfeed/protocol/alert"
+	"github.com/sealfeed/sealfeed/protocol/keyschedule"
+	"github.com/sealfeed/sealfeed/protocol/suite"
+	"github.com/sealfeed/sealfeed/protocol/wire"
+)
+
+// HandshakeTimeout is the limit of HS-051; the transport enforces it.
+const HandshakeTimeout = 10 * time.Second
+
+// Defaults of the server's Welcome.
+const (
+	DefaultMaxPayload    = 65536
+	DefaultIdleTimeoutMs = 60_000
+	MaxTicketLifetime    = 7 * 24 * time.Hour
+)
+
+// Tracer observes every handshake message and derived secret by name. It is
+// for test vectors and debugging with deterministic randomness; it sees
+// secrets, so it must never be set in production.
+type Tracer func(name string, value []byte)
+
+func (t Tracer) trace(name string, v []byte) {
+	if t != nil {
+		t(name, append([]byte(nil), v...))
+	}
+}
+
+// transcript is the concatenation of the encoded messages (spec §6.1).
+type transcript []byte
+
+func (t *transcript) add(raw []byte) { *t = append(*t, raw...) }
+
+func (t transcript) hash() []byte { h := sha256.Sum256(t); return h[:] }
+
+func randReader(r io.Reader) io.Reader {
+	if r == nil {
+		return rand.Reader
+	}
+	return r
+}
+
+func readRandom(r io.Reader, b []byte) error {
+	if _, err := io.ReadFull(randReader(r), b); err != nil {
+		return alert.New(alert.InternalError, "randomness source failed")
+	}
+	return nil
+}
+
+func now(f func() time.Time) time.Time {
+	if f == nil {
+		return time.Now()
+	}
+	return f()
+}
+
+// secrets holds the schedule of one handshake (KS-001).
+type secrets struct {
+	handshake, master    []byte
+	clientHS, serverHS   []byte
+	clientApp, serverApp []byte
+	envelope, resumption []byte
+}
+
+func (s *secrets) erase() {
+	for _, b := range [][]byte{s.handshake, s.master, s.clientHS, s.serverHS, s.clientApp, s.serverApp} {
+		clear(b)
+	}
+}
+
+func (s *secrets) deriveHandshake(psk, shared []byte, th []byte, tr Tracer) {
+	early := keyschedule.EarlySecret(psk)
+	s.handshake = keyschedule.HandshakeSecret(early, shared)
+	s.clientHS = keyschedule.DeriveSecret(s.handshake, keyschedule.LabelClientHandshake, th)
+	s.serverHS = keyschedule.DeriveSecret(s.handshake, keyschedule.LabelServerHandshake, th)
+	s.master = keyschedule.MasterSecret(s.handshake)
+	tr.trace("early_secret", early)
+	tr.trace("shared_secret", shared)
+	tr.trace("handshake_secret", s.handshake)
+	tr.trace("c_hs_traffic", s.clientHS)
+	tr.trace("s_hs_traffic", s.serverHS)
+	tr.trace("master_secret", s.master)
+	clear(early)
+}
+
+func (s *secrets) deriveApp(th []byte, tr Tracer) {
+	s.clientApp = keyschedule.DeriveSecret(s.master, keyschedule.LabelClientApp, th)
+	s.serverApp = keyschedule.DeriveSecret(s.master, keyschedule.LabelServerApp, th)
+	tr.trace("c_ap_traffic_0", s.clientApp)
+	tr.trace("s_ap_traffic_0", s.serverApp)
+}
+
+func (s *secrets) deriveFinal(th []byte, tr Tracer) {
+	s.envelope = keyschedule.DeriveSecret(s.master, keyschedule.LabelEnvelope, th)
+	s.resumption = keyschedule.DeriveSecret(s.master, keyschedule.LabelResumption, th)
+	tr.trace("envelope_secret", s.envelope)
+	tr.trace("resumption_psk", s.resumption)
+}
+
+// Ticket is what an anonymous client keeps to resume (HS-040).
+type Ticket struct {
+	Bytes    []byte
+	PSK      []byte
+	ClientID [32]byte
+	Expires  time.Time
+}
+
+// Ticket plaintext (server-private, informative in spec §6.6):
+// version(1) || client_id[32] || psk[32] || expires uint64 (Unix seconds),
+// sealed as nonce[12] || ChaCha20-Poly1305(ticket_key, nonce, plaintext,
+// "sealfeed v1 ticket").
+const ticketAAD = "sealfeed v1 ticket"
+
+func sealTicket(key []byte, clientID [32]byte, psk []byte, expires time.Time, rnd io.Reader) ([]byte, error) {
+	a, err := chacha20poly1305.New(key)
+	if err != nil {
+		return nil, alert.New(alert.InternalError, "ticket key")
+	}
+	out := make([]byte, chacha20poly1305.NonceSize, 12+1+32+32+8+16)
+	if err := readRandom(rnd, out); err != nil {
+		return nil, err
+	}
+	pt := []byte{1}
+	pt = append(pt, clientID[:]...)
+	pt = append(pt, psk...)
+	pt = wire.AppendUint64(pt, uint64(expires.Unix()))
+	return a.Seal(out, out[:12], pt, []byte(ticketAAD)), nil
+}
+
+// openTicket returns the client ID and PSK of a valid, unexpired ticket.
+func openTicket(key, ticket []byte, at time.Time) ([32]byte, []byte, bool) {
+	var id [32]byte
+	a, err := chacha20poly1305.New(key)
+	if err != nil || len(ticket) < 12+16 {
+		return id, nil, false
+	}
+	pt, err := a.Open(nil, ticket[:12], ticket[12:], []byte(ticketAAD))
+	if err != nil {
+		return id, nil, false
+	}
+	r := wire.NewReader(pt)
+	v := r.Uint8("ticket version")
+	r.Copy(id[:], "client id")
+	psk := r.Bytes(32, "psk")
+	exp := r.Uint64("expires")
+	if r.Finish("ticket") != nil || v != 1 || at.Unix() > int64(min(exp, 1<<62)) {
+		return id, nil, false
+	}
+	return id, append([]byte(nil), psk...), true
+}
+
+// grease returns a GREASE value drawn from rnd (EXT-003).
+func grease(rnd io.Reader, nonCritical bool) (uint16, error) {
+	var b [1]byte
+	if err := readRandom(rnd, b[:]); err != nil {
+		return 0, err
+	}
+	n := uint16(b[0] & 0x0f)
+	if nonCritical {
+		n &= 0x07
+	}
+	return n<<12 | 0x0a00 | n<<4 | 0x0a, nil
+}
+
+func contains(list []uint16, v uint16) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func orDefault(v, d []uint16) []uint16 {
+	if len(v) == 0 {
+		return d
+	}
+	return v
+}
+
+var _ = suite.Version1

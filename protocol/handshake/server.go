@@ -1,0 +1,359 @@
+package handshake
+
+import (
+	"crypto/ed25519"
+	"crypto/hmac"
+	"io"
+	"time"
+
+	"github.com/sealfeed/sealfeed/protocol/alert"
+	"github.com/sealfeed/sealfeed/protocol/keyschedule"
+	"github.com/sealfeed/sealfeed/protocol/record"
+	"github.com/sealfeed/sealfeed/protocol/session"
+	"github.com/sealfeed/sealfeed/protocol/sig"
+	"github.com/sealfeed/sealfeed/protocol/suite"
+	"github.com/sealfeed/sealfeed/protocol/wire"
+)
+
+// ServerConfig configures the server side of handshakes.
+type ServerConfig struct {
+	Rand io.Reader        // nil: crypto/rand
+	Now  func() time.Time // nil: time.Now
+
+	Versions, Groups, AEADs []uint16 // server preference order; nil: suite.Supported*
+
+	Key                        ed25519.PrivateKey // the signing key
+	Credential, RevocationList []byte             // set both for identity_type credential (CRED-015)
+
+	TicketKey        []byte        // 32 bytes; nil disables tickets
+	TicketLifetime   time.Duration // at most 7 days; 0: 24 h
+	RequireClientKey bool          // HS-032
+
+	MaxPayload, IdleTimeoutMs uint32
+	AssignClientID            func() [32]byte // nil: 32 random bytes (ID-002)
+
+	Trace Tracer
+}
+
+type serverState uint8
+
+const (
+	serverStart serverState = iota
+	serverWaitClientFlight
+	serverConnected
+	serverClosed
+)
+
+// Server is the server side of one handshake.
+type Server struct {
+	cfg     *ServerConfig
+	state   serverState
+	tr      transcript
+	keys    secrets
+	version uint16
+	group   uint16
+	aead    uint16
+
+	resumedID *[32]byte
+	sealer    *record.Sealer
+	opener    *record.Opener
+	serverKey *sig.PublicKey
+	sess      *session.Session
+}
+
+// NewServer checks cfg and returns a Server in state START.
+func NewServer(cfg *ServerConfig) (*Server, error) {
+	if len(cfg.Key) != ed25519.PrivateKeySize {
+		return nil, alert.New(alert.InternalError, "handshake: server key missing")
+	}
+	k, err := sig.ParsePublicKey(cfg.Key.Public().(ed25519.PublicKey))
+	if err != nil {
+		return nil, err
+	}
+	if (cfg.Credential == nil) != (cfg.RevocationList == nil) {
+		return nil, alert.New(alert.InternalError, "handshake: credential needs its revocation list (CRED-015)")
+	}
+	if cfg.TicketKey != nil && len(cfg.TicketKey) != 32 {
+		return nil, alert.New(alert.InternalError, "handshake: ticket key must be 32 bytes")
+	}
+	if cfg.TicketLifetime > MaxTicketLifetime {
+		return nil, alert.New(alert.InternalError, "handshake: ticket lifetime above 7 days")
+	}
+	return &Server{cfg: cfg, serverKey: k}, nil
+}
+
+// Handle consumes one frame from the client. out holds frames to send in
+// order; done is true once Welcome is sent and Session is ready.
+func (s *Server) Handle(frame []byte) (out [][]byte, done bool, err error) {
+	defer func() {
+		if err != nil {
+			s.state = serverClosed
+			s.keys.erase()
+		}
+	}()
+	if len(frame) > 0 && wire.FrameType(frame[0]) == wire.FramePlaintext {
+		if t, body, _, perr := wire.ParsePlaintextFrame(frame); perr == nil && t == wire.TypeAlert {
+			code, perr := wire.ParseAlert(body)
+			if perr != nil {
+				return nil, false, perr
+			}
+			return nil, false, alert.New(code, "received from client")
+		}
+	}
+	switch s.state {
+	case serverStart:
+		out, err := s.readClientHello(frame)
+		return out, false, err
+	case serverWaitClientFlight:
+		f, err := s.readClientFlight(frame)
+		if err != nil {
+			return nil, false, err
+		}
+		return [][]byte{f}, true, nil
+	}
+	return nil, false, alert.New(alert.UnexpectedMessage, "frame in a state that expects none")
+}
+
+func (s *Server) readClientHello(frame []byte) ([][]byte, error) {
+	cfg := s.cfg
+	t, body, raw, err := wire.ParsePlaintextFrame(frame)
+	if err != nil {
+		return nil, err
+	}
+	if t != wire.TypeClientHello {
+		return nil, alert.New(alert.UnexpectedMessage, "expected ClientHello")
+	}
+	ch, err := ParseClientHello(body)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range ch.KeyShares {
+		if err := knownShareLen(k.Group, k.KeyExchange, true); err != nil {
+			return nil, err // HS-003
+		}
+	}
+	// HS-012, EXT-005
+	known := func(t uint16) bool { return t == wire.ExtRealm || t == wire.ExtResumptionTicket }
+	if err := wire.CheckExtensions(ch.Extensions, known); err != nil {
+		return nil, err
+	}
+	if e, ok := wire.FindExtension(ch.Extensions, wire.ExtRealm); ok && (len(e.Data) < 1 || len(e.Data) > 255) {
+		return nil, alert.New(alert.DecodeError, "realm extension length")
+	}
+	// HS-010: highest supported version offered.
+	s.version = 0
+	for _, v := range orDefault(cfg.Versions, suite.SupportedVersions) {
+		if contains(ch.Versions, v) && !wire.IsGREASE(v) && v > s.version {
+			s.version = v
+		}
+	}
+	if s.version == 0 {
+		return nil, alert.New(alert.ProtocolVersion, "no common version")
+	}
+	// HS-011: server preference.
+	var share []byte
+	for _, g := range orDefault(cfg.Groups, suite.SupportedGroups) {
+		for _, k := range ch.KeyShares {
+			if share == nil && k.Group == g && suite.KnownGroup(g) {
+				s.group, share = g, k.KeyExchange
+			}
+		}
+	}
+	for _, a := range orDefault(cfg.AEADs, suite.SupportedAEADs) {
+		if s.aead == 0 && contains(ch.AEADs, a) && suite.KnownAEAD(a) {
+			s.aead = a
+		}
+	}
+	if share == nil || s.aead == 0 {
+		return nil, alert.New(alert.HandshakeFailure, "no common group or AEAD")
+	}
+	// HS-040: a ticket that opens gives its PSK and client ID.
+	var psk []byte
+	if e, ok := wire.FindExtension(ch.Extensions, wire.ExtResumptionTicket); ok {
+		if len(e.Data) == 0 {
+			return nil, alert.New(alert.DecodeError, "empty resumption ticket")
+		}
+		if cfg.TicketKey != nil {
+			if id, p, ok := openTicket(cfg.TicketKey, e.Data, now(cfg.Now)); ok {
+				psk, s.resumedID = p, &id
+			}
+		}
+	}
+	pub, shared, err := suite.ServerRespond(s.group, share, cfg.Rand)
+	if err != nil {
+		return nil, err
+	}
+	sh := &ServerHello{Version: s.version, AEAD: s.aead, KeyShare: KeyShare{Group: s.group, KeyExchange: pub}}
+	if err := readRandom(cfg.Rand, sh.Random[:]); err != nil {
+		return nil, err
+	}
+	if psk != nil {
+		sh.Extensions = []wire.Extension{{Type: wire.ExtPSKAccepted}}
+	}
+	shRaw := sh.AppendTo(nil)
+	s.tr.add(raw)
+	s.tr.add(shRaw)
+	cfg.Trace.trace("ClientHello", raw)
+	cfg.Trace.trace("ServerHello", shRaw)
+	s.keys.deriveHandshake(psk, shared, s.tr.hash(), cfg.Trace)
+	clear(shared)
+	clear(psk)
+	if s.sealer, err = record.NewSealer(s.aead, s.keys.serverHS); err != nil {
+		return nil, err
+	}
+	if s.opener, err = record.NewOpener(s.aead, s.keys.clientHS); err != nil {
+		return nil, err
+	}
+
+	// The server flight (HS-020, HS-022, HS-023).
+	si := &ServerIdentity{Type: IdentityRawKey, PublicKey: s.serverKey.Bytes()}
+	if cfg.Credential != nil {
+		si = &ServerIdentity{Type: IdentityCredential, Credential: cfg.Credential, RevocationList: cfg.RevocationList}
+	}
+	siRaw := si.AppendTo(nil)
+	s.tr.add(siRaw)
+	svRaw := wire.AppendMessage(nil, wire.TypeServerVerify, sig.Sign(cfg.Key, keyschedule.SigServer, s.tr.hash()))
+	s.tr.add(svRaw)
+	finRaw := wire.AppendMessage(nil, wire.TypeFinished, keyschedule.FinishedMAC(s.keys.serverHS, s.tr.hash()))
+	s.tr.add(finRaw)
+	cfg.Trace.trace("ServerIdentity", siRaw)
+	cfg.Trace.trace("ServerVerify", svRaw)
+	cfg.Trace.trace("ServerFinished", finRaw)
+	flight, err := s.sealer.Seal(nil, append(append(siRaw, svRaw...), finRaw...), 0)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Trace.trace("server_flight_frame", flight)
+	s.keys.deriveApp(s.tr.hash(), cfg.Trace)
+	s.state = serverWaitClientFlight
+	return [][]byte{wire.AppendPlaintextFrame(nil, shRaw), flight}, nil
+}
+
+func (s *Server) readClientFlight(frame []byte) ([]byte, error) {
+	cfg := s.cfg
+	inner, err := s.opener.Open(frame)
+	if err != nil {
+		return nil, err
+	}
+	var types []wire.MsgType
+	if len(inner) > 0 && wire.MsgType(inner[0]) == wire.TypeClientIdentity {
+		types = []wire.MsgType{wire.TypeClientIdentity, wire.TypeClientVerify, wire.TypeFinished}
+	} else {
+		types = []wire.MsgType{wire.TypeFinished}
+	}
+	msgs, err := expectMessages(inner, types...)
+	if err != nil {
+		return nil, err
+	}
+	var clientKey *sig.PublicKey
+	if len(msgs) == 3 {
+		if s.resumedID != nil {
+			return nil, alert.New(alert.IllegalParameter, "ticket and ClientIdentity in one handshake (HS-005)")
+		}
+		pub, err := parseFixed(msgs[0][0], keyLen, "client identity")
+		if err != nil {
+			return nil, err
+		}
+		if clientKey, err = sig.ParsePublicKey(pub); err != nil {
+			return nil, err
+		}
+		s.tr.add(msgs[0][1])
+		cv, err := parseFixed(msgs[1][0], signatureLen, "client verify")
+		if err != nil {
+			return nil, err
+		}
+		if err := sig.Verify(clientKey, keyschedule.SigClient, s.tr.hash(), cv); err != nil {
+			return nil, err
+		}
+		s.tr.add(msgs[1][1])
+	}
+	fin := msgs[len(msgs)-1]
+	v, err := parseFixed(fin[0], finishedLen, "finished")
+	if err != nil {
+		return nil, err
+	}
+	if !hmac.Equal(v, keyschedule.FinishedMAC(s.keys.clientHS, s.tr.hash())) {
+		return nil, alert.New(alert.DecryptError, "client Finished does not verify")
+	}
+	if clientKey == nil && cfg.RequireClientKey {
+		return nil, alert.New(alert.ClientAuthRequired, "this server requires key-identified clients")
+	}
+	s.tr.add(fin[1])
+	s.keys.deriveFinal(s.tr.hash(), cfg.Trace)
+
+	w := &session.Welcome{MaxPayload: cfg.MaxPayload, MaxRecord: wire.MaxRecordPlaintext, IdleTimeoutMs: cfg.IdleTimeoutMs}
+	if w.MaxPayload == 0 {
+		w.MaxPayload = DefaultMaxPayload
+	}
+	if w.IdleTimeoutMs == 0 {
+		w.IdleTimeoutMs = DefaultIdleTimeoutMs
+	}
+	switch {
+	case clientKey != nil:
+		w.ClientID = clientIDOf(clientKey.Bytes())
+	case s.resumedID != nil:
+		w.ClientID, w.Resumed = *s.resumedID, true
+	case cfg.AssignClientID != nil:
+		w.ClientID = cfg.AssignClientID()
+	default:
+		if err := readRandom(cfg.Rand, w.ClientID[:]); err != nil {
+			return nil, err
+		}
+	}
+	if clientKey == nil && cfg.TicketKey != nil {
+		life := cfg.TicketLifetime
+		if life == 0 {
+			life = 24 * time.Hour
+		}
+		t, err := sealTicket(cfg.TicketKey, w.ClientID, s.keys.resumption, now(cfg.Now).Add(life), cfg.Rand)
+		if err != nil {
+			return nil, err
+		}
+		w.Ticket, w.TicketLifetime = t, uint32(life/time.Second)
+	}
+	sealer, err := record.NewSealer(s.aead, s.keys.serverApp)
+	if err != nil {
+		return nil, err
+	}
+	opener, err := record.NewOpener(s.aead, s.keys.clientApp)
+	if err != nil {
+		return nil, err
+	}
+	wRaw := w.AppendTo(nil)
+	cfg.Trace.trace("Welcome", wRaw)
+	out, err := sealer.Seal(nil, wRaw, 0)
+	if err != nil {
+		return nil, err
+	}
+	sess := session.New(session.Server, sealer, opener)
+	sess.Version, sess.Group, sess.AEAD = s.version, s.group, s.aead
+	sess.ClientID, sess.Resumed, sess.Welcome = w.ClientID, w.Resumed, w
+	sess.ServerKey, sess.ClientKey = s.serverKey, clientKey
+	sess.Envelope = keyschedule.Envelope(s.keys.envelope)
+	sess.ResumptionPSK = s.keys.resumption
+	s.sealer, s.opener = sealer, opener
+	s.sess = sess
+	s.keys.erase()
+	s.state = serverConnected
+	return out, nil
+}
+
+// Session returns the connected session, nil before the handshake is done.
+func (s *Server) Session() *session.Session { return s.sess }
+
+// AlertFrame returns the frame that reports code to the client: protected
+// once handshake keys exist, plaintext before (ALERT-001).
+func (s *Server) AlertFrame(code alert.Code) []byte {
+	if code.LocalOnly() {
+		return nil
+	}
+	if s.sess != nil {
+		return s.sess.AlertFrame(code)
+	}
+	if s.sealer != nil {
+		if f, err := s.sealer.Seal(nil, wire.AppendAlert(nil, code), 0); err == nil {
+			return f
+		}
+	}
+	return wire.AppendPlaintextFrame(nil, wire.AppendAlert(nil, code))
+}
