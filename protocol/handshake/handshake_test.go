@@ -1,0 +1,590 @@
+package handshake
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"errors"
+	mrand "math/rand/v2"
+	"testing"
+	"time"
+
+	"pgregory.net/rapid"
+
+	"github.com/sealfeed/sealfeed/protocol/alert"
+	"github.com/sealfeed/sealfeed/protocol/credential"
+	"github.com/sealfeed/sealfeed/protocol/session"
+	"github.com/sealfeed/sealfeed/protocol/sig"
+	"github.com/sealfeed/sealfeed/protocol/suite"
+	"github.com/sealfeed/sealfeed/protocol/wire"
+)
+
+var testNow = time.Unix(1_800_000_000, 0)
+
+type seeded struct{ r *mrand.ChaCha8 }
+
+func (s seeded) Read(p []byte) (int, error) { return s.r.Read(p) }
+
+func rng(seed uint64) seeded {
+	var k [32]byte
+	k[0], k[1], k[2] = byte(seed), byte(seed>>8), byte(seed>>16)
+	return seeded{mrand.NewChaCha8(k)}
+}
+
+func codeOf(err error) alert.Code {
+	var e *alert.Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return 255
+}
+
+func edKey(b byte) ed25519.PrivateKey { return ed25519.NewKeyFromSeed(bytes.Repeat([]byte{b}, 32)) }
+
+var (
+	serverKey = edKey(1)
+	authKey   = edKey(2)
+	clientKey = edKey(3)
+	serverID  = sig.KeyID(serverKey.Public().(ed25519.PublicKey))
+	ticketKey = bytes.Repeat([]byte{9}, 32)
+)
+
+func authority(t testing.TB) *credential.Trust {
+	k, err := sig.ParsePublicKey(authKey.Public().(ed25519.PublicKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &credential.Trust{Authority: k, Realm: "push.example"}
+}
+
+func credentialServer(t testing.TB, serial uint64, revoked ...uint64) *ServerConfig {
+	c, err := credential.Issue(authKey, serverKey.Public().(ed25519.PublicKey), "push.example", serial, testNow.Add(-time.Hour), testNow.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := credential.IssueRevocationList(authKey, 4, testNow.Add(-time.Hour), testNow.Add(time.Hour), revoked)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &ServerConfig{Key: serverKey, Credential: c.Marshal(), RevocationList: l.Marshal(), Now: fixedNow, TicketKey: ticketKey}
+}
+
+func fixedNow() time.Time { return testNow }
+
+func pinnedClient() *ClientConfig { return &ClientConfig{PinnedKeyID: &serverID, Now: fixedNow} }
+
+func plainServer() *ServerConfig {
+	return &ServerConfig{Key: serverKey, Now: fixedNow, TicketKey: ticketKey}
+}
+
+// tamper may change a frame in flight: from is "client" or "server", n counts
+// that side's frames from 0.
+type tamper func(from string, n int, frame []byte) []byte
+
+type result struct {
+	client, server       *session.Session
+	clientErr, serverErr error
+	c                    *Client
+	s                    *Server
+}
+
+// run drives a handshake in memory, delivering frames in order.
+func run(t interface{ Fatal(...any) }, ccfg *ClientConfig, scfg *ServerConfig, tm tamper) result {
+	c, err := NewClient(ccfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewServer(scfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return runWith(t, c, s, tm)
+}
+
+func runWith(t interface{ Fatal(...any) }, c *Client, s *Server, tm tamper) result {
+	res := result{c: c, s: s}
+	hello, err := c.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]int{}
+	pass := func(from string, f []byte) []byte {
+		if tm != nil {
+			f = tm(from, counts[from], append([]byte(nil), f...))
+		}
+		counts[from]++
+		return f
+	}
+	toServer := [][]byte{pass("client", hello)}
+	for round := 0; round < 4 && len(toServer) > 0; round++ {
+		var toClient [][]byte
+		for _, f := range toServer {
+			out, _, err := s.Handle(f)
+			if err != nil {
+				res.serverErr = err
+				return res
+			}
+			for _, o := range out {
+				toClient = append(toClient, pass("server", o))
+			}
+		}
+		toServer = nil
+		for _, f := range toClient {
+			out, _, err := c.Handle(f)
+			if err != nil {
+				res.clientErr = err
+				return res
+			}
+			for _, o := range out {
+				toServer = append(toServer, pass("client", o))
+			}
+		}
+	}
+	res.client, res.server = c.Session(), s.Session()
+	return res
+}
+
+func mustConnect(t testing.TB, ccfg *ClientConfig, scfg *ServerConfig) result {
+	t.Helper()
+	r := run(t, ccfg, scfg, nil)
+	if r.clientErr != nil || r.serverErr != nil || r.client == nil || r.server == nil {
+		t.Fatalf("handshake failed: client %v, server %v", r.clientErr, r.serverErr)
+	}
+	checkAgree(t, r.client, r.server)
+	return r
+}
+
+type fataler interface {
+	Helper()
+	Fatalf(string, ...any)
+}
+
+func checkAgree(t fataler, c, s *session.Session) {
+	t.Helper()
+	if c.ClientID != s.ClientID || c.AEAD != s.AEAD || c.Group != s.Group || c.Version != s.Version ||
+		!bytes.Equal(c.Envelope.Key, s.Envelope.Key) || !bytes.Equal(c.Envelope.IV, s.Envelope.IV) ||
+		!bytes.Equal(c.Envelope.TagKey, s.Envelope.TagKey) || !bytes.Equal(c.ResumptionPSK, s.ResumptionPSK) {
+		t.Fatalf("sides disagree")
+	}
+	// Application records flow both ways with the derived keys.
+	f, err := s.Seal(nil, wire.AppendMessage(nil, wire.TypeBatchDelivery, []byte("x")))
+	if err != nil {
+		t.Fatalf("seal: %v", err)
+	}
+	if m, err := c.Open(f); err != nil || len(m) != 1 || string(m[0].Body) != "x" {
+		t.Fatalf("client open: %v", err)
+	}
+	f, _ = c.Seal(nil, session.AppendAck(nil, []uint64{1}))
+	if m, err := s.Open(f); err != nil || len(m) != 1 {
+		t.Fatalf("server open: %v", err)
+	}
+}
+
+func TestHandshakeModes(t *testing.T) {
+	t.Run("pinned anonymous", func(t *testing.T) {
+		r := mustConnect(t, pinnedClient(), plainServer())
+		if r.client.ClientKey != nil || r.c.NewTicket() == nil || r.client.Resumed {
+			t.Fatal("anonymous session fields")
+		}
+	})
+	t.Run("authority credential", func(t *testing.T) {
+		r := mustConnect(t, &ClientConfig{Trust: authority(t), Now: fixedNow}, credentialServer(t, 1))
+		if r.c.RevocationList() == nil || r.c.RevocationList().Number != 4 {
+			t.Fatal("revocation list not returned")
+		}
+	})
+	t.Run("client key", func(t *testing.T) {
+		cfg := pinnedClient()
+		cfg.Identity = clientKey
+		r := mustConnect(t, cfg, &ServerConfig{Key: serverKey, RequireClientKey: true, TicketKey: ticketKey})
+		if r.server.ClientKey == nil || r.server.ClientID != ClientID(clientKey.Public().(ed25519.PublicKey)) || r.c.NewTicket() != nil {
+			t.Fatal("client key identity (ID-001)")
+		}
+	})
+	for _, g := range []uint16{suite.GroupX25519, suite.GroupX25519MLKEM768} {
+		for _, a := range []uint16{suite.AEADChaCha20Poly1305, suite.AEADAES256GCM} {
+			cfg := pinnedClient()
+			cfg.Groups, cfg.AEADs, cfg.GREASE = []uint16{g}, []uint16{a}, true
+			r := mustConnect(t, cfg, plainServer())
+			if r.client.Group != g || r.client.AEAD != a {
+				t.Fatalf("negotiated %d/%d, want %d/%d", r.client.Group, r.client.AEAD, g, a)
+			}
+		}
+	}
+}
+
+func TestResumption(t *testing.T) {
+	first := mustConnect(t, pinnedClient(), plainServer())
+	ticket := first.c.NewTicket()
+	cfg := pinnedClient()
+	cfg.Ticket = ticket
+	second := mustConnect(t, cfg, plainServer())
+	if !second.client.Resumed || second.client.ClientID != first.client.ClientID {
+		t.Fatal("resumption did not keep the client ID")
+	}
+	if bytes.Equal(second.client.Envelope.Key, first.client.Envelope.Key) {
+		t.Fatal("resumed session reused keys (HS-041)")
+	}
+	// A ticket under another key, a garbled one, and an expired one fall
+	// back to a fresh anonymous handshake (HS-040).
+	for name, scfg := range map[string]*ServerConfig{
+		"other ticket key": {Key: serverKey, TicketKey: bytes.Repeat([]byte{8}, 32)},
+		"expired":          {Key: serverKey, TicketKey: ticketKey, Now: func() time.Time { return testNow.Add(48 * time.Hour) }},
+	} {
+		r := mustConnect(t, cfg, scfg)
+		if r.client.Resumed || r.client.ClientID == first.client.ClientID {
+			t.Fatalf("%s: resumed", name)
+		}
+	}
+	bad := *ticket
+	bad.Bytes = append([]byte(nil), ticket.Bytes...)
+	bad.Bytes[20] ^= 1
+	cfg.Ticket = &bad
+	if r := mustConnect(t, cfg, plainServer()); r.client.Resumed {
+		t.Fatal("garbled ticket resumed")
+	}
+	// A stolen ticket without its PSK: the server accepts the ticket, but
+	// the client's Finished cannot match.
+	thief := *ticket
+	thief.PSK = bytes.Repeat([]byte{7}, 32)
+	cfg.Ticket = &thief
+	// The PSK enters the handshake secret, so the client cannot even open
+	// the server's flight.
+	r := run(t, cfg, plainServer(), nil)
+	if codeOf(r.clientErr) != alert.BadRecordMAC {
+		t.Fatalf("stolen ticket: client %v, server %v", r.clientErr, r.serverErr)
+	}
+}
+
+// Downgrade protection (HS-022, HS-024): an attacker who removes offers
+// from the ClientHello and relays the rest makes the client derive other
+// handshake keys (bad_record_mac); an attacker who also answers in the
+// server's place cannot sign the transcript (bad_signature).
+func TestDowngradeIsDetected(t *testing.T) {
+	strip := func(edit func(ch *ClientHello)) tamper {
+		return func(from string, n int, f []byte) []byte {
+			if from != "client" || n != 0 {
+				return f
+			}
+			_, body, _, err := wire.ParsePlaintextFrame(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ch, err := ParseClientHello(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			edit(ch)
+			return wire.AppendPlaintextFrame(nil, ch.AppendTo(nil))
+		}
+	}
+	cases := map[string]func(ch *ClientHello){
+		"hybrid group removed": func(ch *ClientHello) {
+			var ks []KeyShare
+			for _, k := range ch.KeyShares {
+				if k.Group != suite.GroupX25519MLKEM768 {
+					ks = append(ks, k)
+				}
+			}
+			ch.KeyShares = ks
+		},
+		"ChaCha20 removed": func(ch *ClientHello) { ch.AEADs = []uint16{suite.AEADAES256GCM} },
+		"extension removed": func(ch *ClientHello) { ch.Extensions = nil },
+		"random changed":    func(ch *ClientHello) { ch.Random[0] ^= 1 },
+	}
+	for name, edit := range cases {
+		t.Run(name, func(t *testing.T) {
+			cfg := pinnedClient()
+			cfg.GREASE = true
+			r := run(t, cfg, plainServer(), strip(edit))
+			if r.serverErr != nil {
+				t.Fatalf("server failed: %v", r.serverErr)
+			}
+			if codeOf(r.clientErr) != alert.BadRecordMAC {
+				t.Fatalf("relayed: client %v, want bad_record_mac", r.clientErr)
+			}
+			// The attacker answers the unchanged offer itself, choosing the
+			// weakest options, presenting the real server's key but holding
+			// another signing key.
+			c, _ := NewClient(cfg)
+			mitm, _ := NewServer(&ServerConfig{Key: serverKey, Groups: []uint16{suite.GroupX25519}, AEADs: []uint16{suite.AEADAES256GCM}})
+			mitm.cfg.Key = edKey(66)
+			r = runWith(t, c, mitm, nil)
+			if codeOf(r.clientErr) != alert.BadSignature {
+				t.Fatalf("terminated: client %v, want bad_signature", r.clientErr)
+			}
+		})
+	}
+}
+
+func TestHandshakeRejects(t *testing.T) {
+	editCH := func(edit func(ch *ClientHello)) tamper {
+		return func(from string, n int, f []byte) []byte {
+			if from != "client" || n != 0 {
+				return f
+			}
+			_, body, _, _ := wire.ParsePlaintextFrame(f)
+			ch, err := ParseClientHello(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			edit(ch)
+			return wire.AppendPlaintextFrame(nil, ch.AppendTo(nil))
+		}
+	}
+	editSH := func(edit func(sh *ServerHello)) tamper {
+		return func(from string, n int, f []byte) []byte {
+			if from != "server" || n != 0 {
+				return f
+			}
+			_, body, _, _ := wire.ParsePlaintextFrame(f)
+			sh, err := ParseServerHello(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			edit(sh)
+			return wire.AppendPlaintextFrame(nil, sh.AppendTo(nil))
+		}
+	}
+	flip := func(from string, n, off int) tamper {
+		return func(fr string, i int, f []byte) []byte {
+			if fr == from && i == n {
+				f[len(f)-off] ^= 1
+			}
+			return f
+		}
+	}
+	lowOrder := make([]byte, 32)
+	otherPinned := sig.KeyID(edKey(50).Public().(ed25519.PublicKey))
+	trust := authority(t)
+	wrongRealm := *trust
+	wrongRealm.Realm = "other.example"
+	cases := []struct {
+		name, rule string
+		ccfg       *ClientConfig
+		scfg       *ServerConfig
+		tm         tamper
+		side       string
+		want       alert.Code
+	}{
+		{"no common version", "HS-010", &ClientConfig{PinnedKeyID: &serverID, Versions: []uint16{2}}, nil, nil, "server", alert.ProtocolVersion},
+		{"only GREASE version", "HS-010", &ClientConfig{PinnedKeyID: &serverID, Versions: []uint16{0x1a1a}}, nil, nil, "server", alert.ProtocolVersion},
+		{"no common AEAD", "HS-011", &ClientConfig{PinnedKeyID: &serverID, AEADs: []uint16{suite.AEADAES256GCM}}, &ServerConfig{Key: serverKey, AEADs: []uint16{suite.AEADChaCha20Poly1305}}, nil, "server", alert.HandshakeFailure},
+		{"no common group", "HS-011", &ClientConfig{PinnedKeyID: &serverID, Groups: []uint16{suite.GroupX25519}}, &ServerConfig{Key: serverKey, Groups: []uint16{suite.GroupX25519MLKEM768}}, nil, "server", alert.HandshakeFailure},
+		{"unknown critical extension", "HS-012", &ClientConfig{PinnedKeyID: &serverID, ExtraExtensions: []wire.Extension{{Type: 0x8a8a}}}, nil, nil, "server", alert.UnknownCriticalExtension},
+		{"duplicate version", "HS-002", nil, nil, editCH(func(ch *ClientHello) { ch.Versions = []uint16{1, 1} }), "server", alert.IllegalParameter},
+		{"duplicate group", "HS-002", nil, nil, editCH(func(ch *ClientHello) { ch.KeyShares = append(ch.KeyShares, ch.KeyShares[0]) }), "server", alert.IllegalParameter},
+		{"wrong share length", "HS-003", nil, nil, editCH(func(ch *ClientHello) { ch.KeyShares[len(ch.KeyShares)-1].KeyExchange = make([]byte, 31) }), "server", alert.IllegalParameter},
+		{"low-order client share", "SUITE-002", &ClientConfig{PinnedKeyID: &serverID, Groups: []uint16{suite.GroupX25519}}, nil, editCH(func(ch *ClientHello) { ch.KeyShares[0].KeyExchange = lowOrder }), "server", alert.IllegalParameter},
+		{"unsorted extensions", "HS-004", nil, nil, editCH(func(ch *ClientHello) {
+			ch.Extensions = []wire.Extension{{Type: 5}, {Type: 4}}
+		}), "server", alert.IllegalParameter},
+		{"server picks unoffered AEAD", "HS-014", &ClientConfig{PinnedKeyID: &serverID, AEADs: []uint16{suite.AEADChaCha20Poly1305}}, nil, editSH(func(sh *ServerHello) { sh.AEAD = suite.AEADAES256GCM }), "client", alert.IllegalParameter},
+		{"server picks GREASE version", "HS-014", &ClientConfig{PinnedKeyID: &serverID, GREASE: true}, nil, editSH(func(sh *ServerHello) { sh.Version = 0x0a0a }), "client", alert.IllegalParameter},
+		{"server share low order", "SUITE-002", &ClientConfig{PinnedKeyID: &serverID, Groups: []uint16{suite.GroupX25519}}, nil, editSH(func(sh *ServerHello) { sh.KeyShare.KeyExchange = lowOrder }), "client", alert.IllegalParameter},
+		{"server share wrong length", "HS-014", &ClientConfig{PinnedKeyID: &serverID, Groups: []uint16{suite.GroupX25519}}, nil, editSH(func(sh *ServerHello) { sh.KeyShare.KeyExchange = lowOrder[:31] }), "client", alert.IllegalParameter},
+		{"server critical extension", "HS-015", nil, nil, editSH(func(sh *ServerHello) { sh.Extensions = []wire.Extension{{Type: 0x9a9a}} }), "client", alert.UnknownCriticalExtension},
+		{"psk_accepted without ticket", "HS-015", nil, nil, editSH(func(sh *ServerHello) { sh.Extensions = []wire.Extension{{Type: wire.ExtPSKAccepted}} }), "client", alert.IllegalParameter},
+		{"pinned key mismatch", "ID-003", &ClientConfig{PinnedKeyID: &otherPinned}, nil, nil, "client", alert.UnknownServerKey},
+		{"trust mode mismatch", "HS-021", &ClientConfig{Trust: trust, Now: fixedNow}, nil, nil, "client", alert.UnknownServerKey},
+		{"credential expired", "CRED-005", &ClientConfig{Trust: trust, Now: func() time.Time { return testNow.Add(3 * time.Hour) }}, credentialServer(t, 1), nil, "client", alert.CredentialExpired},
+		{"credential revoked", "CRED-014", &ClientConfig{Trust: trust, Now: fixedNow}, credentialServer(t, 5, 5), nil, "client", alert.CredentialRevoked},
+		{"wrong realm", "CRED-006", &ClientConfig{Trust: &wrongRealm, Now: fixedNow}, credentialServer(t, 1), nil, "client", alert.RealmMismatch},
+		{"server flight tampered", "REC-001", nil, nil, flip("server", 1, 3), "client", alert.BadRecordMAC},
+		{"client flight tampered", "REC-001", nil, nil, flip("client", 1, 3), "server", alert.BadRecordMAC},
+		{"client auth required", "HS-032", nil, &ServerConfig{Key: serverKey, RequireClientKey: true}, nil, "server", alert.ClientAuthRequired},
+		{"welcome tampered", "REC-001", nil, nil, flip("server", 2, 1), "client", alert.BadRecordMAC},
+	}
+	for _, c := range cases {
+		t.Run(c.rule+" "+c.name, func(t *testing.T) {
+			ccfg, scfg := c.ccfg, c.scfg
+			if ccfg == nil {
+				ccfg = pinnedClient()
+			}
+			if scfg == nil {
+				scfg = plainServer()
+			}
+			r := run(t, ccfg, scfg, c.tm)
+			err := r.clientErr
+			if c.side == "server" {
+				err = r.serverErr
+			}
+			if got := codeOf(err); got != c.want {
+				t.Fatalf("%s error %v, want %v (client %v, server %v)", c.side, got, c.want, r.clientErr, r.serverErr)
+			}
+		})
+	}
+}
+
+// A server that signs with a key other than the one it claims, and a
+// ServerVerify or Finished that is wrong under intact records.
+func TestForgedServerFlight(t *testing.T) {
+	for name, f := range map[string]func(s *Server){
+		"bad signature": func(s *Server) { s.cfg.Key = edKey(60) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			scfg := plainServer()
+			s, _ := NewServer(scfg)
+			f(s)
+			c, _ := NewClient(pinnedClient())
+			hello, _ := c.Start()
+			out, _, err := s.Handle(hello)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Handle(out[0])
+			_, _, err = c.Handle(out[1])
+			if codeOf(err) != alert.BadSignature {
+				t.Fatalf("got %v, want bad_signature (HS-022)", err)
+			}
+		})
+	}
+}
+
+func TestWrongStateAndClosed(t *testing.T) {
+	c, _ := NewClient(pinnedClient())
+	hello, _ := c.Start()
+	if _, err := c.Start(); codeOf(err) != alert.UnexpectedMessage {
+		t.Fatal("second Start")
+	}
+	// A ClientHello sent to the client is out of place (HS-050).
+	if _, _, err := c.Handle(hello); codeOf(err) != alert.UnexpectedMessage {
+		t.Fatalf("ClientHello to client: %v", err)
+	}
+	// After a failure every input is rejected.
+	if _, _, err := c.Handle(hello); err == nil {
+		t.Fatal("closed client accepted input")
+	}
+	s, _ := NewServer(plainServer())
+	sh := wire.AppendPlaintextFrame(nil, (&ServerHello{Version: 1}).AppendTo(nil))
+	if _, _, err := s.Handle(sh); codeOf(err) != alert.UnexpectedMessage {
+		t.Fatalf("ServerHello to server: %v", err)
+	}
+	// A peer's plaintext alert is reported with its code.
+	s2, _ := NewServer(plainServer())
+	if _, _, err := s2.Handle(wire.AppendPlaintextFrame(nil, wire.AppendAlert(nil, alert.Timeout))); codeOf(err) != alert.Timeout {
+		t.Fatalf("alert: %v", err)
+	}
+	// Trailing bytes after the ClientHello.
+	s3, _ := NewServer(plainServer())
+	_, body, _, _ := wire.ParsePlaintextFrame(hello)
+	long := wire.AppendPlaintextFrame(nil, wire.AppendMessage(nil, wire.TypeClientHello, append(append([]byte(nil), body...), 0)))
+	if _, _, err := s3.Handle(long); codeOf(err) != alert.DecodeError {
+		t.Fatalf("trailing byte: %v", err)
+	}
+}
+
+func TestHandshakeCompletesForRandomOptions(t *testing.T) {
+	trust := authority(t)
+	cred := credentialServer(t, 3)
+	rapid.Check(t, func(t *rapid.T) {
+		groups := rapid.SliceOfNDistinct(rapid.SampledFrom([]uint16{suite.GroupX25519, suite.GroupX25519MLKEM768}), 1, 2, func(v uint16) uint16 { return v }).Draw(t, "groups")
+		aeads := rapid.SliceOfNDistinct(rapid.SampledFrom([]uint16{suite.AEADChaCha20Poly1305, suite.AEADAES256GCM}), 1, 2, func(v uint16) uint16 { return v }).Draw(t, "aeads")
+		ccfg := &ClientConfig{Groups: groups, AEADs: aeads, GREASE: rapid.Bool().Draw(t, "grease"), Now: fixedNow,
+			Rand: rng(rapid.Uint64().Draw(t, "seed"))}
+		scfg := &ServerConfig{Key: serverKey, TicketKey: ticketKey, Now: fixedNow, Rand: rng(rapid.Uint64().Draw(t, "sseed"))}
+		if rapid.Bool().Draw(t, "authority") {
+			ccfg.Trust = trust
+			scfg.Credential, scfg.RevocationList = cred.Credential, cred.RevocationList
+		} else {
+			ccfg.PinnedKeyID = &serverID
+		}
+		keyed := rapid.Bool().Draw(t, "client key")
+		if keyed {
+			ccfg.Identity = clientKey
+		}
+		r := run(t, ccfg, scfg, nil)
+		if r.clientErr != nil || r.serverErr != nil {
+			t.Fatalf("client %v server %v", r.clientErr, r.serverErr)
+		}
+		checkAgree(t, r.client, r.server)
+		if !keyed && rapid.Bool().Draw(t, "resume") {
+			ccfg2 := *ccfg
+			ccfg2.Ticket = r.c.NewTicket()
+			r2 := run(t, &ccfg2, scfg, nil)
+			if r2.clientErr != nil || r2.serverErr != nil || !r2.client.Resumed || r2.client.ClientID != r.client.ClientID {
+				t.Fatalf("resumption: %v %v", r2.clientErr, r2.serverErr)
+			}
+			checkAgree(t, r2.client, r2.server)
+		}
+	})
+}
+
+func TestAnyBitFlipOfHandshakeFrameIsRejected(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		from := rapid.SampledFrom([]string{"client", "server"}).Draw(t, "from")
+		n := rapid.IntRange(0, 2).Draw(t, "frame")
+		if from == "client" && n == 2 {
+			n = 1
+		}
+		var bit int
+		flipped := false
+		tm := func(fr string, i int, f []byte) []byte {
+			if fr == from && i == n {
+				bit = rapid.IntRange(0, 8*len(f)-1).Draw(t, "bit")
+				f[bit/8] ^= 1 << (bit % 8)
+				flipped = true
+			}
+			return f
+		}
+		cfg := pinnedClient()
+		cfg.Identity = []ed25519.PrivateKey{nil, clientKey}[rapid.IntRange(0, 1).Draw(t, "keyed")]
+		r := run(t, cfg, plainServer(), tm)
+		if !flipped {
+			t.Fatal("frame not reached")
+		}
+		err := r.clientErr
+		if err == nil {
+			err = r.serverErr
+		}
+		if err == nil {
+			t.Fatalf("%s frame %d bit %d flipped and the handshake completed", from, n, bit)
+		}
+		if codeOf(err) == 255 {
+			t.Fatalf("error without alert code: %v", err)
+		}
+	})
+}
+
+func TestMessagesRoundTrip(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		u16s := func(label string) []uint16 {
+			return rapid.SliceOfNDistinct(rapid.Uint16(), 1, 16, func(v uint16) uint16 { return v }).Draw(t, label)
+		}
+		ch := &ClientHello{Versions: u16s("versions"), AEADs: u16s("aeads")}
+		copy(ch.Random[:], rapid.SliceOfN(rapid.Byte(), 32, 32).Draw(t, "random"))
+		for i, g := range rapid.SliceOfNDistinct(rapid.Uint16(), 1, 4, func(v uint16) uint16 { return v }).Draw(t, "groups") {
+			_ = i
+			ch.KeyShares = append(ch.KeyShares, KeyShare{Group: g, KeyExchange: rapid.SliceOfN(rapid.Byte(), 1, 100).Draw(t, "share")})
+		}
+		enc := ch.AppendTo(nil)
+		got, err := ParseClientHello(enc[4:])
+		if err != nil || !bytes.Equal(got.AppendTo(nil), enc) {
+			t.Fatalf("ClientHello round trip: %v", err)
+		}
+		sh := &ServerHello{Version: rapid.Uint16().Draw(t, "v"), AEAD: rapid.Uint16().Draw(t, "a"), KeyShare: ch.KeyShares[0]}
+		enc = sh.AppendTo(nil)
+		gotSH, err := ParseServerHello(enc[4:])
+		if err != nil || !bytes.Equal(gotSH.AppendTo(nil), enc) {
+			t.Fatalf("ServerHello round trip: %v", err)
+		}
+		si := &ServerIdentity{Type: IdentityCredential, Credential: rapid.SliceOfN(rapid.Byte(), 1, 300).Draw(t, "cred"), RevocationList: rapid.SliceOfN(rapid.Byte(), 1, 300).Draw(t, "crl")}
+		if rapid.Bool().Draw(t, "raw") {
+			si = &ServerIdentity{Type: IdentityRawKey, PublicKey: rapid.SliceOfN(rapid.Byte(), 32, 32).Draw(t, "pk")}
+		}
+		enc = si.AppendTo(nil)
+		gotSI, err := ParseServerIdentity(enc[4:])
+		if err != nil || !bytes.Equal(gotSI.AppendTo(nil), enc) {
+			t.Fatalf("ServerIdentity round trip: %v", err)
+		}
+		w := &session.Welcome{ClientID: [32]byte{1}, Resumed: rapid.Bool().Draw(t, "resumed"), MaxPayload: rapid.Uint32().Draw(t, "mp"),
+			MaxRecord: rapid.Uint32Range(0, wire.MaxRecordPlaintext).Draw(t, "mr"), IdleTimeoutMs: rapid.Uint32().Draw(t, "idle")}
+		if rapid.Bool().Draw(t, "ticket") {
+			w.Ticket, w.TicketLifetime = rapid.SliceOfN(rapid.Byte(), 1, 200).Draw(t, "t"), rapid.Uint32Range(1, session.MaxTicketLifetime).Draw(t, "tl")
+		}
+		enc = w.AppendTo(nil)
+		gotW, err := session.ParseWelcome(enc[4:])
+		if err != nil || !bytes.Equal(gotW.AppendTo(nil), enc) {
+			t.Fatalf("Welcome round trip: %v", err)
+		}
+	})
+}
