@@ -88,6 +88,7 @@ type Keys struct {
 	iv     [suite.NonceSize]byte
 	tagMAC hash.Hash
 	sum    [sha256.Size]byte
+	nbuf   [suite.NonceSize]byte
 }
 
 // NewKeys prepares the envelope keys of a session that negotiated aeadID.
@@ -121,13 +122,18 @@ func (k *Keys) Tag(signerID *[32]byte, seq uint64) [TagLen]byte {
 	return t
 }
 
-func (k *Keys) nonce(seq uint64) [suite.NonceSize]byte {
-	n := k.iv
+// nonce returns env_iv XOR (0^4 || seq) (spec §10.2), in a buffer of k.
+func (k *Keys) nonce(seq uint64) []byte {
+	k.nbuf = k.iv
 	for i := 0; i < 8; i++ {
-		n[4+i] ^= byte(seq >> (56 - 8*i))
+		k.nbuf[4+i] ^= byte(seq >> (56 - 8*i))
 	}
-	return n
+	return k.nbuf[:]
 }
+
+// zeroNonce is the nonce of every blob: each data key seals one blob only
+// (BATCH-003).
+var zeroNonce [suite.NonceSize]byte
 
 // recipientAAD is signer_id || seq || index || 0x01 || tag.
 func recipientAAD(b []byte, signer *[32]byte, seq uint64, index uint32, tag *[TagLen]byte) []byte {

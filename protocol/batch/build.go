@@ -166,7 +166,6 @@ func (b *Builder) Build(seq, timestampMs uint64) (*Batch, error) {
 	}
 	b.dataKeys = b.dataKeys[:nBlobs]
 
-	var zeroNonce [suite.NonceSize]byte
 	for j, p := range b.blobs {
 		dk := &b.dataKeys[j]
 		if _, err := io.ReadFull(b.rand, dk[:]); err != nil {
@@ -206,9 +205,8 @@ func (b *Builder) Build(seq, timestampMs uint64) (*Batch, error) {
 				arena = append(arena, b.dataKeys[e.Broadcast-1][:]...)
 			}
 		}
-		nonce := r.keys.nonce(seq)
 		b.aad = recipientAAD(b.aad[:0], &b.signerID, seq, index, &tag)
-		arena = r.keys.aead.Seal(arena[:pt], nonce[:], arena[pt:], b.aad)
+		arena = r.keys.aead.Seal(arena[:pt], r.keys.nonce(seq), arena[pt:], b.aad)
 		b.leaves = append(b.leaves, span{off, len(arena)})
 	}
 	b.arena = arena

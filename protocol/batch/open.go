@@ -215,9 +215,8 @@ func (o *Opener) openAfterSignature(d *Delivery) ([]Message, error) {
 	if subtle.ConstantTimeCompare(tag[:], d.Own.tag) != 1 {
 		return nil, alert.New(alert.WrongRecipient, "leaf is not addressed to this session")
 	}
-	nonce := o.keys.nonce(h.Seq)
 	var aad [32 + 8 + 4 + 1 + TagLen]byte
-	pt, err := o.keys.aead.Open(nil, nonce[:], d.Own.sealed, recipientAAD(aad[:0], &h.SignerID, h.Seq, d.Own.Index, &tag))
+	pt, err := o.keys.aead.Open(nil, o.keys.nonce(h.Seq), d.Own.sealed, recipientAAD(aad[:0], &h.SignerID, h.Seq, d.Own.Index, &tag))
 	if err != nil {
 		return nil, alert.New(alert.BadEnvelopeMAC, "leaf does not decrypt")
 	}
@@ -276,9 +275,8 @@ func (o *Opener) parseContent(pt []byte, d *Delivery) ([]Message, error) {
 			if err != nil {
 				return nil, alert.New(alert.InternalError, "blob key")
 			}
-			var zero [suite.NonceSize]byte
 			var aad [32 + 8 + 4 + 1 + 2]byte
-			p, err := a.Open(nil, zero[:], b.sealed, blobAAD(aad[:0], &h.SignerID, h.Seq, b.Index, b.aead))
+			p, err := a.Open(nil, zeroNonce[:], b.sealed, blobAAD(aad[:0], &h.SignerID, h.Seq, b.Index, b.aead))
 			if err != nil {
 				return nil, alert.New(alert.BadEnvelopeMAC, "broadcast blob does not decrypt")
 			}

@@ -28,6 +28,7 @@ type state struct {
 	iv     [suite.NonceSize]byte
 	seq    uint64
 	limit  uint64
+	nbuf   [suite.NonceSize]byte // the current nonce, kept here so it does not escape per call
 }
 
 func (s *state) init(aeadID uint16, secret []byte) error {
@@ -44,12 +45,13 @@ func (s *state) init(aeadID uint16, secret []byte) error {
 	return nil
 }
 
-func (s *state) nonce() [suite.NonceSize]byte {
-	n := s.iv
+// nonce returns iv XOR (0^4 || seq) (spec §8).
+func (s *state) nonce() []byte {
+	s.nbuf = s.iv
 	for i := 0; i < 8; i++ {
-		n[4+i] ^= byte(s.seq >> (56 - 8*i))
+		s.nbuf[4+i] ^= byte(s.seq >> (56 - 8*i))
 	}
-	return n
+	return s.nbuf[:]
 }
 
 // update moves to the next traffic secret (POST-003) and restarts the
@@ -99,8 +101,7 @@ func (s *Sealer) Seal(dst, inner []byte, padding int) ([]byte, error) {
 	for i := 0; i < padding; i++ {
 		dst = append(dst, 0)
 	}
-	nonce := s.s.nonce()
-	dst = s.s.aead.Seal(dst[:pt], nonce[:], dst[pt:], dst[hdr:pt])
+	dst = s.s.aead.Seal(dst[:pt], s.s.nonce(), dst[pt:], dst[hdr:pt])
 	s.s.seq++
 	return dst, nil
 }
@@ -144,8 +145,7 @@ func (o *Opener) Open(frame []byte) ([]byte, error) {
 	if o.s.seq >= o.s.limit {
 		return nil, alert.New(alert.LimitExceeded, "peer exceeded the AEAD usage limit")
 	}
-	nonce := o.s.nonce()
-	inner, err := o.s.aead.Open(frag[:0], nonce[:], frag, hdr)
+	inner, err := o.s.aead.Open(frag[:0], o.s.nonce(), frag, hdr)
 	if err != nil {
 		return nil, alert.New(alert.BadRecordMAC, "record does not decrypt")
 	}

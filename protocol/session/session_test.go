@@ -1,0 +1,170 @@
+package session
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+
+	"github.com/sealfeed/sealfeed/protocol/alert"
+	"github.com/sealfeed/sealfeed/protocol/record"
+	"github.com/sealfeed/sealfeed/protocol/suite"
+	"github.com/sealfeed/sealfeed/protocol/wire"
+)
+
+func codeOf(err error) alert.Code {
+	var e *alert.Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return 255
+}
+
+// pair returns a connected client and server over fresh record states.
+func pair(t *testing.T) (c, s *Session) {
+	cs, ss := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)
+	mk := func(send, recv []byte) (*record.Sealer, *record.Opener) {
+		se, err := record.NewSealer(suite.AEADChaCha20Poly1305, send)
+		if err != nil {
+			t.Fatal(err)
+		}
+		op, _ := record.NewOpener(suite.AEADChaCha20Poly1305, recv)
+		return se, op
+	}
+	se, op := mk(cs, ss)
+	c = New(Client, se, op)
+	c.MarkWelcomed()
+	se, op = mk(ss, cs)
+	return c, New(Server, se, op)
+}
+
+func TestKeyUpdateRoundTrip(t *testing.T) {
+	c, s := pair(t)
+	f, err := c.KeyUpdate(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := s.Open(f); err != nil || len(m) != 0 {
+		t.Fatalf("server: %v %v", m, err)
+	}
+	p := s.Pending()
+	if len(p) != 1 {
+		t.Fatalf("%d pending frames, want the KeyUpdate(0) answer", len(p))
+	}
+	if _, err := c.Open(p[0]); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Pending()) != 0 {
+		t.Fatal("KeyUpdate(0) answered (POST-003)")
+	}
+	// Both directions now use the next secrets.
+	f, _ = c.Seal(nil, AppendAck(nil, []uint64{1, 2}))
+	m, err := s.Open(f)
+	if err != nil || len(m) != 1 {
+		t.Fatal(err)
+	}
+	if ids, err := ParseAck(m[0].Body); err != nil || len(ids) != 2 {
+		t.Fatal(err)
+	}
+	f, _ = s.Seal(nil, wire.AppendMessage(nil, wire.TypeBatchDelivery, []byte("b")))
+	if _, err := c.Open(f); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestKeyUpdateAbuse(t *testing.T) {
+	c, s := pair(t)
+	for i := 0; i < MaxKeyUpdatesWithoutData; i++ {
+		f, _ := c.KeyUpdate(false)
+		if _, err := s.Open(f); err != nil {
+			t.Fatalf("update %d: %v", i, err)
+		}
+	}
+	f, _ := c.KeyUpdate(false)
+	if _, err := s.Open(f); codeOf(err) != alert.LimitExceeded {
+		t.Fatalf("17th KeyUpdate in a row: %v (POST-004)", err)
+	}
+
+	c, s = pair(t)
+	f, _ = c.sealer.Seal(nil, wire.AppendMessage(nil, wire.TypeKeyUpdate, []byte{2}), 0)
+	if _, err := s.Open(f); codeOf(err) != alert.IllegalParameter {
+		t.Fatalf("request_update 2: %v", err)
+	}
+	c, s = pair(t)
+	inner := append(wire.AppendMessage(nil, wire.TypeKeyUpdate, []byte{0}), AppendAck(nil, []uint64{1})...)
+	f, _ = c.sealer.Seal(nil, inner, 0)
+	if _, err := s.Open(f); codeOf(err) != alert.UnexpectedMessage {
+		t.Fatalf("KeyUpdate not last: %v", err)
+	}
+}
+
+func TestMessagesInWrongDirection(t *testing.T) {
+	c, s := pair(t)
+	f, _ := s.Seal(nil, AppendAck(nil, []uint64{1}))
+	if _, err := c.Open(f); codeOf(err) != alert.UnexpectedMessage {
+		t.Fatalf("Ack to client: %v", err)
+	}
+	if !c.Closed() {
+		t.Fatal("session not closed after a failure")
+	}
+	c, s = pair(t)
+	w := (&Welcome{}).AppendTo(nil)
+	f, _ = s.Seal(nil, w)
+	if _, err := c.Open(f); codeOf(err) != alert.UnexpectedMessage {
+		t.Fatalf("second Welcome: %v (POST-001)", err)
+	}
+	c, s = pair(t)
+	f, _ = c.Seal(nil, wire.AppendMessage(nil, wire.TypeBatchDelivery, nil))
+	if _, err := s.Open(f); codeOf(err) != alert.UnexpectedMessage {
+		t.Fatalf("BatchDelivery to server: %v", err)
+	}
+}
+
+func TestAlerts(t *testing.T) {
+	c, s := pair(t)
+	f := s.AlertFrame(alert.Overloaded)
+	if _, err := c.Open(f); codeOf(err) != alert.Overloaded {
+		t.Fatalf("alert: %v", err)
+	}
+	if s.AlertFrame(alert.ReplayedMessage) != nil {
+		t.Fatal("local-only alert sent (ALERT-002)")
+	}
+}
+
+func TestParseWelcomeAndAckReject(t *testing.T) {
+	good := (&Welcome{MaxPayload: 1, MaxRecord: 1000, Ticket: []byte{1}, TicketLifetime: 60}).AppendTo(nil)[4:]
+	if _, err := ParseWelcome(good); err != nil {
+		t.Fatal(err)
+	}
+	mut := func(f func(w *Welcome)) []byte {
+		w := &Welcome{MaxPayload: 1, MaxRecord: 1000}
+		f(w)
+		return w.AppendTo(nil)[4:]
+	}
+	flags := append([]byte(nil), good...)
+	flags[32] = 0x02
+	for name, c := range map[string]struct {
+		body []byte
+		want alert.Code
+	}{
+		"undefined flag":       {flags, alert.IllegalParameter},
+		"max_record too large": {mut(func(w *Welcome) { w.MaxRecord = wire.MaxRecordPlaintext + 1 }), alert.IllegalParameter},
+		"ticket without life":  {mut(func(w *Welcome) { w.Ticket = []byte{1} }), alert.IllegalParameter},
+		"life without ticket":  {mut(func(w *Welcome) { w.TicketLifetime = 5 }), alert.IllegalParameter},
+		"lifetime over 7 days": {mut(func(w *Welcome) { w.Ticket, w.TicketLifetime = []byte{1}, MaxTicketLifetime+1 }), alert.IllegalParameter},
+		"critical extension":   {mut(func(w *Welcome) { w.Extensions = []wire.Extension{{Type: 0x8a8a}} }), alert.UnknownCriticalExtension},
+		"trailing byte":        {append(append([]byte(nil), good...), 0), alert.DecodeError},
+		"truncated":            {good[:len(good)-1], alert.DecodeError},
+	} {
+		if _, err := ParseWelcome(c.body); codeOf(err) != c.want {
+			t.Errorf("%s: %v, want %v", name, err, c.want)
+		}
+	}
+	for name, ids := range map[string][]uint64{"descending": {2, 1}, "duplicate": {3, 3}, "zero": {0, 1}} {
+		if _, err := ParseAck(AppendAck(nil, ids)[4:]); codeOf(err) != alert.IllegalParameter {
+			t.Errorf("ack %s: %v", name, err)
+		}
+	}
+	if _, err := ParseAck(AppendAck(nil, nil)[4:]); codeOf(err) != alert.DecodeError {
+		t.Error("empty ack accepted")
+	}
+}
