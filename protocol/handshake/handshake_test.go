@@ -287,7 +287,7 @@ func TestDowngradeIsDetected(t *testing.T) {
 			}
 			ch.KeyShares = ks
 		},
-		"ChaCha20 removed": func(ch *ClientHello) { ch.AEADs = []uint16{suite.AEADAES256GCM} },
+		"ChaCha20 removed":  func(ch *ClientHello) { ch.AEADs = []uint16{suite.AEADAES256GCM} },
 		"extension removed": func(ch *ClientHello) { ch.Extensions = nil },
 		"random changed":    func(ch *ClientHello) { ch.Random[0] ^= 1 },
 	}
