@@ -89,6 +89,7 @@ type Keys struct {
 	tagMAC hash.Hash
 	sum    [sha256.Size]byte
 	nbuf   [suite.NonceSize]byte
+	tagIn  [len(keyschedule.MACRecipientTag) + 32 + 8]byte
 }
 
 // NewKeys prepares the envelope keys of a session that negotiated aeadID.
@@ -111,12 +112,11 @@ func (k *Keys) AEAD() uint16 { return k.aeadID }
 // Tag returns the recipient tag of this session in batch (signer, seq)
 // (BATCH-006).
 func (k *Keys) Tag(signerID *[32]byte, seq uint64) [TagLen]byte {
+	in := append(k.tagIn[:0], keyschedule.MACRecipientTag...)
+	in = append(in, signerID[:]...)
+	in = wire.AppendUint64(in, seq)
 	k.tagMAC.Reset()
-	k.tagMAC.Write([]byte(keyschedule.MACRecipientTag))
-	k.tagMAC.Write(signerID[:])
-	var s [8]byte
-	wire.AppendUint64(s[:0], seq)
-	k.tagMAC.Write(s[:])
+	k.tagMAC.Write(in)
 	var t [TagLen]byte
 	copy(t[:], k.tagMAC.Sum(k.sum[:0]))
 	return t
