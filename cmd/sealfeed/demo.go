@@ -350,4 +350,3 @@ func aeadName(a uint16) string {
 	}
 	return fmt.Sprintf("0x%04x", a)
 }
-
