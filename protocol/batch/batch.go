@@ -89,6 +89,8 @@ type Keys struct {
 	tagMAC hash.Hash
 	sum    [sha256.Size]byte
 	nbuf   [suite.NonceSize]byte
+	leaves uint64 // leaves sealed under this key (BATCH-007)
+	blocks uint64 // AEAD blocks sealed under this key (BATCH-007)
 	tagIn  [len(keyschedule.MACRecipientTag) + 32 + 8]byte
 }
 
@@ -104,6 +106,24 @@ func NewKeys(aeadID uint16, ek keyschedule.EnvelopeKeys) (*Keys, error) {
 	k := &Keys{aeadID: aeadID, aead: a, tagMAC: hmac.New(sha256.New, ek.TagKey)}
 	copy(k.iv[:], ek.IV)
 	return k, nil
+}
+
+// Envelope-key limits of BATCH-007.
+const (
+	MaxAESGCMBlocks = 1 << 36
+	MaxChaChaLeaves = 1 << 32
+)
+
+// spend records one leaf of n plaintext bytes, refusing to pass the limits
+// of BATCH-007.
+func (k *Keys) spend(n int) error {
+	blocks := uint64(n+15)/16 + 1
+	if (k.aeadID == suite.AEADAES256GCM && k.blocks+blocks > MaxAESGCMBlocks) || k.leaves+1 > MaxChaChaLeaves {
+		return alert.New(alert.LimitExceeded, "batch: envelope key usage limit reached (BATCH-007)")
+	}
+	k.leaves++
+	k.blocks += blocks
+	return nil
 }
 
 // AEAD returns the AEAD identifier of the session.

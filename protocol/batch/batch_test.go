@@ -414,3 +414,28 @@ func TestBuildAllocationsDoNotGrowWithMessages(t *testing.T) {
 		t.Fatalf("allocations per Build grow with messages: %v for 1 message per recipient, %v for 50", one, many)
 	}
 }
+
+func TestEnvelopeKeyLimit(t *testing.T) {
+	priv, pk := signer(1)
+	p := newParty(t, pk, 50, suite.AEADAES256GCM)
+	p.server.blocks = MaxAESGCMBlocks - 2
+	b := NewBuilder(priv, nil)
+	if _, err := b.AddRecipient(p.server, []Entry{{MessageID: 1, Payload: make([]byte, 100)}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Build(1, 0); codeOf(err) != alert.LimitExceeded {
+		t.Fatalf("AES-GCM envelope key past its block limit: %v (BATCH-007)", err)
+	}
+	q := newParty(t, pk, 51, suite.AEADChaCha20Poly1305)
+	q.server.leaves = MaxChaChaLeaves - 1
+	b.Reset()
+	b.AddRecipient(q.server, []Entry{{MessageID: 1}})
+	if _, err := b.Build(2, 0); err != nil {
+		t.Fatalf("last allowed leaf: %v", err)
+	}
+	b.Reset()
+	b.AddRecipient(q.server, []Entry{{MessageID: 2}})
+	if _, err := b.Build(3, 0); codeOf(err) != alert.LimitExceeded {
+		t.Fatalf("ChaCha envelope key past its leaf limit: %v", err)
+	}
+}

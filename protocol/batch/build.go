@@ -153,6 +153,9 @@ func (b *Builder) Build(seq, timestampMs uint64) (*Batch, error) {
 		if n > maxSealed-suite.TagSize {
 			return nil, alert.New(alert.RecordOverflow, "batch: leaf too large")
 		}
+		if err := b.recips[i].keys.spend(n); err != nil {
+			return nil, err
+		}
 		total += 1 + TagLen + 3 + n + suite.TagSize
 	}
 	if cap(b.arena) < total {
