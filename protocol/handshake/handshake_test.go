@@ -509,7 +509,7 @@ func TestHandshakeCompletesForRandomOptions(t *testing.T) {
 	})
 }
 
-func TestAnyBitFlipOfHandshakeFrameIsRejected(t *testing.T) {
+func TestAnyBitFlipOrTruncationOfHandshakeFrameIsRejected(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		from := rapid.SampledFrom([]string{"client", "server"}).Draw(t, "from")
 		n := rapid.IntRange(0, 2).Draw(t, "frame")
@@ -520,9 +520,13 @@ func TestAnyBitFlipOfHandshakeFrameIsRejected(t *testing.T) {
 		flipped := false
 		tm := func(fr string, i int, f []byte) []byte {
 			if fr == from && i == n {
+				flipped = true
+				if rapid.Bool().Draw(t, "truncate") {
+					bit = -rapid.IntRange(0, len(f)-1).Draw(t, "length")
+					return f[:-bit]
+				}
 				bit = rapid.IntRange(0, 8*len(f)-1).Draw(t, "bit")
 				f[bit/8] ^= 1 << (bit % 8)
-				flipped = true
 			}
 			return f
 		}
@@ -537,7 +541,7 @@ func TestAnyBitFlipOfHandshakeFrameIsRejected(t *testing.T) {
 			err = r.serverErr
 		}
 		if err == nil {
-			t.Fatalf("%s frame %d bit %d flipped and the handshake completed", from, n, bit)
+			t.Fatalf("%s frame %d mutated (bit %d, or truncated to %d if negative) and the handshake completed", from, n, bit, bit)
 		}
 		if codeOf(err) == 255 {
 			t.Fatalf("error without alert code: %v", err)

@@ -52,6 +52,13 @@ func TestRecordRoundTripAndTamperRejected(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if rapid.Bool().Draw(t, "truncate") {
+				cut := rapid.IntRange(0, len(f)-1).Draw(t, "cut")
+				if _, err := o.Open(f[:cut]); err == nil {
+					t.Fatalf("truncation to %d accepted", cut)
+				}
+				return
+			}
 			if rapid.Bool().Draw(t, "tamper") {
 				bit := rapid.IntRange(0, 8*len(f)-1).Draw(t, "bit")
 				f[bit/8] ^= 1 << (bit % 8)
