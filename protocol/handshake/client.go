@@ -3,7 +3,6 @@ package handshake
 import (
 	"crypto/ed25519"
 	"crypto/hmac"
-	"crypto/sha256"
 	"crypto/subtle"
 	"io"
 	"sort"
@@ -160,14 +159,8 @@ func (c *Client) Handle(frame []byte) (out [][]byte, done bool, err error) {
 			c.keys.erase()
 		}
 	}()
-	if len(frame) > 0 && wire.FrameType(frame[0]) == wire.FramePlaintext {
-		if t, body, _, perr := wire.ParsePlaintextFrame(frame); perr == nil && t == wire.TypeAlert {
-			code, perr := wire.ParseAlert(body)
-			if perr != nil {
-				return nil, false, perr
-			}
-			return nil, false, alert.New(code, "received from server")
-		}
+	if err := peerAlert(frame); err != nil {
+		return nil, false, err
 	}
 	switch c.state {
 	case clientWaitServerHello:
@@ -445,15 +438,7 @@ func (c *Client) AlertFrame(code alert.Code) []byte {
 }
 
 // clientIDOf is ID-001.
-func clientIDOf(pub []byte) [32]byte {
-	h := sha256.New()
-	h.Write([]byte(keyschedule.HashClientID))
-	h.Write([]byte{0})
-	h.Write(pub)
-	var id [32]byte
-	h.Sum(id[:0])
-	return id
-}
+func clientIDOf(pub []byte) [32]byte { return keyschedule.LabelledHash(keyschedule.HashClientID, pub) }
 
 // ClientID returns the client ID of a key-identified client (ID-001).
 func ClientID(pub ed25519.PublicKey) [32]byte { return clientIDOf(pub) }

@@ -162,6 +162,23 @@ func openTicket(key, ticket []byte, at time.Time) ([32]byte, []byte, bool) {
 	return id, append([]byte(nil), psk...), true
 }
 
+// peerAlert returns the peer's code if frame is a plaintext Alert, which
+// ends the handshake in any state (ALERT-004), and nil otherwise.
+func peerAlert(frame []byte) error {
+	if len(frame) == 0 || wire.FrameType(frame[0]) != wire.FramePlaintext {
+		return nil
+	}
+	t, body, _, err := wire.ParsePlaintextFrame(frame)
+	if err != nil || t != wire.TypeAlert {
+		return nil
+	}
+	code, err := wire.ParseAlert(body)
+	if err != nil {
+		return err
+	}
+	return alert.New(code, "received from peer")
+}
+
 // grease returns a GREASE value drawn from rnd (EXT-003).
 func grease(rnd io.Reader, nonCritical bool) (uint16, error) {
 	var b [1]byte

@@ -260,23 +260,7 @@ func TestResumption(t *testing.T) {
 // handshake keys (bad_record_mac); an attacker who also answers in the
 // server's place cannot sign the transcript (bad_signature).
 func TestDowngradeIsDetected(t *testing.T) {
-	strip := func(edit func(ch *ClientHello)) tamper {
-		return func(from string, n int, f []byte) []byte {
-			if from != "client" || n != 0 {
-				return f
-			}
-			_, body, _, err := wire.ParsePlaintextFrame(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ch, err := ParseClientHello(body)
-			if err != nil {
-				t.Fatal(err)
-			}
-			edit(ch)
-			return wire.AppendPlaintextFrame(nil, ch.AppendTo(nil))
-		}
-	}
+	strip := func(edit func(ch *ClientHello)) tamper { return editClientHello(t, edit) }
 	cases := map[string]func(ch *ClientHello){
 		"hybrid group removed": func(ch *ClientHello) {
 			var ks []KeyShare
@@ -316,35 +300,43 @@ func TestDowngradeIsDetected(t *testing.T) {
 	}
 }
 
+// editClientHello changes the client's first frame in flight.
+func editClientHello(t *testing.T, edit func(ch *ClientHello)) tamper {
+	return editFirst("client", func(body []byte) []byte {
+		ch, err := ParseClientHello(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		edit(ch)
+		return ch.AppendTo(nil)
+	})
+}
+
+// editServerHello changes the server's first frame in flight.
+func editServerHello(t *testing.T, edit func(sh *ServerHello)) tamper {
+	return editFirst("server", func(body []byte) []byte {
+		sh, err := ParseServerHello(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		edit(sh)
+		return sh.AppendTo(nil)
+	})
+}
+
+func editFirst(side string, edit func(body []byte) []byte) tamper {
+	return func(from string, n int, f []byte) []byte {
+		if from != side || n != 0 {
+			return f
+		}
+		_, body, _, _ := wire.ParsePlaintextFrame(f)
+		return wire.AppendPlaintextFrame(nil, edit(body))
+	}
+}
+
 func TestHandshakeRejects(t *testing.T) {
-	editCH := func(edit func(ch *ClientHello)) tamper {
-		return func(from string, n int, f []byte) []byte {
-			if from != "client" || n != 0 {
-				return f
-			}
-			_, body, _, _ := wire.ParsePlaintextFrame(f)
-			ch, err := ParseClientHello(body)
-			if err != nil {
-				t.Fatal(err)
-			}
-			edit(ch)
-			return wire.AppendPlaintextFrame(nil, ch.AppendTo(nil))
-		}
-	}
-	editSH := func(edit func(sh *ServerHello)) tamper {
-		return func(from string, n int, f []byte) []byte {
-			if from != "server" || n != 0 {
-				return f
-			}
-			_, body, _, _ := wire.ParsePlaintextFrame(f)
-			sh, err := ParseServerHello(body)
-			if err != nil {
-				t.Fatal(err)
-			}
-			edit(sh)
-			return wire.AppendPlaintextFrame(nil, sh.AppendTo(nil))
-		}
-	}
+	editCH := func(edit func(ch *ClientHello)) tamper { return editClientHello(t, edit) }
+	editSH := func(edit func(sh *ServerHello)) tamper { return editServerHello(t, edit) }
 	flip := func(from string, n, off int) tamper {
 		return func(fr string, i int, f []byte) []byte {
 			if fr == from && i == n {

@@ -91,14 +91,8 @@ func (s *Server) Handle(frame []byte) (out [][]byte, done bool, err error) {
 			s.keys.erase()
 		}
 	}()
-	if len(frame) > 0 && wire.FrameType(frame[0]) == wire.FramePlaintext {
-		if t, body, _, perr := wire.ParsePlaintextFrame(frame); perr == nil && t == wire.TypeAlert {
-			code, perr := wire.ParseAlert(body)
-			if perr != nil {
-				return nil, false, perr
-			}
-			return nil, false, alert.New(code, "received from client")
-		}
+	if err := peerAlert(frame); err != nil {
+		return nil, false, err
 	}
 	switch s.state {
 	case serverStart:

@@ -124,6 +124,18 @@ func FinishedMAC(handshakeTraffic, transcriptHash []byte) []byte {
 	return m.Sum(nil)
 }
 
+// LabelledHash returns SHA-256(label || 0x00 || data), the form of KeyID
+// and of key-derived client IDs (spec §4.1, ID-001).
+func LabelledHash(label string, data []byte) [32]byte {
+	h := sha256.New()
+	h.Write([]byte(label))
+	h.Write([]byte{0})
+	h.Write(data)
+	var out [32]byte
+	h.Sum(out[:0])
+	return out
+}
+
 // EnvelopeKeys are the per-session envelope keys (spec §7, §10.2).
 type EnvelopeKeys struct {
 	Key    []byte // env_key, 32 bytes

@@ -8,7 +8,6 @@ package sig
 
 import (
 	"crypto/ed25519"
-	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
 
@@ -109,15 +108,7 @@ func (k *PublicKey) Equal(o *PublicKey) bool {
 }
 
 // KeyID returns SHA-256("sealfeed v1 key id" || 0x00 || pub) (spec §4.1).
-func KeyID(pub []byte) [32]byte {
-	h := sha256.New()
-	h.Write([]byte(keyschedule.HashKeyID))
-	h.Write([]byte{0})
-	h.Write(pub)
-	var id [32]byte
-	h.Sum(id[:0])
-	return id
-}
+func KeyID(pub []byte) [32]byte { return keyschedule.LabelledHash(keyschedule.HashKeyID, pub) }
 
 // Fingerprint returns the lower-case hex of KeyID(pub), the form shown to
 // people.
