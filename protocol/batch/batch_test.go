@@ -71,6 +71,7 @@ func fixture(t testing.TB) (*Batch, []*party, []int, *sig.PublicKey) {
 	return bt, ps, hs, pk
 }
 
+// BATCH-001, BATCH-004, BATCH-021 (order kept).
 func TestOpenDelivery(t *testing.T) {
 	bt, ps, hs, _ := fixture(t)
 	for i, p := range ps {
@@ -96,6 +97,8 @@ func TestOpenDelivery(t *testing.T) {
 	}
 }
 
+// BATCH-010, BATCH-011 (checks before decryption), BATCH-012, MERKLE-001,
+// REPLAY-010, SIG-010.
 func TestOpenRejects(t *testing.T) {
 	bt, ps, hs, pk := fixture(t)
 	body0, _ := bt.AppendDelivery(nil, hs[0])
@@ -149,6 +152,7 @@ func TestOpenRejects(t *testing.T) {
 
 // A server that lies inside a validly signed batch: the signer builds leaves
 // that break BATCH-005/BATCH-013 rules; the client still rejects them.
+// BATCH-005, BATCH-013.
 func TestOpenRejectsMisbuiltContent(t *testing.T) {
 	priv, pk := signer(1)
 	p := newParty(t, pk, 20, suite.AEADChaCha20Poly1305)
@@ -261,6 +265,7 @@ func drawShape(t *rapid.T) shape {
 	return s
 }
 
+// BATCH-001, BATCH-003, BATCH-004, MERKLE-004.
 func TestBatchOpenReturnsOnlyOwnLeaf(t *testing.T) {
 	priv, pk := signer(1)
 	rapid.Check(t, func(t *rapid.T) {
@@ -324,6 +329,7 @@ func TestBatchOpenReturnsOnlyOwnLeaf(t *testing.T) {
 	})
 }
 
+// BATCH-014, BATCH-015: no flip or truncation opens.
 func TestAnySingleBitFlipInDeliveryIsRejected(t *testing.T) {
 	bt, ps, hs, _ := fixture(t)
 	body, _ := bt.AppendDelivery(nil, hs[2])

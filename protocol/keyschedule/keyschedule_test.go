@@ -12,6 +12,7 @@ import (
 
 // The HkdfLabel layout is checked against an independent HKDF
 // implementation (x/crypto) and a hand-built info string.
+// KS-001: HkdfLabel layout.
 func TestExpandLabelLayout(t *testing.T) {
 	secret := bytes.Repeat([]byte{0x42}, 32)
 	ctx := []byte("context")

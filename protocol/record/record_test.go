@@ -77,6 +77,7 @@ func TestRecordRoundTripAndTamperRejected(t *testing.T) {
 
 // REC-001: with the sequence number implicit, replayed, reordered and
 // dropped records fail to decrypt.
+// REPLAY-002 is REC-001.
 func TestReplayReorderDrop(t *testing.T) {
 	for _, aead := range []uint16{suite.AEADChaCha20Poly1305, suite.AEADAES256GCM} {
 		s, o := pair(t, aead)
@@ -121,6 +122,7 @@ func TestSequenceNumbersInNonce(t *testing.T) {
 	}
 }
 
+// REC-003, REC-004, REC-007: zero padding.
 func TestPadding(t *testing.T) {
 	s, o := pair(t, suite.AEADChaCha20Poly1305)
 	f, _ := s.Seal(nil, msg("x"), 100)
@@ -194,6 +196,7 @@ func TestKeyUpdateChangesKeys(t *testing.T) {
 	}
 }
 
+// REC-006 (plaintext after keys), WIRE-023 (oversize before decryption).
 func TestOpenRejectsFrames(t *testing.T) {
 	_, o := pair(t, suite.AEADChaCha20Poly1305)
 	for name, c := range map[string]struct {

@@ -26,6 +26,7 @@ func (m *model) decide(id uint64) Result {
 	return New
 }
 
+// REPLAY-011, REPLAY-012, REPLAY-013 (persisted state round trips).
 func TestWindowMatchesModel(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		var w Window

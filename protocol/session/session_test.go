@@ -119,6 +119,7 @@ func TestMessagesInWrongDirection(t *testing.T) {
 	}
 }
 
+// ALERT-001 (protected after keys), ALERT-002, POST-006.
 func TestAlerts(t *testing.T) {
 	c, s := pair(t)
 	f := s.AlertFrame(alert.Overloaded)
@@ -130,6 +131,7 @@ func TestAlerts(t *testing.T) {
 	}
 }
 
+// POST-002, POST-005, EXT-002.
 func TestParseWelcomeAndAckReject(t *testing.T) {
 	good := (&Welcome{MaxPayload: 1, MaxRecord: 1000, Ticket: []byte{1}, TicketLifetime: 60}).AppendTo(nil)[4:]
 	if _, err := ParseWelcome(good); err != nil {

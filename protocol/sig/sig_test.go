@@ -95,6 +95,7 @@ func nonCanonical(enc []byte) []byte {
 	return out
 }
 
+// SIG-003: the equation; SUITE-010: labels separate uses.
 func TestSignVerify(t *testing.T) {
 	priv, pk := keyFromSeed(1)
 	_, other := keyFromSeed(2)
@@ -119,6 +120,7 @@ func TestSignVerify(t *testing.T) {
 	}
 }
 
+// SIG-001: non-canonical, off-curve, small-order and mixed-order keys.
 func TestParsePublicKeyRejects(t *testing.T) {
 	_, pk := keyFromSeed(3)
 	pts := torsion(t)
@@ -154,6 +156,7 @@ func TestParsePublicKeyRejects(t *testing.T) {
 	}
 }
 
+// SIG-002, SIG-005: S ≥ L is bad_signature, single and batch.
 func TestNonCanonicalSRejected(t *testing.T) {
 	priv, pk := keyFromSeed(4)
 	msg := []byte("m")

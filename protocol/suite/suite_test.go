@@ -24,6 +24,7 @@ func alertOf(t *testing.T, err error) alert.Code {
 	return e.Code
 }
 
+// SUITE-001, SUITE-003, SUITE-004.
 func TestKeyExchangeAgrees(t *testing.T) {
 	for _, g := range []uint16{GroupX25519, GroupX25519MLKEM768} {
 		c, err := NewClientShare(g, nil)
@@ -125,6 +126,7 @@ func TestLowOrderSharesRejected(t *testing.T) {
 	}
 }
 
+// SUITE-003: lengths and the FIPS 203 modulus check.
 func TestShareLengthsAndMalformedMLKEM(t *testing.T) {
 	c, _ := NewClientShare(GroupX25519MLKEM768, nil)
 	pub := c.Public()

@@ -29,6 +29,8 @@ func TestPrefixLen(t *testing.T) {
 	}
 }
 
+// TestReaderRejects: WIRE-001 (short, trailing), WIRE-002 (extension order),
+// WIRE-003 (counts checked before allocation), WIRE-010 (type 0).
 func TestReaderRejects(t *testing.T) {
 	cases := []struct {
 		name string
@@ -129,6 +131,7 @@ func TestAnyTruncationOfExtensionsIsRejected(t *testing.T) {
 	})
 }
 
+// TestGREASE: EXT-001, EXT-003, EXT-004.
 func TestGREASE(t *testing.T) {
 	var n int
 	for v := 0; v < 1<<16; v++ {
@@ -147,6 +150,7 @@ func TestGREASE(t *testing.T) {
 	}
 }
 
+// TestCheckExtensions: EXT-002.
 func TestCheckExtensions(t *testing.T) {
 	known := func(t uint16) bool { return t == ExtRealm }
 	if err := CheckExtensions([]Extension{{Type: ExtRealm}, {Type: 0x0a0a}, {Type: 0x4444}}, known); err != nil {
@@ -158,6 +162,7 @@ func TestCheckExtensions(t *testing.T) {
 	}
 }
 
+// TestParseFrame: WIRE-011, WIRE-020, WIRE-021, WIRE-022, WIRE-023.
 func TestParseFrame(t *testing.T) {
 	msg := AppendMessage(nil, TypeClientHello, []byte("hello"))
 	good := AppendPlaintextFrame(nil, msg)
