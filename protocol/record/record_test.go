@@ -230,3 +230,24 @@ func TestSealOpenDoNotAllocate(t *testing.T) {
 		t.Fatalf("%v allocations per Seal+Open", n)
 	}
 }
+
+func TestAdvanceOnlyForward(t *testing.T) {
+	s, o := pair(t, suite.AEADChaCha20Poly1305)
+	var frames [][]byte
+	for i := 0; i < 300; i++ {
+		f, _ := s.Seal(nil, msg("m"), 0)
+		frames = append(frames, f)
+	}
+	if err := o.Advance(256); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.Open(frames[256]); err != nil {
+		t.Fatalf("frame 256 after Advance(256): %v", err)
+	}
+	if o.Advance(5) == nil {
+		t.Fatal("Advance moved backward")
+	}
+	if _, err := o.Open(frames[5]); codeOf(err) != alert.BadRecordMAC {
+		t.Fatalf("old frame after Advance: %v", err)
+	}
+}
