@@ -28,6 +28,7 @@ type Entry struct {
 type recipient struct {
 	keys       *Keys
 	first, end int // range in Builder.entries
+	content    int // length of the encoded LeafContent, set by Build
 }
 
 // Builder builds batches. It is reusable: Reset keeps every buffer, so a
@@ -150,6 +151,7 @@ func (b *Builder) Build(seq, timestampMs uint64) (*Batch, error) {
 	}
 	for i := range b.recips {
 		n := b.contentLen(&b.recips[i])
+		b.recips[i].content = n
 		if n > maxSealed-suite.TagSize {
 			return nil, alert.New(alert.RecordOverflow, "batch: leaf too large")
 		}
@@ -193,7 +195,7 @@ func (b *Builder) Build(seq, timestampMs uint64) (*Batch, error) {
 		off := len(arena)
 		arena = append(arena, KindRecipient)
 		arena = append(arena, tag[:]...)
-		arena = wire.AppendUint24(arena, uint32(b.contentLen(r)+suite.TagSize))
+		arena = wire.AppendUint24(arena, uint32(r.content+suite.TagSize))
 		pt := len(arena)
 		arena = wire.AppendUint16(arena, uint16(r.end-r.first))
 		for _, e := range b.entries[r.first:r.end] {

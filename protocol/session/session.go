@@ -159,21 +159,16 @@ func (s *Session) Seal(dst []byte, msgs ...[]byte) ([]byte, error) {
 	if s.closed {
 		return nil, alert.New(alert.UnexpectedMessage, "session closed")
 	}
-	n := 0
-	for _, m := range msgs {
-		n += len(m)
-	}
-	inner := make([]byte, 0, n)
-	for _, m := range msgs {
-		inner = append(inner, m...)
-	}
-	return s.sealer.Seal(dst, inner, 0)
+	return s.SealPadded(dst, 0, msgs...)
 }
 
 // SealPadded is Seal with padding zero bytes (REC-004).
 func (s *Session) SealPadded(dst []byte, padding int, msgs ...[]byte) ([]byte, error) {
 	if s.closed {
 		return nil, alert.New(alert.UnexpectedMessage, "session closed")
+	}
+	if len(msgs) == 1 {
+		return s.sealer.Seal(dst, msgs[0], padding)
 	}
 	var inner []byte
 	for _, m := range msgs {
