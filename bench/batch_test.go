@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"fmt"
+	"runtime"
 	"testing"
 
 	"github.com/sealfeed/sealfeed/protocol/batch"
@@ -62,10 +63,27 @@ func BenchmarkBuild(b *testing.B) {
 	}
 }
 
+// BenchmarkBuildWorkers compares sealing on one goroutine with sealing on
+// GOMAXPROCS goroutines, in one run.
+func BenchmarkBuildWorkers(b *testing.B) {
+	for _, w := range []int{1, runtime.GOMAXPROCS(0)} {
+		b.Run(fmt.Sprintf("workers=%d/N=1000/M=10/S=1024", w), func(b *testing.B) {
+			benchBuildWorkers(b, 1000, 10, 1024, false, w)
+		})
+	}
+}
+
 func benchBuild(b *testing.B, n, m, size int, broadcast bool) {
+	benchBuildWorkers(b, n, m, size, broadcast, 0)
+}
+
+func benchBuildWorkers(b *testing.B, n, m, size int, broadcast bool, workers int) {
 	ss := sessions(b, n)
 	payload := bytes.Repeat([]byte{0xab}, size)
 	builder := batch.NewBuilder(signer, nil)
+	if workers > 0 {
+		builder.SetWorkers(workers)
+	}
 	entries := make([]batch.Entry, m)
 	seq := uint64(0)
 	b.ReportAllocs()

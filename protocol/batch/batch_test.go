@@ -445,3 +445,34 @@ func TestEnvelopeKeyLimit(t *testing.T) {
 		t.Fatalf("ChaCha envelope key past its leaf limit: %v", err)
 	}
 }
+
+// Parallel sealing writes exactly the bytes serial sealing writes.
+func TestParallelBuildMatchesSerial(t *testing.T) {
+	priv, pk := signer(1)
+	build := func(workers int) *Batch {
+		b := NewBuilder(priv, seeded{mrand.NewChaCha8([32]byte{3})})
+		b.SetWorkers(workers)
+		x := b.AddBroadcast(bytes.Repeat([]byte{7}, 5000))
+		for i := 0; i < 40; i++ {
+			p := newParty(t, pk, byte(i), []uint16{suite.AEADChaCha20Poly1305, suite.AEADAES256GCM}[i%2])
+			es := []Entry{{MessageID: 1, Payload: bytes.Repeat([]byte{byte(i)}, 3000+i)}, {MessageID: 2, Broadcast: x}}
+			if _, err := b.AddRecipient(p.server, es); err != nil {
+				t.Fatal(err)
+			}
+		}
+		bt, err := b.Build(77, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bt
+	}
+	one, four := build(1), build(4)
+	if one.Header != four.Header || one.Signature != four.Signature || one.Leaves() != four.Leaves() {
+		t.Fatal("parallel build differs from serial build")
+	}
+	for i := 0; i < one.Leaves(); i++ {
+		if !bytes.Equal(one.Leaf(i), four.Leaf(i)) {
+			t.Fatalf("leaf %d differs", i)
+		}
+	}
+}

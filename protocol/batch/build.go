@@ -4,6 +4,9 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"io"
+	"runtime"
+	"sync"
+	"sync/atomic"
 
 	"golang.org/x/crypto/chacha20poly1305"
 
@@ -45,11 +48,14 @@ type Builder struct {
 	recips   []recipient
 	entries  []Entry
 
-	arena  []byte
-	leaves []span
-	hashes [][merkle.HashSize]byte
-	tree   merkle.Tree
-	aad    []byte
+	arena   []byte
+	leaves  []span
+	hashes  [][merkle.HashSize]byte
+	tree    merkle.Tree
+	scratch [][]byte // per-worker additional-data buffers
+	workers int
+
+	layoutBroken atomic.Bool
 }
 
 type span struct{ off, end int }
@@ -136,91 +142,106 @@ func (b *Builder) contentLen(r *recipient) int {
 	return n
 }
 
+// parallelMin is the sealed size below which Build does not split the work:
+// starting goroutines costs more than it saves on small batches.
+const parallelMin = 64 << 10
+
+// SetWorkers sets how many goroutines Build may use to seal and hash
+// leaves (default: GOMAXPROCS). The goroutines live only for the duration
+// of a Build call.
+func (b *Builder) SetWorkers(n int) {
+	if n < 1 {
+		n = 1
+	}
+	b.workers = n
+}
+
 // Build seals every leaf, builds the tree and signs the header. seq must be
 // strictly above every sequence this signer used before (BATCH-020); the
-// caller persists it.
+// caller persists it. Sealing and leaf hashing run on up to SetWorkers
+// goroutines; each writes its own leaves of the arena.
 func (b *Builder) Build(seq, timestampMs uint64) (*Batch, error) {
 	nBlobs, nLeaves := len(b.blobs), len(b.blobs)+len(b.recips)
 	if nLeaves == 0 || nLeaves > MaxBatchLeaves {
 		return nil, alert.Errorf(alert.InternalError, "batch: %d leaves", nLeaves)
 	}
-	// Size the arena once so sealing in place never moves it mid-leaf.
+	// Lay out every leaf first, so that sealing in place never moves the
+	// arena and leaves can be sealed independently.
+	b.leaves = b.leaves[:0]
 	total := 0
 	for _, p := range b.blobs {
-		total += 1 + 2 + 3 + len(p) + suite.TagSize
+		n := 1 + 2 + 3 + len(p) + suite.TagSize
+		b.leaves = append(b.leaves, span{total, total + n})
+		total += n
 	}
 	for i := range b.recips {
-		n := b.contentLen(&b.recips[i])
-		b.recips[i].content = n
-		if n > maxSealed-suite.TagSize {
+		c := b.contentLen(&b.recips[i])
+		b.recips[i].content = c
+		if c > maxSealed-suite.TagSize {
 			return nil, alert.New(alert.RecordOverflow, "batch: leaf too large")
 		}
-		if err := b.recips[i].keys.spend(n); err != nil {
+		if err := b.recips[i].keys.spend(c); err != nil {
 			return nil, err
 		}
-		total += 1 + TagLen + 3 + n + suite.TagSize
+		n := 1 + TagLen + 3 + c + suite.TagSize
+		b.leaves = append(b.leaves, span{total, total + n})
+		total += n
 	}
 	if cap(b.arena) < total {
-		b.arena = make([]byte, 0, total)
+		b.arena = make([]byte, total)
 	}
-	arena := b.arena[:0]
-	b.leaves = b.leaves[:0]
-	b.hashes = b.hashes[:0]
+	b.arena = b.arena[:total]
 	if cap(b.dataKeys) < nBlobs {
 		b.dataKeys = make([][DataKeyLen]byte, nBlobs)
 	}
 	b.dataKeys = b.dataKeys[:nBlobs]
-
-	for j, p := range b.blobs {
-		dk := &b.dataKeys[j]
-		if _, err := io.ReadFull(b.rand, dk[:]); err != nil {
+	for j := range b.dataKeys {
+		if _, err := io.ReadFull(b.rand, b.dataKeys[j][:]); err != nil {
 			return nil, alert.New(alert.InternalError, "batch: randomness source failed")
 		}
-		a, err := chacha20poly1305.New(dk[:])
-		if err != nil {
-			return nil, err
-		}
-		off := len(arena)
-		arena = append(arena, KindBlob)
-		arena = wire.AppendUint16(arena, suite.AEADChaCha20Poly1305)
-		arena = wire.AppendUint24(arena, uint32(len(p)+suite.TagSize))
-		b.aad = blobAAD(b.aad[:0], &b.signerID, seq, uint32(j), suite.AEADChaCha20Poly1305)
-		arena = a.Seal(arena, zeroNonce[:], p, b.aad)
-		b.leaves = append(b.leaves, span{off, len(arena)})
 	}
-	for i := range b.recips {
-		r := &b.recips[i]
-		index := uint32(nBlobs + i)
-		tag := r.keys.Tag(&b.signerID, seq)
-		off := len(arena)
-		arena = append(arena, KindRecipient)
-		arena = append(arena, tag[:]...)
-		arena = wire.AppendUint24(arena, uint32(r.content+suite.TagSize))
-		pt := len(arena)
-		arena = wire.AppendUint16(arena, uint16(r.end-r.first))
-		for _, e := range b.entries[r.first:r.end] {
-			if e.Broadcast == 0 {
-				arena = append(arena, EntryMessage)
-				arena = wire.AppendUint64(arena, e.MessageID)
-				arena = wire.AppendOpaque(arena, e.Payload, maxSealed)
-			} else {
-				arena = append(arena, EntryBroadcast)
-				arena = wire.AppendUint64(arena, e.MessageID)
-				arena = wire.AppendUint32(arena, uint32(e.Broadcast-1))
-				arena = append(arena, b.dataKeys[e.Broadcast-1][:]...)
+	if cap(b.hashes) < nLeaves {
+		b.hashes = make([][merkle.HashSize]byte, nLeaves)
+	}
+	b.hashes = b.hashes[:nLeaves]
+
+	workers := b.workers
+	if workers == 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	if total < parallelMin || nLeaves < 2 {
+		workers = 1
+	}
+	for len(b.scratch) < workers {
+		b.scratch = append(b.scratch, make([]byte, 0, 64))
+	}
+	if workers == 1 {
+		b.sealRange(0, nLeaves, seq, b.scratch[0])
+	} else {
+		// Split at leaf boundaries into parts of about total/workers bytes.
+		var wg sync.WaitGroup
+		lo, w := 0, 0
+		for lo < nLeaves {
+			hi, target := lo, total*(w+1)/workers
+			for hi < nLeaves && (hi == lo || b.leaves[hi].off < target) {
+				hi++
 			}
+			wg.Add(1)
+			go func(lo, hi int, scratch []byte) {
+				defer wg.Done()
+				b.sealRange(lo, hi, seq, scratch)
+			}(lo, hi, b.scratch[min(w, workers-1)])
+			lo, w = hi, w+1
 		}
-		b.aad = recipientAAD(b.aad[:0], &b.signerID, seq, index, &tag)
-		arena = r.keys.aead.Seal(arena[:pt], r.keys.nonce(seq), arena[pt:], b.aad)
-		b.leaves = append(b.leaves, span{off, len(arena)})
+		wg.Wait()
 	}
-	b.arena = arena
-	for _, l := range b.leaves {
-		b.hashes = append(b.hashes, merkle.LeafHash(arena[l.off:l.end]))
+	if b.layoutBroken.Swap(false) {
+		return nil, alert.New(alert.InternalError, "batch: leaf size differs from its layout")
 	}
+
 	bt := &Batch{b: b, Header: Header{Version: Version, SignerID: b.signerID, Seq: seq,
 		TimestampMs: timestampMs, LeafCount: uint32(nLeaves), Root: b.tree.Build(b.hashes)}}
-	hdr := bt.Header.AppendTo(b.aad[:0])
+	hdr := bt.Header.AppendTo(b.scratch[0][:0])
 	s, w, err := sig.SignWitnessed(b.signer, keyschedule.SigBatch, hdr)
 	if err != nil {
 		return nil, err
@@ -228,6 +249,55 @@ func (b *Builder) Build(seq, timestampMs uint64) (*Batch, error) {
 	copy(bt.Signature[:], s)
 	copy(bt.Witness[:], w)
 	return bt, nil
+}
+
+// sealRange seals leaves lo…hi−1 into their places in the arena and hashes
+// them. Each recipient's Keys appear in one leaf only (BATCH-002), so
+// ranges never share state.
+func (b *Builder) sealRange(lo, hi int, seq uint64, aad []byte) {
+	nBlobs := len(b.blobs)
+	for i := lo; i < hi; i++ {
+		l := b.leaves[i]
+		leaf := b.arena[l.off:l.off]
+		if i < nBlobs {
+			p := b.blobs[i]
+			leaf = append(leaf, KindBlob)
+			leaf = wire.AppendUint16(leaf, suite.AEADChaCha20Poly1305)
+			leaf = wire.AppendUint24(leaf, uint32(len(p)+suite.TagSize))
+			aad = blobAAD(aad[:0], &b.signerID, seq, uint32(i), suite.AEADChaCha20Poly1305)
+			// The key has the right size, so New cannot fail.
+			a, _ := chacha20poly1305.New(b.dataKeys[i][:])
+			leaf = a.Seal(leaf, zeroNonce[:], p, aad)
+		} else {
+			r := &b.recips[i-nBlobs]
+			tag := r.keys.Tag(&b.signerID, seq)
+			leaf = append(leaf, KindRecipient)
+			leaf = append(leaf, tag[:]...)
+			leaf = wire.AppendUint24(leaf, uint32(r.content+suite.TagSize))
+			pt := len(leaf)
+			leaf = wire.AppendUint16(leaf, uint16(r.end-r.first))
+			for _, e := range b.entries[r.first:r.end] {
+				if e.Broadcast == 0 {
+					leaf = append(leaf, EntryMessage)
+					leaf = wire.AppendUint64(leaf, e.MessageID)
+					leaf = wire.AppendOpaque(leaf, e.Payload, maxSealed)
+				} else {
+					leaf = append(leaf, EntryBroadcast)
+					leaf = wire.AppendUint64(leaf, e.MessageID)
+					leaf = wire.AppendUint32(leaf, uint32(e.Broadcast-1))
+					leaf = append(leaf, b.dataKeys[e.Broadcast-1][:]...)
+				}
+			}
+			aad = recipientAAD(aad[:0], &b.signerID, seq, uint32(i), &tag)
+			leaf = r.keys.aead.Seal(leaf[:pt], r.keys.nonce(seq), leaf[pt:], aad)
+		}
+		if len(leaf) != l.end-l.off {
+			// A bug in contentLen; the leaf is left unhashed and Build fails.
+			b.layoutBroken.Store(true)
+			continue
+		}
+		b.hashes[i] = merkle.LeafHash(b.arena[l.off:l.end])
+	}
 }
 
 // Leaves returns the number of leaves.
