@@ -1,0 +1,316 @@
+// Package httpsig authenticates publisher requests to the SealFeed REST API
+// with HTTP Message Signatures (RFC 9421) using Ed25519, over a body bound
+// by Content-Digest (RFC 9530). It implements the profile of spec/api.md:
+// the covered components, the required parameters (created, nonce, keyid),
+// the clock-skew window and nonce replay detection.
+package httpsig
+
+import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dunglas/httpsfv"
+)
+
+// Errors a Verifier returns, each mapped to an HTTP status and a problem
+// type by the API layer (spec/api.md).
+var (
+	ErrMissingSignature = errors.New("httpsig: request is not signed")
+	ErrMalformed        = errors.New("httpsig: malformed Signature-Input or Signature")
+	ErrMissingComponent = errors.New("httpsig: a required component or parameter is not covered")
+	ErrUnknownKey       = errors.New("httpsig: unknown key ID")
+	ErrStale            = errors.New("httpsig: created is outside the allowed clock skew")
+	ErrReplay           = errors.New("httpsig: nonce already used")
+	ErrBadDigest        = errors.New("httpsig: Content-Digest does not match the body")
+	ErrBadSignature     = errors.New("httpsig: signature does not verify")
+)
+
+// Label is the signature label SealFeed publishers use.
+const Label = "sealfeed"
+
+// Components is the list every publisher signature covers.
+var Components = []string{"@method", "@authority", "@path", "@query", "content-digest"}
+
+// ContentDigest returns the Content-Digest field value of body with
+// SHA-256 (RFC 9530).
+func ContentDigest(body []byte) string {
+	sum := sha256.Sum256(body)
+	d := httpsfv.NewDictionary()
+	d.Add("sha-256", httpsfv.NewItem(sum[:]))
+	s, _ := httpsfv.Marshal(d)
+	return s
+}
+
+// CheckContentDigest verifies a Content-Digest field against body. The
+// field must carry a sha-256 member; other algorithms are ignored.
+func CheckContentDigest(values []string, body []byte) error {
+	if len(values) == 0 {
+		return fmt.Errorf("%w: no Content-Digest", ErrMissingComponent)
+	}
+	d, err := httpsfv.UnmarshalDictionary(values)
+	if err != nil {
+		return fmt.Errorf("%w: Content-Digest: %v", ErrMalformed, err)
+	}
+	m, ok := d.Get("sha-256")
+	if !ok {
+		return fmt.Errorf("%w: Content-Digest has no sha-256", ErrMissingComponent)
+	}
+	it, ok := m.(httpsfv.Item)
+	got, ok2 := it.Value.([]byte)
+	if !ok || !ok2 {
+		return fmt.Errorf("%w: Content-Digest sha-256 is not a byte sequence", ErrMalformed)
+	}
+	sum := sha256.Sum256(body)
+	if subtle.ConstantTimeCompare(got, sum[:]) != 1 {
+		return ErrBadDigest
+	}
+	return nil
+}
+
+// componentValue returns the value of one covered component (RFC 9421
+// §2.1, §2.2).
+func componentValue(r *http.Request, name string) (string, error) {
+	switch name {
+	case "@method":
+		return r.Method, nil
+	case "@authority":
+		return strings.ToLower(r.Host), nil
+	case "@path":
+		if p := r.URL.EscapedPath(); p != "" {
+			return p, nil
+		}
+		return "/", nil
+	case "@query":
+		return "?" + r.URL.RawQuery, nil
+	case "@request-target":
+		return r.URL.RequestURI(), nil
+	}
+	if strings.HasPrefix(name, "@") || name != strings.ToLower(name) || name == "" {
+		return "", fmt.Errorf("%w: unsupported component %q", ErrMalformed, name)
+	}
+	var vals []string
+	switch name {
+	case "host":
+		vals = []string{r.Host}
+	case "content-length":
+		// net/http moves Content-Length out of Header on incoming requests.
+		if vs := r.Header.Values(name); len(vs) > 0 {
+			vals = vs
+		} else if r.ContentLength >= 0 {
+			vals = []string{strconv.FormatInt(r.ContentLength, 10)}
+		}
+	default:
+		vals = r.Header.Values(name)
+	}
+	if len(vals) == 0 {
+		return "", fmt.Errorf("%w: field %q is absent", ErrMissingComponent, name)
+	}
+	for i := range vals {
+		vals[i] = strings.TrimSpace(vals[i])
+	}
+	return strings.Join(vals, ", "), nil
+}
+
+// serializeParams returns the serialization of an inner list with its
+// parameters, the value of "@signature-params" (RFC 9421 §2.3).
+func serializeParams(il httpsfv.InnerList) (string, error) {
+	d := httpsfv.NewDictionary()
+	d.Add("x", il)
+	s, err := httpsfv.Marshal(d)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimPrefix(s, "x="), nil
+}
+
+// SignatureBase builds the signature base of RFC 9421 §2.5 for the
+// components and parameters of il.
+func SignatureBase(r *http.Request, il httpsfv.InnerList) ([]byte, error) {
+	var b strings.Builder
+	seen := map[string]bool{}
+	for _, it := range il.Items {
+		name, ok := it.Value.(string)
+		if !ok || len(it.Params.Names()) != 0 {
+			return nil, fmt.Errorf("%w: component identifiers must be plain strings", ErrMalformed)
+		}
+		if seen[name] {
+			return nil, fmt.Errorf("%w: component %q covered twice", ErrMalformed, name)
+		}
+		seen[name] = true
+		v, err := componentValue(r, name)
+		if err != nil {
+			return nil, err
+		}
+		if strings.ContainsAny(v, "\r\n") {
+			return nil, fmt.Errorf("%w: component %q contains a line break", ErrMalformed, name)
+		}
+		fmt.Fprintf(&b, "%q: %s\n", name, v)
+	}
+	p, err := serializeParams(il)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	fmt.Fprintf(&b, "%q: %s", "@signature-params", p)
+	return []byte(b.String()), nil
+}
+
+// Sign adds Content-Digest, Signature-Input and Signature to r for body,
+// covering Components with created, nonce and keyid (spec/api.md).
+func Sign(r *http.Request, body []byte, keyID string, key ed25519.PrivateKey, created time.Time, nonce string) error {
+	r.Header.Set("Content-Digest", ContentDigest(body))
+	il := httpsfv.InnerList{Params: httpsfv.NewParams()}
+	for _, c := range Components {
+		il.Items = append(il.Items, httpsfv.NewItem(c))
+	}
+	il.Params.Add("created", created.Unix())
+	il.Params.Add("nonce", nonce)
+	il.Params.Add("keyid", keyID)
+	il.Params.Add("alg", "ed25519")
+	base, err := SignatureBase(r, il)
+	if err != nil {
+		return err
+	}
+	in := httpsfv.NewDictionary()
+	in.Add(Label, il)
+	sigIn, err := httpsfv.Marshal(in)
+	if err != nil {
+		return err
+	}
+	sd := httpsfv.NewDictionary()
+	sd.Add(Label, httpsfv.NewItem(ed25519.Sign(key, base)))
+	sigVal, err := httpsfv.Marshal(sd)
+	if err != nil {
+		return err
+	}
+	r.Header.Set("Signature-Input", sigIn)
+	r.Header.Set("Signature", sigVal)
+	return nil
+}
+
+// NonceStore remembers nonces until they expire. Seen records (keyID,
+// nonce) and reports whether it was already present; it must be atomic.
+type NonceStore interface {
+	Seen(keyID, nonce string, expires time.Time) (bool, error)
+}
+
+// Verifier checks publisher signatures.
+type Verifier struct {
+	// Key returns the Ed25519 public key of a registered publisher.
+	Key      func(keyID string) (ed25519.PublicKey, bool)
+	Nonces   NonceStore
+	MaxSkew  time.Duration    // window around now for created; 0: 5 minutes
+	Now      func() time.Time // nil: time.Now
+	Required []string         // components that must be covered; nil: Components
+}
+
+// Verify checks the signature labelled Label on r and the digest of body,
+// in this order: presence and syntax, required components and parameters,
+// key, clock skew, digest, signature, and finally the nonce (recorded only
+// for a request whose signature verified). It returns the key ID.
+func (v *Verifier) Verify(r *http.Request, body []byte) (string, error) {
+	inVals, sigVals := r.Header.Values("Signature-Input"), r.Header.Values("Signature")
+	if len(inVals) == 0 || len(sigVals) == 0 {
+		return "", ErrMissingSignature
+	}
+	in, err := httpsfv.UnmarshalDictionary(inVals)
+	if err != nil {
+		return "", fmt.Errorf("%w: Signature-Input: %v", ErrMalformed, err)
+	}
+	sd, err := httpsfv.UnmarshalDictionary(sigVals)
+	if err != nil {
+		return "", fmt.Errorf("%w: Signature: %v", ErrMalformed, err)
+	}
+	m, ok := in.Get(Label)
+	il, ok2 := m.(httpsfv.InnerList)
+	if !ok || !ok2 {
+		return "", fmt.Errorf("%w: no signature labelled %q", ErrMissingSignature, Label)
+	}
+	sm, ok := sd.Get(Label)
+	sit, ok2 := sm.(httpsfv.Item)
+	sig, ok3 := sit.Value.([]byte)
+	if !ok || !ok2 || !ok3 || len(sig) != ed25519.SignatureSize {
+		return "", fmt.Errorf("%w: Signature %q is not a 64-byte byte sequence", ErrMalformed, Label)
+	}
+	required := v.Required
+	if required == nil {
+		required = Components
+	}
+	covered := map[string]bool{}
+	for _, it := range il.Items {
+		if s, ok := it.Value.(string); ok {
+			covered[s] = true
+		}
+	}
+	for _, c := range required {
+		if !covered[c] {
+			return "", fmt.Errorf("%w: %q", ErrMissingComponent, c)
+		}
+	}
+	created, ok := paramInt(il.Params, "created")
+	nonce, ok2 := paramString(il.Params, "nonce")
+	keyID, ok3 := paramString(il.Params, "keyid")
+	if !ok || !ok2 || !ok3 || nonce == "" || keyID == "" {
+		return "", fmt.Errorf("%w: created, nonce and keyid are required", ErrMissingComponent)
+	}
+	if alg, present := il.Params.Get("alg"); present && alg != "ed25519" {
+		return "", fmt.Errorf("%w: alg must be ed25519", ErrMalformed)
+	}
+	pub, ok := v.Key(keyID)
+	if !ok {
+		return "", ErrUnknownKey
+	}
+	now := time.Now()
+	if v.Now != nil {
+		now = v.Now()
+	}
+	skew := v.MaxSkew
+	if skew == 0 {
+		skew = 5 * time.Minute
+	}
+	at := time.Unix(created, 0)
+	if at.Before(now.Add(-skew)) || at.After(now.Add(skew)) {
+		return "", ErrStale
+	}
+	if expires, ok := paramInt(il.Params, "expires"); ok && time.Unix(expires, 0).Before(now) {
+		return "", ErrStale
+	}
+	if covered["content-digest"] {
+		if err := CheckContentDigest(r.Header.Values("Content-Digest"), body); err != nil {
+			return "", err
+		}
+	}
+	base, err := SignatureBase(r, il)
+	if err != nil {
+		return "", err
+	}
+	if !ed25519.Verify(pub, base, sig) {
+		return "", ErrBadSignature
+	}
+	seen, err := v.Nonces.Seen(keyID, nonce, at.Add(2*skew))
+	if err != nil {
+		return "", err
+	}
+	if seen {
+		return "", ErrReplay
+	}
+	return keyID, nil
+}
+
+func paramInt(p *httpsfv.Params, name string) (int64, bool) {
+	v, ok := p.Get(name)
+	i, ok2 := v.(int64)
+	return i, ok && ok2
+}
+
+func paramString(p *httpsfv.Params, name string) (string, bool) {
+	v, ok := p.Get(name)
+	s, ok2 := v.(string)
+	return s, ok && ok2
+}

@@ -1,0 +1,182 @@
+package httpsig
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dunglas/httpsfv"
+)
+
+// RFC 9421 Appendix B.2.6: the test request signed with test-key-ed25519
+// (Appendix B.1.4). The signature base must match the RFC byte for byte and
+// the RFC's signature must verify over it.
+func TestRFC9421AppendixB26(t *testing.T) {
+	body := `{"hello": "world"}`
+	r := httptest.NewRequest("POST", "http://example.com/foo?param=Value&Pet=dog", strings.NewReader(body))
+	r.Header.Set("Date", "Tue, 20 Apr 2021 02:07:55 GMT")
+	r.Header.Set("Content-Type", "application/json")
+	r.ContentLength = 18
+	in, err := httpsfv.UnmarshalDictionary([]string{`sig-b26=("date" "@method" "@path" "@authority" "content-type" "content-length");created=1618884473;keyid="test-key-ed25519"`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := in.Get("sig-b26")
+	base, err := SignatureBase(r, m.(httpsfv.InnerList))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `"date": Tue, 20 Apr 2021 02:07:55 GMT
+"@method": POST
+"@path": /foo
+"@authority": example.com
+"content-type": application/json
+"content-length": 18
+"@signature-params": ("date" "@method" "@path" "@authority" "content-type" "content-length");created=1618884473;keyid="test-key-ed25519"`
+	if string(base) != want {
+		t.Fatalf("signature base:\n%s\nwant:\n%s", base, want)
+	}
+	pub, _ := hex.DecodeString("26b40b8f93fff3d897112f7ebc582b232dbd72517d082fe83cfb30ddce43d1bb")
+	sig, _ := base64.StdEncoding.DecodeString("wqcAqbmYJ2ji2glfAMaRy4gruYYnx2nEFN2HN6jrnDnQCK1u02Gb04v9EDgwUPiu4A0w6vuQv5lIp5WPpBKRCw==")
+	if !ed25519.Verify(pub, base, sig) {
+		t.Fatal("the RFC's Ed25519 signature does not verify over our signature base")
+	}
+}
+
+// RFC 9530 §2 example.
+func TestContentDigestRFC9530(t *testing.T) {
+	if got := ContentDigest([]byte(`{"hello": "world"}`)); got != "sha-256=:X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=:" {
+		t.Fatalf("Content-Digest %s", got)
+	}
+}
+
+type nonces struct {
+	mu   sync.Mutex
+	seen map[string]bool
+}
+
+func (n *nonces) Seen(keyID, nonce string, _ time.Time) (bool, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	k := keyID + "\x00" + nonce
+	if n.seen[k] {
+		return true, nil
+	}
+	n.seen[k] = true
+	return false, nil
+}
+
+var (
+	pubKey, privKey = func() (ed25519.PublicKey, ed25519.PrivateKey) {
+		k := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{4}, 32))
+		return k.Public().(ed25519.PublicKey), k
+	}()
+	now = time.Unix(1_800_000_000, 0)
+)
+
+func verifier() *Verifier {
+	return &Verifier{
+		Key: func(id string) (ed25519.PublicKey, bool) {
+			if id == "publisher-1" {
+				return pubKey, true
+			}
+			return nil, false
+		},
+		Nonces: &nonces{seen: map[string]bool{}},
+		Now:    func() time.Time { return now },
+	}
+}
+
+func signed(t *testing.T, body string, created time.Time, nonce string) *http.Request {
+	r := httptest.NewRequest("POST", "https://push.example/v1/messages?x=1", strings.NewReader(body))
+	if err := Sign(r, []byte(body), "publisher-1", privKey, created, nonce); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestSignVerifyAndRejects(t *testing.T) {
+	v := verifier()
+	body := `{"client":"abc","payload":"aGk="}`
+	if id, err := v.Verify(signed(t, body, now, "n1"), []byte(body)); err != nil || id != "publisher-1" {
+		t.Fatalf("valid request: %v", err)
+	}
+	cases := []struct {
+		name string
+		req  func() (*http.Request, []byte)
+		want error
+	}{
+		{"replayed nonce", func() (*http.Request, []byte) { return signed(t, body, now, "n1"), []byte(body) }, ErrReplay},
+		{"stale", func() (*http.Request, []byte) { return signed(t, body, now.Add(-10*time.Minute), "n2"), []byte(body) }, ErrStale},
+		{"from the future", func() (*http.Request, []byte) { return signed(t, body, now.Add(10*time.Minute), "n3"), []byte(body) }, ErrStale},
+		{"body changed", func() (*http.Request, []byte) { return signed(t, body, now, "n4"), []byte(body + " ") }, ErrBadDigest},
+		{"unsigned", func() (*http.Request, []byte) {
+			return httptest.NewRequest("POST", "https://push.example/v1/messages", nil), nil
+		}, ErrMissingSignature},
+		{"unknown key", func() (*http.Request, []byte) {
+			r := httptest.NewRequest("POST", "https://push.example/v1/messages?x=1", nil)
+			Sign(r, nil, "publisher-9", privKey, now, "n5")
+			return r, nil
+		}, ErrUnknownKey},
+		{"path changed", func() (*http.Request, []byte) {
+			r := signed(t, body, now, "n6")
+			r.URL.Path = "/v1/other"
+			return r, []byte(body)
+		}, ErrBadSignature},
+		{"method changed", func() (*http.Request, []byte) {
+			r := signed(t, body, now, "n7")
+			r.Method = "PUT"
+			return r, []byte(body)
+		}, ErrBadSignature},
+		{"query changed", func() (*http.Request, []byte) {
+			r := signed(t, body, now, "n8")
+			r.URL.RawQuery = "x=2"
+			return r, []byte(body)
+		}, ErrBadSignature},
+		{"digest not covered", func() (*http.Request, []byte) {
+			r := signed(t, body, now, "n9")
+			r.Header.Set("Signature-Input", strings.Replace(r.Header.Get("Signature-Input"), ` "content-digest"`, "", 1))
+			return r, []byte(body)
+		}, ErrMissingComponent},
+		{"no nonce", func() (*http.Request, []byte) {
+			r := signed(t, body, now, "n10")
+			r.Header.Set("Signature-Input", strings.Replace(r.Header.Get("Signature-Input"), `;nonce="n10"`, "", 1))
+			return r, []byte(body)
+		}, ErrMissingComponent},
+		{"garbage Signature-Input", func() (*http.Request, []byte) {
+			r := signed(t, body, now, "n11")
+			r.Header.Set("Signature-Input", "sealfeed=(((")
+			return r, []byte(body)
+		}, ErrMalformed},
+		{"short signature", func() (*http.Request, []byte) {
+			r := signed(t, body, now, "n12")
+			r.Header.Set("Signature", "sealfeed=:AAAA:")
+			return r, []byte(body)
+		}, ErrMalformed},
+		{"wrong alg", func() (*http.Request, []byte) {
+			r := signed(t, body, now, "n13")
+			r.Header.Set("Signature-Input", strings.Replace(r.Header.Get("Signature-Input"), `alg="ed25519"`, `alg="hmac-sha256"`, 1))
+			return r, []byte(body)
+		}, ErrMalformed},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r, b := c.req()
+			if _, err := v.Verify(r, b); !errors.Is(err, c.want) {
+				t.Fatalf("got %v, want %v", err, c.want)
+			}
+		})
+	}
+	// A request whose signature failed did not burn its nonce.
+	if _, err := v.Verify(signed(t, body, now, "n6"), []byte(body)); err != nil {
+		t.Fatalf("nonce of a rejected request was recorded: %v", err)
+	}
+}
