@@ -25,7 +25,7 @@ func (n oneShotNonces) Seen(k, nonce string, _ time.Time) (bool, error) {
 func FuzzVerifyHTTPSignature(f *testing.F) {
 	now := time.Unix(1_800_000_000, 0)
 	r := httptest.NewRequest("POST", "https://push.example/v1/messages", nil)
-	httpsig.Sign(r, []byte("body"), "k", fuzzKey, now, "nonce")
+	httpsig.Sign(r, []byte("body"), "k", fuzzKey, now, "0123456789abcdef")
 	sd, _ := httpsfv.UnmarshalDictionary(r.Header.Values("Signature"))
 	m, _ := sd.Get(httpsig.Label)
 	seedSig := m.(httpsfv.Item).Value.([]byte)

@@ -1,6 +1,7 @@
 // Package httpsig authenticates publisher requests to the SealFeed REST API
 // with HTTP Message Signatures (RFC 9421) using Ed25519, over a body bound
-// by Content-Digest (RFC 9530). It implements the profile of spec/api.md:
+// by Content-Digest (RFC 9530). It implements the profile of spec/api.md
+// (API-001 … API-018):
 // the covered components, the required parameters (created, nonce, keyid),
 // the clock-skew window and nonce replay detection.
 package httpsig
@@ -30,6 +31,12 @@ var (
 	ErrReplay           = errors.New("httpsig: nonce already used")
 	ErrBadDigest        = errors.New("httpsig: Content-Digest does not match the body")
 	ErrBadSignature     = errors.New("httpsig: signature does not verify")
+)
+
+// Nonce length bounds (API-003).
+const (
+	MinNonceLen = 16
+	MaxNonceLen = 128
 )
 
 // Label is the signature label SealFeed publishers use.
@@ -258,6 +265,9 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (string, error) {
 	keyID, ok3 := paramString(il.Params, "keyid")
 	if !ok || !ok2 || !ok3 || nonce == "" || keyID == "" {
 		return "", fmt.Errorf("%w: created, nonce and keyid are required", ErrMissingComponent)
+	}
+	if len(nonce) < MinNonceLen || len(nonce) > MaxNonceLen {
+		return "", fmt.Errorf("%w: nonce must be %d to %d characters", ErrMalformed, MinNonceLen, MaxNonceLen)
 	}
 	if alg, present := il.Params.Get("alg"); present && alg != "ed25519" {
 		return "", fmt.Errorf("%w: alg must be ed25519", ErrMalformed)

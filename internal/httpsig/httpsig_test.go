@@ -97,7 +97,7 @@ func verifier() *Verifier {
 
 func signed(t *testing.T, body string, created time.Time, nonce string) *http.Request {
 	r := httptest.NewRequest("POST", "https://push.example/v1/messages?x=1", strings.NewReader(body))
-	if err := Sign(r, []byte(body), "publisher-1", privKey, created, nonce); err != nil {
+	if err := Sign(r, []byte(body), "publisher-1", privKey, created, "0123456789abcdef-"+nonce); err != nil {
 		t.Fatal(err)
 	}
 	return r
@@ -123,7 +123,7 @@ func TestSignVerifyAndRejects(t *testing.T) {
 		}, ErrMissingSignature},
 		{"unknown key", func() (*http.Request, []byte) {
 			r := httptest.NewRequest("POST", "https://push.example/v1/messages?x=1", nil)
-			Sign(r, nil, "publisher-9", privKey, now, "n5")
+			Sign(r, nil, "publisher-9", privKey, now, "0123456789abcdef-n5")
 			return r, nil
 		}, ErrUnknownKey},
 		{"path changed", func() (*http.Request, []byte) {
@@ -148,7 +148,7 @@ func TestSignVerifyAndRejects(t *testing.T) {
 		}, ErrMissingComponent},
 		{"no nonce", func() (*http.Request, []byte) {
 			r := signed(t, body, now, "n10")
-			r.Header.Set("Signature-Input", strings.Replace(r.Header.Get("Signature-Input"), `;nonce="n10"`, "", 1))
+			r.Header.Set("Signature-Input", strings.Replace(r.Header.Get("Signature-Input"), `;nonce="0123456789abcdef-n10"`, "", 1))
 			return r, []byte(body)
 		}, ErrMissingComponent},
 		{"garbage Signature-Input", func() (*http.Request, []byte) {
@@ -159,6 +159,11 @@ func TestSignVerifyAndRejects(t *testing.T) {
 		{"short signature", func() (*http.Request, []byte) {
 			r := signed(t, body, now, "n12")
 			r.Header.Set("Signature", "sealfeed=:AAAA:")
+			return r, []byte(body)
+		}, ErrMalformed},
+		{"short nonce", func() (*http.Request, []byte) {
+			r := httptest.NewRequest("POST", "https://push.example/v1/messages?x=1", strings.NewReader(body))
+			Sign(r, []byte(body), "publisher-1", privKey, now, "short")
 			return r, []byte(body)
 		}, ErrMalformed},
 		{"wrong alg", func() (*http.Request, []byte) {
