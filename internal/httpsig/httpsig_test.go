@@ -16,7 +16,7 @@ import (
 	"github.com/dunglas/httpsfv"
 )
 
-// RFC 9421 Appendix B.2.6: the test request signed with test-key-ed25519
+// API-004. RFC 9421 Appendix B.2.6: the test request signed with test-key-ed25519
 // (Appendix B.1.4). The signature base must match the RFC byte for byte and
 // the RFC's signature must verify over it.
 func TestRFC9421AppendixB26(t *testing.T) {
@@ -51,7 +51,7 @@ func TestRFC9421AppendixB26(t *testing.T) {
 	}
 }
 
-// RFC 9530 §2 example.
+// API-001: RFC 9530 §2 example.
 func TestContentDigestRFC9530(t *testing.T) {
 	if got := ContentDigest([]byte(`{"hello": "world"}`)); got != "sha-256=:X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=:" {
 		t.Fatalf("Content-Digest %s", got)
@@ -103,6 +103,8 @@ func signed(t *testing.T, body string, created time.Time, nonce string) *http.Re
 	return r
 }
 
+// API-001 … API-003 (what Sign covers), API-010 … API-016 (each rejection in
+// order), API-018 (a rejected request does not burn its nonce).
 func TestSignVerifyAndRejects(t *testing.T) {
 	v := verifier()
 	body := `{"client":"abc","payload":"aGk="}`
