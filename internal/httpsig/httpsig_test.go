@@ -103,8 +103,10 @@ func signed(t *testing.T, body string, created time.Time, nonce string) *http.Re
 	return r
 }
 
-// API-001 … API-003 (what Sign covers), API-010 … API-016 (each rejection in
-// order), API-018 (a rejected request does not burn its nonce).
+// What Sign covers: API-001, API-002, API-003. Each rejection: API-010,
+// API-011, API-012, API-013, API-014, API-015, API-016; API-018 (a rejected
+// request does not burn its nonce). Together the REST replay protection of
+// REPLAY-014.
 func TestSignVerifyAndRejects(t *testing.T) {
 	v := verifier()
 	body := `{"client":"abc","payload":"aGk="}`
