@@ -436,6 +436,15 @@ func TestForgedServerFlight(t *testing.T) {
 }
 
 // HS-050, ALERT-004, WIRE-001.
+func TestServerPublicKeyMustMatch(t *testing.T) {
+	other, _ := sig.ParsePublicKey(edKey(70).Public().(ed25519.PublicKey))
+	if _, err := NewServer(&ServerConfig{Key: serverKey, PublicKey: other}); err == nil {
+		t.Fatal("a PublicKey that does not match Key was accepted")
+	}
+	own, _ := sig.ParsePublicKey(serverKey.Public().(ed25519.PublicKey))
+	mustConnect(t, pinnedClient(), &ServerConfig{Key: serverKey, PublicKey: own})
+}
+
 func TestWrongStateAndClosed(t *testing.T) {
 	c, _ := NewClient(pinnedClient())
 	hello, _ := c.Start()

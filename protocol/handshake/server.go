@@ -1,6 +1,7 @@
 package handshake
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/hmac"
 	"io"
@@ -22,8 +23,12 @@ type ServerConfig struct {
 
 	Versions, Groups, AEADs []uint16 // server preference order; nil: suite.Supported*
 
-	Key                        ed25519.PrivateKey // the signing key
-	Credential, RevocationList []byte             // set both for identity_type credential (CRED-015)
+	Key ed25519.PrivateKey // the signing key
+	// PublicKey optionally holds Key's public key, validated once with
+	// sig.ParsePublicKey, so that NewServer does not validate it again for
+	// every connection. It must match Key.
+	PublicKey                  *sig.PublicKey
+	Credential, RevocationList []byte // set both for identity_type credential (CRED-015)
 
 	TicketKey        []byte        // 32 bytes; nil disables tickets
 	TicketLifetime   time.Duration // at most 7 days; 0: 24 h
@@ -66,9 +71,15 @@ func NewServer(cfg *ServerConfig) (*Server, error) {
 	if len(cfg.Key) != ed25519.PrivateKeySize {
 		return nil, alert.New(alert.InternalError, "handshake: server key missing")
 	}
-	k, err := sig.ParsePublicKey(cfg.Key.Public().(ed25519.PublicKey))
-	if err != nil {
-		return nil, err
+	pub := cfg.Key.Public().(ed25519.PublicKey)
+	k := cfg.PublicKey
+	if k == nil {
+		var err error
+		if k, err = sig.ParsePublicKey(pub); err != nil {
+			return nil, err
+		}
+	} else if !bytes.Equal(k.Bytes(), pub) {
+		return nil, alert.New(alert.InternalError, "handshake: PublicKey does not match Key")
 	}
 	if (cfg.Credential == nil) != (cfg.RevocationList == nil) {
 		return nil, alert.New(alert.InternalError, "handshake: credential needs its revocation list (CRED-015)")

@@ -62,9 +62,12 @@ func decodeCanonical(b []byte) (*edwards25519.Point, bool) {
 	return p, true
 }
 
-// torsionFree reports whether [L]p is the identity.
+var zeroScalar = edwards25519.NewScalar()
+
+// torsionFree reports whether [L]p is the identity. p is public, so the
+// variable-time multiplication is safe.
 func torsionFree(p *edwards25519.Point) bool {
-	q := new(edwards25519.Point).ScalarMult(lMinusOne, p)
+	q := new(edwards25519.Point).VarTimeDoubleScalarBaseMult(lMinusOne, p, zeroScalar)
 	q.Add(q, p)
 	return q.Equal(edwards25519.NewIdentityPoint()) == 1
 }
@@ -157,7 +160,8 @@ func Witness(sig []byte) ([]byte, error) {
 	if !ok {
 		return nil, alert.New(alert.BadSignature, "signature R is not a canonical point")
 	}
-	return new(edwards25519.Point).ScalarMult(invEight, r).Bytes(), nil
+	// R is public: variable time is safe.
+	return new(edwards25519.Point).VarTimeDoubleScalarBaseMult(invEight, r, zeroScalar).Bytes(), nil
 }
 
 // SignWitnessed signs label || 0x00 || msg and returns the signature and its

@@ -1,0 +1,202 @@
+// Command report runs the batch-path benchmarks one after another in one
+// process and prints how close the batch path is to its physical limit and
+// how far ahead of the alternatives, as ratios measured in the same run
+// (absolute numbers vary between machines and runs; ratios travel better).
+//
+//	go run ./bench/report                      # print Markdown
+//	go run ./bench/report -out bench/results   # also write report.md and ratios.svg
+package main
+
+import (
+	"bufio"
+	"crypto/tls"
+	"flag"
+	"fmt"
+	"html"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sealfeed/sealfeed/bench"
+	"github.com/sealfeed/sealfeed/protocol/suite"
+)
+
+type measurement struct {
+	name string
+	run  func(b *testing.B)
+	res  testing.BenchmarkResult
+}
+
+type ratio struct {
+	what       string
+	value      float64
+	target     float64
+	how        string
+	targetNote string
+}
+
+func main() {
+	out := flag.String("out", "", "directory to write report.md and ratios.svg into")
+	flag.Parse()
+	testing.Init()
+	procs := runtime.GOMAXPROCS(0)
+	ms := []*measurement{
+		{name: "limit ChaCha20-Poly1305 64 B", run: func(b *testing.B) { bench.AEAD(b, suite.AEADChaCha20Poly1305, 64) }},
+		{name: "limit ChaCha20-Poly1305 256 B", run: func(b *testing.B) { bench.AEAD(b, suite.AEADChaCha20Poly1305, 256) }},
+		{name: "limit ChaCha20-Poly1305 1 KiB", run: func(b *testing.B) { bench.AEAD(b, suite.AEADChaCha20Poly1305, 1024) }},
+		{name: "limit ChaCha20-Poly1305 16 KiB", run: func(b *testing.B) { bench.AEAD(b, suite.AEADChaCha20Poly1305, 16384) }},
+		{name: "limit AES-256-GCM 1 KiB", run: func(b *testing.B) { bench.AEAD(b, suite.AEADAES256GCM, 1024) }},
+		{name: "composite AEAD+SHA-256 1 KiB", run: func(b *testing.B) { bench.Composite(b, 1024) }},
+		{name: "build 100×1×1 KiB, 1 worker", run: func(b *testing.B) { bench.Build(b, 100, 1, 1024, false, 1) }},
+		{name: "build 100×10×1 KiB, 1 worker", run: func(b *testing.B) { bench.Build(b, 100, 10, 1024, false, 1) }},
+		{name: "build 1000×10×1 KiB, 1 worker", run: func(b *testing.B) { bench.Build(b, 1000, 10, 1024, false, 1) }},
+		{name: fmt.Sprintf("build 1000×10×1 KiB, %d workers", procs), run: func(b *testing.B) { bench.Build(b, 1000, 10, 1024, false, procs) }},
+		{name: "build broadcast 1000×10×1 KiB", run: func(b *testing.B) { bench.Build(b, 1000, 10, 1024, true, 1) }},
+		{name: "baseline per-message AEAD + Ed25519 sign 1 KiB", run: bench.PerMessageSign},
+		{name: "baseline Web-Push-shaped 1 KiB", run: bench.WebPush},
+		{name: "open one delivery of 1000×10×1 KiB", run: func(b *testing.B) { bench.Open(b, 1000, 1024) }},
+		{name: "verify 64 batch signatures, batched", run: func(b *testing.B) { bench.VerifyDeliveries(b, true) }},
+		{name: "verify 64 batch signatures, one by one", run: func(b *testing.B) { bench.VerifyDeliveries(b, false) }},
+		{name: "handshake SealFeed X25519", run: func(b *testing.B) { bench.Handshake(b, suite.GroupX25519) }},
+		{name: "handshake TLS 1.3 X25519", run: func(b *testing.B) { bench.TLSHandshake(b, tls.X25519) }},
+		{name: "handshake SealFeed X25519MLKEM768", run: func(b *testing.B) { bench.Handshake(b, suite.GroupX25519MLKEM768) }},
+		{name: "handshake TLS 1.3 X25519MLKEM768", run: func(b *testing.B) { bench.TLSHandshake(b, tls.X25519MLKEM768) }},
+	}
+	for i, m := range ms {
+		fmt.Fprintf(os.Stderr, "\r[%2d/%d] %-55s", i+1, len(ms), m.name)
+		m.res = testing.Benchmark(m.run)
+	}
+	fmt.Fprintln(os.Stderr)
+	get := func(name string) testing.BenchmarkResult {
+		for _, m := range ms {
+			if m.name == name {
+				return m.res
+			}
+		}
+		panic("report: no measurement " + name)
+	}
+	bps := func(name string) float64 { // payload bytes per second
+		r := get(name)
+		return float64(r.Bytes) * float64(r.N) / r.T.Seconds()
+	}
+	perSec := func(name string, perOp float64) float64 {
+		r := get(name)
+		return perOp * float64(r.N) / r.T.Seconds()
+	}
+	ratios := []ratio{
+		{"batch build (100 recipients × 10 × 1 KiB, 1 core) vs composite limit at 1 KiB",
+			bps("build 100×10×1 KiB, 1 worker") / bps("composite AEAD+SHA-256 1 KiB"), 0.9, "payload bytes/s", "≥ 0.9×"},
+		{"batch build (100 recipients × 1 × 1 KiB, 1 core) vs composite limit at 1 KiB",
+			bps("build 100×1×1 KiB, 1 worker") / bps("composite AEAD+SHA-256 1 KiB"), 0.9, "payload bytes/s", "≥ 0.9×"},
+		{"batch build (1 core) vs per-message AEAD + signature",
+			perSec("build 100×10×1 KiB, 1 worker", 1000) / perSec("baseline per-message AEAD + Ed25519 sign 1 KiB", 1), 20, "messages/s", "≥ 20×"},
+		{"batch build (1 core) vs Web-Push-shaped per-message ECDH + HKDF + AEAD",
+			perSec("build 100×10×1 KiB, 1 worker", 1000) / perSec("baseline Web-Push-shaped 1 KiB", 1), 0, "messages/s", "—"},
+		{fmt.Sprintf("batch build on %d cores vs 1", procs),
+			bps(fmt.Sprintf("build 1000×10×1 KiB, %d workers", procs)) / bps("build 1000×10×1 KiB, 1 worker"), 1.8, "payload bytes/s", "≥ 1.8× on 2 cores"},
+		{"batch signature verification, batched vs one by one (64)",
+			float64(get("verify 64 batch signatures, one by one").NsPerOp()) / float64(get("verify 64 batch signatures, batched").NsPerOp()), 1.7, "time", "≥ 1.7×"},
+		{"handshakes/s SealFeed vs TLS 1.3, X25519",
+			float64(get("handshake TLS 1.3 X25519").NsPerOp()) / float64(get("handshake SealFeed X25519").NsPerOp()), 1, "handshakes/s", "≥ 1×"},
+		{"handshakes/s SealFeed vs TLS 1.3, X25519MLKEM768",
+			float64(get("handshake TLS 1.3 X25519MLKEM768").NsPerOp()) / float64(get("handshake SealFeed X25519MLKEM768").NsPerOp()), 1, "handshakes/s", "≥ 1×"},
+	}
+	build := get("build 100×10×1 KiB, 1 worker")
+	allocsPerMsg := float64(build.AllocsPerOp()) / 1000
+
+	var md strings.Builder
+	writeReport(&md, ms, ratios, allocsPerMsg)
+	fmt.Print(md.String())
+	if *out != "" {
+		if err := os.MkdirAll(*out, 0o755); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		if err := os.WriteFile(filepath.Join(*out, "report.md"), []byte(md.String()), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		if err := os.WriteFile(filepath.Join(*out, "ratios.svg"), []byte(chart(ratios)), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
+}
+
+func cpuModel() string {
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return "unknown"
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if k, v, ok := strings.Cut(s.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
+}
+
+func writeReport(w io.Writer, ms []*measurement, ratios []ratio, allocsPerMsg float64) {
+	fmt.Fprintf(w, "# SealFeed batch path: measured ratios\n\n")
+	fmt.Fprintf(w, "Machine: %s, %d CPUs, GOMAXPROCS %d, %s/%s, %s. Run: %s. Command: `go run ./bench/report -out bench/results`.\n\n",
+		cpuModel(), runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, runtime.Version(), time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(w, "All measurements ran one after another in one process; compare ratios, not absolute numbers, across machines.\n\n")
+	fmt.Fprintf(w, "## Ratios\n\n| comparison | ratio | measured on | target | met |\n|---|---|---|---|---|\n")
+	for _, r := range ratios {
+		met := "—"
+		if r.target > 0 {
+			met = map[bool]string{true: "yes", false: "no"}[r.value >= r.target]
+		}
+		fmt.Fprintf(w, "| %s | %.2f× | %s | %s | %s |\n", r.what, r.value, r.how, r.targetNote, met)
+	}
+	fmt.Fprintf(w, "| allocations per message in steady state (100 × 10 × 1 KiB) | %.4f | allocs/op ÷ messages | 0 per message | %s |\n\n",
+		allocsPerMsg, map[bool]string{true: "yes (a constant per batch)", false: "no"}[allocsPerMsg < 0.05])
+	fmt.Fprintf(w, "## Measurements\n\n| measurement | ns/op | MB/s | allocs/op | extra |\n|---|---|---|---|---|\n")
+	for _, m := range ms {
+		mbs := "—"
+		if m.res.Bytes > 0 {
+			mbs = fmt.Sprintf("%.0f", float64(m.res.Bytes)*float64(m.res.N)/m.res.T.Seconds()/1e6)
+		}
+		var extra []string
+		for k, v := range m.res.Extra {
+			extra = append(extra, fmt.Sprintf("%.0f %s", v, k))
+		}
+		fmt.Fprintf(w, "| %s | %d | %s | %d | %s |\n", m.name, m.res.NsPerOp(), mbs, m.res.AllocsPerOp(), strings.Join(extra, ", "))
+	}
+	fmt.Fprintf(w, "\nNot measured here yet: age multi-recipient encryption, Noise transport and TLS records on loopback "+
+		"(comparison libraries stay out of the main module), and the end-to-end load test (needs the server).\n")
+}
+
+// chart draws one horizontal bar per ratio with its target marked.
+func chart(ratios []ratio) string {
+	const rowH, left, width = 28, 520, 360
+	max := 2.0
+	for _, r := range ratios {
+		if r.value > max {
+			max = r.value
+		}
+	}
+	var b strings.Builder
+	h := rowH*len(ratios) + 40
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`+"\n", left+width+80, h)
+	fmt.Fprintf(&b, `<text x="10" y="18" font-weight="bold">SealFeed batch path: ratios measured in one run (bar), target (line)</text>`+"\n")
+	for i, r := range ratios {
+		y := 30 + i*rowH
+		bw := int(float64(width) * r.value / max)
+		fmt.Fprintf(&b, `<text x="10" y="%d">%s</text>`+"\n", y+14, html.EscapeString(r.what))
+		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="18" fill="#4a7fb5"/>`+"\n", left, y, bw)
+		fmt.Fprintf(&b, `<text x="%d" y="%d">%.2f×</text>`+"\n", left+bw+4, y+14, r.value)
+		if r.target > 0 {
+			tx := left + int(float64(width)*r.target/max)
+			fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#c0392b" stroke-width="2"/>`+"\n", tx, y-2, tx, y+20)
+		}
+	}
+	b.WriteString("</svg>\n")
+	return b.String()
+}
