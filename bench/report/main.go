@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -173,7 +174,8 @@ func writeReport(w io.Writer, ms []*measurement, ratios []ratio, allocsPerMsg fl
 		"(comparison libraries stay out of the main module), and the end-to-end load test (needs the server).\n")
 }
 
-// chart draws one horizontal bar per ratio with its target marked.
+// chart draws one horizontal bar per ratio, on a logarithmic axis from
+// 0.1× to the largest ratio, with its target marked.
 func chart(ratios []ratio) string {
 	const rowH, left, width = 28, 520, 360
 	max := 2.0
@@ -182,18 +184,24 @@ func chart(ratios []ratio) string {
 			max = r.value
 		}
 	}
+	scale := func(v float64) int {
+		if v < 0.1 {
+			v = 0.1
+		}
+		return int(float64(width) * math.Log10(v/0.1) / math.Log10(max/0.1))
+	}
 	var b strings.Builder
 	h := rowH*len(ratios) + 40
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`+"\n", left+width+80, h)
-	fmt.Fprintf(&b, `<text x="10" y="18" font-weight="bold">SealFeed batch path: ratios measured in one run (bar), target (line)</text>`+"\n")
+	fmt.Fprintf(&b, `<text x="10" y="18" font-weight="bold">SealFeed batch path: ratios measured in one run (bar, log scale), target (line)</text>`+"\n")
 	for i, r := range ratios {
 		y := 30 + i*rowH
-		bw := int(float64(width) * r.value / max)
+		bw := scale(r.value)
 		fmt.Fprintf(&b, `<text x="10" y="%d">%s</text>`+"\n", y+14, html.EscapeString(r.what))
 		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="18" fill="#4a7fb5"/>`+"\n", left, y, bw)
 		fmt.Fprintf(&b, `<text x="%d" y="%d">%.2f×</text>`+"\n", left+bw+4, y+14, r.value)
 		if r.target > 0 {
-			tx := left + int(float64(width)*r.target/max)
+			tx := left + scale(r.target)
 			fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#c0392b" stroke-width="2"/>`+"\n", tx, y-2, tx, y+20)
 		}
 	}
