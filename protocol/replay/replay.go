@@ -1,51 +1,79 @@
 // Package replay implements the envelope-layer replay state of a client
 // (spec §11): the sliding message-ID window (REPLAY-011, in the style of
-// RFC 6479) and the per-signer batch sequence (REPLAY-010). Both are
-// persisted by the caller across reconnects (REPLAY-013) through
-// MarshalBinary / UnmarshalBinary.
+// RFC 6479) and the per-signer batch sequences (REPLAY-010).
+//
+// The caller applies Accept only after the delivery is authenticated, and
+// persists the state with MarshalBinary before handing messages to the
+// application or acknowledging them (REPLAY-013). Neither type is safe for
+// concurrent use.
 package replay
 
 import (
-	"sort"
+	"bytes"
+	"slices"
+	"strconv"
 
 	"github.com/sealfeed/sealfeed/protocol/alert"
 	"github.com/sealfeed/sealfeed/protocol/wire"
 )
 
-// WindowSize is W of REPLAY-011.
+// WindowSize is W of REPLAY-011 and §15.
 const WindowSize = 1024
 
 const words = WindowSize / 64
 
-// Result is the decision for one message ID.
+// Result is the decision of REPLAY-011 for one message ID.
 type Result uint8
 
 const (
-	New       Result = iota // accept and deliver
-	Duplicate               // accepted before: drop, still acknowledge
-	Stale                   // W or more below the highest accepted ID: drop, still acknowledge
-	Invalid                 // ID 0
+	New       Result = iota // not accepted before: deliver
+	Duplicate               // accepted before: drop, still acknowledge (REPLAY-012)
+	Stale                   // W or more below the highest accepted ID: drop, still acknowledge (REPLAY-012)
+	Invalid                 // ID 0: illegal_parameter
 )
 
 func (r Result) String() string {
-	return [...]string{"new", "duplicate", "stale", "invalid"}[r]
+	switch r {
+	case New:
+		return "new"
+	case Duplicate:
+		return "duplicate"
+	case Stale:
+		return "stale"
+	case Invalid:
+		return "invalid"
+	}
+	return "Result(" + strconv.Itoa(int(r)) + ")"
 }
 
-// Err returns nil for New and the alert of REPLAY-011/012 otherwise.
+var (
+	errDuplicate = alert.New(alert.ReplayedMessage, "message ID already accepted (REPLAY-011)")
+	errStale     = alert.New(alert.StaleMessage, "message ID W or more below the highest accepted (REPLAY-011)")
+	errInvalid   = alert.New(alert.IllegalParameter, "message ID 0 (REPLAY-011)")
+)
+
+// Err returns nil for New and otherwise the alert of REPLAY-011 and
+// REPLAY-012: replayed_message for Duplicate and stale_message for Stale
+// (local results, never sent), illegal_parameter for Invalid.
 func (r Result) Err() error {
 	switch r {
 	case New:
 		return nil
 	case Duplicate:
-		return alert.New(alert.ReplayedMessage, "message ID already accepted")
+		return errDuplicate
 	case Stale:
-		return alert.New(alert.StaleMessage, "message ID below the replay window")
+		return errStale
 	}
-	return alert.New(alert.IllegalParameter, "message ID 0")
+	return errInvalid
 }
 
-// Window is the sliding window of accepted message IDs. The zero value is an
-// empty window. Bit (id mod W) of the ring records id for top−W < id ≤ top.
+// Window is the sliding window of accepted message IDs (REPLAY-011). The
+// zero value is an empty window.
+//
+// top is the highest accepted ID (0 before any). The ring holds one bit per
+// ID in (top − W, top]: the bit of id is bit id mod 64 of word
+// (id / 64) mod (W / 64). Exactly W bits suffice because sliding clears the
+// bits of exactly the IDs that enter the window, not whole words.
 type Window struct {
 	top  uint64
 	bits [words]uint64
@@ -54,9 +82,11 @@ type Window struct {
 // Top returns the highest accepted ID, 0 if none.
 func (w *Window) Top() uint64 { return w.top }
 
-func (w *Window) bit(id uint64) (int, uint64) { return int(id/64) % words, 1 << (id % 64) }
+func slot(id uint64) (int, uint64) { return int(id/64) % words, 1 << (id % 64) }
 
-// Check returns the decision for id without changing the window.
+// Check returns the decision for id without changing the window:
+// Invalid for 0; New if id > top; Stale if top − id ≥ W; Duplicate if id was
+// accepted; New otherwise.
 func (w *Window) Check(id uint64) Result {
 	switch {
 	case id == 0:
@@ -66,7 +96,7 @@ func (w *Window) Check(id uint64) Result {
 	case w.top-id >= WindowSize:
 		return Stale
 	}
-	i, m := w.bit(id)
+	i, m := slot(id)
 	if w.bits[i]&m != 0 {
 		return Duplicate
 	}
@@ -74,38 +104,51 @@ func (w *Window) Check(id uint64) Result {
 }
 
 // Accept returns Check(id) and records id when it is New. Callers apply it
-// only after the delivery carrying id is authenticated (BATCH-014).
+// only after the delivery carrying id is authenticated (REPLAY-013,
+// BATCH-014). It does not allocate.
 func (w *Window) Accept(id uint64) Result {
 	r := w.Check(id)
 	if r != New {
 		return r
 	}
 	if id > w.top {
-		// Clear the ring slots of the IDs that slide in: top+1 … id.
-		if id-w.top >= WindowSize {
-			w.bits = [words]uint64{}
-		} else {
-			for x := w.top + 1; x <= id; {
-				i, m := w.bit(x)
-				if x%64 == 0 && id-x >= 63 {
-					w.bits[i] = 0
-					x += 64
-					continue
-				}
-				w.bits[i] &^= m
-				x++
-			}
-		}
-		w.top = id
+		w.slide(id)
 	}
-	i, m := w.bit(id)
+	i, m := slot(id)
 	w.bits[i] |= m
 	return New
 }
 
+// slide moves top up to id, clearing the slots of the IDs that enter the
+// window, top+1 … id: each held an ID at least W below id.
+func (w *Window) slide(id uint64) {
+	n := id - w.top // ≥ 1
+	if n >= WindowSize {
+		w.bits = [words]uint64{}
+	} else {
+		// Clear n consecutive slots from top+1, a word at a time; count
+		// down n rather than compare IDs, which may wrap at 2⁶⁴.
+		x := w.top + 1
+		for n > 0 {
+			off := x % 64
+			k := min(64-off, n)
+			mask := ^uint64(0)
+			if k < 64 {
+				mask = (1<<k - 1) << off
+			}
+			w.bits[int(x/64)%words] &^= mask
+			x += k
+			n -= k
+		}
+	}
+	w.top = id
+}
+
+// windowEncodingLen is the length of a marshalled Window.
 const windowEncodingLen = 8 + words*8
 
-// MarshalBinary encodes the window: uint64 top, then the ring words.
+// MarshalBinary encodes the window for persistence (REPLAY-013): top as a
+// big-endian uint64, then the W/64 ring words in order, big-endian.
 func (w *Window) MarshalBinary() ([]byte, error) {
 	b := make([]byte, 0, windowEncodingLen)
 	b = wire.AppendUint64(b, w.top)
@@ -115,38 +158,50 @@ func (w *Window) MarshalBinary() ([]byte, error) {
 	return b, nil
 }
 
-// UnmarshalBinary decodes a window strictly: exact length, and no bit set
-// for an ID above top or for ID 0.
+// UnmarshalBinary decodes what MarshalBinary produced, strictly: the exact
+// length, and only states that some sequence of Accepts reaches: the bit of
+// top set unless top is 0, and, while top < W, no bit set for ID 0 or an ID
+// above top. On error the window is unchanged and the error is
+// decode_error.
 func (w *Window) UnmarshalBinary(b []byte) error {
 	r := wire.NewReader(b)
-	top := r.Uint64("window top")
+	top := r.Uint64("replay window top")
 	var bits [words]uint64
 	for i := range bits {
-		bits[i] = r.Uint64("window bits")
+		bits[i] = r.Uint64("replay window bits")
 	}
 	if err := r.Finish("replay window"); err != nil {
 		return err
 	}
-	// Slots of IDs in (top−W, top] may be set; no others exist in the ring,
-	// but an ID ≤ 0 would be: when top < W, slots above top stand for
-	// IDs ≤ top − W, i.e. ≤ 0.
+	if i, m := slot(top); top != 0 && bits[i]&m == 0 {
+		return alert.New(alert.DecodeError, "replay window: highest ID not recorded")
+	}
 	if top < WindowSize {
-		for id := top + 1; id < WindowSize; id++ {
-			i, m := (&Window{}).bit(id)
-			if bits[i]&m != 0 {
-				return alert.New(alert.DecodeError, "replay window: bit set for an ID that cannot exist")
+		// Valid slots: IDs 1 … top, which are the slots 1 … top.
+		for i := range bits {
+			var valid uint64
+			lo := uint64(i) * 64
+			switch {
+			case top >= lo+63:
+				valid = ^uint64(0)
+			case top >= lo:
+				valid = 1<<(top-lo+1) - 1
 			}
-		}
-		if bits[0]&1 != 0 {
-			return alert.New(alert.DecodeError, "replay window: ID 0 recorded")
+			if i == 0 {
+				valid &^= 1 // ID 0
+			}
+			if bits[i]&^valid != 0 {
+				return alert.New(alert.DecodeError, "replay window: bit set for an ID never accepted")
+			}
 		}
 	}
 	w.top, w.bits = top, bits
 	return nil
 }
 
-// Sequences keeps the highest accepted batch_seq per signer key ID
-// (REPLAY-010). The zero value is empty.
+// Sequences keeps the highest accepted batch_seq per signer KeyID
+// (REPLAY-010). The zero value is empty: every signer's last sequence is 0,
+// so batch_seq 0 is never accepted.
 type Sequences struct {
 	last map[[32]byte]uint64
 }
@@ -154,15 +209,17 @@ type Sequences struct {
 // Last returns the highest accepted sequence for signer, 0 if none.
 func (s *Sequences) Last(signer [32]byte) uint64 { return s.last[signer] }
 
-// Check returns replayed_batch if seq is not above the last accepted one.
+// Check returns replayed_batch if seq is not above the last sequence
+// accepted from signer (REPLAY-010), without changing anything.
 func (s *Sequences) Check(signer [32]byte, seq uint64) error {
-	if seq <= s.last[signer] {
-		return alert.Errorf(alert.ReplayedBatch, "batch sequence %d not above %d", seq, s.last[signer])
+	if last := s.last[signer]; seq <= last {
+		return alert.Errorf(alert.ReplayedBatch, "batch_seq %d not above %d (REPLAY-010)", seq, last)
 	}
 	return nil
 }
 
-// Accept checks seq and records it.
+// Accept checks seq and records it as the signer's last sequence. Callers
+// apply it only after the batch is authenticated (REPLAY-013).
 func (s *Sequences) Accept(signer [32]byte, seq uint64) error {
 	if err := s.Check(signer, seq); err != nil {
 		return err
@@ -174,15 +231,20 @@ func (s *Sequences) Accept(signer [32]byte, seq uint64) error {
 	return nil
 }
 
-// MarshalBinary encodes the sequences sorted by signer: uint32 count, then
-// (signer[32], uint64 seq) pairs.
+// maxSigners bounds a decoded Sequences.
+const maxSigners = 1 << 24
+
+// MarshalBinary encodes the sequences for persistence (REPLAY-013): a
+// big-endian uint32 count, then (signer[32], uint64 seq) pairs sorted by
+// signer, so that equal states encode to equal bytes.
 func (s *Sequences) MarshalBinary() ([]byte, error) {
 	ids := make([][32]byte, 0, len(s.last))
 	for id := range s.last {
 		ids = append(ids, id)
 	}
-	sort.Slice(ids, func(i, j int) bool { return string(ids[i][:]) < string(ids[j][:]) })
-	b := wire.AppendUint32(nil, uint32(len(ids)))
+	slices.SortFunc(ids, func(a, b [32]byte) int { return bytes.Compare(a[:], b[:]) })
+	b := make([]byte, 0, 4+40*len(ids))
+	b = wire.AppendUint32(b, uint32(len(ids)))
 	for _, id := range ids {
 		b = append(b, id[:]...)
 		b = wire.AppendUint64(b, s.last[id])
@@ -190,24 +252,31 @@ func (s *Sequences) MarshalBinary() ([]byte, error) {
 	return b, nil
 }
 
-// UnmarshalBinary decodes strictly: signers strictly ascending, sequences
-// non-zero.
+// UnmarshalBinary decodes what MarshalBinary produced, strictly: exact
+// length, signers strictly ascending, no zero sequence (Accept never records
+// one). On error the state is unchanged and the error is decode_error.
 func (s *Sequences) UnmarshalBinary(b []byte) error {
 	r := wire.NewReader(b)
-	n := r.Count(0, 1<<24, 40, "signers")
-	last := make(map[[32]byte]uint64, n)
+	n := int(r.Uint32("signer count"))
+	if r.Err() == nil && (n > maxSigners || n > r.Len()/40) {
+		return alert.Errorf(alert.DecodeError, "sequences: %d signers cannot fit in %d bytes", n, r.Len())
+	}
+	var last map[[32]byte]uint64
+	if n > 0 {
+		last = make(map[[32]byte]uint64, n)
+	}
 	var prev []byte
-	for i := 0; i < n; i++ {
+	for range n {
 		id := r.Bytes(32, "signer")
-		seq := r.Uint64("batch seq")
+		seq := r.Uint64("batch_seq")
 		if r.Err() != nil {
 			break
 		}
-		if prev != nil && string(id) <= string(prev) {
-			return alert.New(alert.DecodeError, "sequences: signers not ascending")
+		if prev != nil && bytes.Compare(id, prev) <= 0 {
+			return alert.New(alert.DecodeError, "sequences: signers not strictly ascending")
 		}
 		if seq == 0 {
-			return alert.New(alert.DecodeError, "sequences: zero sequence recorded")
+			return alert.New(alert.DecodeError, "sequences: zero batch_seq recorded")
 		}
 		prev = id
 		last[[32]byte(id)] = seq

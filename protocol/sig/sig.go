@@ -4,6 +4,10 @@
 // by public-key validation (SIG-001) and the rejection of an identity R
 // (SIG-004); witnessed batch signatures (SIG-010); and batch verification that
 // accepts exactly the same set (SIG-011).
+//
+// Every rejection is an *alert.Error: bad_key for a key (SIG-001),
+// bad_signature for a signature or witness (SIG-005). No verification is ever
+// retried under another rule.
 package sig
 
 import (
@@ -25,84 +29,128 @@ const (
 )
 
 // PublicKey is an Ed25519 public key that passed SIG-001. The zero value is
-// not usable; obtain one from ParsePublicKey.
+// not a key: Verify rejects it with bad_key. Obtain one from ParsePublicKey.
+// A PublicKey is immutable and safe for concurrent use.
 type PublicKey struct {
 	enc   [PublicKeySize]byte
 	point *edwards25519.Point
 	id    [32]byte
 }
 
+// Rejections. They carry no data, so each is one shared value: results of
+// BatchVerifier.Verify are then the very values VerifyWitnessed returns.
 var (
-	identityEncoding = edwards25519.NewIdentityPoint().Bytes()
-	// lMinusOne is L−1, so that [L]P = [L−1]P + P with scalars reduced mod L.
-	lMinusOne = func() *edwards25519.Scalar {
-		one, _ := edwards25519.NewScalar().SetCanonicalBytes(append([]byte{1}, make([]byte, 31)...))
-		return edwards25519.NewScalar().Negate(one)
-	}()
-	// invEight is 8⁻¹ mod L, for the torsion witness (SIG-010).
-	invEight = func() *edwards25519.Scalar {
-		eight, _ := edwards25519.NewScalar().SetCanonicalBytes(append([]byte{8}, make([]byte, 31)...))
-		return edwards25519.NewScalar().Invert(eight)
-	}()
+	errKeyLength      = alert.New(alert.BadKey, "public key is not 32 bytes")
+	errKeyEncoding    = alert.New(alert.BadKey, "public key is not a canonical point encoding (SIG-001)")
+	errKeySmallOrder  = alert.New(alert.BadKey, "public key of small order (SIG-001)")
+	errKeyMixedOrder  = alert.New(alert.BadKey, "public key with a small-order component (SIG-001)")
+	errKeyUnvalidated = alert.New(alert.BadKey, "public key not obtained from ParsePublicKey (SIG-001)")
+
+	errSigLength       = alert.New(alert.BadSignature, "signature is not 64 bytes (SIG-002)")
+	errSigIdentityR    = alert.New(alert.BadSignature, "signature R is the identity (SIG-004)")
+	errSigS            = alert.New(alert.BadSignature, "signature S is not below L (SIG-002)")
+	errSigEquation     = alert.New(alert.BadSignature, "signature does not verify (SIG-003)")
+	errSigR            = alert.New(alert.BadSignature, "signature R is not a canonical point encoding")
+	errWitnessLength   = alert.New(alert.BadSignature, "witness is not 32 bytes (SIG-010)")
+	errWitnessEncode   = alert.New(alert.BadSignature, "witness is not a canonical point encoding (SIG-010)")
+	errWitnessMismatch = alert.New(alert.BadSignature, "[8]witness is not R (SIG-010)")
 )
 
-// decodeCanonical decodes a point and rejects non-canonical encodings, which
-// edwards25519's SetBytes accepts.
-func decodeCanonical(b []byte) (*edwards25519.Point, bool) {
-	if len(b) != 32 {
-		return nil, false
-	}
-	p, err := new(edwards25519.Point).SetBytes(b)
+var (
+	identity         = edwards25519.NewIdentityPoint()
+	identityEncoding = identity.Bytes() // 01 00 … 00
+	zeroScalar       = edwards25519.NewScalar()
+	// lMinusOne is L−1: [L]P = [L−1]P + P with scalars reduced mod L.
+	lMinusOne = edwards25519.NewScalar().Negate(scalarFromUint8(1))
+	// invEight is 8⁻¹ mod L, for the torsion witness (SIG-010).
+	invEight = edwards25519.NewScalar().Invert(scalarFromUint8(8))
+)
+
+func scalarFromUint8(v uint8) *edwards25519.Scalar {
+	var b [32]byte
+	b[0] = v
+	s, err := edwards25519.NewScalar().SetCanonicalBytes(b[:])
 	if err != nil {
-		return nil, false
+		panic("sig: small scalar not canonical")
 	}
-	if subtle.ConstantTimeCompare(p.Bytes(), b) != 1 {
-		return nil, false
-	}
-	return p, true
+	return s
 }
 
-var zeroScalar = edwards25519.NewScalar()
+// canonicalEncoding reports whether the 32 bytes b are a canonical point
+// encoding as far as the bytes alone tell (RFC 8032 §5.1.3 strict): the y
+// coordinate, bit 255 cleared, is below p = 2²⁵⁵ − 19, and the sign bit is not
+// set on an x of zero (x = 0 exactly when y = ±1). edwards25519's SetBytes
+// accepts both kinds of non-canonical encoding; checking the bytes costs
+// nothing, where re-encoding the point costs a field inversion.
+func canonicalEncoding(b []byte) bool {
+	high := b[31] & 0x7f
+	allOnes, allZeros := true, true
+	for _, c := range b[1:31] {
+		allOnes = allOnes && c == 0xff
+		allZeros = allZeros && c == 0
+	}
+	// y ≥ p: y is p … p+18, i.e. ed … ff ff … ff 7f (little-endian).
+	if high == 0x7f && allOnes && b[0] >= 0xed {
+		return false
+	}
+	if b[31]&0x80 != 0 {
+		isOne := high == 0 && allZeros && b[0] == 1           // y = 1
+		isMinusOne := high == 0x7f && allOnes && b[0] == 0xec // y = p − 1
+		if isOne || isMinusOne {
+			return false
+		}
+	}
+	return true
+}
+
+// decodeCanonical decodes a canonical point encoding into p.
+func decodeCanonical(p *edwards25519.Point, b []byte) bool {
+	if len(b) != 32 || !canonicalEncoding(b) {
+		return false
+	}
+	_, err := p.SetBytes(b)
+	return err == nil
+}
 
 // torsionFree reports whether [L]p is the identity. p is public, so the
 // variable-time multiplication is safe.
 func torsionFree(p *edwards25519.Point) bool {
 	q := new(edwards25519.Point).VarTimeDoubleScalarBaseMult(lMinusOne, p, zeroScalar)
 	q.Add(q, p)
-	return q.Equal(edwards25519.NewIdentityPoint()) == 1
+	return q.Equal(identity) == 1
 }
 
 // smallOrder reports whether [8]p is the identity.
 func smallOrder(p *edwards25519.Point) bool {
-	return new(edwards25519.Point).MultByCofactor(p).Equal(edwards25519.NewIdentityPoint()) == 1
+	return new(edwards25519.Point).MultByCofactor(p).Equal(identity) == 1
 }
 
-// ParsePublicKey validates an encoded public key (SIG-001): canonical
-// encoding, on the curve, not of small order, no small-order component.
-// Failures are bad_key.
+// ParsePublicKey validates an encoded public key (SIG-001): 32 bytes, a
+// canonical encoding of a curve point, not of small order, and without a
+// small-order component ([L]A = identity). Every failure is bad_key.
 func ParsePublicKey(b []byte) (*PublicKey, error) {
 	if len(b) != PublicKeySize {
-		return nil, alert.Errorf(alert.BadKey, "public key of %d bytes", len(b))
+		return nil, errKeyLength
 	}
-	p, ok := decodeCanonical(b)
-	if !ok {
-		return nil, alert.New(alert.BadKey, "public key is not a canonical point encoding")
+	p := new(edwards25519.Point)
+	if !decodeCanonical(p, b) {
+		return nil, errKeyEncoding
 	}
 	if smallOrder(p) {
-		return nil, alert.New(alert.BadKey, "public key of small order")
+		return nil, errKeySmallOrder
 	}
 	if !torsionFree(p) {
-		return nil, alert.New(alert.BadKey, "public key with a small-order component")
+		return nil, errKeyMixedOrder
 	}
 	k := &PublicKey{point: p, id: KeyID(b)}
 	copy(k.enc[:], b)
 	return k, nil
 }
 
-// Bytes returns a copy of the key's encoding.
+// Bytes returns a copy of the key's 32-byte encoding.
 func (k *PublicKey) Bytes() []byte { return append([]byte(nil), k.enc[:]...) }
 
-// ID returns KeyID of the key.
+// ID returns KeyID of the key (spec §4.1).
 func (k *PublicKey) ID() [32]byte { return k.id }
 
 // Equal reports whether two keys have the same encoding.
@@ -110,11 +158,14 @@ func (k *PublicKey) Equal(o *PublicKey) bool {
 	return o != nil && subtle.ConstantTimeCompare(k.enc[:], o.enc[:]) == 1
 }
 
-// KeyID returns SHA-256("sealfeed v1 key id" || 0x00 || pub) (spec §4.1).
+func (k *PublicKey) valid() bool { return k != nil && k.point != nil }
+
+// KeyID returns SHA-256("sealfeed v1 key id" || 0x00 || pub) (spec §4.1). It
+// does not validate pub.
 func KeyID(pub []byte) [32]byte { return keyschedule.LabelledHash(keyschedule.HashKeyID, pub) }
 
 // Fingerprint returns the lower-case hex of KeyID(pub), the form shown to
-// people.
+// people (spec §4.1).
 func Fingerprint(pub []byte) string {
 	id := KeyID(pub)
 	return hex.EncodeToString(id[:])
@@ -127,87 +178,128 @@ func labelled(label string, msg []byte) []byte {
 	return append(m, msg...)
 }
 
-// Sign returns Ed25519(priv, label || 0x00 || msg).
+// Sign returns the Ed25519 signature of label || 0x00 || msg under priv
+// (spec §4.2). It panics, as ed25519.Sign does, if priv is not 64 bytes.
 func Sign(priv ed25519.PrivateKey, label string, msg []byte) []byte {
 	return ed25519.Sign(priv, labelled(label, msg))
 }
 
-// Verify checks sig over label || 0x00 || msg under k with the pinned rule
-// (SIG-002 … SIG-005). Every failure is bad_signature.
+// Verify checks sig over label || 0x00 || msg under k with the pinned rule:
+// 64 bytes, R not the identity (SIG-004), S < L (SIG-002), then the
+// cofactorless equation with R compared byte for byte against the canonical
+// encoding of [S]B − [k]A (SIG-003), which crypto/ed25519 implements. Every
+// failure is bad_signature (SIG-005); a key not obtained from ParsePublicKey
+// is bad_key.
 func Verify(k *PublicKey, label string, msg, sig []byte) error {
-	if len(sig) != SignatureSize {
-		return alert.Errorf(alert.BadSignature, "signature of %d bytes", len(sig))
+	if err := preVerify(k, sig); err != nil {
+		return err
 	}
-	if subtle.ConstantTimeCompare(sig[:32], identityEncoding) == 1 {
-		return alert.New(alert.BadSignature, "signature R is the identity (SIG-004)")
-	}
-	// crypto/ed25519 rejects S ≥ L (SIG-002) and compares R byte-wise with
-	// the canonical encoding of [S]B − [k]A (SIG-003).
 	if !ed25519.Verify(k.enc[:], labelled(label, msg), sig) {
-		return alert.New(alert.BadSignature, "signature does not verify")
+		return errSigEquation
 	}
 	return nil
 }
 
+// preVerify holds the checks of Verify that come before the equation. The
+// batch verifier runs the same function, so both report the same error.
+func preVerify(k *PublicKey, sig []byte) error {
+	if !k.valid() {
+		return errKeyUnvalidated
+	}
+	if len(sig) != SignatureSize {
+		return errSigLength
+	}
+	if [32]byte(sig[:32]) == [32]byte(identityEncoding) {
+		return errSigIdentityR
+	}
+	if !sCanonical(sig[32:]) {
+		return errSigS
+	}
+	return nil
+}
+
+// sCanonical reports whether the little-endian s is below L.
+func sCanonical(s []byte) bool {
+	var x edwards25519.Scalar
+	_, err := x.SetCanonicalBytes(s)
+	return err == nil
+}
+
 // Witness returns W = [8⁻¹ mod L]R for a signature (SIG-010). Anyone can
-// compute it from the signature; it exists so that verifiers can check that
-// R is torsion-free with three doublings.
+// compute it from the signature; it lets verifiers check that R is
+// torsion-free with three doublings. R must be a canonical point encoding,
+// else bad_signature. Witness does not verify the signature.
 func Witness(sig []byte) ([]byte, error) {
 	if len(sig) != SignatureSize {
-		return nil, alert.Errorf(alert.BadSignature, "signature of %d bytes", len(sig))
+		return nil, errSigLength
 	}
-	r, ok := decodeCanonical(sig[:32])
-	if !ok {
-		return nil, alert.New(alert.BadSignature, "signature R is not a canonical point")
+	var r edwards25519.Point
+	if !decodeCanonical(&r, sig[:32]) {
+		return nil, errSigR
 	}
 	// R is public: variable time is safe.
-	return new(edwards25519.Point).VarTimeDoubleScalarBaseMult(invEight, r, zeroScalar).Bytes(), nil
+	return new(edwards25519.Point).VarTimeDoubleScalarBaseMult(invEight, &r, zeroScalar).Bytes(), nil
 }
 
 // SignWitnessed signs label || 0x00 || msg and returns the signature and its
-// witness, checked before it is returned (BATCH-022).
+// witness, checked against R before it is returned (BATCH-022). R of an
+// honest signature is [r]B, torsion-free, so the check fails only on a fault.
 func SignWitnessed(priv ed25519.PrivateKey, label string, msg []byte) (sig, witness []byte, err error) {
 	sig = Sign(priv, label, msg)
 	if witness, err = Witness(sig); err != nil {
 		return nil, nil, alert.New(alert.InternalError, "sig: own signature has no witness")
 	}
-	if err := checkWitness(sig, witness); err != nil {
+	var r edwards25519.Point
+	if err := checkWitness(&r, sig, witness); err != nil {
 		return nil, nil, alert.New(alert.InternalError, "sig: own signature fails its witness")
 	}
 	return sig, witness, nil
 }
 
-// checkWitness applies SIG-010 and returns the decoded R.
-func checkWitness(sig, witness []byte) error {
-	_, err := witnessedR(sig, witness)
-	return err
+// checkWitness applies SIG-010 and leaves the point R in r. W must be
+// canonical and decode; [8]W is then computed and its canonical encoding
+// compared with the 32 bytes R, which proves at once that R is a canonical
+// encoding and that the point R equals [8]W (one inversion, where decoding R
+// would cost a square root and canonicity checks). A non-canonical R is
+// rejected here as a mismatch; SIG-003 would reject it anyway.
+func checkWitness(r *edwards25519.Point, sig, witness []byte) error {
+	if err := witnessTimesEight(r, sig, witness); err != nil {
+		return err
+	}
+	var enc [32]byte
+	copy(enc[:], r.Bytes())
+	if enc != [32]byte(sig[:32]) {
+		return errWitnessMismatch
+	}
+	return nil
 }
 
-func witnessedR(sig, witness []byte) (*edwards25519.Point, error) {
+// witnessTimesEight is the first half of checkWitness: lengths, W canonical,
+// and r = [8]W. The batch verifier does the comparison with R itself, with
+// one field inversion for all signatures.
+func witnessTimesEight(r *edwards25519.Point, sig, witness []byte) error {
 	if len(sig) != SignatureSize {
-		return nil, alert.Errorf(alert.BadSignature, "signature of %d bytes", len(sig))
+		return errSigLength
 	}
 	if len(witness) != WitnessSize {
-		return nil, alert.Errorf(alert.BadSignature, "witness of %d bytes", len(witness))
+		return errWitnessLength
 	}
-	r, ok := decodeCanonical(sig[:32])
-	if !ok {
-		return nil, alert.New(alert.BadSignature, "signature R is not a canonical point")
+	if !decodeCanonical(r, witness) {
+		return errWitnessEncode
 	}
-	w, ok := decodeCanonical(witness)
-	if !ok {
-		return nil, alert.New(alert.BadSignature, "witness is not a canonical point")
-	}
-	if new(edwards25519.Point).MultByCofactor(w).Equal(r) != 1 {
-		return nil, alert.New(alert.BadSignature, "witness does not match R (SIG-010)")
-	}
-	return r, nil
+	r.MultByCofactor(r)
+	return nil
 }
 
 // VerifyWitnessed checks a batch signature: the witness (SIG-010), then
-// Verify.
+// Verify. A key not obtained from ParsePublicKey is bad_key; every other
+// failure is bad_signature.
 func VerifyWitnessed(k *PublicKey, label string, msg, sig, witness []byte) error {
-	if err := checkWitness(sig, witness); err != nil {
+	if !k.valid() {
+		return errKeyUnvalidated
+	}
+	var r edwards25519.Point
+	if err := checkWitness(&r, sig, witness); err != nil {
 		return err
 	}
 	return Verify(k, label, msg, sig)
