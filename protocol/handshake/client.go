@@ -1,6 +1,7 @@
 package handshake
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/subtle"
@@ -69,13 +70,54 @@ type Client struct {
 	revocation *credential.RevocationList
 }
 
-// NewClient checks cfg and returns a Client in state START.
+// NewClient checks cfg and returns a Client in state START. The Client
+// keeps cfg; the caller does not change it during the handshake.
+//
+// The offered lists may hold values this implementation does not support
+// (tests of version negotiation use them) but no duplicates (HS-002).
 func NewClient(cfg *ClientConfig) (*Client, error) {
 	if (cfg.PinnedKeyID == nil) == (cfg.Trust == nil) {
 		return nil, alert.New(alert.InternalError, "handshake: set exactly one of PinnedKeyID and Trust")
 	}
+	if cfg.Trust != nil && cfg.Trust.Authority == nil {
+		return nil, alert.New(alert.InternalError, "handshake: Trust without an authority key")
+	}
 	if cfg.Identity != nil && cfg.Ticket != nil {
 		return nil, alert.New(alert.InternalError, "handshake: a key-identified client does not resume (HS-005)")
+	}
+	if cfg.Identity != nil && len(cfg.Identity) != ed25519.PrivateKeySize {
+		return nil, alert.New(alert.InternalError, "handshake: client identity key must be an Ed25519 private key")
+	}
+	if cfg.Ticket != nil && (len(cfg.Ticket.Bytes) == 0 || len(cfg.Ticket.Bytes) > wire.MaxExtensionLen || len(cfg.Ticket.PSK) != 32) {
+		return nil, alert.New(alert.InternalError, "handshake: malformed ticket")
+	}
+	if cfg.Trust != nil && (len(cfg.Trust.Realm) < 1 || len(cfg.Trust.Realm) > 255) {
+		return nil, alert.New(alert.InternalError, "handshake: realm must be 1 to 255 bytes")
+	}
+	g := 0
+	if cfg.GREASE {
+		g = 1
+	}
+	for _, l := range []struct {
+		v   []uint16
+		max int
+	}{{cfg.Versions, MaxVersions}, {cfg.Groups, MaxKeyShares}, {cfg.AEADs, MaxAEADs}} {
+		if len(l.v)+g > l.max {
+			return nil, alert.New(alert.InternalError, "handshake: too many offers in ClientConfig")
+		}
+		for i, v := range l.v {
+			if contains(l.v[:i], v) {
+				return nil, alert.New(alert.InternalError, "handshake: duplicate offer in ClientConfig (HS-002)")
+			}
+		}
+	}
+	if len(cfg.ExtraExtensions)+3 > wire.MaxExtensions {
+		return nil, alert.New(alert.InternalError, "handshake: too many extensions")
+	}
+	for _, e := range cfg.ExtraExtensions {
+		if len(e.Data) > wire.MaxExtensionLen {
+			return nil, alert.New(alert.InternalError, "handshake: extension data above 65535 bytes")
+		}
 	}
 	c := &Client{cfg: cfg}
 	if cfg.Identity != nil {
@@ -88,7 +130,9 @@ func NewClient(cfg *ClientConfig) (*Client, error) {
 	return c, nil
 }
 
-// Start returns the ClientHello frame and moves to WAIT_SERVER_HELLO.
+// Start returns the ClientHello frame and moves START → WAIT_SERVER_HELLO.
+// Randomness for the random, the key shares and GREASE comes from
+// cfg.Rand, in that order (HS-001).
 func (c *Client) Start() ([]byte, error) {
 	if c.state != clientStart {
 		return nil, alert.New(alert.UnexpectedMessage, "handshake already started")
@@ -136,10 +180,20 @@ func (c *Client) sendClientHello() ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		m.Versions = append([]uint16{gv}, m.Versions...)
-		m.AEADs = append([]uint16{gv}, m.AEADs...)
-		m.KeyShares = append([]KeyShare{{Group: gv, KeyExchange: []byte{0}}}, m.KeyShares...)
-		exts = append(exts, wire.Extension{Type: ge})
+		// One GREASE value, first in each list, unless a configured list
+		// holds it already (HS-002 forbids duplicates).
+		if !contains(m.Versions, gv) {
+			m.Versions = append([]uint16{gv}, m.Versions...)
+		}
+		if !contains(m.AEADs, gv) {
+			m.AEADs = append([]uint16{gv}, m.AEADs...)
+		}
+		if !contains(orDefault(cfg.Groups, suite.SupportedGroups), gv) {
+			m.KeyShares = append([]KeyShare{{Group: gv, KeyExchange: []byte{0}}}, m.KeyShares...)
+		}
+		if _, dup := wire.FindExtension(exts, ge); !dup {
+			exts = append(exts, wire.Extension{Type: ge})
+		}
 	}
 	sort.SliceStable(exts, func(i, j int) bool { return exts[i].Type < exts[j].Type })
 	m.Extensions = exts
@@ -150,13 +204,19 @@ func (c *Client) sendClientHello() ([]byte, error) {
 	return wire.AppendPlaintextFrame(nil, raw), nil
 }
 
-// Handle consumes one frame from the server. out holds frames to send; done
-// is true once Welcome is received and Session is ready.
+// Handle consumes one frame from the server. out holds frames to send, in
+// order; done is true once Welcome is received and Session is ready. Any
+// error is an *alert.Error, moves the Client to CLOSED and makes it reject
+// every later frame (HS-050); the caller sends AlertFrame(code) unless
+// session.FromPeer(err). A plaintext Alert from the server ends the
+// handshake in any state with the server's code (ALERT-004).
 func (c *Client) Handle(frame []byte) (out [][]byte, done bool, err error) {
+	if c.state == clientClosed {
+		return nil, false, alert.New(alert.UnexpectedMessage, "handshake closed")
+	}
 	defer func() {
 		if err != nil {
-			c.state = clientClosed
-			c.keys.erase()
+			c.close()
 		}
 	}()
 	if err := peerAlert(frame); err != nil {
@@ -172,11 +232,32 @@ func (c *Client) Handle(frame []byte) (out [][]byte, done bool, err error) {
 		}
 		return [][]byte{f}, false, nil
 	case clientWaitWelcome:
-		return nil, true, c.readWelcome(frame)
+		if err := c.readWelcome(frame); err != nil {
+			return nil, false, err
+		}
+		return nil, true, nil
 	}
 	return nil, false, alert.New(alert.UnexpectedMessage, "frame in a state that expects none")
 }
 
+// close moves to CLOSED and erases what the handshake still holds (KS-003).
+// The sending record state is kept so that AlertFrame can still protect an
+// alert (ALERT-001).
+func (c *Client) close() {
+	c.state = clientClosed
+	c.keys.erase()
+	c.shares = nil
+	if c.sess == nil {
+		clear(c.keys.resumption)
+		if c.opener != nil {
+			c.opener.Erase()
+		}
+	}
+}
+
+// readServerHello processes WAIT_SERVER_HELLO → WAIT_SERVER_FLIGHT: it
+// checks the server's choices against the offer (HS-014, HS-015), computes
+// the shared secret (SUITE-002, SUITE-003) and the handshake secrets.
 func (c *Client) readServerHello(frame []byte) error {
 	t, body, raw, err := wire.ParsePlaintextFrame(frame)
 	if err != nil {
@@ -190,7 +271,7 @@ func (c *Client) readServerHello(frame []byte) error {
 		return err
 	}
 	// HS-014: every choice must come from our offer and not be GREASE.
-	if wire.IsGREASE(sh.Version) || !contains(c.hello.Versions, sh.Version) {
+	if wire.IsGREASE(sh.Version) || !contains(c.hello.Versions, sh.Version) || !supportedVersion(sh.Version) {
 		return alert.New(alert.IllegalParameter, "server chose a version not offered")
 	}
 	if wire.IsGREASE(sh.AEAD) || !contains(c.hello.AEADs, sh.AEAD) || !suite.KnownAEAD(sh.AEAD) {
@@ -208,8 +289,8 @@ func (c *Client) readServerHello(frame []byte) error {
 	if err := knownShareLen(sh.KeyShare.Group, sh.KeyShare.KeyExchange, false); err != nil {
 		return err
 	}
-	// HS-015
-	if err := wire.CheckExtensions(sh.Extensions, func(t uint16) bool { return t == wire.ExtPSKAccepted }); err != nil {
+	// HS-015, EXT-005
+	if err := session.CheckExtensions(sh.Extensions, wire.ExtPSKAccepted); err != nil {
 		return err
 	}
 	var psk []byte
@@ -251,7 +332,7 @@ func expectMessages(inner []byte, want ...wire.MsgType) ([][2][]byte, error) {
 			if err != nil {
 				return err
 			}
-			return alert.New(code, "received from peer")
+			return session.PeerAlert(code)
 		}
 		if len(got) >= len(want) || t != want[len(got)] {
 			return alert.Errorf(alert.UnexpectedMessage, "message type 0x%02x out of place", uint8(t))
@@ -268,6 +349,10 @@ func expectMessages(inner []byte, want ...wire.MsgType) ([][2][]byte, error) {
 	return got, nil
 }
 
+// readServerFlight processes WAIT_SERVER_FLIGHT → WAIT_WELCOME: it opens the
+// one record of the server flight (HS-020), authenticates the server
+// (HS-021, HS-022, HS-023) and returns the client flight in one record
+// (HS-030, HS-031).
 func (c *Client) readServerFlight(frame []byte) ([]byte, error) {
 	inner, err := c.opener.Open(frame)
 	if err != nil {
@@ -324,13 +409,18 @@ func (c *Client) readServerFlight(frame []byte) ([]byte, error) {
 		return nil, err
 	}
 	c.cfg.Trace.trace("client_flight_frame", out)
-	c.keys.deriveFinal(c.tr.hash(), c.cfg.Trace)
-	if c.sealer, err = record.NewSealer(c.aead, c.keys.clientApp); err != nil {
+	c.keys.deriveFinal(c.tr.hash(), c.cfg.Trace) // KS-004: after ServerVerify and Finished
+	sealer, err := record.NewSealer(c.aead, c.keys.clientApp)
+	if err != nil {
 		return nil, err
 	}
-	if c.opener, err = record.NewOpener(c.aead, c.keys.serverApp); err != nil {
+	opener, err := record.NewOpener(c.aead, c.keys.serverApp)
+	if err != nil {
 		return nil, err
 	}
+	c.sealer.Erase()
+	c.opener.Erase()
+	c.sealer, c.opener = sealer, opener
 	c.state = clientWaitWelcome
 	return out, nil
 }
@@ -341,8 +431,8 @@ func (c *Client) checkServerIdentity(body []byte) error {
 	if err != nil {
 		return err
 	}
-	if err := wire.CheckExtensions(si.Extensions, func(uint16) bool { return false }); err != nil {
-		return err
+	if err := session.CheckExtensions(si.Extensions); err != nil {
+		return err // HS-015, EXT-005
 	}
 	switch {
 	case c.cfg.PinnedKeyID != nil && si.Type == IdentityRawKey:
@@ -367,6 +457,8 @@ func (c *Client) checkServerIdentity(body []byte) error {
 	return nil
 }
 
+// readWelcome accepts the server's first application record, which holds
+// Welcome alone (POST-001).
 func (c *Client) readWelcome(frame []byte) error {
 	inner, err := c.opener.Open(frame)
 	if err != nil {
@@ -379,6 +471,12 @@ func (c *Client) readWelcome(frame []byte) error {
 	w, err := session.ParseWelcome(msgs[0][0])
 	if err != nil {
 		return err
+	}
+	// w aliases the caller's frame buffer; the session and the ticket
+	// outlive it.
+	w.Ticket = bytes.Clone(w.Ticket)
+	for i := range w.Extensions {
+		w.Extensions[i].Data = bytes.Clone(w.Extensions[i].Data)
 	}
 	c.cfg.Trace.trace("Welcome", msgs[0][1])
 	if w.Resumed != (c.psk != nil) {
@@ -401,6 +499,7 @@ func (c *Client) readWelcome(frame []byte) error {
 	s.ServerKey, s.ClientKey = c.serverKey, c.clientKey
 	s.Envelope = keyschedule.Envelope(c.keys.envelope)
 	s.ResumptionPSK = c.keys.resumption
+	clear(c.keys.envelope)
 	s.MarkWelcomed()
 	if len(w.Ticket) > 0 {
 		c.newTicket = &Ticket{Bytes: w.Ticket, PSK: c.keys.resumption, ClientID: w.ClientID,

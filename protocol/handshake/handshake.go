@@ -7,6 +7,7 @@ package handshake
 import (
 	"crypto/rand"
 	"crypto/sha256"
+	"hash"
 	"io"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 
 	"github.com/sealfeed/sealfeed/protocol/alert"
 	"github.com/sealfeed/sealfeed/protocol/keyschedule"
+	"github.com/sealfeed/sealfeed/protocol/session"
 	"github.com/sealfeed/sealfeed/protocol/suite"
 	"github.com/sealfeed/sealfeed/protocol/wire"
 )
@@ -39,12 +41,24 @@ func (t Tracer) trace(name string, v []byte) {
 	}
 }
 
-// transcript is the concatenation of the encoded messages (spec §6.1).
-type transcript []byte
+// transcript is the running SHA-256 of the concatenated encoded messages
+// (spec §6.1). TH(…) of the messages added so far is hash(); Sum does not
+// change the running state, so no copy of the transcript is kept.
+type transcript struct{ h hash.Hash }
 
-func (t *transcript) add(raw []byte) { *t = append(*t, raw...) }
+func (t *transcript) add(raw []byte) {
+	if t.h == nil {
+		t.h = sha256.New()
+	}
+	t.h.Write(raw)
+}
 
-func (t transcript) hash() []byte { h := sha256.Sum256(t); return h[:] }
+func (t *transcript) hash() []byte {
+	if t.h == nil {
+		t.h = sha256.New()
+	}
+	return t.h.Sum(nil)
+}
 
 func randReader(r io.Reader) io.Reader {
 	if r == nil {
@@ -75,8 +89,11 @@ type secrets struct {
 	envelope, resumption []byte
 }
 
+// erase clears every secret except the resumption PSK, which a connected
+// session keeps (KS-003). Record states hold their own copies of traffic
+// secrets.
 func (s *secrets) erase() {
-	for _, b := range [][]byte{s.handshake, s.master, s.clientHS, s.serverHS, s.clientApp, s.serverApp} {
+	for _, b := range [][]byte{s.handshake, s.master, s.clientHS, s.serverHS, s.clientApp, s.serverApp, s.envelope} {
 		clear(b)
 	}
 }
@@ -176,7 +193,7 @@ func peerAlert(frame []byte) error {
 	if err != nil {
 		return err
 	}
-	return alert.New(code, "received from peer")
+	return session.PeerAlert(code)
 }
 
 // grease returns a GREASE value drawn from rnd (EXT-003).
@@ -208,4 +225,5 @@ func orDefault(v, d []uint16) []uint16 {
 	return v
 }
 
-var _ = suite.Version1
+// supportedVersion reports whether this implementation speaks version v.
+func supportedVersion(v uint16) bool { return contains(suite.SupportedVersions, v) }

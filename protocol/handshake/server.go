@@ -59,11 +59,12 @@ type Server struct {
 	group   uint16
 	aead    uint16
 
-	resumedID *[32]byte
-	sealer    *record.Sealer
-	opener    *record.Opener
-	serverKey *sig.PublicKey
-	sess      *session.Session
+	resumedID     *[32]byte // the client ID of an accepted ticket (HS-040)
+	ticketOffered bool      // the ClientHello carried resumption_ticket (HS-005)
+	sealer        *record.Sealer
+	opener        *record.Opener
+	serverKey     *sig.PublicKey
+	sess          *session.Session
 }
 
 // NewServer checks cfg and returns a Server in state START.
@@ -94,12 +95,20 @@ func NewServer(cfg *ServerConfig) (*Server, error) {
 }
 
 // Handle consumes one frame from the client. out holds frames to send in
-// order; done is true once Welcome is sent and Session is ready.
+// order: ServerHello and the server flight after the ClientHello, Welcome
+// after the client flight; done is true once Welcome is produced and Session
+// is ready. Any error is an *alert.Error, moves the Server to CLOSED and
+// makes it reject every later frame (HS-050); the caller sends
+// AlertFrame(code) unless session.FromPeer(err). A plaintext Alert from the
+// client ends the handshake in any state with the client's code
+// (ALERT-004). The caller enforces HandshakeTimeout (HS-051).
 func (s *Server) Handle(frame []byte) (out [][]byte, done bool, err error) {
+	if s.state == serverClosed {
+		return nil, false, alert.New(alert.UnexpectedMessage, "handshake closed")
+	}
 	defer func() {
 		if err != nil {
-			s.state = serverClosed
-			s.keys.erase()
+			s.close()
 		}
 	}()
 	if err := peerAlert(frame); err != nil {
@@ -119,6 +128,25 @@ func (s *Server) Handle(frame []byte) (out [][]byte, done bool, err error) {
 	return nil, false, alert.New(alert.UnexpectedMessage, "frame in a state that expects none")
 }
 
+// close moves to CLOSED and erases what the handshake still holds (KS-003).
+// The sending record state is kept so that AlertFrame can still protect an
+// alert (ALERT-001).
+func (s *Server) close() {
+	s.state = serverClosed
+	s.keys.erase()
+	if s.sess == nil {
+		clear(s.keys.resumption)
+		if s.opener != nil {
+			s.opener.Erase()
+		}
+	}
+}
+
+// readClientHello processes START → WAIT_CLIENT_FLIGHT: it negotiates
+// (HS-010, HS-011), checks the offer (HS-002 … HS-004, HS-012), opens a
+// ticket (HS-040), and returns ServerHello and the server flight (HS-020).
+// It does no asymmetric work before the ClientHello has decoded and passed
+// these checks (LIM-002).
 func (s *Server) readClientHello(frame []byte) ([][]byte, error) {
 	cfg := s.cfg
 	t, body, raw, err := wire.ParsePlaintextFrame(frame)
@@ -138,8 +166,7 @@ func (s *Server) readClientHello(frame []byte) ([][]byte, error) {
 		}
 	}
 	// HS-012, EXT-005
-	known := func(t uint16) bool { return t == wire.ExtRealm || t == wire.ExtResumptionTicket }
-	if err := wire.CheckExtensions(ch.Extensions, known); err != nil {
+	if err := session.CheckExtensions(ch.Extensions, wire.ExtRealm, wire.ExtResumptionTicket); err != nil {
 		return nil, err
 	}
 	if e, ok := wire.FindExtension(ch.Extensions, wire.ExtRealm); ok && (len(e.Data) < 1 || len(e.Data) > 255) {
@@ -148,7 +175,7 @@ func (s *Server) readClientHello(frame []byte) ([][]byte, error) {
 	// HS-010: highest supported version offered.
 	s.version = 0
 	for _, v := range orDefault(cfg.Versions, suite.SupportedVersions) {
-		if contains(ch.Versions, v) && !wire.IsGREASE(v) && v > s.version {
+		if contains(ch.Versions, v) && !wire.IsGREASE(v) && supportedVersion(v) && v > s.version {
 			s.version = v
 		}
 	}
@@ -178,6 +205,7 @@ func (s *Server) readClientHello(frame []byte) ([][]byte, error) {
 		if len(e.Data) == 0 {
 			return nil, alert.New(alert.DecodeError, "empty resumption ticket")
 		}
+		s.ticketOffered = true
 		if cfg.TicketKey != nil {
 			if id, p, ok := openTicket(cfg.TicketKey, e.Data, now(cfg.Now)); ok {
 				psk, s.resumedID = p, &id
@@ -234,6 +262,9 @@ func (s *Server) readClientHello(frame []byte) ([][]byte, error) {
 	return [][]byte{wire.AppendPlaintextFrame(nil, shRaw), flight}, nil
 }
 
+// readClientFlight processes WAIT_CLIENT_FLIGHT → CONNECTED: it checks the
+// client flight (HS-030, HS-031, HS-023, HS-032) and returns Welcome, the
+// first application record (POST-001).
 func (s *Server) readClientFlight(frame []byte) ([]byte, error) {
 	cfg := s.cfg
 	inner, err := s.opener.Open(frame)
@@ -252,7 +283,7 @@ func (s *Server) readClientFlight(frame []byte) ([]byte, error) {
 	}
 	var clientKey *sig.PublicKey
 	if len(msgs) == 3 {
-		if s.resumedID != nil {
+		if s.ticketOffered {
 			return nil, alert.New(alert.IllegalParameter, "ticket and ClientIdentity in one handshake (HS-005)")
 		}
 		pub, err := parseFixed(msgs[0][0], keyLen, "client identity")
@@ -336,6 +367,8 @@ func (s *Server) readClientFlight(frame []byte) ([]byte, error) {
 	sess.ServerKey, sess.ClientKey = s.serverKey, clientKey
 	sess.Envelope = keyschedule.Envelope(s.keys.envelope)
 	sess.ResumptionPSK = s.keys.resumption
+	s.sealer.Erase()
+	s.opener.Erase()
 	s.sealer, s.opener = sealer, opener
 	s.sess = sess
 	s.keys.erase()

@@ -198,7 +198,6 @@ func TestKeyUpdateChangesKeys(t *testing.T) {
 
 // REC-006 (plaintext after keys), WIRE-023 (oversize before decryption).
 func TestOpenRejectsFrames(t *testing.T) {
-	_, o := pair(t, suite.AEADChaCha20Poly1305)
 	for name, c := range map[string]struct {
 		f    []byte
 		want alert.Code
@@ -207,8 +206,12 @@ func TestOpenRejectsFrames(t *testing.T) {
 		"shorter than tag": {append(wire.AppendFrameHeader(nil, wire.FrameProtected, 5), 1, 2, 3, 4, 5), alert.BadRecordMAC},
 		"oversize":         {wire.AppendFrameHeader(nil, wire.FrameProtected, wire.MaxProtectedFrame+1), alert.RecordOverflow},
 	} {
+		_, o := pair(t, suite.AEADChaCha20Poly1305) // every failure is fatal to an Opener
 		if _, err := o.Open(c.f); codeOf(err) != c.want {
 			t.Errorf("%s: %v, want %v", name, err, c.want)
+		}
+		if _, err := o.Open(c.f); codeOf(err) != c.want {
+			t.Errorf("%s: second Open after a failure: %v, want the same %v", name, err, c.want)
 		}
 	}
 }

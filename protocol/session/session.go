@@ -4,6 +4,8 @@
 package session
 
 import (
+	"errors"
+
 	"github.com/sealfeed/sealfeed/protocol/alert"
 	"github.com/sealfeed/sealfeed/protocol/keyschedule"
 	"github.com/sealfeed/sealfeed/protocol/record"
@@ -15,9 +17,55 @@ import (
 const (
 	MaxAckIDs                = 4096
 	MaxKeyUpdatesWithoutData = 16
-	MaxTicketLifetime        = 7 * 24 * 3600
+	MaxTicketLifetime        = 7 * 24 * 3600 // seconds
 	FlagResumed              = 0x01
 )
+
+// PeerReason is the Reason of every *alert.Error that reports an Alert
+// received from the peer rather than a local failure; see FromPeer.
+const PeerReason = "received from peer"
+
+// PeerAlert returns the error that reports an Alert with code received
+// from the peer.
+func PeerAlert(code alert.Code) *alert.Error { return alert.New(code, PeerReason) }
+
+// FromPeer reports whether err reports an Alert received from the peer.
+// Such an error is never answered with an Alert (POST-006).
+func FromPeer(err error) bool {
+	var e *alert.Error
+	return errors.As(err, &e) && e.Reason == PeerReason
+}
+
+// registeredExtension reports whether t is an extension type of the
+// registry (registries.md §Extensions).
+func registeredExtension(t uint16) bool {
+	return t == wire.ExtRealm || t == wire.ExtResumptionTicket || t == wire.ExtPSKAccepted
+}
+
+// CheckExtensions applies EXT-002 and EXT-005 to the extensions of one
+// received message, given the types this receiver implements in that
+// message: a registered extension not allowed in it is illegal_parameter,
+// an unknown critical one unknown_critical_extension, an unknown
+// non-critical one (GREASE included) is ignored. The first offending
+// extension in list order decides. It does not check the data of allowed
+// extensions.
+func CheckExtensions(exts []wire.Extension, allowed ...uint16) error {
+outer:
+	for _, e := range exts {
+		for _, a := range allowed {
+			if e.Type == a {
+				continue outer
+			}
+		}
+		switch {
+		case registeredExtension(e.Type):
+			return alert.Errorf(alert.IllegalParameter, "extension 0x%04x not allowed in this message", e.Type)
+		case wire.Critical(e.Type):
+			return alert.Errorf(alert.UnknownCriticalExtension, "extension 0x%04x", e.Type)
+		}
+	}
+	return nil
+}
 
 // Welcome is the server's first application message (POST-001).
 type Welcome struct {
@@ -26,12 +74,13 @@ type Welcome struct {
 	MaxPayload     uint32
 	MaxRecord      uint32
 	IdleTimeoutMs  uint32
-	Ticket         []byte
-	TicketLifetime uint32
+	Ticket         []byte // empty for key-identified clients
+	TicketLifetime uint32 // seconds; 0 iff Ticket is empty
 	Extensions     []wire.Extension
 }
 
-// AppendTo appends the complete Welcome message (header and body).
+// AppendTo appends the complete Welcome message (header and body). The
+// caller keeps Ticket within 65535 bytes and Extensions sorted.
 func (w *Welcome) AppendTo(b []byte) []byte {
 	b, off := wire.BeginMessage(b, wire.TypeWelcome)
 	b = append(b, w.ClientID[:]...)
@@ -49,7 +98,8 @@ func (w *Welcome) AppendTo(b []byte) []byte {
 	return wire.EndMessage(b, off)
 }
 
-// ParseWelcome decodes a Welcome body strictly (POST-002).
+// ParseWelcome decodes a Welcome body strictly (WIRE-001) and applies
+// POST-002 and EXT-002/EXT-005. The result aliases body.
 func ParseWelcome(body []byte) (*Welcome, error) {
 	r := wire.NewReader(body)
 	w := &Welcome{}
@@ -74,14 +124,15 @@ func ParseWelcome(body []byte) (*Welcome, error) {
 	case w.TicketLifetime > MaxTicketLifetime:
 		return nil, alert.New(alert.IllegalParameter, "welcome: ticket_lifetime above 7 days")
 	}
-	if err := wire.CheckExtensions(w.Extensions, func(uint16) bool { return false }); err != nil {
+	if err := CheckExtensions(w.Extensions); err != nil {
 		return nil, err
 	}
 	w.Resumed = flags&FlagResumed != 0
 	return w, nil
 }
 
-// AppendAck appends an Ack message for ids (strictly ascending, 1 to 4096).
+// AppendAck appends an Ack message for ids. The caller passes 1 to 4096
+// strictly ascending, non-zero IDs (POST-005).
 func AppendAck(b []byte, ids []uint64) []byte {
 	b, off := wire.BeginMessage(b, wire.TypeAck)
 	b = wire.AppendPrefix(b, len(ids), MaxAckIDs)
@@ -91,7 +142,8 @@ func AppendAck(b []byte, ids []uint64) []byte {
 	return wire.EndMessage(b, off)
 }
 
-// ParseAck decodes an Ack body (POST-005).
+// ParseAck decodes an Ack body: 1 to 4096 IDs (decode_error otherwise),
+// strictly ascending and non-zero (POST-005, illegal_parameter).
 func ParseAck(body []byte) ([]uint64, error) {
 	r := wire.NewReader(body)
 	n := r.Count(1, MaxAckIDs, 8, "ack ids")
@@ -109,6 +161,29 @@ func ParseAck(body []byte) ([]uint64, error) {
 	return ids, nil
 }
 
+// AppendKeyUpdate appends a KeyUpdate message (POST-003).
+func AppendKeyUpdate(b []byte, request bool) []byte {
+	var r byte
+	if request {
+		r = 1
+	}
+	return wire.AppendMessage(b, wire.TypeKeyUpdate, []byte{r})
+}
+
+// ParseKeyUpdate decodes a KeyUpdate body: request_update other than 0 or
+// 1 is illegal_parameter (POST-003).
+func ParseKeyUpdate(body []byte) (request bool, err error) {
+	r := wire.NewReader(body)
+	v := r.Uint8("request_update")
+	if err := r.Finish("key update"); err != nil {
+		return false, err
+	}
+	if v > 1 {
+		return false, alert.New(alert.IllegalParameter, "request_update not 0 or 1")
+	}
+	return v == 1, nil
+}
+
 // Role says which side of the connection a Session is.
 type Role uint8
 
@@ -117,15 +192,16 @@ const (
 	Server
 )
 
-// Message is one received application message.
+// Message is one received application message. Body aliases the frame
+// passed to Open.
 type Message struct {
 	Type wire.MsgType
 	Body []byte
 }
 
 // Session is a connected SealFeed session. It is not safe for concurrent
-// use; a transport serialises Seal and Open calls (one reader, one writer
-// with a lock, or one goroutine).
+// use; a transport serialises Seal, Open and Pending (one goroutine, or a
+// lock around each call and the write of its result).
 type Session struct {
 	Role                 Role
 	Version, Group, AEAD uint16
@@ -134,14 +210,14 @@ type Session struct {
 	ServerKey            *sig.PublicKey // the authenticated server key
 	ClientKey            *sig.PublicKey // the proven client key, nil for anonymous clients
 	Envelope             keyschedule.EnvelopeKeys
-	Welcome              *Welcome
+	Welcome              *Welcome // as sent (server) or received (client)
 	ResumptionPSK        []byte
 
 	sealer     *record.Sealer
 	opener     *record.Opener
 	pending    [][]byte
-	updatesRun int
-	welcomed   bool // client: Welcome received
+	updatesRun int  // KeyUpdates received in a row without other messages (POST-004)
+	welcomed   bool // client: the handshake consumed Welcome
 	closed     bool
 }
 
@@ -150,15 +226,19 @@ func New(role Role, sealer *record.Sealer, opener *record.Opener) *Session {
 	return &Session{Role: role, sealer: sealer, opener: opener}
 }
 
-// MarkWelcomed records, on the client, that Welcome was received.
+// MarkWelcomed records, on the client, that Welcome was received: every
+// later Welcome is rejected (POST-001).
 func (s *Session) MarkWelcomed() { s.welcomed = true }
 
-// Seal returns one protected frame (appended to dst) carrying msgs, each a
-// complete encoded message.
+// Seal returns one protected frame, appended to dst, carrying msgs, each a
+// complete encoded message. When the sending key has spent three quarters
+// of its usage limit, Seal appends KeyUpdate(0) as the frame's last message
+// and switches the sending key after it (REC-005, POST-003).
+//
+// Frames returned by Pending must be sent before any frame sealed after the
+// Open call that queued them; Seal fails with internal_error while any are
+// unclaimed, rather than produce a frame the peer could not open.
 func (s *Session) Seal(dst []byte, msgs ...[]byte) ([]byte, error) {
-	if s.closed {
-		return nil, alert.New(alert.UnexpectedMessage, "session closed")
-	}
 	return s.SealPadded(dst, 0, msgs...)
 }
 
@@ -167,20 +247,38 @@ func (s *Session) SealPadded(dst []byte, padding int, msgs ...[]byte) ([]byte, e
 	if s.closed {
 		return nil, alert.New(alert.UnexpectedMessage, "session closed")
 	}
-	if len(msgs) == 1 {
-		return s.sealer.Seal(dst, msgs[0], padding)
+	if len(s.pending) > 0 {
+		return nil, alert.New(alert.InternalError, "session: send the frames of Pending first")
 	}
+	update := s.sealer.NeedsUpdate()
 	var inner []byte
-	for _, m := range msgs {
-		inner = append(inner, m...)
+	switch {
+	case len(msgs) == 1 && !update:
+		inner = msgs[0]
+	default:
+		for _, m := range msgs {
+			inner = append(inner, m...)
+		}
+		if update {
+			inner = AppendKeyUpdate(inner, false)
+		}
 	}
-	return s.sealer.Seal(dst, inner, padding)
+	out, err := s.sealer.Seal(dst, inner, padding)
+	if err != nil {
+		return nil, err
+	}
+	if update {
+		if err := s.sealer.Update(); err != nil {
+			return nil, s.fail(err)
+		}
+	}
+	return out, nil
 }
 
-// Sealer and Opener expose the record layer, for tests of REC-005.
+// Sealer exposes the sending record layer, for tests of REC-005.
 func (s *Session) Sealer() *record.Sealer { return s.sealer }
 
-// Opener exposes the receiving record layer.
+// Opener exposes the receiving record layer, for tests of REC-005.
 func (s *Session) Opener() *record.Opener { return s.opener }
 
 func (s *Session) fail(err error) error {
@@ -188,10 +286,15 @@ func (s *Session) fail(err error) error {
 	return err
 }
 
-// Open decrypts a frame and returns its application messages. It handles
-// KeyUpdate itself (POST-003, POST-004): an answer owed to the peer is
-// queued for Pending. A received Alert is returned as an *alert.Error with
-// the peer's code (close_notify included). Any failure closes the session.
+// Open decrypts a frame in place and returns its application messages:
+// BatchDelivery on a client, Ack on a server. It handles KeyUpdate itself
+// (POST-003, POST-004): the receiving key switches after the frame, and an
+// answer owed to the peer is queued for Pending. A received Alert is
+// returned as an *alert.Error with the peer's code (close_notify included;
+// FromPeer reports true). A Welcome after the first (POST-001), a message
+// for the other role, a handshake message or an undefined type is
+// unexpected_message (HS-052, WIRE-010). Any failure closes the session;
+// messages that preceded the failing one in the frame are not returned.
 func (s *Session) Open(frame []byte) ([]Message, error) {
 	if s.closed {
 		return nil, alert.New(alert.UnexpectedMessage, "session closed")
@@ -201,46 +304,38 @@ func (s *Session) Open(frame []byte) ([]Message, error) {
 		return nil, s.fail(err)
 	}
 	var out []Message
-	update := false
+	update, answer := false, false
 	err = record.ForEachMessage(inner, func(t wire.MsgType, body, raw []byte) error {
 		if update {
 			return alert.New(alert.UnexpectedMessage, "KeyUpdate not last in its frame")
 		}
 		switch t {
 		case wire.TypeKeyUpdate:
-			r := wire.NewReader(body)
-			req := r.Uint8("request_update")
-			if err := r.Finish("key update"); err != nil {
+			req, err := ParseKeyUpdate(body)
+			if err != nil {
 				return err
-			}
-			if req > 1 {
-				return alert.New(alert.IllegalParameter, "request_update not 0 or 1")
 			}
 			s.updatesRun++
 			if s.updatesRun > MaxKeyUpdatesWithoutData {
 				return alert.New(alert.LimitExceeded, "too many KeyUpdates without data")
 			}
-			update = true
-			if req == 1 {
-				f, err := s.KeyUpdate(false)
-				if err != nil {
-					return err
-				}
-				s.pending = append(s.pending, f)
-			}
+			update, answer = true, req
 			return nil
 		case wire.TypeAlert:
 			c, err := wire.ParseAlert(body)
 			if err != nil {
 				return err
 			}
-			s.closed = true
-			return alert.New(c, "received from peer")
+			return PeerAlert(c)
 		case wire.TypeWelcome:
-			if s.Role != Client || s.welcomed {
-				return alert.New(alert.UnexpectedMessage, "unexpected Welcome")
+			if s.Role != Client {
+				return alert.New(alert.UnexpectedMessage, "Welcome sent to a server")
 			}
-			// The handshake consumes the first Welcome; this is a second.
+			if !s.welcomed {
+				// The handshake consumes the first Welcome; a Session
+				// that never saw it cannot tell which one this is.
+				return alert.New(alert.UnexpectedMessage, "Welcome outside the handshake")
+			}
 			return alert.New(alert.UnexpectedMessage, "second Welcome")
 		case wire.TypeBatchDelivery:
 			if s.Role != Client {
@@ -264,37 +359,58 @@ func (s *Session) Open(frame []byte) ([]Message, error) {
 		if err := s.opener.Update(); err != nil {
 			return nil, s.fail(err)
 		}
+		if answer {
+			// POST-003: answer KeyUpdate(1) with KeyUpdate(0), never with 1,
+			// before any further data.
+			f, err := s.keyUpdate(false)
+			if err != nil {
+				return nil, s.fail(err)
+			}
+			s.pending = append(s.pending, f)
+		}
 	}
 	return out, nil
 }
 
 // KeyUpdate returns a frame carrying KeyUpdate(request) and switches the
-// sending key right after it (POST-003).
+// sending key right after it (POST-003). With request set, the peer answers
+// with KeyUpdate(0), which Open handles.
 func (s *Session) KeyUpdate(request bool) ([]byte, error) {
-	var r uint8
-	if request {
-		r = 1
+	if s.closed {
+		return nil, alert.New(alert.UnexpectedMessage, "session closed")
 	}
-	f, err := s.sealer.Seal(nil, wire.AppendMessage(nil, wire.TypeKeyUpdate, []byte{r}), 0)
+	if len(s.pending) > 0 {
+		return nil, alert.New(alert.InternalError, "session: send the frames of Pending first")
+	}
+	return s.keyUpdate(request)
+}
+
+func (s *Session) keyUpdate(request bool) ([]byte, error) {
+	var buf [wire.MessageHeaderLen + 1]byte
+	f, err := s.sealer.Seal(nil, AppendKeyUpdate(buf[:0], request), 0)
 	if err != nil {
 		return nil, err
 	}
 	if err := s.sealer.Update(); err != nil {
-		return nil, err
+		return nil, s.fail(err)
 	}
 	return f, nil
 }
 
-// Pending returns and clears the frames owed to the peer.
+// Pending returns and clears the frames owed to the peer, in order: today
+// only the KeyUpdate(0) answer to a KeyUpdate(1) (POST-003). The caller
+// sends them before any frame it seals next.
 func (s *Session) Pending() [][]byte {
 	p := s.pending
 	s.pending = nil
 	return p
 }
 
-// AlertFrame returns a protected frame carrying an Alert (ALERT-001) and
-// closes the session. Local-only codes are never sent (ALERT-002): for
-// them it returns nil.
+// AlertFrame returns a protected frame carrying an Alert under the current
+// sending key (ALERT-001) and closes the session. It returns nil for
+// local-only codes, which are never sent (ALERT-002), and when the sending
+// key is exhausted. An Alert received from the peer is never answered
+// (POST-006): callers check FromPeer first.
 func (s *Session) AlertFrame(code alert.Code) []byte {
 	s.closed = true
 	if code.LocalOnly() {
