@@ -16,6 +16,10 @@ const usage = `usage: sealfeed <command> [flags]
 commands:
   demo    run handshakes and a signed batch between an in-process server and
           three clients, and print a timeline of every step
+  keygen  generate an Ed25519 key file, or show a key's fingerprint
+  credential
+          issue a server credential or a revocation list signed by an
+          authority key, or show one
 
 Run 'sealfeed <command> --help' for the flags of a command.
 `
@@ -33,6 +37,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "demo":
 		err = demoCommand(args[1:], stdout, stderr)
+	case "keygen":
+		err = keygenCommand(args[1:], stdout, stderr)
+	case "credential":
+		err = credentialCommand(args[1:], stdout, stderr)
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -1,0 +1,601 @@
+// Package core is the delivery engine of a SealFeed server node: it holds
+// the connected sessions, and on every tick packs the pending messages of
+// every connected client into one signed batch (spec §10), seals each
+// client's delivery into its record stream and hands the frame to the
+// transport. It keeps messages in the Store until the client acknowledges
+// them (DLV-002) and never sends a message 1024 or more IDs above the
+// lowest unacknowledged one (DLV-004).
+//
+// The core imports neither a transport nor a database driver: transports
+// attach sessions through Peer, stores implement store.Store.
+package core
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sealfeed/sealfeed/protocol/alert"
+	"github.com/sealfeed/sealfeed/protocol/batch"
+	"github.com/sealfeed/sealfeed/protocol/replay"
+	"github.com/sealfeed/sealfeed/protocol/session"
+	"github.com/sealfeed/sealfeed/protocol/suite"
+	"github.com/sealfeed/sealfeed/protocol/wire"
+	"github.com/sealfeed/sealfeed/server/store"
+)
+
+// Peer is the transport side of one connection.
+type Peer interface {
+	// Send queues one frame for writing without blocking; it reports false
+	// when the connection's queue is full (a slow consumer).
+	Send(frame []byte) bool
+	// Close writes the queued frames and then final (if not nil) within a
+	// short deadline, and closes the connection. It does not block.
+	Close(final []byte)
+}
+
+// Config configures a Hub.
+type Config struct {
+	Key   ed25519.PrivateKey // the batch signing key (the server key)
+	Store store.Store
+	// Tick is the batching interval; 0: 5 ms.
+	Tick time.Duration
+	// MaxMessagesPerDelivery bounds one client's messages in one batch; 0: 512.
+	MaxMessagesPerDelivery int
+	// MaxBytesPerDelivery bounds one client's payload bytes in one batch, so
+	// that a delivery fits a record (MaxRecordPlaintext); 0: 512 KiB.
+	MaxBytesPerDelivery int
+	// ExpiryInterval is how often expired messages are swept; 0: 1 s.
+	ExpiryInterval time.Duration
+	// Workers seal leaves in parallel; 0: GOMAXPROCS.
+	Workers int
+	Logger  *slog.Logger
+	Now     func() time.Time
+}
+
+// Metrics are the counters a Hub keeps; all are monotonic except
+// Connections.
+type Metrics struct {
+	Connections       atomic.Int64
+	Attached          atomic.Uint64
+	Batches           atomic.Uint64
+	Delivered         atomic.Uint64 // messages sent in a delivery (redeliveries included)
+	Acked             atomic.Uint64
+	Published         atomic.Uint64
+	SlowConsumers     atomic.Uint64
+	ProtocolErrors    atomic.Uint64
+	BatchBuildNanos   atomic.Uint64
+	BatchLeaves       atomic.Uint64
+	StoreErrors       atomic.Uint64
+	EnvelopeKeyCloses atomic.Uint64
+}
+
+// Hub is one node's delivery engine. Create it with New, run Run, attach
+// sessions with Attach.
+type Hub struct {
+	cfg     Config
+	log     *slog.Logger
+	builder *batch.Builder
+	signer  [32]byte
+	M       Metrics
+
+	mu    sync.Mutex
+	conns map[[32]byte]*Conn
+	dirty map[*Conn]struct{}
+	acks  map[[32]byte][]uint64
+	wake  chan struct{}
+
+	seqNext, seqEnd uint64 // reserved batch sequence numbers (BATCH-020)
+}
+
+// New returns a Hub.
+func New(cfg Config) (*Hub, error) {
+	if cfg.Store == nil || len(cfg.Key) != ed25519.PrivateKeySize {
+		return nil, errors.New("core: Config needs a Store and an Ed25519 Key")
+	}
+	if cfg.Tick <= 0 {
+		cfg.Tick = 5 * time.Millisecond
+	}
+	if cfg.MaxMessagesPerDelivery <= 0 {
+		cfg.MaxMessagesPerDelivery = 512
+	}
+	if cfg.MaxBytesPerDelivery <= 0 {
+		cfg.MaxBytesPerDelivery = 512 << 10
+	}
+	if cfg.ExpiryInterval <= 0 {
+		cfg.ExpiryInterval = time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	h := &Hub{cfg: cfg, log: cfg.Logger, builder: batch.NewBuilder(cfg.Key, nil),
+		conns: map[[32]byte]*Conn{}, dirty: map[*Conn]struct{}{}, acks: map[[32]byte][]uint64{},
+		wake: make(chan struct{}, 1)}
+	if cfg.Workers > 0 {
+		h.builder.SetWorkers(cfg.Workers)
+	}
+	h.signer = h.builder.SignerID()
+	return h, nil
+}
+
+// Conn is one attached, connected session.
+type Conn struct {
+	hub   *Hub
+	peer  Peer
+	id    [32]byte
+	since time.Time
+
+	mu       sync.Mutex // serialises the session and the fields below
+	sess     *session.Session
+	keys     *batch.Keys
+	sentUpTo uint64   // highest message ID sent on this connection
+	inflight []uint64 // sent, not acknowledged, ascending
+	closed   bool
+	leaves   uint64 // leaves sealed under this session's envelope key (BATCH-007)
+	blocks   uint64 // AES-GCM blocks, for BATCH-007
+}
+
+// ClientID returns the connection's client ID.
+func (c *Conn) ClientID() [32]byte { return c.id }
+
+// Attach registers a connected session. A connection of the same client ID
+// that is still attached is closed with close_notify: the newer one wins.
+// Every unacknowledged message of the client is delivered again (DLV-002).
+func (h *Hub) Attach(sess *session.Session, p Peer) (*Conn, error) {
+	keys, err := batch.NewKeys(sess.AEAD, sess.Envelope)
+	if err != nil {
+		return nil, err
+	}
+	c := &Conn{hub: h, peer: p, id: sess.ClientID, since: h.cfg.Now(), sess: sess, keys: keys}
+	h.mu.Lock()
+	old := h.conns[c.id]
+	h.conns[c.id] = c
+	h.dirty[c] = struct{}{}
+	h.mu.Unlock()
+	if old != nil {
+		old.close(alert.CloseNotify, "replaced by a newer connection of the same client")
+	}
+	h.M.Connections.Add(1)
+	h.M.Attached.Add(1)
+	h.poke()
+	return c, nil
+}
+
+// Online reports whether a client is connected to this node and since when.
+func (h *Hub) Online(id [32]byte) (bool, time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if c := h.conns[id]; c != nil {
+		return true, c.since
+	}
+	return false, time.Time{}
+}
+
+// InFlight reports whether message seq of client id was sent on the
+// client's current connection and awaits its acknowledgement.
+func (h *Hub) InFlight(id [32]byte, seq uint64) bool {
+	h.mu.Lock()
+	c := h.conns[id]
+	h.mu.Unlock()
+	if c == nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	i := sort.Search(len(c.inflight), func(i int) bool { return c.inflight[i] >= seq })
+	return i < len(c.inflight) && c.inflight[i] == seq
+}
+
+// Notify tells the hub that messages were committed; connected clients
+// among their recipients get them in the next tick. Store.Publish's
+// onCommit calls it.
+func (h *Hub) Notify(as []store.Assigned) {
+	h.M.Published.Add(uint64(len(as)))
+	h.mu.Lock()
+	for _, a := range as {
+		if c := h.conns[a.ClientID]; c != nil {
+			h.dirty[c] = struct{}{}
+		}
+	}
+	h.mu.Unlock()
+	h.poke()
+}
+
+func (h *Hub) poke() {
+	select {
+	case h.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Receive processes one frame from the client: Acks and KeyUpdates
+// (POST-003 … POST-005). An error is an *alert.Error; the connection is
+// then closed by Receive with the matching Alert (unless the peer sent
+// one), and the transport stops reading.
+func (c *Conn) Receive(frame []byte) error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return alert.New(alert.CloseNotify, "connection closed")
+	}
+	msgs, err := c.sess.Open(frame)
+	if err != nil {
+		c.mu.Unlock()
+		if !session.FromPeer(err) {
+			c.hub.M.ProtocolErrors.Add(1)
+		}
+		code, _ := alert.CodeOf(err)
+		c.closeFromPeer(code, err)
+		return err
+	}
+	for _, f := range c.sess.Pending() {
+		if !c.peer.Send(f) {
+			c.mu.Unlock()
+			c.close(alert.Overloaded, "send queue full")
+			return alert.New(alert.Overloaded, "send queue full")
+		}
+	}
+	var acked []uint64
+	for _, m := range msgs {
+		if m.Type != wire.TypeAck {
+			continue // Session.Open admits only Ack for a server
+		}
+		ids, err := session.ParseAck(m.Body)
+		if err != nil {
+			c.mu.Unlock()
+			c.hub.M.ProtocolErrors.Add(1)
+			code, _ := alert.CodeOf(err)
+			c.close(code, err.Error())
+			return err
+		}
+		// Only messages sent on this connection can be acknowledged on it:
+		// a client cannot acknowledge what it has not received (DLV-003).
+		for _, id := range ids {
+			i := sort.Search(len(c.inflight), func(i int) bool { return c.inflight[i] >= id })
+			if i < len(c.inflight) && c.inflight[i] == id {
+				c.inflight = append(c.inflight[:i], c.inflight[i+1:]...)
+				acked = append(acked, id)
+			}
+		}
+	}
+	c.mu.Unlock()
+	if len(acked) > 0 {
+		h := c.hub
+		h.mu.Lock()
+		h.acks[c.id] = append(h.acks[c.id], acked...)
+		if h.conns[c.id] == c {
+			h.dirty[c] = struct{}{}
+		}
+		h.mu.Unlock()
+		h.M.Acked.Add(uint64(len(acked)))
+		h.poke()
+	}
+	return nil
+}
+
+// Fail closes the connection with an Alert of code after a transport-level
+// failure the transport detected (an oversize or malformed frame, a
+// timeout).
+func (c *Conn) Fail(code alert.Code, err error) {
+	c.hub.M.ProtocolErrors.Add(1)
+	c.close(code, err.Error())
+}
+
+// Detach removes a connection whose transport ended (read error, close).
+func (c *Conn) Detach() { c.close(alert.CloseNotify, "transport closed") }
+
+func (c *Conn) closeFromPeer(code alert.Code, err error) {
+	if session.FromPeer(err) {
+		c.shutdown(nil, "peer alert "+code.String())
+		return
+	}
+	c.close(code, err.Error())
+}
+
+// close ends the connection with an Alert of code.
+func (c *Conn) close(code alert.Code, why string) {
+	c.mu.Lock()
+	var final []byte
+	if !c.closed && !c.sess.Closed() {
+		final = c.sess.AlertFrame(code)
+	}
+	c.mu.Unlock()
+	c.shutdown(final, why)
+}
+
+func (c *Conn) shutdown(final []byte, why string) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	c.mu.Unlock()
+	h := c.hub
+	h.mu.Lock()
+	if h.conns[c.id] == c {
+		delete(h.conns, c.id)
+	}
+	delete(h.dirty, c)
+	h.mu.Unlock()
+	h.M.Connections.Add(-1)
+	h.log.Debug("connection closed", "client", fmt.Sprintf("%x", c.id[:8]), "reason", why)
+	c.peer.Close(final)
+}
+
+// Run runs the delivery loop until ctx ends. It flushes acknowledgements
+// before it returns.
+func (h *Hub) Run(ctx context.Context) error {
+	t := time.NewTicker(h.cfg.Tick)
+	defer t.Stop()
+	exp := time.NewTicker(h.cfg.ExpiryInterval)
+	defer exp.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			h.flushAcks(context.WithoutCancel(ctx))
+			h.closeAll()
+			return nil
+		case <-exp.C:
+			if _, err := h.cfg.Store.Expire(ctx, h.cfg.Now()); err != nil && ctx.Err() == nil {
+				h.M.StoreErrors.Add(1)
+				h.log.Error("expiry sweep failed", "err", err)
+			}
+			continue
+		case <-t.C:
+		}
+		// Wait for work so that an idle server does not spin; a tick
+		// bounds how often batches are built, not how late.
+		select {
+		case <-h.wake:
+		default:
+			continue
+		}
+		if err := h.tick(ctx); err != nil && ctx.Err() == nil {
+			h.M.StoreErrors.Add(1)
+			h.log.Error("delivery tick failed", "err", err)
+		}
+	}
+}
+
+func (h *Hub) closeAll() {
+	h.mu.Lock()
+	cs := make([]*Conn, 0, len(h.conns))
+	for _, c := range h.conns {
+		cs = append(cs, c)
+	}
+	h.mu.Unlock()
+	for _, c := range cs {
+		c.close(alert.CloseNotify, "server shutting down")
+	}
+}
+
+func (h *Hub) flushAcks(ctx context.Context) {
+	h.mu.Lock()
+	acks := h.acks
+	h.acks = map[[32]byte][]uint64{}
+	h.mu.Unlock()
+	if len(acks) == 0 {
+		return
+	}
+	if _, err := h.cfg.Store.Ack(ctx, acks); err != nil {
+		// Lost acknowledgements only cause redelivery, which clients
+		// deduplicate (REPLAY-012).
+		h.M.StoreErrors.Add(1)
+		h.log.Error("storing acknowledgements failed", "err", err)
+	}
+}
+
+type plan struct {
+	c      *Conn
+	msgs   []store.Message
+	handle int
+}
+
+// tick builds and sends one batch for every connection with work.
+func (h *Hub) tick(ctx context.Context) error {
+	h.flushAcks(ctx)
+	h.mu.Lock()
+	ready := make([]*Conn, 0, len(h.dirty))
+	for c := range h.dirty {
+		ready = append(ready, c)
+	}
+	clear(h.dirty)
+	h.mu.Unlock()
+	if len(ready) == 0 {
+		return nil
+	}
+	var plans []plan
+	var again []*Conn
+	for _, c := range ready {
+		c.mu.Lock()
+		after, lowest, closed := c.sentUpTo, uint64(0), c.closed
+		if len(c.inflight) > 0 {
+			lowest = c.inflight[0]
+		}
+		c.mu.Unlock()
+		if closed {
+			continue
+		}
+		msgs, err := h.cfg.Store.Pending(ctx, c.id, after, h.cfg.MaxMessagesPerDelivery)
+		if err != nil {
+			h.markDirty(ready...)
+			return err
+		}
+		if len(msgs) == 0 {
+			continue
+		}
+		if lowest == 0 {
+			lowest = msgs[0].Seq
+		}
+		n, bytes, blobs := 0, 0, map[int64]bool{}
+		for _, m := range msgs {
+			// DLV-004: stay below lowest unacknowledged + W.
+			if m.Seq-lowest >= replay.WindowSize {
+				break
+			}
+			if n > 0 && bytes+len(m.Payload) > h.cfg.MaxBytesPerDelivery {
+				break
+			}
+			if m.BlobID != 0 && !blobs[m.BlobID] {
+				if len(blobs) == batch.MaxBlobsPerDelivery {
+					break
+				}
+				blobs[m.BlobID] = true
+			}
+			n++
+			bytes += len(m.Payload)
+		}
+		if n == len(msgs) && n == h.cfg.MaxMessagesPerDelivery || n < len(msgs) && msgs[n].Seq-lowest < replay.WindowSize {
+			again = append(again, c) // more is waiting that fits the window
+		}
+		if n > 0 {
+			plans = append(plans, plan{c: c, msgs: msgs[:n]})
+		}
+	}
+	if len(plans) > 0 {
+		if err := h.send(ctx, plans); err != nil {
+			h.markDirty(ready...)
+			return err
+		}
+	}
+	if len(again) > 0 {
+		h.markDirty(again...)
+	}
+	return nil
+}
+
+func (h *Hub) markDirty(cs ...*Conn) {
+	h.mu.Lock()
+	for _, c := range cs {
+		if h.conns[c.id] == c {
+			h.dirty[c] = struct{}{}
+		}
+	}
+	h.mu.Unlock()
+	h.poke()
+}
+
+func (h *Hub) nextSeq(ctx context.Context) (uint64, error) {
+	if h.seqNext == 0 || h.seqNext > h.seqEnd {
+		const block = 1 << 16
+		first, err := h.cfg.Store.ReserveBatchSeqs(ctx, h.signer, block)
+		if err != nil {
+			return 0, fmt.Errorf("core: reserving batch sequence numbers: %w", err)
+		}
+		h.seqNext, h.seqEnd = first, first+block-1
+	}
+	s := h.seqNext
+	h.seqNext++
+	return s, nil
+}
+
+func (h *Hub) send(ctx context.Context, plans []plan) error {
+	start := time.Now()
+	b := h.builder
+	b.Reset()
+	blobHandles := map[int64]int{}
+	var entries []batch.Entry
+	for i := range plans {
+		p := &plans[i]
+		entries = entries[:0]
+		for _, m := range p.msgs {
+			e := batch.Entry{MessageID: m.Seq}
+			if m.BlobID != 0 {
+				hd, ok := blobHandles[m.BlobID]
+				if !ok {
+					hd = b.AddBroadcast(m.Payload)
+					blobHandles[m.BlobID] = hd
+				}
+				e.Broadcast = hd
+			} else {
+				e.Payload = m.Payload
+			}
+			entries = append(entries, e)
+		}
+		hd, err := b.AddRecipient(p.c.keys, entries)
+		if err != nil {
+			return fmt.Errorf("core: batch entry for client %x: %w", p.c.id[:4], err)
+		}
+		p.handle = hd
+	}
+	seq, err := h.nextSeq(ctx)
+	if err != nil {
+		return err
+	}
+	bt, err := b.Build(seq, uint64(h.cfg.Now().UnixMilli()))
+	if err != nil {
+		return fmt.Errorf("core: building batch %d: %w", seq, err)
+	}
+	h.M.Batches.Add(1)
+	h.M.BatchLeaves.Add(uint64(bt.Leaves()))
+	var body, msg, frame []byte
+	for i := range plans {
+		p := &plans[i]
+		body, err = bt.AppendDelivery(body[:0], p.handle)
+		if err != nil {
+			return err
+		}
+		msg = wire.AppendMessage(msg[:0], wire.TypeBatchDelivery, body)
+		c := p.c
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			continue
+		}
+		if reason := c.chargeEnvelopeKey(len(body)); reason != "" {
+			c.mu.Unlock()
+			h.M.EnvelopeKeyCloses.Add(1)
+			c.close(alert.LimitExceeded, reason)
+			continue
+		}
+		frame, err = c.sess.Seal(nil, msg)
+		if err != nil {
+			c.mu.Unlock()
+			code, _ := alert.CodeOf(err)
+			c.close(code, err.Error())
+			continue
+		}
+		if !c.peer.Send(frame) {
+			c.mu.Unlock()
+			// Slow consumer: its messages stay stored for the next
+			// connection.
+			h.M.SlowConsumers.Add(1)
+			h.log.Info("slow consumer disconnected", "client", fmt.Sprintf("%x", c.id[:8]))
+			c.close(alert.Overloaded, "send queue full")
+			continue
+		}
+		for _, m := range p.msgs {
+			c.inflight = append(c.inflight, m.Seq)
+		}
+		c.sentUpTo = p.msgs[len(p.msgs)-1].Seq
+		c.mu.Unlock()
+		h.M.Delivered.Add(uint64(len(p.msgs)))
+	}
+	h.M.BatchBuildNanos.Add(uint64(time.Since(start)))
+	return nil
+}
+
+// chargeEnvelopeKey counts one leaf of n bytes of delivery against the
+// session's envelope-key limits (BATCH-007) and returns a reason when the
+// limit is reached; the delivery size bounds the LeafContent size.
+func (c *Conn) chargeEnvelopeKey(n int) string {
+	c.leaves++
+	c.blocks += uint64((n+15)/16 + 5)
+	if c.leaves > 1<<32 {
+		return "envelope key leaf limit (BATCH-007)"
+	}
+	if c.keys.AEAD() == suite.AEADAES256GCM && c.blocks > 1<<36 {
+		return "envelope key block limit (BATCH-007)"
+	}
+	return ""
+}

@@ -1,0 +1,551 @@
+// Package sqlitestore is the embedded default Store: one SQLite database in
+// WAL mode (modernc.org/sqlite, pure Go). Payloads are encrypted at rest
+// with XChaCha20-Poly1305 under the server's storage key, bound by their
+// additional data to the message (client ID and message ID) or broadcast
+// blob they belong to, so that rows cannot be swapped undetected.
+//
+// Writes go through one connection under a mutex (SQLite has one writer);
+// reads use a separate pool and see committed data only.
+package sqlitestore
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/chacha20poly1305"
+	_ "modernc.org/sqlite" // database/sql driver "sqlite"
+
+	"github.com/sealfeed/sealfeed/server/store"
+)
+
+// Storage labels: the additional data of each encrypted row starts with
+// one, so a message row and a blob row never open under each other's label.
+const (
+	labelMessage = "sealfeed v1 storage message"
+	labelBlob    = "sealfeed v1 storage blob"
+	labelCheck   = "sealfeed v1 storage key check"
+)
+
+// Options configure a Store.
+type Options struct {
+	// StorageKey is the 32-byte key payloads are encrypted under.
+	StorageKey []byte
+	// Synchronous is SQLite's synchronous pragma: "FULL" (default) makes
+	// every commit survive power loss, "NORMAL" survives a process crash.
+	Synchronous string
+	// TombstoneRetention is how long acknowledged and expired messages keep
+	// their status row; 0: 24 h.
+	TombstoneRetention time.Duration
+	// IdempotencyRetention is how long an Idempotency-Key is remembered; 0: 24 h.
+	IdempotencyRetention time.Duration
+	Now                  func() time.Time
+}
+
+// Store is the SQLite Store.
+type Store struct {
+	w, r *sql.DB
+	mu   sync.Mutex // serialises write transactions and their onCommit
+	aead interface {
+		Seal(dst, nonce, plaintext, additionalData []byte) []byte
+		Open(dst, nonce, ciphertext, additionalData []byte) ([]byte, error)
+	}
+	opt Options
+}
+
+var _ store.Store = (*Store)(nil)
+
+const schema = `
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS clients (client_id BLOB PRIMARY KEY, last_seq INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS blobs (blob_id INTEGER PRIMARY KEY, nonce BLOB NOT NULL, data BLOB NOT NULL, refs INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS messages (
+	client_id BLOB NOT NULL,
+	seq INTEGER NOT NULL,
+	handle TEXT NOT NULL,
+	blob_id INTEGER,
+	nonce BLOB,
+	data BLOB,
+	state INTEGER NOT NULL,
+	publisher TEXT NOT NULL,
+	created INTEGER NOT NULL,
+	expires INTEGER NOT NULL,
+	changed INTEGER NOT NULL,
+	PRIMARY KEY (client_id, seq)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS messages_handle ON messages(handle);
+CREATE INDEX IF NOT EXISTS messages_pending_expiry ON messages(expires) WHERE state = 0;
+CREATE INDEX IF NOT EXISTS messages_tombstones ON messages(changed) WHERE state <> 0;
+CREATE TABLE IF NOT EXISTS idempotency (publisher TEXT NOT NULL, key TEXT NOT NULL, request_hash BLOB NOT NULL,
+	response BLOB NOT NULL, expires INTEGER NOT NULL, PRIMARY KEY (publisher, key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS nonces (keyid TEXT NOT NULL, nonce TEXT NOT NULL, expires INTEGER NOT NULL,
+	PRIMARY KEY (keyid, nonce)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS nonces_expiry ON nonces(expires);
+CREATE TABLE IF NOT EXISTS batch_seqs (signer BLOB PRIMARY KEY, hwm INTEGER NOT NULL) WITHOUT ROWID;
+`
+
+// Open opens or creates the database at path.
+func Open(path string, opt Options) (*Store, error) {
+	if len(opt.StorageKey) != chacha20poly1305.KeySize {
+		return nil, errors.New("sqlitestore: storage key must be 32 bytes")
+	}
+	if opt.Synchronous == "" {
+		opt.Synchronous = "FULL"
+	}
+	switch opt.Synchronous {
+	case "FULL", "NORMAL", "EXTRA":
+	default:
+		return nil, fmt.Errorf("sqlitestore: synchronous must be FULL, NORMAL or EXTRA, not %q", opt.Synchronous)
+	}
+	if opt.TombstoneRetention == 0 {
+		opt.TombstoneRetention = 24 * time.Hour
+	}
+	if opt.IdempotencyRetention == 0 {
+		opt.IdempotencyRetention = 24 * time.Hour
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	a, err := chacha20poly1305.NewX(opt.StorageKey)
+	if err != nil {
+		return nil, err
+	}
+	q := url.Values{}
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(" + opt.Synchronous + ")", "busy_timeout(10000)", "foreign_keys(1)"} {
+		q.Add("_pragma", p)
+	}
+	dsn := "file:" + path + "?" + q.Encode()
+	w, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, err
+	}
+	w.SetMaxOpenConns(1)
+	if _, err := w.Exec(schema); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlitestore: %s: %w", path, err)
+	}
+	r, err := sql.Open("sqlite", dsn+"&mode=ro")
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	r.SetMaxOpenConns(4)
+	s := &Store{w: w, r: r, aead: a, opt: opt}
+	if err := s.checkKey(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// checkKey stores an encryption of nothing under labelCheck on first open
+// and opens it on every later one, so a wrong storage key fails at start,
+// not at the first delivery.
+func (s *Store) checkKey() error {
+	var v []byte
+	err := s.w.QueryRow(`SELECT v FROM meta WHERE k = 'key_check'`).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		nonce := make([]byte, chacha20poly1305.NonceSizeX)
+		if _, err := rand.Read(nonce); err != nil {
+			return err
+		}
+		v = s.aead.Seal(nonce, nonce, nil, []byte(labelCheck))
+		_, err = s.w.Exec(`INSERT INTO meta (k, v) VALUES ('key_check', ?)`, v)
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	if len(v) < chacha20poly1305.NonceSizeX {
+		return store.ErrWrongStorageKey
+	}
+	if _, err := s.aead.Open(nil, v[:chacha20poly1305.NonceSizeX], v[chacha20poly1305.NonceSizeX:], []byte(labelCheck)); err != nil {
+		return store.ErrWrongStorageKey
+	}
+	return nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error {
+	return errors.Join(s.r.Close(), s.w.Close())
+}
+
+func messageAD(clientID []byte, seq uint64) []byte {
+	ad := make([]byte, 0, len(labelMessage)+1+32+8)
+	ad = append(ad, labelMessage...)
+	ad = append(ad, 0)
+	ad = append(ad, clientID...)
+	return binary.BigEndian.AppendUint64(ad, seq)
+}
+
+func blobAD(id int64) []byte {
+	ad := append([]byte(labelBlob), 0)
+	return binary.BigEndian.AppendUint64(ad, uint64(id))
+}
+
+func (s *Store) seal(payload, ad []byte) (nonce, data []byte, err error) {
+	nonce = make([]byte, chacha20poly1305.NonceSizeX)
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, nil, err
+	}
+	return nonce, s.aead.Seal(nil, nonce, payload, ad), nil
+}
+
+func (s *Store) open(nonce, data, ad []byte) ([]byte, error) {
+	if len(nonce) != chacha20poly1305.NonceSizeX {
+		return nil, store.ErrStoredDataTampered
+	}
+	p, err := s.aead.Open(nil, nonce, data, ad)
+	if err != nil {
+		return nil, store.ErrStoredDataTampered
+	}
+	return p, nil
+}
+
+func newHandle() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+type idemRecord struct {
+	Assigned []store.Assigned `json:"assigned"`
+}
+
+// Publish implements store.Store.
+func (s *Store) Publish(ctx context.Context, req *store.PublishRequest, onCommit func([]store.Assigned)) ([]store.Assigned, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.opt.Now()
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, false, err
+	}
+	defer tx.Rollback()
+
+	if req.IdempotencyKey != "" {
+		var h, resp []byte
+		var exp int64
+		err := tx.QueryRow(`SELECT request_hash, response, expires FROM idempotency WHERE publisher = ? AND key = ?`,
+			req.Publisher, req.IdempotencyKey).Scan(&h, &resp, &exp)
+		switch {
+		case err == nil && exp > ms(now):
+			if string(h) != string(req.RequestHash[:]) {
+				return nil, false, store.ErrIdempotencyReused
+			}
+			var rec idemRecord
+			if err := json.Unmarshal(resp, &rec); err != nil {
+				return nil, false, fmt.Errorf("sqlitestore: idempotency record: %w", err)
+			}
+			return rec.Assigned, true, nil
+		case err == nil || errors.Is(err, sql.ErrNoRows):
+		default:
+			return nil, false, err
+		}
+	}
+
+	var out []store.Assigned
+	pendingCount := map[[32]byte]int{}
+	for _, p := range req.Publications {
+		exp := now.Add(p.TTL)
+		var blobID int64
+		if len(p.To) > 1 {
+			res, err := tx.Exec(`INSERT INTO blobs (nonce, data, refs) VALUES (x'', x'', ?)`, len(p.To))
+			if err != nil {
+				return nil, false, err
+			}
+			if blobID, err = res.LastInsertId(); err != nil {
+				return nil, false, err
+			}
+			nonce, data, err := s.seal(p.Payload, blobAD(blobID))
+			if err != nil {
+				return nil, false, err
+			}
+			if _, err := tx.Exec(`UPDATE blobs SET nonce = ?, data = ? WHERE blob_id = ?`, nonce, data, blobID); err != nil {
+				return nil, false, err
+			}
+		}
+		for _, to := range p.To {
+			if req.MaxPending > 0 {
+				n, ok := pendingCount[to]
+				if !ok {
+					if err := tx.QueryRow(`SELECT count(*) FROM messages WHERE client_id = ? AND state = 0`, to[:]).Scan(&n); err != nil {
+						return nil, false, err
+					}
+				}
+				if n >= req.MaxPending {
+					return nil, false, fmt.Errorf("%w: client %x has %d", store.ErrTooManyPending, to[:4], n)
+				}
+				pendingCount[to] = n + 1
+			}
+			var seq uint64
+			err := tx.QueryRow(`INSERT INTO clients (client_id, last_seq) VALUES (?, 1)
+				ON CONFLICT (client_id) DO UPDATE SET last_seq = last_seq + 1 RETURNING last_seq`, to[:]).Scan(&seq)
+			if err != nil {
+				return nil, false, err
+			}
+			h, err := newHandle()
+			if err != nil {
+				return nil, false, err
+			}
+			var nonce, data any
+			var blob any
+			if blobID != 0 {
+				blob = blobID
+			} else {
+				n, d, err := s.seal(p.Payload, messageAD(to[:], seq))
+				if err != nil {
+					return nil, false, err
+				}
+				nonce, data = n, d
+			}
+			if _, err := tx.Exec(`INSERT INTO messages (client_id, seq, handle, blob_id, nonce, data, state, publisher, created, expires, changed)
+				VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)`, to[:], seq, h, blob, nonce, data, req.Publisher, ms(now), ms(exp), ms(now)); err != nil {
+				return nil, false, err
+			}
+			out = append(out, store.Assigned{Handle: h, ClientID: to, Seq: seq, Expires: time.UnixMilli(ms(exp))})
+		}
+	}
+	if req.IdempotencyKey != "" {
+		resp, err := json.Marshal(idemRecord{Assigned: out})
+		if err != nil {
+			return nil, false, err
+		}
+		if _, err := tx.Exec(`INSERT INTO idempotency (publisher, key, request_hash, response, expires) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (publisher, key) DO UPDATE SET request_hash = excluded.request_hash, response = excluded.response, expires = excluded.expires`,
+			req.Publisher, req.IdempotencyKey, req.RequestHash[:], resp, ms(now.Add(s.opt.IdempotencyRetention))); err != nil {
+			return nil, false, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, false, err
+	}
+	if onCommit != nil {
+		onCommit(out)
+	}
+	return out, false, nil
+}
+
+// Pending implements store.Store.
+func (s *Store) Pending(ctx context.Context, clientID [32]byte, after uint64, limit int) ([]store.Message, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT m.seq, m.blob_id, m.nonce, m.data, m.expires, b.nonce, b.data
+		FROM messages m LEFT JOIN blobs b ON b.blob_id = m.blob_id
+		WHERE m.client_id = ? AND m.seq > ? AND m.state = 0 AND m.expires > ?
+		ORDER BY m.seq LIMIT ?`, clientID[:], after, ms(s.opt.Now()), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Message
+	for rows.Next() {
+		var m store.Message
+		var blob sql.NullInt64
+		var nonce, data, bnonce, bdata []byte
+		var exp int64
+		if err := rows.Scan(&m.Seq, &blob, &nonce, &data, &exp, &bnonce, &bdata); err != nil {
+			return nil, err
+		}
+		m.ClientID, m.Expires = clientID, time.UnixMilli(exp)
+		if blob.Valid {
+			m.BlobID = blob.Int64
+			m.Payload, err = s.open(bnonce, bdata, blobAD(m.BlobID))
+		} else {
+			m.Payload, err = s.open(nonce, data, messageAD(clientID[:], m.Seq))
+		}
+		if err != nil {
+			return nil, fmt.Errorf("sqlitestore: client %x message %d: %w", clientID[:4], m.Seq, err)
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// finish moves one message out of Pending and releases its payload.
+func finish(tx *sql.Tx, clientID []byte, seq uint64, state store.MessageState, now int64) (bool, error) {
+	var blob sql.NullInt64
+	err := tx.QueryRow(`UPDATE messages SET state = ?, nonce = NULL, data = NULL, changed = ?
+		WHERE client_id = ? AND seq = ? AND state = 0 RETURNING blob_id`, state, now, clientID, seq).Scan(&blob)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if blob.Valid {
+		if _, err := tx.Exec(`UPDATE blobs SET refs = refs - 1 WHERE blob_id = ?`, blob.Int64); err != nil {
+			return false, err
+		}
+		if _, err := tx.Exec(`DELETE FROM blobs WHERE blob_id = ? AND refs <= 0`, blob.Int64); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// Ack implements store.Store.
+func (s *Store) Ack(ctx context.Context, acks map[[32]byte][]uint64) (int, error) {
+	if len(acks) == 0 {
+		return 0, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	now := ms(s.opt.Now())
+	n := 0
+	for c, ids := range acks {
+		for _, id := range ids {
+			ok, err := finish(tx, c[:], id, store.Acknowledged, now)
+			if err != nil {
+				return 0, err
+			}
+			if ok {
+				n++
+			}
+		}
+	}
+	return n, tx.Commit()
+}
+
+// Status implements store.Store.
+func (s *Store) Status(ctx context.Context, handle string) (*store.Status, error) {
+	st := &store.Status{Handle: handle}
+	var cid []byte
+	var created, expires int64
+	err := s.r.QueryRowContext(ctx, `SELECT client_id, seq, state, publisher, created, expires FROM messages WHERE handle = ?`, handle).
+		Scan(&cid, &st.Seq, &st.State, &st.Publisher, &created, &expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, store.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	copy(st.ClientID[:], cid)
+	st.Created, st.Expires = time.UnixMilli(created), time.UnixMilli(expires)
+	if st.State == store.Pending && !st.Expires.After(s.opt.Now()) {
+		st.State = store.Expired
+	}
+	return st, nil
+}
+
+// PendingCount implements store.Store.
+func (s *Store) PendingCount(ctx context.Context, clientID [32]byte) (int, error) {
+	var n int
+	err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM messages WHERE client_id = ? AND state = 0 AND expires > ?`,
+		clientID[:], ms(s.opt.Now())).Scan(&n)
+	return n, err
+}
+
+// Expire implements store.Store.
+func (s *Store) Expire(ctx context.Context, now time.Time) ([][32]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	rows, err := tx.Query(`SELECT client_id, seq FROM messages WHERE state = 0 AND expires <= ? LIMIT 10000`, ms(now))
+	if err != nil {
+		return nil, err
+	}
+	type key struct {
+		c   [32]byte
+		seq uint64
+	}
+	var ks []key
+	for rows.Next() {
+		var c []byte
+		var k key
+		if err := rows.Scan(&c, &k.seq); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		copy(k.c[:], c)
+		ks = append(ks, k)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	changed := map[[32]byte]bool{}
+	for _, k := range ks {
+		if _, err := finish(tx, k.c[:], k.seq, store.Expired, ms(now)); err != nil {
+			return nil, err
+		}
+		changed[k.c] = true
+	}
+	// Tombstones: the row of the highest sequence number of each client
+	// stays, so that DLV-001 never reuses an ID (clients.last_seq holds it
+	// anyway); status rows go after the retention.
+	if _, err := tx.Exec(`DELETE FROM messages WHERE state <> 0 AND changed <= ?`, ms(now.Add(-s.opt.TombstoneRetention))); err != nil {
+		return nil, err
+	}
+	if _, err := tx.Exec(`DELETE FROM idempotency WHERE expires <= ?`, ms(now)); err != nil {
+		return nil, err
+	}
+	if _, err := tx.Exec(`DELETE FROM nonces WHERE expires <= ?`, ms(now)); err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, err
+	}
+	out := make([][32]byte, 0, len(changed))
+	for c := range changed {
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// SeenNonce implements store.Store and httpsig.NonceStore.
+func (s *Store) SeenNonce(keyID, nonce string, expires time.Time) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	res, err := s.w.Exec(`INSERT INTO nonces (keyid, nonce, expires) VALUES (?, ?, ?)
+		ON CONFLICT (keyid, nonce) DO UPDATE SET expires = excluded.expires WHERE nonces.expires <= ?`,
+		keyID, nonce, ms(expires), ms(s.opt.Now()))
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, err
+	}
+	return n == 0, nil
+}
+
+// Seen adapts SeenNonce to httpsig.NonceStore.
+func (s *Store) Seen(keyID, nonce string, expires time.Time) (bool, error) {
+	return s.SeenNonce(keyID, nonce, expires)
+}
+
+// ReserveBatchSeqs implements store.Store.
+func (s *Store) ReserveBatchSeqs(ctx context.Context, signer [32]byte, n uint64) (uint64, error) {
+	if n == 0 {
+		return 0, errors.New("sqlitestore: reserve at least one sequence number")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var hwm uint64
+	err := s.w.QueryRowContext(ctx, `INSERT INTO batch_seqs (signer, hwm) VALUES (?, ?)
+		ON CONFLICT (signer) DO UPDATE SET hwm = hwm + ? RETURNING hwm`, signer[:], n, n).Scan(&hwm)
+	if err != nil {
+		return 0, err
+	}
+	return hwm - n + 1, nil
+}

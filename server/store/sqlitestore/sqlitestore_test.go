@@ -1,0 +1,240 @@
+package sqlitestore
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sealfeed/sealfeed/server/store"
+)
+
+func testKey(b byte) []byte {
+	k := make([]byte, 32)
+	for i := range k {
+		k[i] = b
+	}
+	return k
+}
+
+func openTest(t *testing.T, path string, now func() time.Time) *Store {
+	t.Helper()
+	s, err := Open(path, Options{StorageKey: testKey(7), Synchronous: "NORMAL", Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func cid(b byte) [32]byte { return [32]byte{b} }
+
+func TestPublishAssignsIncreasingIDsPerClient(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, filepath.Join(t.TempDir(), "db"), nil)
+	var committed [][]store.Assigned
+	for i := 0; i < 3; i++ {
+		res, replayed, err := s.Publish(ctx, &store.PublishRequest{Publisher: "p", Publications: []store.Publication{
+			{To: [][32]byte{cid(1)}, Payload: []byte{byte(i)}, TTL: time.Hour},
+			{To: [][32]byte{cid(1), cid(2)}, Payload: []byte("all"), TTL: time.Hour},
+		}}, func(a []store.Assigned) { committed = append(committed, a) })
+		if err != nil || replayed {
+			t.Fatal(err, replayed)
+		}
+		if len(res) != 3 || res[0].Seq != uint64(2*i+1) || res[1].Seq != uint64(2*i+2) || res[2].Seq != uint64(i+1) {
+			t.Fatalf("round %d: %+v", i, res)
+		}
+	}
+	if len(committed) != 3 {
+		t.Fatalf("onCommit ran %d times", len(committed))
+	}
+	msgs, err := s.Pending(ctx, cid(1), 0, 100)
+	if err != nil || len(msgs) != 6 {
+		t.Fatal(err, len(msgs))
+	}
+	for i, m := range msgs {
+		if m.Seq != uint64(i+1) {
+			t.Fatalf("order: %d at %d", m.Seq, i)
+		}
+		if i%2 == 1 && (m.BlobID == 0 || string(m.Payload) != "all") {
+			t.Fatalf("broadcast %d: %+v", i, m)
+		}
+		if i%2 == 0 && (m.BlobID != 0 || m.Payload[0] != byte(i/2)) {
+			t.Fatalf("unicast %d: %+v", i, m)
+		}
+	}
+	if after, _ := s.Pending(ctx, cid(1), 4, 100); len(after) != 2 || after[0].Seq != 5 {
+		t.Fatalf("after 4: %+v", after)
+	}
+	n, err := s.Ack(ctx, map[[32]byte][]uint64{cid(1): {1, 2, 2, 99}})
+	if err != nil || n != 2 {
+		t.Fatal(err, n)
+	}
+	if left, _ := s.Pending(ctx, cid(1), 0, 100); len(left) != 4 || left[0].Seq != 3 {
+		t.Fatalf("after ack: %+v", left)
+	}
+	// The blob of message 2 is still needed by client 2.
+	if m, _ := s.Pending(ctx, cid(2), 0, 1); len(m) != 1 || string(m[0].Payload) != "all" {
+		t.Fatalf("client 2: %+v", m)
+	}
+	st, err := s.Status(ctx, committed[0][0].Handle)
+	if err != nil || st.State != store.Acknowledged || st.Seq != 1 || st.ClientID != cid(1) {
+		t.Fatal(err, st)
+	}
+	if _, err := s.Status(ctx, "00"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatal(err)
+	}
+}
+
+func TestIdempotencyKeyStoresOnce(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, filepath.Join(t.TempDir(), "db"), nil)
+	req := &store.PublishRequest{Publisher: "p", IdempotencyKey: "k1", RequestHash: [32]byte{1},
+		Publications: []store.Publication{{To: [][32]byte{cid(1)}, Payload: []byte("x"), TTL: time.Hour}}}
+	first, _, err := s.Publish(ctx, req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, replayed, err := s.Publish(ctx, req, func([]store.Assigned) { t.Error("onCommit on a replay") })
+	if err != nil || !replayed || again[0].Handle != first[0].Handle {
+		t.Fatal(err, replayed, again)
+	}
+	other := *req
+	other.RequestHash = [32]byte{2}
+	if _, _, err := s.Publish(ctx, &other, nil); !errors.Is(err, store.ErrIdempotencyReused) {
+		t.Fatal(err)
+	}
+	// Another publisher may use the same key.
+	other.Publisher = "q"
+	if _, replayed, err := s.Publish(ctx, &other, nil); err != nil || replayed {
+		t.Fatal(err, replayed)
+	}
+	if n, _ := s.PendingCount(ctx, cid(1)); n != 2 {
+		t.Fatalf("pending %d, want 2", n)
+	}
+}
+
+func TestMaxPendingRejectsWholeRequest(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, filepath.Join(t.TempDir(), "db"), nil)
+	pub := func(to ...[32]byte) error {
+		_, _, err := s.Publish(ctx, &store.PublishRequest{Publisher: "p", MaxPending: 2,
+			Publications: []store.Publication{{To: to, Payload: []byte("x"), TTL: time.Hour}}}, nil)
+		return err
+	}
+	if err := pub(cid(1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := pub(cid(1), cid(2)); err != nil {
+		t.Fatal(err)
+	}
+	if err := pub(cid(2), cid(1)); !errors.Is(err, store.ErrTooManyPending) {
+		t.Fatal(err)
+	}
+	if n, _ := s.PendingCount(ctx, cid(2)); n != 1 {
+		t.Fatalf("rejected request stored a message for client 2: %d", n)
+	}
+}
+
+func TestExpireAndTombstones(t *testing.T) {
+	ctx := context.Background()
+	now := time.Unix(1_800_000_000, 0)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	s := openTest(t, filepath.Join(t.TempDir(), "db"), clock)
+	res, _, err := s.Publish(ctx, &store.PublishRequest{Publisher: "p", Publications: []store.Publication{
+		{To: [][32]byte{cid(1), cid(2)}, Payload: []byte("short"), TTL: time.Minute},
+		{To: [][32]byte{cid(1)}, Payload: []byte("long"), TTL: time.Hour},
+	}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	now = now.Add(2 * time.Minute)
+	mu.Unlock()
+	if m, _ := s.Pending(ctx, cid(1), 0, 10); len(m) != 1 || string(m[0].Payload) != "long" {
+		t.Fatalf("expired message still pending: %+v", m)
+	}
+	changed, err := s.Expire(ctx, clock())
+	if err != nil || len(changed) != 2 {
+		t.Fatal(err, changed)
+	}
+	if st, _ := s.Status(ctx, res[0].Handle); st.State != store.Expired {
+		t.Fatal(st.State)
+	}
+	var blobs int
+	s.r.QueryRow(`SELECT count(*) FROM blobs`).Scan(&blobs)
+	if blobs != 0 {
+		t.Fatalf("%d blobs left after every reference expired", blobs)
+	}
+	// IDs are never reused after expiry (DLV-001).
+	res2, _, _ := s.Publish(ctx, &store.PublishRequest{Publisher: "p", Publications: []store.Publication{
+		{To: [][32]byte{cid(2)}, Payload: []byte("x"), TTL: time.Hour}}}, nil)
+	if res2[0].Seq != 2 {
+		t.Fatalf("seq %d after expiry, want 2", res2[0].Seq)
+	}
+	mu.Lock()
+	now = now.Add(25 * time.Hour)
+	mu.Unlock()
+	s.Expire(ctx, clock())
+	if _, err := s.Status(ctx, res[0].Handle); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("tombstone kept past retention: %v", err)
+	}
+}
+
+func TestNoncesAndBatchSeqsSurviveReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "db")
+	s, err := Open(path, Options{StorageKey: testKey(7)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := time.Now().Add(time.Hour)
+	if seen, err := s.SeenNonce("k", "n1", exp); err != nil || seen {
+		t.Fatal(seen, err)
+	}
+	if seen, _ := s.SeenNonce("k", "n1", exp); !seen {
+		t.Fatal("second use of a nonce not seen")
+	}
+	first, _ := s.ReserveBatchSeqs(context.Background(), [32]byte{9}, 100)
+	if first != 1 {
+		t.Fatalf("first batch seq %d", first)
+	}
+	s.Close()
+
+	if _, err := Open(path, Options{StorageKey: testKey(8)}); !errors.Is(err, store.ErrWrongStorageKey) {
+		t.Fatalf("wrong key: %v", err)
+	}
+	s = openTest(t, path, nil)
+	if seen, _ := s.SeenNonce("k", "n1", exp); !seen {
+		t.Fatal("nonce forgotten across a restart (API-017)")
+	}
+	if next, _ := s.ReserveBatchSeqs(context.Background(), [32]byte{9}, 100); next != 101 {
+		t.Fatalf("batch seq after restart %d, want 101 (BATCH-020)", next)
+	}
+}
+
+func TestPayloadsAreEncryptedAndBound(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, filepath.Join(t.TempDir(), "db"), nil)
+	s.Publish(ctx, &store.PublishRequest{Publisher: "p", Publications: []store.Publication{
+		{To: [][32]byte{cid(1)}, Payload: []byte("secret-one"), TTL: time.Hour},
+		{To: [][32]byte{cid(1)}, Payload: []byte("secret-two"), TTL: time.Hour},
+	}}, nil)
+	var n int
+	s.r.QueryRow(`SELECT count(*) FROM messages WHERE instr(data, 'secret') > 0`).Scan(&n)
+	if n != 0 {
+		t.Fatal("plaintext payload in the database")
+	}
+	// Swap the two rows' ciphertexts: both must fail to open.
+	if _, err := s.w.Exec(`UPDATE messages SET seq = seq + 10`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.w.Exec(`UPDATE messages SET seq = CASE seq WHEN 11 THEN 2 ELSE 1 END`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Pending(ctx, cid(1), 0, 10); !errors.Is(err, store.ErrStoredDataTampered) {
+		t.Fatalf("swapped rows opened: %v", err)
+	}
+}

@@ -1,0 +1,142 @@
+// Package store defines what the SealFeed server keeps durably: messages
+// until they are acknowledged or expire, each client's message-ID sequence
+// (DLV-001), idempotency keys of publishes, the publishers' seen nonces
+// (API-016, API-017) and the batch-sequence high-water mark of each signer
+// key (BATCH-020). The core talks to a Store only; engines live in
+// subpackages (sqlitestore is the embedded default).
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"time"
+)
+
+// MessageState is the life-cycle state of a stored message.
+type MessageState uint8
+
+const (
+	// Pending: stored, not yet acknowledged by the client.
+	Pending MessageState = iota
+	// Acknowledged: the client acknowledged it; the payload is erased.
+	Acknowledged
+	// Expired: the TTL passed before an acknowledgement; the payload is erased.
+	Expired
+)
+
+func (s MessageState) String() string {
+	switch s {
+	case Pending:
+		return "pending"
+	case Acknowledged:
+		return "acknowledged"
+	case Expired:
+		return "expired"
+	}
+	return "unknown"
+}
+
+// Publication is one payload for one or more clients. With several clients
+// the payload is stored once and delivered as a broadcast blob.
+type Publication struct {
+	To      [][32]byte
+	Payload []byte
+	TTL     time.Duration
+}
+
+// Assigned says where one accepted message went.
+type Assigned struct {
+	Handle   string   // public message handle (32 lower-case hex digits)
+	ClientID [32]byte //
+	Seq      uint64   // per-client message ID (DLV-001)
+	Expires  time.Time
+}
+
+// PublishRequest is one atomic publish: every publication is stored, or
+// none is.
+type PublishRequest struct {
+	Publisher      string // key ID of the publisher
+	IdempotencyKey string // optional; with it a retried request is stored once
+	RequestHash    [32]byte
+	Publications   []Publication
+	MaxPending     int // per client; 0: no limit
+}
+
+// Message is a pending message as read back for delivery.
+type Message struct {
+	ClientID [32]byte
+	Seq      uint64
+	BlobID   int64 // non-zero: the payload is the shared blob of a broadcast
+	Payload  []byte
+	Expires  time.Time
+}
+
+// Status is what the status endpoint reports about one message.
+type Status struct {
+	Handle    string
+	ClientID  [32]byte
+	Seq       uint64
+	State     MessageState
+	Publisher string
+	Created   time.Time
+	Expires   time.Time
+}
+
+// Errors of a Store. Each is wrapped with context.
+var (
+	ErrNotFound           = errors.New("store: not found")
+	ErrIdempotencyReused  = errors.New("store: idempotency key reused with a different request")
+	ErrTooManyPending     = errors.New("store: too many pending messages for a client")
+	ErrWrongStorageKey    = errors.New("store: the storage key does not open this store")
+	ErrStoredDataTampered = errors.New("store: a stored payload failed authentication")
+)
+
+// Store is the durable state of one server node. Implementations are safe
+// for concurrent use. Publish and Ack return only once the change is
+// durable.
+type Store interface {
+	// Publish stores req atomically and assigns per-client message IDs in
+	// order. If req.IdempotencyKey was seen before for the same publisher
+	// with the same RequestHash, it stores nothing and returns the first
+	// answer with replayed set; with another hash it fails with
+	// ErrIdempotencyReused. onCommit, if not nil, runs after the commit and
+	// before any later Publish commits, so callers see commits in order.
+	Publish(ctx context.Context, req *PublishRequest, onCommit func([]Assigned)) (res []Assigned, replayed bool, err error)
+	// Pending returns up to limit unacknowledged, unexpired messages of a
+	// client with Seq > after, in Seq order.
+	Pending(ctx context.Context, clientID [32]byte, after uint64, limit int) ([]Message, error)
+	// Ack marks messages acknowledged and erases their payloads; unknown or
+	// already acknowledged IDs are ignored. It returns how many changed.
+	Ack(ctx context.Context, acks map[[32]byte][]uint64) (int, error)
+	// Status reports one message by handle (ErrNotFound).
+	Status(ctx context.Context, handle string) (*Status, error)
+	// PendingCount reports how many messages of a client are pending.
+	PendingCount(ctx context.Context, clientID [32]byte) (int, error)
+	// Expire moves pending messages whose TTL has passed to Expired, drops
+	// tombstones, idempotency keys and nonces older than their retention,
+	// and returns the clients whose pending messages changed.
+	Expire(ctx context.Context, now time.Time) ([][32]byte, error)
+	// SeenNonce records (keyID, nonce) until expires and reports whether it
+	// was already recorded and not yet expired (API-016, API-017).
+	SeenNonce(keyID, nonce string, expires time.Time) (bool, error)
+	// ReserveBatchSeqs durably reserves n batch sequence numbers for a
+	// signer key and returns the first; numbers never repeat across
+	// restarts (BATCH-020).
+	ReserveBatchSeqs(ctx context.Context, signer [32]byte, n uint64) (first uint64, err error)
+	Close() error
+}
+
+// RequestHash is the hash a publish request is identified by for
+// Idempotency-Key: SHA-256 over the method, path and body.
+func RequestHash(method, path string, body []byte) [32]byte {
+	h := sha256.New()
+	h.Write([]byte("sealfeed v1 idempotency"))
+	h.Write([]byte{0})
+	h.Write([]byte(method + " " + path))
+	h.Write([]byte{0})
+	h.Write(body)
+	var out [32]byte
+	h.Sum(out[:0])
+	return out
+}

@@ -1,0 +1,420 @@
+// Package wsapi is the WebSocket transport of the SealFeed server: one
+// SealFeed frame per binary WebSocket message, subprotocol "sealfeed.v1"
+// (spec §2). It runs the handshake (spec §6) with its timeout (HS-051),
+// enforces the per-address limits (LIM-002) and frame sizes (WIRE-023),
+// and attaches connected sessions to the core.
+package wsapi
+
+import (
+	"encoding/binary"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/sealfeed/sealfeed/protocol/alert"
+	"github.com/sealfeed/sealfeed/protocol/handshake"
+	"github.com/sealfeed/sealfeed/protocol/session"
+	"github.com/sealfeed/sealfeed/protocol/wire"
+	"github.com/sealfeed/sealfeed/server/core"
+)
+
+// Subprotocol is the WebSocket subprotocol of SealFeed v1.
+const Subprotocol = "sealfeed.v1"
+
+// Config configures a Handler.
+type Config struct {
+	Hub *core.Hub
+	// Handshake returns the handshake configuration for a connection; realm
+	// is the realm extension of the ClientHello, empty if none (EXT-007).
+	Handshake func(realm string) *handshake.ServerConfig
+	// HandshakeTimeout bounds the whole handshake; 0: 10 s (HS-051).
+	HandshakeTimeout time.Duration
+	// IdleTimeout closes a connection from which nothing (not even a pong)
+	// arrived for this long; 0: 90 s. Pings go out every third of it.
+	IdleTimeout time.Duration
+	// MaxConnsPerIP bounds open connections per source address; 0: 256.
+	MaxConnsPerIP int
+	// MaxHandshakesPerIP bounds concurrent handshakes per source address
+	// (LIM-002); 0: 16.
+	MaxHandshakesPerIP int
+	// SendQueue is the number of frames queued per connection before it
+	// counts as a slow consumer; 0: 256.
+	SendQueue int
+	// WriteTimeout bounds one write; 0: 10 s.
+	WriteTimeout time.Duration
+	Logger       *slog.Logger
+}
+
+// Stats are the transport's counters.
+type Stats struct {
+	Handshakes, HandshakeFailures, Rejected atomic.Uint64
+}
+
+// Handler serves the WebSocket endpoint.
+type Handler struct {
+	cfg      Config
+	log      *slog.Logger
+	upgrader websocket.Upgrader
+	Stats    Stats
+
+	mu    sync.Mutex
+	conns map[string]int
+	hs    map[string]int
+	wg    sync.WaitGroup
+}
+
+// New returns a Handler.
+func New(cfg Config) *Handler {
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = 10 * time.Second
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 90 * time.Second
+	}
+	if cfg.MaxConnsPerIP <= 0 {
+		cfg.MaxConnsPerIP = 256
+	}
+	if cfg.MaxHandshakesPerIP <= 0 {
+		cfg.MaxHandshakesPerIP = 16
+	}
+	if cfg.SendQueue <= 0 {
+		cfg.SendQueue = 256
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = 10 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	h := &Handler{cfg: cfg, log: cfg.Logger, conns: map[string]int{}, hs: map[string]int{}}
+	h.upgrader = websocket.Upgrader{
+		Subprotocols:     []string{Subprotocol},
+		HandshakeTimeout: cfg.HandshakeTimeout,
+		ReadBufferSize:   4096,
+		WriteBufferSize:  4096,
+		// SealFeed authenticates the server inside the protocol and the
+		// client by its key or ticket, never by cookies, so a page of any
+		// origin may connect (no ambient authority to forge).
+		CheckOrigin: func(*http.Request) bool { return true },
+	}
+	return h
+}
+
+// Wait blocks until every connection goroutine has ended.
+func (h *Handler) Wait() { h.wg.Wait() }
+
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func (h *Handler) acquire(m map[string]int, ip string, max int) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if m[ip] >= max {
+		return false
+	}
+	m[ip]++
+	return true
+}
+
+func (h *Handler) release(m map[string]int, ip string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if m[ip]--; m[ip] <= 0 {
+		delete(m, ip)
+	}
+}
+
+// ServeHTTP upgrades the request and runs the connection.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !websocket.IsWebSocketUpgrade(r) {
+		http.Error(w, "SealFeed endpoint: WebSocket upgrade with subprotocol sealfeed.v1 required", http.StatusUpgradeRequired)
+		return
+	}
+	offered := false
+	for _, p := range websocket.Subprotocols(r) {
+		offered = offered || p == Subprotocol
+	}
+	if !offered {
+		h.Stats.Rejected.Add(1)
+		http.Error(w, "subprotocol sealfeed.v1 required", http.StatusBadRequest)
+		return
+	}
+	ip := clientIP(r)
+	if !h.acquire(h.conns, ip, h.cfg.MaxConnsPerIP) {
+		h.Stats.Rejected.Add(1)
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, "too many connections from this address", http.StatusTooManyRequests)
+		return
+	}
+	ws, err := h.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		h.release(h.conns, ip)
+		return // the upgrader answered already
+	}
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		defer h.release(h.conns, ip)
+		h.serve(ws, ip)
+	}()
+}
+
+// readFrame reads one WebSocket message holding exactly one frame and
+// checks the frame header before reading the fragment, so that an oversize
+// frame costs no memory (WIRE-023).
+func readFrame(ws *websocket.Conn, buf []byte) ([]byte, error) {
+	mt, r, err := ws.NextReader()
+	if err != nil {
+		return nil, err
+	}
+	if mt != websocket.BinaryMessage {
+		return nil, alert.New(alert.DecodeError, "frames travel in binary WebSocket messages")
+	}
+	var hdr [wire.FrameHeaderLen]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return nil, alert.New(alert.DecodeError, "truncated frame header")
+	}
+	n := int(hdr[1])<<16 | int(binary.BigEndian.Uint16(hdr[2:]))
+	switch wire.FrameType(hdr[0]) {
+	case wire.FramePlaintext:
+		if n > wire.MaxPlaintextFrame {
+			return nil, alert.Errorf(alert.RecordOverflow, "plaintext frame of %d bytes", n)
+		}
+	case wire.FrameProtected:
+		if n > wire.MaxProtectedFrame {
+			return nil, alert.Errorf(alert.RecordOverflow, "protected frame of %d bytes", n)
+		}
+	default:
+		return nil, alert.Errorf(alert.DecodeError, "unknown frame type 0x%02x", hdr[0])
+	}
+	buf = append(buf[:0], hdr[:]...)
+	buf = append(buf, make([]byte, n)...)
+	if _, err := io.ReadFull(r, buf[wire.FrameHeaderLen:]); err != nil {
+		return nil, alert.New(alert.DecodeError, "frame shorter than its header says")
+	}
+	if m, _ := r.Read(hdr[:1]); m != 0 {
+		return nil, alert.New(alert.DecodeError, "bytes after the frame in one WebSocket message")
+	}
+	return buf, nil
+}
+
+// realmOf returns the realm extension of a ClientHello frame, or "" when
+// the frame is not a well-formed ClientHello (the handshake then rejects it
+// with the precise alert).
+func realmOf(frame []byte) string {
+	t, body, _, err := wire.ParsePlaintextFrame(frame)
+	if err != nil || t != wire.TypeClientHello {
+		return ""
+	}
+	ch, err := handshake.ParseClientHello(body)
+	if err != nil {
+		return ""
+	}
+	if e, ok := wire.FindExtension(ch.Extensions, wire.ExtRealm); ok {
+		return string(e.Data)
+	}
+	return ""
+}
+
+func (h *Handler) serve(ws *websocket.Conn, ip string) {
+	ws.SetReadLimit(wire.FrameHeaderLen + wire.MaxProtectedFrame + 1)
+	sess, err := h.handshake(ws, ip)
+	if err != nil {
+		h.Stats.HandshakeFailures.Add(1)
+		h.log.Debug("handshake failed", "remote", ip, "err", err)
+		ws.Close()
+		return
+	}
+	h.Stats.Handshakes.Add(1)
+	p := newPeer(ws, h.cfg.SendQueue, h.cfg.WriteTimeout, h.cfg.IdleTimeout/3)
+	c, err := h.cfg.Hub.Attach(sess, p)
+	if err != nil {
+		p.Close(nil)
+		<-p.done
+		return
+	}
+	ws.SetReadDeadline(time.Now().Add(h.cfg.IdleTimeout))
+	ws.SetPongHandler(func(string) error {
+		return ws.SetReadDeadline(time.Now().Add(h.cfg.IdleTimeout))
+	})
+	var buf []byte
+	for {
+		buf, err = readFrame(ws, buf)
+		if err != nil {
+			var ne net.Error
+			if code, ok := alert.CodeOf(err); ok {
+				c.Fail(code, err)
+			} else if errors.As(err, &ne) && ne.Timeout() {
+				c.Fail(alert.Timeout, alert.New(alert.Timeout, "idle timeout"))
+			} else {
+				c.Detach()
+			}
+			break
+		}
+		ws.SetReadDeadline(time.Now().Add(h.cfg.IdleTimeout))
+		if err := c.Receive(buf); err != nil {
+			break
+		}
+	}
+	<-p.done
+}
+
+// handshake runs the server state machine until CONNECTED, or fails with
+// the alert it sent.
+func (h *Handler) handshake(ws *websocket.Conn, ip string) (*session.Session, error) {
+	deadline := time.Now().Add(h.cfg.HandshakeTimeout)
+	ws.SetReadDeadline(deadline)
+	ws.SetWriteDeadline(deadline)
+	var srv *handshake.Server
+	fail := func(code alert.Code, err error) error {
+		var f []byte
+		if srv != nil {
+			f = srv.AlertFrame(code)
+		} else if code != alert.ReplayedMessage && code != alert.StaleMessage {
+			f = wire.AppendPlaintextFrame(nil, wire.AppendMessage(nil, wire.TypeAlert, []byte{byte(code)}))
+		}
+		if f != nil {
+			ws.WriteMessage(websocket.BinaryMessage, f)
+		}
+		return err
+	}
+	var buf []byte
+	for {
+		var err error
+		buf, err = readFrame(ws, buf)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				return nil, fail(alert.Timeout, alert.New(alert.Timeout, "handshake timeout (HS-051)"))
+			}
+			if code, ok := alert.CodeOf(err); ok {
+				return nil, fail(code, err)
+			}
+			return nil, err
+		}
+		if srv == nil {
+			// LIM-002: asymmetric work only for a bounded number of
+			// concurrent handshakes per address.
+			if !h.acquire(h.hs, ip, h.cfg.MaxHandshakesPerIP) {
+				return nil, fail(alert.Overloaded, alert.New(alert.Overloaded, "too many concurrent handshakes from this address"))
+			}
+			defer h.release(h.hs, ip)
+			if srv, err = handshake.NewServer(h.cfg.Handshake(realmOf(buf))); err != nil {
+				return nil, fail(alert.InternalError, err)
+			}
+		}
+		out, done, err := srv.Handle(buf)
+		if err != nil {
+			if session.FromPeer(err) {
+				return nil, err
+			}
+			code, _ := alert.CodeOf(err)
+			return nil, fail(code, err)
+		}
+		for _, f := range out {
+			if err := ws.WriteMessage(websocket.BinaryMessage, f); err != nil {
+				return nil, err
+			}
+		}
+		if done {
+			ws.SetWriteDeadline(time.Time{})
+			return srv.Session(), nil
+		}
+	}
+}
+
+// peer is the writer side of one connection: a bounded queue drained by
+// one goroutine, which also sends pings.
+type peer struct {
+	ws      *websocket.Conn
+	q       chan []byte
+	final   chan []byte
+	once    sync.Once
+	done    chan struct{}
+	timeout time.Duration
+}
+
+func newPeer(ws *websocket.Conn, queue int, writeTimeout, ping time.Duration) *peer {
+	p := &peer{ws: ws, q: make(chan []byte, queue), final: make(chan []byte, 1), done: make(chan struct{}), timeout: writeTimeout}
+	go p.run(ping)
+	return p
+}
+
+func (p *peer) Send(frame []byte) bool {
+	select {
+	case <-p.done:
+		return true // closing: the frame is dropped with the connection
+	default:
+	}
+	select {
+	case p.q <- frame:
+		return true
+	default:
+		return false
+	}
+}
+
+func (p *peer) Close(final []byte) {
+	p.once.Do(func() { p.final <- final })
+}
+
+func (p *peer) write(f []byte) error {
+	p.ws.SetWriteDeadline(time.Now().Add(p.timeout))
+	return p.ws.WriteMessage(websocket.BinaryMessage, f)
+}
+
+func (p *peer) run(ping time.Duration) {
+	defer close(p.done)
+	defer p.ws.Close()
+	t := time.NewTicker(ping)
+	defer t.Stop()
+	for {
+		select {
+		case f := <-p.q:
+			if err := p.write(f); err != nil {
+				p.drain()
+				return
+			}
+		case <-t.C:
+			if err := p.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(p.timeout)); err != nil {
+				p.drain()
+				return
+			}
+		case final := <-p.final:
+			// Flush what is queued, then the Alert, within one deadline.
+			deadline := time.Now().Add(time.Second)
+			p.ws.SetWriteDeadline(deadline)
+			for flushing := true; flushing; {
+				select {
+				case f := <-p.q:
+					if p.ws.WriteMessage(websocket.BinaryMessage, f) != nil {
+						return
+					}
+				default:
+					flushing = false
+				}
+			}
+			if final != nil {
+				p.ws.WriteMessage(websocket.BinaryMessage, final)
+			}
+			p.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), deadline)
+			return
+		}
+	}
+}
+
+// drain closes the socket after a write failure; the reader then fails
+// and detaches the connection. Send and Close never block on a dead peer.
+func (p *peer) drain() { p.ws.Close() }
