@@ -117,9 +117,9 @@ type Store interface {
 	// tombstones, idempotency keys and nonces older than their retention,
 	// and returns the clients whose pending messages changed.
 	Expire(ctx context.Context, now time.Time) ([][32]byte, error)
-	// SeenNonce records (keyID, nonce) until expires and reports whether it
+	// Seen records (keyID, nonce) until expires and reports whether it
 	// was already recorded and not yet expired (API-016, API-017).
-	SeenNonce(keyID, nonce string, expires time.Time) (bool, error)
+	Seen(keyID, nonce string, expires time.Time) (bool, error)
 	// ReserveBatchSeqs durably reserves n batch sequence numbers for a
 	// signer key and returns the first; numbers never repeat across
 	// restarts (BATCH-020).

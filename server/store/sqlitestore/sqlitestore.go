@@ -512,8 +512,8 @@ func (s *Store) Expire(ctx context.Context, now time.Time) ([][32]byte, error) {
 	return out, nil
 }
 
-// SeenNonce implements store.Store and httpsig.NonceStore.
-func (s *Store) SeenNonce(keyID, nonce string, expires time.Time) (bool, error) {
+// Seen implements store.Store and httpsig.NonceStore.
+func (s *Store) Seen(keyID, nonce string, expires time.Time) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	res, err := s.w.Exec(`INSERT INTO nonces (keyid, nonce, expires) VALUES (?, ?, ?)
@@ -529,10 +529,6 @@ func (s *Store) SeenNonce(keyID, nonce string, expires time.Time) (bool, error) 
 	return n == 0, nil
 }
 
-// Seen adapts SeenNonce to httpsig.NonceStore.
-func (s *Store) Seen(keyID, nonce string, expires time.Time) (bool, error) {
-	return s.SeenNonce(keyID, nonce, expires)
-}
 
 // ReserveBatchSeqs implements store.Store.
 func (s *Store) ReserveBatchSeqs(ctx context.Context, signer [32]byte, n uint64) (uint64, error) {

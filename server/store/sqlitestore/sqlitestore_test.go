@@ -191,10 +191,10 @@ func TestNoncesAndBatchSeqsSurviveReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	exp := time.Now().Add(time.Hour)
-	if seen, err := s.SeenNonce("k", "n1", exp); err != nil || seen {
+	if seen, err := s.Seen("k", "n1", exp); err != nil || seen {
 		t.Fatal(seen, err)
 	}
-	if seen, _ := s.SeenNonce("k", "n1", exp); !seen {
+	if seen, _ := s.Seen("k", "n1", exp); !seen {
 		t.Fatal("second use of a nonce not seen")
 	}
 	first, _ := s.ReserveBatchSeqs(context.Background(), [32]byte{9}, 100)
@@ -207,7 +207,7 @@ func TestNoncesAndBatchSeqsSurviveReopen(t *testing.T) {
 		t.Fatalf("wrong key: %v", err)
 	}
 	s = openTest(t, path, nil)
-	if seen, _ := s.SeenNonce("k", "n1", exp); !seen {
+	if seen, _ := s.Seen("k", "n1", exp); !seen {
 		t.Fatal("nonce forgotten across a restart (API-017)")
 	}
 	if next, _ := s.ReserveBatchSeqs(context.Background(), [32]byte{9}, 100); next != 101 {

@@ -1,0 +1,129 @@
+package client
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/sealfeed/sealfeed/protocol/handshake"
+	"github.com/sealfeed/sealfeed/protocol/replay"
+)
+
+// state is what a client keeps across reconnects and restarts
+// (REPLAY-013): the message-ID window of its client ID, the batch
+// sequences per signer, its resumption ticket and the highest revocation
+// list number seen (CRED-013).
+type state struct {
+	mu   sync.Mutex
+	path string // "" keeps the state in memory only
+
+	ClientID   [32]byte
+	Window     replay.Window
+	Seqs       replay.Sequences
+	Ticket     *handshake.Ticket
+	Revocation uint64
+}
+
+type stateFile struct {
+	Version    int       `json:"version"`
+	ClientID   []byte    `json:"client_id"`
+	Window     []byte    `json:"window"`
+	Seqs       []byte    `json:"batch_seqs"`
+	Revocation uint64    `json:"revocation_number"`
+	Ticket     []byte    `json:"ticket,omitempty"`
+	TicketPSK  []byte    `json:"ticket_psk,omitempty"`
+	TicketID   []byte    `json:"ticket_client_id,omitempty"`
+	TicketExp  time.Time `json:"ticket_expires,omitzero"`
+}
+
+func loadState(path string) (*state, error) {
+	s := &state{path: path}
+	if path == "" {
+		return s, nil
+	}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return s, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var f stateFile
+	if err := json.Unmarshal(b, &f); err != nil {
+		return nil, fmt.Errorf("client: state file %s: %w", path, err)
+	}
+	if f.Version != 1 || len(f.ClientID) != 32 {
+		return nil, fmt.Errorf("client: state file %s: unsupported or damaged", path)
+	}
+	copy(s.ClientID[:], f.ClientID)
+	if err := s.Window.UnmarshalBinary(f.Window); err != nil {
+		return nil, fmt.Errorf("client: state file %s: window: %w", path, err)
+	}
+	if err := s.Seqs.UnmarshalBinary(f.Seqs); err != nil {
+		return nil, fmt.Errorf("client: state file %s: batch sequences: %w", path, err)
+	}
+	s.Revocation = f.Revocation
+	if len(f.Ticket) > 0 && len(f.TicketPSK) == 32 && len(f.TicketID) == 32 {
+		t := &handshake.Ticket{Bytes: f.Ticket, PSK: f.TicketPSK, Expires: f.TicketExp}
+		copy(t.ClientID[:], f.TicketID)
+		s.Ticket = t
+	}
+	return s, nil
+}
+
+// save writes the state atomically and durably: a temporary file, fsync,
+// rename, fsync of the directory. The caller holds mu.
+func (s *state) save() error {
+	if s.path == "" {
+		return nil
+	}
+	w, err := s.Window.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	q, err := s.Seqs.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	f := stateFile{Version: 1, ClientID: s.ClientID[:], Window: w, Seqs: q, Revocation: s.Revocation}
+	if t := s.Ticket; t != nil {
+		f.Ticket, f.TicketPSK, f.TicketID, f.TicketExp = t.Bytes, t.PSK, t.ClientID[:], t.Expires
+	}
+	b, err := json.Marshal(f)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(s.path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, ".state-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), s.path); err != nil {
+		return err
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}

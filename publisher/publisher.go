@@ -1,0 +1,233 @@
+// Package publisher is the Go library for application back ends that
+// submit messages to a SealFeed server: every request is signed with the
+// publisher's Ed25519 key (RFC 9421 with Content-Digest, spec/api.md), and
+// publishes carry an Idempotency-Key so that a retry after a network
+// failure enqueues the message exactly once.
+package publisher
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/sealfeed/sealfeed/internal/httpsig"
+	"github.com/sealfeed/sealfeed/protocol/sig"
+)
+
+// Publisher signs and sends requests to one server.
+type Publisher struct {
+	BaseURL string // e.g. http://127.0.0.1:8080
+	Key     ed25519.PrivateKey
+	KeyID   string // default: the key's fingerprint
+	HTTP    *http.Client
+	// Retries is how often a publish is retried after a network error or a
+	// 503, with the same Idempotency-Key; 0: 3.
+	Retries int
+}
+
+// New returns a Publisher whose key ID is the key's fingerprint.
+func New(baseURL string, key ed25519.PrivateKey) *Publisher {
+	return &Publisher{BaseURL: strings.TrimRight(baseURL, "/"), Key: key,
+		KeyID: sig.Fingerprint(key.Public().(ed25519.PublicKey)), HTTP: &http.Client{Timeout: 30 * time.Second}}
+}
+
+// Message is one publication: a payload for one client, or for several
+// (a broadcast).
+type Message struct {
+	To      [][32]byte
+	Payload []byte
+	TTL     time.Duration // 0: server default (24 h)
+}
+
+// Accepted describes one stored message.
+type Accepted struct {
+	ID        string `json:"id"`
+	ClientID  string `json:"client_id"`
+	MessageID uint64 `json:"message_id"`
+	Expires   string `json:"expires"`
+}
+
+// Result is the answer to a publish.
+type Result struct {
+	Messages []Accepted `json:"messages"`
+	Replayed bool       `json:"replayed"` // the server had stored this request before
+}
+
+// Problem is an RFC 9457 error answer.
+type Problem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail"`
+	Rule   string `json:"rule"`
+}
+
+func (p *Problem) Error() string {
+	s := fmt.Sprintf("publisher: %d %s", p.Status, p.Title)
+	if p.Rule != "" {
+		s += " (" + p.Rule + ")"
+	}
+	if p.Detail != "" {
+		s += ": " + p.Detail
+	}
+	return s
+}
+
+type pubJSON struct {
+	To      []string `json:"to"`
+	Payload string   `json:"payload"`
+	TTL     *int64   `json:"ttl,omitempty"`
+}
+
+func encode(m Message) pubJSON {
+	p := pubJSON{Payload: base64.StdEncoding.EncodeToString(m.Payload)}
+	for _, id := range m.To {
+		p.To = append(p.To, hex.EncodeToString(id[:]))
+	}
+	if m.TTL > 0 {
+		s := int64((m.TTL + time.Second - 1) / time.Second)
+		p.TTL = &s
+	}
+	return p
+}
+
+// NewIdempotencyKey returns a random key.
+func NewIdempotencyKey() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Publish stores one message. idempotencyKey may be empty: one is
+// generated and reused for the retries of this call.
+func (p *Publisher) Publish(ctx context.Context, m Message, idempotencyKey string) (*Result, error) {
+	body, err := json.Marshal(encode(m))
+	if err != nil {
+		return nil, err
+	}
+	return p.publish(ctx, "/v1/messages", body, idempotencyKey)
+}
+
+// PublishMany stores up to 1000 messages atomically.
+func (p *Publisher) PublishMany(ctx context.Context, ms []Message, idempotencyKey string) (*Result, error) {
+	var b struct {
+		Messages []pubJSON `json:"messages"`
+	}
+	for _, m := range ms {
+		b.Messages = append(b.Messages, encode(m))
+	}
+	body, err := json.Marshal(b)
+	if err != nil {
+		return nil, err
+	}
+	return p.publish(ctx, "/v1/messages/bulk", body, idempotencyKey)
+}
+
+func (p *Publisher) publish(ctx context.Context, path string, body []byte, key string) (*Result, error) {
+	if key == "" {
+		key = NewIdempotencyKey()
+	}
+	retries := p.Retries
+	if retries == 0 {
+		retries = 3
+	}
+	var res Result
+	var err error
+	for i := 0; ; i++ {
+		err = p.Do(ctx, http.MethodPost, path, body, key, &res)
+		var pr *Problem
+		retry := err != nil && (!errors.As(err, &pr) || pr.Status == 503)
+		if !retry || i >= retries || ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Duration(100<<i) * time.Millisecond):
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+// Status is a message's delivery state.
+type Status struct {
+	ID        string `json:"id"`
+	ClientID  string `json:"client_id"`
+	MessageID uint64 `json:"message_id"`
+	State     string `json:"state"`
+	Created   string `json:"created"`
+	Expires   string `json:"expires"`
+}
+
+// Status asks for the state of a message by its ID.
+func (p *Publisher) Status(ctx context.Context, id string) (*Status, error) {
+	var s Status
+	return &s, p.Do(ctx, http.MethodGet, "/v1/messages/"+id, nil, "", &s)
+}
+
+// Presence is a client's connection state.
+type Presence struct {
+	ClientID       string `json:"client_id"`
+	Online         bool   `json:"online"`
+	ConnectedSince string `json:"connected_since"`
+	Pending        int    `json:"pending"`
+}
+
+// Presence asks whether a client is connected and how many messages wait.
+func (p *Publisher) Presence(ctx context.Context, clientID [32]byte) (*Presence, error) {
+	var s Presence
+	return &s, p.Do(ctx, http.MethodGet, "/v1/clients/"+hex.EncodeToString(clientID[:]), nil, "", &s)
+}
+
+// Do sends one signed request and decodes a JSON answer into out, or
+// returns a *Problem.
+func (p *Publisher) Do(ctx context.Context, method, path string, body []byte, idempotencyKey string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, p.BaseURL+path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if idempotencyKey != "" {
+		req.Header.Set("Idempotency-Key", idempotencyKey)
+	}
+	var nonce [24]byte
+	if _, err := rand.Read(nonce[:]); err != nil {
+		return err
+	}
+	if err := httpsig.Sign(req, body, p.KeyID, p.Key, time.Now(), base64.RawURLEncoding.EncodeToString(nonce[:])); err != nil {
+		return err
+	}
+	resp, err := p.HTTP.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode/100 != 2 {
+		pr := &Problem{Status: resp.StatusCode, Title: resp.Status}
+		json.Unmarshal(b, pr)
+		return pr
+	}
+	if out != nil {
+		return json.Unmarshal(b, out)
+	}
+	return nil
+}

@@ -1,0 +1,309 @@
+package server_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sealfeed/sealfeed/client"
+	"github.com/sealfeed/sealfeed/internal/keyfile"
+	"github.com/sealfeed/sealfeed/protocol/sig"
+	"github.com/sealfeed/sealfeed/publisher"
+	"github.com/sealfeed/sealfeed/server"
+)
+
+// testNode is a node serving on a loopback port.
+type testNode struct {
+	*server.Node
+	base, ws string
+	pinned   [32]byte
+	pubs     []*publisher.Publisher
+	stop     func()
+}
+
+func startNode(t testing.TB, dir string, publishers int, mod func(*server.Config)) *testNode {
+	t.Helper()
+	cfg := server.Config{DataDir: dir, Synchronous: "NORMAL", Publishers: map[string]ed25519.PublicKey{}}
+	if os.Getenv("SEALFEED_TEST_LOG") != "" {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	var keys []ed25519.PrivateKey
+	for i := 0; i < publishers; i++ {
+		k, _ := keyfile.Generate()
+		keys = append(keys, k)
+		cfg.Publishers[sig.Fingerprint(k.Public().(ed25519.PublicKey))] = k.Public().(ed25519.PublicKey)
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	n, err := server.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Serve(ctx, l) }()
+	tn := &testNode{Node: n, base: "http://" + l.Addr().String(), ws: "ws://" + l.Addr().String() + server.WebSocketPath}
+	id, _ := hex.DecodeString(n.Fingerprint())
+	copy(tn.pinned[:], id)
+	for _, k := range keys {
+		tn.pubs = append(tn.pubs, publisher.New(tn.base, k))
+	}
+	var once sync.Once
+	tn.stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		})
+	}
+	t.Cleanup(tn.stop)
+	return tn
+}
+
+func (tn *testNode) dial(t testing.TB, mod func(*client.Config)) *client.Client {
+	t.Helper()
+	pin := tn.pinned
+	cfg := client.Config{URL: tn.ws, PinnedKeyID: &pin, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}
+	if mod != nil {
+		mod(&cfg)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// collect reads n messages from c or fails after timeout.
+func collect(t testing.TB, c *client.Client, n int, timeout time.Duration) []client.Message {
+	t.Helper()
+	var out []client.Message
+	deadline := time.After(timeout)
+	for len(out) < n {
+		select {
+		case m, ok := <-c.Messages():
+			if !ok {
+				t.Fatalf("messages closed after %d of %d", len(out), n)
+			}
+			out = append(out, m)
+		case <-deadline:
+			t.Fatalf("received %d of %d messages", len(out), n)
+		}
+	}
+	return out
+}
+
+// quiet asserts that no further message arrives within d.
+func quiet(t testing.TB, c *client.Client, d time.Duration) {
+	t.Helper()
+	select {
+	case m := <-c.Messages():
+		t.Fatalf("unexpected extra message %d %q", m.ID, m.Payload)
+	case <-time.After(d):
+	}
+}
+
+// TestEndToEndExactlyOnceInOrder: many clients (key-identified and
+// anonymous), several publishers at once, unicast and broadcast; every
+// client's application sees exactly its messages, once each, with
+// strictly increasing message IDs (DLV-001, DLV-004).
+func TestEndToEndExactlyOnceInOrder(t *testing.T) {
+	tn := startNode(t, t.TempDir(), 3, nil)
+	const clients, perPublisher, broadcasts = 16, 20, 5
+	var cs []*client.Client
+	for i := 0; i < clients; i++ {
+		cs = append(cs, tn.dial(t, func(c *client.Config) {
+			if i%2 == 0 {
+				c.Identity, _ = keyfile.Generate()
+			}
+			c.StatePath = filepath.Join(t.TempDir(), "state.json")
+		}))
+	}
+	var all [][32]byte
+	for _, c := range cs {
+		all = append(all, c.ClientID())
+	}
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	for pi, p := range tn.pubs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < perPublisher; j++ {
+				for ci, id := range all {
+					if _, err := p.Publish(ctx, publisher.Message{To: [][32]byte{id}, Payload: fmt.Appendf(nil, "p%d c%d #%d", pi, ci, j)}, ""); err != nil {
+						errs <- err
+						return
+					}
+				}
+				if pi == 0 && j < broadcasts {
+					if _, err := p.Publish(ctx, publisher.Message{To: all, Payload: fmt.Appendf(nil, "broadcast #%d", j)}, ""); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	want := len(tn.pubs)*perPublisher + broadcasts
+	for ci, c := range cs {
+		got := collect(t, c, want, 20*time.Second)
+		seen := map[string]bool{}
+		next := map[int]int{} // per publisher, the next expected sequence
+		nb := 0
+		for i, m := range got {
+			if i > 0 && m.ID <= got[i-1].ID {
+				t.Fatalf("client %d: ID %d after %d", ci, m.ID, got[i-1].ID)
+			}
+			s := string(m.Payload)
+			if seen[s] {
+				t.Fatalf("client %d: %q twice", ci, s)
+			}
+			seen[s] = true
+			if m.Broadcast {
+				if s != fmt.Sprintf("broadcast #%d", nb) {
+					t.Fatalf("client %d: broadcast %q out of order", ci, s)
+				}
+				nb++
+				continue
+			}
+			var p, cc, j int
+			if _, err := fmt.Sscanf(s, "p%d c%d #%d", &p, &cc, &j); err != nil || cc != ci {
+				t.Fatalf("client %d got %q", ci, s)
+			}
+			if j != next[p] {
+				t.Fatalf("client %d: publisher %d message %d, want %d (order)", ci, p, j, next[p])
+			}
+			next[p]++
+		}
+		quiet(t, c, 50*time.Millisecond)
+	}
+	// Everything was acknowledged: nothing is pending any more.
+	deadline := time.Now().Add(5 * time.Second)
+	for _, id := range all {
+		for {
+			pr, err := tn.pubs[0].Presence(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !pr.Online {
+				t.Fatalf("client %x not online", id[:4])
+			}
+			if pr.Pending == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("client %x: %d messages still pending", id[:4], pr.Pending)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
+
+// TestRedeliveryAfterReconnect: messages received but not acknowledged
+// are redelivered on the next connection (DLV-002); a client with its
+// replay state drops them as duplicates and acknowledges them
+// (REPLAY-012), a client without its state sees them again (at least
+// once on the wire).
+func TestRedeliveryAfterReconnect(t *testing.T) {
+	tn := startNode(t, t.TempDir(), 1, nil)
+	id, _ := keyfile.Generate()
+	statePath := filepath.Join(t.TempDir(), "state.json")
+	c := tn.dial(t, func(c *client.Config) { c.Identity, c.StatePath, c.ManualAck = id, statePath, true })
+	ctx := context.Background()
+	var handles []string
+	for i := 0; i < 5; i++ {
+		r, err := tn.pubs[0].Publish(ctx, publisher.Message{To: [][32]byte{c.ClientID()}, Payload: fmt.Appendf(nil, "m%d", i)}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		handles = append(handles, r.Messages[0].ID)
+	}
+	got := collect(t, c, 5, 10*time.Second)
+	got[0].Ack()
+	waitState(t, tn.pubs[0], handles[0], "acknowledged")
+	waitState(t, tn.pubs[0], handles[1], "delivered")
+	c.Close()
+	waitState(t, tn.pubs[0], handles[1], "pending")
+
+	// Same identity, no replay state: the application sees 1…4 again.
+	c2 := tn.dial(t, func(c *client.Config) { c.Identity, c.ManualAck = id, true })
+	again := collect(t, c2, 4, 10*time.Second)
+	if again[0].ID != got[1].ID || string(again[3].Payload) != "m4" {
+		t.Fatalf("redelivered %d %q", again[0].ID, again[3].Payload)
+	}
+	c2.Close()
+
+	// Same identity and the saved state: duplicates are dropped and
+	// acknowledged without reaching the application.
+	c3 := tn.dial(t, func(c *client.Config) { c.Identity, c.StatePath = id, statePath })
+	for _, h := range handles[1:] {
+		waitState(t, tn.pubs[0], h, "acknowledged")
+	}
+	quiet(t, c3, 100*time.Millisecond)
+}
+
+func waitState(t *testing.T, p *publisher.Publisher, handle, want string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st, err := p.Status(context.Background(), handle)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.State == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("message %s is %s, want %s", handle, st.State, want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestAnonymousClientResumesClientID: an anonymous client keeps its client
+// ID across reconnects through its ticket (HS-040) and gets what was
+// published while it was away.
+func TestAnonymousClientResumesClientID(t *testing.T) {
+	tn := startNode(t, t.TempDir(), 1, nil)
+	statePath := filepath.Join(t.TempDir(), "state.json")
+	c := tn.dial(t, func(c *client.Config) { c.StatePath = statePath })
+	cid := c.ClientID()
+	c.Close()
+	if _, err := tn.pubs[0].Publish(context.Background(), publisher.Message{To: [][32]byte{cid}, Payload: []byte("while away")}, ""); err != nil {
+		t.Fatal(err)
+	}
+	c2 := tn.dial(t, func(c *client.Config) { c.StatePath = statePath })
+	if c2.ClientID() != cid {
+		t.Fatal("client ID changed across resumption")
+	}
+	if m := collect(t, c2, 1, 5*time.Second); string(m[0].Payload) != "while away" {
+		t.Fatalf("got %q", m[0].Payload)
+	}
+}
+
+var _ = strings.Contains

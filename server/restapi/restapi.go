@@ -1,0 +1,495 @@
+// Package restapi is the HTTP API of the SealFeed server for application
+// back ends (spec/api.md, spec/api/openapi.yaml): publishing, message
+// status, client presence — each signed with the publisher's Ed25519 key
+// (RFC 9421, API-001 … API-019) — and the public server credential,
+// revocation list, health and Prometheus metrics.
+//
+// Errors are application/problem+json (RFC 9457) naming the rule that
+// failed, never echoing keys, signatures or bodies (API-019).
+package restapi
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/sealfeed/sealfeed/internal/httpsig"
+	"github.com/sealfeed/sealfeed/protocol/sig"
+	"github.com/sealfeed/sealfeed/server/core"
+	"github.com/sealfeed/sealfeed/server/store"
+)
+
+// Limits of the API (documented in openapi.yaml).
+const (
+	MaxBodyBytes          = 8 << 20
+	MaxPublications       = 1000
+	MaxRecipients         = 10000
+	MaxIdempotencyKeyLen  = 255
+	DefaultTTL            = 24 * time.Hour
+	MaxTTL                = 7 * 24 * time.Hour
+	ProblemBase           = "https://sealfeed.dev/problems/"
+	contentTypeProblem    = "application/problem+json"
+	contentTypeJSON       = "application/json"
+	headerIdempotencyKey  = "Idempotency-Key"
+	defaultMaxPayload     = 65536
+	defaultMaxPendingPerC = 10000
+)
+
+// Config configures the API.
+type Config struct {
+	Store store.Store
+	Hub   *core.Hub
+	// Publishers maps a key ID to a registered publisher key (API-012).
+	Publishers map[string]ed25519.PublicKey
+	// MaxSkew is the clock-skew window for created (API-013); 0: 300 s.
+	MaxSkew time.Duration
+	// MaxPayload bounds one message (spec MaxPayload); 0: 65536.
+	MaxPayload int
+	// MaxPendingPerClient bounds unacknowledged messages per client; 0: 10000.
+	MaxPendingPerClient int
+	// ServerKey is the node's public key, Credential and RevocationList
+	// its credential and the authority's list (may be nil).
+	ServerKey                  ed25519.PublicKey
+	Credential, RevocationList func() []byte
+	Realm                      string
+	// Metrics writes Prometheus text exposition lines.
+	Metrics func(w io.Writer)
+	Logger  *slog.Logger
+	Now     func() time.Time
+}
+
+// API is the HTTP handler of the REST endpoints.
+type API struct {
+	cfg Config
+	v   *httpsig.Verifier
+	mux *http.ServeMux
+	log *slog.Logger
+}
+
+// New returns the API.
+func New(cfg Config) *API {
+	if cfg.MaxSkew <= 0 {
+		cfg.MaxSkew = 300 * time.Second
+	}
+	if cfg.MaxPayload <= 0 {
+		cfg.MaxPayload = defaultMaxPayload
+	}
+	if cfg.MaxPendingPerClient <= 0 {
+		cfg.MaxPendingPerClient = defaultMaxPendingPerC
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	a := &API{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
+	a.v = &httpsig.Verifier{
+		Key: func(id string) (ed25519.PublicKey, bool) {
+			k, ok := cfg.Publishers[id]
+			return k, ok
+		},
+		Nonces:  cfg.Store,
+		MaxSkew: cfg.MaxSkew,
+		Now:     cfg.Now,
+	}
+	a.mux.HandleFunc("POST /v1/messages", a.signed(a.publishOne))
+	a.mux.HandleFunc("POST /v1/messages/bulk", a.signed(a.publishMany))
+	a.mux.HandleFunc("GET /v1/messages/{id}", a.signed(a.status))
+	a.mux.HandleFunc("GET /v1/clients/{id}", a.signed(a.presence))
+	a.mux.HandleFunc("GET /v1/server", a.server)
+	a.mux.HandleFunc("GET /v1/server/credential", a.credential)
+	a.mux.HandleFunc("GET /v1/server/revocation-list", a.revocationList)
+	a.mux.HandleFunc("GET /healthz", a.health)
+	a.mux.HandleFunc("GET /metrics", a.metrics)
+	return a
+}
+
+// ServeHTTP implements http.Handler.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	a.mux.ServeHTTP(w, r)
+}
+
+// Problem is an RFC 9457 problem detail.
+type Problem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail,omitempty"`
+	Rule   string `json:"rule,omitempty"` // the requirement ID that failed (API-019)
+}
+
+func writeProblem(w http.ResponseWriter, status int, name, title, rule, detail string) {
+	w.Header().Set("Content-Type", contentTypeProblem)
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(Problem{Type: ProblemBase + name, Title: title, Status: status, Detail: detail, Rule: rule})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", contentTypeJSON)
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// authProblem maps a verification error to its row of spec/api.md.
+func authProblem(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, httpsig.ErrMissingSignature):
+		writeProblem(w, 401, "unsigned", "Request is not signed", "API-010", "")
+	case errors.Is(err, httpsig.ErrMalformed):
+		writeProblem(w, 400, "malformed-signature", "Malformed signature fields", "API-010", "")
+	case errors.Is(err, httpsig.ErrMissingComponent):
+		writeProblem(w, 401, "incomplete-signature", "Signature does not cover every required component and parameter", "API-011", "")
+	case errors.Is(err, httpsig.ErrUnknownKey):
+		writeProblem(w, 401, "unknown-key", "Unknown publisher key", "API-012", "")
+	case errors.Is(err, httpsig.ErrStale):
+		writeProblem(w, 401, "stale-request", "Request outside the clock-skew window", "API-013", "")
+	case errors.Is(err, httpsig.ErrBadDigest):
+		writeProblem(w, 400, "bad-digest", "Content-Digest does not match the body", "API-014", "")
+	case errors.Is(err, httpsig.ErrBadSignature):
+		writeProblem(w, 401, "bad-signature", "Signature does not verify", "API-015", "")
+	case errors.Is(err, httpsig.ErrReplay):
+		writeProblem(w, 409, "replayed-request", "Nonce already used", "API-016", "")
+	default:
+		writeProblem(w, 503, "unavailable", "Cannot check the request now", "", "")
+	}
+}
+
+type handler func(w http.ResponseWriter, r *http.Request, publisher string, body []byte)
+
+// signed reads the body (bounded), verifies the request signature and
+// calls next with the publisher's key ID.
+func (a *API) signed(next handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+		if err != nil {
+			writeProblem(w, 413, "body-too-large", "Request body too large", "", fmt.Sprintf("at most %d bytes", MaxBodyBytes))
+			return
+		}
+		keyID, err := a.v.Verify(r, body)
+		if err != nil {
+			if !errors.Is(err, httpsig.ErrMissingSignature) {
+				a.log.Info("rejected publisher request", "path", r.URL.Path, "err", err)
+			}
+			authProblem(w, err)
+			return
+		}
+		next(w, r, keyID, body)
+	}
+}
+
+// PublicationJSON is one publication in a request.
+type PublicationJSON struct {
+	To      []string `json:"to"`
+	Payload *string  `json:"payload,omitempty"` // standard base64
+	Text    *string  `json:"text,omitempty"`    // UTF-8, alternative to payload
+	TTL     *int64   `json:"ttl,omitempty"`     // seconds
+}
+
+type bulkJSON struct {
+	Messages []PublicationJSON `json:"messages"`
+}
+
+// MessageJSON describes one accepted message.
+type MessageJSON struct {
+	ID        string `json:"id"`
+	ClientID  string `json:"client_id"`
+	MessageID uint64 `json:"message_id"`
+	Expires   string `json:"expires"`
+}
+
+type publishResponse struct {
+	Messages []MessageJSON `json:"messages"`
+	Replayed bool          `json:"replayed"`
+}
+
+func decodeStrict(body []byte, v any) error {
+	d := json.NewDecoder(bytes.NewReader(body))
+	d.DisallowUnknownFields()
+	if err := d.Decode(v); err != nil {
+		return err
+	}
+	if d.More() {
+		return errors.New("data after the JSON value")
+	}
+	var extra json.RawMessage
+	if d.Decode(&extra) != io.EOF {
+		return errors.New("data after the JSON value")
+	}
+	return nil
+}
+
+// ParseClientID decodes a client ID given as 64 hex digits.
+func ParseClientID(s string) ([32]byte, error) {
+	var id [32]byte
+	if len(s) != 64 {
+		return id, errors.New("client ID must be 64 hex digits")
+	}
+	if _, err := hex.Decode(id[:], []byte(s)); err != nil {
+		return id, errors.New("client ID must be 64 hex digits")
+	}
+	return id, nil
+}
+
+type invalid struct{ msg string }
+
+func (e invalid) Error() string { return e.msg }
+
+func (a *API) publication(p *PublicationJSON, i int) (store.Publication, error) {
+	var out store.Publication
+	where := ""
+	if i >= 0 {
+		where = fmt.Sprintf("messages[%d].", i)
+	}
+	if len(p.To) == 0 || len(p.To) > MaxRecipients {
+		return out, invalid{fmt.Sprintf("%sto must list 1 to %d client IDs", where, MaxRecipients)}
+	}
+	seen := make(map[[32]byte]bool, len(p.To))
+	for j, s := range p.To {
+		id, err := ParseClientID(s)
+		if err != nil {
+			return out, invalid{fmt.Sprintf("%sto[%d]: %v", where, j, err)}
+		}
+		if seen[id] {
+			return out, invalid{fmt.Sprintf("%sto[%d]: duplicate client ID", where, j)}
+		}
+		seen[id] = true
+		out.To = append(out.To, id)
+	}
+	switch {
+	case (p.Payload == nil) == (p.Text == nil):
+		return out, invalid{where + "exactly one of payload (base64) and text must be set"}
+	case p.Payload != nil:
+		b, err := base64.StdEncoding.Strict().DecodeString(*p.Payload)
+		if err != nil {
+			return out, invalid{where + "payload is not standard base64"}
+		}
+		out.Payload = b
+	default:
+		out.Payload = []byte(*p.Text)
+	}
+	if len(out.Payload) > a.cfg.MaxPayload {
+		return out, invalid{fmt.Sprintf("%spayload of %d bytes exceeds MaxPayload %d", where, len(out.Payload), a.cfg.MaxPayload)}
+	}
+	out.TTL = DefaultTTL
+	if p.TTL != nil {
+		if *p.TTL < 1 || time.Duration(*p.TTL)*time.Second > MaxTTL {
+			return out, invalid{fmt.Sprintf("%sttl must be 1 to %d seconds", where, int64(MaxTTL/time.Second))}
+		}
+		out.TTL = time.Duration(*p.TTL) * time.Second
+	}
+	return out, nil
+}
+
+func (a *API) publishOne(w http.ResponseWriter, r *http.Request, publisher string, body []byte) {
+	var p PublicationJSON
+	if err := decodeStrict(body, &p); err != nil {
+		writeProblem(w, 400, "malformed-json", "Malformed JSON body", "", err.Error())
+		return
+	}
+	pub, err := a.publication(&p, -1)
+	if err != nil {
+		writeProblem(w, 422, "invalid-message", "Invalid message", "", err.Error())
+		return
+	}
+	a.publish(w, r, publisher, body, []store.Publication{pub})
+}
+
+func (a *API) publishMany(w http.ResponseWriter, r *http.Request, publisher string, body []byte) {
+	var b bulkJSON
+	if err := decodeStrict(body, &b); err != nil {
+		writeProblem(w, 400, "malformed-json", "Malformed JSON body", "", err.Error())
+		return
+	}
+	if len(b.Messages) == 0 || len(b.Messages) > MaxPublications {
+		writeProblem(w, 422, "invalid-message", "Invalid message", "", fmt.Sprintf("messages must hold 1 to %d entries", MaxPublications))
+		return
+	}
+	pubs := make([]store.Publication, len(b.Messages))
+	for i := range b.Messages {
+		var err error
+		if pubs[i], err = a.publication(&b.Messages[i], i); err != nil {
+			writeProblem(w, 422, "invalid-message", "Invalid message", "", err.Error())
+			return
+		}
+	}
+	a.publish(w, r, publisher, body, pubs)
+}
+
+func validIdempotencyKey(k string) bool {
+	if len(k) == 0 || len(k) > MaxIdempotencyKeyLen {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < 0x21 || k[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+func (a *API) publish(w http.ResponseWriter, r *http.Request, publisher string, body []byte, pubs []store.Publication) {
+	req := &store.PublishRequest{Publisher: publisher, Publications: pubs, MaxPending: a.cfg.MaxPendingPerClient,
+		RequestHash: store.RequestHash(r.Method, r.URL.Path, body)}
+	if vals := r.Header.Values(headerIdempotencyKey); len(vals) > 0 {
+		if len(vals) > 1 || !validIdempotencyKey(vals[0]) {
+			writeProblem(w, 400, "invalid-idempotency-key", "Invalid Idempotency-Key", "",
+				fmt.Sprintf("one header of 1 to %d printable ASCII characters", MaxIdempotencyKeyLen))
+			return
+		}
+		req.IdempotencyKey = vals[0]
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 30*time.Second)
+	defer cancel()
+	res, replayed, err := a.cfg.Store.Publish(ctx, req, a.cfg.Hub.Notify)
+	switch {
+	case errors.Is(err, store.ErrIdempotencyReused):
+		writeProblem(w, 422, "idempotency-key-reused", "Idempotency-Key already used for a different request", "", "")
+		return
+	case errors.Is(err, store.ErrTooManyPending):
+		w.Header().Set("Retry-After", "10")
+		writeProblem(w, 429, "too-many-pending", "A recipient has too many unacknowledged messages", "",
+			fmt.Sprintf("at most %d pending messages per client", a.cfg.MaxPendingPerClient))
+		return
+	case err != nil:
+		a.log.Error("publish failed", "publisher", publisher, "err", err)
+		writeProblem(w, 503, "unavailable", "Message store unavailable", "", "")
+		return
+	}
+	out := publishResponse{Messages: make([]MessageJSON, len(res)), Replayed: replayed}
+	for i, m := range res {
+		out.Messages[i] = MessageJSON{ID: m.Handle, ClientID: hex.EncodeToString(m.ClientID[:]), MessageID: m.Seq,
+			Expires: m.Expires.UTC().Format(time.RFC3339Nano)}
+	}
+	if replayed {
+		w.Header().Set("Idempotent-Replayed", "true")
+	}
+	writeJSON(w, http.StatusAccepted, out)
+}
+
+// StatusJSON is the answer of GET /v1/messages/{id}.
+type StatusJSON struct {
+	ID        string `json:"id"`
+	ClientID  string `json:"client_id"`
+	MessageID uint64 `json:"message_id"`
+	State     string `json:"state"` // pending, delivered, acknowledged, expired
+	Created   string `json:"created"`
+	Expires   string `json:"expires"`
+}
+
+func (a *API) status(w http.ResponseWriter, r *http.Request, publisher string, _ []byte) {
+	id := r.PathValue("id")
+	st, err := a.cfg.Store.Status(r.Context(), id)
+	// A publisher sees only its own messages; others are "not found" so
+	// that handles cannot be probed.
+	if errors.Is(err, store.ErrNotFound) || err == nil && st.Publisher != publisher {
+		writeProblem(w, 404, "not-found", "No such message", "", "")
+		return
+	}
+	if err != nil {
+		writeProblem(w, 503, "unavailable", "Message store unavailable", "", "")
+		return
+	}
+	state := st.State.String()
+	if st.State == store.Pending && a.cfg.Hub.InFlight(st.ClientID, st.Seq) {
+		state = "delivered"
+	}
+	writeJSON(w, 200, StatusJSON{ID: st.Handle, ClientID: hex.EncodeToString(st.ClientID[:]), MessageID: st.Seq, State: state,
+		Created: st.Created.UTC().Format(time.RFC3339Nano), Expires: st.Expires.UTC().Format(time.RFC3339Nano)})
+}
+
+// PresenceJSON is the answer of GET /v1/clients/{id}.
+type PresenceJSON struct {
+	ClientID       string `json:"client_id"`
+	Online         bool   `json:"online"`
+	ConnectedSince string `json:"connected_since,omitempty"`
+	Pending        int    `json:"pending"`
+}
+
+func (a *API) presence(w http.ResponseWriter, r *http.Request, _ string, _ []byte) {
+	id, err := ParseClientID(r.PathValue("id"))
+	if err != nil {
+		writeProblem(w, 422, "invalid-client-id", "Invalid client ID", "", err.Error())
+		return
+	}
+	n, err := a.cfg.Store.PendingCount(r.Context(), id)
+	if err != nil {
+		writeProblem(w, 503, "unavailable", "Message store unavailable", "", "")
+		return
+	}
+	on, since := a.cfg.Hub.Online(id)
+	p := PresenceJSON{ClientID: hex.EncodeToString(id[:]), Online: on, Pending: n}
+	if on {
+		p.ConnectedSince = since.UTC().Format(time.RFC3339Nano)
+	}
+	writeJSON(w, 200, p)
+}
+
+// ServerJSON is the answer of GET /v1/server.
+type ServerJSON struct {
+	Protocol    string `json:"protocol"`
+	Subprotocol string `json:"subprotocol"`
+	KeyID       string `json:"key_id"`
+	PublicKey   string `json:"public_key"`
+	Realm       string `json:"realm,omitempty"`
+	Credential  string `json:"credential,omitempty"`
+}
+
+func (a *API) server(w http.ResponseWriter, r *http.Request) {
+	out := ServerJSON{Protocol: "sealfeed v1", Subprotocol: "sealfeed.v1", KeyID: sig.Fingerprint(a.cfg.ServerKey),
+		PublicKey: base64.StdEncoding.EncodeToString(a.cfg.ServerKey), Realm: a.cfg.Realm}
+	if a.cfg.Credential != nil {
+		if c := a.cfg.Credential(); c != nil {
+			out.Credential = base64.StdEncoding.EncodeToString(c)
+		}
+	}
+	writeJSON(w, 200, out)
+}
+
+func (a *API) binary(w http.ResponseWriter, f func() []byte, what string) {
+	var b []byte
+	if f != nil {
+		b = f()
+	}
+	if b == nil {
+		writeProblem(w, 404, "not-found", "This server has no "+what, "", "")
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Write(b)
+}
+
+func (a *API) credential(w http.ResponseWriter, r *http.Request) {
+	a.binary(w, a.cfg.Credential, "credential")
+}
+
+func (a *API) revocationList(w http.ResponseWriter, r *http.Request) {
+	a.binary(w, a.cfg.RevocationList, "revocation list")
+}
+
+func (a *API) health(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if _, err := a.cfg.Store.PendingCount(ctx, [32]byte{}); err != nil {
+		writeJSON(w, 503, map[string]string{"status": "unavailable", "store": "error"})
+		return
+	}
+	writeJSON(w, 200, map[string]string{"status": "ok"})
+}
+
+func (a *API) metrics(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	if a.cfg.Metrics != nil {
+		a.cfg.Metrics(w)
+	}
+}

@@ -1,0 +1,255 @@
+// Package server assembles one SealFeed server node: the Store, the
+// delivery core, the WebSocket transport and the REST API behind one HTTP
+// handler, with the node's keys kept in a data directory.
+package server
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/sealfeed/sealfeed/internal/keyfile"
+	"github.com/sealfeed/sealfeed/protocol/handshake"
+	"github.com/sealfeed/sealfeed/protocol/sig"
+	"github.com/sealfeed/sealfeed/server/core"
+	"github.com/sealfeed/sealfeed/server/restapi"
+	"github.com/sealfeed/sealfeed/server/store"
+	"github.com/sealfeed/sealfeed/server/store/sqlitestore"
+	"github.com/sealfeed/sealfeed/server/wsapi"
+)
+
+// WebSocketPath is where clients connect.
+const WebSocketPath = "/v1/ws"
+
+// Config configures a node. Zero values take the documented defaults.
+type Config struct {
+	// DataDir holds server.key, storage.key, ticket.key and sealfeed.db;
+	// missing keys are created on first start.
+	DataDir string
+	// Credential and RevocationList, if set, are offered to clients that
+	// send the realm extension (trust by authority, CRED-*).
+	Credential, RevocationList []byte
+	Realm                      string
+	// Publishers maps key IDs to registered publisher keys (API-012).
+	Publishers map[string]ed25519.PublicKey
+
+	Tick                time.Duration // batching interval; 0: 5 ms
+	HandshakeTimeout    time.Duration // 0: 10 s
+	IdleTimeout         time.Duration // 0: 90 s
+	TicketLifetime      time.Duration // 0: 24 h
+	MaxConnsPerIP       int           // 0: 256
+	MaxHandshakesPerIP  int           // 0: 16
+	SendQueue           int           // frames per connection; 0: 256
+	MaxPayload          int           // 0: 65536
+	MaxPendingPerClient int           // 0: 10000
+	Synchronous         string        // SQLite synchronous pragma; "": FULL
+	Workers             int           // batch sealing goroutines; 0: GOMAXPROCS
+	// Store replaces the embedded SQLite store (other engines).
+	Store store.Store
+	// Extra handlers mounted on the node's mux (e.g. the /demo page).
+	Extra  map[string]http.Handler
+	Logger *slog.Logger
+}
+
+// Node is a running server node.
+type Node struct {
+	Key     ed25519.PrivateKey
+	Created bool // the identity key was created by this start
+	Hub     *core.Hub
+	WS      *wsapi.Handler
+	API     *restapi.API
+	Store   store.Store
+
+	cfg     Config
+	mux     *http.ServeMux
+	started time.Time
+	own     bool // the node opened Store and closes it
+}
+
+func loadOrCreateSecret(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		if len(b) != 32 {
+			return nil, fmt.Errorf("%s: want 32 bytes, found %d", path, len(b))
+		}
+		return b, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	b = make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
+	}
+	if err := keyfile.WriteNew(path, b, 0o600); err != nil {
+		if errors.Is(err, keyfile.ErrExists) {
+			return loadOrCreateSecret(path)
+		}
+		return nil, err
+	}
+	return b, nil
+}
+
+// New opens the data directory and assembles a node; Serve runs it.
+func New(cfg Config) (*Node, error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("server: DataDir is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, err
+	}
+	key, created, err := keyfile.LoadOrCreatePrivate(filepath.Join(cfg.DataDir, "server.key"))
+	if err != nil {
+		return nil, fmt.Errorf("server: identity key: %w", err)
+	}
+	ticketKey, err := loadOrCreateSecret(filepath.Join(cfg.DataDir, "ticket.key"))
+	if err != nil {
+		return nil, fmt.Errorf("server: ticket key: %w", err)
+	}
+	n := &Node{Key: key, Created: created, cfg: cfg, Store: cfg.Store, started: time.Now()}
+	if n.Store == nil {
+		storageKey, err := loadOrCreateSecret(filepath.Join(cfg.DataDir, "storage.key"))
+		if err != nil {
+			return nil, fmt.Errorf("server: storage key: %w", err)
+		}
+		s, err := sqlitestore.Open(filepath.Join(cfg.DataDir, "sealfeed.db"), sqlitestore.Options{StorageKey: storageKey, Synchronous: cfg.Synchronous})
+		if err != nil {
+			return nil, err
+		}
+		n.Store, n.own = s, true
+	}
+	n.Hub, err = core.New(core.Config{Key: key, Store: n.Store, Tick: cfg.Tick, Workers: cfg.Workers, Logger: cfg.Logger})
+	if err != nil {
+		n.Close()
+		return nil, err
+	}
+	pub := key.Public().(ed25519.PublicKey)
+	pk, err := sig.ParsePublicKey(pub)
+	if err != nil {
+		n.Close()
+		return nil, err
+	}
+	maxPayload := cfg.MaxPayload
+	if maxPayload <= 0 {
+		maxPayload = 65536
+	}
+	hsConfig := func(realm string) *handshake.ServerConfig {
+		c := &handshake.ServerConfig{Key: key, PublicKey: pk, TicketKey: ticketKey, TicketLifetime: cfg.TicketLifetime,
+			MaxPayload: uint32(maxPayload), IdleTimeoutMs: uint32(orDefault(cfg.IdleTimeout, 90*time.Second) / time.Millisecond)}
+		// EXT-007: a client that names a realm trusts an authority.
+		if realm != "" && cfg.Credential != nil {
+			c.Credential, c.RevocationList = cfg.Credential, cfg.RevocationList
+		}
+		return c
+	}
+	n.WS = wsapi.New(wsapi.Config{Hub: n.Hub, Handshake: hsConfig, HandshakeTimeout: cfg.HandshakeTimeout,
+		IdleTimeout: cfg.IdleTimeout, MaxConnsPerIP: cfg.MaxConnsPerIP, MaxHandshakesPerIP: cfg.MaxHandshakesPerIP,
+		SendQueue: cfg.SendQueue, Logger: cfg.Logger})
+	bytesOf := func(b []byte) func() []byte {
+		if b == nil {
+			return nil
+		}
+		return func() []byte { return b }
+	}
+	n.API = restapi.New(restapi.Config{Store: n.Store, Hub: n.Hub, Publishers: cfg.Publishers, MaxPayload: maxPayload,
+		MaxPendingPerClient: cfg.MaxPendingPerClient, ServerKey: pub, Credential: bytesOf(cfg.Credential),
+		RevocationList: bytesOf(cfg.RevocationList), Realm: cfg.Realm, Metrics: n.writeMetrics, Logger: cfg.Logger})
+	n.mux = http.NewServeMux()
+	n.mux.Handle(WebSocketPath, n.WS)
+	for p, h := range cfg.Extra {
+		n.mux.Handle(p, h)
+	}
+	n.mux.Handle("/", n.API)
+	return n, nil
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+// Fingerprint is the node's key fingerprint, which clients pin.
+func (n *Node) Fingerprint() string { return sig.Fingerprint(n.Key.Public().(ed25519.PublicKey)) }
+
+// Handler is the node's HTTP handler (WebSocket endpoint and REST API).
+func (n *Node) Handler() http.Handler { return n.mux }
+
+// Serve runs the node on l until ctx ends, then shuts down: no new
+// connections, connected clients get close_notify, pending
+// acknowledgements are stored, the store is closed.
+func (n *Node) Serve(ctx context.Context, l net.Listener) error {
+	hs := &http.Server{Handler: n.mux, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10,
+		ErrorLog: slog.NewLogLogger(n.cfg.Logger.Handler(), slog.LevelWarn)}
+	hubCtx, stopHub := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); n.Hub.Run(hubCtx) }()
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(l) }()
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	hs.Shutdown(sctx) // hijacked WebSocket connections are closed by the hub
+	stopHub()
+	wg.Wait()
+	n.WS.Wait()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return errors.Join(err, n.Close())
+}
+
+// Close closes the store if the node opened it.
+func (n *Node) Close() error {
+	if n.own && n.Store != nil {
+		err := n.Store.Close()
+		n.Store = nil
+		return err
+	}
+	return nil
+}
+
+// writeMetrics writes the Prometheus text exposition format.
+func (n *Node) writeMetrics(w io.Writer) {
+	m := &n.Hub.M
+	s := &n.WS.Stats
+	metric := func(name, typ, help string, v any) {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %v\n", name, help, name, typ, name, v)
+	}
+	metric("sealfeed_connections", "gauge", "Connected sessions.", m.Connections.Load())
+	metric("sealfeed_handshakes_total", "counter", "Completed handshakes.", s.Handshakes.Load())
+	metric("sealfeed_handshake_failures_total", "counter", "Failed handshakes.", s.HandshakeFailures.Load())
+	metric("sealfeed_connections_rejected_total", "counter", "Connections refused by limits before the handshake.", s.Rejected.Load())
+	metric("sealfeed_messages_published_total", "counter", "Messages accepted from publishers.", m.Published.Load())
+	metric("sealfeed_messages_delivered_total", "counter", "Messages sent in deliveries, redeliveries included.", m.Delivered.Load())
+	metric("sealfeed_messages_acked_total", "counter", "Messages acknowledged by clients.", m.Acked.Load())
+	metric("sealfeed_batches_total", "counter", "Batches built and signed.", m.Batches.Load())
+	metric("sealfeed_batch_leaves_total", "counter", "Leaves in built batches.", m.BatchLeaves.Load())
+	metric("sealfeed_batch_build_seconds_total", "counter", "Time spent building and sealing batches.", float64(m.BatchBuildNanos.Load())/1e9)
+	metric("sealfeed_slow_consumers_total", "counter", "Connections closed because their send queue was full.", m.SlowConsumers.Load())
+	metric("sealfeed_protocol_errors_total", "counter", "Connections closed with an alert for a protocol error.", m.ProtocolErrors.Load())
+	metric("sealfeed_store_errors_total", "counter", "Failed store operations.", m.StoreErrors.Load())
+	metric("sealfeed_uptime_seconds", "gauge", "Seconds since the node started.", int64(time.Since(n.started).Seconds()))
+	metric("sealfeed_goroutines", "gauge", "Goroutines.", runtime.NumGoroutine())
+}
