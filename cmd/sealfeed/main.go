@@ -1,6 +1,6 @@
-// Command sealfeed is the SealFeed command line. Today it has one
-// subcommand, demo, which runs complete handshakes and one signed batch
-// between an in-process server and clients and prints what happened.
+// Command sealfeed is the SealFeed command line: serve runs a server node,
+// publish and listen are a publisher and a client, keygen and credential
+// manage keys and credentials, demo runs the whole flow in one process.
 package main
 
 import (
@@ -14,6 +14,10 @@ import (
 const usage = `usage: sealfeed <command> [flags]
 
 commands:
+  serve   run a server node on the embedded store (creates its key on first
+          start and prints the fingerprint clients pin)
+  publish sign and send a message (or a status / presence query) as a publisher
+  listen  connect as a client and print verified, decrypted messages
   demo    run handshakes and a signed batch between an in-process server and
           three clients, and print a timeline of every step
   keygen  generate an Ed25519 key file, or show a key's fingerprint
@@ -37,6 +41,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "demo":
 		err = demoCommand(args[1:], stdout, stderr)
+	case "serve":
+		err = serveCommand(args[1:], stdout, stderr)
+	case "publish":
+		err = publishCommand(args[1:], os.Stdin, stdout, stderr)
+	case "listen":
+		err = listenCommand(args[1:], stdout, stderr)
 	case "keygen":
 		err = keygenCommand(args[1:], stdout, stderr)
 	case "credential":

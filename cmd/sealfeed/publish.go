@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/sealfeed/sealfeed/internal/keyfile"
+	"github.com/sealfeed/sealfeed/publisher"
+	"github.com/sealfeed/sealfeed/server/restapi"
+)
+
+func publishCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlagSet("publish", "-key FILE (-to ID[,ID…] [-text T | -file F | -] | -status MSGID | -presence ID)",
+		"Signs a request with a publisher key (RFC 9421, spec/api.md) and sends it: publish one\n"+
+			"message to one client or a broadcast to several, or ask for a message's status or a\n"+
+			"client's presence. Prints the server's JSON answer.", stderr)
+	var to listFlag
+	var server, key, text, file, status, presence, idem, config string
+	var ttl, timeout time.Duration
+	fs.StringVar(&server, "server", "http://127.0.0.1:8080", "server base URL")
+	fs.StringVar(&key, "key", "", "publisher private key file (PEM)")
+	fs.Var(&to, "to", "recipient client ID (64 hex digits); repeatable or comma-separated; several = broadcast")
+	fs.StringVar(&text, "text", "", "message text")
+	fs.StringVar(&file, "file", "", "read the payload from a file ('-' for standard input)")
+	fs.DurationVar(&ttl, "ttl", 0, "time to live (default: the server's, 24h)")
+	fs.StringVar(&idem, "idempotency-key", "", "Idempotency-Key (default: a random one, reused for retries)")
+	fs.StringVar(&status, "status", "", "print the status of this message ID instead of publishing")
+	fs.StringVar(&presence, "presence", "", "print the presence of this client ID instead of publishing")
+	fs.DurationVar(&timeout, "timeout", 30*time.Second, "overall time limit")
+	fs.StringVar(&config, "config", "", "JSON config file keyed by flag name")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if err := settle(fs, config); err != nil {
+		return err
+	}
+	if key == "" {
+		return errors.New("-key is required")
+	}
+	k, err := keyfile.LoadPrivate(key)
+	if err != nil {
+		return err
+	}
+	p := publisher.New(server, k)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var out any
+	switch {
+	case status != "":
+		out, err = p.Status(ctx, status)
+	case presence != "":
+		id, perr := restapi.ParseClientID(presence)
+		if perr != nil {
+			return fmt.Errorf("-presence: %w", perr)
+		}
+		out, err = p.Presence(ctx, id)
+	default:
+		if len(to) == 0 {
+			return errors.New("-to is required (or -status / -presence)")
+		}
+		m := publisher.Message{TTL: ttl}
+		for _, s := range to {
+			id, err := restapi.ParseClientID(s)
+			if err != nil {
+				return fmt.Errorf("-to %s: %w", s, err)
+			}
+			m.To = append(m.To, id)
+		}
+		switch {
+		case text != "" && file != "":
+			return errors.New("use one of -text and -file")
+		case text != "":
+			m.Payload = []byte(text)
+		case file == "-":
+			if m.Payload, err = io.ReadAll(io.LimitReader(stdin, 1<<20)); err != nil {
+				return err
+			}
+		case file != "":
+			if m.Payload, err = os.ReadFile(file); err != nil {
+				return err
+			}
+		default:
+			return errors.New("give the payload with -text or -file")
+		}
+		out, err = p.Publish(ctx, m, idem)
+	}
+	if err != nil {
+		return err
+	}
+	b, _ := json.MarshalIndent(out, "", "  ")
+	fmt.Fprintln(stdout, string(b))
+	return nil
+}
+
+// wsURL turns a server base URL into its WebSocket endpoint URL.
+func wsURL(base string) string {
+	switch {
+	case strings.HasPrefix(base, "http://"):
+		base = "ws://" + strings.TrimPrefix(base, "http://")
+	case strings.HasPrefix(base, "https://"):
+		base = "wss://" + strings.TrimPrefix(base, "https://")
+	case !strings.HasPrefix(base, "ws://") && !strings.HasPrefix(base, "wss://"):
+		base = "ws://" + base
+	}
+	base = strings.TrimRight(base, "/")
+	if !strings.HasSuffix(base, "/v1/ws") {
+		base += "/v1/ws"
+	}
+	return base
+}

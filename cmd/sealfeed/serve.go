@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/sealfeed/sealfeed/internal/keyfile"
+	"github.com/sealfeed/sealfeed/protocol/credential"
+	"github.com/sealfeed/sealfeed/protocol/sig"
+	"github.com/sealfeed/sealfeed/server"
+)
+
+type serveFlags struct {
+	listen, data, config, credential, revocation, realm, sync, logLevel, logFormat string
+	publishers                                                                       listFlag
+	tick, handshakeTimeout, idleTimeout, ticketLifetime                              time.Duration
+	maxConnsPerIP, maxHandshakesPerIP, sendQueue, maxPayload, maxPending, workers    int
+}
+
+func serveCommand(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("serve", "[flags]", "Runs a SealFeed server node on the embedded SQLite store: WebSocket endpoint\n"+
+		server.WebSocketPath+" for clients, signed REST API for publishers. Creates its identity key in the\n"+
+		"data directory on first start and prints its fingerprint, which clients pin.", stderr)
+	var f serveFlags
+	fs.StringVar(&f.listen, "listen", "127.0.0.1:8080", "address to listen on")
+	fs.StringVar(&f.data, "data", "sealfeed-data", "data directory (keys and database)")
+	fs.StringVar(&f.config, "config", "", "JSON config file keyed by flag name")
+	fs.Var(&f.publishers, "publisher", "publisher public key (file, hex or base64); repeatable; key ID = fingerprint")
+	fs.StringVar(&f.credential, "credential", "", "server credential file from 'sealfeed credential issue'")
+	fs.StringVar(&f.revocation, "revocation-list", "", "revocation list file from 'sealfeed credential revoke' (with -credential)")
+	fs.DurationVar(&f.tick, "tick", 5*time.Millisecond, "batching interval")
+	fs.DurationVar(&f.handshakeTimeout, "handshake-timeout", 10*time.Second, "handshake time limit (HS-051)")
+	fs.DurationVar(&f.idleTimeout, "idle-timeout", 90*time.Second, "close connections silent for this long")
+	fs.DurationVar(&f.ticketLifetime, "ticket-lifetime", 24*time.Hour, "resumption ticket lifetime (at most 168h)")
+	fs.IntVar(&f.maxConnsPerIP, "max-conns-per-ip", 256, "open connections per source address")
+	fs.IntVar(&f.maxHandshakesPerIP, "max-handshakes-per-ip", 16, "concurrent handshakes per source address (LIM-002)")
+	fs.IntVar(&f.sendQueue, "send-queue", 256, "frames queued per connection before it is a slow consumer")
+	fs.IntVar(&f.maxPayload, "max-payload", 65536, "largest message payload in bytes")
+	fs.IntVar(&f.maxPending, "max-pending", 10000, "unacknowledged messages per client before publishes get 429")
+	fs.IntVar(&f.workers, "workers", 0, "goroutines sealing batch leaves (0: one per CPU)")
+	fs.StringVar(&f.sync, "sync", "FULL", "SQLite synchronous mode: FULL (survives power loss) or NORMAL (survives a crash)")
+	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if f.config == "" {
+		f.config = os.Getenv(envName("config"))
+	}
+	if err := settle(fs, f.config); err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, f.logLevel, f.logFormat)
+	if err != nil {
+		return err
+	}
+	cfg := server.Config{DataDir: f.data, Tick: f.tick, HandshakeTimeout: f.handshakeTimeout, IdleTimeout: f.idleTimeout,
+		TicketLifetime: f.ticketLifetime, MaxConnsPerIP: f.maxConnsPerIP, MaxHandshakesPerIP: f.maxHandshakesPerIP,
+		SendQueue: f.sendQueue, MaxPayload: f.maxPayload, MaxPendingPerClient: f.maxPending, Synchronous: f.sync,
+		Workers: f.workers, Logger: log, Publishers: map[string]ed25519.PublicKey{}}
+	for _, p := range f.publishers {
+		k, err := loadPublicKeyArg(p)
+		if err != nil {
+			return fmt.Errorf("-publisher %s: %w", p, err)
+		}
+		cfg.Publishers[sig.Fingerprint(k)] = k
+	}
+	if (f.credential == "") != (f.revocation == "") {
+		return fmt.Errorf("-credential and -revocation-list go together (CRED-015)")
+	}
+	if f.credential != "" {
+		if cfg.Credential, err = os.ReadFile(f.credential); err != nil {
+			return err
+		}
+		if cfg.RevocationList, err = os.ReadFile(f.revocation); err != nil {
+			return err
+		}
+		c, err := credential.ParseCredential(cfg.Credential)
+		if err != nil {
+			return fmt.Errorf("-credential %s: %w", f.credential, err)
+		}
+		if _, err := credential.ParseRevocationList(cfg.RevocationList); err != nil {
+			return fmt.Errorf("-revocation-list %s: %w", f.revocation, err)
+		}
+		cfg.Realm = c.Realm
+	}
+	n, err := server.New(cfg)
+	if err != nil {
+		return err
+	}
+	if cfg.Credential != nil {
+		c, _ := credential.ParseCredential(cfg.Credential)
+		if string(c.ServerKey[:]) != string(n.Key.Public().(ed25519.PublicKey)) {
+			n.Close()
+			return fmt.Errorf("-credential %s is for another server key than %s", f.credential, filepath.Join(f.data, "server.key"))
+		}
+	}
+	l, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		n.Close()
+		return err
+	}
+	if n.Created {
+		fmt.Fprintf(stdout, "created identity key %s\n", filepath.Join(f.data, "server.key"))
+	}
+	fmt.Fprintf(stdout, "fingerprint %s\n", n.Fingerprint())
+	fmt.Fprintf(stdout, "listening on http://%s (clients: ws://%s%s, %d publisher keys)\n", l.Addr(), l.Addr(), server.WebSocketPath, len(cfg.Publishers))
+	if len(cfg.Publishers) == 0 {
+		log.Warn("no publisher keys registered: every publish will be refused (use -publisher)")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return n.Serve(ctx, l)
+}
+
+// loadPublicKeyArg reads a public key from a file, or from the argument
+// itself (hex or base64).
+func loadPublicKeyArg(v string) (ed25519.PublicKey, error) {
+	if _, err := os.Stat(v); err == nil {
+		k, err := keyfile.LoadPublic(v)
+		if err != nil {
+			return nil, err
+		}
+		return k.Bytes(), nil
+	}
+	k, err := keyfile.ParsePublic([]byte(v))
+	if err != nil {
+		return nil, err
+	}
+	return k.Bytes(), nil
+}
