@@ -156,6 +156,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 func (c *Client) Messages() <-chan Message { return c.msgs }
 
 // Events returns connection events; events are dropped when nobody reads.
+// It is closed by Close.
 func (c *Client) Events() <-chan Event { return c.events }
 
 // ClientID returns the client ID of the current (or last) connection.
@@ -194,6 +195,7 @@ func (c *Client) event(e Event) {
 func (c *Client) run(ctx context.Context, cn *conn) {
 	defer close(c.done)
 	defer close(c.msgs)
+	defer close(c.events)
 	attempt := 0
 	for {
 		if cn != nil {
@@ -280,7 +282,7 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 	ws.SetWriteDeadline(deadline)
 	ws.SetReadLimit(wire.FrameHeaderLen + wire.MaxProtectedFrame + 1)
 	fail := func(err error) (*conn, error) {
-		if code, ok := alert.CodeOf(err); ok && !session.FromPeer(err) {
+		if code, ok := alert.Find(err); ok && !session.FromPeer(err) {
 			if f := hs.AlertFrame(code); f != nil {
 				ws.WriteMessage(websocket.BinaryMessage, f)
 			}
@@ -386,7 +388,7 @@ func (cn *conn) serve(ctx context.Context) error {
 }
 
 func (cn *conn) fail(err error) error {
-	if code, ok := alert.CodeOf(err); ok && !session.FromPeer(err) {
+	if code, ok := alert.Find(err); ok && !session.FromPeer(err) {
 		cn.close(code)
 	} else {
 		cn.mu.Lock()

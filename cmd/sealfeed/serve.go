@@ -20,9 +20,9 @@ import (
 
 type serveFlags struct {
 	listen, data, config, credential, revocation, realm, sync, logLevel, logFormat string
-	publishers                                                                       listFlag
-	tick, handshakeTimeout, idleTimeout, ticketLifetime                              time.Duration
-	maxConnsPerIP, maxHandshakesPerIP, sendQueue, maxPayload, maxPending, workers    int
+	publishers                                                                     listFlag
+	tick, handshakeTimeout, idleTimeout, ticketLifetime                            time.Duration
+	maxConnsPerIP, maxHandshakesPerIP, sendQueue, maxPayload, maxPending, workers  int
 }
 
 func serveCommand(args []string, stdout, stderr io.Writer) error {

@@ -150,3 +150,14 @@ func CodeOf(err error) (Code, bool) {
 	}
 	return InternalError, true
 }
+
+// Find reports the alert code carried by err, and false for errors that
+// carry none (a closed socket, a timeout): unlike CodeOf it does not map
+// them to InternalError.
+func Find(err error) (Code, bool) {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code, true
+	}
+	return 0, false
+}

@@ -41,3 +41,15 @@ func TestCodeOfUnwraps(t *testing.T) {
 		t.Fatal("local-only codes (ALERT-002)")
 	}
 }
+
+func TestFindOnlyReportsCarriedCodes(t *testing.T) {
+	if _, ok := Find(errors.New("socket closed")); ok {
+		t.Fatal("Find reported a code for a plain error")
+	}
+	if _, ok := Find(nil); ok {
+		t.Fatal("Find reported a code for nil")
+	}
+	if c, ok := Find(fmt.Errorf("wrapped: %w", New(BadProof, "x"))); !ok || c != BadProof {
+		t.Fatalf("Find(wrapped bad_proof) = %v, %v", c, ok)
+	}
+}

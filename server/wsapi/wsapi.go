@@ -254,7 +254,7 @@ func (h *Handler) serve(ws *websocket.Conn, ip string) {
 		buf, err = readFrame(ws, buf)
 		if err != nil {
 			var ne net.Error
-			if code, ok := alert.CodeOf(err); ok {
+			if code, ok := alert.Find(err); ok {
 				c.Fail(code, err)
 			} else if errors.As(err, &ne) && ne.Timeout() {
 				c.Fail(alert.Timeout, alert.New(alert.Timeout, "idle timeout"))
@@ -299,7 +299,7 @@ func (h *Handler) handshake(ws *websocket.Conn, ip string) (*session.Session, er
 			if errors.As(err, &ne) && ne.Timeout() {
 				return nil, fail(alert.Timeout, alert.New(alert.Timeout, "handshake timeout (HS-051)"))
 			}
-			if code, ok := alert.CodeOf(err); ok {
+			if code, ok := alert.Find(err); ok {
 				return nil, fail(code, err)
 			}
 			return nil, err

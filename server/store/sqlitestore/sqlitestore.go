@@ -529,7 +529,6 @@ func (s *Store) Seen(keyID, nonce string, expires time.Time) (bool, error) {
 	return n == 0, nil
 }
 
-
 // ReserveBatchSeqs implements store.Store.
 func (s *Store) ReserveBatchSeqs(ctx context.Context, signer [32]byte, n uint64) (uint64, error) {
 	if n == 0 {

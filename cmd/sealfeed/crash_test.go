@@ -1,0 +1,318 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sealfeed/sealfeed/client"
+	"github.com/sealfeed/sealfeed/internal/keyfile"
+	"github.com/sealfeed/sealfeed/protocol/alert"
+	"github.com/sealfeed/sealfeed/protocol/handshake"
+	"github.com/sealfeed/sealfeed/protocol/sig"
+	"github.com/sealfeed/sealfeed/publisher"
+)
+
+// TestMain lets a test run this binary as the sealfeed command: with
+// SEALFEED_TEST_MAIN set, the test binary is `sealfeed` with the arguments
+// in that variable (separated by 0x1f, the unit separator).
+func TestMain(m *testing.M) {
+	if args := os.Getenv("SEALFEED_TEST_MAIN"); args != "" {
+		os.Exit(run(strings.Split(args, "\x1f"), os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// subprocess is a `sealfeed serve` child process.
+type subprocess struct {
+	cmd  *exec.Cmd
+	base string
+	out  *strings.Builder
+}
+
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func startServe(t *testing.T, addr string, args ...string) *subprocess {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "SEALFEED_TEST_MAIN="+strings.Join(append([]string{"serve", "-listen", addr}, args...), "\x1f"))
+	out := &strings.Builder{}
+	var mu sync.Mutex
+	cmd.Stdout = lockedWriter{&mu, out}
+	cmd.Stderr = lockedWriter{&mu, out}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &subprocess{cmd: cmd, base: "http://" + addr, out: out}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(p.base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return p
+			}
+		}
+		if time.Now().After(deadline) {
+			mu.Lock()
+			defer mu.Unlock()
+			t.Fatalf("server did not come up: %v\n%s", err, out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	b  *strings.Builder
+}
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (p *subprocess) kill() {
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	p.cmd.Wait()
+}
+
+// TestCrashLosesNothing runs the server as a child process, kills it with
+// SIGKILL in the middle of publish load, restarts it, and repeats. Each
+// publisher retries a request that got no answer with the same
+// Idempotency-Key once the server is back, as a real back end does. At the
+// end every published message has reached its client's application
+// exactly once, in message-ID order, and nothing else has.
+func TestCrashLosesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test runs server processes")
+	}
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	pubKey, _ := keyfile.Generate()
+	pubFile := filepath.Join(dir, "publisher.pub")
+	pem, _ := keyfile.MarshalPublic(pubKey.Public().(ed25519.PublicKey))
+	os.WriteFile(pubFile, pem, 0o644)
+	serveArgs := []string{"-data", filepath.Join(dir, "data"), "-publisher", pubFile, "-log-level", "warn"}
+
+	srv := startServe(t, addr, serveArgs...)
+	fpKey, err := keyfile.LoadPrivate(filepath.Join(dir, "data", "server.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pin [32]byte
+	fp, _ := hex.DecodeString(sig.Fingerprint(fpKey.Public().(ed25519.PublicKey)))
+	copy(pin[:], fp)
+
+	const nClients = 4
+	type rx struct {
+		mu   sync.Mutex
+		got  []client.Message
+		last uint64
+		bad  error
+	}
+	var ids [][32]byte
+	rxs := make([]*rx, nClients)
+	var cs []*client.Client
+	for i := 0; i < nClients; i++ {
+		k, _ := keyfile.Generate()
+		ids = append(ids, handshake.ClientID(k.Public().(ed25519.PublicKey)))
+		c, err := client.Dial(context.Background(), client.Config{URL: "ws://" + addr + "/v1/ws", PinnedKeyID: &pin, Identity: k,
+			StatePath: filepath.Join(dir, fmt.Sprintf("client%d.state", i)), MinBackoff: 20 * time.Millisecond, MaxBackoff: 300 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs = append(cs, c)
+		r := &rx{}
+		rxs[i] = r
+		go func() {
+			// A crash looks like a dropped connection to a client; any
+			// alert (e.g. replayed_batch after a restart that reused batch
+			// sequence numbers, BATCH-020) is a failure.
+			for e := range c.Events() {
+				if code, ok := alert.Find(e.Err); ok {
+					r.mu.Lock()
+					if r.bad == nil {
+						r.bad = fmt.Errorf("connection failed with alert %v: %v", code, e.Err)
+					}
+					r.mu.Unlock()
+				}
+			}
+		}()
+		go func() {
+			for m := range c.Messages() {
+				r.mu.Lock()
+				if m.ID <= r.last && r.bad == nil {
+					r.bad = fmt.Errorf("message ID %d after %d", m.ID, r.last)
+				}
+				r.last = m.ID
+				r.got = append(r.got, m)
+				r.mu.Unlock()
+			}
+		}()
+	}
+	defer func() {
+		for _, c := range cs {
+			c.Close()
+		}
+	}()
+
+	p := publisher.New(srv.base, pubKey)
+	p.Retries = -1 // this test does the retrying itself, across restarts
+	type attempt struct {
+		key     string
+		msg     publisher.Message
+		payload string
+	}
+	var (
+		mu      sync.Mutex
+		ok      = map[string]bool{} // payloads that got a 2xx
+		unknown []attempt           // requests without an answer
+		seq     int
+		retried int
+	)
+	publishLoad := func(d time.Duration, kill func()) {
+		var wg sync.WaitGroup
+		stop := time.Now().Add(d)
+		for w := 0; w < 3; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for time.Now().Before(stop) {
+					mu.Lock()
+					seq++
+					n := seq
+					mu.Unlock()
+					payload := fmt.Sprintf("msg-%06d", n)
+					a := attempt{key: publisher.NewIdempotencyKey(), payload: payload,
+						msg: publisher.Message{To: [][32]byte{ids[n%nClients]}, Payload: []byte(payload)}}
+					if n%7 == 0 { // a broadcast to every client
+						a.msg.To = ids
+					}
+					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					_, err := p.Publish(ctx, a.msg, a.key)
+					cancel()
+					mu.Lock()
+					if err == nil {
+						ok[payload] = true
+					} else {
+						unknown = append(unknown, a)
+					}
+					mu.Unlock()
+					if err != nil {
+						return // the server is gone
+					}
+				}
+			}()
+		}
+		if kill != nil {
+			time.Sleep(d / 2)
+			kill()
+		}
+		wg.Wait()
+	}
+	const rounds = 3
+	for r := 0; r < rounds; r++ {
+		publishLoad(600*time.Millisecond, srv.kill)
+		srv = startServe(t, addr, serveArgs...)
+		// Retry what got no answer, with the same key: stored exactly once.
+		mu.Lock()
+		retry := unknown
+		unknown = nil
+		mu.Unlock()
+		for _, a := range retry {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_, err := p.Publish(ctx, a.msg, a.key)
+			cancel()
+			if err != nil {
+				t.Fatalf("retry of %s after restart: %v", a.payload, err)
+			}
+			ok[a.payload] = true
+			retried++
+		}
+	}
+	publishLoad(200*time.Millisecond, nil)
+	if len(unknown) != 0 {
+		t.Fatalf("%d publishes failed without a crash", len(unknown))
+	}
+	t.Logf("%d messages acknowledged by the server over %d SIGKILLs, %d of them after a retry with the same Idempotency-Key", len(ok), rounds, retried)
+
+	// Expected per client.
+	want := make([]map[string]bool, nClients)
+	total := 0
+	for i := range want {
+		want[i] = map[string]bool{}
+	}
+	for payload := range ok {
+		var n int
+		fmt.Sscanf(payload, "msg-%d", &n)
+		for i := range ids {
+			if n%7 == 0 || n%nClients == i {
+				want[i][payload] = true
+				total++
+			}
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		done := true
+		for i, r := range rxs {
+			r.mu.Lock()
+			if len(r.got) < len(want[i]) {
+				done = false
+			}
+			r.mu.Unlock()
+		}
+		if done || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // anything extra would arrive now
+	for i, r := range rxs {
+		r.mu.Lock()
+		if r.bad != nil {
+			t.Errorf("client %d: %v", i, r.bad)
+		}
+		seen := map[string]bool{}
+		for _, m := range r.got {
+			s := string(m.Payload)
+			switch {
+			case seen[s]:
+				t.Errorf("client %d: %s delivered twice", i, s)
+			case !want[i][s]:
+				t.Errorf("client %d: %s was never acknowledged to a publisher", i, s)
+			}
+			seen[s] = true
+		}
+		for s := range want[i] {
+			if !seen[s] {
+				t.Errorf("client %d: %s lost", i, s)
+			}
+		}
+		r.mu.Unlock()
+	}
+	if t.Failed() {
+		t.Logf("server output:\n%s", srv.out.String())
+	}
+}
