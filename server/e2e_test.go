@@ -127,7 +127,7 @@ func quiet(t testing.TB, c *client.Client, d time.Duration) {
 // strictly increasing message IDs (DLV-001, DLV-004).
 func TestEndToEndExactlyOnceInOrder(t *testing.T) {
 	tn := startNode(t, t.TempDir(), 3, nil)
-	const clients, perPublisher, broadcasts = 16, 20, 5
+	const clients, perPublisher, broadcasts = 12, 12, 5
 	var cs []*client.Client
 	for i := 0; i < clients; i++ {
 		cs = append(cs, tn.dial(t, func(c *client.Config) {

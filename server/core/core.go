@@ -305,7 +305,9 @@ func (c *Conn) closeFromPeer(code alert.Code, err error) {
 func (c *Conn) close(code alert.Code, why string) {
 	c.mu.Lock()
 	var final []byte
-	if !c.closed && !c.sess.Closed() {
+	if !c.closed {
+		// After a local failure the session is closed for receiving, but
+		// its sending key still protects the Alert (ALERT-001).
 		final = c.sess.AlertFrame(code)
 	}
 	c.mu.Unlock()

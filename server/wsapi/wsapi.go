@@ -286,6 +286,9 @@ func (h *Handler) handshake(ws *websocket.Conn, ip string) (*session.Session, er
 			f = wire.AppendPlaintextFrame(nil, wire.AppendMessage(nil, wire.TypeAlert, []byte{byte(code)}))
 		}
 		if f != nil {
+			// The handshake deadline may have passed (HS-051): the Alert
+			// gets a short deadline of its own.
+			ws.SetWriteDeadline(time.Now().Add(time.Second))
 			ws.WriteMessage(websocket.BinaryMessage, f)
 		}
 		return err
