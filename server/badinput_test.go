@@ -225,16 +225,25 @@ func TestBadInputGetsItsAlertAndOthersAreServed(t *testing.T) {
 		})
 	}
 	t.Run("subprotocol missing", func(t *testing.T) {
+		// API-037
 		_, resp, err := websocket.DefaultDialer.Dial(tn.ws, nil)
 		if err == nil || resp == nil || resp.StatusCode != 400 {
 			t.Fatalf("dial without subprotocol: %v %v", err, resp)
+		}
+		plain, err := http.Get(tn.base + server.WebSocketPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain.Body.Close()
+		if plain.StatusCode != http.StatusUpgradeRequired {
+			t.Fatalf("plain GET of the WebSocket endpoint: %d", plain.StatusCode)
 		}
 		stillServed(t)
 	})
 }
 
 // TestConnectionLimitPerAddress: the server refuses connections above
-// MaxConnsPerIP with 429 before any handshake work.
+// MaxConnsPerIP with 429 before any handshake work (API-037, LIM-002).
 func TestConnectionLimitPerAddress(t *testing.T) {
 	tn := startNode(t, t.TempDir(), 0, func(c *server.Config) { c.MaxConnsPerIP = 2 })
 	rawDial(t, tn)
@@ -283,8 +292,14 @@ func TestSlowConsumerIsDisconnectedAndLosesNothing(t *testing.T) {
 
 // TestRESTRejections: every rule of the request authentication and the
 // publish validation answers with its status and problem type.
+//
+// API-010 … API-016 (authentication, each row of the table), API-019 and
+// API-036 (problem+json without echoes), API-020 … API-022 (body size,
+// strict JSON, validation), API-026 and API-027 (idempotency), API-028
+// (pending limit), API-030 (TTL bounds), API-031 (status visibility),
+// API-034 (public endpoints), API-035 (Cache-Control on every answer).
 func TestRESTRejections(t *testing.T) {
-	tn := startNode(t, t.TempDir(), 1, func(c *server.Config) { c.MaxPendingPerClient = 3 })
+	tn := startNode(t, t.TempDir(), 2, func(c *server.Config) { c.MaxPendingPerClient = 3 })
 	honest := tn.dial(t, nil)
 	key := tn.pubs[0].Key
 	keyID := tn.pubs[0].KeyID
@@ -304,6 +319,9 @@ func TestRESTRejections(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		if resp.StatusCode >= 400 && resp.Header.Get("Content-Type") != "application/problem+json" {
 			t.Errorf("%s: error without problem+json: %s", path, resp.Header.Get("Content-Type"))
+		}
+		if resp.Header.Get("Cache-Control") != "no-store" {
+			t.Errorf("%s: Cache-Control %q", path, resp.Header.Get("Cache-Control"))
 		}
 		return resp.StatusCode, string(b)
 	}
@@ -339,7 +357,23 @@ func TestRESTRejections(t *testing.T) {
 		}, 400, "bad-digest"},
 		{"wrong key for key ID", "POST", "/v1/messages", body, signWith(other, keyID, time.Now()), 401, "bad-signature"},
 		{"malformed JSON", "POST", "/v1/messages", []byte(`{"to":`), good, 400, "malformed-json"},
-		{"unknown field", "POST", "/v1/messages", []byte(`{"to":["` + hexID(to) + `"],"text":"x","priority":1}`), good, 400, "malformed-json"},
+		{"unknown field", "POST", "/v1/messages", []byte(`{"to":["` + hexID(to) + `"],"text":"x","secretfieldname":1}`), good, 400, "malformed-json"},
+		{"trailing data", "POST", "/v1/messages", append(append([]byte(nil), body...), `{}`...), good, 400, "malformed-json"},
+		{"wrong type", "POST", "/v1/messages", []byte(`{"to":"` + hexID(to) + `","text":"x"}`), good, 400, "malformed-json"},
+		{"body too large", "POST", "/v1/messages", make([]byte, 9<<20), nil, 413, "body-too-large"},
+		{"empty bulk", "POST", "/v1/messages/bulk", []byte(`{"messages":[]}`), good, 422, "invalid-message"},
+		{"duplicate recipient", "POST", "/v1/messages", []byte(`{"to":["` + hexID(to) + `","` + hexID(to) + `"],"text":"x"}`), good, 422, "invalid-message"},
+		{"bad base64", "POST", "/v1/messages", []byte(`{"to":["` + hexID(to) + `"],"payload":"!!"}`), good, 422, "invalid-message"},
+		{"two Idempotency-Key fields", "POST", "/v1/messages", body, func(r *http.Request, b []byte) {
+			r.Header.Add("Idempotency-Key", "a")
+			r.Header.Add("Idempotency-Key", "b")
+			good(r, b)
+		}, 400, "invalid-idempotency-key"},
+		{"presence of a malformed ID", "GET", "/v1/clients/xyz", nil, good, 422, "invalid-client-id"},
+		{"public: server", "GET", "/v1/server", nil, nil, 200, ""},
+		{"public: health", "GET", "/healthz", nil, nil, 200, ""},
+		{"public: metrics", "GET", "/metrics", nil, nil, 200, ""},
+		{"public: no credential", "GET", "/v1/server/credential", nil, nil, 404, "not-found"},
 		{"bad client ID", "POST", "/v1/messages", []byte(`{"to":["abc"],"text":"x"}`), good, 422, "invalid-message"},
 		{"payload and text", "POST", "/v1/messages", []byte(`{"to":["` + hexID(to) + `"],"text":"x","payload":"eA=="}`), good, 422, "invalid-message"},
 		{"oversize payload", "POST", "/v1/messages", []byte(`{"to":["` + hexID(to) + `"],"text":"` + strings.Repeat("x", 65537) + `"}`), good, 422, "invalid-message"},
@@ -362,7 +396,8 @@ func TestRESTRejections(t *testing.T) {
 				t.Fatalf("status %d %s, want %d %s", st, resp, c.status, c.prob)
 			}
 			// API-019: no key, signature or body in the answer.
-			if st >= 400 && (sigValue != "" && strings.Contains(resp, sigValue[5:20]) || strings.Contains(resp, `"text"`) || strings.Contains(resp, keyID)) {
+			if st >= 400 && (sigValue != "" && strings.Contains(resp, sigValue[5:20]) || strings.Contains(resp, `"text"`) ||
+				strings.Contains(resp, keyID) || strings.Contains(resp, "secretfieldname")) {
 				t.Fatalf("problem echoes the request: %s", resp)
 			}
 		})
@@ -394,6 +429,20 @@ func TestRESTRejections(t *testing.T) {
 		var pr *publisher.Problem
 		if !errors.As(err, &pr) || pr.Status != 422 || !strings.HasSuffix(pr.Type, "idempotency-key-reused") {
 			t.Fatalf("reuse: %v", err)
+		}
+	})
+	t.Run("status only for the publishing key", func(t *testing.T) {
+		r, err := tn.pubs[0].Publish(context.Background(), publisher.Message{To: [][32]byte{{9}}, Payload: []byte("mine")}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tn.pubs[0].Status(context.Background(), r.Messages[0].ID); err != nil {
+			t.Fatal(err)
+		}
+		_, err = tn.pubs[1].Status(context.Background(), r.Messages[0].ID)
+		var pr *publisher.Problem
+		if !errors.As(err, &pr) || pr.Status != 404 || !strings.HasSuffix(pr.Type, "/not-found") {
+			t.Fatalf("another publisher's status query: %v", err)
 		}
 	})
 	// The honest client got "hi" (the accepted request) and "once" — once.

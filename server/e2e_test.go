@@ -124,7 +124,9 @@ func quiet(t testing.TB, c *client.Client, d time.Duration) {
 // TestEndToEndExactlyOnceInOrder: many clients (key-identified and
 // anonymous), several publishers at once, unicast and broadcast; every
 // client's application sees exactly its messages, once each, with
-// strictly increasing message IDs (DLV-001, DLV-004).
+// strictly increasing message IDs (DLV-001, DLV-004, API-024), broadcasts
+// as shared blobs (API-029), and presence reports them online with nothing
+// pending once acknowledged (API-033).
 func TestEndToEndExactlyOnceInOrder(t *testing.T) {
 	tn := startNode(t, t.TempDir(), 3, nil)
 	const clients, perPublisher, broadcasts = 12, 12, 5
@@ -228,7 +230,7 @@ func TestEndToEndExactlyOnceInOrder(t *testing.T) {
 // are redelivered on the next connection (DLV-002); a client with its
 // replay state drops them as duplicates and acknowledges them
 // (REPLAY-012), a client without its state sees them again (at least
-// once on the wire).
+// once on the wire). The status endpoint follows the states of API-032.
 func TestRedeliveryAfterReconnect(t *testing.T) {
 	tn := startNode(t, t.TempDir(), 1, nil)
 	id, _ := keyfile.Generate()

@@ -102,7 +102,8 @@ func (p *subprocess) kill() {
 // publisher retries a request that got no answer with the same
 // Idempotency-Key once the server is back, as a real back end does. At the
 // end every published message has reached its client's application
-// exactly once, in message-ID order, and nothing else has.
+// exactly once, in message-ID order, and nothing else has (API-025,
+// API-026, DLV-002, DLV-004, BATCH-020, REPLAY-013).
 func TestCrashLosesNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test runs server processes")

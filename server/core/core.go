@@ -584,6 +584,14 @@ func (h *Hub) send(ctx context.Context, plans []plan) error {
 		h.M.Delivered.Add(uint64(len(p.msgs)))
 	}
 	h.M.BatchBuildNanos.Add(uint64(time.Since(start)))
+	if h.log.Enabled(ctx, slog.LevelDebug) {
+		n := 0
+		for _, p := range plans {
+			n += len(p.msgs)
+		}
+		h.log.Debug("batch sent", "seq", seq, "recipients", len(plans), "leaves", bt.Leaves(), "messages", n,
+			"build", time.Since(start).Round(time.Microsecond))
+	}
 	return nil
 }
 

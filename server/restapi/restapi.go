@@ -20,6 +20,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/sealfeed/sealfeed/internal/httpsig"
@@ -213,11 +214,26 @@ type publishResponse struct {
 	Replayed bool          `json:"replayed"`
 }
 
+// decodeStrict decodes exactly one JSON value with no unknown fields. Its
+// errors say what is wrong in the server's own words: Go's messages quote
+// parts of the body (an unknown field's name), which API-019 forbids.
 func decodeStrict(body []byte, v any) error {
 	d := json.NewDecoder(bytes.NewReader(body))
 	d.DisallowUnknownFields()
 	if err := d.Decode(v); err != nil {
-		return err
+		var se *json.SyntaxError
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &se):
+			return fmt.Errorf("JSON syntax error at byte %d", se.Offset)
+		case errors.As(err, &te):
+			return fmt.Errorf("wrong JSON type for field %q", te.Field)
+		case strings.HasPrefix(err.Error(), "json: unknown field"):
+			return errors.New("unknown field (the schema is in spec/api/openapi.yaml)")
+		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+			return errors.New("body is empty or truncated")
+		}
+		return errors.New("malformed JSON")
 	}
 	if d.More() {
 		return errors.New("data after the JSON value")

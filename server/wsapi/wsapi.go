@@ -8,6 +8,7 @@ package wsapi
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -238,6 +239,8 @@ func (h *Handler) serve(ws *websocket.Conn, ip string) {
 		return
 	}
 	h.Stats.Handshakes.Add(1)
+	h.log.Debug("handshake complete", "remote", ip, "client", fmt.Sprintf("%x", sess.ClientID[:]),
+		"resumed", sess.Resumed, "key_identified", sess.ClientKey != nil, "group", sess.Group, "aead", sess.AEAD)
 	p := newPeer(ws, h.cfg.SendQueue, h.cfg.WriteTimeout, h.cfg.IdleTimeout/3)
 	c, err := h.cfg.Hub.Attach(sess, p)
 	if err != nil {

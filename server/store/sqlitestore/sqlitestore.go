@@ -281,7 +281,7 @@ func (s *Store) Publish(ctx context.Context, req *store.PublishRequest, onCommit
 			if req.MaxPending > 0 {
 				n, ok := pendingCount[to]
 				if !ok {
-					if err := tx.QueryRow(`SELECT count(*) FROM messages WHERE client_id = ? AND state = 0`, to[:]).Scan(&n); err != nil {
+					if err := tx.QueryRow(`SELECT count(*) FROM messages WHERE client_id = ? AND state = 0 AND expires > ?`, to[:], ms(now)).Scan(&n); err != nil {
 						return nil, false, err
 					}
 				}
@@ -375,8 +375,18 @@ func (s *Store) Pending(ctx context.Context, clientID [32]byte, after uint64, li
 // finish moves one message out of Pending and releases its payload.
 func finish(tx *sql.Tx, clientID []byte, seq uint64, state store.MessageState, now int64) (bool, error) {
 	var blob sql.NullInt64
+	// An acknowledgement that arrives after the TTL does not change an
+	// expired message: expired is final (api.md API-032).
+	cond := ""
+	if state == store.Acknowledged {
+		cond = " AND expires > ?"
+	}
+	args := []any{state, now, clientID, seq}
+	if cond != "" {
+		args = append(args, now)
+	}
 	err := tx.QueryRow(`UPDATE messages SET state = ?, nonce = NULL, data = NULL, changed = ?
-		WHERE client_id = ? AND seq = ? AND state = 0 RETURNING blob_id`, state, now, clientID, seq).Scan(&blob)
+		WHERE client_id = ? AND seq = ? AND state = 0`+cond+` RETURNING blob_id`, args...).Scan(&blob)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}

@@ -116,6 +116,8 @@ func TestIdempotencyKeyStoresOnce(t *testing.T) {
 	}
 }
 
+// API-023, API-028: a request over the limit for one recipient stores
+// nothing for any recipient.
 func TestMaxPendingRejectsWholeRequest(t *testing.T) {
 	ctx := context.Background()
 	s := openTest(t, filepath.Join(t.TempDir(), "db"), nil)
@@ -138,6 +140,8 @@ func TestMaxPendingRejectsWholeRequest(t *testing.T) {
 	}
 }
 
+// API-030, API-032: expired messages are never delivered, expired is
+// final even for a late acknowledgement, IDs are never reused (DLV-001).
 func TestExpireAndTombstones(t *testing.T) {
 	ctx := context.Background()
 	now := time.Unix(1_800_000_000, 0)
@@ -156,6 +160,9 @@ func TestExpireAndTombstones(t *testing.T) {
 	mu.Unlock()
 	if m, _ := s.Pending(ctx, cid(1), 0, 10); len(m) != 1 || string(m[0].Payload) != "long" {
 		t.Fatalf("expired message still pending: %+v", m)
+	}
+	if n, _ := s.Ack(ctx, map[[32]byte][]uint64{cid(2): {1}}); n != 0 {
+		t.Fatal("an acknowledgement after the TTL changed an expired message")
 	}
 	changed, err := s.Expire(ctx, clock())
 	if err != nil || len(changed) != 2 {
@@ -184,6 +191,8 @@ func TestExpireAndTombstones(t *testing.T) {
 	}
 }
 
+// API-017 (nonces are durable), BATCH-020 (batch sequence numbers never
+// repeat across restarts).
 func TestNoncesAndBatchSeqsSurviveReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "db")
 	s, err := Open(path, Options{StorageKey: testKey(7)})
