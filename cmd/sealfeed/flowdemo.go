@@ -27,8 +27,8 @@ import (
 type timelineHandler struct{ tl *timeline }
 
 func (h timelineHandler) Enabled(context.Context, slog.Level) bool { return true }
-func (h timelineHandler) WithAttrs([]slog.Attr) slog.Handler        { return h }
-func (h timelineHandler) WithGroup(string) slog.Handler             { return h }
+func (h timelineHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h timelineHandler) WithGroup(string) slog.Handler            { return h }
 func (h timelineHandler) Handle(_ context.Context, r slog.Record) error {
 	a := map[string]string{}
 	r.Attrs(func(at slog.Attr) bool { a[at.Key] = at.Value.String(); return true })
