@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -252,4 +253,45 @@ func (n *Node) writeMetrics(w io.Writer) {
 	metric("sealfeed_store_errors_total", "counter", "Failed store operations.", m.StoreErrors.Load())
 	metric("sealfeed_uptime_seconds", "gauge", "Seconds since the node started.", int64(time.Since(n.started).Seconds()))
 	metric("sealfeed_goroutines", "gauge", "Goroutines.", runtime.NumGoroutine())
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	metric("sealfeed_heap_inuse_bytes", "gauge", "Go heap in use.", ms.HeapInuse)
+	metric("sealfeed_stack_inuse_bytes", "gauge", "Goroutine stacks in use.", ms.StackInuse)
+	if rss, cpu, ok := procStats(); ok {
+		metric("process_resident_memory_bytes", "gauge", "Resident memory.", rss)
+		metric("process_cpu_seconds_total", "counter", "User and system CPU time.", cpu)
+	}
+}
+
+// procStats reads the resident set size and the CPU time of this process
+// from /proc (Linux); ok is false elsewhere.
+func procStats() (rss int64, cpu float64, ok bool) {
+	statm, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0, 0, false
+	}
+	var size, resident int64
+	if _, err := fmt.Sscan(string(statm), &size, &resident); err != nil {
+		return 0, 0, false
+	}
+	stat, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		return 0, 0, false
+	}
+	// Fields after the command name, which is in parentheses and may hold
+	// spaces: state is field 3, utime 14, stime 15 (proc(5)).
+	s := string(stat)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, 0, false
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 13 {
+		return 0, 0, false
+	}
+	var ut, st int64
+	fmt.Sscan(f[11], &ut)
+	fmt.Sscan(f[12], &st)
+	const clockTicks = 100 // USER_HZ on Linux
+	return resident * int64(os.Getpagesize()), float64(ut+st) / clockTicks, true
 }

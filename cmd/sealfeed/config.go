@@ -114,3 +114,6 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	}
 	return nil, fmt.Errorf("-log-format %q: want text or json", format)
 }
+
+// joinArgs joins arguments for SEALFEED_TEST_MAIN (see crash_test.go).
+func joinArgs(args []string) string { return strings.Join(args, "\x1f") }

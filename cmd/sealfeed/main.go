@@ -18,6 +18,9 @@ commands:
           start and prints the fingerprint clients pin)
   publish sign and send a message (or a status / presence query) as a publisher
   listen  connect as a client and print verified, decrypted messages
+  loadtest
+          many clients and publishers against a server on loopback: memory per
+          connection, handshakes/s, messages/s, latency p50/p99, CPU per message
   demo    run handshakes and a signed batch between an in-process server and
           three clients, and print a timeline of every step
   keygen  generate an Ed25519 key file, or show a key's fingerprint
@@ -47,6 +50,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = publishCommand(args[1:], os.Stdin, stdout, stderr)
 	case "listen":
 		err = listenCommand(args[1:], stdout, stderr)
+	case "loadtest":
+		err = loadtestCommand(args[1:], stdout, stderr)
 	case "keygen":
 		err = keygenCommand(args[1:], stdout, stderr)
 	case "credential":

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -19,7 +21,7 @@ import (
 )
 
 type serveFlags struct {
-	listen, data, config, credential, revocation, realm, sync, logLevel, logFormat string
+	listen, data, config, credential, revocation, realm, sync, logLevel, logFormat, pprof string
 	publishers                                                                     listFlag
 	tick, handshakeTimeout, idleTimeout, ticketLifetime                            time.Duration
 	maxConnsPerIP, maxHandshakesPerIP, sendQueue, maxPayload, maxPending, workers  int
@@ -49,6 +51,7 @@ func serveCommand(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&f.sync, "sync", "FULL", "SQLite synchronous mode: FULL (survives power loss) or NORMAL (survives a crash)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
+	fs.StringVar(&f.pprof, "pprof", "", "serve Go's pprof profiles on this separate address (e.g. 127.0.0.1:6060); off by default")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -118,6 +121,20 @@ func serveCommand(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "listening on http://%s (clients: ws://%s%s, %d publisher keys)\n", l.Addr(), l.Addr(), server.WebSocketPath, len(cfg.Publishers))
 	if len(cfg.Publishers) == 0 {
 		log.Warn("no publisher keys registered: every publish will be refused (use -publisher)")
+	}
+	if f.pprof != "" {
+		pl, err := net.Listen("tcp", f.pprof)
+		if err != nil {
+			n.Close()
+			return fmt.Errorf("-pprof: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		go http.Serve(pl, mux)
+		log.Info("pprof enabled", "addr", pl.Addr().String())
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
