@@ -52,7 +52,7 @@ type Config struct {
 	TicketLifetime      time.Duration // 0: 24 h
 	MaxConnsPerIP       int           // 0: 256
 	MaxHandshakesPerIP  int           // 0: 16
-	SendQueue           int           // frames per connection; 0: 256
+	SendQueue           int           // frames per connection; 0: 64
 	MaxPayload          int           // 0: 65536
 	MaxPendingPerClient int           // 0: 10000
 	Synchronous         string        // SQLite synchronous pragma; "": FULL

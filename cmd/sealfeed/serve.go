@@ -22,9 +22,9 @@ import (
 
 type serveFlags struct {
 	listen, data, config, credential, revocation, realm, sync, logLevel, logFormat, pprof string
-	publishers                                                                     listFlag
-	tick, handshakeTimeout, idleTimeout, ticketLifetime                            time.Duration
-	maxConnsPerIP, maxHandshakesPerIP, sendQueue, maxPayload, maxPending, workers  int
+	publishers                                                                            listFlag
+	tick, handshakeTimeout, idleTimeout, ticketLifetime                                   time.Duration
+	maxConnsPerIP, maxHandshakesPerIP, sendQueue, maxPayload, maxPending, workers         int
 }
 
 func serveCommand(args []string, stdout, stderr io.Writer) error {
@@ -44,7 +44,7 @@ func serveCommand(args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&f.ticketLifetime, "ticket-lifetime", 24*time.Hour, "resumption ticket lifetime (at most 168h)")
 	fs.IntVar(&f.maxConnsPerIP, "max-conns-per-ip", 256, "open connections per source address")
 	fs.IntVar(&f.maxHandshakesPerIP, "max-handshakes-per-ip", 16, "concurrent handshakes per source address (LIM-002)")
-	fs.IntVar(&f.sendQueue, "send-queue", 256, "frames queued per connection before it is a slow consumer")
+	fs.IntVar(&f.sendQueue, "send-queue", 64, "frames queued per connection before it is a slow consumer")
 	fs.IntVar(&f.maxPayload, "max-payload", 65536, "largest message payload in bytes")
 	fs.IntVar(&f.maxPending, "max-pending", 10000, "unacknowledged messages per client before publishes get 429")
 	fs.IntVar(&f.workers, "workers", 0, "goroutines sealing batch leaves (0: one per CPU)")

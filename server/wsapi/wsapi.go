@@ -46,7 +46,7 @@ type Config struct {
 	// (LIM-002); 0: 16.
 	MaxHandshakesPerIP int
 	// SendQueue is the number of frames queued per connection before it
-	// counts as a slow consumer; 0: 256.
+	// counts as a slow consumer; 0: 64.
 	SendQueue int
 	// WriteTimeout bounds one write; 0: 10 s.
 	WriteTimeout time.Duration
@@ -65,10 +65,14 @@ type Handler struct {
 	upgrader websocket.Upgrader
 	Stats    Stats
 
-	mu    sync.Mutex
-	conns map[string]int
-	hs    map[string]int
-	wg    sync.WaitGroup
+	mu     sync.Mutex
+	conns  map[string]int
+	hs     map[string]int
+	peers  map[*peer]struct{}
+	wg     sync.WaitGroup
+	stop   chan struct{}
+	once   sync.Once
+	closed bool // Wait was called: no new connections
 }
 
 // New returns a Handler.
@@ -86,7 +90,7 @@ func New(cfg Config) *Handler {
 		cfg.MaxHandshakesPerIP = 16
 	}
 	if cfg.SendQueue <= 0 {
-		cfg.SendQueue = 256
+		cfg.SendQueue = 64
 	}
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = 10 * time.Second
@@ -94,12 +98,17 @@ func New(cfg Config) *Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	h := &Handler{cfg: cfg, log: cfg.Logger, conns: map[string]int{}, hs: map[string]int{}}
+	h := &Handler{cfg: cfg, log: cfg.Logger, conns: map[string]int{}, hs: map[string]int{}, peers: map[*peer]struct{}{},
+		stop: make(chan struct{})}
+	go h.pinger(cfg.IdleTimeout / 3)
 	h.upgrader = websocket.Upgrader{
 		Subprotocols:     []string{Subprotocol},
 		HandshakeTimeout: cfg.HandshakeTimeout,
-		ReadBufferSize:   4096,
-		WriteBufferSize:  4096,
+		// Small read buffers (clients send little: Acks) and pooled write
+		// buffers keep an idle connection small.
+		ReadBufferSize:  1024,
+		WriteBufferSize: 4096,
+		WriteBufferPool: &sync.Pool{},
 		// SealFeed authenticates the server inside the protocol and the
 		// client by its key or ticket, never by cookies, so a page of any
 		// origin may connect (no ambient authority to forge).
@@ -108,8 +117,15 @@ func New(cfg Config) *Handler {
 	return h
 }
 
-// Wait blocks until every connection goroutine has ended.
-func (h *Handler) Wait() { h.wg.Wait() }
+// Wait blocks until every connection goroutine has ended, and stops the
+// pinger.
+func (h *Handler) Wait() {
+	h.mu.Lock()
+	h.closed = true
+	h.mu.Unlock()
+	h.wg.Wait()
+	h.once.Do(func() { close(h.stop) })
+}
 
 func clientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
@@ -164,7 +180,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.release(h.conns, ip)
 		return // the upgrader answered already
 	}
-	h.wg.Add(1)
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		ws.Close()
+		h.release(h.conns, ip)
+		return
+	}
+	h.wg.Add(1) // under mu: ordered before Wait (WaitGroup rule)
+	h.mu.Unlock()
 	go func() {
 		defer h.wg.Done()
 		defer h.release(h.conns, ip)
@@ -241,13 +265,21 @@ func (h *Handler) serve(ws *websocket.Conn, ip string) {
 	h.Stats.Handshakes.Add(1)
 	h.log.Debug("handshake complete", "remote", ip, "client", fmt.Sprintf("%x", sess.ClientID[:]),
 		"resumed", sess.Resumed, "key_identified", sess.ClientKey != nil, "group", sess.Group, "aead", sess.AEAD)
-	p := newPeer(ws, h.cfg.SendQueue, h.cfg.WriteTimeout, h.cfg.IdleTimeout/3)
+	p := newPeer(ws, h.cfg.SendQueue, h.cfg.WriteTimeout)
 	c, err := h.cfg.Hub.Attach(sess, p)
 	if err != nil {
 		p.Close(nil)
 		<-p.done
 		return
 	}
+	h.mu.Lock()
+	h.peers[p] = struct{}{}
+	h.mu.Unlock()
+	defer func() {
+		h.mu.Lock()
+		delete(h.peers, p)
+		h.mu.Unlock()
+	}()
 	ws.SetReadDeadline(time.Now().Add(h.cfg.IdleTimeout))
 	ws.SetPongHandler(func(string) error {
 		return ws.SetReadDeadline(time.Now().Add(h.cfg.IdleTimeout))
@@ -341,86 +373,143 @@ func (h *Handler) handshake(ws *websocket.Conn, ip string) (*session.Session, er
 	}
 }
 
-// peer is the writer side of one connection: a bounded queue drained by
-// one goroutine, which also sends pings.
+// peer is the writer side of one connection. Frames wait in a bounded
+// queue; a writer goroutine runs only while there is something to write, so
+// an idle connection costs no goroutine but its reader (memory per idle
+// connection is what bounds how many clients a node holds). Pings come
+// from the handler's shared pinger.
 type peer struct {
 	ws      *websocket.Conn
-	q       chan []byte
-	final   chan []byte
-	once    sync.Once
-	done    chan struct{}
+	max     int
 	timeout time.Duration
+
+	mu      sync.Mutex
+	q       [][]byte
+	writing bool
+	closing bool   // Close was called: final is written after q
+	final   []byte //
+	dead    bool   // the socket is closed
+	done    chan struct{}
 }
 
-func newPeer(ws *websocket.Conn, queue int, writeTimeout, ping time.Duration) *peer {
-	p := &peer{ws: ws, q: make(chan []byte, queue), final: make(chan []byte, 1), done: make(chan struct{}), timeout: writeTimeout}
-	go p.run(ping)
-	return p
+func newPeer(ws *websocket.Conn, queue int, writeTimeout time.Duration) *peer {
+	return &peer{ws: ws, max: queue, timeout: writeTimeout, done: make(chan struct{})}
 }
 
+// Send implements core.Peer.
 func (p *peer) Send(frame []byte) bool {
-	select {
-	case <-p.done:
-		return true // closing: the frame is dropped with the connection
-	default:
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.dead || p.closing {
+		return true // closing: the frame goes down with the connection
 	}
-	select {
-	case p.q <- frame:
-		return true
-	default:
+	if len(p.q) >= p.max {
 		return false
 	}
+	p.q = append(p.q, frame)
+	if !p.writing {
+		p.writing = true
+		go p.write()
+	}
+	return true
 }
 
+// Close implements core.Peer.
 func (p *peer) Close(final []byte) {
-	p.once.Do(func() { p.final <- final })
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closing || p.dead {
+		return
+	}
+	p.closing, p.final = true, final
+	if !p.writing {
+		p.writing = true
+		go p.write()
+	}
 }
 
-func (p *peer) write(f []byte) error {
-	p.ws.SetWriteDeadline(time.Now().Add(p.timeout))
-	return p.ws.WriteMessage(websocket.BinaryMessage, f)
-}
-
-func (p *peer) run(ping time.Duration) {
-	defer close(p.done)
-	defer p.ws.Close()
-	t := time.NewTicker(ping)
-	defer t.Stop()
+// write drains the queue, then exits; after Close it writes the final
+// Alert within a short deadline and closes the socket.
+func (p *peer) write() {
 	for {
-		select {
-		case f := <-p.q:
-			if err := p.write(f); err != nil {
-				p.drain()
-				return
-			}
-		case <-t.C:
-			if err := p.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(p.timeout)); err != nil {
-				p.drain()
-				return
-			}
-		case final := <-p.final:
-			// Flush what is queued, then the Alert, within one deadline.
-			deadline := time.Now().Add(time.Second)
-			p.ws.SetWriteDeadline(deadline)
-			for flushing := true; flushing; {
-				select {
-				case f := <-p.q:
-					if p.ws.WriteMessage(websocket.BinaryMessage, f) != nil {
-						return
-					}
-				default:
-					flushing = false
+		p.mu.Lock()
+		if len(p.q) == 0 {
+			if p.closing {
+				final := p.final
+				p.mu.Unlock()
+				deadline := time.Now().Add(time.Second)
+				p.ws.SetWriteDeadline(deadline)
+				if final != nil {
+					p.ws.WriteMessage(websocket.BinaryMessage, final)
 				}
+				p.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), deadline)
+				p.kill()
+				return
 			}
-			if final != nil {
-				p.ws.WriteMessage(websocket.BinaryMessage, final)
-			}
-			p.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), deadline)
+			p.writing = false
+			p.mu.Unlock()
+			return
+		}
+		f := p.q[0]
+		p.q[0] = nil
+		p.q = p.q[1:]
+		timeout := p.timeout
+		if p.closing {
+			timeout = time.Second // flushing before the Alert
+		}
+		p.mu.Unlock()
+		p.ws.SetWriteDeadline(time.Now().Add(timeout))
+		if err := p.ws.WriteMessage(websocket.BinaryMessage, f); err != nil {
+			// The reader then fails and detaches the connection.
+			p.kill()
 			return
 		}
 	}
 }
 
-// drain closes the socket after a write failure; the reader then fails
-// and detaches the connection. Send and Close never block on a dead peer.
-func (p *peer) drain() { p.ws.Close() }
+// kill closes the socket once and releases the queue.
+func (p *peer) kill() {
+	p.mu.Lock()
+	if !p.dead {
+		p.dead = true
+		p.q = nil
+		p.ws.Close()
+		close(p.done)
+	}
+	p.writing = false
+	p.mu.Unlock()
+}
+
+// ping sends a WebSocket ping; gorilla allows WriteControl concurrently
+// with the writer.
+func (p *peer) ping(timeout time.Duration) {
+	p.mu.Lock()
+	dead := p.dead
+	p.mu.Unlock()
+	if !dead && p.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(timeout)) != nil {
+		p.kill()
+	}
+}
+
+// pinger pings every registered peer every interval, from one goroutine
+// for all connections.
+func (h *Handler) pinger(interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-t.C:
+		}
+		h.mu.Lock()
+		ps := make([]*peer, 0, len(h.peers))
+		for p := range h.peers {
+			ps = append(ps, p)
+		}
+		h.mu.Unlock()
+		for _, p := range ps {
+			p.ping(h.cfg.WriteTimeout)
+		}
+	}
+}

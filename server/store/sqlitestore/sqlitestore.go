@@ -35,6 +35,34 @@ const (
 	labelCheck   = "sealfeed v1 storage key check"
 )
 
+// Write statements, prepared once at Open (SQLite parses SQL slowly, and
+// the single writer connection cannot prepare while a transaction holds it).
+var (
+	wq1 = wq(`SELECT request_hash, response, expires FROM idempotency WHERE publisher = ? AND key = ?`)
+	wq2 = wq(`INSERT INTO blobs (nonce, data, refs) VALUES (x'', x'', ?)`)
+	wq3 = wq(`UPDATE blobs SET nonce = ?, data = ? WHERE blob_id = ?`)
+	wq4 = wq(`INSERT INTO clients (client_id, last_seq, pending) VALUES (?, 1, 1)
+				ON CONFLICT (client_id) DO UPDATE SET last_seq = last_seq + 1, pending = pending + 1 RETURNING last_seq, pending`)
+	wq5 = wq(`INSERT INTO messages (client_id, seq, handle, blob_id, nonce, data, state, publisher, created, expires, changed)
+				VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)`)
+	wq6 = wq(`INSERT INTO idempotency (publisher, key, request_hash, response, expires) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (publisher, key) DO UPDATE SET request_hash = excluded.request_hash, response = excluded.response, expires = excluded.expires`)
+	wq7 = wq(`UPDATE messages SET state = ?, nonce = NULL, data = NULL, changed = ?
+		WHERE client_id = ? AND seq = ? AND state = 0`)
+	wq8  = wq(`UPDATE clients SET pending = pending - 1 WHERE client_id = ?`)
+	wq9  = wq(`UPDATE blobs SET refs = refs - 1 WHERE blob_id = ?`)
+	wq10 = wq(`DELETE FROM blobs WHERE blob_id = ? AND refs <= 0`)
+	wq11 = wq(`DELETE FROM messages WHERE state <> 0 AND changed <= ?`)
+	wq12 = wq(`DELETE FROM idempotency WHERE expires <= ?`)
+	wq13 = wq(`DELETE FROM nonces WHERE expires <= ?`)
+	wq14 = wq(`INSERT INTO nonces (keyid, nonce, expires) VALUES (?, ?, ?)
+		ON CONFLICT (keyid, nonce) DO UPDATE SET expires = excluded.expires WHERE nonces.expires <= ?`)
+)
+
+var writeQueries []string
+
+func wq(q string) string { writeQueries = append(writeQueries, q); return q }
+
 // Options configure a Store.
 type Options struct {
 	// StorageKey is the 32-byte key payloads are encrypted under.
@@ -59,13 +87,16 @@ type Store struct {
 		Open(dst, nonce, ciphertext, additionalData []byte) ([]byte, error)
 	}
 	opt Options
+
+	stmtMu sync.Mutex
+	stmts  map[stmtKey]*sql.Stmt
 }
 
 var _ store.Store = (*Store)(nil)
 
 const schema = `
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS clients (client_id BLOB PRIMARY KEY, last_seq INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS clients (client_id BLOB PRIMARY KEY, last_seq INTEGER NOT NULL, pending INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS blobs (blob_id INTEGER PRIMARY KEY, nonce BLOB NOT NULL, data BLOB NOT NULL, refs INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS messages (
 	client_id BLOB NOT NULL,
@@ -138,10 +169,16 @@ func Open(path string, opt Options) (*Store, error) {
 		return nil, err
 	}
 	r.SetMaxOpenConns(4)
-	s := &Store{w: w, r: r, aead: a, opt: opt}
+	s := &Store{w: w, r: r, aead: a, opt: opt, stmts: map[stmtKey]*sql.Stmt{}}
 	if err := s.checkKey(); err != nil {
 		s.Close()
 		return nil, err
+	}
+	for _, q := range writeQueries {
+		if _, err := s.prep(s.w, q); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("sqlitestore: preparing statements: %w", err)
+		}
 	}
 	return s, nil
 }
@@ -173,8 +210,80 @@ func (s *Store) checkKey() error {
 	return nil
 }
 
+// prep returns the statement for q prepared on db, preparing it once:
+// SQLite spends more time parsing SQL than running these statements.
+func (s *Store) prep(db *sql.DB, q string) (*sql.Stmt, error) {
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	k := stmtKey{db, q}
+	if st, ok := s.stmts[k]; ok {
+		return st, nil
+	}
+	st, err := db.Prepare(q)
+	if err != nil {
+		return nil, err
+	}
+	s.stmts[k] = st
+	return st, nil
+}
+
+type stmtKey struct {
+	db *sql.DB
+	q  string
+}
+
+// wstmt returns the prepared write statement for q; Open prepared them all.
+func (s *Store) wstmt(q string) *sql.Stmt {
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	return s.stmts[stmtKey{s.w, q}]
+}
+
+func (s *Store) txExec(tx *sql.Tx, q string, args ...any) (sql.Result, error) {
+	if st := s.wstmt(q); st != nil {
+		return tx.Stmt(st).Exec(args...)
+	}
+	return tx.Exec(q, args...)
+}
+
+func (s *Store) txQueryRow(tx *sql.Tx, q string, args ...any) *sql.Row {
+	if st := s.wstmt(q); st != nil {
+		return tx.Stmt(st).QueryRow(args...)
+	}
+	return tx.QueryRow(q, args...)
+}
+
+func (s *Store) wExec(q string, args ...any) (sql.Result, error) {
+	if st := s.wstmt(q); st != nil {
+		return st.Exec(args...)
+	}
+	return s.w.Exec(q, args...)
+}
+
+func (s *Store) rQuery(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	st, err := s.prep(s.r, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+func (s *Store) rQueryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	st, err := s.prep(s.r, q)
+	if err != nil {
+		return s.r.QueryRowContext(ctx, q, args...)
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
 // Close closes the database.
 func (s *Store) Close() error {
+	s.stmtMu.Lock()
+	for _, st := range s.stmts {
+		st.Close()
+	}
+	s.stmts = map[stmtKey]*sql.Stmt{}
+	s.stmtMu.Unlock()
 	return errors.Join(s.r.Close(), s.w.Close())
 }
 
@@ -238,7 +347,7 @@ func (s *Store) Publish(ctx context.Context, req *store.PublishRequest, onCommit
 	if req.IdempotencyKey != "" {
 		var h, resp []byte
 		var exp int64
-		err := tx.QueryRow(`SELECT request_hash, response, expires FROM idempotency WHERE publisher = ? AND key = ?`,
+		err := s.txQueryRow(tx, wq1,
 			req.Publisher, req.IdempotencyKey).Scan(&h, &resp, &exp)
 		switch {
 		case err == nil && exp > ms(now):
@@ -257,12 +366,11 @@ func (s *Store) Publish(ctx context.Context, req *store.PublishRequest, onCommit
 	}
 
 	var out []store.Assigned
-	pendingCount := map[[32]byte]int{}
 	for _, p := range req.Publications {
 		exp := now.Add(p.TTL)
 		var blobID int64
 		if len(p.To) > 1 {
-			res, err := tx.Exec(`INSERT INTO blobs (nonce, data, refs) VALUES (x'', x'', ?)`, len(p.To))
+			res, err := s.txExec(tx, wq2, len(p.To))
 			if err != nil {
 				return nil, false, err
 			}
@@ -273,28 +381,21 @@ func (s *Store) Publish(ctx context.Context, req *store.PublishRequest, onCommit
 			if err != nil {
 				return nil, false, err
 			}
-			if _, err := tx.Exec(`UPDATE blobs SET nonce = ?, data = ? WHERE blob_id = ?`, nonce, data, blobID); err != nil {
+			if _, err := s.txExec(tx, wq3, nonce, data, blobID); err != nil {
 				return nil, false, err
 			}
 		}
 		for _, to := range p.To {
-			if req.MaxPending > 0 {
-				n, ok := pendingCount[to]
-				if !ok {
-					if err := tx.QueryRow(`SELECT count(*) FROM messages WHERE client_id = ? AND state = 0 AND expires > ?`, to[:], ms(now)).Scan(&n); err != nil {
-						return nil, false, err
-					}
-				}
-				if n >= req.MaxPending {
-					return nil, false, fmt.Errorf("%w: client %x has %d", store.ErrTooManyPending, to[:4], n)
-				}
-				pendingCount[to] = n + 1
-			}
+			// One statement assigns the next message ID (DLV-001) and counts
+			// the client's pending messages for the limit (API-028).
 			var seq uint64
-			err := tx.QueryRow(`INSERT INTO clients (client_id, last_seq) VALUES (?, 1)
-				ON CONFLICT (client_id) DO UPDATE SET last_seq = last_seq + 1 RETURNING last_seq`, to[:]).Scan(&seq)
+			var pending int
+			err := s.txQueryRow(tx, wq4, to[:]).Scan(&seq, &pending)
 			if err != nil {
 				return nil, false, err
+			}
+			if req.MaxPending > 0 && pending > req.MaxPending {
+				return nil, false, fmt.Errorf("%w: client %x has %d", store.ErrTooManyPending, to[:4], pending-1)
 			}
 			h, err := newHandle()
 			if err != nil {
@@ -311,8 +412,7 @@ func (s *Store) Publish(ctx context.Context, req *store.PublishRequest, onCommit
 				}
 				nonce, data = n, d
 			}
-			if _, err := tx.Exec(`INSERT INTO messages (client_id, seq, handle, blob_id, nonce, data, state, publisher, created, expires, changed)
-				VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)`, to[:], seq, h, blob, nonce, data, req.Publisher, ms(now), ms(exp), ms(now)); err != nil {
+			if _, err := s.txExec(tx, wq5, to[:], seq, h, blob, nonce, data, req.Publisher, ms(now), ms(exp), ms(now)); err != nil {
 				return nil, false, err
 			}
 			out = append(out, store.Assigned{Handle: h, ClientID: to, Seq: seq, Expires: time.UnixMilli(ms(exp))})
@@ -323,8 +423,7 @@ func (s *Store) Publish(ctx context.Context, req *store.PublishRequest, onCommit
 		if err != nil {
 			return nil, false, err
 		}
-		if _, err := tx.Exec(`INSERT INTO idempotency (publisher, key, request_hash, response, expires) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (publisher, key) DO UPDATE SET request_hash = excluded.request_hash, response = excluded.response, expires = excluded.expires`,
+		if _, err := s.txExec(tx, wq6,
 			req.Publisher, req.IdempotencyKey, req.RequestHash[:], resp, ms(now.Add(s.opt.IdempotencyRetention))); err != nil {
 			return nil, false, err
 		}
@@ -340,7 +439,7 @@ func (s *Store) Publish(ctx context.Context, req *store.PublishRequest, onCommit
 
 // Pending implements store.Store.
 func (s *Store) Pending(ctx context.Context, clientID [32]byte, after uint64, limit int) ([]store.Message, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT m.seq, m.blob_id, m.nonce, m.data, m.expires, b.nonce, b.data
+	rows, err := s.rQuery(ctx, `SELECT m.seq, m.blob_id, m.nonce, m.data, m.expires, b.nonce, b.data
 		FROM messages m LEFT JOIN blobs b ON b.blob_id = m.blob_id
 		WHERE m.client_id = ? AND m.seq > ? AND m.state = 0 AND m.expires > ?
 		ORDER BY m.seq LIMIT ?`, clientID[:], after, ms(s.opt.Now()), limit)
@@ -373,7 +472,7 @@ func (s *Store) Pending(ctx context.Context, clientID [32]byte, after uint64, li
 }
 
 // finish moves one message out of Pending and releases its payload.
-func finish(tx *sql.Tx, clientID []byte, seq uint64, state store.MessageState, now int64) (bool, error) {
+func (s *Store) finish(tx *sql.Tx, clientID []byte, seq uint64, state store.MessageState, now int64) (bool, error) {
 	var blob sql.NullInt64
 	// An acknowledgement that arrives after the TTL does not change an
 	// expired message: expired is final (api.md API-032).
@@ -385,19 +484,21 @@ func finish(tx *sql.Tx, clientID []byte, seq uint64, state store.MessageState, n
 	if cond != "" {
 		args = append(args, now)
 	}
-	err := tx.QueryRow(`UPDATE messages SET state = ?, nonce = NULL, data = NULL, changed = ?
-		WHERE client_id = ? AND seq = ? AND state = 0`+cond+` RETURNING blob_id`, args...).Scan(&blob)
+	err := s.txQueryRow(tx, wq7+cond+` RETURNING blob_id`, args...).Scan(&blob)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
 	if err != nil {
 		return false, err
 	}
+	if _, err := s.txExec(tx, wq8, clientID); err != nil {
+		return false, err
+	}
 	if blob.Valid {
-		if _, err := tx.Exec(`UPDATE blobs SET refs = refs - 1 WHERE blob_id = ?`, blob.Int64); err != nil {
+		if _, err := s.txExec(tx, wq9, blob.Int64); err != nil {
 			return false, err
 		}
-		if _, err := tx.Exec(`DELETE FROM blobs WHERE blob_id = ? AND refs <= 0`, blob.Int64); err != nil {
+		if _, err := s.txExec(tx, wq10, blob.Int64); err != nil {
 			return false, err
 		}
 	}
@@ -420,7 +521,7 @@ func (s *Store) Ack(ctx context.Context, acks map[[32]byte][]uint64) (int, error
 	n := 0
 	for c, ids := range acks {
 		for _, id := range ids {
-			ok, err := finish(tx, c[:], id, store.Acknowledged, now)
+			ok, err := s.finish(tx, c[:], id, store.Acknowledged, now)
 			if err != nil {
 				return 0, err
 			}
@@ -437,7 +538,7 @@ func (s *Store) Status(ctx context.Context, handle string) (*store.Status, error
 	st := &store.Status{Handle: handle}
 	var cid []byte
 	var created, expires int64
-	err := s.r.QueryRowContext(ctx, `SELECT client_id, seq, state, publisher, created, expires FROM messages WHERE handle = ?`, handle).
+	err := s.rQueryRow(ctx, `SELECT client_id, seq, state, publisher, created, expires FROM messages WHERE handle = ?`, handle).
 		Scan(&cid, &st.Seq, &st.State, &st.Publisher, &created, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, store.ErrNotFound
@@ -456,7 +557,7 @@ func (s *Store) Status(ctx context.Context, handle string) (*store.Status, error
 // PendingCount implements store.Store.
 func (s *Store) PendingCount(ctx context.Context, clientID [32]byte) (int, error) {
 	var n int
-	err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM messages WHERE client_id = ? AND state = 0 AND expires > ?`,
+	err := s.rQueryRow(ctx, `SELECT count(*) FROM messages WHERE client_id = ? AND state = 0 AND expires > ?`,
 		clientID[:], ms(s.opt.Now())).Scan(&n)
 	return n, err
 }
@@ -495,7 +596,7 @@ func (s *Store) Expire(ctx context.Context, now time.Time) ([][32]byte, error) {
 	}
 	changed := map[[32]byte]bool{}
 	for _, k := range ks {
-		if _, err := finish(tx, k.c[:], k.seq, store.Expired, ms(now)); err != nil {
+		if _, err := s.finish(tx, k.c[:], k.seq, store.Expired, ms(now)); err != nil {
 			return nil, err
 		}
 		changed[k.c] = true
@@ -503,13 +604,13 @@ func (s *Store) Expire(ctx context.Context, now time.Time) ([][32]byte, error) {
 	// Tombstones: the row of the highest sequence number of each client
 	// stays, so that DLV-001 never reuses an ID (clients.last_seq holds it
 	// anyway); status rows go after the retention.
-	if _, err := tx.Exec(`DELETE FROM messages WHERE state <> 0 AND changed <= ?`, ms(now.Add(-s.opt.TombstoneRetention))); err != nil {
+	if _, err := s.txExec(tx, wq11, ms(now.Add(-s.opt.TombstoneRetention))); err != nil {
 		return nil, err
 	}
-	if _, err := tx.Exec(`DELETE FROM idempotency WHERE expires <= ?`, ms(now)); err != nil {
+	if _, err := s.txExec(tx, wq12, ms(now)); err != nil {
 		return nil, err
 	}
-	if _, err := tx.Exec(`DELETE FROM nonces WHERE expires <= ?`, ms(now)); err != nil {
+	if _, err := s.txExec(tx, wq13, ms(now)); err != nil {
 		return nil, err
 	}
 	if err := tx.Commit(); err != nil {
@@ -526,8 +627,7 @@ func (s *Store) Expire(ctx context.Context, now time.Time) ([][32]byte, error) {
 func (s *Store) Seen(keyID, nonce string, expires time.Time) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	res, err := s.w.Exec(`INSERT INTO nonces (keyid, nonce, expires) VALUES (?, ?, ?)
-		ON CONFLICT (keyid, nonce) DO UPDATE SET expires = excluded.expires WHERE nonces.expires <= ?`,
+	res, err := s.wExec(wq14,
 		keyID, nonce, ms(expires), ms(s.opt.Now()))
 	if err != nil {
 		return false, err

@@ -1,0 +1,393 @@
+/**
+ * SealFeedClient: a SealFeed v1 client over WebSocket (spec §1: one frame per binary message, subprotocol
+ * `sealfeed.v1`). It runs the handshake (§6), then opens batch deliveries (§10), runs replay protection
+ * (§11), hands each new message to the application once, and acknowledges (§12).
+ *
+ * Platform neutral: the WebSocket constructor is injected — browsers pass `WebSocket`, Node passes the `ws`
+ * package's (see `@sealfeed/client/node`).
+ */
+import { type AlertName, SealFeedError } from './alert.js';
+import { toHex } from './bytes.js';
+import { LIMITS, MSG } from './constants.js';
+import { ClientHandshake, type ClientConfig, type HandshakeResult, type Ticket } from './handshake.js';
+import { encodeAck, MAX_ACK_IDS } from './messages.js';
+import { openDelivery, type OpenedBatch } from './batch.js';
+import { MemoryReplayStore, ReplayState, replayKey, type ReplayStore } from './replay.js';
+import type { Session } from './session.js';
+import { encodeMessage } from './wire.js';
+
+/** The subprotocol of §1. */
+export const SUBPROTOCOL = 'sealfeed.v1';
+
+/** The part of the WebSocket API the client uses (browsers' WebSocket and Node's `ws` both fit). */
+export interface WebSocketLike {
+  binaryType: string;
+  readonly protocol: string;
+  readonly readyState: number;
+  send(data: Uint8Array): void;
+  close(code?: number, reason?: string): void;
+  onopen: ((ev: unknown) => void) | null;
+  onmessage: ((ev: { data: unknown }) => void) | null;
+  onclose: ((ev: { code?: number; reason?: string }) => void) | null;
+  onerror: ((ev: unknown) => void) | null;
+}
+
+export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
+
+/** One message handed to the application, exactly once per message ID (REPLAY-012, DLV-004). */
+export interface DeliveredMessage {
+  messageId: bigint;
+  payload: Uint8Array;
+  /** the payload came from a broadcast blob (BATCH-004) */
+  broadcast: boolean;
+  /** the batch that carried it */
+  batchSeq: bigint;
+  signerId: Uint8Array;
+}
+
+/** The outcome of the last batch delivery. */
+export interface BatchStatus {
+  /** true: signature, witness, proofs, tag and decryption all verified (BATCH-011 … BATCH-016) */
+  verified: boolean;
+  /** the alert of the first failed check (BATCH-016); the connection is then closed (BATCH-015) */
+  alert?: AlertName;
+  batchSeq?: bigint;
+  signerId?: Uint8Array;
+  timestampMs?: bigint;
+  /** messages handed to the application */
+  delivered: number;
+  /** duplicates and stale messages: acknowledged, not delivered (REPLAY-012) */
+  replayed: number;
+  stale: number;
+}
+
+export interface SealFeedClientOptions extends Omit<ClientConfig, 'trace'> {
+  /** ws:// or wss:// URL of the push server */
+  url: string;
+  /** the WebSocket constructor: `WebSocket` in browsers, the `ws` package's in Node */
+  WebSocket: WebSocketConstructor;
+  /** where replay state is persisted (REPLAY-013); default in memory */
+  replayStore?: ReplayStore;
+  /** HS-051: default HandshakeTimeout (10 s) */
+  handshakeTimeoutMs?: number;
+  /**
+   * Called with each new message, in order; awaited before the message is acknowledged (DLV-003). Messages
+   * are also available from the async iterator `messages()`.
+   */
+  onMessage?: (m: DeliveredMessage) => void | Promise<void>;
+  /** Called after every delivery, verified or not. */
+  onBatch?: (s: BatchStatus) => void;
+  /** Called with a new resumption ticket (anonymous clients): persist it to keep the client ID (HS-040). */
+  onTicket?: (t: Ticket) => void | Promise<void>;
+  /** Called with the number of the accepted revocation list: persist it (CRED-013). */
+  onRevocationNumber?: (n: bigint) => void | Promise<void>;
+}
+
+/** A minimal async queue behind `messages()`. */
+class MessageQueue {
+  private items: DeliveredMessage[] = [];
+  private waiters: { resolve: (r: IteratorResult<DeliveredMessage>) => void; reject: (e: unknown) => void }[] = [];
+  private ended = false;
+  private error: unknown;
+
+  push(m: DeliveredMessage): void {
+    const w = this.waiters.shift();
+    if (w) w.resolve({ value: m, done: false });
+    else this.items.push(m);
+  }
+  end(error?: unknown): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.error = error;
+    for (const w of this.waiters.splice(0)) {
+      if (error !== undefined) w.reject(error);
+      else w.resolve({ value: undefined, done: true });
+    }
+  }
+  next(): Promise<IteratorResult<DeliveredMessage>> {
+    const m = this.items.shift();
+    if (m) return Promise.resolve({ value: m, done: false });
+    if (this.ended) return this.error !== undefined ? Promise.reject(this.error) : Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+  }
+}
+
+function toBytes(data: unknown): Uint8Array | undefined {
+  if (data instanceof Uint8Array) return data;
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (Array.isArray(data) && data.every((d) => d instanceof Uint8Array)) {
+    // `ws` may deliver fragmented messages as a list of buffers
+    const n = data.reduce((s, d: Uint8Array) => s + d.length, 0);
+    const out = new Uint8Array(n);
+    let o = 0;
+    for (const d of data as Uint8Array[]) {
+      out.set(d, o);
+      o += d.length;
+    }
+    return out;
+  }
+  return undefined;
+}
+
+export class SealFeedClient {
+  private readonly opts: SealFeedClientOptions;
+  private readonly ws: WebSocketLike;
+  private readonly hs: ClientHandshake;
+  private readonly store: ReplayStore;
+  private readonly queue = new MessageQueue();
+  private chain: Promise<void> = Promise.resolve();
+  private hsResult: HandshakeResult | undefined;
+  private session: Session | undefined;
+  private replay: ReplayState | undefined;
+  private storeKey = '';
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private done = false;
+  private connectSettle!: { resolve: () => void; reject: (e: unknown) => void };
+  private closedSettle!: (e: SealFeedError | undefined) => void;
+
+  /** Resolves when the connection ends: undefined after an orderly close, else the error that ended it. */
+  readonly closed: Promise<SealFeedError | undefined>;
+  /** The outcome of the last batch delivery. */
+  lastBatch: BatchStatus | undefined;
+
+  private readonly connected: Promise<void>;
+
+  private constructor(opts: SealFeedClientOptions) {
+    this.opts = opts;
+    this.store = opts.replayStore ?? new MemoryReplayStore();
+    this.hs = new ClientHandshake(opts);
+    this.connected = new Promise<void>((resolve, reject) => (this.connectSettle = { resolve, reject }));
+    this.connected.catch(() => undefined);
+    this.closed = new Promise((resolve) => (this.closedSettle = resolve));
+    this.ws = new opts.WebSocket(opts.url, SUBPROTOCOL);
+    this.ws.binaryType = 'arraybuffer';
+    this.ws.onopen = () => this.onOpen();
+    this.ws.onmessage = (ev) => this.onTransportMessage(ev.data);
+    this.ws.onclose = () => this.onTransportClose();
+    this.ws.onerror = () => undefined; // followed by onclose
+  }
+
+  /**
+   * Connects, runs the handshake and resolves once CONNECTED (after Welcome). Rejects with the SealFeedError
+   * of the failed rule (the alert has then been sent to the server, ALERT-001).
+   */
+  static async connect(opts: SealFeedClientOptions): Promise<SealFeedClient> {
+    const c = new SealFeedClient(opts);
+    await c.connected;
+    return c;
+  }
+
+  private get result(): HandshakeResult {
+    if (!this.hsResult) throw new Error('not connected');
+    return this.hsResult;
+  }
+
+  /** The client ID: ID-001 for key-identified clients, assigned or resumed for anonymous ones (ID-002). */
+  get clientId(): Uint8Array {
+    return this.result.clientId;
+  }
+  get clientIdHex(): string {
+    return toHex(this.result.clientId);
+  }
+  /** The resumption ticket of this connection's Welcome, if the server issued one. */
+  get ticket(): Ticket | undefined {
+    return this.result.ticket;
+  }
+  get resumed(): boolean {
+    return this.result.resumed;
+  }
+  /** KeyID of the authenticated server key: the batch signer (BATCH-010). */
+  get serverKeyId(): Uint8Array {
+    return this.result.serverKeyId;
+  }
+  get handshake(): HandshakeResult {
+    return this.result;
+  }
+
+  /** Every new message, once, in order; ends when the connection ends (throwing its error if it failed). */
+  messages(): AsyncIterableIterator<DeliveredMessage> {
+    const q = this.queue;
+    const it: AsyncIterableIterator<DeliveredMessage> = {
+      next: () => q.next(),
+      [Symbol.asyncIterator]: () => it,
+    };
+    return it;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<DeliveredMessage> {
+    return this.messages();
+  }
+
+  /** Asks the server to update its sending key too (POST-003); our sending key switches at once. */
+  requestKeyUpdate(): void {
+    if (!this.session || this.done) throw new Error('not connected');
+    this.send(this.session.sendKeyUpdate(true));
+  }
+
+  /** Orderly close: close_notify (POST-006), then the transport. */
+  close(): void {
+    if (this.done) return;
+    const frame = this.session ? this.session.alertFrame('close_notify') : this.hs.alertFrame('close_notify');
+    if (frame) this.send(frame);
+    this.finish(undefined);
+  }
+
+  // ------------------------------------------------------------------------------------------
+
+  private onOpen(): void {
+    if (this.done) return;
+    if (this.ws.protocol !== SUBPROTOCOL) {
+      this.fail(new SealFeedError('handshake_failure', `server did not select the ${SUBPROTOCOL} subprotocol`, '§1'), false);
+      return;
+    }
+    // HS-051: the handshake must complete within HandshakeTimeout
+    this.timer = setTimeout(
+      () => this.enqueue(() => this.fail(new SealFeedError('timeout', 'handshake did not complete in time', 'HS-051'))),
+      this.opts.handshakeTimeoutMs ?? LIMITS.HandshakeTimeoutMs,
+    );
+    try {
+      this.send(this.hs.start());
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  private onTransportMessage(data: unknown): void {
+    const frame = toBytes(data);
+    this.enqueue(async () => {
+      if (!frame) throw new SealFeedError('decode_error', 'non-binary WebSocket message', '§1');
+      await this.onFrame(frame);
+    });
+  }
+
+  private onTransportClose(): void {
+    this.enqueue(() => {
+      if (!this.done) this.finish(new SealFeedError('internal_error', 'the transport closed without close_notify'));
+    });
+  }
+
+  /** Frames are processed strictly one after another. */
+  private enqueue(fn: () => void | Promise<void>): void {
+    this.chain = this.chain
+      .then(async () => {
+        if (this.done) return;
+        await fn();
+      })
+      .catch((e) => this.fail(e));
+  }
+
+  private async onFrame(frame: Uint8Array): Promise<void> {
+    if (!this.session) {
+      for (const out of this.hs.receive(frame)) this.send(out);
+      if (this.hs.state === 'CONNECTED') await this.onConnected();
+      return;
+    }
+    const input = this.session.receive(frame);
+    // POST-003: a KeyUpdate(0) answer goes out before any further application data
+    for (const a of input.answers) this.send(a);
+    for (const m of input.messages) if (m.type === MSG.BatchDelivery) await this.onDelivery(m.body);
+  }
+
+  private async onConnected(): Promise<void> {
+    const r = this.hs.result!;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.hsResult = r;
+    this.session = r.session;
+    // REPLAY-011: one replay state per client ID and server trust anchor, persisted across connections
+    this.storeKey = replayKey(r.trustAnchor, r.clientId);
+    const saved = await this.store.load(this.storeKey);
+    this.replay = saved ? ReplayState.fromJSON(saved) : new ReplayState();
+    if (r.revocationNumber !== undefined) await this.opts.onRevocationNumber?.(r.revocationNumber);
+    if (r.ticket) await this.opts.onTicket?.(r.ticket);
+    this.connectSettle.resolve();
+  }
+
+  /**
+   * One BatchDelivery: open it (BATCH-016 order; no state change on failure, BATCH-014), persist the new
+   * replay state (REPLAY-013), hand the new messages to the application, then acknowledge every message ID
+   * of the delivery, duplicates and stale ones included (REPLAY-012, DLV-003).
+   */
+  private async onDelivery(body: Uint8Array): Promise<void> {
+    const r = this.result;
+    let opened: OpenedBatch;
+    try {
+      opened = openDelivery(
+        body,
+        {
+          signerKey: r.serverKey,
+          envKey: r.envelope.envKey,
+          envIv: r.envelope.envIv,
+          tagKey: r.envelope.tagKey,
+          aead: r.aead,
+          // LIM-001: the receiver enforces MaxPayload; Welcome.max_payload can only lower it (SPEC-FINDINGS.md)
+          maxPayload: Math.min(r.welcome.maxPayload, LIMITS.MaxPayload),
+        },
+        this.replay!,
+      );
+    } catch (e) {
+      this.lastBatch = { verified: false, alert: e instanceof SealFeedError ? e.alert : 'internal_error', delivered: 0, replayed: 0, stale: 0 };
+      this.opts.onBatch?.(this.lastBatch);
+      throw e; // BATCH-015: fatal on a live connection
+    }
+    await this.store.save(this.storeKey, opened.nextState.toJSON());
+    this.replay = opened.nextState;
+    const h = opened.header;
+    const status: BatchStatus = { verified: true, batchSeq: h.batchSeq, signerId: h.signerId, timestampMs: h.timestampMs, delivered: 0, replayed: 0, stale: 0 };
+    for (const m of opened.messages) {
+      if (m.status === 'deliver') {
+        const dm: DeliveredMessage = { messageId: m.messageId, payload: m.payload, broadcast: m.broadcast, batchSeq: h.batchSeq, signerId: h.signerId };
+        await this.opts.onMessage?.(dm);
+        this.queue.push(dm);
+        status.delivered++;
+      } else if (m.status === 'replayed_message') status.replayed++;
+      else status.stale++;
+    }
+    this.lastBatch = status;
+    this.opts.onBatch?.(status);
+    // Ack: strictly ascending IDs (entries are), at most 4096 per Ack message, all in one record
+    const ids = opened.messages.map((m) => m.messageId);
+    const acks: Uint8Array[] = [];
+    for (let i = 0; i < ids.length; i += MAX_ACK_IDS) acks.push(encodeMessage(MSG.Ack, encodeAck(ids.slice(i, i + MAX_ACK_IDS))));
+    if (acks.length) this.send(this.session!.send(acks));
+  }
+
+  private send(frame: Uint8Array): void {
+    try {
+      this.ws.send(frame);
+    } catch {
+      // the transport reports its own failure through onclose
+    }
+  }
+
+  /** A failure: send the alert (unless it came from the peer or is local only), then close (POST-006). */
+  private fail(e: unknown, sendAlert = true): void {
+    if (this.done) return;
+    const err = e instanceof SealFeedError ? e : new SealFeedError('internal_error', e instanceof Error ? e.message : String(e));
+    if (sendAlert && !err.fromPeer) {
+      let frame: Uint8Array | undefined;
+      try {
+        frame = this.session ? this.session.alertFrame(err.alert) : this.hs.alertFrame(err);
+      } catch {
+        frame = undefined;
+      }
+      if (frame) this.send(frame);
+    }
+    this.finish(err.alert === 'close_notify' && err.fromPeer ? undefined : err);
+  }
+
+  private finish(err: SealFeedError | undefined): void {
+    if (this.done) return;
+    this.done = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.session?.destroy();
+    try {
+      this.ws.close(1000);
+    } catch {
+      // already closed
+    }
+    this.connectSettle.reject(err ?? new SealFeedError('close_notify', 'closed before the handshake completed'));
+    this.queue.end(err);
+    this.closedSettle(err);
+  }
+}

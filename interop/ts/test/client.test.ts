@@ -1,0 +1,266 @@
+/**
+ * SealFeedClient end to end: a scripted server (the handshake frames of a vector, then batches built by the
+ * test builder under the traced session keys) over an in-memory WebSocket, and over a real `ws` server on
+ * the loopback interface through the Node entry point.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { WebSocketServer } from 'ws';
+import {
+  decodeAck,
+  encodeKeyUpdate,
+  encodeMessage,
+  MemoryReplayStore,
+  MSG,
+  SealFeedClient,
+  SealFeedError,
+  toHex,
+  utf8,
+  type DeliveredMessage,
+  type ReplayStore,
+  type WebSocketConstructor,
+  type WebSocketLike,
+} from '../src/index.js';
+import { connect } from '../src/node.js';
+import { buildBatch } from './helpers/builder.js';
+import { handshakeVector, ScriptedServer, type HandshakeVector } from './helpers/scripted.js';
+import { h } from './vectors/harness.js';
+
+/** An in-memory WebSocket whose other end is a ScriptedServer. */
+function fakeSocket(onServer: (sock: FakeSocket) => void): WebSocketConstructor {
+  return class extends FakeSocket {
+    constructor(url: string, protocols?: string | string[]) {
+      super(url, protocols);
+      onServer(this);
+    }
+  };
+}
+
+class FakeSocket implements WebSocketLike {
+  binaryType = 'blob';
+  protocol = '';
+  readyState = 0;
+  onopen: ((ev: unknown) => void) | null = null;
+  onmessage: ((ev: { data: unknown }) => void) | null = null;
+  onclose: ((ev: { code?: number; reason?: string }) => void) | null = null;
+  onerror: ((ev: unknown) => void) | null = null;
+  toServer: (frame: Uint8Array) => void = () => undefined;
+  readonly sent: Uint8Array[] = [];
+  closedByClient = false;
+
+  constructor(
+    readonly url: string,
+    protocols?: string | string[],
+  ) {
+    this.protocol = ([] as string[]).concat(protocols ?? []).includes('sealfeed.v1') ? 'sealfeed.v1' : '';
+    setTimeout(() => {
+      this.readyState = 1;
+      this.onopen?.({});
+    });
+  }
+  send(data: Uint8Array): void {
+    const copy = Uint8Array.from(data);
+    this.sent.push(copy);
+    this.toServer(copy);
+  }
+  close(): void {
+    if (this.readyState === 3) return;
+    this.closedByClient = true;
+    this.readyState = 3;
+    setTimeout(() => this.onclose?.({ code: 1000 }));
+  }
+  /** a frame from the server, as an ArrayBuffer like browsers deliver it */
+  deliver(frame: Uint8Array): void {
+    setTimeout(() => this.onmessage?.({ data: frame.slice().buffer }));
+  }
+}
+
+function env(v: HandshakeVector) {
+  return { envKey: v.secret('env_key'), envIv: v.secret('env_iv'), tagKey: v.secret('tag_key') };
+}
+
+const until = async (cond: () => boolean, ms = 2000) => {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 2));
+  }
+};
+
+/** Connects a client to a scripted server for handshake vector `tcId`. */
+async function scriptedClient(tcId: number, opts: { store?: ReplayStore; onMessage?: (m: DeliveredMessage) => void | Promise<void> } = {}) {
+  const v = handshakeVector(tcId);
+  let server!: ScriptedServer;
+  let sock!: FakeSocket;
+  const WS = fakeSocket((s) => {
+    sock = s;
+    server = new ScriptedServer(v, (f) => s.deliver(f));
+    s.toServer = (f) => server.onClientFrame(f);
+  });
+  const client = await SealFeedClient.connect({ ...v.config, url: 'wss://push.example/feed', WebSocket: WS, replayStore: opts.store, onMessage: opts.onMessage });
+  return { v, client, server, sock };
+}
+
+test('connects, delivers each message once, acknowledges, answers KeyUpdate and refuses a replayed batch', async () => {
+  const store = new MemoryReplayStore();
+  const { v, client, server, sock } = await scriptedClient(1, { store });
+  assert.equal(client.clientIdHex, v.t.clientId);
+  assert.equal(toHex(client.ticket!.ticket), v.t.ticket);
+  const signerSeed = h(v.t.server.keySeed);
+  const other = { envKey: new Uint8Array(32).fill(1), envIv: new Uint8Array(12).fill(2), tagKey: new Uint8Array(32).fill(3) };
+  const it = client.messages();
+
+  // batch 1: messages 1 and 2 for us, something for another client
+  const b1 = buildBatch({
+    signerSeed,
+    batchSeq: 1n,
+    recipients: [
+      { env: other, aead: 1, entries: [{ type: 1, messageId: 9n, payload: utf8('not ours') }] },
+      { env: env(v), aead: 1, entries: [{ type: 1, messageId: 1n, payload: utf8('hello') }, { type: 1, messageId: 2n, payload: utf8('world') }] },
+    ],
+  });
+  sock.deliver(server.serverSender.seal([encodeMessage(MSG.BatchDelivery, b1.delivery(1))]));
+  const m1 = (await it.next()).value as DeliveredMessage;
+  const m2 = (await it.next()).value as DeliveredMessage;
+  assert.deepEqual([m1.messageId, new TextDecoder().decode(m1.payload), m1.batchSeq, m1.broadcast], [1n, 'hello', 1n, false]);
+  assert.equal(m2.messageId, 2n);
+  await until(() => server.received.length === 1);
+  const ack1 = server.clientReceiver.open(server.received[0]!);
+  assert.deepEqual(decodeAck(ack1[0]!.body), [1n, 2n]);
+  assert.deepEqual(client.lastBatch, { verified: true, batchSeq: 1n, signerId: b1.header.signerId, timestampMs: b1.header.timestampMs, delivered: 2, replayed: 0, stale: 0 });
+
+  // KeyUpdate(1): the client answers KeyUpdate(0) and both directions switch keys (POST-003)
+  sock.deliver(server.serverSender.seal([encodeMessage(MSG.KeyUpdate, encodeKeyUpdate(true))]));
+  server.serverSender.update();
+  await until(() => server.received.length === 2);
+  const ku = server.clientReceiver.open(server.received[1]!);
+  assert.deepEqual([ku[0]!.type, ku[0]!.body[0]], [MSG.KeyUpdate, 0]);
+  server.clientReceiver.update();
+
+  // batch 2 under the new keys: 2 is a duplicate (acknowledged, not delivered), 3 is new
+  const b2 = buildBatch({ signerSeed, batchSeq: 2n, recipients: [{ env: env(v), aead: 1, entries: [{ type: 1, messageId: 2n, payload: utf8('world') }, { type: 1, messageId: 3n, payload: utf8('!') }] }] });
+  const f2 = server.serverSender.seal([encodeMessage(MSG.BatchDelivery, b2.delivery(0))]);
+  sock.deliver(f2);
+  const m3 = (await it.next()).value as DeliveredMessage;
+  assert.equal(m3.messageId, 3n);
+  await until(() => server.received.length === 3);
+  assert.deepEqual(decodeAck(server.clientReceiver.open(server.received[2]!)[0]!.body), [2n, 3n]);
+  assert.equal(client.lastBatch!.replayed, 1);
+
+  // the same batch again, freshly protected: replayed_batch (REPLAY-010), sent as an alert, connection closed
+  sock.deliver(server.serverSender.seal([encodeMessage(MSG.BatchDelivery, b2.delivery(0))]));
+  const err = await client.closed;
+  assert.equal(err?.alert, 'replayed_batch');
+  assert.deepEqual(client.lastBatch, { verified: false, alert: 'replayed_batch', delivered: 0, replayed: 0, stale: 0 });
+  await until(() => server.received.length === 4);
+  const alert = server.clientReceiver.open(server.received[3]!);
+  assert.deepEqual([alert[0]!.type, alert[0]!.body[0]], [MSG.Alert, 61]);
+  await assert.rejects(it.next(), (e: unknown) => e instanceof SealFeedError && e.alert === 'replayed_batch');
+  assert.equal(sock.closedByClient, true);
+
+  // REPLAY-013: the state persisted; a new connection (same client ID) refuses batch 2 as well
+  const again = await scriptedClient(1, { store });
+  again.sock.deliver(again.server.serverSender.seal([encodeMessage(MSG.BatchDelivery, b2.delivery(0))]));
+  assert.equal((await again.client.closed)?.alert, 'replayed_batch');
+});
+
+test('DLV-003: the Ack goes out only after the replay state is saved and the message handed over', async () => {
+  const log: string[] = [];
+  const inner = new MemoryReplayStore();
+  const store: ReplayStore = {
+    load: (k) => inner.load(k),
+    save: async (k, s) => {
+      await new Promise((r) => setTimeout(r, 20));
+      await inner.save(k, s);
+      log.push('saved');
+    },
+  };
+  const { v, server, sock } = await scriptedClient(1, {
+    store,
+    onMessage: async () => {
+      await new Promise((r) => setTimeout(r, 20));
+      log.push('handed');
+    },
+  });
+  const origin = server.onClientFrame.bind(server);
+  server.onClientFrame = (f) => {
+    log.push('ack');
+    origin(f);
+  };
+  const b = buildBatch({ signerSeed: h(v.t.server.keySeed), batchSeq: 5n, recipients: [{ env: env(v), aead: 1, entries: [{ type: 1, messageId: 7n, payload: utf8('x') }] }] });
+  sock.deliver(server.serverSender.seal([encodeMessage(MSG.BatchDelivery, b.delivery(0))]));
+  await until(() => log.includes('ack'));
+  assert.deepEqual(log, ['saved', 'handed', 'ack']);
+});
+
+test('a handshake failure rejects connect with the alert and sends it (ALERT-001)', async () => {
+  const v = handshakeVector(36); // the client pins another key's fingerprint
+  let sock!: FakeSocket;
+  const WS = fakeSocket((s) => {
+    sock = s;
+    const server = new ScriptedServer(v, (f) => s.deliver(f));
+    s.toServer = (f) => {
+      if (!server.handshakeDone) server.onClientFrame(f);
+    };
+  });
+  await assert.rejects(SealFeedClient.connect({ ...v.config, url: 'wss://x', WebSocket: WS }), (e: unknown) => e instanceof SealFeedError && e.alert === 'unknown_server_key');
+  assert.equal(sock.sent.length, 2); // ClientHello, then the alert
+  assert.equal(sock.sent[1]![0], 0x17); // protected under the client handshake key
+});
+
+test('HS-051: a silent server makes the handshake time out', async () => {
+  const WS = fakeSocket(() => undefined);
+  const v = handshakeVector(1);
+  await assert.rejects(SealFeedClient.connect({ ...v.config, url: 'wss://x', WebSocket: WS, handshakeTimeoutMs: 30 }), (e: unknown) => e instanceof SealFeedError && e.alert === 'timeout');
+});
+
+test('a server that does not select the sealfeed.v1 subprotocol is refused (§1)', async () => {
+  const WS = fakeSocket((s) => (s.protocol = ''));
+  await assert.rejects(SealFeedClient.connect({ ...handshakeVector(1).config, url: 'wss://x', WebSocket: WS }), SealFeedError);
+});
+
+test('Node entry: a real ws server on the loopback interface, broadcast delivery and close_notify', async () => {
+  const v = handshakeVector(1);
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, handleProtocols: (p) => (p.has('sealfeed.v1') ? 'sealfeed.v1' : false) });
+  await new Promise((r) => wss.once('listening', r));
+  const port = (wss.address() as { port: number }).port;
+  let server!: ScriptedServer;
+  let serverSocket!: import('ws').WebSocket;
+  const received: Uint8Array[] = [];
+  wss.on('connection', (ws) => {
+    serverSocket = ws;
+    server = new ScriptedServer(v, (f) => ws.send(f));
+    ws.on('message', (data: Buffer) => {
+      const f = new Uint8Array(data);
+      if (server.handshakeDone) received.push(f);
+      else server.onClientFrame(f);
+    });
+  });
+  try {
+    const got: DeliveredMessage[] = [];
+    const client = await connect({ ...v.config, url: `ws://127.0.0.1:${port}`, onMessage: (m) => void got.push(m) });
+    assert.equal(client.clientIdHex, v.t.clientId);
+    const dataKey = new Uint8Array(32).fill(7);
+    const b = buildBatch({
+      signerSeed: h(v.t.server.keySeed),
+      batchSeq: 3n,
+      blobs: [{ payload: utf8('broadcast'), dataKey }],
+      recipients: [{ env: env(v), aead: 1, entries: [{ type: 2, messageId: 11n, blobIndex: 0, dataKey }] }],
+    });
+    serverSocket.send(server.serverSender.seal([encodeMessage(MSG.BatchDelivery, b.delivery(0, [0]))]));
+    await until(() => received.length === 1);
+    assert.deepEqual(
+      got.map((m) => [m.messageId, new TextDecoder().decode(m.payload), m.broadcast]),
+      [[11n, 'broadcast', true]],
+    );
+    assert.deepEqual(decodeAck(server.clientReceiver.open(received[0]!)[0]!.body), [11n]);
+    client.close();
+    await until(() => received.length === 2);
+    const closeNotify = server.clientReceiver.open(received[1]!);
+    assert.deepEqual([closeNotify[0]!.type, closeNotify[0]!.body[0]], [MSG.Alert, 0]);
+    assert.equal(await client.closed, undefined);
+  } finally {
+    for (const c of wss.clients) c.terminate();
+    await new Promise((r) => wss.close(r));
+  }
+});
