@@ -101,8 +101,12 @@ func protectedAlert(t *testing.T, ws *websocket.Conn, s *session.Session) alert.
 }
 
 // TestBadInputGetsItsAlertAndOthersAreServed sends every kind of bad
-// input the issue lists and checks the exact alert of each, and after
-// each one that an honest client still gets its messages.
+// input the issue lists and checks the exact alert of each (ALERT-001,
+// ALERT-002), and after each one that an honest client still gets its
+// messages. Limits are enforced by the receiver with record_overflow for
+// sizes (LIM-001, WIRE-023); a silent peer is cut off after the
+// handshake timeout (HS-051); replayed or altered records fail
+// (REC-001); messages out of place are unexpected_message (HS-052).
 func TestBadInputGetsItsAlertAndOthersAreServed(t *testing.T) {
 	tn := startNode(t, t.TempDir(), 1, func(c *server.Config) { c.HandshakeTimeout = 300 * time.Millisecond })
 	honest := tn.dial(t, nil)

@@ -9,13 +9,14 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/sealfeed/sealfeed/client"
 	"github.com/sealfeed/sealfeed/internal/keyfile"
+	"github.com/sealfeed/sealfeed/protocol/alert"
+	"github.com/sealfeed/sealfeed/protocol/credential"
 	"github.com/sealfeed/sealfeed/protocol/sig"
 	"github.com/sealfeed/sealfeed/publisher"
 	"github.com/sealfeed/sealfeed/server"
@@ -230,7 +231,9 @@ func TestEndToEndExactlyOnceInOrder(t *testing.T) {
 // are redelivered on the next connection (DLV-002); a client with its
 // replay state drops them as duplicates and acknowledges them
 // (REPLAY-012), a client without its state sees them again (at least
-// once on the wire). The status endpoint follows the states of API-032.
+// once on the wire). The client acknowledges only what it handed to the
+// application after persisting its replay state (DLV-003, REPLAY-013).
+// The status endpoint follows the states of API-032.
 func TestRedeliveryAfterReconnect(t *testing.T) {
 	tn := startNode(t, t.TempDir(), 1, nil)
 	id, _ := keyfile.Generate()
@@ -308,4 +311,65 @@ func TestAnonymousClientResumesClientID(t *testing.T) {
 	}
 }
 
-var _ = strings.Contains
+
+// TestAuthorityTrustedClient: a node with a credential from an authority
+// serves clients that trust the authority and name the realm (CRED-*,
+// EXT-007), pinned clients on the same node alike; a client that trusts
+// another realm, or sees its credential revoked, fails with the alert of
+// the rule.
+func TestAuthorityTrustedClient(t *testing.T) {
+	dir := t.TempDir()
+	// The node's key must exist before the authority signs it.
+	key, _, err := keyfile.LoadOrCreatePrivate(filepath.Join(dir, "server.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	authPub, authKey, _ := ed25519.GenerateKey(nil)
+	authority, err := sig.ParsePublicKey(authPub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	issue := func(serial uint64, revoked ...uint64) ([]byte, []byte) {
+		c, err := credential.Issue(authKey, key.Public().(ed25519.PublicKey), "push.example", serial, now.Add(-time.Minute), now.Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := credential.IssueRevocationList(authKey, 1, now.Add(-time.Minute), now.Add(time.Hour), revoked)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Marshal(), l.Marshal()
+	}
+	cred, crl := issue(7)
+	tn := startNode(t, dir, 1, func(c *server.Config) { c.Credential, c.RevocationList, c.Realm = cred, crl, "push.example" })
+
+	trusting := tn.dial(t, func(c *client.Config) {
+		c.PinnedKeyID = nil
+		c.Trust = &credential.Trust{Authority: authority, Realm: "push.example"}
+	})
+	pinned := tn.dial(t, nil)
+	for _, c := range []*client.Client{trusting, pinned} {
+		if _, err := tn.pubs[0].Publish(context.Background(), publisher.Message{To: [][32]byte{c.ClientID()}, Payload: []byte("hello")}, ""); err != nil {
+			t.Fatal(err)
+		}
+		if m := collect(t, c, 1, 5*time.Second); string(m[0].Payload) != "hello" {
+			t.Fatalf("got %q", m[0].Payload)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err = client.Dial(ctx, client.Config{URL: tn.ws, Trust: &credential.Trust{Authority: authority, Realm: "other.example"}})
+	if code, ok := alert.Find(err); !ok || code != alert.RealmMismatch {
+		t.Fatalf("other realm: %v", err)
+	}
+	tn.stop()
+
+	// The same node, now with a list that revokes its own serial.
+	cred, crl = issue(7, 7)
+	tn2 := startNode(t, dir, 0, func(c *server.Config) { c.Credential, c.RevocationList, c.Realm = cred, crl, "push.example" })
+	_, err = client.Dial(ctx, client.Config{URL: tn2.ws, Trust: &credential.Trust{Authority: authority, Realm: "push.example"}})
+	if code, ok := alert.Find(err); !ok || code != alert.CredentialRevoked {
+		t.Fatalf("revoked credential: %v", err)
+	}
+}
