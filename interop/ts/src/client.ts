@@ -72,7 +72,9 @@ export interface SealFeedClientOptions extends Omit<ClientConfig, 'trace'> {
   handshakeTimeoutMs?: number;
   /**
    * Called with each new message, in order; awaited before the message is acknowledged (DLV-003). Messages
-   * are also available from the async iterator `messages()`.
+   * are also available from the async iterator `messages()`. The replay state recording the message is
+   * persisted before the call (REPLAY-013), so a message counts as handed over once this is called: if it
+   * throws, the connection fails with `internal_error` and the message is not delivered again.
    */
   onMessage?: (m: DeliveredMessage) => void | Promise<void>;
   /** Called after every delivery, verified or not. */
