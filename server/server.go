@@ -23,6 +23,7 @@ import (
 
 	"github.com/sealfeed/sealfeed/internal/keyfile"
 	"github.com/sealfeed/sealfeed/protocol/handshake"
+	"github.com/sealfeed/sealfeed/protocol/session"
 	"github.com/sealfeed/sealfeed/protocol/sig"
 	"github.com/sealfeed/sealfeed/server/core"
 	"github.com/sealfeed/sealfeed/server/restapi"
@@ -147,7 +148,11 @@ func New(cfg Config) (*Node, error) {
 	}
 	maxPayload := cfg.MaxPayload
 	if maxPayload <= 0 {
-		maxPayload = 65536
+		maxPayload = session.MaxPayload
+	}
+	if maxPayload > session.MaxPayload {
+		n.Close()
+		return nil, fmt.Errorf("server: MaxPayload %d above the protocol's %d (POST-002)", maxPayload, session.MaxPayload)
 	}
 	hsConfig := func(realm string) *handshake.ServerConfig {
 		c := &handshake.ServerConfig{Key: key, PublicKey: pk, TicketKey: ticketKey, TicketLifetime: cfg.TicketLifetime,

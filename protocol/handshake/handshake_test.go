@@ -587,7 +587,7 @@ func TestMessagesRoundTrip(t *testing.T) {
 		if err != nil || !bytes.Equal(gotSI.AppendTo(nil), enc) {
 			t.Fatalf("ServerIdentity round trip: %v", err)
 		}
-		w := &session.Welcome{ClientID: [32]byte{1}, Resumed: rapid.Bool().Draw(t, "resumed"), MaxPayload: rapid.Uint32().Draw(t, "mp"),
+		w := &session.Welcome{ClientID: [32]byte{1}, Resumed: rapid.Bool().Draw(t, "resumed"), MaxPayload: rapid.Uint32Range(0, session.MaxPayload).Draw(t, "mp"),
 			MaxRecord: rapid.Uint32Range(0, wire.MaxRecordPlaintext).Draw(t, "mr"), IdleTimeoutMs: rapid.Uint32().Draw(t, "idle")}
 		if rapid.Bool().Draw(t, "ticket") {
 			w.Ticket, w.TicketLifetime = rapid.SliceOfN(rapid.Byte(), 1, 200).Draw(t, "t"), rapid.Uint32Range(1, session.MaxTicketLifetime).Draw(t, "tl")
@@ -715,5 +715,41 @@ func TestTicketWithClientIdentityRejected(t *testing.T) {
 	}
 	if _, err := NewClient(&ClientConfig{PinnedKeyID: &serverID, Identity: clientKey, Ticket: first.c.NewTicket()}); err == nil {
 		t.Fatal("NewClient accepted a ticket with an identity")
+	}
+}
+
+// A server that rejects the client flight protects its Alert under
+// s_ap_traffic_0, the key the client in WAIT_WELCOME opens with, so the
+// client reports the server's code and not bad_record_mac (ALERT-001).
+func TestServerAlertAfterItsFlightReachesTheClient(t *testing.T) {
+	scfg := plainServer()
+	scfg.RequireClientKey = true
+	c, err := NewClient(pinnedClient())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewServer(scfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hello, _ := c.Start()
+	flight, _, err := s.Handle(hello)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var clientFlight [][]byte
+	for _, f := range flight {
+		out, _, err := c.Handle(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clientFlight = append(clientFlight, out...)
+	}
+	if _, _, err := s.Handle(clientFlight[0]); codeOf(err) != alert.ClientAuthRequired {
+		t.Fatalf("server: %v, want client_auth_required (HS-032)", err)
+	}
+	_, _, err = c.Handle(s.AlertFrame(alert.ClientAuthRequired))
+	if !session.FromPeer(err) || codeOf(err) != alert.ClientAuthRequired {
+		t.Fatalf("client got %v, want the server's client_auth_required", err)
 	}
 }

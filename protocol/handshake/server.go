@@ -69,6 +69,9 @@ type Server struct {
 
 // NewServer checks cfg and returns a Server in state START.
 func NewServer(cfg *ServerConfig) (*Server, error) {
+	if cfg.MaxPayload > session.MaxPayload {
+		return nil, alert.New(alert.InternalError, "handshake: MaxPayload above the spec's 65536 (POST-002)")
+	}
 	if len(cfg.Key) != ed25519.PrivateKeySize {
 		return nil, alert.New(alert.InternalError, "handshake: server key missing")
 	}
@@ -258,6 +261,15 @@ func (s *Server) readClientHello(frame []byte) ([][]byte, error) {
 	}
 	cfg.Trace.trace("server_flight_frame", flight)
 	s.keys.deriveApp(s.tr.hash(), cfg.Trace)
+	// From here the server sends under s_ap_traffic_0: Welcome, or an Alert
+	// that rejects the client flight, which the client in WAIT_WELCOME
+	// opens with that key (ALERT-001).
+	app, err := record.NewSealer(s.aead, s.keys.serverApp)
+	if err != nil {
+		return nil, err
+	}
+	s.sealer.Erase()
+	s.sealer = app
 	s.state = serverWaitClientFlight
 	return [][]byte{wire.AppendPlaintextFrame(nil, shRaw), flight}, nil
 }
@@ -347,10 +359,7 @@ func (s *Server) readClientFlight(frame []byte) ([]byte, error) {
 		}
 		w.Ticket, w.TicketLifetime = t, uint32(life/time.Second)
 	}
-	sealer, err := record.NewSealer(s.aead, s.keys.serverApp)
-	if err != nil {
-		return nil, err
-	}
+	sealer := s.sealer // s_ap_traffic_0, at sequence 0
 	opener, err := record.NewOpener(s.aead, s.keys.clientApp)
 	if err != nil {
 		return nil, err
@@ -367,9 +376,8 @@ func (s *Server) readClientFlight(frame []byte) ([]byte, error) {
 	sess.ServerKey, sess.ClientKey = s.serverKey, clientKey
 	sess.Envelope = keyschedule.Envelope(s.keys.envelope)
 	sess.ResumptionPSK = s.keys.resumption
-	s.sealer.Erase()
 	s.opener.Erase()
-	s.sealer, s.opener = sealer, opener
+	s.opener = opener
 	s.sess = sess
 	s.keys.erase()
 	s.state = serverConnected

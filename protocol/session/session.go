@@ -17,6 +17,7 @@ import (
 const (
 	MaxAckIDs                = 4096
 	MaxKeyUpdatesWithoutData = 16
+	MaxPayload               = 65536         // the largest message payload (spec §15)
 	MaxTicketLifetime        = 7 * 24 * 3600 // seconds
 	FlagResumed              = 0x01
 )
@@ -119,6 +120,8 @@ func ParseWelcome(body []byte) (*Welcome, error) {
 		return nil, alert.New(alert.IllegalParameter, "welcome: undefined flag set")
 	case w.MaxRecord > wire.MaxRecordPlaintext:
 		return nil, alert.New(alert.IllegalParameter, "welcome: max_record above MaxRecordPlaintext")
+	case w.MaxPayload > MaxPayload:
+		return nil, alert.New(alert.IllegalParameter, "welcome: max_payload above MaxPayload (POST-002)")
 	case (len(w.Ticket) == 0) != (w.TicketLifetime == 0):
 		return nil, alert.New(alert.IllegalParameter, "welcome: ticket and ticket_lifetime disagree")
 	case w.TicketLifetime > MaxTicketLifetime:

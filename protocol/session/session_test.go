@@ -71,6 +71,7 @@ func TestKeyUpdateRoundTrip(t *testing.T) {
 	}
 }
 
+// POST-003, POST-004, and the check order of POST-009.
 func TestKeyUpdateAbuse(t *testing.T) {
 	c, s := pair(t)
 	for i := 0; i < MaxKeyUpdatesWithoutData; i++ {
@@ -150,12 +151,14 @@ func TestParseWelcomeAndAckReject(t *testing.T) {
 	}{
 		"undefined flag":       {flags, alert.IllegalParameter},
 		"max_record too large": {mut(func(w *Welcome) { w.MaxRecord = wire.MaxRecordPlaintext + 1 }), alert.IllegalParameter},
-		"ticket without life":  {mut(func(w *Welcome) { w.Ticket = []byte{1} }), alert.IllegalParameter},
-		"life without ticket":  {mut(func(w *Welcome) { w.TicketLifetime = 5 }), alert.IllegalParameter},
-		"lifetime over 7 days": {mut(func(w *Welcome) { w.Ticket, w.TicketLifetime = []byte{1}, MaxTicketLifetime+1 }), alert.IllegalParameter},
-		"critical extension":   {mut(func(w *Welcome) { w.Extensions = []wire.Extension{{Type: 0x8a8a}} }), alert.UnknownCriticalExtension},
-		"trailing byte":        {append(append([]byte(nil), good...), 0), alert.DecodeError},
-		"truncated":            {good[:len(good)-1], alert.DecodeError},
+		// POST-002: the session's max_payload never exceeds MaxPayload.
+		"max_payload too large": {mut(func(w *Welcome) { w.MaxPayload = MaxPayload + 1 }), alert.IllegalParameter},
+		"ticket without life":   {mut(func(w *Welcome) { w.Ticket = []byte{1} }), alert.IllegalParameter},
+		"life without ticket":   {mut(func(w *Welcome) { w.TicketLifetime = 5 }), alert.IllegalParameter},
+		"lifetime over 7 days":  {mut(func(w *Welcome) { w.Ticket, w.TicketLifetime = []byte{1}, MaxTicketLifetime+1 }), alert.IllegalParameter},
+		"critical extension":    {mut(func(w *Welcome) { w.Extensions = []wire.Extension{{Type: 0x8a8a}} }), alert.UnknownCriticalExtension},
+		"trailing byte":         {append(append([]byte(nil), good...), 0), alert.DecodeError},
+		"truncated":             {good[:len(good)-1], alert.DecodeError},
 	} {
 		if _, err := ParseWelcome(c.body); codeOf(err) != c.want {
 			t.Errorf("%s: %v, want %v", name, err, c.want)
