@@ -2,6 +2,7 @@ package batch
 
 import (
 	"crypto/subtle"
+	"github.com/sealfeed/sealfeed/internal/bugs"
 
 	"golang.org/x/crypto/chacha20poly1305"
 
@@ -224,6 +225,9 @@ func (o *Opener) openAfterSignature(d *Delivery) ([]Message, error) {
 }
 
 func checkProof(p *LeafProof, h *Header) error {
+	if bugs.SkipMerkleProof {
+		return nil
+	}
 	return merkle.VerifyInclusion(merkle.LeafHash(p.Leaf), p.Index, h.LeafCount, p.Path, h.Root)
 }
 

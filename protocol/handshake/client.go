@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/subtle"
+	"github.com/sealfeed/sealfeed/internal/bugs"
 	"io"
 	"sort"
 	"time"
@@ -271,7 +272,7 @@ func (c *Client) readServerHello(frame []byte) error {
 		return err
 	}
 	// HS-014: every choice must come from our offer and not be GREASE.
-	if wire.IsGREASE(sh.Version) || !contains(c.hello.Versions, sh.Version) || !supportedVersion(sh.Version) {
+	if !bugs.AcceptUnimplementedVersion && (wire.IsGREASE(sh.Version) || !contains(c.hello.Versions, sh.Version) || !supportedVersion(sh.Version)) {
 		return alert.New(alert.IllegalParameter, "server chose a version not offered")
 	}
 	if wire.IsGREASE(sh.AEAD) || !contains(c.hello.AEADs, sh.AEAD) || !suite.KnownAEAD(sh.AEAD) {

@@ -1,0 +1,359 @@
+// Command goshim is the reference shim of the conformance suite
+// (spec/conformance.md): the Go implementation under protocol/ driven by
+// the runner. In live mode it connects where the runner says, prints what it
+// receives and how the connection ended; in vector mode it answers vector
+// operations on stdin/stdout.
+//
+// With -bug it becomes a deliberately broken implementation, so that the
+// suite's own tests can show that the suite catches each defect.
+package main
+
+import (
+	"crypto/ed25519"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/sealfeed/sealfeed/internal/bugs"
+	"github.com/sealfeed/sealfeed/protocol/alert"
+	"github.com/sealfeed/sealfeed/protocol/batch"
+	"github.com/sealfeed/sealfeed/protocol/credential"
+	"github.com/sealfeed/sealfeed/protocol/handshake"
+	"github.com/sealfeed/sealfeed/protocol/replay"
+	"github.com/sealfeed/sealfeed/protocol/session"
+	"github.com/sealfeed/sealfeed/protocol/sig"
+	"github.com/sealfeed/sealfeed/protocol/suite"
+	"github.com/sealfeed/sealfeed/protocol/wire"
+)
+
+// Bugs a broken shim can have; each disables one rule.
+var bugNames = map[string]string{
+	"skip-batch-signature":      "opens deliveries without verifying the batch signature (BATCH-011)",
+	"no-replay-window":          "hands every message to the application, duplicates too (REPLAY-011)",
+	"no-batch-seq-check":        "accepts any batch sequence number (REPLAY-010)",
+	"accept-downgrade":          "accepts any version in ServerHello (HS-014)",
+	"accept-expired-credential": "ignores the credential's validity period (CRED-005)",
+	"ignore-merkle-proof":       "does not check the inclusion proof of its own leaf (MERKLE-001)",
+}
+
+type options struct {
+	url, pin, authority, realm, groups, aeads, identitySeed, bug string
+	connections                                                  int
+	handshakeTimeout                                             time.Duration
+}
+
+const exitUnimplemented = 89
+
+func main() {
+	var o options
+	mode := flag.String("mode", "live", "live or vectors")
+	flag.StringVar(&o.url, "url", "", "WebSocket URL of the server")
+	flag.StringVar(&o.pin, "pin", "", "server key fingerprint (hex)")
+	flag.StringVar(&o.authority, "authority", "", "authority public key (hex)")
+	flag.StringVar(&o.realm, "realm", "", "realm (with -authority)")
+	flag.StringVar(&o.groups, "groups", "x25519,x25519mlkem768", "groups to offer")
+	flag.StringVar(&o.aeads, "aeads", "chacha20poly1305,aes256gcm", "AEADs to offer")
+	flag.StringVar(&o.identitySeed, "identity-seed", "", "32-byte hex seed of a client key (key-identified client)")
+	flag.IntVar(&o.connections, "connections", 1, "connections to make, one after another, keeping state")
+	flag.DurationVar(&o.handshakeTimeout, "handshake-timeout", 10*time.Second, "handshake time limit (HS-051)")
+	flag.StringVar(&o.bug, "bug", "", "make this a broken implementation: "+strings.Join(sortedKeys(bugNames), ", "))
+	flag.Parse()
+	if o.bug != "" {
+		if _, ok := bugNames[o.bug]; !ok {
+			fmt.Fprintln(os.Stderr, "goshim: unknown -bug", o.bug)
+			os.Exit(2)
+		}
+		bugs.AcceptUnimplementedVersion = o.bug == "accept-downgrade"
+		bugs.IgnoreCredentialValidity = o.bug == "accept-expired-credential"
+		bugs.SkipMerkleProof = o.bug == "ignore-merkle-proof"
+	}
+	switch *mode {
+	case "live":
+		os.Exit(live(&o))
+	case "vectors":
+		os.Exit(vectors(o.bug))
+	default:
+		fmt.Println("result unimplemented mode-" + *mode)
+		os.Exit(exitUnimplemented)
+	}
+}
+
+func sortedKeys(m map[string]string) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	return ks
+}
+
+var groupIDs = map[string]uint16{"x25519": suite.GroupX25519, "x25519mlkem768": suite.GroupX25519MLKEM768}
+var aeadIDs = map[string]uint16{"chacha20poly1305": suite.AEADChaCha20Poly1305, "aes256gcm": suite.AEADAES256GCM}
+
+func ids(list string, names map[string]uint16) ([]uint16, error) {
+	var out []uint16
+	for _, n := range strings.Split(list, ",") {
+		id, ok := names[strings.TrimSpace(n)]
+		if !ok {
+			return nil, fmt.Errorf("unknown %q", n)
+		}
+		out = append(out, id)
+	}
+	return out, nil
+}
+
+// client is the shim's state across connections (REPLAY-013).
+type client struct {
+	o        *options
+	window   replay.Window
+	seqs     replay.Sequences
+	ticket   *handshake.Ticket
+	clientID [32]byte
+}
+
+// end reports how the run ended and returns the exit code.
+func end(kind string, code alert.Code) int {
+	if kind == "ok" {
+		fmt.Println("result ok")
+		return 0
+	}
+	if kind == "closed" {
+		fmt.Println("result closed")
+		return 1
+	}
+	fmt.Printf("result %s %s\n", kind, code)
+	return 1
+}
+
+// failure reports err: an Alert from the peer, a local alert, or a closed
+// transport.
+func failure(err error) int {
+	if code, ok := alert.Find(err); ok {
+		if session.FromPeer(err) {
+			return end("peer-alert", code)
+		}
+		return end("alert", code)
+	}
+	return end("closed", 0)
+}
+
+func live(o *options) int {
+	cfg := &handshake.ClientConfig{GREASE: true}
+	var err error
+	if cfg.Groups, err = ids(o.groups, groupIDs); err != nil {
+		fmt.Println("result unimplemented group")
+		return exitUnimplemented
+	}
+	if cfg.AEADs, err = ids(o.aeads, aeadIDs); err != nil {
+		fmt.Println("result unimplemented aead")
+		return exitUnimplemented
+	}
+	switch {
+	case o.pin != "":
+		b, err := hex.DecodeString(o.pin)
+		if err != nil || len(b) != 32 {
+			fmt.Fprintln(os.Stderr, "goshim: bad -pin")
+			return 2
+		}
+		cfg.PinnedKeyID = (*[32]byte)(b)
+	case o.authority != "":
+		b, err := hex.DecodeString(o.authority)
+		if err != nil {
+			return 2
+		}
+		k, err := sig.ParsePublicKey(b)
+		if err != nil {
+			return 2
+		}
+		cfg.Trust = &credential.Trust{Authority: k, Realm: o.realm}
+	}
+	if o.identitySeed != "" {
+		b, err := hex.DecodeString(o.identitySeed)
+		if err != nil || len(b) != 32 {
+			return 2
+		}
+		cfg.Identity = ed25519.NewKeyFromSeed(b)
+	}
+	c := &client{o: o}
+	for i := 0; i < o.connections; i++ {
+		if code := c.connection(*cfg); code >= 0 {
+			return code
+		}
+	}
+	return end("ok", 0)
+}
+
+// connection runs one connection; it returns -1 when the server ended it
+// with close_notify, else the exit code of a failure.
+func (c *client) connection(cfg handshake.ClientConfig) int {
+	if cfg.Identity == nil && c.ticket != nil {
+		cfg.Ticket = c.ticket
+	}
+	hs, err := handshake.NewClient(&cfg)
+	if err != nil {
+		return failure(err)
+	}
+	d := websocket.Dialer{Subprotocols: []string{"sealfeed.v1"}, HandshakeTimeout: c.o.handshakeTimeout}
+	ws, _, err := d.Dial(c.o.url, nil)
+	if err != nil {
+		return end("closed", 0)
+	}
+	defer ws.Close()
+	ws.SetReadLimit(wire.FrameHeaderLen + wire.MaxProtectedFrame + 1)
+	send := func(f []byte) {
+		if f != nil {
+			ws.SetWriteDeadline(time.Now().Add(2 * time.Second))
+			ws.WriteMessage(websocket.BinaryMessage, f)
+		}
+	}
+	hsFail := func(err error) int {
+		if code, ok := alert.Find(err); ok && !session.FromPeer(err) {
+			send(hs.AlertFrame(code))
+		}
+		return failure(err)
+	}
+	hello, err := hs.Start()
+	if err != nil {
+		return hsFail(err)
+	}
+	send(hello)
+	ws.SetReadDeadline(time.Now().Add(c.o.handshakeTimeout))
+	for done := false; !done; {
+		mt, f, err := ws.ReadMessage()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				return hsFail(alert.New(alert.Timeout, "handshake timeout"))
+			}
+			return end("closed", 0)
+		}
+		if mt != websocket.BinaryMessage {
+			return hsFail(alert.New(alert.DecodeError, "text message"))
+		}
+		out, ok, err := hs.Handle(f)
+		if err != nil {
+			return hsFail(err)
+		}
+		for _, o := range out {
+			send(o)
+		}
+		done = ok
+	}
+	sess := hs.Session()
+	if t := hs.NewTicket(); t != nil {
+		c.ticket = t
+	}
+	if sess.ClientID != c.clientID {
+		c.clientID, c.window = sess.ClientID, replay.Window{} // a new ID space (REPLAY-011)
+	}
+	resumed := 0
+	if sess.Resumed {
+		resumed = 1
+	}
+	fmt.Printf("connected %x resumed=%d\n", sess.ClientID, resumed)
+	keys, err := batch.NewKeys(sess.AEAD, sess.Envelope)
+	if err != nil {
+		return failure(err)
+	}
+	opener := batch.NewOpener(sess.ServerKey, keys, int(sess.Welcome.MaxPayload))
+	ws.SetReadDeadline(time.Now().Add(30 * time.Second))
+	sessFail := func(err error) int {
+		if code, ok := alert.Find(err); ok && !session.FromPeer(err) {
+			send(sess.AlertFrame(code))
+		}
+		return failure(err)
+	}
+	for {
+		_, f, err := ws.ReadMessage()
+		if err != nil {
+			return end("closed", 0)
+		}
+		msgs, err := sess.Open(f)
+		if err != nil {
+			if code, _ := alert.Find(err); session.FromPeer(err) && code == alert.CloseNotify {
+				return -1
+			}
+			return sessFail(err)
+		}
+		for _, p := range sess.Pending() {
+			send(p)
+		}
+		for _, m := range msgs {
+			if m.Type != wire.TypeBatchDelivery {
+				continue
+			}
+			acks, err := c.delivery(opener, m.Body)
+			if err != nil {
+				return sessFail(err)
+			}
+			slices.Sort(acks)
+			acks = slices.Compact(acks)
+			if len(acks) > 0 {
+				af, err := sess.Seal(nil, session.AppendAck(nil, acks))
+				if err != nil {
+					return sessFail(err)
+				}
+				send(af)
+			}
+		}
+	}
+}
+
+// delivery verifies and opens one BatchDelivery, records the replay state
+// and prints new messages; it returns the IDs to acknowledge (DLV-003).
+func (c *client) delivery(o *batch.Opener, body []byte) ([]uint64, error) {
+	d, err := batch.ParseDelivery(body)
+	if err != nil {
+		return nil, err
+	}
+	last := c.seqs.Last(d.Header.SignerID)
+	if c.o.bug == "no-batch-seq-check" {
+		last = 0
+	}
+	var out []batch.Message
+	if c.o.bug == "skip-batch-signature" {
+		out, err = o.OpenVerified(d, last)
+	} else {
+		out, err = o.Open(d, last)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if c.o.bug != "no-batch-seq-check" {
+		if err := c.seqs.Accept(d.Header.SignerID, d.Header.Seq); err != nil {
+			return nil, err
+		}
+	}
+	var acks []uint64
+	for _, m := range out {
+		r := c.window.Accept(m.ID)
+		if c.o.bug == "no-replay-window" && r != replay.Invalid {
+			r = replay.New
+		}
+		switch r {
+		case replay.New:
+			kind := "unicast"
+			if m.Broadcast {
+				kind = "broadcast"
+			}
+			fmt.Printf("message %d %s %x\n", m.ID, kind, m.Payload)
+		case replay.Invalid:
+			return nil, r.Err()
+		}
+		acks = append(acks, m.ID)
+	}
+	return acks, nil
+}
+
+func vectors(bug string) int {
+	fmt.Println("result unimplemented vectors")
+	return exitUnimplemented
+}

@@ -1,0 +1,21 @@
+// Package bugs holds deliberate defects that the conformance suite's broken
+// shims switch on, to prove that the suite catches implementations that skip
+// a check (spec/conformance.md, "Proving the suite"). Each switch disables
+// exactly one rule of the spec in the reference implementation.
+//
+// Nothing but conformance/shims may set them: a test in this package fails
+// if any other package of the module imports bugs outside the protocol
+// packages that read the switches. They are set once, before a shim does
+// anything, and read without locks.
+package bugs
+
+var (
+	// AcceptUnimplementedVersion skips HS-014's version check in the client:
+	// it accepts whatever version the ServerHello names (a downgrade).
+	AcceptUnimplementedVersion bool
+	// IgnoreCredentialValidity skips CRED-005 (the validity period) in
+	// credential validation: an expired credential is accepted.
+	IgnoreCredentialValidity bool
+	// SkipMerkleProof skips MERKLE-001 for a delivery's own leaf.
+	SkipMerkleProof bool
+)
