@@ -298,8 +298,8 @@ func TestSlowConsumerIsDisconnectedAndLosesNothing(t *testing.T) {
 // publish validation answers with its status and problem type.
 //
 // API-010 … API-016 (authentication, each row of the table), API-019 and
-// API-036 (problem+json without echoes), API-020 … API-022 (body size,
-// strict JSON, validation), API-026 and API-027 (idempotency), API-028
+// API-036 (problem+json without echoes), API-020, API-021, API-022 (body
+// size, strict JSON, validation), API-026 and API-027 (idempotency), API-028
 // (pending limit), API-030 (TTL bounds), API-031 (status visibility),
 // API-034 (public endpoints), API-035 (Cache-Control on every answer).
 func TestRESTRejections(t *testing.T) {
@@ -483,3 +483,20 @@ func hexID(id [32]byte) string {
 }
 
 var _ = client.Config{}
+
+// POST-008: a connection on which nothing arrives, not even a pong, is
+// closed with timeout after the idle timeout; a client that answers the
+// server's pings stays connected however long it is idle.
+func TestIdleTimeoutAndKeepAlive(t *testing.T) {
+	tn := startNode(t, t.TempDir(), 0, func(c *server.Config) { c.IdleTimeout = 300 * time.Millisecond })
+	honest := tn.dial(t, nil)
+	ws, s := connected(t, tn)
+	ws.SetPingHandler(func(string) error { return nil }) // and when it reads, it still answers none
+	time.Sleep(time.Second)                              // the raw socket reads nothing meanwhile
+	if got := protectedAlert(t, ws, s); got != alert.Timeout {
+		t.Fatalf("silent connection closed with %v, want timeout", got)
+	}
+	if on, _ := tn.Hub.Online(honest.ClientID()); !on {
+		t.Fatal("the client that answers pings was disconnected")
+	}
+}

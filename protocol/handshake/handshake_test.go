@@ -753,3 +753,89 @@ func TestServerAlertAfterItsFlightReachesTheClient(t *testing.T) {
 		t.Fatalf("client got %v, want the server's client_auth_required", err)
 	}
 }
+
+// POST-007: the client checks Welcome against its handshake. Each case
+// reseals an altered Welcome under s_ap_traffic_0, so that only the check
+// under test can fail.
+func TestWelcomeCheckedAgainstHandshake(t *testing.T) {
+	editWelcome := func(f func(w *session.Welcome)) func(m [][]byte) [][]byte {
+		return func(m [][]byte) [][]byte {
+			w, err := session.ParseWelcome(m[0][4:])
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.Ticket = bytes.Clone(w.Ticket)
+			f(w)
+			m[0] = w.AppendTo(nil)
+			return m
+		}
+	}
+	cases := []struct {
+		name  string
+		keyed bool
+		edit  func(m [][]byte) [][]byte
+	}{
+		{"resumed without psk_accepted", false, editWelcome(func(w *session.Welcome) { w.Resumed = true })},
+		{"key-identified client, another client ID", true, editWelcome(func(w *session.Welcome) { w.ClientID[0] ^= 1 })},
+		{"key-identified client given a ticket", true, editWelcome(func(w *session.Welcome) { w.Ticket, w.TicketLifetime = []byte{1}, 60 })},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			secrets := map[string][]byte{}
+			tr := func(name string, v []byte) { secrets[name] = v }
+			ccfg := pinnedClient()
+			ccfg.AEADs = []uint16{suite.AEADChaCha20Poly1305}
+			ccfg.Trace = tr
+			if c.keyed {
+				ccfg.Identity = clientKey
+			}
+			scfg := plainServer()
+			scfg.Trace = tr
+			re := reseal(t, secrets, "s_ap_traffic_0", suite.AEADChaCha20Poly1305, c.edit)
+			r := run(t, ccfg, scfg, func(from string, i int, f []byte) []byte {
+				if from == "server" && i == 2 {
+					return re(f)
+				}
+				return f
+			})
+			if codeOf(r.clientErr) != alert.IllegalParameter {
+				t.Fatalf("client: %v, want illegal_parameter", r.clientErr)
+			}
+		})
+	}
+}
+
+// KS-003: once the handshake is over, successfully or not, neither side
+// keeps handshake secrets, ephemeral keys or the shared secret.
+func TestHandshakeSecretsAreErased(t *testing.T) {
+	zero := func(t *testing.T, who string, k *secrets) {
+		t.Helper()
+		for name, b := range map[string][]byte{"handshake": k.handshake, "master": k.master, "c_hs": k.clientHS,
+			"s_hs": k.serverHS, "c_ap": k.clientApp, "s_ap": k.serverApp, "envelope": k.envelope} {
+			if !bytes.Equal(b, make([]byte, len(b))) {
+				t.Errorf("%s keeps %s secret", who, name)
+			}
+		}
+	}
+	r := mustConnect(t, pinnedClient(), plainServer())
+	zero(t, "client", &r.c.keys)
+	zero(t, "server", &r.s.keys)
+	if r.c.shares != nil {
+		t.Error("client keeps its ephemeral key shares")
+	}
+	// A failed handshake erases too.
+	f := run(t, pinnedClient(), plainServer(), editFirst("server", func(b []byte) []byte { b[len(b)-1] ^= 1; return b }))
+	if f.clientErr == nil {
+		t.Fatal("tampered handshake succeeded")
+	}
+	zero(t, "failed client", &f.c.keys)
+}
+
+// WIRE-004: an undefined selector value leaves no layout: decode_error.
+func TestUndefinedSelectorIsDecodeError(t *testing.T) {
+	si := (&ServerIdentity{Type: IdentityRawKey, PublicKey: make([]byte, 32)}).AppendTo(nil)[4:]
+	si[0] = 3
+	if _, err := ParseServerIdentity(si); codeOf(err) != alert.DecodeError {
+		t.Fatalf("identity_type 3: %v, want decode_error", err)
+	}
+}

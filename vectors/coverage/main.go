@@ -5,8 +5,9 @@
 //
 // A requirement is defined by a bold marker **AREA-NNN** in spec/*.md. It is
 // covered by a vector when a test in vectors/v1/*.json names it in its
-// "requirement" field, and by a Go test when any *_test.go file of the
-// repository mentions it. The command reports; it exits 0 whatever the
+// "requirement" field, and by a test when any *_test.go file of the
+// repository, or a conformance test definition under conformance/, mentions
+// it. The command reports; it exits 0 whatever the
 // coverage (exit 1 only if it cannot read the repository). With -strict it
 // exits 1 when a requirement is uncovered.
 package main
@@ -33,6 +34,7 @@ var (
 
 func main() {
 	strict := flag.Bool("strict", false, "exit 1 if any requirement is uncovered")
+	must := flag.Bool("must", false, "exit 1 if any requirement whose text says MUST is uncovered")
 	verbose := flag.Bool("v", false, "list every requirement with where it is covered")
 	flag.Parse()
 	log.SetFlags(0)
@@ -42,7 +44,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	spec, text, err := specIDs(root)
+	spec, text, mustText, err := specIDs(root)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -108,7 +110,16 @@ func main() {
 			fmt.Printf("  %-11s %s\n", id, text[id])
 		}
 	}
-	if *strict && len(uncovered) > 0 {
+	var uncoveredMust []string
+	for _, id := range uncovered {
+		if mustText[id] {
+			uncoveredMust = append(uncoveredMust, id)
+		}
+	}
+	if len(uncoveredMust) > 0 {
+		fmt.Printf("\nuncovered requirements that say MUST: %s\n", strings.Join(uncoveredMust, " "))
+	}
+	if *strict && len(uncovered) > 0 || *must && len(uncoveredMust) > 0 {
 		os.Exit(1)
 	}
 }
@@ -133,21 +144,25 @@ func repoRoot() (string, error) {
 
 // specIDs returns the IDs defined in spec/*.md and, for each, the start of
 // the text that follows its marker.
-func specIDs(root string) (map[string]bool, map[string]string, error) {
+func specIDs(root string) (map[string]bool, map[string]string, map[string]bool, error) {
 	paths, err := filepath.Glob(filepath.Join(root, "spec", "*.md"))
 	if err != nil || len(paths) == 0 {
-		return nil, nil, fmt.Errorf("no spec/*.md under %s", root)
+		return nil, nil, nil, fmt.Errorf("no spec/*.md under %s", root)
 	}
-	ids, text := map[string]bool{}, map[string]string{}
+	ids, text, must := map[string]bool{}, map[string]string{}, map[string]bool{}
 	for _, p := range paths {
 		f, err := os.Open(p)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		sc := bufio.NewScanner(f)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		cur := "" // the requirement whose paragraph the scanner is in
 		for sc.Scan() {
 			line := sc.Text()
+			if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "- ") || strings.HasPrefix(line, "#") || strings.HasPrefix(line, "|") {
+				cur = ""
+			}
 			for _, loc := range defRE.FindAllStringSubmatchIndex(line, -1) {
 				id := line[loc[2]:loc[3]]
 				ids[id] = true
@@ -158,14 +173,18 @@ func specIDs(root string) (map[string]bool, map[string]string, error) {
 				if _, ok := text[id]; !ok {
 					text[id] = rest
 				}
+				cur = id
+			}
+			if cur != "" && strings.Contains(line, "MUST") {
+				must[cur] = true
 			}
 		}
 		f.Close()
 		if err := sc.Err(); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
-	return ids, text, nil
+	return ids, text, must, nil
 }
 
 // vectorIDs counts, per requirement ID, the vectors that name it.
@@ -222,7 +241,9 @@ func testIDs(root string) (map[string]int, error) {
 			}
 			return nil
 		}
-		if !strings.HasSuffix(d.Name(), "_test.go") {
+		rel, _ := filepath.Rel(root, p)
+		conf := strings.HasPrefix(rel, "conformance"+string(filepath.Separator)) && strings.HasSuffix(d.Name(), ".go")
+		if !strings.HasSuffix(d.Name(), "_test.go") && !conf {
 			return nil
 		}
 		b, err := os.ReadFile(p)
