@@ -311,7 +311,6 @@ func TestAnonymousClientResumesClientID(t *testing.T) {
 	}
 }
 
-
 // TestAuthorityTrustedClient: a node with a credential from an authority
 // serves clients that trust the authority and name the realm (CRED-*,
 // EXT-007), pinned clients on the same node alike; a client that trusts

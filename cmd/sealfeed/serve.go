@@ -18,6 +18,7 @@ import (
 	"github.com/sealfeed/sealfeed/protocol/credential"
 	"github.com/sealfeed/sealfeed/protocol/sig"
 	"github.com/sealfeed/sealfeed/server"
+	"github.com/sealfeed/sealfeed/server/demopage"
 )
 
 type serveFlags struct {
@@ -51,6 +52,7 @@ func serveCommand(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&f.sync, "sync", "FULL", "SQLite synchronous mode: FULL (survives power loss) or NORMAL (survives a crash)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
+	demoPage := fs.Bool("demo-page", true, "serve the browser demo at /demo/")
 	fs.StringVar(&f.pprof, "pprof", "", "serve Go's pprof profiles on this separate address (e.g. 127.0.0.1:6060); off by default")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -97,6 +99,9 @@ func serveCommand(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("-revocation-list %s: %w", f.revocation, err)
 		}
 		cfg.Realm = c.Realm
+	}
+	if *demoPage {
+		cfg.Extra = map[string]http.Handler{"/demo/": http.StripPrefix("/demo/", demopage.Handler())}
 	}
 	n, err := server.New(cfg)
 	if err != nil {
