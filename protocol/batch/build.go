@@ -47,6 +47,7 @@ type Builder struct {
 	dataKeys [][DataKeyLen]byte
 	recips   []recipient
 	entries  []Entry
+	seen     map[*Keys]struct{} // sessions with a leaf in this batch (BATCH-002)
 
 	arena   []byte
 	leaves  []span
@@ -78,6 +79,7 @@ func (b *Builder) Reset() {
 	b.blobs = b.blobs[:0]
 	clear(b.recips)
 	b.recips = b.recips[:0]
+	clear(b.seen) // keeps its buckets: no allocation in steady state
 	clear(b.entries)
 	b.entries = b.entries[:0]
 }
@@ -109,11 +111,14 @@ func (b *Builder) AddRecipient(k *Keys, entries []Entry) (int, error) {
 			return 0, alert.Errorf(alert.RecordOverflow, "batch: entry %d: payload of %d bytes", i, len(e.Payload))
 		}
 	}
-	for _, r := range b.recips {
-		if r.keys == k {
-			return 0, alert.New(alert.InternalError, "batch: two leaves for one session (BATCH-002)")
-		}
+	// A set, not a scan: the check stays linear in recipients overall.
+	if _, dup := b.seen[k]; dup {
+		return 0, alert.New(alert.InternalError, "batch: two leaves for one session (BATCH-002)")
 	}
+	if b.seen == nil {
+		b.seen = make(map[*Keys]struct{})
+	}
+	b.seen[k] = struct{}{}
 	first := len(b.entries)
 	b.entries = append(b.entries, entries...)
 	b.recips = append(b.recips, recipient{keys: k, first: first, end: len(b.entries)})
