@@ -114,6 +114,7 @@ type Config struct {
 	Timeout     time.Duration // per test
 	Vectors     bool          // run vector mode
 	Live        bool          // run live client tests
+	Server      *ServerTarget // run the server tests against this server
 	Progress    func(done, total int, last *Result)
 	VectorTests func() ([]Result, error)
 }
@@ -379,6 +380,16 @@ func Run(ctx context.Context, cfg *Config) ([]*Result, error) {
 		}
 		wg.Wait()
 	}
+	if cfg.Server != nil {
+		sel := func(id string) bool {
+			if cfg.Run != nil && !cfg.Run.MatchString(id) || cfg.Skip != nil && cfg.Skip.MatchString(id) {
+				return false
+			}
+			_, off := disabledReason(cfg.Disabled, id)
+			return !off
+		}
+		results = append(results, RunServer(ctx, cfg.Server, sel)...)
+	}
 	if cfg.Vectors && cfg.VectorTests != nil {
 		vr, err := cfg.VectorTests()
 		if err != nil {
@@ -390,4 +401,24 @@ func Run(ctx context.Context, cfg *Config) ([]*Result, error) {
 	}
 	slices.SortFunc(results, func(a, b *Result) int { return strings.Compare(a.ID, b.ID) })
 	return results, nil
+}
+
+// TestInfo describes one test for listings.
+type TestInfo struct {
+	ID           string
+	Requirements []string
+	Doc          string
+}
+
+// List returns every live client and server test (vector tests are
+// listed by their files).
+func List() []TestInfo {
+	var out []TestInfo
+	for _, t := range ClientTests() {
+		out = append(out, TestInfo{ID: t.id, Requirements: t.reqs, Doc: t.doc})
+	}
+	for _, t := range ServerTests() {
+		out = append(out, TestInfo{ID: t.id, Requirements: t.reqs})
+	}
+	return out
 }

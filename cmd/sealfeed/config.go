@@ -117,3 +117,10 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 
 // joinArgs joins arguments for SEALFEED_TEST_MAIN (see crash_test.go).
 func joinArgs(args []string) string { return strings.Join(args, "\x1f") }
+
+// flagSet reports whether the flag was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}

@@ -21,6 +21,8 @@ commands:
   loadtest
           many clients and publishers against a server on loopback: memory per
           connection, handshakes/s, messages/s, latency p50/p99, CPU per message
+  conformance
+          run the conformance suite against an implementation's shim
   demo    run handshakes and a signed batch between an in-process server and
           three clients, and print a timeline of every step
   keygen  generate an Ed25519 key file, or show a key's fingerprint
@@ -52,6 +54,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = listenCommand(args[1:], stdout, stderr)
 	case "loadtest":
 		err = loadtestCommand(args[1:], stdout, stderr)
+	case "conformance":
+		err = conformanceCommand(args[1:], stdout, stderr)
 	case "keygen":
 		err = keygenCommand(args[1:], stdout, stderr)
 	case "credential":

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"regexp"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sealfeed/sealfeed/conformance"
+	"github.com/sealfeed/sealfeed/internal/keyfile"
+)
+
+// implConfig is the per-implementation configuration file.
+type implConfig struct {
+	Implementation string            `json:"implementation"`
+	Disabled       map[string]string `json:"disabled"` // test ID, or prefix ending in "/" → reason
+	Without        []string          `json:"without"`  // capabilities: mlkem, aes, credential, identity, resumption
+	Parallel       int               `json:"parallel"`
+}
+
+func conformanceCommand(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("conformance", "[flags] -- SHIM [SHIM ARGS...]",
+		"Runs the conformance suite (spec/conformance.md) against an implementation's shim: every\n"+
+			"vector operation (vector mode) and scripted connections with an adversarial server (live\n"+
+			"mode). Each test has a stable ID and the requirement IDs it covers; outcomes are judged\n"+
+			"strictly (exact messages, exact alert). Exit status 1 when any test fails.", stderr)
+	var run, skip, config, jsonOut, htmlOut, mode, serverURL, serverFP, pubKey string
+	var serverHS time.Duration
+	var parallel int
+	var timeout time.Duration
+	var list bool
+	fs.StringVar(&run, "run", "", "run only tests whose ID matches this regular expression")
+	fs.StringVar(&skip, "skip", "", "skip tests whose ID matches this regular expression")
+	fs.StringVar(&config, "config", "", "per-implementation JSON config: implementation, disabled (ID → reason), without (capabilities), parallel")
+	fs.StringVar(&mode, "mode", "all", "all, live or vectors")
+	fs.IntVar(&parallel, "parallel", 4, "tests run at once")
+	fs.DurationVar(&timeout, "timeout", 30*time.Second, "time limit per live test")
+	fs.StringVar(&jsonOut, "json", "", "write the full report as JSON to this file")
+	fs.StringVar(&htmlOut, "html", "", "write a self-contained HTML report to this file")
+	fs.BoolVar(&list, "list", false, "list the tests with their requirement IDs and exit")
+	fs.StringVar(&serverURL, "server", "", "test this server instead of a client shim (with -fingerprint and -publisher-key)")
+	fs.StringVar(&serverFP, "fingerprint", "", "the server's key fingerprint (with -server)")
+	fs.StringVar(&pubKey, "publisher-key", "", "a publisher private key the server has registered (with -server)")
+	fs.DurationVar(&serverHS, "server-handshake-timeout", 10*time.Second, "the server's handshake timeout (the slow-loris test waits for it)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if list {
+		for _, t := range conformance.List() {
+			fmt.Fprintf(stdout, "%-60s %s\n", t.ID, strings.Join(t.Requirements, " "))
+		}
+		return nil
+	}
+	shim := fs.Args()
+	var target *conformance.ServerTarget
+	if serverURL != "" {
+		fp, err := hex.DecodeString(serverFP)
+		if err != nil || len(fp) != 32 {
+			return errors.New("-fingerprint: want the server key's 64-hex-digit fingerprint")
+		}
+		k, err := keyfile.LoadPrivate(pubKey)
+		if err != nil {
+			return fmt.Errorf("-publisher-key: %w", err)
+		}
+		target = &conformance.ServerTarget{BaseURL: serverURL, Publisher: k, HandshakeTimeout: serverHS}
+		copy(target.Fingerprint[:], fp)
+		if len(shim) == 0 {
+			shim = []string{"(server " + serverURL + ")"}
+			mode = "server"
+		}
+	} else if len(shim) == 0 {
+		return errors.New("give the shim command after --, e.g. sealfeed conformance -- go run ./conformance/shims/goshim; or -server URL")
+	}
+	var ic implConfig
+	if config != "" {
+		b, err := os.ReadFile(config)
+		if err != nil {
+			return err
+		}
+		d := json.NewDecoder(strings.NewReader(string(b)))
+		d.DisallowUnknownFields()
+		if err := d.Decode(&ic); err != nil {
+			return fmt.Errorf("%s: %w", config, err)
+		}
+	}
+	if ic.Implementation == "" {
+		ic.Implementation = strings.Join(shim, " ")
+	}
+	cfg := &conformance.Config{Shim: shim, Disabled: ic.Disabled, Without: map[string]bool{}, Parallel: parallel, Timeout: timeout,
+		Live: mode == "all" || mode == "live", Vectors: mode == "all" || mode == "vectors", Server: target}
+	if mode != "all" && mode != "live" && mode != "vectors" && mode != "server" {
+		return fmt.Errorf("-mode %q: want all, live or vectors", mode)
+	}
+	if ic.Parallel > 0 && !flagSet(fs, "parallel") {
+		cfg.Parallel = ic.Parallel
+	}
+	for _, c := range ic.Without {
+		cfg.Without[c] = true
+	}
+	var err error
+	if run != "" {
+		if cfg.Run, err = regexp.Compile(run); err != nil {
+			return fmt.Errorf("-run: %w", err)
+		}
+	}
+	if skip != "" {
+		if cfg.Skip, err = regexp.Compile(skip); err != nil {
+			return fmt.Errorf("-skip: %w", err)
+		}
+	}
+	cfg.Progress = func(done, total int, last *conformance.Result) {
+		fmt.Fprintf(stderr, "\r\033[K[%d/%d] %s %s", done, total, last.Status, last.ID)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	started := time.Now()
+	results, err := conformance.Run(ctx, cfg)
+	fmt.Fprint(stderr, "\r\033[K")
+	if err != nil {
+		return err
+	}
+	rep := conformance.NewReport(ic.Implementation, started, results)
+	rep.WriteTable(stdout)
+	if jsonOut != "" {
+		if err := writeWith(jsonOut, rep.WriteJSON); err != nil {
+			return err
+		}
+	}
+	if htmlOut != "" {
+		if err := writeWith(htmlOut, rep.WriteHTML); err != nil {
+			return err
+		}
+	}
+	if rep.Summary.Failed > 0 {
+		return fmt.Errorf("%d of %d tests failed", rep.Summary.Failed, rep.Summary.Total)
+	}
+	return nil
+}
+
+func writeWith(path string, f func(io.Writer) error) error {
+	w, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := f(w); err != nil {
+		w.Close()
+		return err
+	}
+	return w.Close()
+}
