@@ -38,6 +38,9 @@ const Subprotocol = "sealfeed.v1"
 type Config struct {
 	// URL of the server's WebSocket endpoint, e.g. ws://127.0.0.1:8080/v1/ws.
 	URL string
+	// URLs, if set, are the endpoints of several nodes of one cluster: the
+	// client connects to them in turn, moving on when one fails.
+	URLs []string
 	// PinnedKeyID is the KeyID (fingerprint) of the server key (ID-003).
 	PinnedKeyID *[32]byte
 	// Trust is an authority and realm (CRED-*).
@@ -109,6 +112,19 @@ type Client struct {
 	clientID [32]byte
 	cur      *conn
 	closing  bool
+	next     int // index into URLs of the next endpoint to try
+}
+
+// endpoint returns the URL to dial next.
+func (c *Client) endpoint() string {
+	if len(c.cfg.URLs) == 0 {
+		return c.cfg.URL
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	u := c.cfg.URLs[c.next%len(c.cfg.URLs)]
+	c.next++
+	return u
 }
 
 // ErrClosed is returned after Close.
@@ -142,6 +158,9 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	c := &Client{cfg: cfg, log: cfg.Logger, st: st, msgs: make(chan Message, cfg.Buffer),
 		events: make(chan Event, 16), done: make(chan struct{})}
 	cn, err := c.connect(ctx)
+	for i := 1; err != nil && i < len(cfg.URLs) && ctx.Err() == nil; i++ {
+		cn, err = c.connect(ctx) // the next node of the cluster
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -266,10 +285,11 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.HandshakeTimeout)
 	defer cancel()
 	d := websocket.Dialer{Subprotocols: []string{Subprotocol}, HandshakeTimeout: c.cfg.HandshakeTimeout}
-	ws, resp, err := d.DialContext(ctx, c.cfg.URL, c.cfg.Header)
+	url := c.endpoint()
+	ws, resp, err := d.DialContext(ctx, url, c.cfg.Header)
 	if err != nil {
 		if resp != nil {
-			return nil, fmt.Errorf("client: dial %s: %s", c.cfg.URL, resp.Status)
+			return nil, fmt.Errorf("client: dial %s: %s", url, resp.Status)
 		}
 		return nil, fmt.Errorf("client: dial: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/nats-io/nats.go"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -28,6 +29,7 @@ import (
 	"github.com/sealfeed/sealfeed/server/core"
 	"github.com/sealfeed/sealfeed/server/restapi"
 	"github.com/sealfeed/sealfeed/server/store"
+	"github.com/sealfeed/sealfeed/server/store/jsstore"
 	"github.com/sealfeed/sealfeed/server/store/sqlitestore"
 	"github.com/sealfeed/sealfeed/server/wsapi"
 )
@@ -60,6 +62,9 @@ type Config struct {
 	Workers             int           // batch sealing goroutines; 0: GOMAXPROCS
 	// Store replaces the embedded SQLite store (other engines).
 	Store store.Store
+	// Cluster, if set, makes the node one of several sharing a NATS
+	// JetStream cluster (docs/scale-out.md); Store must be unset.
+	Cluster *ClusterConfig
 	// Extra handlers mounted on the node's mux (e.g. the /demo page).
 	Extra  map[string]http.Handler
 	Logger *slog.Logger
@@ -75,6 +80,8 @@ type Node struct {
 	Store   store.Store
 
 	cfg     Config
+	nc      *nats.Conn
+	sub     *nats.Subscription
 	mux     *http.ServeMux
 	started time.Time
 	own     bool // the node opened Store and closes it
@@ -124,6 +131,16 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("server: ticket key: %w", err)
 	}
 	n := &Node{Key: key, Created: created, cfg: cfg, Store: cfg.Store, started: time.Now()}
+	var js *jsstore.Store
+	if cfg.Cluster != nil {
+		if cfg.Store != nil {
+			return nil, errors.New("server: set Store or Cluster, not both")
+		}
+		if js, err = n.openCluster(cfg.Cluster); err != nil {
+			return nil, err
+		}
+		n.Store = js
+	}
 	if n.Store == nil {
 		storageKey, err := loadOrCreateSecret(filepath.Join(cfg.DataDir, "storage.key"))
 		if err != nil {
@@ -135,10 +152,27 @@ func New(cfg Config) (*Node, error) {
 		}
 		n.Store, n.own = s, true
 	}
-	n.Hub, err = core.New(core.Config{Key: key, Store: n.Store, Tick: cfg.Tick, Workers: cfg.Workers, Logger: cfg.Logger})
+	hc := core.Config{Key: key, Store: n.Store, Tick: cfg.Tick, Workers: cfg.Workers, Logger: cfg.Logger}
+	if js != nil {
+		hc.ResyncInterval = 2 * time.Second
+	}
+	n.Hub, err = core.New(hc)
 	if err != nil {
 		n.Close()
 		return nil, err
+	}
+	if js != nil {
+		// Messages stored by any node are published on their client's
+		// subject too: a node wakes the delivery of its own clients.
+		n.sub, err = n.nc.Subscribe(js.Subject(), func(m *nats.Msg) {
+			if id, ok := js.ClientOf(m.Subject); ok {
+				n.Hub.Wake(id)
+			}
+		})
+		if err != nil {
+			n.Close()
+			return nil, err
+		}
 	}
 	pub := key.Public().(ed25519.PublicKey)
 	pk, err := sig.ParsePublicKey(pub)
@@ -226,14 +260,20 @@ func (n *Node) Serve(ctx context.Context, l net.Listener) error {
 	return errors.Join(err, n.Close())
 }
 
-// Close closes the store if the node opened it.
+// Close closes the store if the node opened it, and the NATS connection.
 func (n *Node) Close() error {
+	var err error
 	if n.own && n.Store != nil {
-		err := n.Store.Close()
+		err = n.Store.Close()
 		n.Store = nil
-		return err
 	}
-	return nil
+	if n.sub != nil {
+		n.sub.Unsubscribe()
+	}
+	if n.nc != nil {
+		n.nc.Close()
+	}
+	return err
 }
 
 // writeMetrics writes the Prometheus text exposition format.
@@ -299,4 +339,33 @@ func procStats() (rss int64, cpu float64, ok bool) {
 	fmt.Sscan(f[12], &st)
 	const clockTicks = 100 // USER_HZ on Linux
 	return resident * int64(os.Getpagesize()), float64(ut+st) / clockTicks, true
+}
+
+// ClusterConfig joins a node to a NATS JetStream cluster.
+type ClusterConfig struct {
+	// NATS is the comma-separated list of NATS server URLs.
+	NATS string
+	// StorageKey is the payload key shared by every node (32 bytes).
+	StorageKey []byte
+	// Replicas of the stream and buckets; 0: 3.
+	Replicas int
+	// Prefix names the stream and buckets; "": "sealfeed".
+	Prefix string
+}
+
+func (n *Node) openCluster(c *ClusterConfig) (*jsstore.Store, error) {
+	nc, err := nats.Connect(c.NATS, nats.Name("sealfeed "+n.Fingerprint()[:16]), nats.MaxReconnects(-1),
+		nats.ReconnectWait(200*time.Millisecond), nats.Timeout(5*time.Second))
+	if err != nil {
+		return nil, fmt.Errorf("server: NATS %s: %w", c.NATS, err)
+	}
+	n.nc = nc
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	js, err := jsstore.Open(ctx, nc, jsstore.Options{StorageKey: c.StorageKey, Replicas: c.Replicas, Prefix: c.Prefix})
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return js, nil
 }

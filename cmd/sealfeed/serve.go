@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -23,6 +25,8 @@ import (
 
 type serveFlags struct {
 	listen, data, config, credential, revocation, realm, sync, logLevel, logFormat, pprof string
+	nats, storageKey                                                                      string
+	replicas                                                                              int
 	publishers                                                                            listFlag
 	tick, handshakeTimeout, idleTimeout, ticketLifetime                                   time.Duration
 	maxConnsPerIP, maxHandshakesPerIP, sendQueue, maxPayload, maxPending, workers         int
@@ -53,6 +57,9 @@ func serveCommand(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
 	demoPage := fs.Bool("demo-page", true, "serve the browser demo at /demo/")
+	fs.StringVar(&f.nats, "nats", "", "cluster mode: NATS JetStream server URLs, comma-separated (docs/scale-out.md)")
+	fs.StringVar(&f.storageKey, "storage-key", "", "cluster mode: file with the 32-byte payload key every node shares (hex or raw)")
+	fs.IntVar(&f.replicas, "replicas", 3, "cluster mode: replicas of the JetStream stream and buckets")
 	fs.StringVar(&f.pprof, "pprof", "", "serve Go's pprof profiles on this separate address (e.g. 127.0.0.1:6060); off by default")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -102,6 +109,15 @@ func serveCommand(args []string, stdout, stderr io.Writer) error {
 	}
 	if *demoPage {
 		cfg.Extra = map[string]http.Handler{"/demo/": http.StripPrefix("/demo/", demopage.Handler())}
+	}
+	if f.nats != "" {
+		key, err := readStorageKey(f.storageKey)
+		if err != nil {
+			return err
+		}
+		cfg.Cluster = &server.ClusterConfig{NATS: f.nats, StorageKey: key, Replicas: f.replicas}
+	} else if f.storageKey != "" {
+		return fmt.Errorf("-storage-key is for cluster mode (-nats); a single node keeps its key in -data")
 	}
 	n, err := server.New(cfg)
 	if err != nil {
@@ -161,4 +177,23 @@ func loadPublicKeyArg(v string) (ed25519.PublicKey, error) {
 		return nil, err
 	}
 	return k.Bytes(), nil
+}
+
+// readStorageKey reads a cluster's shared storage key: 32 raw bytes or 64
+// hex digits.
+func readStorageKey(path string) ([]byte, error) {
+	if path == "" {
+		return nil, fmt.Errorf("cluster mode needs -storage-key (the same file on every node)")
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) == 32 {
+		return b, nil
+	}
+	if k, err := hex.DecodeString(strings.TrimSpace(string(b))); err == nil && len(k) == 32 {
+		return k, nil
+	}
+	return nil, fmt.Errorf("-storage-key %s: want 32 bytes or 64 hex digits", path)
 }

@@ -53,6 +53,10 @@ type Config struct {
 	MaxBytesPerDelivery int
 	// ExpiryInterval is how often expired messages are swept; 0: 1 s.
 	ExpiryInterval time.Duration
+	// ResyncInterval, if set, marks every connected client for a store
+	// query this often: in a cluster a wake-up from another node can be
+	// lost (a NATS reconnect), and this bounds how long a message waits.
+	ResyncInterval time.Duration
 	// Workers seal leaves in parallel; 0: GOMAXPROCS.
 	Workers int
 	Logger  *slog.Logger
@@ -210,6 +214,21 @@ func (h *Hub) Notify(as []store.Assigned) {
 	h.poke()
 }
 
+// Wake tells the hub that a client may have new messages, stored by
+// another node of a cluster; it is delivered in the next tick if it is
+// connected here.
+func (h *Hub) Wake(id [32]byte) {
+	h.mu.Lock()
+	c := h.conns[id]
+	if c != nil {
+		h.dirty[c] = struct{}{}
+	}
+	h.mu.Unlock()
+	if c != nil {
+		h.poke()
+	}
+}
+
 func (h *Hub) poke() {
 	select {
 	case h.wake <- struct{}{}:
@@ -341,8 +360,22 @@ func (h *Hub) Run(ctx context.Context) error {
 	defer t.Stop()
 	exp := time.NewTicker(h.cfg.ExpiryInterval)
 	defer exp.Stop()
+	var resync <-chan time.Time
+	if h.cfg.ResyncInterval > 0 {
+		rt := time.NewTicker(h.cfg.ResyncInterval)
+		defer rt.Stop()
+		resync = rt.C
+	}
 	for {
 		select {
+		case <-resync:
+			h.mu.Lock()
+			for _, c := range h.conns {
+				h.dirty[c] = struct{}{}
+			}
+			h.mu.Unlock()
+			h.poke()
+			continue
 		case <-ctx.Done():
 			h.flushAcks(context.WithoutCancel(ctx))
 			h.closeAll()

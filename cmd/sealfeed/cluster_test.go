@@ -1,0 +1,236 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	crand "crypto/rand"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sealfeed/sealfeed/client"
+	"github.com/sealfeed/sealfeed/internal/keyfile"
+	"github.com/sealfeed/sealfeed/internal/natstest"
+	"github.com/sealfeed/sealfeed/protocol/alert"
+	"github.com/sealfeed/sealfeed/protocol/credential"
+	"github.com/sealfeed/sealfeed/protocol/handshake"
+	"github.com/sealfeed/sealfeed/protocol/sig"
+	"github.com/sealfeed/sealfeed/publisher"
+)
+
+// TestClusterLosesNothing runs three SealFeed nodes as child processes on
+// a three-server NATS JetStream cluster. Clients trust the authority, so
+// any node's credential is accepted, and are spread over the nodes; three
+// publishers post to random nodes. Under load one SealFeed node is killed
+// with SIGKILL and one NATS server is stopped; clients reconnect to the
+// other nodes and publishers retry, with the same Idempotency-Key, what
+// got no answer. Every message that got a 2xx reaches its client's
+// application exactly once, in message-ID order, and nothing else does
+// (DLV-001, DLV-002, DLV-004, REPLAY-010 across signers, API-025, API-026).
+func TestClusterLosesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster test runs a NATS cluster and server processes")
+	}
+	nc := natstest.Start(t, 3)
+	dir := t.TempDir()
+	authPub, authKey, _ := ed25519.GenerateKey(nil)
+	authority, _ := sig.ParsePublicKey(authPub)
+	const realm = "cluster.test"
+	storageKey := filepath.Join(dir, "storage.key")
+	k := make([]byte, 32)
+	crand.Read(k)
+	os.WriteFile(storageKey, k, 0o600)
+	pubKey, _ := keyfile.Generate()
+	pubFile := filepath.Join(dir, "publisher.pub")
+	pem, _ := keyfile.MarshalPublic(pubKey.Public().(ed25519.PublicKey))
+	os.WriteFile(pubFile, pem, 0o644)
+
+	now := time.Now()
+	var nodes []*subprocess
+	var wsURLs []string
+	for i := 0; i < 3; i++ {
+		data := filepath.Join(dir, fmt.Sprintf("node%d", i))
+		sk, _, err := keyfile.LoadOrCreatePrivate(filepath.Join(data, "server.key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cred, _ := credential.Issue(authKey, sk.Public().(ed25519.PublicKey), realm, uint64(i+1), now.Add(-time.Hour), now.Add(24*time.Hour))
+		crl, _ := credential.IssueRevocationList(authKey, 1, now.Add(-time.Hour), now.Add(24*time.Hour), nil)
+		credFile, crlFile := filepath.Join(dir, fmt.Sprintf("cred%d", i)), filepath.Join(dir, fmt.Sprintf("crl%d", i))
+		os.WriteFile(credFile, cred.Marshal(), 0o644)
+		os.WriteFile(crlFile, crl.Marshal(), 0o644)
+		addr := freeAddr(t)
+		nodes = append(nodes, startServe(t, addr, "-data", data, "-nats", nc.URLs(), "-storage-key", storageKey,
+			"-credential", credFile, "-revocation-list", crlFile, "-publisher", pubFile, "-log-level", "warn", "-sync", "NORMAL"))
+		wsURLs = append(wsURLs, "ws://"+addr+"/v1/ws")
+	}
+
+	type rx struct {
+		mu   sync.Mutex
+		got  []string
+		last uint64
+		bad  error
+	}
+	const nClients = 6
+	var ids [][32]byte
+	rxs := make([]*rx, nClients)
+	for i := 0; i < nClients; i++ {
+		key, _ := keyfile.Generate()
+		ids = append(ids, handshake.ClientID(key.Public().(ed25519.PublicKey)))
+		urls := []string{wsURLs[i%3], wsURLs[(i+1)%3], wsURLs[(i+2)%3]}
+		c, err := client.Dial(context.Background(), client.Config{URLs: urls, Identity: key,
+			Trust: &credential.Trust{Authority: authority, Realm: realm}, MinBackoff: 20 * time.Millisecond, MaxBackoff: 300 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		r := &rx{}
+		rxs[i] = r
+		go func() {
+			for e := range c.Events() {
+				if code, ok := alert.Find(e.Err); ok {
+					r.mu.Lock()
+					if r.bad == nil {
+						r.bad = fmt.Errorf("connection failed with alert %v: %v", code, e.Err)
+					}
+					r.mu.Unlock()
+				}
+			}
+		}()
+		go func() {
+			for m := range c.Messages() {
+				r.mu.Lock()
+				if m.ID <= r.last && r.bad == nil {
+					r.bad = fmt.Errorf("message ID %d after %d", m.ID, r.last)
+				}
+				r.last = m.ID
+				r.got = append(r.got, string(m.Payload))
+				r.mu.Unlock()
+			}
+		}()
+	}
+
+	var mu sync.Mutex
+	ok := map[string][]int{} // payload → recipients
+	var alive = []bool{true, true, true}
+	publishOnce := func(payload string, to []int, key string) error {
+		var dsts [][32]byte
+		for _, i := range to {
+			dsts = append(dsts, ids[i])
+		}
+		var err error
+		for attempt := 0; attempt < 30; attempt++ {
+			mu.Lock()
+			n := rand.IntN(3)
+			for !alive[n] {
+				n = (n + 1) % 3
+			}
+			mu.Unlock()
+			p := publisher.New(nodes[n].base, pubKey)
+			p.Retries = -1
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_, err = p.Publish(ctx, publisher.Message{To: dsts, Payload: []byte(payload)}, key)
+			cancel()
+			if err == nil {
+				mu.Lock()
+				ok[payload] = to
+				mu.Unlock()
+				return nil
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		return err
+	}
+	var wg sync.WaitGroup
+	var seq int
+	var seqMu sync.Mutex
+	stop := time.Now().Add(2 * time.Second)
+	errs := make(chan error, 3)
+	for w := 0; w < 3; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(stop) {
+				seqMu.Lock()
+				seq++
+				n := seq
+				seqMu.Unlock()
+				to := []int{n % nClients}
+				if n%5 == 0 {
+					to = []int{n % nClients, (n + 1) % nClients, (n + 2) % nClients}
+				}
+				if err := publishOnce(fmt.Sprintf("msg-%05d", n), to, publisher.NewIdempotencyKey()); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	time.Sleep(700 * time.Millisecond)
+	mu.Lock()
+	alive[0] = false
+	mu.Unlock()
+	nodes[0].kill() // SIGKILL a SealFeed node
+	nc.Kill(1)      // and stop a NATS server
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("a publish never succeeded: %v", err)
+	}
+	want := make([]map[string]bool, nClients)
+	for i := range want {
+		want[i] = map[string]bool{}
+	}
+	for p, to := range ok {
+		for _, i := range to {
+			want[i][p] = true
+		}
+	}
+	t.Logf("%d messages published with a 2xx across the failures", len(ok))
+	deadline := time.Now().Add(45 * time.Second)
+	for {
+		done := true
+		for i, r := range rxs {
+			r.mu.Lock()
+			if len(r.got) < len(want[i]) {
+				done = false
+			}
+			r.mu.Unlock()
+		}
+		if done || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
+	for i, r := range rxs {
+		r.mu.Lock()
+		if r.bad != nil {
+			t.Errorf("client %d: %v", i, r.bad)
+		}
+		seen := map[string]bool{}
+		for _, s := range r.got {
+			if seen[s] {
+				t.Errorf("client %d: %s twice", i, s)
+			}
+			if !want[i][s] {
+				t.Errorf("client %d: %s was never acknowledged to a publisher", i, s)
+			}
+			seen[s] = true
+		}
+		missing := 0
+		for s := range want[i] {
+			if !seen[s] {
+				missing++
+			}
+		}
+		if missing > 0 {
+			t.Errorf("client %d: %d of %d messages lost", i, missing, len(want[i]))
+		}
+		r.mu.Unlock()
+	}
+}

@@ -1,0 +1,497 @@
+// Package jsstore is a Store on NATS JetStream for several server nodes
+// (docs/scale-out.md): messages live in a replicated stream, one subject per
+// client, so any node can store a publish for any client and any node can
+// deliver it; replication survives the loss of a minority of NATS servers.
+//
+// Mapping to the Store contract:
+//   - a message's ID (DLV-001) is its stream sequence number: strictly
+//     increasing in the order the cluster accepted messages, never reused,
+//     the same on every node; IDs of one client are not contiguous;
+//   - a broadcast payload is stored once, on the blob subject, and each
+//     recipient's message refers to it (API-029);
+//   - TTL is JetStream's per-message TTL; acknowledged messages are deleted;
+//   - Idempotency-Key: each message is published with a Nats-Msg-Id derived
+//     from (publisher, key, position), so JetStream's duplicate window makes
+//     a retry after a crash store nothing new, and a KV record keeps the
+//     request hash and the first answer (API-026, API-027);
+//   - nonces (API-016, API-017) and batch-sequence high-water marks
+//     (BATCH-020) are KV entries, created or compared-and-set atomically.
+//
+// Payloads are encrypted at rest under the storage key shared by the nodes,
+// bound to the client and the message handle (or to the blob handle).
+package jsstore
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/crypto/chacha20poly1305"
+
+	"github.com/sealfeed/sealfeed/server/store"
+)
+
+const (
+	labelMessage = "sealfeed v1 storage message"
+	labelBlob    = "sealfeed v1 storage blob"
+
+	hHandle    = "Sf-Handle"
+	hPublisher = "Sf-Publisher"
+	hBlob      = "Sf-Blob"
+	hExpires   = "Sf-Expires"
+	hCreated   = "Sf-Created"
+)
+
+// Options configure a Store.
+type Options struct {
+	// Prefix names the stream, the subjects and the buckets; "": "sealfeed".
+	Prefix string
+	// Replicas of the stream and buckets; 0: 3.
+	Replicas int
+	// StorageKey is the 32-byte payload key, the same on every node.
+	StorageKey []byte
+	// Retention of idempotency records, status tombstones and the duplicate
+	// window; 0: 24 h.
+	Retention time.Duration
+	Now       func() time.Time
+}
+
+// Store is the JetStream Store.
+type Store struct {
+	js     jetstream.JetStream
+	stream jetstream.Stream
+	idem   jetstream.KeyValue
+	status jetstream.KeyValue
+	nonces jetstream.KeyValue
+	seqs   jetstream.KeyValue
+	aead   interface {
+		Seal(dst, nonce, plaintext, additionalData []byte) []byte
+		Open(dst, nonce, ciphertext, additionalData []byte) ([]byte, error)
+	}
+	opt     Options
+	subject string // prefix of client subjects: <prefix>.msg.
+	blobs   string // blob subject
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Subject returns the wildcard subject on which every stored message is
+// also published, so that nodes can learn of new messages (see ClientOf).
+func (s *Store) Subject() string { return s.subject + "*" }
+
+// ClientOf returns the client ID a message subject belongs to.
+func (s *Store) ClientOf(subject string) ([32]byte, bool) {
+	var id [32]byte
+	h, ok := strings.CutPrefix(subject, s.subject)
+	if !ok || len(h) != 64 {
+		return id, false
+	}
+	_, err := hex.Decode(id[:], []byte(h))
+	return id, err == nil
+}
+
+// Open creates or updates the stream and buckets and returns the Store.
+func Open(ctx context.Context, nc *nats.Conn, opt Options) (*Store, error) {
+	if len(opt.StorageKey) != chacha20poly1305.KeySize {
+		return nil, errors.New("jsstore: storage key must be 32 bytes")
+	}
+	if opt.Prefix == "" {
+		opt.Prefix = "sealfeed"
+	}
+	if opt.Replicas == 0 {
+		opt.Replicas = 3
+	}
+	if opt.Retention == 0 {
+		opt.Retention = 24 * time.Hour
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	a, err := chacha20poly1305.NewX(opt.StorageKey)
+	if err != nil {
+		return nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{js: js, aead: a, opt: opt, subject: opt.Prefix + ".msg.", blobs: opt.Prefix + ".blob"}
+	name := strings.ToUpper(opt.Prefix)
+	s.stream, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name: name, Subjects: []string{s.subject + "*", s.blobs}, Storage: jetstream.FileStorage,
+		// No direct gets: they may be served by a replica that has not yet
+		// applied a message a node was just woken for; reads go to the leader.
+		Replicas: opt.Replicas, Duplicates: opt.Retention, AllowMsgTTL: true,
+		Description: "SealFeed messages, one subject per client; broadcast payloads on the blob subject",
+	})
+	if err != nil {
+		return nil, fmt.Errorf("jsstore: stream %s: %w", name, err)
+	}
+	kv := func(bucket string, markers bool) (jetstream.KeyValue, error) {
+		cfg := jetstream.KeyValueConfig{Bucket: opt.Prefix + "-" + bucket, Replicas: opt.Replicas, Storage: jetstream.FileStorage, History: 1}
+		if markers {
+			cfg.LimitMarkerTTL = time.Minute
+		}
+		b, err := js.CreateOrUpdateKeyValue(ctx, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("jsstore: bucket %s: %w", cfg.Bucket, err)
+		}
+		return b, nil
+	}
+	if s.idem, err = kv("idempotency", true); err != nil {
+		return nil, err
+	}
+	if s.status, err = kv("status", true); err != nil {
+		return nil, err
+	}
+	if s.nonces, err = kv("nonces", true); err != nil {
+		return nil, err
+	}
+	if s.seqs, err = kv("batchseq", false); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close implements store.Store; the NATS connection belongs to the caller.
+func (s *Store) Close() error { return nil }
+
+func ad(label string, id []byte, handle string) []byte {
+	b := append([]byte(label), 0)
+	b = append(b, id...)
+	return append(b, handle...)
+}
+
+func (s *Store) seal(p, ad []byte) ([]byte, error) {
+	n := make([]byte, chacha20poly1305.NonceSizeX, chacha20poly1305.NonceSizeX+len(p)+16)
+	if _, err := rand.Read(n); err != nil {
+		return nil, err
+	}
+	return s.aead.Seal(n, n, p, ad), nil
+}
+
+func (s *Store) open(b, ad []byte) ([]byte, error) {
+	if len(b) < chacha20poly1305.NonceSizeX {
+		return nil, store.ErrStoredDataTampered
+	}
+	p, err := s.aead.Open(nil, b[:chacha20poly1305.NonceSizeX], b[chacha20poly1305.NonceSizeX:], ad)
+	if err != nil {
+		return nil, store.ErrStoredDataTampered
+	}
+	return p, nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Handles are the sequence (16 hex digits) and 64 random bits, so Status
+// finds the message without an index and cannot be probed.
+func handleFor(seq uint64, random string) string { return fmt.Sprintf("%016x%s", seq, random) }
+
+func seqOf(handle string) (uint64, bool) {
+	if len(handle) != 32 {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(handle[:16], 16, 64)
+	return v, err == nil
+}
+
+type idemRecord struct {
+	Hash     []byte           `json:"hash"`
+	Assigned []store.Assigned `json:"assigned"`
+}
+
+func idemKey(publisher, key string) string {
+	h := sha256.Sum256([]byte(publisher + "\x00" + key))
+	return hex.EncodeToString(h[:])
+}
+
+// Publish implements store.Store. Messages are stored one by one; a request
+// that fails part-way stored some of them, and its retry with the same
+// Idempotency-Key stores the rest and none twice. Without a key a failed
+// request may have stored part of its messages (API-023 holds with a key).
+func (s *Store) Publish(ctx context.Context, req *store.PublishRequest, onCommit func([]store.Assigned)) ([]store.Assigned, bool, error) {
+	var ik string
+	if req.IdempotencyKey != "" {
+		ik = idemKey(req.Publisher, req.IdempotencyKey)
+		if e, err := s.idem.Get(ctx, ik); err == nil {
+			var rec idemRecord
+			if err := json.Unmarshal(e.Value(), &rec); err != nil {
+				return nil, false, err
+			}
+			if string(rec.Hash) != string(req.RequestHash[:]) {
+				return nil, false, store.ErrIdempotencyReused
+			}
+			return rec.Assigned, true, nil
+		} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
+			return nil, false, err
+		}
+	}
+	if req.MaxPending > 0 {
+		for _, p := range req.Publications {
+			for _, to := range p.To {
+				n, err := s.PendingCount(ctx, to)
+				if err != nil {
+					return nil, false, err
+				}
+				if n >= req.MaxPending {
+					return nil, false, fmt.Errorf("%w: client %x has %d", store.ErrTooManyPending, to[:4], n)
+				}
+			}
+		}
+	}
+	now := s.opt.Now()
+	var out []store.Assigned
+	replayed := false
+	for i, p := range req.Publications {
+		exp := now.Add(p.TTL)
+		msgOpts := func(suffix string) []jetstream.PublishOpt {
+			o := []jetstream.PublishOpt{jetstream.WithMsgTTL(p.TTL + time.Second)}
+			if ik != "" {
+				o = append(o, jetstream.WithMsgID(ik+"/"+strconv.Itoa(i)+"/"+suffix))
+			}
+			return o
+		}
+		var blobSeq uint64
+		if len(p.To) > 1 {
+			bh := randomHex(16)
+			data, err := s.seal(p.Payload, ad(labelBlob, nil, bh))
+			if err != nil {
+				return nil, false, err
+			}
+			m := &nats.Msg{Subject: s.blobs, Data: data, Header: nats.Header{hHandle: {bh}}}
+			ack, err := s.js.PublishMsg(ctx, m, msgOpts("blob")...)
+			if err != nil {
+				return nil, false, err
+			}
+			blobSeq = ack.Sequence
+		}
+		for j, to := range p.To {
+			random := randomHex(8)
+			var data []byte
+			if blobSeq == 0 {
+				var err error
+				if data, err = s.seal(p.Payload, ad(labelMessage, to[:], random)); err != nil {
+					return nil, false, err
+				}
+			}
+			h := nats.Header{hHandle: {random}, hPublisher: {req.Publisher},
+				hExpires: {strconv.FormatInt(exp.UnixMilli(), 10)}, hCreated: {strconv.FormatInt(now.UnixMilli(), 10)}}
+			if blobSeq != 0 {
+				h.Set(hBlob, strconv.FormatUint(blobSeq, 10))
+			}
+			m := &nats.Msg{Subject: s.subject + hex.EncodeToString(to[:]), Data: data, Header: h}
+			ack, err := s.js.PublishMsg(ctx, m, msgOpts(strconv.Itoa(j))...)
+			if err != nil {
+				return nil, false, err
+			}
+			if ack.Duplicate {
+				// Stored by an earlier attempt: report its handle.
+				replayed = true
+				old, err := s.stream.GetMsg(ctx, ack.Sequence)
+				if err != nil {
+					return nil, false, fmt.Errorf("jsstore: duplicate %d: %w", ack.Sequence, err)
+				}
+				random = old.Header.Get(hHandle)
+			}
+			out = append(out, store.Assigned{Handle: handleFor(ack.Sequence, random), ClientID: to, Seq: ack.Sequence, Expires: time.UnixMilli(exp.UnixMilli())})
+		}
+	}
+	if ik != "" {
+		b, _ := json.Marshal(idemRecord{Hash: req.RequestHash[:], Assigned: out})
+		if _, err := s.idem.Create(ctx, ik, b, jetstream.KeyTTL(s.opt.Retention)); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+			return nil, false, err
+		}
+	}
+	if onCommit != nil && !replayed {
+		onCommit(out)
+	}
+	return out, false, nil
+}
+
+// Pending implements store.Store with direct gets of the next message on
+// the client's subject.
+func (s *Store) Pending(ctx context.Context, clientID [32]byte, after uint64, limit int) ([]store.Message, error) {
+	subj := s.subject + hex.EncodeToString(clientID[:])
+	now := s.opt.Now().UnixMilli()
+	var out []store.Message
+	for len(out) < limit {
+		m, err := s.stream.GetMsg(ctx, after+1, jetstream.WithGetMsgSubject(subj))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		after = m.Sequence
+		exp, _ := strconv.ParseInt(m.Header.Get(hExpires), 10, 64)
+		if exp <= now {
+			continue // expired; JetStream removes it at its TTL
+		}
+		msg := store.Message{ClientID: clientID, Seq: m.Sequence, Expires: time.UnixMilli(exp)}
+		if b := m.Header.Get(hBlob); b != "" {
+			bs, _ := strconv.ParseUint(b, 10, 64)
+			bm, err := s.stream.GetMsg(ctx, bs)
+			if err != nil {
+				return nil, fmt.Errorf("jsstore: blob %d of message %d: %w", bs, m.Sequence, err)
+			}
+			msg.BlobID = int64(bs)
+			if msg.Payload, err = s.open(bm.Data, ad(labelBlob, nil, bm.Header.Get(hHandle))); err != nil {
+				return nil, fmt.Errorf("jsstore: blob %d: %w", bs, err)
+			}
+		} else if msg.Payload, err = s.open(m.Data, ad(labelMessage, clientID[:], m.Header.Get(hHandle))); err != nil {
+			return nil, fmt.Errorf("jsstore: message %d: %w", m.Sequence, err)
+		}
+		out = append(out, msg)
+	}
+	return out, nil
+}
+
+type statusRecord struct {
+	Handle    string `json:"handle"`
+	ClientID  []byte `json:"client_id"`
+	Publisher string `json:"publisher"`
+	Created   int64  `json:"created"`
+	Expires   int64  `json:"expires"`
+}
+
+// Ack implements store.Store: the message is deleted from the stream and a
+// status record remembers the acknowledgement for the retention.
+func (s *Store) Ack(ctx context.Context, acks map[[32]byte][]uint64) (int, error) {
+	n := 0
+	for c, ids := range acks {
+		subj := s.subject + hex.EncodeToString(c[:])
+		for _, id := range ids {
+			m, err := s.stream.GetMsg(ctx, id)
+			if errors.Is(err, jetstream.ErrMsgNotFound) {
+				continue
+			}
+			if err != nil {
+				return n, err
+			}
+			if m.Subject != subj {
+				continue // not this client's message
+			}
+			created, _ := strconv.ParseInt(m.Header.Get(hCreated), 10, 64)
+			exp, _ := strconv.ParseInt(m.Header.Get(hExpires), 10, 64)
+			rec, _ := json.Marshal(statusRecord{Handle: handleFor(id, m.Header.Get(hHandle)), ClientID: c[:],
+				Publisher: m.Header.Get(hPublisher), Created: created, Expires: exp})
+			if _, err := s.status.Create(ctx, strconv.FormatUint(id, 10), rec, jetstream.KeyTTL(s.opt.Retention)); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+				return n, err
+			}
+			if err := s.stream.DeleteMsg(ctx, id); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+				return n, err
+			}
+			n++
+		}
+	}
+	return n, nil
+}
+
+// Status implements store.Store. An expired message is removed by its TTL
+// and then reported as not found.
+func (s *Store) Status(ctx context.Context, handle string) (*store.Status, error) {
+	seq, ok := seqOf(handle)
+	if !ok {
+		return nil, store.ErrNotFound
+	}
+	if m, err := s.stream.GetMsg(ctx, seq); err == nil && handleFor(seq, m.Header.Get(hHandle)) == handle {
+		st := &store.Status{Handle: handle, Seq: seq, State: store.Pending, Publisher: m.Header.Get(hPublisher)}
+		if id, ok := s.ClientOf(m.Subject); ok {
+			st.ClientID = id
+		}
+		created, _ := strconv.ParseInt(m.Header.Get(hCreated), 10, 64)
+		exp, _ := strconv.ParseInt(m.Header.Get(hExpires), 10, 64)
+		st.Created, st.Expires = time.UnixMilli(created), time.UnixMilli(exp)
+		if !st.Expires.After(s.opt.Now()) {
+			st.State = store.Expired
+		}
+		return st, nil
+	}
+	e, err := s.status.Get(ctx, strconv.FormatUint(seq, 10))
+	if err != nil {
+		return nil, store.ErrNotFound
+	}
+	var rec statusRecord
+	if json.Unmarshal(e.Value(), &rec) != nil || rec.Handle != handle {
+		return nil, store.ErrNotFound
+	}
+	st := &store.Status{Handle: handle, Seq: seq, State: store.Acknowledged, Publisher: rec.Publisher,
+		Created: time.UnixMilli(rec.Created), Expires: time.UnixMilli(rec.Expires)}
+	copy(st.ClientID[:], rec.ClientID)
+	return st, nil
+}
+
+// PendingCount implements store.Store (messages not yet removed by their
+// TTL count until JetStream removes them).
+func (s *Store) PendingCount(ctx context.Context, clientID [32]byte) (int, error) {
+	subj := s.subject + hex.EncodeToString(clientID[:])
+	info, err := s.stream.Info(ctx, jetstream.WithSubjectFilter(subj))
+	if err != nil {
+		return 0, err
+	}
+	return int(info.State.Subjects[subj]), nil
+}
+
+// Expire implements store.Store: JetStream's per-message TTL does the work.
+func (s *Store) Expire(context.Context, time.Time) ([][32]byte, error) { return nil, nil }
+
+// Seen implements store.Store and httpsig.NonceStore: an atomic create in
+// the nonce bucket, kept until expires.
+func (s *Store) Seen(keyID, nonce string, expires time.Time) (bool, error) {
+	h := sha256.Sum256([]byte(keyID + "\x00" + nonce))
+	ttl := time.Until(expires)
+	if ttl < time.Second {
+		ttl = time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := s.nonces.Create(ctx, hex.EncodeToString(h[:]), []byte{1}, jetstream.KeyTTL(ttl))
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		return true, nil
+	}
+	return false, err
+}
+
+// ReserveBatchSeqs implements store.Store with compare-and-set on the
+// signer's high-water mark.
+func (s *Store) ReserveBatchSeqs(ctx context.Context, signer [32]byte, n uint64) (uint64, error) {
+	key := hex.EncodeToString(signer[:])
+	for attempt := 0; attempt < 100; attempt++ {
+		e, err := s.seqs.Get(ctx, key)
+		var hwm, rev uint64
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+		case err != nil:
+			return 0, err
+		default:
+			hwm, rev = binary.BigEndian.Uint64(e.Value()), e.Revision()
+		}
+		next := binary.BigEndian.AppendUint64(nil, hwm+n)
+		if rev == 0 {
+			_, err = s.seqs.Create(ctx, key, next)
+		} else {
+			_, err = s.seqs.Update(ctx, key, next, rev)
+		}
+		if err == nil {
+			return hwm + 1, nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) && !strings.Contains(err.Error(), "wrong last sequence") {
+			return 0, err
+		}
+	}
+	return 0, errors.New("jsstore: batch sequence reservation kept conflicting")
+}
