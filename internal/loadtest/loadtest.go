@@ -35,8 +35,8 @@ const (
 
 // Config describes one run.
 type Config struct {
-	BaseURL     string              // the server, e.g. http://127.0.0.1:8080
-	Fingerprint string              // the server key's fingerprint (hex)
+	BaseURL     string               // the server, e.g. http://127.0.0.1:8080
+	Fingerprint string               // the server key's fingerprint (hex)
 	Publishers  []ed25519.PrivateKey // registered publisher keys; one publishing goroutine each
 	Clients     int
 	// Rate is the target of published messages per second over all
@@ -106,7 +106,6 @@ func Metrics(ctx context.Context, base string) (map[string]float64, error) {
 	}
 	return out, sc.Err()
 }
-
 
 // Run executes one load test.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
@@ -380,4 +379,3 @@ func (p *progress) stop() {
 		}
 	})
 }
-
