@@ -41,7 +41,7 @@ type subprocess struct {
 	out  *strings.Builder
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +50,7 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-func startServe(t *testing.T, addr string, args ...string) *subprocess {
+func startServe(t testing.TB, addr string, args ...string) *subprocess {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "SEALFEED_TEST_MAIN="+strings.Join(append([]string{"serve", "-listen", addr}, args...), "\x1f"))

@@ -35,10 +35,14 @@ const (
 
 // Config describes one run.
 type Config struct {
-	BaseURL     string               // the server, e.g. http://127.0.0.1:8080
-	Fingerprint string               // the server key's fingerprint (hex)
-	Publishers  []ed25519.PrivateKey // registered publisher keys; one publishing goroutine each
-	Clients     int
+	BaseURL     string // the server, e.g. http://127.0.0.1:8080
+	Fingerprint string // the server key's fingerprint (hex)
+	// Targets, if set, are the nodes of a cluster: client i connects to
+	// Targets[i mod n] and publisher k posts to Targets[k mod n]; memory
+	// and CPU are summed over the nodes.
+	Targets    []Target
+	Publishers []ed25519.PrivateKey // registered publisher keys; one publishing goroutine each
+	Clients    int
 	// Rate is the target of published messages per second over all
 	// publishers; 0 publishes as fast as the server accepts.
 	Rate        int
@@ -107,6 +111,27 @@ func Metrics(ctx context.Context, base string) (map[string]float64, error) {
 	return out, sc.Err()
 }
 
+// Target is one server node.
+type Target struct {
+	BaseURL     string
+	Fingerprint string
+}
+
+// metricsAll scrapes every target and sums the values.
+func metricsAll(ctx context.Context, ts []Target) (map[string]float64, error) {
+	sum := map[string]float64{}
+	for _, t := range ts {
+		m, err := Metrics(ctx, t.BaseURL)
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range m {
+			sum[k] += v
+		}
+	}
+	return sum, nil
+}
+
 // Run executes one load test.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Clients < 1 || cfg.Clients > MaxClients {
@@ -127,20 +152,26 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.DialConcurrency <= 0 {
 		cfg.DialConcurrency = 32
 	}
-	fp, err := hex.DecodeString(cfg.Fingerprint)
-	if err != nil || len(fp) != 32 {
-		return nil, errors.New("loadtest: fingerprint must be 64 hex digits")
+	if len(cfg.Targets) == 0 {
+		cfg.Targets = []Target{{BaseURL: cfg.BaseURL, Fingerprint: cfg.Fingerprint}}
 	}
-	var pin [32]byte
-	copy(pin[:], fp)
-	ws := "ws" + strings.TrimPrefix(strings.TrimRight(cfg.BaseURL, "/"), "http") + "/v1/ws"
+	pins := make([][32]byte, len(cfg.Targets))
+	wss := make([]string, len(cfg.Targets))
+	for i, t := range cfg.Targets {
+		fp, err := hex.DecodeString(t.Fingerprint)
+		if err != nil || len(fp) != 32 {
+			return nil, errors.New("loadtest: fingerprint must be 64 hex digits")
+		}
+		copy(pins[i][:], fp)
+		wss[i] = "ws" + strings.TrimPrefix(strings.TrimRight(t.BaseURL, "/"), "http") + "/v1/ws"
+	}
 	rep := &Report{Clients: cfg.Clients, Publishers: len(cfg.Publishers), PayloadSize: cfg.PayloadSize, Bulk: cfg.Bulk}
 
 	prog := newProgress(cfg.Progress)
 	defer prog.stop()
 
 	// Phase 1: connect every client; measure handshakes/s and memory.
-	before, err := Metrics(ctx, cfg.BaseURL)
+	before, err := metricsAll(ctx, cfg.Targets)
 	if err != nil {
 		return nil, err
 	}
@@ -161,7 +192,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			defer func() { <-sem }()
 			dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			defer cancel()
-			c, err := client.Dial(dctx, client.Config{URL: ws, PinnedKeyID: &pin, Buffer: 64, MinBackoff: 200 * time.Millisecond})
+			n := i % len(cfg.Targets)
+			c, err := client.Dial(dctx, client.Config{URL: wss[n], PinnedKeyID: &pins[n], Buffer: 64, MinBackoff: 200 * time.Millisecond})
 			if err != nil {
 				dialMu.Lock()
 				dialErr = errors.Join(dialErr, err)
@@ -186,7 +218,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep.ConnectSeconds = time.Since(start).Seconds()
 	rep.HandshakesPerSec = float64(cfg.Clients) / rep.ConnectSeconds
 	time.Sleep(time.Second) // let buffers settle
-	idle, err := Metrics(ctx, cfg.BaseURL)
+	idle, err := metricsAll(ctx, cfg.Targets)
 	if err != nil {
 		return nil, err
 	}
@@ -237,8 +269,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	defer cancel()
 	var pwg sync.WaitGroup
 	perPub := float64(cfg.Rate) / float64(len(cfg.Publishers))
-	for _, k := range cfg.Publishers {
-		p := publisher.New(cfg.BaseURL, k)
+	for pi, k := range cfg.Publishers {
+		p := publisher.New(cfg.Targets[pi%len(cfg.Targets)].BaseURL, k)
 		p.Retries = -1
 		pwg.Add(1)
 		go func() {
@@ -284,7 +316,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	drained := time.Now()
-	after, err := Metrics(ctx, cfg.BaseURL)
+	after, err := metricsAll(ctx, cfg.Targets)
 	if err != nil {
 		return nil, err
 	}

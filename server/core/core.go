@@ -366,6 +366,23 @@ func (h *Hub) Run(ctx context.Context) error {
 		defer rt.Stop()
 		resync = rt.C
 	}
+	// Acknowledgements are stored off the delivery path: a lost one only
+	// causes a redelivery that the client drops (REPLAY-012).
+	ackDone := make(chan struct{})
+	go func() {
+		defer close(ackDone)
+		t := time.NewTicker(h.cfg.Tick)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				h.flushAcks(ctx)
+			}
+		}
+	}()
+	defer func() { <-ackDone }()
 	for {
 		select {
 		case <-resync:
@@ -438,7 +455,6 @@ type plan struct {
 
 // tick builds and sends one batch for every connection with work.
 func (h *Hub) tick(ctx context.Context) error {
-	h.flushAcks(ctx)
 	h.mu.Lock()
 	ready := make([]*Conn, 0, len(h.dirty))
 	for c := range h.dirty {
@@ -449,20 +465,46 @@ func (h *Hub) tick(ctx context.Context) error {
 	if len(ready) == 0 {
 		return nil
 	}
-	var plans []plan
-	var again []*Conn
-	for _, c := range ready {
+	// Query the store for every ready connection, several at once: a
+	// store round trip (a networked engine especially) must not serialise
+	// the tick.
+	type query struct {
+		lowest uint64
+		msgs   []store.Message
+		err    error
+		skip   bool
+	}
+	qs := make([]query, len(ready))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	for i, c := range ready {
 		c.mu.Lock()
-		after, lowest, closed := c.sentUpTo, uint64(0), c.closed
+		after, closed := c.sentUpTo, c.closed
 		if len(c.inflight) > 0 {
-			lowest = c.inflight[0]
+			qs[i].lowest = c.inflight[0]
 		}
 		c.mu.Unlock()
 		if closed {
+			qs[i].skip = true
 			continue
 		}
-		msgs, err := h.cfg.Store.Pending(ctx, c.id, after, h.cfg.MaxMessagesPerDelivery)
-		if err != nil {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			qs[i].msgs, qs[i].err = h.cfg.Store.Pending(ctx, c.id, after, h.cfg.MaxMessagesPerDelivery)
+		}()
+	}
+	wg.Wait()
+	var plans []plan
+	var again []*Conn
+	for i, c := range ready {
+		if qs[i].skip {
+			continue
+		}
+		msgs, lowest := qs[i].msgs, qs[i].lowest
+		if err := qs[i].err; err != nil {
 			h.markDirty(ready...)
 			return err
 		}

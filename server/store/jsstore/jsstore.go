@@ -32,6 +32,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -369,36 +370,60 @@ type statusRecord struct {
 }
 
 // Ack implements store.Store: the message is deleted from the stream and a
-// status record remembers the acknowledgement for the retention.
+// status record remembers the acknowledgement for the retention. The
+// requests run concurrently.
 func (s *Store) Ack(ctx context.Context, acks map[[32]byte][]uint64) (int, error) {
+	var mu sync.Mutex
+	var firstErr error
 	n := 0
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 32)
 	for c, ids := range acks {
 		subj := s.subject + hex.EncodeToString(c[:])
 		for _, id := range ids {
-			m, err := s.stream.GetMsg(ctx, id)
-			if errors.Is(err, jetstream.ErrMsgNotFound) {
-				continue
-			}
-			if err != nil {
-				return n, err
-			}
-			if m.Subject != subj {
-				continue // not this client's message
-			}
-			created, _ := strconv.ParseInt(m.Header.Get(hCreated), 10, 64)
-			exp, _ := strconv.ParseInt(m.Header.Get(hExpires), 10, 64)
-			rec, _ := json.Marshal(statusRecord{Handle: handleFor(id, m.Header.Get(hHandle)), ClientID: c[:],
-				Publisher: m.Header.Get(hPublisher), Created: created, Expires: exp})
-			if _, err := s.status.Create(ctx, strconv.FormatUint(id, 10), rec, jetstream.KeyTTL(s.opt.Retention)); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
-				return n, err
-			}
-			if err := s.stream.DeleteMsg(ctx, id); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
-				return n, err
-			}
-			n++
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				ok, err := s.ack(ctx, c, subj, id)
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				if ok {
+					n++
+				}
+			}()
 		}
 	}
-	return n, nil
+	wg.Wait()
+	return n, firstErr
+}
+
+func (s *Store) ack(ctx context.Context, c [32]byte, subj string, id uint64) (bool, error) {
+	m, err := s.stream.GetMsg(ctx, id)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if m.Subject != subj {
+		return false, nil // not this client's message
+	}
+	created, _ := strconv.ParseInt(m.Header.Get(hCreated), 10, 64)
+	exp, _ := strconv.ParseInt(m.Header.Get(hExpires), 10, 64)
+	rec, _ := json.Marshal(statusRecord{Handle: handleFor(id, m.Header.Get(hHandle)), ClientID: c[:],
+		Publisher: m.Header.Get(hPublisher), Created: created, Expires: exp})
+	if _, err := s.status.Create(ctx, strconv.FormatUint(id, 10), rec, jetstream.KeyTTL(s.opt.Retention)); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+		return false, err
+	}
+	if err := s.stream.DeleteMsg(ctx, id); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+		return false, err
+	}
+	return true, nil
 }
 
 // Status implements store.Store. An expired message is removed by its TTL
