@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sealfeed/sealfeed/conformance/vectormode"
 	"github.com/sealfeed/sealfeed/protocol/alert"
 	"github.com/sealfeed/sealfeed/protocol/credential"
 	"github.com/sealfeed/sealfeed/protocol/sig"
@@ -106,17 +107,16 @@ func (e *env) credentials(serial uint64, notBefore, notAfter time.Time, listFrom
 
 // Config configures a run.
 type Config struct {
-	Shim        []string // the shim command and its arguments
-	Run, Skip   *regexp.Regexp
-	Disabled    map[string]string // test ID (or ID prefix ending in /) → reason
-	Without     map[string]bool   // capabilities the implementation lacks
-	Parallel    int
-	Timeout     time.Duration // per test
-	Vectors     bool          // run vector mode
-	Live        bool          // run live client tests
-	Server      *ServerTarget // run the server tests against this server
-	Progress    func(done, total int, last *Result)
-	VectorTests func() ([]Result, error)
+	Shim      []string // the shim command and its arguments
+	Run, Skip *regexp.Regexp
+	Disabled  map[string]string // test ID (or ID prefix ending in /) → reason
+	Without   map[string]bool   // capabilities the implementation lacks
+	Parallel  int
+	Timeout   time.Duration // per test
+	Vectors   bool          // run vector mode
+	Live      bool          // run live client tests
+	Server    *ServerTarget // run the server tests against this server
+	Progress  func(done, total int, last *Result)
 }
 
 // shimLine is one parsed line of the shim's output.
@@ -390,14 +390,12 @@ func Run(ctx context.Context, cfg *Config) ([]*Result, error) {
 		}
 		results = append(results, RunServer(ctx, cfg.Server, sel)...)
 	}
-	if cfg.Vectors && cfg.VectorTests != nil {
-		vr, err := cfg.VectorTests()
+	if cfg.Vectors {
+		vr, err := runVectors(ctx, cfg)
 		if err != nil {
 			return nil, err
 		}
-		for i := range vr {
-			results = append(results, &vr[i])
-		}
+		results = append(results, vr...)
 	}
 	slices.SortFunc(results, func(a, b *Result) int { return strings.Compare(a.ID, b.ID) })
 	return results, nil
@@ -421,4 +419,55 @@ func List() []TestInfo {
 		out = append(out, TestInfo{ID: t.id, Requirements: t.reqs})
 	}
 	return out
+}
+
+// runVectors feeds every selected vector to the shim in vector mode
+// (conformance/vectormode).
+func runVectors(ctx context.Context, cfg *Config) ([]*Result, error) {
+	all, err := vectormode.Tests()
+	if err != nil {
+		return nil, err
+	}
+	var tests []vectormode.Test
+	var out []*Result
+	for _, t := range all {
+		if cfg.Run != nil && !cfg.Run.MatchString(t.ID) || cfg.Skip != nil && cfg.Skip.MatchString(t.ID) {
+			continue
+		}
+		if why, off := disabledReason(cfg.Disabled, t.ID); off {
+			out = append(out, &Result{ID: t.ID, Kind: "vector", Requirements: reqList(t.Requirement), Status: Skip, Message: "disabled: " + why})
+			continue
+		}
+		tests = append(tests, t)
+	}
+	if len(tests) == 0 {
+		return out, nil
+	}
+	start := time.Now()
+	argv := append(append([]string{}, cfg.Shim...), "-mode", "vectors")
+	res, err := vectormode.RunShim(ctx, argv, tests, 0)
+	if res == nil && err != nil {
+		return nil, fmt.Errorf("vector mode: %w", err)
+	}
+	per := time.Since(start) / time.Duration(len(tests))
+	for _, r := range res {
+		out = append(out, &Result{ID: r.ID, Kind: "vector", Requirements: reqList(r.Requirement), Status: Status(r.Status),
+			Message: r.Message, Transcript: r.Transcript, Duration: per})
+	}
+	if err != nil {
+		// What no single test is blamed for (a failed hello, a hung or
+		// crashed shim, a non-zero exit) fails the run as a test of its own.
+		out = append(out, &Result{ID: "vector/shim", Kind: "vector", Requirements: []string{"CONF-004"}, Status: Fail, Message: err.Error()})
+	}
+	if cfg.Progress != nil && len(out) > 0 {
+		cfg.Progress(len(out), len(out), out[len(out)-1])
+	}
+	return out, nil
+}
+
+func reqList(r string) []string {
+	if r == "" {
+		return nil
+	}
+	return []string{r}
 }

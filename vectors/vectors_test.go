@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -18,6 +19,7 @@ import (
 	"github.com/sealfeed/sealfeed/protocol/alert"
 	"github.com/sealfeed/sealfeed/vectors"
 	"github.com/sealfeed/sealfeed/vectors/internal/generate"
+	"github.com/sealfeed/sealfeed/vectors/run"
 )
 
 // The targets of issue 3: at least 300 vectors, at least a third invalid.
@@ -215,22 +217,51 @@ func alertKnown(name string) bool {
 	return false
 }
 
-// runners maps each area to the function that runs its vectors against the
-// reference implementation. Every file must have one.
-var runners = map[string]func(t *testing.T, file string){}
+// vcase is one test of a vector file as raw JSON, with its common fields.
+type vcase struct {
+	area  string
+	group json.RawMessage // the group without its tests
+	test  json.RawMessage
+	tc    vectors.Test
+}
 
-// TestVectors runs every vector: valid ones must succeed with the expected
-// outputs, invalid ones must fail with exactly the expected alert.
-func TestVectors(t *testing.T) {
-	for _, file := range vectors.Files() {
-		area := strings.TrimSuffix(filepath.Base(file), ".json")
-		run, ok := runners[area]
-		if !ok {
-			t.Errorf("%s: no runner for area %q", file, area)
-			continue
-		}
-		t.Run(area, func(t *testing.T) { run(t, file) })
+// cases returns every test of a file, in file order.
+func cases(t *testing.T, file string) []vcase {
+	t.Helper()
+	b, err := vectors.FS.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
 	}
+	var f struct {
+		Area       string                       `json:"area"`
+		TestGroups []map[string]json.RawMessage `json:"testGroups"`
+	}
+	if err := json.Unmarshal(b, &f); err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	if want := strings.TrimSuffix(filepath.Base(file), ".json"); f.Area != want {
+		t.Fatalf("%s: area %q", file, f.Area)
+	}
+	var out []vcase
+	for _, g := range f.TestGroups {
+		var tests []json.RawMessage
+		if err := json.Unmarshal(g["tests"], &tests); err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		delete(g, "tests")
+		group, err := json.Marshal(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tb := range tests {
+			c := vcase{area: f.Area, group: group, test: tb}
+			if err := json.Unmarshal(tb, &c.tc); err != nil {
+				t.Fatalf("%s: %v", file, err)
+			}
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // load decodes a file with the area's types, failing the test on error.
@@ -243,44 +274,68 @@ func load[G any](t *testing.T, file string) *vectors.File[G] {
 	return f
 }
 
+// checks holds, per area, the checks of the reference implementation that
+// are not outputs of a test: group-level values, batch verification of
+// whole groups, rebuilt batches, LIM-002. They receive the file, its tests
+// and the answers run.Case gave, in file order.
+var checks = map[string]func(t *testing.T, file string, cs []vcase, answers []run.Answer){}
+
+// TestVectors runs every vector through run.Case with the reference
+// implementation and judges the answer with run.Judge: valid tests must
+// succeed with the vector's outputs, invalid ones must fail with exactly the
+// vector's alert (and the outputs judged on invalid tests). No rejection's
+// error may contain a secret the side held (ALERT-003).
+func TestVectors(t *testing.T) {
+	areas := map[string]bool{}
+	for _, a := range run.Areas() {
+		areas[a] = true
+	}
+	total := 0
+	for _, file := range vectors.Files() {
+		area := strings.TrimSuffix(filepath.Base(file), ".json")
+		if !areas[area] {
+			t.Errorf("%s: run.Case has no area %q", file, area)
+			continue
+		}
+		delete(areas, area)
+		t.Run(area, func(t *testing.T) {
+			cs := cases(t, file)
+			answers := make([]run.Answer, len(cs))
+			for i, c := range cs {
+				answers[i] = run.Case(area, c.group, c.test)
+				judge(t, c, answers[i])
+				noSecrets(t, &c.tc, answers[i].Err, answers[i].Held)
+			}
+			if check := checks[area]; check != nil {
+				check(t, file, cs, answers)
+			}
+			total += len(cs)
+		})
+	}
+	for a := range areas {
+		t.Errorf("run.Case area %q has no vector file", a)
+	}
+	t.Logf("%d vectors run", total)
+}
+
+// judge reports a test whose answer run.Judge rejects.
+func judge(t reporter, c vcase, a run.Answer) {
+	t.Helper()
+	out, err := json.Marshal(a.Outputs)
+	if err != nil {
+		t.Errorf("tcId %d: outputs: %v", c.tc.TcID, err)
+		return
+	}
+	if err := run.Judge(c.area, c.test, a.Result, a.Alert, out); err != nil {
+		t.Errorf("tcId %d (%s): %v (reference error: %v)", c.tc.TcID, c.tc.Comment, err, a.Err)
+	}
+}
+
 // reporter is the part of testing.T the checks use, so that they can be
 // tested themselves.
 type reporter interface {
 	Helper()
 	Errorf(format string, args ...any)
-}
-
-// outcome checks err against the test's expected result. It returns true if
-// the test is valid and err is nil, so the caller goes on to compare
-// outputs.
-func outcome(t reporter, tc *vectors.Test, err error) bool {
-	t.Helper()
-	switch tc.Result {
-	case vectors.Valid:
-		if err != nil {
-			t.Errorf("tcId %d (%s): valid test failed: %v", tc.TcID, tc.Comment, err)
-			return false
-		}
-		return true
-	default:
-		if err == nil {
-			t.Errorf("tcId %d (%s): invalid test accepted; want %s (%s)", tc.TcID, tc.Comment, tc.Alert, tc.Requirement)
-			return false
-		}
-		code, _ := alert.CodeOf(err)
-		if code.String() != tc.Alert {
-			t.Errorf("tcId %d (%s): alert %s (%v), want %s (%s)", tc.TcID, tc.Comment, code, err, tc.Alert, tc.Requirement)
-		}
-		return false
-	}
-}
-
-// equal reports a mismatch of an output.
-func equal(t reporter, tc *vectors.Test, what string, got, want []byte) {
-	t.Helper()
-	if !bytes.Equal(got, want) {
-		t.Errorf("tcId %d (%s): %s = %x, want %x", tc.TcID, tc.Comment, what, got, want)
-	}
 }
 
 type recorder struct{ errs []string }
@@ -290,34 +345,190 @@ func (r *recorder) Errorf(format string, args ...any) {
 	r.errs = append(r.errs, fmt.Sprintf(format, args...))
 }
 
-// TestOutcomeCanFail checks the checker: a wrong alert, an accepted invalid
-// test and a failed valid test are all reported.
-func TestOutcomeCanFail(t *testing.T) {
-	inv := &vectors.Test{TcID: 1, Result: vectors.Invalid, Requirement: "WIRE-001", Alert: "decode_error"}
-	val := &vectors.Test{TcID: 2, Result: vectors.Valid}
-	for _, c := range []struct {
-		tc   *vectors.Test
-		err  error
-		want int
-	}{
-		{inv, alert.New(alert.DecodeError, "x"), 0},
-		{inv, alert.New(alert.IllegalParameter, "x"), 1},
-		{inv, fmt.Errorf("wrapped: %w", alert.New(alert.DecodeError, "x")), 0},
-		{inv, fmt.Errorf("no code"), 1},
-		{inv, nil, 1},
-		{val, nil, 0},
-		{val, alert.New(alert.DecodeError, "x"), 1},
-	} {
-		r := &recorder{}
-		outcome(r, c.tc, c.err)
-		if len(r.errs) != c.want {
-			t.Errorf("tcId %d with %v: %d errors %q, want %d", c.tc.TcID, c.err, len(r.errs), r.errs, c.want)
+// vectorAnswer is the answer the vector itself expects for c.
+func vectorAnswer(t *testing.T, c vcase) run.Answer {
+	t.Helper()
+	want, err := run.Expected(c.area, c.test)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := run.Answer{Result: string(c.tc.Result), Alert: c.tc.Alert, Outputs: map[string]any{}}
+	for n, v := range want {
+		a.Outputs[n] = v
+	}
+	return a
+}
+
+// corrupt returns v, a JSON value, changed in one place: the first string
+// gets another last character, the first number another value, an empty
+// list or object an element. ok is false for a value that cannot change.
+func corrupt(v any) (any, bool) {
+	switch x := v.(type) {
+	case string:
+		if x == "" {
+			return "00", true
+		}
+		last := x[len(x)-1]
+		repl := byte('0')
+		if last == '0' {
+			repl = '1'
+		}
+		return x[:len(x)-1] + string(repl), true
+	case json.Number:
+		return json.Number(x.String() + "1"), true
+	case bool:
+		return !x, true
+	case []any:
+		if len(x) == 0 {
+			return []any{"00"}, true
+		}
+		for i := range x {
+			if c, ok := corrupt(x[i]); ok {
+				y := append([]any(nil), x...)
+				y[i] = c
+				return y, true
+			}
+		}
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if c, ok := corrupt(x[k]); ok {
+				y := maps.Clone(x)
+				y[k] = c
+				return y, true
+			}
+		}
+		y := maps.Clone(x)
+		y["extra"] = "00"
+		return y, true
+	}
+	return nil, false
+}
+
+// TestJudgeCanFail checks the checker on every vector: the vector's own
+// answer passes, and a flipped result, a wrong alert, a missing output and
+// an output changed in one place each fail. Together with TestVectors this
+// is what makes the tests fail on a wrong implementation.
+func TestJudgeCanFail(t *testing.T) {
+	n := 0
+	for _, file := range vectors.Files() {
+		for _, c := range cases(t, file) {
+			good := vectorAnswer(t, c)
+			r := &recorder{}
+			if judge(r, c, good); len(r.errs) != 0 {
+				t.Fatalf("%s tcId %d: the vector's own answer fails: %v", c.area, c.tc.TcID, r.errs)
+			}
+			var bad []run.Answer
+			flipped := good
+			if good.Result == run.Valid {
+				flipped.Result, flipped.Alert = run.Invalid, alert.DecodeError.String()
+			} else {
+				flipped.Result, flipped.Alert = run.Valid, ""
+			}
+			bad = append(bad, flipped, run.Answer{Result: run.Unimplemented, Outputs: good.Outputs})
+			if good.Result == run.Invalid {
+				wrong := good
+				wrong.Alert = "internal_error"
+				if c.tc.Alert == wrong.Alert {
+					wrong.Alert = "decode_error"
+				}
+				bad = append(bad, wrong)
+			}
+			for name, raw := range good.Outputs {
+				missing := good
+				missing.Outputs = maps.Clone(good.Outputs)
+				delete(missing.Outputs, name)
+				bad = append(bad, missing)
+				var v any
+				d := json.NewDecoder(bytes.NewReader(raw.(json.RawMessage)))
+				d.UseNumber()
+				if err := d.Decode(&v); err != nil {
+					t.Fatal(err)
+				}
+				if cv, ok := corrupt(v); ok {
+					changed := good
+					changed.Outputs = maps.Clone(good.Outputs)
+					changed.Outputs[name] = cv
+					bad = append(bad, changed)
+				} else {
+					t.Errorf("%s tcId %d: output %s cannot be corrupted", c.area, c.tc.TcID, name)
+				}
+			}
+			for _, b := range bad {
+				r := &recorder{}
+				if judge(r, c, b); len(r.errs) == 0 {
+					out, _ := json.Marshal(b.Outputs)
+					t.Errorf("%s tcId %d: judge accepts result %s alert %q outputs %.200s", c.area, c.tc.TcID, b.Result, b.Alert, out)
+				}
+				n++
+			}
 		}
 	}
-	r := &recorder{}
-	equal(r, val, "x", []byte{1}, []byte{2})
-	if len(r.errs) != 1 {
-		t.Error("equal does not report a difference")
+	t.Logf("%d wrong answers rejected", n)
+}
+
+// TestCaseIgnoresExpectations checks that run.Case computes its answer from
+// the inputs alone: a test whose result, alert, comment and every expected
+// output are changed gets the same answer as the test itself.
+func TestCaseIgnoresExpectations(t *testing.T) {
+	for _, file := range vectors.Files() {
+		for _, c := range cases(t, file) {
+			all, _, err := run.Outputs(c.area, c.test)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var m map[string]any
+			d := json.NewDecoder(bytes.NewReader(c.test))
+			d.UseNumber()
+			if err := d.Decode(&m); err != nil {
+				t.Fatal(err)
+			}
+			if m["result"] == "valid" {
+				m["result"], m["alert"] = "invalid", "decode_error"
+			} else {
+				m["result"], m["alert"] = "valid", "bad_signature"
+			}
+			m["comment"] = "poisoned"
+			for _, f := range all {
+				switch {
+				case f == "steps":
+					// Steps hold inputs and outputs: change each step's
+					// output fields only.
+					for _, st := range m[f].([]any) {
+						st := st.(map[string]any)
+						for _, k := range []string{"result", "messages", "answers"} {
+							if v, ok := st[k]; ok {
+								st[k], _ = corrupt(v)
+							}
+						}
+					}
+				case f == "frames" && m["role"] != "both":
+					for _, fr := range m[f].([]any) {
+						if fr := fr.(map[string]any); fr["from"] == m["role"] {
+							fr["frame"], _ = corrupt(fr["frame"])
+						}
+					}
+				default:
+					if cv, ok := corrupt(m[f]); ok {
+						m[f] = cv
+					}
+				}
+			}
+			poisoned, err := json.Marshal(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, b := run.Case(c.area, c.group, c.test), run.Case(c.area, c.group, poisoned)
+			ao, _ := json.Marshal(a.Outputs)
+			bo, _ := json.Marshal(b.Outputs)
+			if a.Result != b.Result || a.Alert != b.Alert || !bytes.Equal(ao, bo) {
+				t.Errorf("%s tcId %d: the answer depends on the expected values: %s %s vs %s %s", c.area, c.tc.TcID, a.Result, a.Alert, b.Result, b.Alert)
+			}
+		}
 	}
 }
 
@@ -336,6 +547,27 @@ func noSecrets(t reporter, tc *vectors.Test, err error, secrets map[string][]byt
 		}
 		if strings.Contains(msg, string(v)) || strings.Contains(strings.ToLower(msg), hex.EncodeToString(v[:8])) {
 			t.Errorf("tcId %d: the error %q contains %s (ALERT-003)", tc.TcID, msg, n)
+		}
+	}
+}
+
+// TestNoSecretsCanFail checks the ALERT-003 check itself.
+func TestNoSecretsCanFail(t *testing.T) {
+	tc := &vectors.Test{TcID: 1}
+	secret := []byte("0123456789abcdef")
+	for _, c := range []struct {
+		err  error
+		want int
+	}{
+		{nil, 0},
+		{fmt.Errorf("bad mac"), 0},
+		{fmt.Errorf("bad mac under %x", secret), 1},
+		{fmt.Errorf("bad mac under %s", secret), 1},
+	} {
+		r := &recorder{}
+		noSecrets(r, tc, c.err, map[string][]byte{"key": secret})
+		if len(r.errs) != c.want {
+			t.Errorf("%v: %d errors, want %d", c.err, len(r.errs), c.want)
 		}
 	}
 }

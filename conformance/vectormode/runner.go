@@ -358,21 +358,27 @@ func (d *driver) judge(i int, f map[string]json.RawMessage) (status, msg string)
 	return Pass, ""
 }
 
-// checkTimeouts fails the requests that waited longer than the timeout. If
-// the shim has written nothing for a whole timeout while one waits, it is
-// hung: the result is true and every test not done has failed.
+// checkTimeouts fails the requests that waited longer than the timeout.
+// If the shim has written nothing for twice the timeout while requests
+// wait, it is hung: the result is true and every test not done has failed.
+// (A single timeout is not enough: a shim that never answers the last
+// request while it answered all the others is silent for about one timeout
+// when that request expires.)
 func (d *driver) checkTimeouts(now time.Time) (hung bool) {
 	d.mu.Lock()
-	var expired []int
+	var waiting, expired []int
 	for i, s := range d.state {
-		if s == pending && now.Sub(d.sent[i]) > d.timeout {
-			expired = append(expired, i)
+		if s == pending {
+			waiting = append(waiting, i)
+			if now.Sub(d.sent[i]) > d.timeout {
+				expired = append(expired, i)
+			}
 		}
 	}
 	silent := now.Sub(d.lastLine)
-	if len(expired) > 0 && silent > d.timeout {
+	if len(waiting) > 0 && silent > 2*d.timeout {
 		d.mu.Unlock()
-		d.failAll(fmt.Sprintf("no answer within %v: the shim wrote nothing for %v and was stopped", d.timeout, silent.Round(time.Millisecond)),
+		d.failAll(fmt.Sprintf("no answer: the shim wrote nothing for %v and was stopped", silent.Round(time.Millisecond)),
 			"not sent: the shim stopped answering")
 		return true
 	}
@@ -450,6 +456,9 @@ func drive(ctx context.Context, w io.WriteCloser, r io.ReadCloser, tests []Test,
 		d.failAll("shim hello failed: "+msg, "shim hello failed: "+msg)
 		return nil, true, fmt.Errorf("vectormode: shim hello failed: %s", msg)
 	}
+	if err := ctx.Err(); err != nil {
+		return helloFail(err.Error())
+	}
 	if _, err := io.WriteString(w, `{"hello":"`+Version+`"}`+"\n"); err != nil {
 		return helloFail(fmt.Sprintf("writing the hello line: %v", err))
 	}
@@ -511,17 +520,27 @@ func drive(ctx context.Context, w io.WriteCloser, r io.ReadCloser, tests []Test,
 		defer d.mu.Unlock()
 		return d.left
 	}
+	var (
+		werr   error
+		werrAt time.Time
+	)
+	cancelled := func() ([]Result, bool, error) {
+		msg := "cancelled: " + ctx.Err().Error()
+		d.failAll(msg, msg)
+		return nil, true, fmt.Errorf("vectormode: %w", ctx.Err())
+	}
 	for left() > 0 {
+		if ctx.Err() != nil {
+			return cancelled()
+		}
 		select {
 		case <-ctx.Done():
-			msg := "cancelled: " + ctx.Err().Error()
-			d.failAll(msg, msg)
-			return nil, true, fmt.Errorf("vectormode: %w", ctx.Err())
+			return cancelled()
 		case l := <-lines:
 			if l.err != nil {
 				n := left()
-				msg := "no answer: " + ended(l.err)
-				d.failAll(msg, "not sent: "+msg)
+				msg := ended(l.err)
+				d.failAll("no answer: "+msg, "not sent: "+msg)
 				return nil, false, fmt.Errorf("vectormode: %d tests unanswered: %s", n, msg)
 			}
 			if bad := d.handle(l.b); bad != "" {
@@ -529,17 +548,23 @@ func drive(ctx context.Context, w io.WriteCloser, r io.ReadCloser, tests []Test,
 				return nil, true, fmt.Errorf("vectormode: %s", bad)
 			}
 		case err := <-writeErr:
-			msg := fmt.Sprintf("not sent: writing to the shim failed (%v)", err)
-			d.mu.Lock()
-			for i, s := range d.state {
-				if s == unsent {
-					d.finish(i, Fail, msg, nil)
-				}
-			}
-			d.mu.Unlock()
+			// The shim closed its input, probably exiting: the end of its
+			// output will say why. Tests not sent fail then, or after a
+			// timeout if it keeps running.
+			werr, werrAt = err, time.Now()
 		case now := <-ticker.C:
 			if d.checkTimeouts(now) {
-				return nil, true, fmt.Errorf("vectormode: the shim stopped answering (no line for %v)", timeout)
+				return nil, true, fmt.Errorf("vectormode: the shim stopped answering (no line for %v)", 2*timeout)
+			}
+			if werr != nil && now.Sub(werrAt) > timeout {
+				msg := fmt.Sprintf("not sent: writing to the shim failed (%v)", werr)
+				d.mu.Lock()
+				for i, s := range d.state {
+					if s == unsent {
+						d.finish(i, Fail, msg, nil)
+					}
+				}
+				d.mu.Unlock()
 			}
 		}
 	}

@@ -68,10 +68,10 @@ func readLine(br *bufio.Reader, max int) ([]byte, error) {
 // several goroutines at once, so answers may come out of order, as the
 // protocol allows.
 //
-// Serve returns nil when r ends after the requests, and an error for a
-// first line that is not a hello of this protocol version (after answering
-// it), a malformed request line, outputs that do not encode as JSON, or a
-// failed read or write.
+// Serve returns nil when r ends, and an error for a first line that is not
+// a hello, a hello of another protocol version (after answering it with
+// this one), a malformed request line, outputs that do not encode as JSON,
+// or a failed read or write.
 func Serve(r io.Reader, w io.Writer, name string, exec func(area string, group, test json.RawMessage) (result, alert string, outputs map[string]any)) error {
 	br := bufio.NewReaderSize(r, 64<<10)
 	var first []byte

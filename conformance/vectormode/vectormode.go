@@ -119,7 +119,7 @@
 // A line that cannot be attributed to a pending request (not JSON and no
 // recognisable id, or an id the runner never sent) ends the run: the shim is
 // stopped and every unanswered test fails with the line quoted. When no
-// line at all arrives for a whole timeout while requests are waiting, the
+// line at all arrives for twice the timeout while requests are waiting, the
 // shim is considered hung: it is stopped and every unanswered test fails. A
 // second answer to a test fails it.
 package vectormode

@@ -177,41 +177,53 @@ func TestStripRemovesOutputs(t *testing.T) {
 		if _, ok := m["tcId"]; !ok {
 			t.Errorf("%s: tcId stripped", tc.ID)
 		}
-		// Every expected output value, by value.
+		// Every expected output value, by value: it may appear in the
+		// stripped test only inside an input value (a credential holds the
+		// server key it certifies, a server's randomness the client ID it
+		// assigns), inputs taken from the original test.
 		var full map[string]any
-		json.Unmarshal(tc.Case, &full)
-		inputs := map[string]bool{}
-		if frames, ok := full["frames"].([]any); ok && full["role"] != "both" {
-			for _, fr := range frames {
-				if fr := fr.(map[string]any); fr["from"] != full["role"] {
-					inputs[fr["frame"].(string)] = true
-				}
-			}
+		if err := json.Unmarshal(tc.Case, &full); err != nil {
+			t.Fatal(err)
 		}
-		var vals []string
-		for _, f := range all {
-			v := full[f]
-			if f == "steps" {
-				var out []any
+		var ins, outs []string
+		for k, v := range full {
+			switch {
+			case k == "result" || k == "alert" || k == "comment":
+			case k == "steps":
 				for _, st := range v.([]any) {
-					st := st.(map[string]any)
-					out = append(out, st["result"], st["messages"], st["answers"])
+					for sk, sv := range st.(map[string]any) {
+						if sk == "result" || sk == "messages" || sk == "answers" {
+							leaves(sv, &outs)
+						} else {
+							leaves(sv, &ins)
+						}
+					}
 				}
-				v = out
+			case k == "frames" && full["role"] != "both":
+				for _, fr := range v.([]any) {
+					if fr := fr.(map[string]any); fr["from"] == full["role"] {
+						leaves(fr["frame"], &outs)
+					} else {
+						leaves(fr["frame"], &ins)
+					}
+				}
+			case slices.Contains(all, k):
+				leaves(v, &outs)
+			default:
+				leaves(v, &ins)
 			}
-			leaves(v, &vals)
 		}
-		for _, v := range vals {
-			if len(v) < 16 || inputs[v] {
+		for _, v := range outs {
+			if len(v) < 16 {
 				continue
 			}
 			checked++
-			if strings.Contains(string(s), v) {
+			if strings.Contains(string(s), v) && !slices.ContainsFunc(ins, func(in string) bool { return strings.Contains(in, v) }) {
 				t.Errorf("%s: the stripped test contains the expected output %.40s…", tc.ID, v)
 			}
 		}
 	}
-	if checked < 1000 {
+	if checked < 900 {
 		t.Errorf("only %d expected values checked", checked)
 	}
 	t.Logf("%d expected output values absent from the stripped tests", checked)
@@ -371,7 +383,7 @@ func TestJudgements(t *testing.T) {
 			}
 		}
 		if r.Status == Fail {
-			if len(r.Transcript) != 2 || !strings.HasPrefix(r.Transcript[0], `> {"area":`) || !strings.HasPrefix(r.Transcript[1], `< {"id":"`+r.ID) {
+			if len(r.Transcript) != 2 || !strings.HasPrefix(r.Transcript[0], `> {"id":"`+r.ID) || !strings.HasPrefix(r.Transcript[1], `< {"id":"`+r.ID) {
 				t.Errorf("%s: transcript %.300q", r.ID, r.Transcript)
 			}
 		} else if r.Transcript != nil {
@@ -506,7 +518,7 @@ func TestTimeouts(t *testing.T) {
 		t.Errorf("a hung shim took %v", d)
 	}
 	for _, r := range res {
-		if r.Status != Fail || !(strings.Contains(r.Message, "no answer within") || strings.Contains(r.Message, "not sent: the shim stopped answering")) {
+		if r.Status != Fail || !(strings.Contains(r.Message, "no answer") || strings.Contains(r.Message, "not sent: the shim stopped answering")) {
 			t.Fatalf("%s: %s %q", r.ID, r.Status, r.Message)
 		}
 	}
@@ -595,6 +607,7 @@ func TestRunShimFailures(t *testing.T) {
 	if pass > 1 || fail < len(tests)-1 {
 		t.Errorf("crash: %d passed, %d failed", pass, fail)
 	}
+	t.Logf("crash: %v; %s: %s", err, res[len(res)-1].ID, res[len(res)-1].Message)
 
 	t.Setenv(shimEnv, "hang")
 	start := time.Now()
@@ -605,6 +618,7 @@ func TestRunShimFailures(t *testing.T) {
 	if slices.ContainsFunc(res, func(r Result) bool { return r.Status != Fail }) {
 		t.Error("hang: a test did not fail")
 	}
+	t.Logf("hang: %v after %v; %s: %s", err, time.Since(start).Round(time.Millisecond), res[0].ID, res[0].Message)
 
 	t.Setenv(shimEnv, "exit1")
 	res, err = RunShim(ctx, argv, tests[:3], 5*time.Second)

@@ -11,6 +11,7 @@ package main
 import (
 	"crypto/ed25519"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/sealfeed/sealfeed/conformance/vectormode"
 	"github.com/sealfeed/sealfeed/internal/bugs"
 	"github.com/sealfeed/sealfeed/protocol/alert"
 	"github.com/sealfeed/sealfeed/protocol/batch"
@@ -32,6 +34,7 @@ import (
 	"github.com/sealfeed/sealfeed/protocol/sig"
 	"github.com/sealfeed/sealfeed/protocol/suite"
 	"github.com/sealfeed/sealfeed/protocol/wire"
+	"github.com/sealfeed/sealfeed/vectors/run"
 )
 
 // Bugs a broken shim can have; each disables one rule.
@@ -353,7 +356,20 @@ func (c *client) delivery(o *batch.Opener, body []byte) ([]uint64, error) {
 	return acks, nil
 }
 
+// vectors answers vector operations with the reference implementation
+// (vectors/run.Case); a -bug switches off the same rule there.
 func vectors(bug string) int {
-	fmt.Println("result unimplemented vectors")
-	return exitUnimplemented
+	name := "sealfeed-go"
+	if bug != "" {
+		name += " (-bug " + bug + ")"
+	}
+	err := vectormode.Serve(os.Stdin, os.Stdout, name, func(area string, group, test json.RawMessage) (string, string, map[string]any) {
+		a := run.Case(area, group, test)
+		return a.Result, a.Alert, a.Outputs
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "goshim:", err)
+		return 1
+	}
+	return 0
 }
