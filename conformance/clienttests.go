@@ -315,6 +315,8 @@ func ClientTests() []*clientTest {
 		hs("flight-split", []string{"HS-020"}, alert.UnexpectedMessage, serverBugs{splitFlight: true}, nil),
 		hs("flight-without-finished", []string{"HS-020"}, alert.UnexpectedMessage,
 			serverBugs{editFlight: func(ms [][]byte) [][]byte { return ms[:2] }}, nil),
+		hs("flight-without-serververify", []string{"HS-020", "HS-022"}, alert.UnexpectedMessage,
+			serverBugs{editFlight: func(ms [][]byte) [][]byte { return [][]byte{ms[0], ms[2]} }}, nil),
 		hs("flight-reordered", []string{"HS-020"}, alert.UnexpectedMessage,
 			serverBugs{editFlight: func(ms [][]byte) [][]byte { ms[0], ms[1] = ms[1], ms[0]; return ms }}, nil),
 		hs("garbage-first-frame", []string{"WIRE-022"}, alert.DecodeError, serverBugs{garbage: []byte("HTTP/1.1 200 OK\r\n")}, nil),
