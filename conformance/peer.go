@@ -82,17 +82,22 @@ func (p *peer) serve(ctx context.Context) (string, func(), error) {
 	n := 0
 	var mu sync.Mutex
 	var wg sync.WaitGroup
+	closed := false
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		if closed {
+			mu.Unlock()
+			return
+		}
+		wg.Add(1) // under mu, ordered before stop's Wait
+		i := n
+		n++
+		mu.Unlock()
+		defer wg.Done()
 		ws, err := up.Upgrade(w, r, nil)
 		if err != nil {
 			return
 		}
-		mu.Lock()
-		i := n
-		n++
-		mu.Unlock()
-		wg.Add(1)
-		defer wg.Done()
 		defer ws.Close()
 		if i >= max(p.conns, 1) {
 			p.logf("conn %d: unexpected extra connection", i)
@@ -104,6 +109,9 @@ func (p *peer) serve(ctx context.Context) (string, func(), error) {
 	})}
 	go srv.Serve(l)
 	stop := func() {
+		mu.Lock()
+		closed = true
+		mu.Unlock()
 		srv.Close()
 		wg.Wait()
 	}
