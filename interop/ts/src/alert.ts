@@ -71,14 +71,20 @@ export class SealFeedError extends Error {
   readonly code: number;
   readonly requirement: string | undefined;
   readonly fromPeer: boolean;
+  /**
+   * The transport ended without an Alert (no close_notify, POST-006): no alert was received or sent; `alert`
+   * is then `internal_error`.
+   */
+  readonly transportClosed: boolean;
 
-  constructor(alert: AlertName, message: string, requirement?: string, opts?: { fromPeer?: boolean }) {
+  constructor(alert: AlertName, message: string, requirement?: string, opts?: { fromPeer?: boolean; transportClosed?: boolean }) {
     super(`${alert}${requirement ? ` (${requirement})` : ''}: ${message}`);
     this.name = 'SealFeedError';
     this.alert = alert;
     this.code = ALERTS[alert];
     this.requirement = requirement;
     this.fromPeer = opts?.fromPeer ?? false;
+    this.transportClosed = opts?.transportClosed ?? false;
   }
 }
 

@@ -4,12 +4,12 @@
  */
 import { fail } from './alert.js';
 import { concat, ctEqual, u16, u32, u64, u8, xorNonce } from './bytes.js';
-import { ENTRY_BROADCAST_REF, ENTRY_MESSAGE, LEAF_BLOB, LEAF_RECIPIENT, LIMITS } from './constants.js';
+import { AEAD_CHACHA20_POLY1305, ENTRY_BROADCAST_REF, ENTRY_MESSAGE, LEAF_BLOB, LEAF_RECIPIENT, LIMITS } from './constants.js';
 import { verify, type ValidatedKey } from './ed25519.js';
 import { keyId, recipientTag, SIG_LABELS } from './keyschedule.js';
 import { verifyInclusion } from './merkle.js';
 import { type ReplayState } from './replay.js';
-import { getAead, isSupportedAead } from './suites.js';
+import { getAead } from './suites.js';
 import { Reader, Writer } from './wire.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -163,11 +163,12 @@ export interface OpenContext {
   envIv: Uint8Array;
   tagKey: Uint8Array;
   aead: number;
-  /** Welcome.max_payload (BATCH-005) */
+  /** Welcome.max_payload (BATCH-005; at most MaxPayload, POST-002) */
   maxPayload: number;
-  /** AEADs the client accepts for blobs (BATCH-004, BATCH-013); default: every supported AEAD */
-  blobAeads?: readonly number[];
 }
+
+/** BATCH-004: in v1 every blob is sealed with ChaCha20-Poly1305, whatever the session's AEAD. */
+export const BLOB_AEAD = AEAD_CHACHA20_POLY1305;
 
 export type MessageStatus = 'deliver' | 'replayed_message' | 'stale_message';
 
@@ -235,7 +236,6 @@ export function openDelivery(body: Uint8Array, ctx: OpenContext, state: ReplaySt
   if (!content) fail('bad_envelope_mac', 'recipient leaf does not open', 'BATCH-013');
 
   // (11) the LeafContent, entry by entry
-  const blobAeads = ctx.blobAeads ?? null;
   const next = state.clone();
   const window = next.window;
   const referenced = new Set<number>();
@@ -258,13 +258,12 @@ export function openDelivery(body: Uint8Array, ctx: OpenContext, state: ReplaySt
     } else if (type === ENTRY_BROADCAST_REF) {
       const blobIndex = r.u32();
       const dataKey = r.bytes(32);
-      // BATCH-013: the blob must be in the delivery, with a supported AEAD, and open under the data key
+      // BATCH-013: the blob must be in the delivery; BATCH-004: its AEAD is ChaCha20-Poly1305; it opens under
+      // the data key
       const blob = d.blobs.find((b) => b.leafIndex === blobIndex);
       if (!blob || blob.leaf.kind !== LEAF_BLOB) fail('bad_proof', `broadcast_ref to blob ${blobIndex} not in the delivery`, 'BATCH-013');
       const aead = blob.leaf.aead;
-      if (!isSupportedAead(aead) || (blobAeads !== null && !blobAeads.includes(aead))) {
-        fail('illegal_parameter', `blob AEAD ${aead} not supported`, 'BATCH-013');
-      }
+      if (aead !== BLOB_AEAD) fail('illegal_parameter', `blob AEAD ${aead} is not ChaCha20-Poly1305`, 'BATCH-004');
       const pt = getAead(aead).open(dataKey, ZERO_NONCE, blob.leaf.sealed, blobAad(h.signerId, h.batchSeq, blobIndex, aead));
       if (!pt) fail('bad_envelope_mac', 'blob does not open', 'BATCH-013');
       if (pt.length > ctx.maxPayload) fail('record_overflow', 'broadcast payload longer than max_payload', 'BATCH-005');

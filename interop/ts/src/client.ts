@@ -79,6 +79,11 @@ export interface SealFeedClientOptions extends Omit<ClientConfig, 'trace'> {
   onMessage?: (m: DeliveredMessage) => void | Promise<void>;
   /** Called after every delivery, verified or not. */
   onBatch?: (s: BatchStatus) => void;
+  /**
+   * Called once the handshake has completed (after Welcome, before anything received later is processed);
+   * awaited. `connect()` resolves after it.
+   */
+  onConnected?: (client: SealFeedClient) => void | Promise<void>;
   /** Called with a new resumption ticket (anonymous clients): persist it to keep the client ID (HS-040). */
   onTicket?: (t: Ticket) => void | Promise<void>;
   /** Called with the number of the accepted revocation list: persist it (CRED-013). */
@@ -265,7 +270,9 @@ export class SealFeedClient {
 
   private onTransportClose(): void {
     this.enqueue(() => {
-      if (!this.done) this.finish(new SealFeedError('internal_error', 'the transport closed without close_notify'));
+      if (!this.done) {
+        this.finish(new SealFeedError('internal_error', 'the transport closed without close_notify', 'POST-006', { transportClosed: true }));
+      }
     });
   }
 
@@ -285,10 +292,24 @@ export class SealFeedClient {
       if (this.hs.state === 'CONNECTED') await this.onConnected();
       return;
     }
-    const input = this.session.receive(frame);
+    // POST-009: every message of the record is checked, its deliveries opened in order (each against the
+    // replay state the previous one leaves, BATCH-016), before anything is acted on: a record that fails
+    // delivers nothing and changes no state (BATCH-014)
+    let state = this.replay!;
+    const opened: OpenedBatch[] = [];
+    const input = this.session.receive(frame, (m) => {
+      if (m.type !== MSG.BatchDelivery) return;
+      const o = this.openBatch(m.body, state);
+      opened.push(o);
+      state = o.nextState;
+    });
     // POST-003: a KeyUpdate(0) answer goes out before any further application data
     for (const a of input.answers) this.send(a);
-    for (const m of input.messages) if (m.type === MSG.BatchDelivery) await this.onDelivery(m.body);
+    if (opened.length === 0) return;
+    // REPLAY-013: the new replay state is persisted before any message is handed out or acknowledged
+    await this.store.save(this.storeKey, state.toJSON());
+    this.replay = state;
+    for (const o of opened) await this.onDelivery(o);
   }
 
   private async onConnected(): Promise<void> {
@@ -302,19 +323,15 @@ export class SealFeedClient {
     this.replay = saved ? ReplayState.fromJSON(saved) : new ReplayState();
     if (r.revocationNumber !== undefined) await this.opts.onRevocationNumber?.(r.revocationNumber);
     if (r.ticket) await this.opts.onTicket?.(r.ticket);
+    await this.opts.onConnected?.(this);
     this.connectSettle.resolve();
   }
 
-  /**
-   * One BatchDelivery: open it (BATCH-016 order; no state change on failure, BATCH-014), persist the new
-   * replay state (REPLAY-013), hand the new messages to the application, then acknowledge every message ID
-   * of the delivery, duplicates and stale ones included (REPLAY-012, DLV-003).
-   */
-  private async onDelivery(body: Uint8Array): Promise<void> {
+  /** Opens one BatchDelivery against `state` (BATCH-016 order; `state` is left unchanged, BATCH-014). */
+  private openBatch(body: Uint8Array, state: ReplayState): OpenedBatch {
     const r = this.result;
-    let opened: OpenedBatch;
     try {
-      opened = openDelivery(
+      return openDelivery(
         body,
         {
           signerKey: r.serverKey,
@@ -322,18 +339,24 @@ export class SealFeedClient {
           envIv: r.envelope.envIv,
           tagKey: r.envelope.tagKey,
           aead: r.aead,
-          // LIM-001: the receiver enforces MaxPayload; Welcome.max_payload can only lower it (SPEC-FINDINGS.md)
-          maxPayload: Math.min(r.welcome.maxPayload, LIMITS.MaxPayload),
+          // BATCH-005; POST-002 keeps it at most MaxPayload
+          maxPayload: r.welcome.maxPayload,
         },
-        this.replay!,
+        state,
       );
     } catch (e) {
       this.lastBatch = { verified: false, alert: e instanceof SealFeedError ? e.alert : 'internal_error', delivered: 0, replayed: 0, stale: 0 };
       this.opts.onBatch?.(this.lastBatch);
       throw e; // BATCH-015: fatal on a live connection
     }
-    await this.store.save(this.storeKey, opened.nextState.toJSON());
-    this.replay = opened.nextState;
+  }
+
+  /**
+   * One opened BatchDelivery, its replay state already persisted (REPLAY-013): hand the new messages to the
+   * application, then acknowledge every message ID of the delivery, duplicates and stale ones included
+   * (REPLAY-012, DLV-003).
+   */
+  private async onDelivery(opened: OpenedBatch): Promise<void> {
     const h = opened.header;
     const status: BatchStatus = { verified: true, batchSeq: h.batchSeq, signerId: h.signerId, timestampMs: h.timestampMs, delivered: 0, replayed: 0, stale: 0 };
     for (const m of opened.messages) {
@@ -375,10 +398,12 @@ export class SealFeedClient {
       }
       if (frame) this.send(frame);
     }
-    this.finish(err.alert === 'close_notify' && err.fromPeer ? undefined : err);
+    if (err.alert === 'close_notify' && err.fromPeer) this.finish(undefined, err);
+    else this.finish(err);
   }
 
-  private finish(err: SealFeedError | undefined): void {
+  /** Ends the connection: `err` undefined after an orderly close (`peerClose`: the peer's close_notify). */
+  private finish(err: SealFeedError | undefined, peerClose?: SealFeedError): void {
     if (this.done) return;
     this.done = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
@@ -388,7 +413,7 @@ export class SealFeedClient {
     } catch {
       // already closed
     }
-    this.connectSettle.reject(err ?? new SealFeedError('close_notify', 'closed before the handshake completed'));
+    this.connectSettle.reject(err ?? peerClose ?? new SealFeedError('close_notify', 'closed before the handshake completed'));
     this.queue.end(err);
     this.closedSettle(err);
   }

@@ -296,7 +296,8 @@ export class ClientHandshake {
 
     // HS-014: version, AEAD and group were offered and are not GREASE; the share length fits the group
     if (isGrease(sh.version) || !ch.versions.includes(sh.version)) fail('illegal_parameter', 'ServerHello version not offered', 'HS-014');
-    if (sh.version !== VERSION_V1) fail('protocol_version', `version ${sh.version} not implemented`, 'HS-010');
+    // HS-014: an offered version this client does not implement (a test client may offer one)
+    if (sh.version !== VERSION_V1) fail('illegal_parameter', `version ${sh.version} not implemented`, 'HS-014');
     if (isGrease(sh.aead) || !ch.aeads.includes(sh.aead) || !isSupportedAead(sh.aead)) fail('illegal_parameter', 'ServerHello AEAD not offered', 'HS-014');
     const share = this.shares.find((s) => s.group === sh.keyShare.group);
     if (isGrease(sh.keyShare.group) || !share) fail('illegal_parameter', 'ServerHello group not offered', 'HS-014');
@@ -433,23 +434,9 @@ export class ClientHandshake {
   // WAIT_WELCOME (§9, POST-001, POST-002, POST-007)
 
   private onWelcome(frame: Uint8Array): void {
-    let msgs: Message[];
-    const f = decodeFrame(frame);
-    if (f.type === FRAME_PLAINTEXT) {
-      const m = parsePlaintextFragment(f.fragment);
-      if (m.type === MSG.Alert) peerAlert(m); // ALERT-004
-      fail('unexpected_message', 'plaintext frame where Welcome is expected', 'HS-050');
-    }
-    try {
-      msgs = this.appReceiver!.openFragment(f.fragment);
-    } catch (e) {
-      // A server that failed on our flight may protect its Alert under its handshake key, the one it sent its
-      // flight under (see SPEC-FINDINGS.md, ALERT-001). Accept exactly one Alert there; anything else keeps
-      // the original error (REC-002: no other message under the handshake key).
-      if (e instanceof SealFeedError && e.alert === 'bad_record_mac') this.tryHandshakeKeyAlert(f.fragment);
-      throw e;
-    }
-    if (msgs[0]!.type === MSG.Alert) peerAlert(msgs[0]!);
+    // ALERT-001: once the server has sent its flight its sending key is s_ap_traffic_0, so an Alert rejecting
+    // our flight opens here like Welcome; a record that does not open under it is bad_record_mac (REC-001)
+    const msgs = this.openHandshakeRecord(frame, this.appReceiver!);
     // POST-001: Welcome first, exactly once, alone in its frame; HS-052: nothing else before CONNECTED
     if (msgs[0]!.type !== MSG.Welcome) fail('unexpected_message', `message type ${msgs[0]!.type} where Welcome is expected`, 'POST-001');
     if (msgs.length !== 1) fail('unexpected_message', 'Welcome not alone in its frame', 'POST-001');
@@ -491,21 +478,13 @@ export class ClientHandshake {
     this.st = 'CONNECTED';
   }
 
-  private tryHandshakeKeyAlert(fragment: Uint8Array): void {
-    let msgs: Message[];
-    try {
-      msgs = this.hsReceiver!.openFragment(fragment);
-    } catch {
-      return;
-    }
-    if (msgs.length === 1 && msgs[0]!.type === MSG.Alert) peerAlert(msgs[0]!);
-  }
-
   // ------------------------------------------------------------------------------------------
 
   /**
-   * A protected handshake record (REC-002). ALERT-004: a plaintext Alert is accepted in any handshake state;
-   * any other plaintext frame is `unexpected_message` (HS-050). A protected Alert ends the handshake too.
+   * A protected record in WAIT_SERVER_FLIGHT (handshake key) or WAIT_WELCOME (s_ap_traffic_0), REC-002.
+   * ALERT-004: a plaintext Alert is accepted in any handshake state; any other plaintext frame is
+   * `unexpected_message` (HS-050). ALERT-001: a protected record whose first message is an Alert ends the
+   * handshake with the peer's code (HS-020 and POST-001 notwithstanding).
    */
   private openHandshakeRecord(frame: Uint8Array, receiver: RecordReceiver): Message[] {
     const f = decodeFrame(frame);
@@ -515,7 +494,7 @@ export class ClientHandshake {
       fail('unexpected_message', `plaintext message type ${m.type} here`, 'HS-050');
     }
     const msgs = receiver.openFragment(f.fragment);
-    if (msgs[0]!.type === MSG.Alert) peerAlert(msgs[0]!);
+    if (msgs[0]!.type === MSG.Alert) peerAlert(msgs[0]!, 'ALERT-001');
     return msgs;
   }
 
@@ -547,9 +526,9 @@ export class ClientHandshake {
 }
 
 /** ALERT-004, POST-006: the peer's alert ends the handshake with the peer's code. */
-function peerAlert(m: Message): never {
+function peerAlert(m: Message, requirement = 'ALERT-004'): never {
   const code = decodeAlert(m.body);
-  throw new SealFeedError(alertName(code), `peer sent alert ${code}`, 'ALERT-004', { fromPeer: true });
+  throw new SealFeedError(alertName(code), `peer sent alert ${code}`, requirement, { fromPeer: true });
 }
 
 function realmBytes(realm: Uint8Array | string): Uint8Array {

@@ -208,6 +208,7 @@ export function decodeWelcome(body: Uint8Array): Welcome {
   r.end();
   if ((flags & ~0x01) !== 0) fail('illegal_parameter', 'undefined Welcome flags', 'POST-002');
   if (maxRecord > LIMITS.MaxRecordPlaintext) fail('illegal_parameter', 'max_record above MaxRecordPlaintext', 'POST-002');
+  if (maxPayload > LIMITS.MaxPayload) fail('illegal_parameter', 'max_payload above MaxPayload', 'POST-002');
   if ((ticket.length === 0) !== (ticketLifetime === 0)) fail('illegal_parameter', 'ticket and ticket_lifetime disagree', 'POST-002');
   if (ticketLifetime > LIMITS.MaxTicketLifetime) fail('illegal_parameter', 'ticket_lifetime above MaxTicketLifetime', 'POST-002');
   checkAscending(extensions);

@@ -48,23 +48,28 @@ export class Session {
   }
 
   /**
-   * Processes one received frame. The whole frame is checked before anything is returned; any failure is
-   * fatal: the session is closed and every later frame is `unexpected_message` (HS-050). A received Alert
-   * ends the session with the peer's code (`fromPeer`), an unknown code read as `internal_error` (POST-006).
+   * Processes one received frame. POST-009: the record's messages are checked in order and none is acted on
+   * unless all pass — the receiving key switches and a KeyUpdate answer is made only after the last check.
+   * `check`, when given, is the caller's check of each application message, run at that message's place in
+   * the order (a client opens its BatchDeliveries there, BATCH-016); whatever it throws fails the record.
+   * Any failure is fatal: the session is closed and every later frame is `unexpected_message` (HS-050). A
+   * received Alert ends the session with the peer's code (`fromPeer`), an unknown code read as
+   * `internal_error` (POST-006). ALERT-004, REC-006: a plaintext frame, an Alert included, is
+   * `unexpected_message` here.
    */
-  receive(frame: Uint8Array): SessionInput {
+  receive(frame: Uint8Array, check?: (m: Message) => void): SessionInput {
     if (this.closed) fail('unexpected_message', 'session is closed', 'HS-050');
     try {
-      return this.receiveOpen(frame);
+      return this.receiveOpen(frame, check);
     } catch (e) {
       this.close();
       throw e;
     }
   }
 
-  private receiveOpen(frame: Uint8Array): SessionInput {
+  private receiveOpen(frame: Uint8Array, check: ((m: Message) => void) | undefined): SessionInput {
     const f = decodeFrame(frame);
-    if (f.type !== FRAME_PROTECTED) fail('unexpected_message', 'plaintext frame in the connected state', 'HS-050');
+    if (f.type !== FRAME_PROTECTED) fail('unexpected_message', 'plaintext frame in the connected state', 'REC-006');
     const msgs = this.receiver.openFragment(f.fragment);
     const out: Message[] = [];
     let update: boolean | undefined;
@@ -89,6 +94,7 @@ export class Session {
         default:
           // WIRE-010: undefined types, and types this role never receives in this state (HS-052)
           if (m.type !== APP_MESSAGE[this.role]) fail('unexpected_message', `message type ${m.type} not allowed here`, 'WIRE-010');
+          check?.(m);
           this.keyUpdatesInRow = 0;
           out.push(m);
       }

@@ -193,6 +193,74 @@ test('DLV-003: the Ack goes out only after the replay state is saved and the mes
   assert.deepEqual(log, ['saved', 'handed', 'ack']);
 });
 
+test('POST-009: a record whose second delivery fails delivers nothing, acknowledges nothing and saves no state', async () => {
+  const saved: string[] = [];
+  const inner = new MemoryReplayStore();
+  const store: ReplayStore = { load: (k) => inner.load(k), save: async (k, st) => void (saved.push(k), await inner.save(k, st)) };
+  const got: DeliveredMessage[] = [];
+  const { v, client, server, sock } = await scriptedClient(1, { store, onMessage: (m) => void got.push(m) });
+  const signerSeed = h(v.t.server.keySeed);
+  const good = buildBatch({ signerSeed, batchSeq: 1n, recipients: [{ env: env(v), aead: 1, entries: [{ type: 1, messageId: 1n, payload: utf8('first') }] }] });
+  // the second delivery repeats batch_seq 1: replayed_batch only against the state the first one leaves
+  const again = buildBatch({ signerSeed, batchSeq: 1n, recipients: [{ env: env(v), aead: 1, entries: [{ type: 1, messageId: 2n, payload: utf8('second') }] }] });
+  sock.deliver(server.serverSender.seal([encodeMessage(MSG.BatchDelivery, good.delivery(0)), encodeMessage(MSG.BatchDelivery, again.delivery(0))]));
+  assert.equal((await client.closed)?.alert, 'replayed_batch');
+  assert.deepEqual(got, []);
+  assert.deepEqual(saved, []);
+  await until(() => server.received.length === 1);
+  const alert = server.clientReceiver.open(server.received[0]!); // the alert, no Ack before it
+  assert.deepEqual([alert[0]!.type, alert[0]!.body[0]], [MSG.Alert, 61]);
+});
+
+test('POST-009: two valid deliveries in one record are delivered in order, the state saved once before either', async () => {
+  const log: string[] = [];
+  const inner = new MemoryReplayStore();
+  const store: ReplayStore = { load: (k) => inner.load(k), save: async (k, st) => void (log.push('saved'), await inner.save(k, st)) };
+  const { v, server, sock } = await scriptedClient(1, { store, onMessage: (m) => void log.push(`message ${m.messageId}`) });
+  const signerSeed = h(v.t.server.keySeed);
+  const b1 = buildBatch({ signerSeed, batchSeq: 1n, recipients: [{ env: env(v), aead: 1, entries: [{ type: 1, messageId: 1n, payload: utf8('first') }] }] });
+  const b2 = buildBatch({ signerSeed, batchSeq: 2n, recipients: [{ env: env(v), aead: 1, entries: [{ type: 1, messageId: 1n, payload: utf8('again') }, { type: 1, messageId: 2n, payload: utf8('second') }] }] });
+  sock.deliver(server.serverSender.seal([encodeMessage(MSG.BatchDelivery, b1.delivery(0)), encodeMessage(MSG.BatchDelivery, b2.delivery(0))]));
+  await until(() => server.received.length === 2);
+  assert.deepEqual(log, ['saved', 'message 1', 'message 2']);
+  // every ID acknowledged, the duplicate 1 of the second delivery included (REPLAY-012)
+  assert.deepEqual(decodeAck(server.clientReceiver.open(server.received[0]!)[0]!.body), [1n]);
+  assert.deepEqual(decodeAck(server.clientReceiver.open(server.received[1]!)[0]!.body), [1n, 2n]);
+});
+
+test('onConnected runs before the first message; a transport that ends without an alert is transportClosed', async () => {
+  const v = handshakeVector(1);
+  const log: string[] = [];
+  let server!: ScriptedServer;
+  let sock!: FakeSocket;
+  const WS = fakeSocket((s) => {
+    sock = s;
+    server = new ScriptedServer(v, (f) => s.deliver(f));
+    s.toServer = (f) => {
+      server.onClientFrame(f);
+      if (server.handshakeDone && log.length === 0) {
+        // the first batch right behind Welcome, in the same turn
+        const b = buildBatch({ signerSeed: h(v.t.server.keySeed), batchSeq: 1n, recipients: [{ env: env(v), aead: 1, entries: [{ type: 1, messageId: 1n, payload: utf8('x') }] }] });
+        s.deliver(server.serverSender.seal([encodeMessage(MSG.BatchDelivery, b.delivery(0))]));
+      }
+    };
+  });
+  const client = await SealFeedClient.connect({
+    ...v.config,
+    url: 'wss://x',
+    WebSocket: WS,
+    onConnected: (c) => void log.push(`connected ${c.clientIdHex === v.t.clientId}`),
+    onMessage: (m) => void log.push(`message ${m.messageId}`),
+  });
+  await until(() => log.length === 2);
+  assert.deepEqual(log, ['connected true', 'message 1']);
+  sock.readyState = 3;
+  sock.onclose?.({ code: 1006 });
+  const err = await client.closed;
+  assert.ok(err instanceof SealFeedError);
+  assert.deepEqual([err.alert, err.transportClosed, err.fromPeer], ['internal_error', true, false]);
+});
+
 test('a handshake failure rejects connect with the alert and sends it (ALERT-001)', async () => {
   const v = handshakeVector(36); // the client pins another key's fingerprint
   let sock!: FakeSocket;

@@ -162,3 +162,25 @@ test('openDelivery: the unreferenced blob and blob order (BATCH-013)', () => {
   assert.equal(alertOf(() => openDelivery(batch.delivery(0, [0, 1]), ctx, new ReplayState())), 'illegal_parameter');
   assert.equal(alertOf(() => openDelivery(batch.delivery(0, [1, 1]), ctx, new ReplayState())), 'illegal_parameter');
 });
+
+test('openDelivery: a blob whose aead is not ChaCha20-Poly1305 is illegal_parameter, whatever the session AEAD (BATCH-004)', () => {
+  for (const sessionAead of [1, 2]) {
+    const a = { ...session(), aead: sessionAead };
+    const dataKey = secureRandom(32);
+    for (const [blobAead, want] of [
+      [1, 'ok'],
+      [2, 'illegal_parameter'],
+      [3, 'illegal_parameter'],
+      [0x0a0a, 'illegal_parameter'],
+    ] as const) {
+      const batch = buildBatch({
+        signerSeed: serverSeed,
+        batchSeq: 1n,
+        blobs: [{ payload: utf8('to everyone'), dataKey, aead: blobAead }],
+        recipients: [{ ...a, entries: [{ type: 2, messageId: 1n, blobIndex: 0, dataKey }] }],
+      });
+      const ctx: OpenContext = { signerKey: validatePublicKey(publicKeyOf(serverSeed)), ...a.env, aead: sessionAead, maxPayload: 100 };
+      assert.equal(alertOf(() => openDelivery(batch.delivery(0, [0]), ctx, new ReplayState())), want, `session ${sessionAead}, blob ${blobAead}`);
+    }
+  }
+});

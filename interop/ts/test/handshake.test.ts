@@ -1,6 +1,6 @@
 /**
  * The client handshake state machine (§6) beyond the vectors: state after failure, alert frames, tickets,
- * GREASE, and a server alert under its handshake key while the client waits for Welcome.
+ * GREASE, a server alert while the client waits for Welcome (ALERT-001), unimplemented versions (HS-014).
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -9,7 +9,10 @@ import {
   decodeClientHello,
   decodeFrame,
   decodePlaintextFrame,
+  decodeServerHello,
+  encodeFrame,
   encodeMessage,
+  encodeServerHello,
   EXT_RESUMPTION_TICKET,
   FRAME_PLAINTEXT,
   FRAME_PROTECTED,
@@ -70,24 +73,44 @@ test('a peer alert is not answered (POST-006)', () => {
   assert.equal(hs.alertFrame(e), undefined);
 });
 
-test('an Alert under the server handshake key while waiting for Welcome ends the handshake with its code', () => {
+test('ALERT-001: waiting for Welcome, an Alert under s_ap_traffic_0 ends the handshake with its code; under the handshake key it is bad_record_mac', () => {
   const v = handshakeVector(1);
   const hs = new ClientHandshake(v.config);
   hs.start();
   hs.receive(v.frames[1]!.frame);
   hs.receive(v.frames[2]!.frame);
-  // the server failed on our flight and protects its alert under s_hs_traffic, the key of its flight (seq 1)
-  const tx = new RecordSender(1, v.secret('s_hs_traffic'), 1n);
+  // the server failed on our flight: its current sending key is s_ap_traffic_0 (the key of Welcome), at 0
+  const tx = new RecordSender(1, v.secret('s_ap_traffic_0'), 0n);
   const e = thrown(() => hs.receive(tx.seal([encodeMessage(MSG.Alert, Uint8Array.of(42))])));
   assert.equal(e.alert, 'decrypt_error');
   assert.equal(e.fromPeer, true);
-  // anything else under the handshake key stays bad_record_mac (REC-002)
+  assert.equal(hs.alertFrame(e), undefined); // never answered (POST-006)
+  // the same Alert under the server handshake key (the key of its flight, sequence 1) does not open (REC-001)
   const hs2 = new ClientHandshake(handshakeVector(1).config);
   hs2.start();
   hs2.receive(v.frames[1]!.frame);
   hs2.receive(v.frames[2]!.frame);
   const tx2 = new RecordSender(1, v.secret('s_hs_traffic'), 1n);
-  assert.equal(thrown(() => hs2.receive(tx2.seal([encodeMessage(MSG.Ack, Uint8Array.of(0, 1, 0, 0, 0, 0, 0, 0, 0, 1))]))).alert, 'bad_record_mac');
+  assert.equal(thrown(() => hs2.receive(tx2.seal([encodeMessage(MSG.Alert, Uint8Array.of(42))]))).alert, 'bad_record_mac');
+  // an Alert first in the protected record ends the handshake whatever follows it (HS-020, POST-001 notwithstanding)
+  const hs3 = new ClientHandshake(handshakeVector(1).config);
+  hs3.start();
+  hs3.receive(v.frames[1]!.frame);
+  hs3.receive(v.frames[2]!.frame);
+  const tx3 = new RecordSender(1, v.secret('s_ap_traffic_0'), 0n);
+  const e3 = thrown(() => hs3.receive(tx3.seal([encodeMessage(MSG.Alert, Uint8Array.of(51)), encodeMessage(0x7e, new Uint8Array(0))])));
+  assert.deepEqual([e3.alert, e3.fromPeer], ['bad_credential', true]);
+});
+
+test('HS-014: a ServerHello naming an offered version the client does not implement is illegal_parameter', () => {
+  const v = handshakeVector(5); // the client offers 0x0002 and 0x0001; the vector's server picks 1
+  const hs = new ClientHandshake(v.config);
+  hs.start();
+  const sh = decodeServerHello(decodePlaintextFrame(v.frames[1]!.frame).body);
+  const picked2 = encodeFrame({ type: FRAME_PLAINTEXT, fragment: encodeMessage(MSG.ServerHello, encodeServerHello({ ...sh, version: 2 })) });
+  const e = thrown(() => hs.receive(picked2));
+  assert.equal(e.alert, 'illegal_parameter');
+  assert.equal(e.requirement, 'HS-014');
 });
 
 test('tickets: not sent by key-identified clients (HS-005) nor past their lifetime (HS-044)', () => {

@@ -62,6 +62,9 @@ const welcome: Welcome = {
 test('Welcome: POST-002 checks', () => {
   assert.deepEqual(decodeWelcome(encodeWelcome(welcome)), welcome);
   assert.equal(alertOf(() => decodeWelcome(encodeWelcome({ ...welcome, maxRecord: (1 << 20) + 1 }))), 'illegal_parameter');
+  // max_payload above MaxPayload (65 536): the session's max_payload never exceeds the limit of §15
+  assert.equal(alertOf(() => decodeWelcome(encodeWelcome({ ...welcome, maxPayload: 65537 }))), 'illegal_parameter');
+  assert.equal(alertOf(() => decodeWelcome(encodeWelcome({ ...welcome, maxPayload: 0xffffffff }))), 'illegal_parameter');
   assert.equal(alertOf(() => decodeWelcome(encodeWelcome({ ...welcome, ticketLifetime: 0 }))), 'illegal_parameter');
   assert.equal(alertOf(() => decodeWelcome(encodeWelcome({ ...welcome, ticket: new Uint8Array(0) }))), 'illegal_parameter');
   assert.equal(alertOf(() => decodeWelcome(encodeWelcome({ ...welcome, ticketLifetime: 7 * 86400 + 1 }))), 'illegal_parameter');

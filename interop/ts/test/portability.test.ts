@@ -1,5 +1,6 @@
 /**
- * The core library runs in browsers: no Node-only imports or globals outside src/node.ts.
+ * The core library runs in browsers: no Node-only imports or globals outside the Node-only entry points
+ * src/node.ts (the `ws` WebSocket) and src/shim.ts (the conformance shim), which no other module imports.
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -9,14 +10,17 @@ import { fileURLToPath } from 'node:url';
 
 const srcDir = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src');
 
-test('src/ (except node.ts) imports only relative modules and @noble/*, and uses no Node globals', () => {
-  const files = readdirSync(srcDir).filter((f) => f.endsWith('.ts') && f !== 'node.ts');
+const NODE_ONLY = new Set(['node.ts', 'shim.ts']);
+
+test('src/ (except node.ts and shim.ts) imports only relative modules and @noble/*, and uses no Node globals', () => {
+  const files = readdirSync(srcDir).filter((f) => f.endsWith('.ts') && !NODE_ONLY.has(f));
   assert.ok(files.length > 10);
   for (const f of files) {
     const code = readFileSync(join(srcDir, f), 'utf8');
     for (const m of code.matchAll(/from\s+'([^']+)'/g)) {
       const spec = m[1]!;
       assert.ok(spec.startsWith('./') || spec.startsWith('@noble/'), `${f} imports ${spec}`);
+      assert.ok(!NODE_ONLY.has(spec.replace(/^\.\//, '').replace(/\.js$/, '.ts')), `${f} imports the Node-only ${spec}`);
     }
     const stripped = code.replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/.*$/gm, '');
     for (const g of [/\bBuffer\b/, /\bprocess\./, /\brequire\(/, /__dirname/]) assert.ok(!g.test(stripped), `${f} uses ${g}`);

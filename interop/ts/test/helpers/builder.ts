@@ -14,6 +14,7 @@ import {
   type Entry,
   type EnvelopeKeys,
   getAead,
+  isSupportedAead,
   keyId,
   LEAF_BLOB,
   LEAF_RECIPIENT,
@@ -38,6 +39,8 @@ export interface BuildRecipient {
 export interface BuildBlob {
   payload: Uint8Array;
   dataKey: Uint8Array;
+  /** the blob's AEAD (default ChaCha20-Poly1305, the only one v1 allows: BATCH-004); tests set others */
+  aead?: number;
 }
 
 export interface BuiltBatch {
@@ -65,8 +68,11 @@ export function buildBatch(opts: {
   const blobs = opts.blobs ?? [];
   const leaves: Leaf[] = [];
   blobs.forEach((b, j) => {
-    const sealed = getAead(AEAD_CHACHA20_POLY1305).seal(b.dataKey, new Uint8Array(12), b.payload, blobAad(signerId, seq, j, AEAD_CHACHA20_POLY1305));
-    leaves.push({ kind: LEAF_BLOB, aead: AEAD_CHACHA20_POLY1305, sealed });
+    const aead = b.aead ?? AEAD_CHACHA20_POLY1305;
+    // an AEAD this library does not implement: the sealed bytes are ChaCha20-Poly1305's, the label is aead
+    const sealer = isSupportedAead(aead) ? aead : AEAD_CHACHA20_POLY1305;
+    const sealed = getAead(sealer).seal(b.dataKey, new Uint8Array(12), b.payload, blobAad(signerId, seq, j, aead));
+    leaves.push({ kind: LEAF_BLOB, aead, sealed });
   });
   opts.recipients.forEach((r, k) => {
     const i = blobs.length + k;
