@@ -455,60 +455,82 @@ func (cn *conn) handle(ctx context.Context, frame []byte) error {
 		return werr
 	}
 	st := cn.c.st
+	// POST-009: every delivery of the record is verified and opened before
+	// any takes effect; then the replay state records them all and is
+	// saved once (REPLAY-013) before the application sees a message.
+	type openedDelivery struct {
+		signer [32]byte
+		seq    uint64
+		msgs   []batch.Message
+	}
+	var all []openedDelivery
+	st.mu.Lock()
+	lastOf := map[[32]byte]uint64{}
 	for _, m := range msgs {
 		if m.Type != wire.TypeBatchDelivery {
 			continue // Session.Open admits only BatchDelivery for a client
 		}
 		d, err := batch.ParseDelivery(m.Body)
 		if err != nil {
+			st.mu.Unlock()
 			return err
 		}
-		st.mu.Lock()
-		out, err := cn.opener.Open(d, st.Seqs.Last(d.Header.SignerID))
+		last, ok := lastOf[d.Header.SignerID]
+		if !ok {
+			last = st.Seqs.Last(d.Header.SignerID)
+		}
+		out, err := cn.opener.Open(d, last)
 		if err != nil {
 			st.mu.Unlock()
 			return err
 		}
-		if err := st.Seqs.Accept(d.Header.SignerID, d.Header.Seq); err != nil {
+		for _, om := range out {
+			if st.Window.Check(om.ID) == replay.Invalid {
+				st.mu.Unlock()
+				return replay.Invalid.Err()
+			}
+		}
+		lastOf[d.Header.SignerID] = d.Header.Seq
+		all = append(all, openedDelivery{signer: d.Header.SignerID, seq: d.Header.Seq, msgs: out})
+	}
+	var fresh []Message
+	var acks []uint64
+	for _, o := range all {
+		if err := st.Seqs.Accept(o.signer, o.seq); err != nil {
 			st.mu.Unlock()
 			return err
 		}
-		var fresh []Message
-		var acks []uint64
-		for _, om := range out {
-			switch r := st.Window.Accept(om.ID); r {
-			case replay.New:
-				fresh = append(fresh, Message{ID: om.ID, Payload: om.Payload, Broadcast: om.Broadcast, BatchSeq: d.Header.Seq})
-			case replay.Invalid:
-				st.mu.Unlock()
-				return r.Err()
-			default:
+		for _, om := range o.msgs {
+			if st.Window.Accept(om.ID) == replay.New {
+				fresh = append(fresh, Message{ID: om.ID, Payload: om.Payload, Broadcast: om.Broadcast, BatchSeq: o.seq})
+			} else {
 				acks = append(acks, om.ID) // REPLAY-012: acknowledged, not delivered
 			}
 		}
+	}
+	err = nil
+	if len(all) > 0 {
 		err = st.save()
-		st.mu.Unlock()
-		if err != nil {
-			return alert.New(alert.InternalError, "client: saving replay state failed")
+	}
+	st.mu.Unlock()
+	if err != nil {
+		return alert.New(alert.InternalError, "client: saving replay state failed")
+	}
+	for _, fm := range fresh {
+		if cn.c.cfg.ManualAck {
+			fm.conn = cn
 		}
-		for _, fm := range fresh {
-			if cn.c.cfg.ManualAck {
-				fm.conn = cn
-			}
-			select {
-			case cn.c.msgs <- fm:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-			if !cn.c.cfg.ManualAck {
-				acks = append(acks, fm.ID)
-			}
+		select {
+		case cn.c.msgs <- fm:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
-		if len(acks) > 0 {
-			if err := cn.ack(acks); err != nil {
-				return err
-			}
+		if !cn.c.cfg.ManualAck {
+			acks = append(acks, fm.ID)
 		}
+	}
+	if len(acks) > 0 {
+		return cn.ack(acks)
 	}
 	return nil
 }

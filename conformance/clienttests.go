@@ -578,6 +578,18 @@ func ClientTests() []*clientTest {
 						return c.wait()
 					}}
 			}},
+		bt("record-with-a-failing-second-delivery", []string{"POST-009", "BATCH-014"}, alert.BadProof, func(c *conn) error {
+			// Two deliveries in one record, the second tampered: the first
+			// must not reach the application either.
+			b1, _, _, _ := c.build(1, []msg{m1})
+			b2, _, _, _ := c.build(2, []msg{m2})
+			d2, err := batch.ParseDelivery(b2)
+			if err != nil {
+				return err
+			}
+			d2.Own.Leaf = flipLast(d2.Own.Leaf)
+			return c.sendMessages(wire.AppendMessage(nil, wire.TypeBatchDelivery, b1), wire.AppendMessage(nil, wire.TypeBatchDelivery, d2.AppendTo(nil)))
+		}),
 		&clientTest{id: "client/batch/nothing-delivered-from-failing-batch", reqs: []string{"BATCH-014"}, doc: "a delivery that fails changes no state and delivers nothing",
 			want: expect{alert: alert.BadProof, messages: []msg{m1}},
 			setup: failing(func(c *conn) error {

@@ -286,14 +286,17 @@ func (c *client) connection(cfg handshake.ClientConfig) int {
 			}
 			return sessFail(err)
 		}
+		// POST-009: every delivery of the record is verified before any
+		// takes effect.
+		opened, err := c.openAll(opener, msgs)
+		if err != nil {
+			return sessFail(err)
+		}
 		for _, p := range sess.Pending() {
 			send(p)
 		}
-		for _, m := range msgs {
-			if m.Type != wire.TypeBatchDelivery {
-				continue
-			}
-			acks, err := c.delivery(opener, m.Body)
+		for _, o := range opened {
+			acks, err := c.accept(o)
 			if err != nil {
 				return sessFail(err)
 			}
@@ -310,33 +313,59 @@ func (c *client) connection(cfg handshake.ClientConfig) int {
 	}
 }
 
-// delivery verifies and opens one BatchDelivery, records the replay state
-// and prints new messages; it returns the IDs to acknowledge (DLV-003).
-func (c *client) delivery(o *batch.Opener, body []byte) ([]uint64, error) {
-	d, err := batch.ParseDelivery(body)
-	if err != nil {
-		return nil, err
+// opened is one verified, decrypted delivery not yet applied.
+type opened struct {
+	signer [32]byte
+	seq    uint64
+	msgs   []batch.Message
+}
+
+// openAll verifies and opens every BatchDelivery of a record, each against
+// the batch sequence the ones before it would leave (REPLAY-010), and
+// changes no state.
+func (c *client) openAll(o *batch.Opener, msgs []session.Message) ([]opened, error) {
+	var out []opened
+	lastOf := map[[32]byte]uint64{}
+	for _, m := range msgs {
+		if m.Type != wire.TypeBatchDelivery {
+			continue
+		}
+		d, err := batch.ParseDelivery(m.Body)
+		if err != nil {
+			return nil, err
+		}
+		last, ok := lastOf[d.Header.SignerID]
+		if !ok {
+			last = c.seqs.Last(d.Header.SignerID)
+		}
+		if c.o.bug == "no-batch-seq-check" {
+			last = 0
+		}
+		var ms []batch.Message
+		if c.o.bug == "skip-batch-signature" {
+			ms, err = o.OpenVerified(d, last)
+		} else {
+			ms, err = o.Open(d, last)
+		}
+		if err != nil {
+			return nil, err
+		}
+		lastOf[d.Header.SignerID] = d.Header.Seq
+		out = append(out, opened{signer: d.Header.SignerID, seq: d.Header.Seq, msgs: ms})
 	}
-	last := c.seqs.Last(d.Header.SignerID)
-	if c.o.bug == "no-batch-seq-check" {
-		last = 0
-	}
-	var out []batch.Message
-	if c.o.bug == "skip-batch-signature" {
-		out, err = o.OpenVerified(d, last)
-	} else {
-		out, err = o.Open(d, last)
-	}
-	if err != nil {
-		return nil, err
-	}
+	return out, nil
+}
+
+// accept records one opened delivery in the replay state and prints its
+// new messages; it returns the IDs to acknowledge (DLV-003).
+func (c *client) accept(o opened) ([]uint64, error) {
 	if c.o.bug != "no-batch-seq-check" {
-		if err := c.seqs.Accept(d.Header.SignerID, d.Header.Seq); err != nil {
+		if err := c.seqs.Accept(o.signer, o.seq); err != nil {
 			return nil, err
 		}
 	}
 	var acks []uint64
-	for _, m := range out {
+	for _, m := range o.msgs {
 		r := c.window.Accept(m.ID)
 		if c.o.bug == "no-replay-window" && r != replay.Invalid {
 			r = replay.New
