@@ -15,7 +15,6 @@ import (
 	"github.com/sealfeed/sealfeed/client"
 	"github.com/sealfeed/sealfeed/internal/keyfile"
 	"github.com/sealfeed/sealfeed/internal/natstest"
-	"github.com/sealfeed/sealfeed/protocol/alert"
 	"github.com/sealfeed/sealfeed/protocol/credential"
 	"github.com/sealfeed/sealfeed/protocol/handshake"
 	"github.com/sealfeed/sealfeed/protocol/sig"
@@ -69,15 +68,9 @@ func TestClusterLosesNothing(t *testing.T) {
 		wsURLs = append(wsURLs, "ws://"+addr+"/v1/ws")
 	}
 
-	type rx struct {
-		mu   sync.Mutex
-		got  []string
-		last uint64
-		bad  error
-	}
 	const nClients = 6
 	var ids [][32]byte
-	rxs := make([]*rx, nClients)
+	rxs := make([]*receiver, nClients)
 	for i := 0; i < nClients; i++ {
 		key, _ := keyfile.Generate()
 		ids = append(ids, handshake.ClientID(key.Public().(ed25519.PublicKey)))
@@ -88,30 +81,7 @@ func TestClusterLosesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		r := &rx{}
-		rxs[i] = r
-		go func() {
-			for e := range c.Events() {
-				if code, ok := alert.Find(e.Err); ok {
-					r.mu.Lock()
-					if r.bad == nil {
-						r.bad = fmt.Errorf("connection failed with alert %v: %v", code, e.Err)
-					}
-					r.mu.Unlock()
-				}
-			}
-		}()
-		go func() {
-			for m := range c.Messages() {
-				r.mu.Lock()
-				if m.ID <= r.last && r.bad == nil {
-					r.bad = fmt.Errorf("message ID %d after %d", m.ID, r.last)
-				}
-				r.last = m.ID
-				r.got = append(r.got, string(m.Payload))
-				r.mu.Unlock()
-			}
-		}()
+		rxs[i] = watch(c)
 	}
 
 	var mu sync.Mutex
@@ -123,7 +93,11 @@ func TestClusterLosesNothing(t *testing.T) {
 			dsts = append(dsts, ids[i])
 		}
 		var err error
-		for attempt := 0; attempt < 30; attempt++ {
+		// A JetStream leader election after a NATS server dies takes a few
+		// seconds, during which publishes get 503; retry with backoff, as
+		// a back end would, for up to 30 s.
+		deadline := time.Now().Add(30 * time.Second)
+		for attempt := 0; time.Now().Before(deadline); attempt++ {
 			mu.Lock()
 			n := rand.IntN(3)
 			for !alive[n] {
@@ -141,7 +115,7 @@ func TestClusterLosesNothing(t *testing.T) {
 				mu.Unlock()
 				return nil
 			}
-			time.Sleep(50 * time.Millisecond)
+			time.Sleep(min(time.Second, 50*time.Millisecond<<min(attempt, 5)))
 		}
 		return err
 	}

@@ -126,14 +126,8 @@ func TestCrashLosesNothing(t *testing.T) {
 	copy(pin[:], fp)
 
 	const nClients = 4
-	type rx struct {
-		mu   sync.Mutex
-		got  []client.Message
-		last uint64
-		bad  error
-	}
 	var ids [][32]byte
-	rxs := make([]*rx, nClients)
+	rxs := make([]*receiver, nClients)
 	var cs []*client.Client
 	for i := 0; i < nClients; i++ {
 		k, _ := keyfile.Generate()
@@ -144,33 +138,7 @@ func TestCrashLosesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 		cs = append(cs, c)
-		r := &rx{}
-		rxs[i] = r
-		go func() {
-			// A crash looks like a dropped connection to a client; any
-			// alert (e.g. replayed_batch after a restart that reused batch
-			// sequence numbers, BATCH-020) is a failure.
-			for e := range c.Events() {
-				if code, ok := alert.Find(e.Err); ok {
-					r.mu.Lock()
-					if r.bad == nil {
-						r.bad = fmt.Errorf("connection failed with alert %v: %v", code, e.Err)
-					}
-					r.mu.Unlock()
-				}
-			}
-		}()
-		go func() {
-			for m := range c.Messages() {
-				r.mu.Lock()
-				if m.ID <= r.last && r.bad == nil {
-					r.bad = fmt.Errorf("message ID %d after %d", m.ID, r.last)
-				}
-				r.last = m.ID
-				r.got = append(r.got, m)
-				r.mu.Unlock()
-			}
-		}()
+		rxs[i] = watch(c)
 	}
 	defer func() {
 		for _, c := range cs {
@@ -297,7 +265,7 @@ func TestCrashLosesNothing(t *testing.T) {
 		}
 		seen := map[string]bool{}
 		for _, m := range r.got {
-			s := string(m.Payload)
+			s := m
 			switch {
 			case seen[s]:
 				t.Errorf("client %d: %s delivered twice", i, s)
@@ -316,4 +284,44 @@ func TestCrashLosesNothing(t *testing.T) {
 	if t.Failed() {
 		t.Logf("server output:\n%s", srv.out.String())
 	}
+}
+
+// receiver records what one client's application receives: the payloads in
+// order, and the first violation — a message ID not above the previous
+// one, or a connection that failed with an alert (a crash or a killed node
+// looks like a dropped connection to a client; an alert, e.g.
+// replayed_batch after batch sequence numbers were reused, BATCH-020, is a
+// failure).
+type receiver struct {
+	mu   sync.Mutex
+	got  []string
+	last uint64
+	bad  error
+}
+
+func watch(c *client.Client) *receiver {
+	r := &receiver{}
+	go func() {
+		for e := range c.Events() {
+			if code, ok := alert.Find(e.Err); ok {
+				r.mu.Lock()
+				if r.bad == nil {
+					r.bad = fmt.Errorf("connection failed with alert %v: %v", code, e.Err)
+				}
+				r.mu.Unlock()
+			}
+		}
+	}()
+	go func() {
+		for m := range c.Messages() {
+			r.mu.Lock()
+			if m.ID <= r.last && r.bad == nil {
+				r.bad = fmt.Errorf("message ID %d after %d", m.ID, r.last)
+			}
+			r.last = m.ID
+			r.got = append(r.got, string(m.Payload))
+			r.mu.Unlock()
+		}
+	}()
+	return r
 }

@@ -166,17 +166,40 @@ func SavePrivate(path string, k ed25519.PrivateKey) error {
 // WriteNew atomically creates path with data and mode; it fails with
 // ErrExists if path exists.
 func WriteNew(path string, data []byte, mode fs.FileMode) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
 	if _, err := os.Lstat(path); err == nil {
 		return fmt.Errorf("%s: %w", path, ErrExists)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-key-*")
+	return writeDurably(path, data, mode, func(tmp string) error {
+		// Link fails if path appeared meanwhile: no overwrite even in a race.
+		if err := os.Link(tmp, path); err != nil {
+			if errors.Is(err, fs.ErrExist) {
+				return fmt.Errorf("%s: %w", path, ErrExists)
+			}
+			return err
+		}
+		return nil
+	})
+}
+
+// WriteAtomic replaces path with data and mode: readers see the old file or
+// the new one, never a part, and after a crash the new one survives once
+// WriteAtomic returned.
+func WriteAtomic(path string, data []byte, mode fs.FileMode) error {
+	return writeDurably(path, data, mode, func(tmp string) error { return os.Rename(tmp, path) })
+}
+
+// writeDurably writes data to a temporary file next to path, syncs it,
+// publishes it with publish (link or rename) and syncs the directory.
+func writeDurably(path string, data []byte, mode fs.FileMode, publish func(tmp string) error) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, ".tmp-sealfeed-*")
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
+	defer os.Remove(tmp.Name()) // after a rename: a no-op; after a link: the extra name
 	if err := tmp.Chmod(mode); err != nil {
 		tmp.Close()
 		return err
@@ -192,12 +215,12 @@ func WriteNew(path string, data []byte, mode fs.FileMode) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	// Link fails if path appeared meanwhile: no overwrite even in a race.
-	if err := os.Link(tmp.Name(), path); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("%s: %w", path, ErrExists)
-		}
+	if err := publish(tmp.Name()); err != nil {
 		return err
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
 	}
 	return nil
 }
