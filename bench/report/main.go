@@ -170,8 +170,10 @@ func writeReport(w io.Writer, ms []*measurement, ratios []ratio, allocsPerMsg fl
 		}
 		fmt.Fprintf(w, "| %s | %d | %s | %d | %s |\n", m.name, m.res.NsPerOp(), mbs, m.res.AllocsPerOp(), strings.Join(extra, ", "))
 	}
-	fmt.Fprintf(w, "\nNot measured here yet: age multi-recipient encryption, Noise transport and TLS records on loopback "+
-		"(comparison libraries stay out of the main module), and the end-to-end load test (needs the server).\n")
+	fmt.Fprintf(w, "\nMeasured elsewhere, each in one process as well: the comparison with age, Noise transport and TLS 1.3 "+
+		"records (`cd bench/compare && go run . -out ../results`, [compare.md](compare.md); a separate module keeps those "+
+		"libraries out of the main one), the end-to-end load test with 10 000 clients ([loadtest.md](loadtest.md)) and "+
+		"1 node vs 3 nodes ([cluster.md](cluster.md)).\n")
 }
 
 // chart draws one horizontal bar per ratio, on a logarithmic axis from
