@@ -153,6 +153,9 @@ func TestClusterLosesNothing(t *testing.T) {
 	wg.Wait()
 	close(errs)
 	for err := range errs {
+		for i, n := range nodes {
+			t.Logf("node %d output:\n%s", i, n.output())
+		}
 		t.Fatalf("a publish never succeeded: %v", err)
 	}
 	want := make([]map[string]bool, nClients)

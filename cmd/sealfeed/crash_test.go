@@ -39,6 +39,7 @@ type subprocess struct {
 	cmd  *exec.Cmd
 	base string
 	out  *strings.Builder
+	mu   *sync.Mutex // guards out
 }
 
 func freeAddr(t testing.TB) string {
@@ -61,9 +62,9 @@ func startServe(t testing.TB, addr string, args ...string) *subprocess {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &subprocess{cmd: cmd, base: "http://" + addr, out: out}
+	p := &subprocess{cmd: cmd, base: "http://" + addr, out: out, mu: &mu}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(60 * time.Second) // a cluster node waits for its stream leader
 	for {
 		resp, err := http.Get(p.base + "/healthz")
 		if err == nil {
@@ -90,6 +91,13 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.b.Write(p)
+}
+
+// output returns what the process printed so far.
+func (p *subprocess) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
 }
 
 func (p *subprocess) kill() {
@@ -282,7 +290,7 @@ func TestCrashLosesNothing(t *testing.T) {
 		r.mu.Unlock()
 	}
 	if t.Failed() {
-		t.Logf("server output:\n%s", srv.out.String())
+		t.Logf("server output:\n%s", srv.output())
 	}
 }
 

@@ -161,7 +161,47 @@ func Open(ctx context.Context, nc *nats.Conn, opt Options) (*Store, error) {
 	if s.seqs, err = kv("batchseq", false); err != nil {
 		return nil, err
 	}
-	return s, nil
+	// A replicated stream answers only once its replicas elected a leader.
+	for {
+		info, err := s.stream.Info(ctx)
+		if err == nil && (opt.Replicas == 1 || info.Cluster != nil && info.Cluster.Leader != "") {
+			return s, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("jsstore: stream %s has no leader: %w", name, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// transient reports errors that a JetStream cluster gives while it elects
+// a leader or a server reconnects; the operation can be retried.
+func transient(err error) bool {
+	return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrConnectionReconnecting) ||
+		strings.Contains(err.Error(), "no responders") || strings.Contains(err.Error(), "JetStream system temporarily unavailable")
+}
+
+// publish stores one message, retrying transient failures until ctx ends.
+// Every message carries a Nats-Msg-Id, so a retry after an answer was lost
+// is a duplicate JetStream drops, never a second copy.
+func (s *Store) publish(ctx context.Context, m *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
+	wait := 50 * time.Millisecond
+	for {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		ack, err := s.js.PublishMsg(actx, m, opts...)
+		cancel()
+		if err == nil || !transient(err) || ctx.Err() != nil {
+			return ack, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Second)
+	}
 }
 
 // Close implements store.Store; the NATS connection belongs to the caller.
@@ -257,14 +297,15 @@ func (s *Store) Publish(ctx context.Context, req *store.PublishRequest, onCommit
 	now := s.opt.Now()
 	var out []store.Assigned
 	replayed := false
+	once := randomHex(16)
 	for i, p := range req.Publications {
 		exp := now.Add(p.TTL)
 		msgOpts := func(suffix string) []jetstream.PublishOpt {
-			o := []jetstream.PublishOpt{jetstream.WithMsgTTL(p.TTL + time.Second)}
-			if ik != "" {
-				o = append(o, jetstream.WithMsgID(ik+"/"+strconv.Itoa(i)+"/"+suffix))
+			id := ik
+			if id == "" {
+				id = once // unique to this request: retries within it are duplicates
 			}
-			return o
+			return []jetstream.PublishOpt{jetstream.WithMsgTTL(p.TTL + time.Second), jetstream.WithMsgID(id + "/" + strconv.Itoa(i) + "/" + suffix)}
 		}
 		var blobSeq uint64
 		if len(p.To) > 1 {
@@ -274,7 +315,7 @@ func (s *Store) Publish(ctx context.Context, req *store.PublishRequest, onCommit
 				return nil, false, err
 			}
 			m := &nats.Msg{Subject: s.blobs, Data: data, Header: nats.Header{hHandle: {bh}}}
-			ack, err := s.js.PublishMsg(ctx, m, msgOpts("blob")...)
+			ack, err := s.publish(ctx, m, msgOpts("blob")...)
 			if err != nil {
 				return nil, false, err
 			}
@@ -295,18 +336,16 @@ func (s *Store) Publish(ctx context.Context, req *store.PublishRequest, onCommit
 				h.Set(hBlob, strconv.FormatUint(blobSeq, 10))
 			}
 			m := &nats.Msg{Subject: s.subject + hex.EncodeToString(to[:]), Data: data, Header: h}
-			ack, err := s.js.PublishMsg(ctx, m, msgOpts(strconv.Itoa(j))...)
+			ack, err := s.publish(ctx, m, msgOpts(strconv.Itoa(j))...)
 			if err != nil {
 				return nil, false, err
 			}
 			if ack.Duplicate {
 				// Stored by an earlier attempt: report its handle.
-				replayed = true
-				old, err := s.stream.GetMsg(ctx, ack.Sequence)
-				if err != nil {
+				replayed = replayed || ik != ""
+				if random, err = s.handleOf(ctx, ack.Sequence); err != nil {
 					return nil, false, fmt.Errorf("jsstore: duplicate %d: %w", ack.Sequence, err)
 				}
-				random = old.Header.Get(hHandle)
 			}
 			out = append(out, store.Assigned{Handle: handleFor(ack.Sequence, random), ClientID: to, Seq: ack.Sequence, Expires: time.UnixMilli(exp.UnixMilli())})
 		}
@@ -321,6 +360,28 @@ func (s *Store) Publish(ctx context.Context, req *store.PublishRequest, onCommit
 		onCommit(out)
 	}
 	return out, false, nil
+}
+
+// handleOf returns the random part of the handle of message seq: from the
+// stream while the message is pending, else from its status record once it
+// was acknowledged (the first attempt of a retried publish may have been
+// delivered and acknowledged before the retry). A message gone without a
+// record (expired) gets a handle that finds nothing.
+func (s *Store) handleOf(ctx context.Context, seq uint64) (string, error) {
+	m, err := s.stream.GetMsg(ctx, seq)
+	if err == nil {
+		return m.Header.Get(hHandle), nil
+	}
+	if !errors.Is(err, jetstream.ErrMsgNotFound) {
+		return "", err
+	}
+	if e, err := s.status.Get(ctx, strconv.FormatUint(seq, 10)); err == nil {
+		var rec statusRecord
+		if json.Unmarshal(e.Value(), &rec) == nil && len(rec.Handle) == 32 {
+			return rec.Handle[16:], nil
+		}
+	}
+	return "0000000000000000", nil
 }
 
 // Pending implements store.Store with direct gets of the next message on

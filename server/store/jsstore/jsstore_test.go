@@ -122,3 +122,32 @@ func TestStoreSurvivesANATSServer(t *testing.T) {
 		t.Fatalf("publish with two of three servers: %v", err)
 	}
 }
+
+// A publish retried with its Idempotency-Key after the first attempt was
+// stored, delivered and acknowledged (so its message is gone from the
+// stream) still answers with the first attempt's handle instead of failing.
+func TestRetryAfterTheMessageWasAcknowledged(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	req := &store.PublishRequest{Publisher: "p", IdempotencyKey: "k2", RequestHash: [32]byte{3},
+		Publications: []store.Publication{{To: [][32]byte{cid(5)}, Payload: []byte("once"), TTL: time.Hour}}}
+	first, _, err := s.Publish(ctx, req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Ack(ctx, map[[32]byte][]uint64{cid(5): {first[0].Seq}}); err != nil || n != 1 {
+		t.Fatal(err, n)
+	}
+	// The first attempt's KV record is lost (the node died before writing
+	// it): the retry meets JetStream's duplicate of an acknowledged message.
+	if err := s.idem.Delete(ctx, idemKey("p", "k2")); err != nil {
+		t.Fatal(err)
+	}
+	again, _, err := s.Publish(ctx, req, nil)
+	if err != nil || again[0].Handle != first[0].Handle || again[0].Seq != first[0].Seq {
+		t.Fatalf("retry: %v %+v, want %+v", err, again, first)
+	}
+	if left, _ := s.Pending(ctx, cid(5), 0, 10); len(left) != 0 {
+		t.Fatalf("the retry stored the message again: %+v", left)
+	}
+}

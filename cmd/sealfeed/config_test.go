@@ -1,0 +1,55 @@
+package main
+
+import (
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Precedence: command line, then SEALFEED_<FLAG>, then the config file, then
+// the default; repeatable flags take arrays; unknown config keys are errors.
+func TestSettlePrecedence(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "sealfeed.json")
+	os.WriteFile(cfg, []byte(`{"listen": "127.0.0.1:1", "tick": "7ms", "max-payload": 1000, "publisher": ["a.pub", "b.pub"], "log-level": "debug"}`), 0o644)
+	t.Setenv("SEALFEED_TICK", "9ms")
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	listen := fs.String("listen", "default", "")
+	tick := fs.Duration("tick", time.Millisecond, "")
+	maxPayload := fs.Int("max-payload", 1, "")
+	logLevel := fs.String("log-level", "info", "")
+	var pubs listFlag
+	fs.Var(&pubs, "publisher", "")
+	if err := fs.Parse([]string{"-log-level", "warn"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := settle(fs, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if *listen != "127.0.0.1:1" || *tick != 9*time.Millisecond || *maxPayload != 1000 || *logLevel != "warn" ||
+		strings.Join(pubs, ",") != "a.pub,b.pub" {
+		t.Fatalf("listen %q tick %v max-payload %d log-level %q publishers %v", *listen, *tick, *maxPayload, *logLevel, pubs)
+	}
+	os.WriteFile(cfg, []byte(`{"listne": "typo"}`), 0o644)
+	if err := settle(flag.NewFlagSet("y", flag.ContinueOnError), cfg); err == nil || !strings.Contains(err.Error(), "unknown setting") {
+		t.Fatalf("unknown key: %v", err)
+	}
+}
+
+// Every command answers --help with its usage and exit status 0.
+func TestEveryCommandHasHelp(t *testing.T) {
+	for _, c := range []string{"serve", "publish", "listen", "keygen", "credential", "loadtest", "conformance", "demo"} {
+		var out, errb strings.Builder
+		if code := run([]string{c, "--help"}, &out, &errb); code != 0 {
+			t.Errorf("%s --help: exit %d: %s", c, code, errb.String())
+		}
+		if !strings.Contains(errb.String()+out.String(), "usage: sealfeed "+c) {
+			t.Errorf("%s --help prints no usage line: %q", c, errb.String())
+		}
+	}
+}
