@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -155,7 +156,7 @@ func want(got, want alert.Code, err error) error {
 // the server keeps serving others after the bad input.
 func (r *serverRun) stillServed(ctx context.Context) error {
 	var b [8]byte
-	_, _ = io.ReadFull(randReader{}, b[:])
+	rand.Read(b[:])
 	payload := "still served " + hex.EncodeToString(b[:])
 	if _, err := r.pub.Publish(ctx, publisher.Message{To: [][32]byte{r.honest.ClientID()}, Payload: []byte(payload)}, ""); err != nil {
 		return fmt.Errorf("publish to the honest client: %w", err)
@@ -174,15 +175,6 @@ func (r *serverRun) stillServed(ctx context.Context) error {
 			return errors.New("the honest client did not receive its message: the server stopped serving others")
 		}
 	}
-}
-
-type randReader struct{}
-
-func (randReader) Read(p []byte) (int, error) {
-	for i := range p {
-		p[i] = byte(time.Now().UnixNano() >> (i % 8))
-	}
-	return len(p), nil
 }
 
 func hello(r *serverRun, mod func(*handshake.ClientConfig)) []byte {

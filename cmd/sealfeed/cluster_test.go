@@ -168,46 +168,5 @@ func TestClusterLosesNothing(t *testing.T) {
 		}
 	}
 	t.Logf("%d messages published with a 2xx across the failures", len(ok))
-	deadline := time.Now().Add(45 * time.Second)
-	for {
-		done := true
-		for i, r := range rxs {
-			r.mu.Lock()
-			if len(r.got) < len(want[i]) {
-				done = false
-			}
-			r.mu.Unlock()
-		}
-		if done || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	time.Sleep(300 * time.Millisecond)
-	for i, r := range rxs {
-		r.mu.Lock()
-		if r.bad != nil {
-			t.Errorf("client %d: %v", i, r.bad)
-		}
-		seen := map[string]bool{}
-		for _, s := range r.got {
-			if seen[s] {
-				t.Errorf("client %d: %s twice", i, s)
-			}
-			if !want[i][s] {
-				t.Errorf("client %d: %s was never acknowledged to a publisher", i, s)
-			}
-			seen[s] = true
-		}
-		missing := 0
-		for s := range want[i] {
-			if !seen[s] {
-				missing++
-			}
-		}
-		if missing > 0 {
-			t.Errorf("client %d: %d of %d messages lost", i, missing, len(want[i]))
-		}
-		r.mu.Unlock()
-	}
+	checkDelivered(t, rxs, want, 45*time.Second)
 }

@@ -250,45 +250,7 @@ func TestCrashLosesNothing(t *testing.T) {
 			}
 		}
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		done := true
-		for i, r := range rxs {
-			r.mu.Lock()
-			if len(r.got) < len(want[i]) {
-				done = false
-			}
-			r.mu.Unlock()
-		}
-		if done || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	time.Sleep(200 * time.Millisecond) // anything extra would arrive now
-	for i, r := range rxs {
-		r.mu.Lock()
-		if r.bad != nil {
-			t.Errorf("client %d: %v", i, r.bad)
-		}
-		seen := map[string]bool{}
-		for _, m := range r.got {
-			s := m
-			switch {
-			case seen[s]:
-				t.Errorf("client %d: %s delivered twice", i, s)
-			case !want[i][s]:
-				t.Errorf("client %d: %s was never acknowledged to a publisher", i, s)
-			}
-			seen[s] = true
-		}
-		for s := range want[i] {
-			if !seen[s] {
-				t.Errorf("client %d: %s lost", i, s)
-			}
-		}
-		r.mu.Unlock()
-	}
+	checkDelivered(t, rxs, want, 30*time.Second)
 	if t.Failed() {
 		t.Logf("server output:\n%s", srv.output())
 	}
@@ -332,4 +294,54 @@ func watch(c *client.Client) *receiver {
 		}
 	}()
 	return r
+}
+
+// checkDelivered waits up to wait for every client to have received what
+// want lists for it, lets anything extra arrive, then fails the test for a
+// receiver's violation, a message delivered twice, one that no publisher
+// got a 2xx for, or one lost.
+func checkDelivered(t testing.TB, rxs []*receiver, want []map[string]bool, wait time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for {
+		done := true
+		for i, r := range rxs {
+			r.mu.Lock()
+			if len(r.got) < len(want[i]) {
+				done = false
+			}
+			r.mu.Unlock()
+		}
+		if done || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond) // anything extra would arrive now
+	for i, r := range rxs {
+		r.mu.Lock()
+		if r.bad != nil {
+			t.Errorf("client %d: %v", i, r.bad)
+		}
+		seen := map[string]bool{}
+		for _, s := range r.got {
+			switch {
+			case seen[s]:
+				t.Errorf("client %d: %s delivered twice", i, s)
+			case !want[i][s]:
+				t.Errorf("client %d: %s was never acknowledged to a publisher", i, s)
+			}
+			seen[s] = true
+		}
+		missing := 0
+		for s := range want[i] {
+			if !seen[s] {
+				missing++
+			}
+		}
+		if missing > 0 {
+			t.Errorf("client %d: %d of %d messages lost", i, missing, len(want[i]))
+		}
+		r.mu.Unlock()
+	}
 }

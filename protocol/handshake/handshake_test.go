@@ -632,6 +632,30 @@ func reseal(t *testing.T, secrets map[string][]byte, name string, aead uint16, e
 	}
 }
 
+// runResealed runs a pinned ChaCha20-Poly1305 handshake (key-identified if
+// keyed) in which frame n sent by from is opened with the traced secret,
+// edited, and sealed again.
+func runResealed(t *testing.T, keyed bool, from string, n int, secret string, edit func(m [][]byte) [][]byte) result {
+	t.Helper()
+	secrets := map[string][]byte{}
+	tr := func(name string, v []byte) { secrets[name] = v }
+	ccfg := pinnedClient()
+	ccfg.AEADs = []uint16{suite.AEADChaCha20Poly1305}
+	ccfg.Trace = tr
+	if keyed {
+		ccfg.Identity = clientKey
+	}
+	scfg := plainServer()
+	scfg.Trace = tr
+	re := reseal(t, secrets, secret, suite.AEADChaCha20Poly1305, edit)
+	return run(t, ccfg, scfg, func(f string, i int, fr []byte) []byte {
+		if f == from && i == n {
+			return re(fr)
+		}
+		return fr
+	})
+}
+
 func TestTamperedFlightUnderValidRecord(t *testing.T) {
 	flipLast := func(i int) func(m [][]byte) [][]byte {
 		return func(m [][]byte) [][]byte { m[i][len(m[i])-1] ^= 1; return m }
@@ -664,27 +688,11 @@ func TestTamperedFlightUnderValidRecord(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.rule+" "+c.name, func(t *testing.T) {
-			secrets := map[string][]byte{}
-			tr := func(name string, v []byte) { secrets[name] = v }
-			ccfg := pinnedClient()
-			ccfg.AEADs = []uint16{suite.AEADChaCha20Poly1305}
-			ccfg.Trace = tr
-			if c.keyed {
-				ccfg.Identity = clientKey
-			}
-			scfg := plainServer()
-			scfg.Trace = tr
-			secret, n := "s_hs_traffic", 1
+			secret := "s_hs_traffic"
 			if c.from == "client" {
 				secret = "c_hs_traffic"
 			}
-			re := reseal(t, secrets, secret, suite.AEADChaCha20Poly1305, c.edit)
-			r := run(t, ccfg, scfg, func(from string, i int, f []byte) []byte {
-				if from == c.from && i == n {
-					return re(f)
-				}
-				return f
-			})
+			r := runResealed(t, c.keyed, c.from, 1, secret, c.edit)
 			err := r.clientErr
 			if c.from == "client" {
 				err = r.serverErr
@@ -781,23 +789,7 @@ func TestWelcomeCheckedAgainstHandshake(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			secrets := map[string][]byte{}
-			tr := func(name string, v []byte) { secrets[name] = v }
-			ccfg := pinnedClient()
-			ccfg.AEADs = []uint16{suite.AEADChaCha20Poly1305}
-			ccfg.Trace = tr
-			if c.keyed {
-				ccfg.Identity = clientKey
-			}
-			scfg := plainServer()
-			scfg.Trace = tr
-			re := reseal(t, secrets, "s_ap_traffic_0", suite.AEADChaCha20Poly1305, c.edit)
-			r := run(t, ccfg, scfg, func(from string, i int, f []byte) []byte {
-				if from == "server" && i == 2 {
-					return re(f)
-				}
-				return f
-			})
+			r := runResealed(t, c.keyed, "server", 2, "s_ap_traffic_0", c.edit)
 			if codeOf(r.clientErr) != alert.IllegalParameter {
 				t.Fatalf("client: %v, want illegal_parameter", r.clientErr)
 			}

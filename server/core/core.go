@@ -16,7 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -195,8 +195,8 @@ func (h *Hub) InFlight(id [32]byte, seq uint64) bool {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	i := sort.Search(len(c.inflight), func(i int) bool { return c.inflight[i] >= seq })
-	return i < len(c.inflight) && c.inflight[i] == seq
+	_, found := slices.BinarySearch(c.inflight, seq)
+	return found
 }
 
 // Notify tells the hub that messages were committed; connected clients
@@ -279,8 +279,7 @@ func (c *Conn) Receive(frame []byte) error {
 		// Only messages sent on this connection can be acknowledged on it:
 		// a client cannot acknowledge what it has not received (DLV-003).
 		for _, id := range ids {
-			i := sort.Search(len(c.inflight), func(i int) bool { return c.inflight[i] >= id })
-			if i < len(c.inflight) && c.inflight[i] == id {
+			if i, found := slices.BinarySearch(c.inflight, id); found {
 				c.inflight = append(c.inflight[:i], c.inflight[i+1:]...)
 				acked = append(acked, id)
 			}

@@ -235,9 +235,6 @@ func decodeStrict(body []byte, v any) error {
 		}
 		return errors.New("malformed JSON")
 	}
-	if d.More() {
-		return errors.New("data after the JSON value")
-	}
 	var extra json.RawMessage
 	if d.Decode(&extra) != io.EOF {
 		return errors.New("data after the JSON value")
