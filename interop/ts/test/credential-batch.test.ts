@@ -11,7 +11,6 @@ import {
   keyId,
   publicKeyOf,
   ReplayState,
-  SealFeedError,
   secureRandom,
   sign,
   SIG_LABELS,
@@ -24,16 +23,8 @@ import {
   type OpenContext,
 } from '../src/index.js';
 import { buildBatch } from './helpers/builder.js';
+import { alertOf } from './helpers/alert.js';
 
-function alertOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof SealFeedError) return e.alert;
-    throw e;
-  }
-  return 'ok';
-}
 
 const authoritySeed = secureRandom(32);
 const authorityKey = validatePublicKey(publicKeyOf(authoritySeed));

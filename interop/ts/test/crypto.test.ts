@@ -18,7 +18,6 @@ import {
   keyId,
   LABEL_PREFIX,
   publicKeyOf,
-  SealFeedError,
   secureRandom,
   serverRespond,
   sign,
@@ -29,16 +28,8 @@ import {
   verify,
   verifyBatch,
 } from '../src/index.js';
+import { alertOf } from './helpers/alert.js';
 
-function alertOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof SealFeedError) return e.alert;
-    throw e;
-  }
-  return 'ok';
-}
 
 test('AEADs: round trip, tag and aad failures (SUITE-004)', () => {
   for (const id of [1, 2]) {

@@ -12,19 +12,10 @@ import {
   encodeServerIdentity,
   encodeWelcome,
   KNOWN_EXTENSIONS,
-  SealFeedError,
   type Welcome,
 } from '../src/index.js';
+import { alertOf } from './helpers/alert.js';
 
-function alertOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof SealFeedError) return e.alert;
-    throw e;
-  }
-  return 'ok';
-}
 
 const ch = {
   random: new Uint8Array(32).fill(7),

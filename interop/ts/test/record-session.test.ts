@@ -4,16 +4,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { decodeAck, encodeAck, encodeMessage, MSG, RecordReceiver, RecordSender, SealFeedError, secureRandom, Session } from '../src/index.js';
+import { alertOf } from './helpers/alert.js';
 
-function alertOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof SealFeedError) return e.alert;
-    throw e;
-  }
-  return 'ok';
-}
 
 const ack = (id: bigint) => encodeMessage(MSG.Ack, encodeAck([id]));
 

@@ -9,19 +9,10 @@ import {
   LIMITS,
   parseInnerPlaintext,
   Reader,
-  SealFeedError,
   Writer,
 } from '../src/index.js';
+import { alertOf } from './helpers/alert.js';
 
-function alertOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof SealFeedError) return e.alert;
-    throw e;
-  }
-  return 'ok';
-}
 
 test('Reader: truncation, ranges and trailing bytes are decode_error (WIRE-001)', () => {
   assert.equal(alertOf(() => new Reader(new Uint8Array(1), 'x').u16()), 'decode_error');
