@@ -535,6 +535,33 @@ func TestWitnessIsWhatMakesBatchSound(t *testing.T) {
 	}
 }
 
+// SignWitnessed computes R as [8]W from the nonce instead of calling
+// ed25519.Sign: for any key, label and message the signature must be the
+// very bytes ed25519.Sign returns over label || 0x00 || msg, and the witness
+// the bytes Witness derives from that signature by the slow, public path.
+func TestSignWitnessedIsEd25519(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		seed := rapid.SliceOfN(rapid.Byte(), 32, 32).Draw(t, "seed")
+		lbl := rapid.StringN(0, 40, -1).Draw(t, "label")
+		msg := rapid.SliceOfN(rapid.Byte(), 0, 300).Draw(t, "msg")
+		priv := ed25519.NewKeyFromSeed(seed)
+		s, w, err := SignWitnessed(priv, lbl, msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := ed25519.Sign(priv, labelled(lbl, msg)); !bytes.Equal(s, want) {
+			t.Fatalf("signature %x, ed25519.Sign gives %x", s, want)
+		}
+		if want, err := Witness(s); err != nil || !bytes.Equal(w, want) {
+			t.Fatalf("witness %x, Witness gives %x (%v)", w, want, err)
+		}
+	})
+	priv := ed25519.NewKeyFromSeed(make([]byte, 32))
+	if _, _, err := SignWitnessed(priv[:32], label, nil); err == nil {
+		t.Fatal("short private key accepted")
+	}
+}
+
 // SIG-010, SIG-012.
 func TestWitness(t *testing.T) {
 	priv, pk := keyFromSeed(7)
