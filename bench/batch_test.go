@@ -45,6 +45,20 @@ func BenchmarkBuildWorkers(b *testing.B) {
 	}
 }
 
+// BenchmarkBuild100 builds batches of 100 messages of 1 KiB in three
+// shapes (1 × 100, 10 × 10, 100 × 1 recipients × messages) on one worker,
+// for both AEADs: how the per-recipient work of the protocol weighs as the
+// same messages spread over more recipients.
+func BenchmarkBuild100(b *testing.B) {
+	for _, a := range aeads {
+		for _, n := range []int{1, 10, 100} {
+			b.Run(fmt.Sprintf("%s/N=%d/M=%d/S=1024", a.name, n, 100/n), func(b *testing.B) {
+				BuildAEAD(b, a.id, n, 100/n, 1024, false, 1)
+			})
+		}
+	}
+}
+
 // BenchmarkOpen verifies the signature and proof of one delivery and
 // decrypts its leaf (the client's work per batch).
 func BenchmarkOpen(b *testing.B) {

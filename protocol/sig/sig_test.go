@@ -535,7 +535,7 @@ func TestWitnessIsWhatMakesBatchSound(t *testing.T) {
 	}
 }
 
-// SignWitnessed computes R as [8]W from the nonce instead of calling
+// SIG-010, BATCH-022: SignWitnessed computes R as [8]W from the nonce instead of calling
 // ed25519.Sign: for any key, label and message the signature must be the
 // very bytes ed25519.Sign returns over label || 0x00 || msg, and the witness
 // the bytes Witness derives from that signature by the slow, public path.
@@ -560,6 +560,30 @@ func TestSignWitnessedIsEd25519(t *testing.T) {
 	if _, _, err := SignWitnessed(priv[:32], label, nil); err == nil {
 		t.Fatal("short private key accepted")
 	}
+}
+
+// encodePair shares one inversion between two encodings; it must give
+// exactly what Bytes gives, for points in any projective representation.
+func TestEncodePairIsBytes(t *testing.T) {
+	t8 := order8(t)
+	rapid.Check(t, func(t *rapid.T) {
+		var a, b [64]byte
+		copy(a[:], rapid.SliceOfN(rapid.Byte(), 64, 64).Draw(t, "a"))
+		copy(b[:], rapid.SliceOfN(rapid.Byte(), 64, 64).Draw(t, "b"))
+		sa, _ := edwards25519.NewScalar().SetUniformBytes(a[:])
+		sb, _ := edwards25519.NewScalar().SetUniformBytes(b[:])
+		p := new(edwards25519.Point).ScalarBaseMult(sa)
+		// q = [sb]B + T for a torsion point T: a non-trivial Z and a
+		// point outside the prime-order subgroup.
+		q := new(edwards25519.Point).Add(new(edwards25519.Point).ScalarBaseMult(sb), t8)
+		if rapid.Bool().Draw(t, "identity") {
+			q = edwards25519.NewIdentityPoint()
+		}
+		pe, qe := encodePair(p, q)
+		if !bytes.Equal(pe[:], p.Bytes()) || !bytes.Equal(qe[:], q.Bytes()) {
+			t.Fatalf("encodePair %x %x, Bytes %x %x", pe, qe, p.Bytes(), q.Bytes())
+		}
+	})
 }
 
 // SIG-010, SIG-012.
