@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"flag"
 	"io"
 	"os"
@@ -50,6 +51,22 @@ func TestEveryCommandHasHelp(t *testing.T) {
 		}
 		if !strings.Contains(errb.String()+out.String(), "usage: sealfeed "+c) {
 			t.Errorf("%s --help prints no usage line: %q", c, errb.String())
+		}
+	}
+}
+
+// An unknown or repeated AEAD in -aeads stops serve before it opens
+// anything, naming the flag and the value.
+func TestServeRejectsBadAEADs(t *testing.T) {
+	for in, want := range map[string]string{
+		"rot13":                   `-aeads: unknown AEAD "rot13"`,
+		"aes-256-gcm,aes-256-gcm": `-aeads: AEAD "aes-256-gcm" listed twice`,
+	} {
+		var out, errb bytes.Buffer
+		dir := t.TempDir()
+		code := run([]string{"serve", "-listen", "127.0.0.1:0", "-data", dir, "-aeads", in}, &out, &errb)
+		if code == 0 || !strings.Contains(errb.String(), want) {
+			t.Errorf("-aeads %q: exit %d, stderr %q, want %q", in, code, errb.String(), want)
 		}
 	}
 }

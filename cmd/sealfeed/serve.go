@@ -19,13 +19,14 @@ import (
 	"github.com/sealfeed/sealfeed/internal/keyfile"
 	"github.com/sealfeed/sealfeed/protocol/credential"
 	"github.com/sealfeed/sealfeed/protocol/sig"
+	"github.com/sealfeed/sealfeed/protocol/suite"
 	"github.com/sealfeed/sealfeed/server"
 	"github.com/sealfeed/sealfeed/server/demopage"
 )
 
 type serveFlags struct {
 	listen, data, config, credential, revocation, realm, sync, logLevel, logFormat, pprof string
-	nats, storageKey                                                                      string
+	nats, storageKey, aeads                                                               string
 	replicas                                                                              int
 	publishers                                                                            listFlag
 	tick, handshakeTimeout, idleTimeout, ticketLifetime                                   time.Duration
@@ -53,6 +54,7 @@ func serveCommand(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&f.maxPayload, "max-payload", 65536, "largest message payload in bytes")
 	fs.IntVar(&f.maxPending, "max-pending", 10000, "unacknowledged messages per client before publishes get 429")
 	fs.IntVar(&f.workers, "workers", 0, "goroutines sealing batch leaves (0: one per CPU)")
+	fs.StringVar(&f.aeads, "aeads", "", "AEADs the server accepts, preferred first: chacha20-poly1305, aes-256-gcm\n(default: aes-256-gcm first on CPUs with AES-GCM instructions, else chacha20-poly1305 first)")
 	fs.StringVar(&f.sync, "sync", "FULL", "SQLite synchronous mode: FULL (survives power loss) or NORMAL (survives a crash)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
@@ -81,6 +83,11 @@ func serveCommand(args []string, stdout, stderr io.Writer) error {
 		TicketLifetime: f.ticketLifetime, MaxConnsPerIP: f.maxConnsPerIP, MaxHandshakesPerIP: f.maxHandshakesPerIP,
 		SendQueue: f.sendQueue, MaxPayload: f.maxPayload, MaxPendingPerClient: f.maxPending, Synchronous: f.sync,
 		Workers: f.workers, Logger: log, Publishers: map[string]ed25519.PublicKey{}}
+	if f.aeads != "" {
+		if cfg.AEADs, err = suite.ParseAEADs(f.aeads); err != nil {
+			return fmt.Errorf("-aeads: %w", err)
+		}
+	}
 	for _, p := range f.publishers {
 		k, err := loadPublicKeyArg(p)
 		if err != nil {

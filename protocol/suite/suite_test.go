@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	mrand "math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/sealfeed/sealfeed/protocol/alert"
@@ -164,5 +166,43 @@ func TestNewAEAD(t *testing.T) {
 	}
 	if _, err := NewAEAD(AEADAES256GCM, key[:16]); err == nil {
 		t.Fatal("short key accepted")
+	}
+}
+
+// HS-011: the server's default preference lists both AEADs, AES-256-GCM
+// first exactly when the CPU runs it in hardware; a fresh slice each call.
+func TestServerAEADs(t *testing.T) {
+	got := ServerAEADs()
+	want := []uint16{AEADChaCha20Poly1305, AEADAES256GCM}
+	if hasAESGCMHardware {
+		want = []uint16{AEADAES256GCM, AEADChaCha20Poly1305}
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("ServerAEADs() = %v, want %v (AES-GCM hardware: %v)", got, want, hasAESGCMHardware)
+	}
+	got[0] = 0
+	if ServerAEADs()[0] == 0 || SupportedAEADs[0] == 0 {
+		t.Fatal("ServerAEADs shares its slice")
+	}
+}
+
+func TestParseAEADs(t *testing.T) {
+	for in, want := range map[string][]uint16{
+		"chacha20-poly1305":              {AEADChaCha20Poly1305},
+		"AES-256-GCM, chacha20-poly1305": {AEADAES256GCM, AEADChaCha20Poly1305},
+	} {
+		if got, err := ParseAEADs(in); err != nil || !slices.Equal(got, want) {
+			t.Errorf("ParseAEADs(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for in, msg := range map[string]string{
+		"":                               `unknown AEAD ""`,
+		"aes-128-gcm":                    `unknown AEAD "aes-128-gcm"`,
+		"aes-256-gcm,,chacha20-poly1305": `unknown AEAD ""`,
+		"aes-256-gcm, aes-256-gcm":       `AEAD "aes-256-gcm" listed twice`,
+	} {
+		if _, err := ParseAEADs(in); err == nil || !strings.Contains(err.Error(), msg) {
+			t.Errorf("ParseAEADs(%q) error %v, want %q", in, err, msg)
+		}
 	}
 }
