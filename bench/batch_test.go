@@ -16,10 +16,12 @@ import (
 // batch, unicast and broadcast.
 func BenchmarkBuild(b *testing.B) {
 	for _, broadcast := range []bool{false, true} {
-		for _, n := range []int{1, 10, 100, 1000} {
+		for _, n := range []int{1, 10, 100, 1000, 10000} {
 			for _, m := range []int{1, 10} {
 				for _, size := range []int{64, 1024, 16384} {
-					if n*m*size > 64<<20 {
+					// Keep each batch's sealed payload within 64 MiB; a
+					// broadcast seals its m payloads once.
+					if sealed := n * m * size; sealed > 64<<20 && (!broadcast || m*size > 64<<20) {
 						continue
 					}
 					kind := "unicast"

@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -54,6 +55,11 @@ type result struct {
 	checks []string
 	detail string
 }
+
+func (r *result) nsPerOp() float64 { return float64(r.res.T.Nanoseconds()) / float64(r.res.N) }
+
+// roundsDone is how many rounds each result is the median of.
+var roundsDone = 1
 
 // lacks says, one line each, what an alternative does not provide that a
 // SealFeed batch does.
@@ -92,6 +98,7 @@ var caveats = []string{
 func main() {
 	testing.Init()
 	out := flag.String("out", "", "directory to write compare.md into (default: print only)")
+	rounds := flag.Int("rounds", 5, "run every workload this many times, interleaved, and keep each one's median")
 	only := flag.String("run", "", "regexp: run only the workloads whose name matches (ratios need their SealFeed reference)")
 	flag.Parse()
 	var filter *regexp.Regexp
@@ -103,19 +110,33 @@ func main() {
 		}
 	}
 	ws := workloads(unicastShapes, broadcastShapes)
-	var results []*result
-	for i, w := range ws {
-		if filter != nil && !filter.MatchString(w.name) {
-			continue
+	var picked []*workload
+	for _, w := range ws {
+		if filter == nil || filter.MatchString(w.name) {
+			picked = append(picked, w)
 		}
-		fmt.Fprintf(os.Stderr, "[%2d/%d] %s\n", i+1, len(ws), w.name)
-		r, err := measure(w)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "compare: %s: %v\n", w.name, err)
-			os.Exit(1)
-		}
-		results = append(results, r)
 	}
+	// Rounds interleave the workloads, so that a burst of load on a shared
+	// machine hits both sides of a ratio alike; each result is the median
+	// of its rounds (the loopback TLS rows vary most from run to run).
+	runs := make([][]*result, len(picked))
+	for r := 0; r < max(*rounds, 1); r++ {
+		for i, w := range picked {
+			fmt.Fprintf(os.Stderr, "[round %d/%d, %2d/%d] %s\n", r+1, max(*rounds, 1), i+1, len(picked), w.name)
+			res, err := measure(w)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "compare: %s: %v\n", w.name, err)
+				os.Exit(1)
+			}
+			runs[i] = append(runs[i], res)
+		}
+	}
+	var results []*result
+	for _, rs := range runs {
+		sort.Slice(rs, func(a, b int) bool { return rs[a].nsPerOp() < rs[b].nsPerOp() })
+		results = append(results, rs[len(rs)/2])
+	}
+	roundsDone = max(*rounds, 1)
 	var md strings.Builder
 	writeReport(&md, results)
 	fmt.Print(md.String())
@@ -346,8 +367,9 @@ func writeReport(w io.Writer, results []*result) {
 	fmt.Fprintf(w, "Machine: %s, %s/%s, NumCPU %d, GOMAXPROCS %d, %s. Run: %s. Command: `cd bench/compare && go run .%s`.\n\n",
 		cpuModel(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(),
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), argString())
-	fmt.Fprintf(w, "All workloads ran one after another in one process with testing.Benchmark; compare ratios, not absolute numbers, across machines. "+
-		"Every workload is single-goroutine on the sending side (SealFeed with 1 worker); the TLS rows also pay the loopback send, and their readers run on the other cores. "+
+	fmt.Fprintf(w, "All workloads ran one after another in one process with testing.Benchmark, in %d interleaved rounds; each number is the median "+
+		"of its rounds. Compare ratios, not absolute numbers, across machines. ", roundsDone)
+	fmt.Fprint(w, "Every workload is single-goroutine on the sending side (SealFeed with 1 worker); the TLS rows also pay the loopback send, and their readers run on the other cores. "+
 		"msgs/s counts recipient-messages: a broadcast of M messages to N recipients counts N×M. "+
 		"MB/s counts payload bytes sealed: N×M×S for per-recipient messages, M×S for a broadcast (each payload sealed once). "+
 		"The alternatives get SealFeed's per-recipient coalescing: a recipient's M messages are framed (4-byte length each) and sealed or written together.\n\n")

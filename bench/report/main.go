@@ -80,7 +80,9 @@ func main() {
 		{name: "build 100×10×1 KiB AES-256-GCM, 1 worker", run: buildRun(aes, 100, 10)},
 		{name: "build 1000×10×1 KiB, 1 worker", run: buildRun(chacha, 1000, 10)},
 		{name: fmt.Sprintf("build 1000×10×1 KiB, %d workers", procs), run: func(b *testing.B) { bench.Build(b, 1000, 10, 1024, false, procs) }},
+		{name: "build 10000×1×1 KiB, 1 worker", run: buildRun(chacha, 10000, 1)},
 		{name: "build broadcast 1000×10×1 KiB", run: func(b *testing.B) { bench.Build(b, 1000, 10, 1024, true, 1) }},
+		{name: "build broadcast 10000×10×1 KiB", run: func(b *testing.B) { bench.Build(b, 10000, 10, 1024, true, 1) }},
 		{name: "baseline per-message ChaCha20-Poly1305 + Ed25519 sign 1 KiB", run: func(b *testing.B) { bench.PerMessageSign(b, chacha) }},
 		{name: "baseline per-message AES-256-GCM + Ed25519 sign 1 KiB", run: func(b *testing.B) { bench.PerMessageSign(b, aes) }},
 		{name: "baseline Web-Push-shaped 1 KiB", run: bench.WebPush},
@@ -137,7 +139,11 @@ func main() {
 	}
 	vsComposite := func(id uint16, n, m int, label string) ratio {
 		comp := ns(fmt.Sprintf("composite %s+SHA-256 1 KiB", aeadName[id])) * float64(n*m)
-		return ratio{fmt.Sprintf("batch build (%d recipients × %d × 1 KiB%s, 1 core) vs composite limit at 1 KiB", n, m, label),
+		recipients := "recipients"
+		if n == 1 {
+			recipients = "recipient"
+		}
+		return ratio{fmt.Sprintf("batch build (%d %s × %d × 1 KiB%s, 1 core) vs composite limit at 1 KiB", n, recipients, m, label),
 			comp / ns(fmt.Sprintf("build %d×%d×1 KiB%s, 1 worker", n, m, label)), comp / floor(id, n, m), 0.9, "payload bytes/s", "≥ 0.9×"}
 	}
 	vsSign := func(id uint16, label string) ratio {
