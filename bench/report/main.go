@@ -265,18 +265,18 @@ func writeReport(w io.Writer, ms []*measurement, ratios []ratio, allocsPerMsg fl
 }
 
 // chart draws one horizontal bar per ratio, on a logarithmic axis from
-// 0.1× to the largest ratio, with its target marked.
+// 0.1× to the largest ratio or ceiling, with its target and ceiling marked.
 func chart(ratios []ratio) string {
-	const rowH, left, width = 28, 520, 360
-	max := 2.0
+	const rowH, left, width = 28, 640, 360
+	top := 2.0
 	for _, r := range ratios {
-		max = math.Max(max, math.Max(r.value, r.ceiling))
+		top = math.Max(top, math.Max(r.value, r.ceiling))
 	}
 	scale := func(v float64) int {
 		if v < 0.1 {
 			v = 0.1
 		}
-		return int(float64(width) * math.Log10(v/0.1) / math.Log10(max/0.1))
+		return int(float64(width) * math.Log10(v/0.1) / math.Log10(top/0.1))
 	}
 	var b strings.Builder
 	h := rowH*len(ratios) + 40
@@ -287,7 +287,14 @@ func chart(ratios []ratio) string {
 		bw := scale(r.value)
 		fmt.Fprintf(&b, `<text x="10" y="%d">%s</text>`+"\n", y+14, html.EscapeString(r.what))
 		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="18" fill="#4a7fb5"/>`+"\n", left, y, bw)
-		fmt.Fprintf(&b, `<text x="%d" y="%d">%.2f×</text>`+"\n", left+bw+4, y+14, r.value)
+		tx := bw // the value goes right of the bar and of its marks
+		if r.ceiling > 0 {
+			tx = max(tx, scale(r.ceiling))
+		}
+		if r.target > 0 {
+			tx = max(tx, scale(r.target))
+		}
+		fmt.Fprintf(&b, `<text x="%d" y="%d">%.2f×</text>`+"\n", left+tx+6, y+14, r.value)
 		if r.ceiling > 0 {
 			cx := left + scale(r.ceiling)
 			fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#555" stroke-width="2" stroke-dasharray="3,2"/>`+"\n", cx, y-2, cx, y+20)
