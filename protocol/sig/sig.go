@@ -259,7 +259,7 @@ func SignWitnessed(priv ed25519.PrivateKey, label string, msg []byte) (sig, witn
 	}
 	m := labelled(label, msg)
 	// RFC 8032 §5.1.5: the secret scalar and the prefix from the seed.
-	h := sha512.Sum512(priv.Seed())
+	h := sha512.Sum512(priv[:ed25519.SeedSize])
 	defer clear(h[:])
 	s, err := new(edwards25519.Scalar).SetBytesWithClamping(h[:32])
 	if err != nil {
