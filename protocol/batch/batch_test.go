@@ -476,3 +476,53 @@ func TestParallelBuildMatchesSerial(t *testing.T) {
 		}
 	}
 }
+
+// A batch of many small leaves also builds the lower part of its tree on
+// the workers (merkle.Tree.BuildParallel): the root, the signature and every
+// recipient's delivery (its audit path) must be those of a serial build.
+func TestParallelTreeMatchesSerial(t *testing.T) {
+	priv, _ := signer(2)
+	const n = 3000 // above merkle's parallel threshold, not a power of two
+	keys := make([][2]*Keys, n)
+	for i := range keys {
+		ek := keyschedule.Envelope([]byte(fmt.Sprintf("session %d", i)))
+		for w := range keys[i] {
+			k, err := NewKeys(suite.AEADChaCha20Poly1305, ek)
+			if err != nil {
+				t.Fatal(err)
+			}
+			keys[i][w] = k
+		}
+	}
+	build := func(w, workers int) *Batch {
+		b := NewBuilder(priv, nil)
+		b.SetWorkers(workers)
+		for i := range keys {
+			if _, err := b.AddRecipient(keys[i][w], []Entry{{MessageID: 1, Payload: make([]byte, 64)}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		bt, err := b.Build(5, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bt
+	}
+	one, three := build(0, 1), build(1, 3)
+	if one.Header != three.Header || one.Signature != three.Signature {
+		t.Fatal("parallel tree: header or signature differs from the serial build")
+	}
+	for _, r := range []int{0, 1, 1023, 1024, 2047, 2048, n - 2, n - 1} {
+		a, err := one.AppendDelivery(nil, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := three.AppendDelivery(nil, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(a, b) {
+			t.Fatalf("delivery %d differs", r)
+		}
+	}
+}

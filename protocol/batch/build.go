@@ -164,7 +164,8 @@ func (b *Builder) SetWorkers(n int) {
 // Build seals every leaf, builds the tree and signs the header. seq must be
 // strictly above every sequence this signer used before (BATCH-020); the
 // caller persists it. Sealing and leaf hashing run on up to SetWorkers
-// goroutines; each writes its own leaves of the arena.
+// goroutines, each writing its own leaves of the arena; so does the lower
+// part of a large tree (merkle.Tree.BuildParallel).
 func (b *Builder) Build(seq, timestampMs uint64) (*Batch, error) {
 	nBlobs, nLeaves := len(b.blobs), len(b.blobs)+len(b.recips)
 	if nLeaves == 0 || nLeaves > MaxBatchLeaves {
@@ -245,7 +246,7 @@ func (b *Builder) Build(seq, timestampMs uint64) (*Batch, error) {
 	}
 
 	bt := &Batch{b: b, Header: Header{Version: Version, SignerID: b.signerID, Seq: seq,
-		TimestampMs: timestampMs, LeafCount: uint32(nLeaves), Root: b.tree.Build(b.hashes)}}
+		TimestampMs: timestampMs, LeafCount: uint32(nLeaves), Root: b.tree.BuildParallel(b.hashes, workers)}}
 	hdr := bt.Header.AppendTo(b.scratch[0][:0])
 	s, w, err := sig.SignWitnessed(b.signer, keyschedule.SigBatch, hdr)
 	if err != nil {
