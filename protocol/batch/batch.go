@@ -92,6 +92,7 @@ type Keys struct {
 	leaves uint64 // leaves sealed under this key (BATCH-007)
 	blocks uint64 // AEAD blocks sealed under this key (BATCH-007)
 	tagIn  [len(keyschedule.MACRecipientTag) + 32 + 8]byte
+	batch  batchMark // the batch being assembled that holds a leaf for these keys
 }
 
 // NewKeys prepares the envelope keys of a session that negotiated aeadID.

@@ -232,6 +232,26 @@ func TestBuilderRefuses(t *testing.T) {
 	if _, err := b.AddRecipient(p.server, []Entry{{MessageID: 2}}); err == nil {
 		t.Error("two leaves for one session accepted (BATCH-002)")
 	}
+	// Another builder's batch takes one leaf for the session too; that does
+	// not hide the leaf already in this batch.
+	other := NewBuilder(b.signer, nil)
+	if _, err := other.AddRecipient(p.server, []Entry{{MessageID: 3}}); err != nil {
+		t.Errorf("another builder refused the session: %v", err)
+	}
+	if _, err := b.AddRecipient(p.server, []Entry{{MessageID: 3}}); err == nil {
+		t.Error("two leaves for one session accepted once another builder marked it (BATCH-002)")
+	}
+	if _, err := other.AddRecipient(p.server, []Entry{{MessageID: 4}}); err == nil {
+		t.Error("the other builder accepted a second leaf (BATCH-002)")
+	}
+	// This builder's next batch takes one leaf again.
+	b.Reset()
+	if _, err := b.AddRecipient(p.server, []Entry{{MessageID: 4}}); err != nil {
+		t.Errorf("the next batch refused the session: %v", err)
+	}
+	if _, err := b.AddRecipient(p.server, []Entry{{MessageID: 5}}); err == nil {
+		t.Error("two leaves for one session accepted after Reset (BATCH-002)")
+	}
 }
 
 type shape struct {

@@ -47,7 +47,10 @@ type Builder struct {
 	dataKeys [][DataKeyLen]byte
 	recips   []recipient
 	entries  []Entry
-	seen     map[*Keys]struct{} // sessions with a leaf in this batch (BATCH-002)
+	// id and gen mark the Keys of the sessions with a leaf in the batch
+	// being assembled (BATCH-002): Reset moves to a new generation, so no
+	// set needs clearing and the check touches only the Keys themselves.
+	id, gen uint64
 
 	arena   []byte
 	leaves  []span
@@ -61,13 +64,23 @@ type Builder struct {
 
 type span struct{ off, end int }
 
+// builderIDs numbers Builders, so that a mark left on Keys by one Builder
+// is never taken for a mark of another.
+var builderIDs atomic.Uint64
+
+// batchMark names the batch a Keys value has a leaf in: a Builder and the
+// generation of its content (Reset starts the next one). The zero value
+// names no batch.
+type batchMark struct{ builder, gen uint64 }
+
 // NewBuilder returns a Builder signing with signer. rand supplies the
 // broadcast data keys (nil: crypto/rand; BATCH-003).
 func NewBuilder(signer ed25519.PrivateKey, r io.Reader) *Builder {
 	if r == nil {
 		r = rand.Reader
 	}
-	return &Builder{signer: signer, signerID: sig.KeyID(signer.Public().(ed25519.PublicKey)), rand: r}
+	return &Builder{signer: signer, signerID: sig.KeyID(signer.Public().(ed25519.PublicKey)), rand: r,
+		id: builderIDs.Add(1), gen: 1}
 }
 
 // SignerID returns KeyID of the signing key.
@@ -79,7 +92,7 @@ func (b *Builder) Reset() {
 	b.blobs = b.blobs[:0]
 	clear(b.recips)
 	b.recips = b.recips[:0]
-	clear(b.seen) // keeps its buckets: no allocation in steady state
+	b.gen++
 	clear(b.entries)
 	b.entries = b.entries[:0]
 }
@@ -89,6 +102,25 @@ func (b *Builder) Reset() {
 func (b *Builder) AddBroadcast(payload []byte) int {
 	b.blobs = append(b.blobs, payload)
 	return len(b.blobs)
+}
+
+// holds reports whether k already has a leaf in the batch being assembled.
+// The mark on k answers in constant time, so the check stays linear in
+// recipients; only when another Builder marked k since (keys moved between
+// builders) does it scan this batch's recipients.
+func (b *Builder) holds(k *Keys) bool {
+	switch k.batch.builder {
+	case 0:
+		return false
+	case b.id:
+		return k.batch.gen == b.gen
+	}
+	for i := range b.recips {
+		if b.recips[i].keys == k {
+			return true
+		}
+	}
+	return false
 }
 
 // AddRecipient queues one leaf for the session with keys k and returns its
@@ -111,14 +143,10 @@ func (b *Builder) AddRecipient(k *Keys, entries []Entry) (int, error) {
 			return 0, alert.Errorf(alert.RecordOverflow, "batch: entry %d: payload of %d bytes", i, len(e.Payload))
 		}
 	}
-	// A set, not a scan: the check stays linear in recipients overall.
-	if _, dup := b.seen[k]; dup {
+	if b.holds(k) {
 		return 0, alert.New(alert.InternalError, "batch: two leaves for one session (BATCH-002)")
 	}
-	if b.seen == nil {
-		b.seen = make(map[*Keys]struct{})
-	}
-	b.seen[k] = struct{}{}
+	k.batch = batchMark{b.id, b.gen}
 	first := len(b.entries)
 	b.entries = append(b.entries, entries...)
 	b.recips = append(b.recips, recipient{keys: k, first: first, end: len(b.entries)})
