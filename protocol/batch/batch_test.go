@@ -464,6 +464,28 @@ func TestEnvelopeKeyLimit(t *testing.T) {
 	if _, err := b.Build(3, 0); codeOf(err) != alert.LimitExceeded {
 		t.Fatalf("ChaCha envelope key past its leaf limit: %v", err)
 	}
+	// The limits are charged by the workers that seal the leaves: a key at
+	// its limit in the middle of a batch large enough to be split fails the
+	// whole batch, and the builder builds the next one.
+	b.Reset()
+	b.SetWorkers(3)
+	for i := 0; i < 40; i++ {
+		k := newParty(t, pk, byte(60+i), suite.AEADChaCha20Poly1305).server
+		if i == 21 {
+			k.leaves = MaxChaChaLeaves
+		}
+		if _, err := b.AddRecipient(k, []Entry{{MessageID: 1, Payload: make([]byte, 4000)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := b.Build(4, 0); codeOf(err) != alert.LimitExceeded {
+		t.Fatalf("a key past its limit in a parallel build: %v", err)
+	}
+	b.Reset()
+	b.AddRecipient(newParty(t, pk, 120, suite.AEADChaCha20Poly1305).server, []Entry{{MessageID: 1}})
+	if _, err := b.Build(5, 0); err != nil {
+		t.Fatalf("the build after a failed one: %v", err)
+	}
 }
 
 // Parallel sealing writes exactly the bytes serial sealing writes.

@@ -60,6 +60,7 @@ type Builder struct {
 	workers int
 
 	layoutBroken atomic.Bool
+	limitErr     atomic.Pointer[error] // the first envelope-key limit a worker hit (BATCH-007)
 }
 
 type span struct{ off, end int }
@@ -214,9 +215,8 @@ func (b *Builder) Build(seq, timestampMs uint64) (*Batch, error) {
 		if c > maxSealed-suite.TagSize {
 			return nil, alert.New(alert.RecordOverflow, "batch: leaf too large")
 		}
-		if err := b.recips[i].keys.spend(c); err != nil {
-			return nil, err
-		}
+		// The usage limits (spend) are charged by the worker that seals
+		// the leaf: each Keys is touched once, by one goroutine.
 		n := 1 + TagLen + 3 + c + suite.TagSize
 		b.leaves = append(b.leaves, span{total, total + n})
 		total += n
@@ -269,6 +269,9 @@ func (b *Builder) Build(seq, timestampMs uint64) (*Batch, error) {
 		}
 		wg.Wait()
 	}
+	if err := b.limitErr.Swap(nil); err != nil {
+		return nil, *err
+	}
 	if b.layoutBroken.Swap(false) {
 		return nil, alert.New(alert.InternalError, "batch: leaf size differs from its layout")
 	}
@@ -304,6 +307,11 @@ func (b *Builder) sealRange(lo, hi int, seq uint64, aad []byte) {
 			leaf = a.Seal(leaf, zeroNonce[:], p, aad)
 		} else {
 			r := &b.recips[i-nBlobs]
+			if err := r.keys.spend(r.content); err != nil {
+				// The batch fails as a whole; this leaf stays unsealed.
+				b.limitErr.CompareAndSwap(nil, &err)
+				continue
+			}
 			tag := r.keys.Tag(&b.signerID, seq)
 			leaf = append(leaf, KindRecipient)
 			leaf = append(leaf, tag[:]...)
