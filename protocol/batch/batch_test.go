@@ -568,3 +568,47 @@ func TestParallelTreeMatchesSerial(t *testing.T) {
 		}
 	}
 }
+
+// A Builder reused from batch to batch allocates a constant per batch, not
+// per recipient or message (the zero-allocation target of the benchmarks):
+// 2400 recipients cost no more allocations than 1200, on one worker and on
+// several.
+func TestBuildAllocationsDoNotGrowWithRecipients(t *testing.T) {
+	priv, _ := signer(3)
+	allocs := func(n, workers int) float64 {
+		keys := make([]*Keys, n)
+		for i := range keys {
+			k, err := NewKeys(suite.AEADChaCha20Poly1305, keyschedule.Envelope([]byte(fmt.Sprintf("alloc %d", i))))
+			if err != nil {
+				t.Fatal(err)
+			}
+			keys[i] = k
+		}
+		b := NewBuilder(priv, nil)
+		b.SetWorkers(workers)
+		es := []Entry{{MessageID: 1, Payload: make([]byte, 1024)}, {MessageID: 2, Payload: make([]byte, 1024)}}
+		seq := uint64(0)
+		build := func() {
+			b.Reset()
+			for _, k := range keys {
+				if _, err := b.AddRecipient(k, es); err != nil {
+					t.Fatal(err)
+				}
+			}
+			seq++
+			if _, err := b.Build(seq, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		build() // the first batch sizes the buffers
+		return testing.AllocsPerRun(20, build)
+	}
+	// Both sizes split the sealing and the tree (merkle's threshold is
+	// 1024 leaves) when workers > 1, so both start the same goroutines.
+	for _, workers := range []int{1, 4} {
+		small, large := allocs(1200, workers), allocs(2400, workers)
+		if large > small+2 {
+			t.Errorf("%d workers: %.0f allocations per batch of 2400 recipients, %.0f for 1200", workers, large, small)
+		}
+	}
+}

@@ -309,7 +309,7 @@ func (b *Builder) sealRange(lo, hi int, seq uint64, aad []byte) {
 			r := &b.recips[i-nBlobs]
 			if err := r.keys.spend(r.content); err != nil {
 				// The batch fails as a whole; this leaf stays unsealed.
-				b.limitErr.CompareAndSwap(nil, &err)
+				b.limitReached(err)
 				continue
 			}
 			tag := r.keys.Tag(&b.signerID, seq)
@@ -341,6 +341,11 @@ func (b *Builder) sealRange(lo, hi int, seq uint64, aad []byte) {
 		b.hashes[i] = merkle.LeafHash(b.arena[l.off:l.end])
 	}
 }
+
+// limitReached records the first envelope-key limit a worker hit. It is a
+// function of its own so that only a failure allocates: taking the address
+// of the sealing loop's error would move it to the heap on every leaf.
+func (b *Builder) limitReached(err error) { b.limitErr.CompareAndSwap(nil, &err) }
 
 // Leaves returns the number of leaves.
 func (bt *Batch) Leaves() int { return len(bt.b.leaves) }
