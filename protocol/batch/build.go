@@ -57,6 +57,7 @@ type Builder struct {
 	hashes  [][merkle.HashSize]byte
 	tree    merkle.Tree
 	scratch [][]byte // per-worker additional-data buffers
+	chunks  []int    // first leaf of each chunk the workers take in turn, then the leaf count
 	workers int
 
 	layoutBroken atomic.Bool
@@ -252,20 +253,28 @@ func (b *Builder) Build(seq, timestampMs uint64) (*Batch, error) {
 	if workers == 1 {
 		b.sealRange(0, nLeaves, seq, b.scratch[0])
 	} else {
-		// Split at leaf boundaries into parts of about total/workers bytes.
-		var wg sync.WaitGroup
-		lo, w := 0, 0
-		for lo < nLeaves {
-			hi, target := lo, total*(w+1)/workers
-			for hi < nLeaves && (hi == lo || b.leaves[hi].off < target) {
-				hi++
+		// The leaves go to the workers in chunks of about total/(8·workers)
+		// bytes, each worker taking the next chunk when it is done: a worker
+		// slowed by the rest of the machine takes fewer chunks instead of
+		// holding up the batch.
+		target := max(total/(8*workers), parallelMin/4)
+		b.chunks = append(b.chunks[:0], 0)
+		for i := 1; i < nLeaves; i++ {
+			if b.leaves[i].off-b.leaves[b.chunks[len(b.chunks)-1]].off >= target {
+				b.chunks = append(b.chunks, i)
 			}
+		}
+		b.chunks = append(b.chunks, nLeaves)
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for w := 0; w < workers; w++ {
 			wg.Add(1)
-			go func(lo, hi int, scratch []byte) {
+			go func(scratch []byte) {
 				defer wg.Done()
-				b.sealRange(lo, hi, seq, scratch)
-			}(lo, hi, b.scratch[min(w, workers-1)])
-			lo, w = hi, w+1
+				for c := int(next.Add(1)) - 1; c < len(b.chunks)-1; c = int(next.Add(1)) - 1 {
+					b.sealRange(b.chunks[c], b.chunks[c+1], seq, scratch)
+				}
+			}(b.scratch[w])
 		}
 		wg.Wait()
 	}
