@@ -193,7 +193,8 @@ func (b *Builder) SetWorkers(n int) {
 
 // Build seals every leaf, builds the tree and signs the header. seq must be
 // strictly above every sequence this signer used before (BATCH-020); the
-// caller persists it. Sealing and leaf hashing run on up to SetWorkers
+// caller persists it. A seq given to a Build that failed counts as used:
+// leaves may have been sealed under it before the failure. Sealing and leaf hashing run on up to SetWorkers
 // goroutines, each writing its own leaves of the arena; so does the lower
 // part of a large tree (merkle.Tree.BuildParallel).
 func (b *Builder) Build(seq, timestampMs uint64) (*Batch, error) {
