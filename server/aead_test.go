@@ -12,15 +12,16 @@ import (
 )
 
 // HS-011: the server picks the AEAD by its own preference — by default
-// suite.ServerAEADs() (AES-256-GCM first on CPUs that run it in hardware),
-// else the configured list — and batches are delivered under either.
+// suite.SupportedAEADs (ChaCha20-Poly1305 first), else the configured list —
+// and batches are delivered under either.
 func TestServerAEADPreference(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		aeads []uint16
 		want  uint16
 	}{
-		{"default", nil, suite.ServerAEADs()[0]},
+		{"default", nil, suite.AEADChaCha20Poly1305},
+		{"aes-256-gcm first", []uint16{suite.AEADAES256GCM, suite.AEADChaCha20Poly1305}, suite.AEADAES256GCM},
 		{"chacha20-poly1305 only", []uint16{suite.AEADChaCha20Poly1305}, suite.AEADChaCha20Poly1305},
 		{"aes-256-gcm only", []uint16{suite.AEADAES256GCM}, suite.AEADAES256GCM},
 		{"chacha20-poly1305 first", []uint16{suite.AEADChaCha20Poly1305, suite.AEADAES256GCM}, suite.AEADChaCha20Poly1305},

@@ -26,7 +26,6 @@ import (
 	"github.com/sealfeed/sealfeed/protocol/handshake"
 	"github.com/sealfeed/sealfeed/protocol/session"
 	"github.com/sealfeed/sealfeed/protocol/sig"
-	"github.com/sealfeed/sealfeed/protocol/suite"
 	"github.com/sealfeed/sealfeed/server/core"
 	"github.com/sealfeed/sealfeed/server/restapi"
 	"github.com/sealfeed/sealfeed/server/store"
@@ -61,7 +60,7 @@ type Config struct {
 	MaxPendingPerClient int           // 0: 10000
 	Synchronous         string        // SQLite synchronous pragma; "": FULL
 	Workers             int           // batch sealing goroutines; 0: GOMAXPROCS
-	AEADs               []uint16      // AEAD preference (HS-011); nil: suite.ServerAEADs()
+	AEADs               []uint16      // AEAD preference (HS-011); nil: suite.SupportedAEADs
 	// Store replaces the embedded SQLite store (other engines).
 	Store store.Store
 	// Cluster, if set, makes the node one of several sharing a NATS
@@ -190,10 +189,7 @@ func New(cfg Config) (*Node, error) {
 		n.Close()
 		return nil, fmt.Errorf("server: MaxPayload %d above the protocol's %d (POST-002)", maxPayload, session.MaxPayload)
 	}
-	aeads := cfg.AEADs
-	if aeads == nil {
-		aeads = suite.ServerAEADs()
-	}
+	aeads := cfg.AEADs // nil: the handshake's default, suite.SupportedAEADs
 	hsConfig := func(realm string) *handshake.ServerConfig {
 		c := &handshake.ServerConfig{Key: key, PublicKey: pk, TicketKey: ticketKey, TicketLifetime: cfg.TicketLifetime, AEADs: aeads,
 			MaxPayload: uint32(maxPayload), IdleTimeoutMs: uint32(orDefault(cfg.IdleTimeout, 90*time.Second) / time.Millisecond)}

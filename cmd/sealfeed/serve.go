@@ -54,7 +54,7 @@ func serveCommand(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&f.maxPayload, "max-payload", 65536, "largest message payload in bytes")
 	fs.IntVar(&f.maxPending, "max-pending", 10000, "unacknowledged messages per client before publishes get 429")
 	fs.IntVar(&f.workers, "workers", 0, "goroutines sealing batch leaves (0: one per CPU)")
-	fs.StringVar(&f.aeads, "aeads", "", "AEADs the server accepts, preferred first: chacha20-poly1305, aes-256-gcm\n(default: aes-256-gcm first on CPUs with AES-GCM instructions, else chacha20-poly1305 first)")
+	fs.StringVar(&f.aeads, "aeads", "", "AEADs the server accepts, preferred first (default chacha20-poly1305,aes-256-gcm);\naes-256-gcm first builds batches faster on CPUs with AES-GCM instructions, at ~2.3 KiB more per connection")
 	fs.StringVar(&f.sync, "sync", "FULL", "SQLite synchronous mode: FULL (survives power loss) or NORMAL (survives a crash)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")

@@ -21,7 +21,6 @@ import (
 	"strings"
 
 	"golang.org/x/crypto/chacha20poly1305"
-	"golang.org/x/sys/cpu"
 
 	"github.com/sealfeed/sealfeed/protocol/alert"
 )
@@ -58,26 +57,6 @@ var SupportedGroups = []uint16{GroupX25519MLKEM768, GroupX25519}
 // SupportedAEADs lists the AEADs this implementation supports, most
 // preferred first.
 var SupportedAEADs = []uint16{AEADChaCha20Poly1305, AEADAES256GCM}
-
-// hasAESGCMHardware reports whether this CPU runs AES-GCM in hardware: AES
-// rounds and carry-less multiplication for GHASH (the test crypto/tls makes
-// for the same choice).
-var hasAESGCMHardware = (cpu.X86.HasAES && cpu.X86.HasPCLMULQDQ) ||
-	(cpu.ARM64.HasAES && cpu.ARM64.HasPMULL) || (cpu.S390X.HasAES && cpu.S390X.HasAESGCM)
-
-// ServerAEADs is the AEAD preference of a server that was configured with
-// none (HS-011: the server chooses by its own preference): AES-256-GCM first
-// where the CPU runs it in hardware, as it then seals batches faster than
-// ChaCha20-Poly1305 (bench/results/report.md); ChaCha20-Poly1305 first
-// elsewhere, as software AES is slower and harder to keep constant-time.
-// The server seals every leaf, clients open one per batch, so the server's
-// CPU is the one that matters.
-func ServerAEADs() []uint16 {
-	if hasAESGCMHardware {
-		return []uint16{AEADAES256GCM, AEADChaCha20Poly1305}
-	}
-	return append([]uint16(nil), SupportedAEADs...)
-}
 
 // aeadNames are the names configuration uses for the AEADs.
 var aeadNames = map[string]uint16{"chacha20-poly1305": AEADChaCha20Poly1305, "aes-256-gcm": AEADAES256GCM}
