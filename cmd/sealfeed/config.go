@@ -90,6 +90,26 @@ func settle(fs *flag.FlagSet, configPath string) error {
 
 // newFlagSet returns a flag set with the usage text of a command; every
 // command documents the environment and config-file fallbacks.
+// parseFlags parses args into fs and refuses positional arguments. For a
+// command with a -config flag (config non-nil) it then settles every flag:
+// the command line, then SEALFEED_<FLAG>, then the config file named by
+// -config or else SEALFEED_CONFIG, then the default.
+func parseFlags(fs *flag.FlagSet, args []string, config *string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if config == nil {
+		return nil
+	}
+	if *config == "" {
+		*config = os.Getenv(envName("config"))
+	}
+	return settle(fs, *config)
+}
+
 func newFlagSet(name, synopsis, about string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)

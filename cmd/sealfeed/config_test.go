@@ -42,6 +42,33 @@ func TestSettlePrecedence(t *testing.T) {
 	}
 }
 
+// parseFlags: the config file comes from -config, else SEALFEED_CONFIG
+// (as for every other flag); a positional argument is refused.
+func TestParseFlagsConfigFromEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	fromEnv, fromFlag := filepath.Join(dir, "env.json"), filepath.Join(dir, "flag.json")
+	os.WriteFile(fromEnv, []byte(`{"tick": "7ms"}`), 0o644)
+	os.WriteFile(fromFlag, []byte(`{"tick": "8ms"}`), 0o644)
+	t.Setenv("SEALFEED_CONFIG", fromEnv)
+	parse := func(args ...string) (time.Duration, error) {
+		fs := flag.NewFlagSet("x", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		tick := fs.Duration("tick", time.Millisecond, "")
+		config := fs.String("config", "", "")
+		err := parseFlags(fs, args, config)
+		return *tick, err
+	}
+	if tick, err := parse(); err != nil || tick != 7*time.Millisecond {
+		t.Fatalf("SEALFEED_CONFIG: tick %v, %v", tick, err)
+	}
+	if tick, err := parse("-config", fromFlag); err != nil || tick != 8*time.Millisecond {
+		t.Fatalf("-config over SEALFEED_CONFIG: tick %v, %v", tick, err)
+	}
+	if _, err := parse("extra"); err == nil || !strings.Contains(err.Error(), `unexpected argument "extra"`) {
+		t.Fatalf("positional argument: %v", err)
+	}
+}
+
 // Every command answers --help with its usage and exit status 0.
 func TestEveryCommandHasHelp(t *testing.T) {
 	for _, c := range []string{"serve", "publish", "listen", "keygen", "credential", "loadtest", "conformance", "demo"} {

@@ -56,11 +56,8 @@ func demoCommand(args []string, stdout, stderr io.Writer) error {
 			"decrypted, plus a broadcast. Prints a timeline of every step.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, nil); err != nil {
 		return err
-	}
-	if fs.NArg() != 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	if *protocol {
 		return runProtocolDemo(stdout)

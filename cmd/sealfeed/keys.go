@@ -35,11 +35,8 @@ func keygenCommand(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "usage: sealfeed keygen -out FILE [-pub FILE]\n       sealfeed keygen -show FILE\n\nGenerates an Ed25519 key and saves it, or shows an existing key. Prints\n  fingerprint <KeyID in hex>\n  public <base64 of the 32-byte public key>")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, nil); err != nil {
 		return err
-	}
-	if fs.NArg() != 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 
 	if *show != "" {
@@ -150,11 +147,8 @@ func credentialIssue(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "usage: sealfeed credential issue -authority AUTHKEY.pem -server KEY -realm REALM -serial N\n                                [-not-before TIME|now] [-valid DURATION] -out FILE [-force]\n\nSigns a credential (spec §5.1) binding the server key to the realm for the\nvalidity period and writes its binary encoding to -out.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, nil); err != nil {
 		return err
-	}
-	if fs.NArg() != 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	if err := requireFlags(fs, "authority", "server", "realm", "serial", "out"); err != nil {
 		return err
@@ -203,11 +197,8 @@ func credentialRevoke(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "usage: sealfeed credential revoke -authority AUTHKEY.pem -number N [-serials 3,5,9]\n                                 [-valid DURATION] -out FILE [-force]\n\nSigns a revocation list (spec §5.2), valid from now, and writes its binary\nencoding to -out. Servers staple it to their credential; issue a new one,\nwith a higher -number, before -valid runs out.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, nil); err != nil {
 		return err
-	}
-	if fs.NArg() != 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	if err := requireFlags(fs, "authority", "number", "out"); err != nil {
 		return err

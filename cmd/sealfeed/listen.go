@@ -36,13 +36,7 @@ func listenCommand(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&count, "count", 0, "exit after this many messages (0: run until interrupted)")
 	fs.DurationVar(&timeout, "timeout", 0, "exit with an error if -count messages have not arrived by then")
 	fs.StringVar(&config, "config", "", "JSON config file keyed by flag name")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() != 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	if err := settle(fs, config); err != nil {
+	if err := parseFlags(fs, args, &config); err != nil {
 		return err
 	}
 	cfg := client.Config{URL: wsURL(server), StatePath: state}

@@ -47,13 +47,7 @@ func loadtestCommand(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&jsonOut, "json", "", "write the report as JSON to this file")
 	fs.StringVar(&mdOut, "md", "", "write the report as a Markdown table to this file")
 	fs.StringVar(&config, "config", "", "JSON config file keyed by flag name")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() != 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	if err := settle(fs, config); err != nil {
+	if err := parseFlags(fs, args, &config); err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -34,13 +34,7 @@ func publishCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) er
 	fs.StringVar(&presence, "presence", "", "print the presence of this client ID instead of publishing")
 	fs.DurationVar(&timeout, "timeout", 30*time.Second, "overall time limit")
 	fs.StringVar(&config, "config", "", "JSON config file keyed by flag name")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() != 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	if err := settle(fs, config); err != nil {
+	if err := parseFlags(fs, args, &config); err != nil {
 		return err
 	}
 	if key == "" {

@@ -63,16 +63,7 @@ func serveCommand(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&f.storageKey, "storage-key", "", "cluster mode: file with the 32-byte payload key every node shares (hex or raw)")
 	fs.IntVar(&f.replicas, "replicas", 3, "cluster mode: replicas of the JetStream stream and buckets")
 	fs.StringVar(&f.pprof, "pprof", "", "serve Go's pprof profiles on this separate address (e.g. 127.0.0.1:6060); off by default")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() != 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	if f.config == "" {
-		f.config = os.Getenv(envName("config"))
-	}
-	if err := settle(fs, f.config); err != nil {
+	if err := parseFlags(fs, args, &f.config); err != nil {
 		return err
 	}
 	log, err := newLogger(stderr, f.logLevel, f.logFormat)
