@@ -15,13 +15,9 @@ import (
 // that are judged on invalid tests (package documentation). A "steps" list
 // keeps only each step's output fields.
 func Expected(areaName string, test json.RawMessage) (map[string]json.RawMessage, error) {
-	a, ok := areas[areaName]
-	if !ok {
-		return nil, fmt.Errorf("run: unknown area %q", areaName)
-	}
-	m, err := object(test)
+	a, m, err := areaTest(areaName, test)
 	if err != nil {
-		return nil, fmt.Errorf("run: %s test: %w", areaName, err)
+		return nil, err
 	}
 	all, onInvalid := a.outputs(m)
 	names := all

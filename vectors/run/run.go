@@ -199,6 +199,19 @@ func decode[G, T any](group, test json.RawMessage) (*G, *T, error) {
 }
 
 // object decodes a JSON object into its fields.
+// areaTest looks up an area and decodes one of its tests as an object.
+func areaTest(areaName string, test json.RawMessage) (*area, map[string]json.RawMessage, error) {
+	a, ok := areas[areaName]
+	if !ok {
+		return nil, nil, fmt.Errorf("run: unknown area %q", areaName)
+	}
+	m, err := object(test)
+	if err != nil {
+		return nil, nil, fmt.Errorf("run: %s test: %w", areaName, err)
+	}
+	return a, m, nil
+}
+
 func object(b json.RawMessage) (map[string]json.RawMessage, error) {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(b, &m); err != nil {
@@ -221,13 +234,9 @@ func str(m map[string]json.RawMessage, field string) string {
 // every output field of the area (package documentation), nested ones
 // included: the input an implementation under test receives.
 func Strip(areaName string, test json.RawMessage) (json.RawMessage, error) {
-	a, ok := areas[areaName]
-	if !ok {
-		return nil, fmt.Errorf("run: unknown area %q", areaName)
-	}
-	m, err := object(test)
+	a, m, err := areaTest(areaName, test)
 	if err != nil {
-		return nil, fmt.Errorf("run: %s test: %w", areaName, err)
+		return nil, err
 	}
 	all, _ := a.outputs(m)
 	delete(m, "result")
@@ -287,13 +296,9 @@ func editList(m map[string]json.RawMessage, field string, edit func(map[string]j
 // Outputs returns the names of the output fields of a test of area: all of
 // them, and those judged when the test is invalid (package documentation).
 func Outputs(areaName string, test json.RawMessage) (all, onInvalid []string, err error) {
-	a, ok := areas[areaName]
-	if !ok {
-		return nil, nil, fmt.Errorf("run: unknown area %q", areaName)
-	}
-	m, err := object(test)
+	a, m, err := areaTest(areaName, test)
 	if err != nil {
-		return nil, nil, fmt.Errorf("run: %s test: %w", areaName, err)
+		return nil, nil, err
 	}
 	all, onInvalid = a.outputs(m)
 	return all, onInvalid, nil
