@@ -6,13 +6,13 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log"
-	"net"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/sealfeed/sealfeed/client"
 	"github.com/sealfeed/sealfeed/internal/keyfile"
+	"github.com/sealfeed/sealfeed/internal/servertest"
 	"github.com/sealfeed/sealfeed/protocol/sig"
 	"github.com/sealfeed/sealfeed/publisher"
 	"github.com/sealfeed/sealfeed/server"
@@ -27,18 +27,11 @@ func startServer() (base string, fingerprint string, pub ed25519.PrivateKey, sto
 	}
 	pub, _ = keyfile.Generate()
 	pk := pub.Public().(ed25519.PublicKey)
-	n, err := server.New(server.Config{DataDir: dir, Publishers: map[string]ed25519.PublicKey{sig.Fingerprint(pk): pk}})
+	n, err := servertest.Start(server.Config{DataDir: dir, Publishers: map[string]ed25519.PublicKey{sig.Fingerprint(pk): pk}})
 	if err != nil {
 		log.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		log.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { n.Serve(ctx, l); close(done) }()
-	return "http://" + l.Addr().String(), n.Fingerprint(), pub, func() { cancel(); <-done; os.RemoveAll(dir) }
+	return n.Base, n.Fingerprint(), pub, func() { n.Stop(); os.RemoveAll(dir) }
 }
 
 // A client pins the server's fingerprint, keeps its identity key and

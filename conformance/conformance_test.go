@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/hex"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sealfeed/sealfeed/internal/keyfile"
+	"github.com/sealfeed/sealfeed/internal/servertest"
 	"github.com/sealfeed/sealfeed/protocol/sig"
 	"github.com/sealfeed/sealfeed/server"
 )
@@ -123,23 +123,16 @@ func TestReferenceServerPassesEveryServerTest(t *testing.T) {
 	}
 	pub, _ := keyfile.Generate()
 	pk := pub.Public().(ed25519.PublicKey)
-	n, err := server.New(server.Config{DataDir: t.TempDir(), Synchronous: "NORMAL", HandshakeTimeout: time.Second,
+	n, err := servertest.Start(server.Config{DataDir: t.TempDir(), Synchronous: "NORMAL", HandshakeTimeout: time.Second,
 		Publishers: map[string]ed25519.PublicKey{sig.Fingerprint(pk): pk}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- n.Serve(ctx, l) }()
-	defer func() { cancel(); <-done }()
+	defer n.Stop()
 	var fp [32]byte
 	b, _ := hex.DecodeString(n.Fingerprint())
 	copy(fp[:], b)
-	target := &ServerTarget{BaseURL: "http://" + l.Addr().String(), Fingerprint: fp, Publisher: pub, HandshakeTimeout: time.Second}
+	target := &ServerTarget{BaseURL: n.Base, Fingerprint: fp, Publisher: pub, HandshakeTimeout: time.Second}
 	res := RunServer(context.Background(), target, nil)
 	if len(res) != len(ServerTests()) {
 		t.Fatalf("%d results for %d tests", len(res), len(ServerTests()))

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/sealfeed/sealfeed/client"
 	"github.com/sealfeed/sealfeed/internal/keyfile"
+	"github.com/sealfeed/sealfeed/internal/servertest"
 	"github.com/sealfeed/sealfeed/protocol/alert"
 	"github.com/sealfeed/sealfeed/protocol/credential"
 	"github.com/sealfeed/sealfeed/protocol/sig"
@@ -46,18 +46,11 @@ func startNode(t testing.TB, dir string, publishers int, mod func(*server.Config
 	if mod != nil {
 		mod(&cfg)
 	}
-	n, err := server.New(cfg)
+	n, err := servertest.Start(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- n.Serve(ctx, l) }()
-	tn := &testNode{Node: n, base: "http://" + l.Addr().String(), ws: "ws://" + l.Addr().String() + server.WebSocketPath}
+	tn := &testNode{Node: n.Node, base: n.Base, ws: n.WS}
 	id, _ := hex.DecodeString(n.Fingerprint())
 	copy(tn.pinned[:], id)
 	for _, k := range keys {
@@ -66,8 +59,7 @@ func startNode(t testing.TB, dir string, publishers int, mod func(*server.Config
 	var once sync.Once
 	tn.stop = func() {
 		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
+			if err := n.Stop(); err != nil {
 				t.Errorf("serve: %v", err)
 			}
 		})
