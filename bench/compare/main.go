@@ -13,7 +13,6 @@
 package main
 
 import (
-	"bufio"
 	"crypto/tls"
 	"flag"
 	"fmt"
@@ -337,21 +336,6 @@ func perSec(r *result) float64 {
 	return r.w.msgsPerOp * float64(r.res.N) / r.res.T.Seconds()
 }
 
-func cpuModel() string {
-	f, err := os.Open("/proc/cpuinfo")
-	if err != nil {
-		return "unknown CPU"
-	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		if k, v, ok := strings.Cut(s.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown CPU"
-}
-
 func si(v float64) string {
 	switch {
 	case v >= 1e6:
@@ -365,7 +349,7 @@ func si(v float64) string {
 func writeReport(w io.Writer, results []*result) {
 	fmt.Fprintf(w, "# SealFeed batch build vs age, Noise and TLS 1.3\n\n")
 	fmt.Fprintf(w, "Machine: %s, %s/%s, NumCPU %d, GOMAXPROCS %d, %s. Run: %s. Command: `cd bench/compare && go run .%s`.\n\n",
-		cpuModel(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(),
+		bench.CPUModel(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(),
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), argString())
 	fmt.Fprintf(w, "All workloads ran one after another in one process with testing.Benchmark, in %d interleaved rounds; each number is the median "+
 		"of its rounds. Compare ratios, not absolute numbers, across machines. ", roundsDone)

@@ -8,7 +8,6 @@
 package main
 
 import (
-	"bufio"
 	"crypto/tls"
 	"flag"
 	"fmt"
@@ -208,25 +207,10 @@ func sizeName(m int) string {
 	return fmt.Sprintf("leaf of %d messages", m)
 }
 
-func cpuModel() string {
-	f, err := os.Open("/proc/cpuinfo")
-	if err != nil {
-		return "unknown"
-	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		if k, v, ok := strings.Cut(s.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown"
-}
-
 func writeReport(w io.Writer, ms []*measurement, ratios []ratio, allocsPerMsg float64, rounds int) {
 	fmt.Fprintf(w, "# SealFeed batch path: measured ratios\n\n")
 	fmt.Fprintf(w, "Machine: %s, %d CPUs, GOMAXPROCS %d, %s/%s, %s. Run: %s. Command: `go run ./bench/report -out bench/results`.\n\n",
-		cpuModel(), runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, runtime.Version(), time.Now().UTC().Format("2006-01-02 15:04 MST"))
+		bench.CPUModel(), runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, runtime.Version(), time.Now().UTC().Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(w, "All measurements ran in one process, in %d interleaved rounds; each value is the median of its rounds. "+
 		"Compare ratios, not absolute numbers, across machines.\n\n", rounds)
 	fmt.Fprintf(w, "## Ratios\n\n| comparison | ratio | ceiling | measured on | target | met |\n|---|---|---|---|---|---|\n")
