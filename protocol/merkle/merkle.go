@@ -72,27 +72,7 @@ func (t *Tree) Size() uint32 {
 // the same as pairing nodes level by level and promoting an unpaired last
 // node unchanged.
 func (t *Tree) Build(leafHashes [][HashSize]byte) [HashSize]byte {
-	if len(leafHashes) == 0 {
-		panic("merkle: empty tree")
-	}
-	depth := bits.Len(uint(len(leafHashes)-1)) + 1
-	for len(t.levels) < depth {
-		t.levels = append(t.levels, nil)
-	}
-	t.levels = t.levels[:depth]
-	t.levels[0] = append(t.levels[0][:0], leafHashes...)
-	for d := 1; d < depth; d++ {
-		prev := t.levels[d-1]
-		cur := t.levels[d][:0]
-		for i := 0; i+1 < len(prev); i += 2 {
-			cur = append(cur, NodeHash(&prev[i], &prev[i+1]))
-		}
-		if len(prev)%2 == 1 {
-			cur = append(cur, prev[len(prev)-1])
-		}
-		t.levels[d] = cur
-	}
-	return t.levels[depth-1][0]
+	return t.BuildParallel(leafHashes, 1)
 }
 
 // parallelMinLeaves is the tree size below which BuildParallel builds on
@@ -107,8 +87,8 @@ const parallelMinLeaves = 1024
 // are finished on one goroutine.
 func (t *Tree) BuildParallel(leafHashes [][HashSize]byte, workers int) [HashSize]byte {
 	n := len(leafHashes)
-	if workers < 2 || n < parallelMinLeaves {
-		return t.Build(leafHashes)
+	if n == 0 {
+		panic("merkle: empty tree")
 	}
 	depth := bits.Len(uint(n-1)) + 1
 	for len(t.levels) < depth {
@@ -123,26 +103,28 @@ func (t *Tree) BuildParallel(leafHashes [][HashSize]byte, workers int) [HashSize
 		}
 		t.levels[d] = t.levels[d][:size]
 	}
-	// Blocks of 2^D leaves, about four per worker so that a slow one
-	// does not hold up the rest.
-	top := bits.Len(uint(n/(4*workers))) - 1 // D: 2^D ≤ n/(4·workers)
-	top = max(min(top, depth-1), 1)
-	block := 1 << top
-	blocks := (n + block - 1) / block
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		lo, hi := blocks*w/workers, blocks*(w+1)/workers
-		if lo == hi {
-			continue
+	done := 0 // levels hashed on the workers
+	if workers > 1 && n >= parallelMinLeaves {
+		// Blocks of 2^D leaves, about four per worker so that a slow one
+		// does not hold up the rest.
+		done = max(min(bits.Len(uint(n/(4*workers)))-1, depth-1), 1) // D: 2^D ≤ n/(4·workers)
+		block := 1 << done
+		blocks := (n + block - 1) / block
+		var wg sync.WaitGroup
+		for w := 0; w < workers; w++ {
+			lo, hi := blocks*w/workers, blocks*(w+1)/workers
+			if lo == hi {
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				t.hashLevels(1, done, lo*block, min(hi*block, n))
+			}()
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			t.hashLevels(1, top, lo*block, min(hi*block, n))
-		}()
+		wg.Wait()
 	}
-	wg.Wait()
-	t.hashLevels(top+1, depth-1, 0, n)
+	t.hashLevels(done+1, depth-1, 0, n)
 	return t.levels[depth-1][0]
 }
 
