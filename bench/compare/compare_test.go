@@ -97,7 +97,7 @@ func TestWorkloads(t *testing.T) {
 		results = append(results, r)
 	}
 	var md strings.Builder
-	writeReport(&md, results)
+	writeReport(&md, results, 1)
 	for _, want := range []string{"## Ratios", "age, one file per recipient 3×2×64 B", "Noise_NK transport", "TLS 1.3 records", "do not provide that a SealFeed batch does"} {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("report lacks %q", want)

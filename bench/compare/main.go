@@ -21,7 +21,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -56,9 +55,6 @@ type result struct {
 }
 
 func (r *result) nsPerOp() float64 { return float64(r.res.T.Nanoseconds()) / float64(r.res.N) }
-
-// roundsDone is how many rounds each result is the median of.
-var roundsDone = 1
 
 // lacks says, one line each, what an alternative does not provide that a
 // SealFeed batch does.
@@ -115,29 +111,22 @@ func main() {
 			picked = append(picked, w)
 		}
 	}
-	// Rounds interleave the workloads, so that a burst of load on a shared
-	// machine hits both sides of a ratio alike; each result is the median
-	// of its rounds (the loopback TLS rows vary most from run to run).
-	runs := make([][]*result, len(picked))
-	for r := 0; r < max(*rounds, 1); r++ {
-		for i, w := range picked {
-			fmt.Fprintf(os.Stderr, "[round %d/%d, %2d/%d] %s\n", r+1, max(*rounds, 1), i+1, len(picked), w.name)
-			res, err := measure(w)
-			if err != nil {
-				fmt.Fprintf(os.Stderr, "compare: %s: %v\n", w.name, err)
-				os.Exit(1)
-			}
-			runs[i] = append(runs[i], res)
+	// The loopback TLS rows vary most from run to run.
+	roundsDone := max(*rounds, 1)
+	results, err := bench.Medians(roundsDone, len(picked), func(r, i int) (*result, error) {
+		fmt.Fprintf(os.Stderr, "[round %d/%d, %2d/%d] %s\n", r+1, roundsDone, i+1, len(picked), picked[i].name)
+		res, err := measure(picked[i])
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", picked[i].name, err)
 		}
+		return res, nil
+	}, (*result).nsPerOp)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "compare: %v\n", err)
+		os.Exit(1)
 	}
-	var results []*result
-	for _, rs := range runs {
-		sort.Slice(rs, func(a, b int) bool { return rs[a].nsPerOp() < rs[b].nsPerOp() })
-		results = append(results, rs[len(rs)/2])
-	}
-	roundsDone = max(*rounds, 1)
 	var md strings.Builder
-	writeReport(&md, results)
+	writeReport(&md, results, roundsDone)
 	fmt.Print(md.String())
 	if *out != "" {
 		if err := os.MkdirAll(*out, 0o755); err != nil {
@@ -346,13 +335,14 @@ func si(v float64) string {
 	return fmt.Sprintf("%.0f", v)
 }
 
-func writeReport(w io.Writer, results []*result) {
+// writeReport writes compare.md; each result is the median of rounds runs.
+func writeReport(w io.Writer, results []*result, rounds int) {
 	fmt.Fprintf(w, "# SealFeed batch build vs age, Noise and TLS 1.3\n\n")
 	fmt.Fprintf(w, "Machine: %s, %s/%s, NumCPU %d, GOMAXPROCS %d, %s. Run: %s. Command: `cd bench/compare && go run .%s`.\n\n",
 		bench.CPUModel(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(),
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), argString())
 	fmt.Fprintf(w, "All workloads ran one after another in one process with testing.Benchmark, in %d interleaved rounds; each number is the median "+
-		"of its rounds. Compare ratios, not absolute numbers, across machines. ", roundsDone)
+		"of its rounds. Compare ratios, not absolute numbers, across machines. ", rounds)
 	fmt.Fprint(w, "Every workload is single-goroutine on the sending side (SealFeed with 1 worker); the TLS rows also pay the loopback send, and their readers run on the other cores. "+
 		"msgs/s counts recipient-messages: a broadcast of M messages to N recipients counts N×M. "+
 		"MB/s counts payload bytes sealed: N×M×S for per-recipient messages, M×S for a broadcast (each payload sealed once). "+

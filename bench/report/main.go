@@ -17,7 +17,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -46,7 +45,7 @@ type ratio struct {
 
 func main() {
 	out := flag.String("out", "", "directory to write report.md and ratios.svg into")
-	rounds := flag.Int("rounds", 5, "run every measurement this many times, interleaved, and keep each one's median")
+	roundsFlag := flag.Int("rounds", 5, "run every measurement this many times, interleaved, and keep each one's median")
 	flag.Parse()
 	testing.Init()
 	procs := runtime.GOMAXPROCS(0)
@@ -95,19 +94,13 @@ func main() {
 		{name: "handshake SealFeed X25519MLKEM768", run: func(b *testing.B) { bench.Handshake(b, suite.GroupX25519MLKEM768) }},
 		{name: "handshake TLS 1.3 X25519MLKEM768", run: func(b *testing.B) { bench.TLSHandshake(b, tls.X25519MLKEM768) }},
 	}
-	// Rounds interleave the measurements, so that a burst of load on a
-	// shared machine hits every measurement of a ratio alike, and the
-	// median of each drops the outliers.
-	runs := make([][]testing.BenchmarkResult, len(ms))
-	for r := 0; r < max(*rounds, 1); r++ {
-		for i, m := range ms {
-			fmt.Fprintf(os.Stderr, "\r[round %d/%d, %2d/%d] %-55s", r+1, *rounds, i+1, len(ms), m.name)
-			runs[i] = append(runs[i], testing.Benchmark(m.run))
-		}
-	}
+	rounds := max(*roundsFlag, 1)
+	res, _ := bench.Medians(rounds, len(ms), func(r, i int) (testing.BenchmarkResult, error) {
+		fmt.Fprintf(os.Stderr, "\r[round %d/%d, %2d/%d] %-55s", r+1, rounds, i+1, len(ms), ms[i].name)
+		return testing.Benchmark(ms[i].run), nil
+	}, func(r testing.BenchmarkResult) float64 { return float64(r.T.Nanoseconds()) / float64(r.N) })
 	for i, m := range ms {
-		sort.Slice(runs[i], func(a, b int) bool { return runs[i][a].NsPerOp() < runs[i][b].NsPerOp() })
-		m.res = runs[i][len(runs[i])/2]
+		m.res = res[i]
 	}
 	fmt.Fprintln(os.Stderr)
 	get := func(name string) testing.BenchmarkResult {
@@ -177,7 +170,7 @@ func main() {
 	allocsPerMsg := float64(build.AllocsPerOp()) / 1000
 
 	var md strings.Builder
-	writeReport(&md, ms, ratios, allocsPerMsg, max(*rounds, 1))
+	writeReport(&md, ms, ratios, allocsPerMsg, rounds)
 	fmt.Print(md.String())
 	if *out != "" {
 		if err := os.MkdirAll(*out, 0o755); err != nil {
