@@ -120,19 +120,18 @@ func main() {
 		return perOp * float64(r.N) / r.T.Seconds()
 	}
 	ns := func(name string) float64 { r := get(name); return float64(r.T.Nanoseconds()) / float64(r.N) }
-	aeadName := map[uint16]string{chacha: "ChaCha20-Poly1305", aes: "AES-256-GCM"}
 	// floor is the least time a batch of n recipients × m messages of 1 KiB
 	// can take under this protocol on this machine: every leaf sealed and
 	// hashed (the composite at the leaf's size), a tag per recipient, n − 1
 	// interior nodes, one signature with its witness. The builder's own
 	// work (layout, framing, copies) comes on top.
 	floor := func(id uint16, n, m int) float64 {
-		return float64(n)*ns(fmt.Sprintf("composite %s+SHA-256 %s", aeadName[id], sizeName(m))) +
+		return float64(n)*ns(fmt.Sprintf("composite %s+SHA-256 %s", suite.AEADName(id), sizeName(m))) +
 			float64(n)*ns("protocol: recipient tag (HMAC-SHA256)") + float64(n-1)*ns("protocol: Merkle interior node") +
 			ns("protocol: batch signature with witness")
 	}
 	vsComposite := func(id uint16, n, m int, label string) ratio {
-		comp := ns(fmt.Sprintf("composite %s+SHA-256 1 KiB", aeadName[id])) * float64(n*m)
+		comp := ns(fmt.Sprintf("composite %s+SHA-256 1 KiB", suite.AEADName(id))) * float64(n*m)
 		recipients := "recipients"
 		if n == 1 {
 			recipients = "recipient"
@@ -141,8 +140,8 @@ func main() {
 			comp / ns(fmt.Sprintf("build %d×%d×1 KiB%s, 1 worker", n, m, label)), comp / floor(id, n, m), 0.9, "payload bytes/s", "≥ 0.9×"}
 	}
 	vsSign := func(id uint16, label string) ratio {
-		base := ns(fmt.Sprintf("baseline per-message %s + Ed25519 sign 1 KiB", aeadName[id])) * 1000
-		return ratio{fmt.Sprintf("batch build (100 × 10 × 1 KiB%s, 1 core) vs per-message %s + signature", label, aeadName[id]),
+		base := ns(fmt.Sprintf("baseline per-message %s + Ed25519 sign 1 KiB", suite.AEADName(id))) * 1000
+		return ratio{fmt.Sprintf("batch build (100 × 10 × 1 KiB%s, 1 core) vs per-message %s + signature", label, suite.AEADName(id)),
 			base / ns(fmt.Sprintf("build 100×10×1 KiB%s, 1 worker", label)), base / floor(id, 100, 10), 20, "messages/s", "≥ 20×"}
 	}
 	ratios := []ratio{

@@ -257,7 +257,7 @@ func connect(tl *timeline, name string, ccfg *handshake.ClientConfig, scfg *hand
 		how = "key-identified"
 	}
 	tl.say(name, "connected: %s client ID %x…, version %d, group %s, AEAD %s, server %s",
-		how, sess.ClientID[:6], sess.Version, groupName(sess.Group), aeadName(sess.AEAD), sig.Fingerprint(sess.ServerKey.Bytes())[:16]+"…")
+		how, sess.ClientID[:6], sess.Version, groupName(sess.Group), suite.AEADName(sess.AEAD), sig.Fingerprint(sess.ServerKey.Bytes())[:16]+"…")
 
 	srvSess := s.Session()
 	keys, err := batch.NewKeys(srvSess.AEAD, srvSess.Envelope)
@@ -345,14 +345,4 @@ func groupName(g uint16) string {
 		return "X25519MLKEM768"
 	}
 	return fmt.Sprintf("0x%04x", g)
-}
-
-func aeadName(a uint16) string {
-	switch a {
-	case suite.AEADChaCha20Poly1305:
-		return "ChaCha20-Poly1305"
-	case suite.AEADAES256GCM:
-		return "AES-256-GCM"
-	}
-	return fmt.Sprintf("0x%04x", a)
 }

@@ -58,22 +58,33 @@ var SupportedGroups = []uint16{GroupX25519MLKEM768, GroupX25519}
 // preferred first.
 var SupportedAEADs = []uint16{AEADChaCha20Poly1305, AEADAES256GCM}
 
-// aeadNames are the names configuration uses for the AEADs.
-var aeadNames = map[string]uint16{"chacha20-poly1305": AEADChaCha20Poly1305, "aes-256-gcm": AEADAES256GCM}
+// AEADName returns the name of AEAD a ("ChaCha20-Poly1305", "AES-256-GCM"),
+// or its code point in hex for an AEAD this implementation does not know.
+func AEADName(a uint16) string {
+	switch a {
+	case AEADChaCha20Poly1305:
+		return "ChaCha20-Poly1305"
+	case AEADAES256GCM:
+		return "AES-256-GCM"
+	}
+	return fmt.Sprintf("0x%04x", a)
+}
 
-// ParseAEADs parses a comma-separated list of AEAD names
-// ("chacha20-poly1305", "aes-256-gcm"), most preferred first.
+// ParseAEADs parses a comma-separated list of AEAD names as AEADName gives
+// them, in any case ("chacha20-poly1305", "aes-256-gcm"), most preferred
+// first.
 func ParseAEADs(list string) ([]uint16, error) {
 	var out []uint16
 	for _, name := range strings.Split(list, ",") {
-		id, ok := aeadNames[strings.ToLower(strings.TrimSpace(name))]
-		if !ok {
-			return nil, fmt.Errorf("unknown AEAD %q (want chacha20-poly1305 or aes-256-gcm)", strings.TrimSpace(name))
+		name = strings.TrimSpace(name)
+		i := slices.IndexFunc(SupportedAEADs, func(a uint16) bool { return strings.EqualFold(name, AEADName(a)) })
+		if i < 0 {
+			return nil, fmt.Errorf("unknown AEAD %q (want chacha20-poly1305 or aes-256-gcm)", name)
 		}
-		if slices.Contains(out, id) {
-			return nil, fmt.Errorf("AEAD %q listed twice", strings.TrimSpace(name))
+		if slices.Contains(out, SupportedAEADs[i]) {
+			return nil, fmt.Errorf("AEAD %q listed twice", name)
 		}
-		out = append(out, id)
+		out = append(out, SupportedAEADs[i])
 	}
 	return out, nil
 }

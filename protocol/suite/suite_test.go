@@ -170,6 +170,9 @@ func TestNewAEAD(t *testing.T) {
 }
 
 func TestParseAEADs(t *testing.T) {
+	if AEADName(AEADAES256GCM) != "AES-256-GCM" || AEADName(0x0003) != "0x0003" {
+		t.Fatalf("AEADName: %q, %q", AEADName(AEADAES256GCM), AEADName(0x0003))
+	}
 	for in, want := range map[string][]uint16{
 		"chacha20-poly1305":              {AEADChaCha20Poly1305},
 		"AES-256-GCM, chacha20-poly1305": {AEADAES256GCM, AEADChaCha20Poly1305},
