@@ -130,7 +130,7 @@ import (
 	"fmt"
 
 	"github.com/sealfeed/sealfeed/vectors"
-	"github.com/sealfeed/sealfeed/vectors/run"
+	"github.com/sealfeed/sealfeed/vectors/judge"
 )
 
 // Version is the protocol version of the hello line.
@@ -210,11 +210,11 @@ func Tests() ([]Test, error) {
 }
 
 // Strip returns the test as a shim receives it: without result, alert and
-// comment, and without every expected output of its area (vectors/run.Strip),
+// comment, and without every expected output of its area (vectors/judge.Strip),
 // nested per-step and per-frame outputs included. It returns nil if the
 // test's JSON is malformed.
 func Strip(t Test) json.RawMessage {
-	s, err := run.Strip(t.Area, t.Case)
+	s, err := judge.Strip(t.Area, t.Case)
 	if err != nil {
 		return nil
 	}

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sealfeed/sealfeed/internal/detrand"
 	"github.com/sealfeed/sealfeed/protocol/credential"
 	"github.com/sealfeed/sealfeed/protocol/handshake"
 	"github.com/sealfeed/sealfeed/protocol/sig"
@@ -18,16 +19,7 @@ import (
 )
 
 func init() {
-	areas["handshake"] = &area{run: runHandshake, outputs: handshakeOutputs}
-}
-
-// handshakeOutputs: role both computes the whole transcript; a side alone
-// computes its own frames.
-func handshakeOutputs(t map[string]json.RawMessage) (all, onInvalid []string) {
-	if str(t, "role") == "both" {
-		return []string{"frames", "messages", "secrets", "clientId", "ticket"}, nil
-	}
-	return []string{"frames"}, []string{"frames"}
+	runs["handshake"] = runHandshake
 }
 
 // transcriptSteps are the messages of the transcript in order, with the
@@ -103,7 +95,7 @@ func newHSRun(tc *vectors.HandshakeTest) (*hsRun, error) {
 	if len(s.KeySeed) != ed25519.SeedSize {
 		return nil, fmt.Errorf("server key seed of %d bytes", len(s.KeySeed))
 	}
-	sc := &handshake.ServerConfig{Rand: r.srand, Now: now, Versions: s.Versions, Groups: s.Groups, AEADs: s.AEADs,
+	sc := &handshake.ServerConfig{Rand: detrand.New(r.srand), Now: now, Versions: s.Versions, Groups: s.Groups, AEADs: s.AEADs,
 		Key: ed25519.NewKeyFromSeed(s.KeySeed), TicketLifetime: time.Duration(s.TicketLifetimeSec) * time.Second,
 		RequireClientKey: s.RequireClientKey, MaxPayload: s.MaxPayload, IdleTimeoutMs: s.IdleTimeoutMs, Trace: tracer}
 	if len(s.Credential) > 0 {

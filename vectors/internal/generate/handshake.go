@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sealfeed/sealfeed/internal/detrand"
 	"github.com/sealfeed/sealfeed/protocol/alert"
 	"github.com/sealfeed/sealfeed/protocol/credential"
 	"github.com/sealfeed/sealfeed/protocol/handshake"
@@ -100,7 +101,7 @@ func (c *hsCase) configs(r *hsRun) (*handshake.ClientConfig, *handshake.ServerCo
 	for _, e := range c.client.ExtraExtensions {
 		cc.ExtraExtensions = append(cc.ExtraExtensions, wire.Extension{Type: e.Type, Data: e.Data})
 	}
-	sc := &handshake.ServerConfig{Rand: r.sRand, Now: now, Versions: c.server.Versions, Groups: c.server.Groups,
+	sc := &handshake.ServerConfig{Rand: detrand.New(r.sRand), Now: now, Versions: c.server.Versions, Groups: c.server.Groups,
 		AEADs: c.server.AEADs, Key: ed25519.NewKeyFromSeed(c.server.KeySeed), TicketLifetime: time.Duration(c.server.TicketLifetimeSec) * time.Second,
 		RequireClientKey: c.server.RequireClientKey, MaxPayload: c.server.MaxPayload, IdleTimeoutMs: c.server.IdleTimeoutMs,
 		Trace: func(n string, v []byte) { r.strace[n] = v }}
