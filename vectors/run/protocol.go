@@ -253,7 +253,7 @@ func runSession(group, test json.RawMessage) Answer {
 	if err != nil {
 		return internal(err)
 	}
-	s := session.New(role, sealer, opener)
+	s := session.New(session.State{Role: role}, keyschedule.EnvelopeKeys{}, sealer, opener)
 	if role == session.Client {
 		s.MarkWelcomed() // the handshake consumed Welcome
 	}

@@ -253,22 +253,23 @@ func (c *client) connection(cfg handshake.ClientConfig) int {
 		done = ok
 	}
 	sess := hs.Session()
+	st := sess.State()
 	if t := hs.NewTicket(); t != nil {
 		c.ticket = t
 	}
-	if sess.ClientID != c.clientID {
-		c.clientID, c.window = sess.ClientID, replay.Window{} // a new ID space (REPLAY-011)
+	if st.ClientID != c.clientID {
+		c.clientID, c.window = st.ClientID, replay.Window{} // a new ID space (REPLAY-011)
 	}
 	resumed := 0
-	if sess.Resumed {
+	if st.Resumed {
 		resumed = 1
 	}
-	fmt.Printf("connected %x resumed=%d\n", sess.ClientID, resumed)
-	keys, err := batch.NewKeys(sess.AEAD, sess.Envelope)
+	fmt.Printf("connected %x resumed=%d\n", st.ClientID, resumed)
+	keys, err := sess.BatchKeys()
 	if err != nil {
 		return failure(err)
 	}
-	opener := batch.NewOpener(sess.ServerKey, keys, int(sess.Welcome.MaxPayload))
+	opener := batch.NewOpener(st.ServerKey, keys, int(st.Welcome.MaxPayload))
 	ws.SetReadDeadline(time.Now().Add(30 * time.Second))
 	sessFail := func(err error) int {
 		if code, ok := alert.Find(err); ok && !session.FromPeer(err) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sealfeed/sealfeed/internal/detrand"
+	"github.com/sealfeed/sealfeed/internal/hstrace"
 	"github.com/sealfeed/sealfeed/protocol/alert"
 	"github.com/sealfeed/sealfeed/protocol/credential"
 	"github.com/sealfeed/sealfeed/protocol/handshake"
@@ -82,8 +83,8 @@ type hsCase struct {
 func (c *hsCase) configs(r *hsRun) (*handshake.ClientConfig, *handshake.ServerConfig) {
 	now := func() time.Time { return time.Unix(int64(c.now), 0) }
 	cc := &handshake.ClientConfig{Rand: r.cRand, Now: now, Versions: c.client.Versions, Groups: c.client.Groups,
-		AEADs: c.client.AEADs, GREASE: c.client.GREASE, Ticket: c.ticketObj,
-		Trace: func(n string, v []byte) { r.ctrace[n] = v }}
+		AEADs: c.client.AEADs, GREASE: c.client.GREASE, Ticket: c.ticketObj}
+	hstrace.Set(cc, func(n string, v []byte) { r.ctrace[n] = v })
 	if len(c.client.PinnedKeyID) > 0 {
 		var id [32]byte
 		copy(id[:], c.client.PinnedKeyID)
@@ -103,8 +104,8 @@ func (c *hsCase) configs(r *hsRun) (*handshake.ClientConfig, *handshake.ServerCo
 	}
 	sc := &handshake.ServerConfig{Rand: detrand.New(r.sRand), Now: now, Versions: c.server.Versions, Groups: c.server.Groups,
 		AEADs: c.server.AEADs, Key: ed25519.NewKeyFromSeed(c.server.KeySeed), TicketLifetime: time.Duration(c.server.TicketLifetimeSec) * time.Second,
-		RequireClientKey: c.server.RequireClientKey, MaxPayload: c.server.MaxPayload, IdleTimeoutMs: c.server.IdleTimeoutMs,
-		Trace: func(n string, v []byte) { r.strace[n] = v }}
+		RequireClientKey: c.server.RequireClientKey, MaxPayload: c.server.MaxPayload, IdleTimeoutMs: c.server.IdleTimeoutMs}
+	hstrace.Set(sc, func(n string, v []byte) { r.strace[n] = v })
 	if len(c.server.Credential) > 0 {
 		sc.Credential, sc.RevocationList = c.server.Credential, c.server.RevocationList
 	}
@@ -312,11 +313,12 @@ func (r *hsRun) vector(t vectors.Test, role string) (vectors.HandshakeTest, erro
 			v.Secrets[n] = val
 		}
 	}
-	cs, ss := r.client.Session(), r.server.Session()
-	if cs.ClientID != ss.ClientID || !bytes.Equal(cs.Envelope.Key, ss.Envelope.Key) {
+	cs, ss := r.client.Session().State(), r.server.Session().State()
+	if cs.ClientID != ss.ClientID || !bytes.Equal(r.ctrace["envelope_secret"], r.strace["envelope_secret"]) {
 		return v, fmt.Errorf("sessions disagree")
 	}
-	v.Secrets["env_key"], v.Secrets["env_iv"], v.Secrets["tag_key"] = cs.Envelope.Key, cs.Envelope.IV, cs.Envelope.TagKey
+	env := keyschedule.Envelope(r.ctrace["envelope_secret"])
+	v.Secrets["env_key"], v.Secrets["env_iv"], v.Secrets["tag_key"] = env.Key, env.IV, env.TagKey
 	for n, th := range transcriptHashes(v.Messages) {
 		v.Secrets[n] = th
 	}
