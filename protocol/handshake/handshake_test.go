@@ -3,6 +3,7 @@ package handshake
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	mrand "math/rand/v2"
 	"reflect"
@@ -866,5 +867,70 @@ func TestConfigsExportNoTracer(t *testing.T) {
 	mustConnect(t, ccfg, plainServer())
 	if len(secrets["s_hs_traffic"]) != 32 || len(secrets["resumption_psk"]) != 32 {
 		t.Errorf("hstrace.Set did not install the tracer: %d secrets", len(secrets))
+	}
+}
+
+// drawCounter counts the bytes a server draws from its randomness source.
+type drawCounter struct{ n int }
+
+func (d *drawCounter) Read(p []byte) (int, error) { d.n += len(p); return rand.Read(p) }
+
+// HS-016: the server decodes the ClientHello, checks share lengths and
+// extensions, selects version, group and AEAD, checks the selected share's
+// format (the ML-KEM modulus check), and only then draws randomness; the
+// zero check of SUITE-002 comes after the X25519 draw and before
+// ServerHello.random.
+func TestServerCheckAndDrawOrder(t *testing.T) {
+	badMLKEM := func(ch *ClientHello) {
+		k := bytes.Clone(ch.KeyShares[0].KeyExchange)
+		k[0], k[1] = 0xff, k[1]|0x0f
+		ch.KeyShares[0].KeyExchange = k
+	}
+	lowOrder := func(ch *ClientHello) { ch.KeyShares[0].KeyExchange = append([]byte{1}, make([]byte, 31)...) }
+	for _, tc := range []struct {
+		name         string
+		groups       []uint16 // client offer, in order
+		serverGroups []uint16
+		edit         func(ch *ClientHello)
+		want         alert.Code // 0: the server accepts the ClientHello
+		drawn        int
+	}{
+		{"share length before selection", []uint16{suite.GroupX25519}, nil,
+			func(ch *ClientHello) {
+				ch.Versions = []uint16{2}
+				ch.KeyShares[0].KeyExchange = ch.KeyShares[0].KeyExchange[:31]
+			}, alert.IllegalParameter, 0},
+		{"extensions before selection", []uint16{suite.GroupX25519}, nil,
+			func(ch *ClientHello) { ch.Versions = []uint16{2}; ch.Extensions = []wire.Extension{{Type: 0x8001}} }, alert.UnknownCriticalExtension, 0},
+		{"selection before the modulus check", []uint16{suite.GroupX25519MLKEM768}, nil,
+			func(ch *ClientHello) { ch.Versions = []uint16{2}; badMLKEM(ch) }, alert.ProtocolVersion, 0},
+		{"modulus check before the draws", []uint16{suite.GroupX25519MLKEM768}, nil, badMLKEM, alert.IllegalParameter, 0},
+		{"modulus check of the selected share only", []uint16{suite.GroupX25519MLKEM768, suite.GroupX25519}, []uint16{suite.GroupX25519}, badMLKEM, 0, 64},
+		{"zero check after the X25519 draw", []uint16{suite.GroupX25519}, nil, lowOrder, alert.IllegalParameter, 32},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ccfg := pinnedClient()
+			ccfg.Groups = tc.groups
+			scfg := plainServer()
+			scfg.Groups = tc.serverGroups
+			d := &drawCounter{}
+			scfg.Rand = d
+			r := run(t, ccfg, scfg, editClientHello(t, tc.edit))
+			if tc.want == 0 {
+				if r.serverErr != nil {
+					t.Fatalf("server refused the ClientHello: %v", r.serverErr)
+				}
+				if d.n < tc.drawn {
+					t.Fatalf("server drew %d bytes, want at least %d", d.n, tc.drawn)
+				}
+				return
+			}
+			if got := codeOf(r.serverErr); got != tc.want {
+				t.Fatalf("server failed with %v (%v), want %v", got, r.serverErr, tc.want)
+			}
+			if d.n != tc.drawn {
+				t.Fatalf("server drew %d bytes before failing, want %d", d.n, tc.drawn)
+			}
+		})
 	}
 }

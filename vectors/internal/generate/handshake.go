@@ -31,6 +31,8 @@ import (
 // (checkTranscript) before writing it.
 
 func init() {
+	note("MisplacedExtension", "EXTENSION", "A registered extension in a message that registries.md does not list it for (EXT-005, EXT-009).", "")
+	note("OrderOfChecks", "STATE", "Two defects on purpose: the order of checks the cited rule states (HS-016, EXT-008, POST-015) decides the alert.", "")
 	note("PinnedKey", "BASIC", "The client trusts a pinned server key fingerprint (ID-003).", "")
 	note("Authority", "BASIC", "The client trusts an authority; the server presents a credential and a stapled revocation list (CRED-015).", "")
 	note("ClientKey", "BASIC", "A key-identified client: ClientIdentity and ClientVerify (HS-030, ID-001).", "")
@@ -783,6 +785,14 @@ var handshakeArea = areaDef{
 			x25519Case("server-identity-critical-extension"), flightTamper(func(r *hsRun) []byte {
 				return r.serverFlight(rawIdentity(serverPub, wire.Extension{Type: 0x8001}), serverKey, nil, nil)
 			}), "UnknownCriticalExtension")
+		invalid("server-identity-known-extension", "ServerIdentity with psk_accepted, an extension registered for ServerHello only", "EXT-009", "client", alert.IllegalParameter,
+			x25519Case("server-identity-known-extension"), flightTamper(func(r *hsRun) []byte {
+				return r.serverFlight(rawIdentity(serverPub, wire.Extension{Type: wire.ExtPSKAccepted}), serverKey, nil, nil)
+			}), "MisplacedExtension")
+		invalid("server-identity-realm-extension", "ServerIdentity with realm, an extension registered for ClientHello only", "EXT-009", "client", alert.IllegalParameter,
+			x25519Case("server-identity-realm-extension"), flightTamper(func(r *hsRun) []byte {
+				return r.serverFlight(rawIdentity(serverPub, wire.Extension{Type: wire.ExtRealm, Data: []byte("r")}), serverKey, nil, nil)
+			}), "MisplacedExtension")
 		invalid("server-identity-credential-when-pinned", "a credential presented to a client that pins a key", "HS-021", "client", alert.UnknownServerKey,
 			x25519Case("server-identity-credential-when-pinned", func(c *hsCase) { c.server.Credential, c.server.RevocationList = goodCred, goodRL }), nil, "WrongKey")
 		invalid("server-identity-raw-key-when-authority", "a raw key presented to a client that trusts an authority", "HS-021", "client", alert.UnknownServerKey,
@@ -863,6 +873,16 @@ var handshakeArea = areaDef{
 			x25519Case("welcome-resumed-without-psk"), welcomeTamper(func(w *session.Welcome) []byte { w.Resumed = true; return w.AppendTo(nil) }), "BadWelcome")
 		invalid("welcome-undefined-flag", "Welcome with flag bit 1 set", "POST-002", "client", alert.IllegalParameter,
 			x25519Case("welcome-undefined-flag"), welcomeTamper(func(w *session.Welcome) []byte { b := w.AppendTo(nil); b[4+32] |= 2; return b }), "BadWelcome")
+		invalid("welcome-known-extension", "Welcome with psk_accepted, an extension registered for ServerHello only", "EXT-009", "client", alert.IllegalParameter,
+			x25519Case("welcome-known-extension"), welcomeTamper(func(w *session.Welcome) []byte {
+				w.Extensions = []wire.Extension{{Type: wire.ExtPSKAccepted}}
+				return w.AppendTo(nil)
+			}), "MisplacedExtension")
+		invalid("welcome-ticket-extension", "Welcome with resumption_ticket, an extension registered for ClientHello only", "EXT-009", "client", alert.IllegalParameter,
+			x25519Case("welcome-ticket-extension"), welcomeTamper(func(w *session.Welcome) []byte {
+				w.Extensions = []wire.Extension{{Type: wire.ExtResumptionTicket, Data: []byte{1}}}
+				return w.AppendTo(nil)
+			}), "MisplacedExtension")
 		invalid("welcome-max-record-too-large", "Welcome with max_record above MaxRecordPlaintext", "POST-002", "client", alert.IllegalParameter,
 			x25519Case("welcome-max-record-too-large"), welcomeTamper(func(w *session.Welcome) []byte { w.MaxRecord = 1<<20 + 1; return w.AppendTo(nil) }), "BadWelcome")
 		invalid("welcome-ticket-lifetime-zero", "a ticket with ticket_lifetime 0", "POST-002", "client", alert.IllegalParameter,
@@ -924,6 +944,19 @@ var handshakeArea = areaDef{
 				k[0], k[1] = 0xff, k[1]|0x0f
 				ch.KeyShares[0].KeyExchange = k
 			}), "InvalidEncapsulationKey")
+		invalid("client-hello-share-31-no-common-version", "a 31-byte X25519 share and no common version: share lengths are checked before selection", "HS-016", "server", alert.IllegalParameter,
+			x25519Case("client-hello-share-31-no-common-version", versions(2)), chTamper(func(ch *handshake.ClientHello) { ch.KeyShares[0].KeyExchange = ch.KeyShares[0].KeyExchange[:31] }),
+			"WrongLength", "OrderOfChecks")
+		invalid("client-hello-critical-extension-no-common-version", "an unknown critical extension and no common version: extensions are checked before selection", "HS-016", "server", alert.UnknownCriticalExtension,
+			x25519Case("client-hello-critical-extension-no-common-version", versions(2), extra(0x8001, nil)), nil, "UnknownCriticalExtension", "OrderOfChecks")
+		invalid("client-hello-bad-mlkem-key-no-common-version", "a hybrid share failing the modulus check and no common version: selection comes before the modulus check", "HS-016", "server", alert.ProtocolVersion,
+			newCase("client-hello-bad-mlkem-key-no-common-version", versions(2)), chTamper(func(ch *handshake.ClientHello) {
+				k := bytes.Clone(ch.KeyShares[0].KeyExchange)
+				k[0], k[1] = 0xff, k[1]|0x0f
+				ch.KeyShares[0].KeyExchange = k
+			}), "Negotiation", "OrderOfChecks")
+		invalid("client-hello-critical-extension-and-empty-realm", "an empty realm extension and an unknown critical extension: criticality is checked before extension data", "EXT-008", "server", alert.UnknownCriticalExtension,
+			x25519Case("client-hello-critical-extension-and-empty-realm", extra(wire.ExtRealm, nil), extra(0x8001, nil)), nil, "UnknownCriticalExtension", "OrderOfChecks")
 		invalid("client-hello-empty-realm", "an empty realm extension", "EXT-005", "server", alert.DecodeError,
 			x25519Case("client-hello-empty-realm", extra(wire.ExtRealm, nil)), nil, "BadClientHello")
 		invalid("client-hello-empty-ticket", "an empty resumption_ticket extension", "EXT-005", "server", alert.DecodeError,
