@@ -342,15 +342,16 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 		}
 	}
 	sess := hs.Session()
-	keys, err := batch.NewKeys(sess.AEAD, sess.Envelope)
+	info := sess.State()
+	keys, err := sess.BatchKeys()
 	if err != nil {
 		return fail(err)
 	}
 	// Record what the handshake established before any delivery.
 	c.st.mu.Lock()
-	if c.st.ClientID != sess.ClientID {
+	if c.st.ClientID != info.ClientID {
 		// A new client ID starts a new ID space (REPLAY-011).
-		c.st.ClientID = sess.ClientID
+		c.st.ClientID = info.ClientID
 		c.st.Window = replay.Window{}
 	}
 	if t := hs.NewTicket(); t != nil {
@@ -365,8 +366,8 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 		return fail(fmt.Errorf("client: saving state: %w", err))
 	}
 	ws.SetWriteDeadline(time.Time{})
-	cn := &conn{c: c, ws: ws, sess: sess, opener: batch.NewOpener(sess.ServerKey, keys, int(sess.Welcome.MaxPayload))}
-	idle := time.Duration(sess.Welcome.IdleTimeoutMs)*time.Millisecond + 15*time.Second
+	cn := &conn{c: c, ws: ws, sess: sess, opener: batch.NewOpener(info.ServerKey, keys, int(info.Welcome.MaxPayload))}
+	idle := time.Duration(info.Welcome.IdleTimeoutMs)*time.Millisecond + 15*time.Second
 	ws.SetReadDeadline(time.Now().Add(idle))
 	ws.SetPingHandler(func(data string) error {
 		ws.SetReadDeadline(time.Now().Add(idle))
@@ -378,17 +379,17 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 		cn.close(alert.CloseNotify)
 		return nil, ErrClosed
 	}
-	c.clientID, c.cur = sess.ClientID, cn
+	c.clientID, c.cur = info.ClientID, cn
 	c.mu.Unlock()
-	c.log.Info("connected", "client_id", fmt.Sprintf("%x", sess.ClientID[:8]), "resumed", sess.Resumed)
-	c.event(Event{Connected: true, ClientID: sess.ClientID, Resumed: sess.Resumed})
+	c.log.Info("connected", "client_id", fmt.Sprintf("%x", info.ClientID[:8]), "resumed", info.Resumed)
+	c.event(Event{Connected: true, ClientID: info.ClientID, Resumed: info.Resumed})
 	return cn, nil
 }
 
 // serve reads deliveries until the connection fails.
 func (cn *conn) serve(ctx context.Context) error {
 	defer cn.ws.Close()
-	idle := time.Duration(cn.sess.Welcome.IdleTimeoutMs)*time.Millisecond + 15*time.Second
+	idle := time.Duration(cn.sess.State().Welcome.IdleTimeoutMs)*time.Millisecond + 15*time.Second
 	for {
 		mt, frame, err := cn.ws.ReadMessage()
 		if err != nil {

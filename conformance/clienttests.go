@@ -170,7 +170,7 @@ func ClientTests() []*clientTest {
 			setup: func(e *env) *peer {
 				return &peer{cfg: func(int) *handshake.ServerConfig { c := rawConfig(e); c.RequireClientKey = true; return c },
 					script: func(_ int, c *conn) error {
-						if c.sess.ClientKey == nil || c.sess.ClientID != handshake.ClientID(c.sess.ClientKey.Bytes()) {
+						if c.sess.State().ClientKey == nil || c.sess.State().ClientID != handshake.ClientID(c.sess.State().ClientKey.Bytes()) {
 							return fmt.Errorf("client ID is not ID-001 of the client key")
 						}
 						return deliverAll([]msg{m1})(c)
@@ -456,7 +456,8 @@ func ClientTests() []*clientTest {
 	}
 	add(
 		post2("second-welcome", []string{"POST-001"}, alert.UnexpectedMessage, func(c *conn) [][]byte {
-			return [][]byte{c.sess.Welcome.AppendTo(nil)}
+			w := c.sess.State().Welcome
+			return [][]byte{w.AppendTo(nil)}
 		}),
 		post2("ack-to-client", []string{"WIRE-010", "HS-052"}, alert.UnexpectedMessage, func(c *conn) [][]byte {
 			return [][]byte{session.AppendAck(nil, []uint64{1})}
@@ -513,7 +514,7 @@ func ClientTests() []*clientTest {
 		edit("tampered-leaf", []string{"MERKLE-001", "BATCH-011"}, alert.BadProof, func(d *batch.Delivery) { d.Own.Leaf = flipLast(d.Own.Leaf) }),
 		bt("tampered-proof", []string{"MERKLE-001"}, alert.BadProof, func(c *conn) error {
 			// Two more recipients, so that the own leaf has an audit path.
-			body, _, _, err := c.build(1, []msg{m1}, otherKeys(c.sess.AEAD), otherKeys(c.sess.AEAD))
+			body, _, _, err := c.build(1, []msg{m1}, otherKeys(c.sess.State().AEAD), otherKeys(c.sess.State().AEAD))
 			if err != nil {
 				return err
 			}
@@ -547,7 +548,7 @@ func ClientTests() []*clientTest {
 		}), m2),
 		bt("seq-zero", []string{"REPLAY-010", "BATCH-020"}, alert.ReplayedBatch, func(c *conn) error { return c.deliver(0, m1) }),
 		bt("leaf-for-another-client", []string{"BATCH-012"}, alert.WrongRecipient, func(c *conn) error {
-			_, b, handles, err := c.build(1, []msg{m1}, otherKeys(c.sess.AEAD))
+			_, b, handles, err := c.build(1, []msg{m1}, otherKeys(c.sess.State().AEAD))
 			if err != nil {
 				return err
 			}

@@ -35,7 +35,7 @@ func buildShim(t *testing.T) string {
 			return
 		}
 		shimPath = filepath.Join(dir, "goshim")
-		out, err := exec.Command("go", "build", "-o", shimPath, "github.com/sealfeed/sealfeed/conformance/shims/goshim").CombinedOutput()
+		out, err := exec.Command("go", "build", "-tags", "sealfeed_testhooks", "-o", shimPath, "github.com/sealfeed/sealfeed/conformance/shims/goshim").CombinedOutput()
 		if err != nil {
 			shimErr = &buildError{out: string(out), err: err}
 		}

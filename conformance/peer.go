@@ -13,6 +13,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/sealfeed/sealfeed/internal/hstrace"
 	"github.com/sealfeed/sealfeed/protocol/alert"
 	"github.com/sealfeed/sealfeed/protocol/batch"
 	"github.com/sealfeed/sealfeed/protocol/handshake"
@@ -121,7 +122,7 @@ func (p *peer) serve(ctx context.Context) (string, func(), error) {
 func (p *peer) run(ctx context.Context, i int, ws *websocket.Conn) error {
 	cfg := *p.cfg(i)
 	secrets := map[string][]byte{}
-	cfg.Trace = func(name string, v []byte) { secrets[name] = append([]byte(nil), v...) }
+	hstrace.Set(&cfg, func(name string, v []byte) { secrets[name] = append([]byte(nil), v...) })
 	hs, err := handshake.NewServer(&cfg)
 	if err != nil {
 		return err
@@ -215,7 +216,7 @@ func (p *peer) run(ctx context.Context, i int, ws *websocket.Conn) error {
 		}
 	}
 	sess := hs.Session()
-	keys, err := batch.NewKeys(sess.AEAD, sess.Envelope)
+	keys, err := sess.BatchKeys()
 	if err != nil {
 		return err
 	}

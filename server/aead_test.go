@@ -31,8 +31,8 @@ func TestServerAEADPreference(t *testing.T) {
 			// The handshake client offers both, ChaCha20-Poly1305 first.
 			ws, s := connected(t, tn)
 			ws.Close()
-			if s.AEAD != tc.want {
-				t.Fatalf("negotiated AEAD %#04x, want %#04x", s.AEAD, tc.want)
+			if s.State().AEAD != tc.want {
+				t.Fatalf("negotiated AEAD %#04x, want %#04x", s.State().AEAD, tc.want)
 			}
 			c := tn.dial(t, nil)
 			msg := []byte("sealed under " + tc.name)

@@ -265,7 +265,7 @@ func TestSlowConsumerIsDisconnectedAndLosesNothing(t *testing.T) {
 	tn := startNode(t, t.TempDir(), 1, func(c *server.Config) { c.SendQueue = 2 })
 	ws, s := connected(t, tn)
 	_ = s
-	id := s.ClientID
+	id := s.State().ClientID
 	// Large messages, one batch per tick: the queue of 2 frames and the
 	// socket buffers fill while the client reads nothing.
 	big := bytes.Repeat([]byte{'x'}, 60000)

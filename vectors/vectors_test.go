@@ -19,6 +19,7 @@ import (
 	"github.com/sealfeed/sealfeed/protocol/alert"
 	"github.com/sealfeed/sealfeed/vectors"
 	"github.com/sealfeed/sealfeed/vectors/internal/generate"
+	"github.com/sealfeed/sealfeed/vectors/judge"
 	"github.com/sealfeed/sealfeed/vectors/run"
 )
 
@@ -303,7 +304,7 @@ func TestVectors(t *testing.T) {
 			answers := make([]run.Answer, len(cs))
 			for i, c := range cs {
 				answers[i] = run.Case(area, c.group, c.test)
-				judge(t, c, answers[i])
+				judgeAnswer(t, c, answers[i])
 				noSecrets(t, &c.tc, answers[i].Err, answers[i].Held)
 			}
 			if check := checks[area]; check != nil {
@@ -318,15 +319,15 @@ func TestVectors(t *testing.T) {
 	t.Logf("%d vectors run", total)
 }
 
-// judge reports a test whose answer run.Judge rejects.
-func judge(t reporter, c vcase, a run.Answer) {
+// judgeAnswer reports a test whose answer run.Judge rejects.
+func judgeAnswer(t reporter, c vcase, a run.Answer) {
 	t.Helper()
 	out, err := json.Marshal(a.Outputs)
 	if err != nil {
 		t.Errorf("tcId %d: outputs: %v", c.tc.TcID, err)
 		return
 	}
-	if err := run.Judge(c.area, c.test, a.Result, a.Alert, out); err != nil {
+	if err := judge.Judge(c.area, c.test, a.Result, a.Alert, out); err != nil {
 		t.Errorf("tcId %d (%s): %v (reference error: %v)", c.tc.TcID, c.tc.Comment, err, a.Err)
 	}
 }
@@ -348,7 +349,7 @@ func (r *recorder) Errorf(format string, args ...any) {
 // vectorAnswer is the answer the vector itself expects for c.
 func vectorAnswer(t *testing.T, c vcase) run.Answer {
 	t.Helper()
-	want, err := run.Expected(c.area, c.test)
+	want, err := judge.Expected(c.area, c.test)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -419,7 +420,7 @@ func TestJudgeCanFail(t *testing.T) {
 		for _, c := range cases(t, file) {
 			good := vectorAnswer(t, c)
 			r := &recorder{}
-			if judge(r, c, good); len(r.errs) != 0 {
+			if judgeAnswer(r, c, good); len(r.errs) != 0 {
 				t.Fatalf("%s tcId %d: the vector's own answer fails: %v", c.area, c.tc.TcID, r.errs)
 			}
 			var bad []run.Answer
@@ -460,7 +461,7 @@ func TestJudgeCanFail(t *testing.T) {
 			}
 			for _, b := range bad {
 				r := &recorder{}
-				if judge(r, c, b); len(r.errs) == 0 {
+				if judgeAnswer(r, c, b); len(r.errs) == 0 {
 					out, _ := json.Marshal(b.Outputs)
 					t.Errorf("%s tcId %d: judge accepts result %s alert %q outputs %.200s", c.area, c.tc.TcID, b.Result, b.Alert, out)
 				}
@@ -477,7 +478,7 @@ func TestJudgeCanFail(t *testing.T) {
 func TestCaseIgnoresExpectations(t *testing.T) {
 	for _, file := range vectors.Files() {
 		for _, c := range cases(t, file) {
-			all, _, err := run.Outputs(c.area, c.test)
+			all, _, err := judge.Outputs(c.area, c.test)
 			if err != nil {
 				t.Fatal(err)
 			}

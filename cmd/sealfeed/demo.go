@@ -252,24 +252,25 @@ func connect(tl *timeline, name string, ccfg *handshake.ClientConfig, scfg *hand
 		return nil, errors.New("handshake did not complete")
 	}
 	sess := c.Session()
+	st := sess.State()
 	how := "anonymous"
-	if sess.ClientKey != nil {
+	if st.ClientKey != nil {
 		how = "key-identified"
 	}
 	tl.say(name, "connected: %s client ID %x…, version %d, group %s, AEAD %s, server %s",
-		how, sess.ClientID[:6], sess.Version, groupName(sess.Group), suite.AEADName(sess.AEAD), sig.Fingerprint(sess.ServerKey.Bytes())[:16]+"…")
+		how, st.ClientID[:6], st.Version, groupName(st.Group), suite.AEADName(st.AEAD), sig.Fingerprint(st.ServerKey.Bytes())[:16]+"…")
 
 	srvSess := s.Session()
-	keys, err := batch.NewKeys(srvSess.AEAD, srvSess.Envelope)
+	keys, err := srvSess.BatchKeys()
 	if err != nil {
 		return nil, err
 	}
-	ckeys, err := batch.NewKeys(sess.AEAD, sess.Envelope)
+	ckeys, err := sess.BatchKeys()
 	if err != nil {
 		return nil, err
 	}
 	return &demoClient{name: name, hs: c, srv: s, sess: sess, srvSess: srvSess, keys: keys,
-		opener: batch.NewOpener(sess.ServerKey, ckeys, int(sess.Welcome.MaxPayload))}, nil
+		opener: batch.NewOpener(st.ServerKey, ckeys, int(st.Welcome.MaxPayload))}, nil
 }
 
 // receive opens one protected frame holding a BatchDelivery, verifies and

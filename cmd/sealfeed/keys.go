@@ -190,7 +190,7 @@ func credentialRevoke(args []string, stdout, stderr io.Writer) error {
 	authority := fs.String("authority", "", "the authority's private key `FILE` (PKCS #8 PEM)")
 	number := fs.Uint64("number", 0, "the list's `NUMBER`; must increase with every list (CRED-013)")
 	serials := fs.String("serials", "", "comma-separated revoked credential `SERIALS`, e.g. 3,5,9 (sorted and deduplicated)")
-	valid := fs.Duration("valid", credential.MaxRevocationListLifetime, "validity `DURATION` from now, at most 168h (7 days, CRED-011)")
+	valid := fs.Duration("valid", credential.DefaultRevocationListLifetime, "validity `DURATION` from now, at most 168h (7 days, CRED-011); a revoked credential stays usable for up to this long")
 	out := fs.String("out", "", "write the revocation list to `FILE` (mode 0644)")
 	force := fs.Bool("force", false, "replace -out if it exists")
 	fs.Usage = func() {

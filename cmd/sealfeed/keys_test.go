@@ -220,8 +220,8 @@ func TestCredentialIssueAndRevokeValidate(t *testing.T) {
 	if l.Number != 3 || !slices.Equal(l.Revoked, []uint64{3, 5, 9}) {
 		t.Errorf("list number %d revoked %v", l.Number, l.Revoked)
 	}
-	if life := time.Duration(l.NextUpdate-l.ThisUpdate) * time.Second; life != credential.MaxRevocationListLifetime {
-		t.Errorf("default list lifetime %v, want 168h", life)
+	if life := time.Duration(l.NextUpdate-l.ThisUpdate) * time.Second; life != 24*time.Hour {
+		t.Errorf("default list lifetime %v, want 24h (CRED-011)", life)
 	}
 
 	trust := credential.Trust{Authority: authK, Realm: "feeds.example"}

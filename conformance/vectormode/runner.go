@@ -15,7 +15,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sealfeed/sealfeed/vectors/run"
+	"github.com/sealfeed/sealfeed/vectors/judge"
 )
 
 // Statuses of a Result.
@@ -345,14 +345,14 @@ func (d *driver) judge(i int, f map[string]json.RawMessage) (status, msg string)
 		return Fail, "malformed answer: outputs is not an object"
 	}
 	switch result {
-	case run.Unimplemented:
+	case judge.Unimplemented:
 		return Skip, "unimplemented by the shim"
-	case run.Valid, run.Invalid:
+	case judge.Valid, judge.Invalid:
 	default:
 		return Fail, fmt.Sprintf("malformed answer: result %q, want valid, invalid or unimplemented", result)
 	}
 	t := d.tests[i]
-	if err := run.Judge(t.Area, t.Case, result, alertName, outputs); err != nil {
+	if err := judge.Judge(t.Area, t.Case, result, alertName, outputs); err != nil {
 		return Fail, err.Error()
 	}
 	return Pass, ""
@@ -401,7 +401,7 @@ func drive(ctx context.Context, w io.WriteCloser, r io.ReadCloser, tests []Test,
 	}
 	for i, t := range tests {
 		d.byID[t.ID] = i
-		stripped, serr := run.Strip(t.Area, t.Case)
+		stripped, serr := judge.Strip(t.Area, t.Case)
 		if serr == nil {
 			var b []byte
 			if b, serr = json.Marshal(request{ID: t.ID, Area: t.Area, Group: t.Group, Test: stripped}); serr == nil {

@@ -69,8 +69,9 @@
 //
 // # Outputs
 //
-// The outputs of each area are those of package vectors/run; its
-// documentation explains each. In short:
+// The outputs of each area are those of package vectors/judge; its
+// documentation explains each, and vectors/README.md defines every field.
+// In short:
 //
 //	area            outputs of a valid test                         also judged on invalid tests
 //	expand_label    info, output                                    –
@@ -92,7 +93,10 @@
 //
 // A steps output has one element per step of the test, in order, with that
 // step's output fields only (a step's result is "accept" or an alert name);
-// the stripped test's steps keep their input fields. Handshake frames are
+// the stripped test's steps keep their input fields. In these step areas
+// (replay, record, session) the test's result and alert are those of its
+// last step; a protected Alert makes a session step's result the peer's
+// code (POST-015). Handshake frames are
 // every frame of the handshake, in order, as {"from", "frame"}: with role
 // both the stripped test has no frames; with role client or server it has
 // the other side's frames as given and {"from": role} in the places of the
@@ -130,7 +134,7 @@ import (
 	"fmt"
 
 	"github.com/sealfeed/sealfeed/vectors"
-	"github.com/sealfeed/sealfeed/vectors/run"
+	"github.com/sealfeed/sealfeed/vectors/judge"
 )
 
 // Version is the protocol version of the hello line.
@@ -210,11 +214,11 @@ func Tests() ([]Test, error) {
 }
 
 // Strip returns the test as a shim receives it: without result, alert and
-// comment, and without every expected output of its area (vectors/run.Strip),
+// comment, and without every expected output of its area (vectors/judge.Strip),
 // nested per-step and per-frame outputs included. It returns nil if the
 // test's JSON is malformed.
 func Strip(t Test) json.RawMessage {
-	s, err := run.Strip(t.Area, t.Case)
+	s, err := judge.Strip(t.Area, t.Case)
 	if err != nil {
 		return nil
 	}

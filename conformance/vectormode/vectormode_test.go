@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sealfeed/sealfeed/vectors"
+	"github.com/sealfeed/sealfeed/vectors/judge"
 	"github.com/sealfeed/sealfeed/vectors/run"
 )
 
@@ -147,7 +148,7 @@ func TestStripRemovesOutputs(t *testing.T) {
 		if err := json.Unmarshal(s, &m); err != nil {
 			t.Fatal(err)
 		}
-		all, _, err := run.Outputs(tc.Area, tc.Case)
+		all, _, err := judge.Outputs(tc.Area, tc.Case)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -296,7 +297,7 @@ func pick(t *testing.T, tests []Test, area, result string, withOutputs bool) Tes
 		if tc.Area != area || tc.Result != result {
 			continue
 		}
-		want, err := run.Expected(tc.Area, tc.Case)
+		want, err := judge.Expected(tc.Area, tc.Case)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,7 +1,15 @@
+//go:build sealfeed_testhooks
+
 // Package bugs holds deliberate defects that the conformance suite's broken
 // shims switch on, to prove that the suite catches implementations that skip
 // a check (spec/conformance.md, "Proving the suite"). Each switch disables
 // exactly one rule of the spec in the reference implementation.
+//
+// The switches exist only in a build with the sealfeed_testhooks tag, which
+// the conformance suite's tests pass when they build the shims. In a normal
+// build they are constants that are false (bugs_off.go): the checks cannot
+// be switched off and the compiler drops the dead branches, so the
+// sealfeed binary links no switch (cmd/sealfeed's TestBinaryLinksNoTestHooks).
 //
 // Nothing but conformance/shims may set them: a test in this package fails
 // if any other package of the module imports bugs outside the protocol

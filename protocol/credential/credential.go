@@ -24,10 +24,13 @@ import (
 const (
 	MaxCredentialLifetime     = 30 * 24 * time.Hour // CRED-004
 	MaxRevocationListLifetime = 7 * 24 * time.Hour  // CRED-011
-	ClockSkew                 = 60 * time.Second    // CRED-005, CRED-012
-	MaxRealm                  = 255                 // realm<1..255>
-	MaxRevoked                = 65535               // revoked<0..65535>
-	Version                   = 1
+	// DefaultRevocationListLifetime is the lifetime issuers SHOULD give a
+	// revocation list (CRED-011); the CLI's default.
+	DefaultRevocationListLifetime = 24 * time.Hour
+	ClockSkew                     = 60 * time.Second // CRED-005, CRED-012
+	MaxRealm                      = 255              // realm<1..255>
+	MaxRevoked                    = 65535            // revoked<0..65535>
+	Version                       = 1
 )
 
 const (

@@ -36,7 +36,8 @@ type ClientConfig struct {
 	Ticket   *Ticket            // optional: resumption for anonymous clients (HS-040)
 
 	ExtraExtensions []wire.Extension // added to ClientHello, for tests
-	Trace           Tracer
+
+	trace tracer // internal/hstrace
 }
 
 type clientState uint8
@@ -201,7 +202,7 @@ func (c *Client) sendClientHello() ([]byte, error) {
 	c.hello = m
 	raw := m.AppendTo(nil)
 	c.tr.add(raw)
-	c.cfg.Trace.trace("ClientHello", raw)
+	c.cfg.trace.trace("ClientHello", raw)
 	return wire.AppendPlaintextFrame(nil, raw), nil
 }
 
@@ -309,9 +310,9 @@ func (c *Client) readServerHello(frame []byte) error {
 		return err
 	}
 	c.tr.add(raw)
-	c.cfg.Trace.trace("ServerHello", raw)
+	c.cfg.trace.trace("ServerHello", raw)
 	c.group, c.aead, c.psk = sh.KeyShare.Group, sh.AEAD, psk
-	c.keys.deriveHandshake(psk, shared, c.tr.hash(), c.cfg.Trace)
+	c.keys.deriveHandshake(psk, shared, c.tr.hash(), c.cfg.trace)
 	clear(shared)
 	if c.opener, err = record.NewOpener(c.aead, c.keys.serverHS); err != nil {
 		return err
@@ -367,7 +368,7 @@ func (c *Client) readServerFlight(frame []byte) ([]byte, error) {
 		return nil, err
 	}
 	c.tr.add(msgs[0][1])
-	c.cfg.Trace.trace("ServerIdentity", msgs[0][1])
+	c.cfg.trace.trace("ServerIdentity", msgs[0][1])
 
 	sv, err := parseFixed(msgs[1][0], signatureLen, "server verify")
 	if err != nil {
@@ -377,7 +378,7 @@ func (c *Client) readServerFlight(frame []byte) ([]byte, error) {
 		return nil, err // HS-022: a changed offer lands here
 	}
 	c.tr.add(msgs[1][1])
-	c.cfg.Trace.trace("ServerVerify", msgs[1][1])
+	c.cfg.trace.trace("ServerVerify", msgs[1][1])
 
 	fin, err := parseFixed(msgs[2][0], finishedLen, "finished")
 	if err != nil {
@@ -387,30 +388,30 @@ func (c *Client) readServerFlight(frame []byte) ([]byte, error) {
 		return nil, alert.New(alert.DecryptError, "server Finished does not verify")
 	}
 	c.tr.add(msgs[2][1])
-	c.cfg.Trace.trace("ServerFinished", msgs[2][1])
-	c.keys.deriveApp(c.tr.hash(), c.cfg.Trace)
+	c.cfg.trace.trace("ServerFinished", msgs[2][1])
+	c.keys.deriveApp(c.tr.hash(), c.cfg.trace)
 
 	// The client flight (HS-030, HS-031).
 	var flight []byte
 	if c.cfg.Identity != nil {
 		ci := wire.AppendMessage(nil, wire.TypeClientIdentity, c.clientKey.Bytes())
 		c.tr.add(ci)
-		c.cfg.Trace.trace("ClientIdentity", ci)
+		c.cfg.trace.trace("ClientIdentity", ci)
 		cv := wire.AppendMessage(nil, wire.TypeClientVerify, sig.Sign(c.cfg.Identity, keyschedule.SigClient, c.tr.hash()))
 		c.tr.add(cv)
-		c.cfg.Trace.trace("ClientVerify", cv)
+		c.cfg.trace.trace("ClientVerify", cv)
 		flight = append(append(flight, ci...), cv...)
 	}
 	cf := wire.AppendMessage(nil, wire.TypeFinished, keyschedule.FinishedMAC(c.keys.clientHS, c.tr.hash()))
 	c.tr.add(cf)
-	c.cfg.Trace.trace("ClientFinished", cf)
+	c.cfg.trace.trace("ClientFinished", cf)
 	flight = append(flight, cf...)
 	out, err := c.sealer.Seal(nil, flight, 0)
 	if err != nil {
 		return nil, err
 	}
-	c.cfg.Trace.trace("client_flight_frame", out)
-	c.keys.deriveFinal(c.tr.hash(), c.cfg.Trace) // KS-004: after ServerVerify and Finished
+	c.cfg.trace.trace("client_flight_frame", out)
+	c.keys.deriveFinal(c.tr.hash(), c.cfg.trace) // KS-004: after ServerVerify and Finished
 	sealer, err := record.NewSealer(c.aead, c.keys.clientApp)
 	if err != nil {
 		return nil, err
@@ -479,7 +480,7 @@ func (c *Client) readWelcome(frame []byte) error {
 	for i := range w.Extensions {
 		w.Extensions[i].Data = bytes.Clone(w.Extensions[i].Data)
 	}
-	c.cfg.Trace.trace("Welcome", msgs[0][1])
+	c.cfg.trace.trace("Welcome", msgs[0][1])
 	if w.Resumed != (c.psk != nil) {
 		return alert.New(alert.IllegalParameter, "welcome resumed flag disagrees with psk_accepted")
 	}
@@ -494,12 +495,9 @@ func (c *Client) readWelcome(frame []byte) error {
 			return alert.New(alert.IllegalParameter, "ticket for a key-identified client")
 		}
 	}
-	s := session.New(session.Client, c.sealer, c.opener)
-	s.Version, s.Group, s.AEAD = suite.Version1, c.group, c.aead
-	s.ClientID, s.Resumed, s.Welcome = w.ClientID, w.Resumed, w
-	s.ServerKey, s.ClientKey = c.serverKey, c.clientKey
-	s.Envelope = keyschedule.Envelope(c.keys.envelope)
-	s.ResumptionPSK = c.keys.resumption
+	s := session.New(session.State{Role: session.Client, Version: suite.Version1, Group: c.group, AEAD: c.aead,
+		ClientID: w.ClientID, Resumed: w.Resumed, ServerKey: c.serverKey, ClientKey: c.clientKey, Welcome: *w},
+		keyschedule.Envelope(c.keys.envelope), c.sealer, c.opener)
 	clear(c.keys.envelope)
 	s.MarkWelcomed()
 	if len(w.Ticket) > 0 {

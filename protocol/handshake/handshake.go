@@ -7,12 +7,14 @@ package handshake
 import (
 	"crypto/rand"
 	"crypto/sha256"
+	"fmt"
 	"hash"
 	"io"
 	"time"
 
 	"golang.org/x/crypto/chacha20poly1305"
 
+	"github.com/sealfeed/sealfeed/internal/hstrace"
 	"github.com/sealfeed/sealfeed/protocol/alert"
 	"github.com/sealfeed/sealfeed/protocol/keyschedule"
 	"github.com/sealfeed/sealfeed/protocol/session"
@@ -30,12 +32,26 @@ const (
 	MaxTicketLifetime    = 7 * 24 * time.Hour
 )
 
-// Tracer observes every handshake message and derived secret by name. It is
-// for test vectors and debugging with deterministic randomness; it sees
-// secrets, so it must never be set in production.
-type Tracer func(name string, value []byte)
+// tracer observes every handshake message and derived secret by name, for
+// the test vectors and the conformance suite (internal/hstrace). It sees
+// secrets, so it is not part of the public API: only internal/hstrace.Set,
+// installed below, sets it.
+type tracer func(name string, value []byte)
 
-func (t Tracer) trace(name string, v []byte) {
+func init() {
+	hstrace.Set = func(cfg any, f hstrace.Func) {
+		switch c := cfg.(type) {
+		case *ClientConfig:
+			c.trace = tracer(f)
+		case *ServerConfig:
+			c.trace = tracer(f)
+		default:
+			panic(fmt.Sprintf("hstrace.Set: %T is not a handshake config", cfg))
+		}
+	}
+}
+
+func (t tracer) trace(name string, v []byte) {
 	if t != nil {
 		t(name, append([]byte(nil), v...))
 	}
@@ -89,16 +105,16 @@ type secrets struct {
 	envelope, resumption []byte
 }
 
-// erase clears every secret except the resumption PSK, which a connected
-// session keeps (KS-003). Record states hold their own copies of traffic
-// secrets.
+// erase clears every secret except the resumption PSK, which the client's
+// new ticket holds and the server clears once the ticket is sealed (KS-003).
+// Record states hold their own copies of traffic secrets.
 func (s *secrets) erase() {
 	for _, b := range [][]byte{s.handshake, s.master, s.clientHS, s.serverHS, s.clientApp, s.serverApp, s.envelope} {
 		clear(b)
 	}
 }
 
-func (s *secrets) deriveHandshake(psk, shared []byte, th []byte, tr Tracer) {
+func (s *secrets) deriveHandshake(psk, shared []byte, th []byte, tr tracer) {
 	early := keyschedule.EarlySecret(psk)
 	s.handshake = keyschedule.HandshakeSecret(early, shared)
 	s.clientHS = keyschedule.DeriveSecret(s.handshake, keyschedule.LabelClientHandshake, th)
@@ -113,14 +129,14 @@ func (s *secrets) deriveHandshake(psk, shared []byte, th []byte, tr Tracer) {
 	clear(early)
 }
 
-func (s *secrets) deriveApp(th []byte, tr Tracer) {
+func (s *secrets) deriveApp(th []byte, tr tracer) {
 	s.clientApp = keyschedule.DeriveSecret(s.master, keyschedule.LabelClientApp, th)
 	s.serverApp = keyschedule.DeriveSecret(s.master, keyschedule.LabelServerApp, th)
 	tr.trace("c_ap_traffic_0", s.clientApp)
 	tr.trace("s_ap_traffic_0", s.serverApp)
 }
 
-func (s *secrets) deriveFinal(th []byte, tr Tracer) {
+func (s *secrets) deriveFinal(th []byte, tr tracer) {
 	s.envelope = keyschedule.DeriveSecret(s.master, keyschedule.LabelEnvelope, th)
 	s.resumption = keyschedule.DeriveSecret(s.master, keyschedule.LabelResumption, th)
 	tr.trace("envelope_secret", s.envelope)

@@ -3,13 +3,16 @@ package handshake
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	mrand "math/rand/v2"
+	"reflect"
 	"testing"
 	"time"
 
 	"pgregory.net/rapid"
 
+	"github.com/sealfeed/sealfeed/internal/hstrace"
 	"github.com/sealfeed/sealfeed/protocol/alert"
 	"github.com/sealfeed/sealfeed/protocol/credential"
 	"github.com/sealfeed/sealfeed/protocol/record"
@@ -86,6 +89,18 @@ type result struct {
 	clientErr, serverErr error
 	c                    *Client
 	s                    *Server
+	// secrets each side traced, by name
+	csecrets, ssecrets map[string][]byte
+}
+
+// tracing makes cfg's tracer (if any) also record into m.
+func tracing(prev tracer, m map[string][]byte) tracer {
+	return func(name string, v []byte) {
+		m[name] = v
+		if prev != nil {
+			prev(name, v)
+		}
+	}
 }
 
 // run drives a handshake in memory, delivering frames in order.
@@ -102,7 +117,9 @@ func run(t interface{ Fatal(...any) }, ccfg *ClientConfig, scfg *ServerConfig, t
 }
 
 func runWith(t interface{ Fatal(...any) }, c *Client, s *Server, tm tamper) result {
-	res := result{c: c, s: s}
+	res := result{c: c, s: s, csecrets: map[string][]byte{}, ssecrets: map[string][]byte{}}
+	c.cfg.trace = tracing(c.cfg.trace, res.csecrets)
+	s.cfg.trace = tracing(s.cfg.trace, res.ssecrets)
 	hello, err := c.Start()
 	if err != nil {
 		t.Fatal(err)
@@ -150,7 +167,7 @@ func mustConnect(t testing.TB, ccfg *ClientConfig, scfg *ServerConfig) result {
 	if r.clientErr != nil || r.serverErr != nil || r.client == nil || r.server == nil {
 		t.Fatalf("handshake failed: client %v, server %v", r.clientErr, r.serverErr)
 	}
-	checkAgree(t, r.client, r.server)
+	checkAgree(t, r)
 	return r
 }
 
@@ -159,11 +176,13 @@ type fataler interface {
 	Fatalf(string, ...any)
 }
 
-func checkAgree(t fataler, c, s *session.Session) {
+func checkAgree(t fataler, r result) {
 	t.Helper()
-	if c.ClientID != s.ClientID || c.AEAD != s.AEAD || c.Group != s.Group || c.Version != s.Version ||
-		!bytes.Equal(c.Envelope.Key, s.Envelope.Key) || !bytes.Equal(c.Envelope.IV, s.Envelope.IV) ||
-		!bytes.Equal(c.Envelope.TagKey, s.Envelope.TagKey) || !bytes.Equal(c.ResumptionPSK, s.ResumptionPSK) {
+	c, s := r.client, r.server
+	cs, ss := c.State(), s.State()
+	if cs.ClientID != ss.ClientID || cs.AEAD != ss.AEAD || cs.Group != ss.Group || cs.Version != ss.Version ||
+		len(r.csecrets["envelope_secret"]) != 32 || !bytes.Equal(r.csecrets["envelope_secret"], r.ssecrets["envelope_secret"]) ||
+		len(r.csecrets["resumption_psk"]) != 32 || !bytes.Equal(r.csecrets["resumption_psk"], r.ssecrets["resumption_psk"]) {
 		t.Fatalf("sides disagree")
 	}
 	// Application records flow both ways with the derived keys.
@@ -184,7 +203,7 @@ func checkAgree(t fataler, c, s *session.Session) {
 func TestHandshakeModes(t *testing.T) {
 	t.Run("pinned anonymous", func(t *testing.T) {
 		r := mustConnect(t, pinnedClient(), plainServer())
-		if r.client.ClientKey != nil || r.c.NewTicket() == nil || r.client.Resumed {
+		if r.client.State().ClientKey != nil || r.c.NewTicket() == nil || r.client.State().Resumed {
 			t.Fatal("anonymous session fields")
 		}
 	})
@@ -198,7 +217,7 @@ func TestHandshakeModes(t *testing.T) {
 		cfg := pinnedClient()
 		cfg.Identity = clientKey
 		r := mustConnect(t, cfg, &ServerConfig{Key: serverKey, RequireClientKey: true, TicketKey: ticketKey})
-		if r.server.ClientKey == nil || r.server.ClientID != ClientID(clientKey.Public().(ed25519.PublicKey)) || r.c.NewTicket() != nil {
+		if r.server.State().ClientKey == nil || r.server.State().ClientID != ClientID(clientKey.Public().(ed25519.PublicKey)) || r.c.NewTicket() != nil {
 			t.Fatal("client key identity (ID-001)")
 		}
 	})
@@ -207,8 +226,8 @@ func TestHandshakeModes(t *testing.T) {
 			cfg := pinnedClient()
 			cfg.Groups, cfg.AEADs, cfg.GREASE = []uint16{g}, []uint16{a}, true
 			r := mustConnect(t, cfg, plainServer())
-			if r.client.Group != g || r.client.AEAD != a {
-				t.Fatalf("negotiated %d/%d, want %d/%d", r.client.Group, r.client.AEAD, g, a)
+			if r.client.State().Group != g || r.client.State().AEAD != a {
+				t.Fatalf("negotiated %d/%d, want %d/%d", r.client.State().Group, r.client.State().AEAD, g, a)
 			}
 		}
 	}
@@ -221,10 +240,10 @@ func TestResumption(t *testing.T) {
 	cfg := pinnedClient()
 	cfg.Ticket = ticket
 	second := mustConnect(t, cfg, plainServer())
-	if !second.client.Resumed || second.client.ClientID != first.client.ClientID {
+	if !second.client.State().Resumed || second.client.State().ClientID != first.client.State().ClientID {
 		t.Fatal("resumption did not keep the client ID")
 	}
-	if bytes.Equal(second.client.Envelope.Key, first.client.Envelope.Key) {
+	if bytes.Equal(second.csecrets["envelope_secret"], first.csecrets["envelope_secret"]) {
 		t.Fatal("resumed session reused keys (HS-041)")
 	}
 	// A ticket under another key, a garbled one, and an expired one fall
@@ -234,7 +253,7 @@ func TestResumption(t *testing.T) {
 		"expired":          {Key: serverKey, TicketKey: ticketKey, Now: func() time.Time { return testNow.Add(48 * time.Hour) }},
 	} {
 		r := mustConnect(t, cfg, scfg)
-		if r.client.Resumed || r.client.ClientID == first.client.ClientID {
+		if r.client.State().Resumed || r.client.State().ClientID == first.client.State().ClientID {
 			t.Fatalf("%s: resumed", name)
 		}
 	}
@@ -242,7 +261,7 @@ func TestResumption(t *testing.T) {
 	bad.Bytes = append([]byte(nil), ticket.Bytes...)
 	bad.Bytes[20] ^= 1
 	cfg.Ticket = &bad
-	if r := mustConnect(t, cfg, plainServer()); r.client.Resumed {
+	if r := mustConnect(t, cfg, plainServer()); r.client.State().Resumed {
 		t.Fatal("garbled ticket resumed")
 	}
 	// A stolen ticket without its PSK: the server accepts the ticket, but
@@ -503,15 +522,15 @@ func TestHandshakeCompletesForRandomOptions(t *testing.T) {
 		if r.clientErr != nil || r.serverErr != nil {
 			t.Fatalf("client %v server %v", r.clientErr, r.serverErr)
 		}
-		checkAgree(t, r.client, r.server)
+		checkAgree(t, r)
 		if !keyed && rapid.Bool().Draw(t, "resume") {
 			ccfg2 := *ccfg
 			ccfg2.Ticket = r.c.NewTicket()
 			r2 := run(t, &ccfg2, scfg, nil)
-			if r2.clientErr != nil || r2.serverErr != nil || !r2.client.Resumed || r2.client.ClientID != r.client.ClientID {
+			if r2.clientErr != nil || r2.serverErr != nil || !r2.client.State().Resumed || r2.client.State().ClientID != r.client.State().ClientID {
 				t.Fatalf("resumption: %v %v", r2.clientErr, r2.serverErr)
 			}
-			checkAgree(t, r2.client, r2.server)
+			checkAgree(t, r2)
 		}
 	})
 }
@@ -641,12 +660,12 @@ func runResealed(t *testing.T, keyed bool, from string, n int, secret string, ed
 	tr := func(name string, v []byte) { secrets[name] = v }
 	ccfg := pinnedClient()
 	ccfg.AEADs = []uint16{suite.AEADChaCha20Poly1305}
-	ccfg.Trace = tr
+	ccfg.trace = tr
 	if keyed {
 		ccfg.Identity = clientKey
 	}
 	scfg := plainServer()
-	scfg.Trace = tr
+	scfg.trace = tr
 	re := reseal(t, secrets, secret, suite.AEADChaCha20Poly1305, edit)
 	return run(t, ccfg, scfg, func(f string, i int, fr []byte) []byte {
 		if f == from && i == n {
@@ -829,5 +848,89 @@ func TestUndefinedSelectorIsDecodeError(t *testing.T) {
 	si[0] = 3
 	if _, err := ParseServerIdentity(si); codeOf(err) != alert.DecodeError {
 		t.Fatalf("identity_type 3: %v, want decode_error", err)
+	}
+}
+
+// The tracer sees every secret, so no exported field of the configurations
+// takes one: only internal/hstrace sets it.
+func TestConfigsExportNoTracer(t *testing.T) {
+	for _, typ := range []reflect.Type{reflect.TypeFor[ClientConfig](), reflect.TypeFor[ServerConfig]()} {
+		for i := range typ.NumField() {
+			if f := typ.Field(i); f.IsExported() && f.Type.Kind() == reflect.Func && f.Type.NumIn() == 2 {
+				t.Errorf("%s exports %s %s", typ.Name(), f.Name, f.Type)
+			}
+		}
+	}
+	secrets := map[string][]byte{}
+	ccfg := pinnedClient()
+	hstrace.Set(ccfg, func(n string, v []byte) { secrets[n] = v })
+	mustConnect(t, ccfg, plainServer())
+	if len(secrets["s_hs_traffic"]) != 32 || len(secrets["resumption_psk"]) != 32 {
+		t.Errorf("hstrace.Set did not install the tracer: %d secrets", len(secrets))
+	}
+}
+
+// drawCounter counts the bytes a server draws from its randomness source.
+type drawCounter struct{ n int }
+
+func (d *drawCounter) Read(p []byte) (int, error) { d.n += len(p); return rand.Read(p) }
+
+// HS-016: the server decodes the ClientHello, checks share lengths and
+// extensions, selects version, group and AEAD, checks the selected share's
+// format (the ML-KEM modulus check), and only then draws randomness; the
+// zero check of SUITE-002 comes after the X25519 draw and before
+// ServerHello.random.
+func TestServerCheckAndDrawOrder(t *testing.T) {
+	badMLKEM := func(ch *ClientHello) {
+		k := bytes.Clone(ch.KeyShares[0].KeyExchange)
+		k[0], k[1] = 0xff, k[1]|0x0f
+		ch.KeyShares[0].KeyExchange = k
+	}
+	lowOrder := func(ch *ClientHello) { ch.KeyShares[0].KeyExchange = append([]byte{1}, make([]byte, 31)...) }
+	for _, tc := range []struct {
+		name         string
+		groups       []uint16 // client offer, in order
+		serverGroups []uint16
+		edit         func(ch *ClientHello)
+		want         alert.Code // 0: the server accepts the ClientHello
+		drawn        int
+	}{
+		{"share length before selection", []uint16{suite.GroupX25519}, nil,
+			func(ch *ClientHello) {
+				ch.Versions = []uint16{2}
+				ch.KeyShares[0].KeyExchange = ch.KeyShares[0].KeyExchange[:31]
+			}, alert.IllegalParameter, 0},
+		{"extensions before selection", []uint16{suite.GroupX25519}, nil,
+			func(ch *ClientHello) { ch.Versions = []uint16{2}; ch.Extensions = []wire.Extension{{Type: 0x8001}} }, alert.UnknownCriticalExtension, 0},
+		{"selection before the modulus check", []uint16{suite.GroupX25519MLKEM768}, nil,
+			func(ch *ClientHello) { ch.Versions = []uint16{2}; badMLKEM(ch) }, alert.ProtocolVersion, 0},
+		{"modulus check before the draws", []uint16{suite.GroupX25519MLKEM768}, nil, badMLKEM, alert.IllegalParameter, 0},
+		{"modulus check of the selected share only", []uint16{suite.GroupX25519MLKEM768, suite.GroupX25519}, []uint16{suite.GroupX25519}, badMLKEM, 0, 64},
+		{"zero check after the X25519 draw", []uint16{suite.GroupX25519}, nil, lowOrder, alert.IllegalParameter, 32},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ccfg := pinnedClient()
+			ccfg.Groups = tc.groups
+			scfg := plainServer()
+			scfg.Groups = tc.serverGroups
+			d := &drawCounter{}
+			scfg.Rand = d
+			r := run(t, ccfg, scfg, editClientHello(t, tc.edit))
+			if tc.want == 0 {
+				if r.serverErr != nil {
+					t.Fatalf("server refused the ClientHello: %v", r.serverErr)
+				}
+				if d.n < tc.drawn {
+					t.Fatalf("server drew %d bytes, want at least %d", d.n, tc.drawn)
+				}
+				return
+			}
+			if got := codeOf(r.serverErr); got != tc.want {
+				t.Fatalf("server failed with %v (%v), want %v", got, r.serverErr, tc.want)
+			}
+			if d.n != tc.drawn {
+				t.Fatalf("server drew %d bytes before failing, want %d", d.n, tc.drawn)
+			}
+		})
 	}
 }

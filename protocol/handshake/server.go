@@ -37,7 +37,7 @@ type ServerConfig struct {
 	MaxPayload, IdleTimeoutMs uint32
 	AssignClientID            func() [32]byte // nil: 32 random bytes (ID-002)
 
-	Trace Tracer
+	trace tracer // internal/hstrace
 }
 
 type serverState uint8
@@ -229,9 +229,9 @@ func (s *Server) readClientHello(frame []byte) ([][]byte, error) {
 	shRaw := sh.AppendTo(nil)
 	s.tr.add(raw)
 	s.tr.add(shRaw)
-	cfg.Trace.trace("ClientHello", raw)
-	cfg.Trace.trace("ServerHello", shRaw)
-	s.keys.deriveHandshake(psk, shared, s.tr.hash(), cfg.Trace)
+	cfg.trace.trace("ClientHello", raw)
+	cfg.trace.trace("ServerHello", shRaw)
+	s.keys.deriveHandshake(psk, shared, s.tr.hash(), cfg.trace)
 	clear(shared)
 	clear(psk)
 	if s.sealer, err = record.NewSealer(s.aead, s.keys.serverHS); err != nil {
@@ -252,15 +252,15 @@ func (s *Server) readClientHello(frame []byte) ([][]byte, error) {
 	s.tr.add(svRaw)
 	finRaw := wire.AppendMessage(nil, wire.TypeFinished, keyschedule.FinishedMAC(s.keys.serverHS, s.tr.hash()))
 	s.tr.add(finRaw)
-	cfg.Trace.trace("ServerIdentity", siRaw)
-	cfg.Trace.trace("ServerVerify", svRaw)
-	cfg.Trace.trace("ServerFinished", finRaw)
+	cfg.trace.trace("ServerIdentity", siRaw)
+	cfg.trace.trace("ServerVerify", svRaw)
+	cfg.trace.trace("ServerFinished", finRaw)
 	flight, err := s.sealer.Seal(nil, append(append(siRaw, svRaw...), finRaw...), 0)
 	if err != nil {
 		return nil, err
 	}
-	cfg.Trace.trace("server_flight_frame", flight)
-	s.keys.deriveApp(s.tr.hash(), cfg.Trace)
+	cfg.trace.trace("server_flight_frame", flight)
+	s.keys.deriveApp(s.tr.hash(), cfg.trace)
 	// From here the server sends under s_ap_traffic_0: Welcome, or an Alert
 	// that rejects the client flight, which the client in WAIT_WELCOME
 	// opens with that key (ALERT-001).
@@ -327,7 +327,7 @@ func (s *Server) readClientFlight(frame []byte) ([]byte, error) {
 		return nil, alert.New(alert.ClientAuthRequired, "this server requires key-identified clients")
 	}
 	s.tr.add(fin[1])
-	s.keys.deriveFinal(s.tr.hash(), cfg.Trace)
+	s.keys.deriveFinal(s.tr.hash(), cfg.trace)
 
 	w := &session.Welcome{MaxPayload: cfg.MaxPayload, MaxRecord: wire.MaxRecordPlaintext, IdleTimeoutMs: cfg.IdleTimeoutMs}
 	if w.MaxPayload == 0 {
@@ -365,21 +365,19 @@ func (s *Server) readClientFlight(frame []byte) ([]byte, error) {
 		return nil, err
 	}
 	wRaw := w.AppendTo(nil)
-	cfg.Trace.trace("Welcome", wRaw)
+	cfg.trace.trace("Welcome", wRaw)
 	out, err := sealer.Seal(nil, wRaw, 0)
 	if err != nil {
 		return nil, err
 	}
-	sess := session.New(session.Server, sealer, opener)
-	sess.Version, sess.Group, sess.AEAD = s.version, s.group, s.aead
-	sess.ClientID, sess.Resumed, sess.Welcome = w.ClientID, w.Resumed, w
-	sess.ServerKey, sess.ClientKey = s.serverKey, clientKey
-	sess.Envelope = keyschedule.Envelope(s.keys.envelope)
-	sess.ResumptionPSK = s.keys.resumption
+	sess := session.New(session.State{Role: session.Server, Version: s.version, Group: s.group, AEAD: s.aead,
+		ClientID: w.ClientID, Resumed: w.Resumed, ServerKey: s.serverKey, ClientKey: clientKey, Welcome: *w},
+		keyschedule.Envelope(s.keys.envelope), sealer, opener)
 	s.opener.Erase()
 	s.opener = opener
 	s.sess = sess
 	s.keys.erase()
+	clear(s.keys.resumption) // sealed into the ticket; the server keeps no copy
 	s.state = serverConnected
 	return out, nil
 }

@@ -4,9 +4,12 @@
 package session
 
 import (
+	"bytes"
 	"errors"
+	"slices"
 
 	"github.com/sealfeed/sealfeed/protocol/alert"
+	"github.com/sealfeed/sealfeed/protocol/batch"
 	"github.com/sealfeed/sealfeed/protocol/keyschedule"
 	"github.com/sealfeed/sealfeed/protocol/record"
 	"github.com/sealfeed/sealfeed/protocol/sig"
@@ -205,16 +208,13 @@ type Message struct {
 // Session is a connected SealFeed session. It is not safe for concurrent
 // use; a transport serialises Seal, Open and Pending (one goroutine, or a
 // lock around each call and the write of its result).
+//
+// A Session holds its secrets unexported: State reports what was
+// negotiated, and BatchKeys hands the envelope keys to the batch layer
+// without exposing them.
 type Session struct {
-	Role                 Role
-	Version, Group, AEAD uint16
-	ClientID             [32]byte
-	Resumed              bool
-	ServerKey            *sig.PublicKey // the authenticated server key
-	ClientKey            *sig.PublicKey // the proven client key, nil for anonymous clients
-	Envelope             keyschedule.EnvelopeKeys
-	Welcome              *Welcome // as sent (server) or received (client)
-	ResumptionPSK        []byte
+	st  State
+	env keyschedule.EnvelopeKeys
 
 	sealer     *record.Sealer
 	opener     *record.Opener
@@ -224,10 +224,41 @@ type Session struct {
 	closed     bool
 }
 
-// New returns a Session over a record layer. The handshake package calls it.
-func New(role Role, sealer *record.Sealer, opener *record.Opener) *Session {
-	return &Session{Role: role, sealer: sealer, opener: opener}
+// State is a snapshot of what a session negotiated and authenticated, like
+// crypto/tls's ConnectionState. It holds no secret; changing it changes
+// nothing in the Session.
+type State struct {
+	Role                 Role
+	Version, Group, AEAD uint16
+	ClientID             [32]byte
+	Resumed              bool
+	ServerKey            *sig.PublicKey // the authenticated server key
+	ClientKey            *sig.PublicKey // the proven client key, nil for anonymous clients
+	Welcome              Welcome        // as sent (server) or received (client); zero before one
 }
+
+// New returns a Session over a record layer, with the parameters st (its
+// Role says the side) and the envelope keys env. The handshake package
+// calls it; tests of the session layer alone leave all but st.Role zero.
+func New(st State, env keyschedule.EnvelopeKeys, sealer *record.Sealer, opener *record.Opener) *Session {
+	return &Session{st: st, env: env, sealer: sealer, opener: opener}
+}
+
+// State returns a snapshot of the session's parameters.
+func (s *Session) State() State {
+	st := s.st
+	st.Welcome.Ticket = bytes.Clone(st.Welcome.Ticket)
+	st.Welcome.Extensions = slices.Clone(st.Welcome.Extensions)
+	for i := range st.Welcome.Extensions {
+		st.Welcome.Extensions[i].Data = bytes.Clone(st.Welcome.Extensions[i].Data)
+	}
+	return st
+}
+
+// BatchKeys returns the batch layer's keys for this session's envelope keys
+// (spec §10.2); the keys themselves stay inside the Session and the
+// batch.Keys.
+func (s *Session) BatchKeys() (*batch.Keys, error) { return batch.NewKeys(s.st.AEAD, s.env) }
 
 // MarkWelcomed records, on the client, that Welcome was received: every
 // later Welcome is rejected (POST-001).
@@ -331,7 +362,7 @@ func (s *Session) Open(frame []byte) ([]Message, error) {
 			}
 			return PeerAlert(c)
 		case wire.TypeWelcome:
-			if s.Role != Client {
+			if s.st.Role != Client {
 				return alert.New(alert.UnexpectedMessage, "Welcome sent to a server")
 			}
 			if !s.welcomed {
@@ -341,11 +372,11 @@ func (s *Session) Open(frame []byte) ([]Message, error) {
 			}
 			return alert.New(alert.UnexpectedMessage, "second Welcome")
 		case wire.TypeBatchDelivery:
-			if s.Role != Client {
+			if s.st.Role != Client {
 				return alert.New(alert.UnexpectedMessage, "BatchDelivery sent to a server")
 			}
 		case wire.TypeAck:
-			if s.Role != Server {
+			if s.st.Role != Server {
 				return alert.New(alert.UnexpectedMessage, "Ack sent to a client")
 			}
 		default:

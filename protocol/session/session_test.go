@@ -3,9 +3,11 @@ package session
 import (
 	"bytes"
 	"errors"
+	"reflect"
 	"testing"
 
 	"github.com/sealfeed/sealfeed/protocol/alert"
+	"github.com/sealfeed/sealfeed/protocol/keyschedule"
 	"github.com/sealfeed/sealfeed/protocol/record"
 	"github.com/sealfeed/sealfeed/protocol/suite"
 	"github.com/sealfeed/sealfeed/protocol/wire"
@@ -31,10 +33,10 @@ func pair(t *testing.T) (c, s *Session) {
 		return se, op
 	}
 	se, op := mk(cs, ss)
-	c = New(Client, se, op)
+	c = New(State{Role: Client}, keyschedule.EnvelopeKeys{}, se, op)
 	c.MarkWelcomed()
 	se, op = mk(ss, cs)
-	return c, New(Server, se, op)
+	return c, New(State{Role: Server}, keyschedule.EnvelopeKeys{}, se, op)
 }
 
 func TestKeyUpdateRoundTrip(t *testing.T) {
@@ -171,5 +173,31 @@ func TestParseWelcomeAndAckReject(t *testing.T) {
 	}
 	if _, err := ParseAck(AppendAck(nil, nil)[4:]); codeOf(err) != alert.DecodeError {
 		t.Error("empty ack accepted")
+	}
+}
+
+// A Session exports no field: its parameters are read through State, a
+// copy, and its secrets (envelope keys, traffic secrets) not at all.
+func TestStateIsASnapshotWithoutSecrets(t *testing.T) {
+	typ := reflect.TypeFor[Session]()
+	for i := range typ.NumField() {
+		if typ.Field(i).IsExported() {
+			t.Errorf("Session exports field %s", typ.Field(i).Name)
+		}
+	}
+	st := reflect.TypeFor[State]()
+	for i := range st.NumField() {
+		if f := st.Field(i); f.Type == reflect.TypeFor[[]byte]() || f.Type == reflect.TypeFor[keyschedule.EnvelopeKeys]() {
+			t.Errorf("State field %s holds key material", f.Name)
+		}
+	}
+	w := Welcome{Ticket: []byte{1}, TicketLifetime: 60, Extensions: []wire.Extension{{Type: 0x4a4a, Data: []byte{2}}}}
+	s := New(State{Role: Client, Welcome: w}, keyschedule.EnvelopeKeys{}, nil, nil)
+	got := s.State()
+	got.ClientID[0], got.Welcome.Ticket[0], got.Welcome.Extensions[0].Data[0] = 9, 9, 9
+	got.Welcome.Extensions[0].Type = 9
+	if again := s.State(); again.ClientID[0] != 0 || again.Welcome.Ticket[0] != 1 ||
+		again.Welcome.Extensions[0].Data[0] != 2 || again.Welcome.Extensions[0].Type != 0x4a4a {
+		t.Errorf("changing a State changed the Session: %+v", again)
 	}
 }

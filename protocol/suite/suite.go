@@ -4,7 +4,9 @@
 //
 // Randomness is read from the io.Reader a caller passes. A nil reader means
 // crypto/rand; a non-nil reader is for deterministic test vectors only and is
-// never the default.
+// never the default. The server's ML-KEM-768 encapsulation draws from the
+// reader only when it is the vectors' internal/detrand.Reader; otherwise
+// crypto/mlkem draws from crypto/rand.
 package suite
 
 import (
@@ -12,7 +14,6 @@ import (
 	"crypto/cipher"
 	"crypto/ecdh"
 	"crypto/mlkem"
-	"crypto/mlkem/mlkemtest"
 	"crypto/rand"
 	"crypto/subtle"
 	"fmt"
@@ -208,9 +209,19 @@ func (c *ClientShare) Finish(server []byte) ([]byte, error) {
 	return append(shared, ss...), nil
 }
 
+// derandomizedKEM is implemented by internal/detrand.Reader, the test
+// vectors' deterministic randomness, and by nothing in a production build:
+// derandomized encapsulation stays out of the sealfeed binary.
+type derandomizedKEM interface {
+	EncapsulateDerandomized768(ek *mlkem.EncapsulationKey768, m []byte) (sharedKey, ciphertext []byte, err error)
+}
+
 // ServerRespond generates the server's ephemeral for group g against the
 // client's key_exchange bytes and returns the server's key_exchange bytes and
-// the shared secret (SUITE-002, SUITE-003).
+// the shared secret (SUITE-002, SUITE-003). With the ML-KEM group, the
+// encapsulation's 32-byte message is read from rnd before the X25519 seed
+// only when rnd is an internal/detrand.Reader (test vectors); otherwise
+// crypto/mlkem draws it from crypto/rand.
 func ServerRespond(g uint16, client []byte, rnd io.Reader) (public, shared []byte, err error) {
 	if len(client) != ClientShareLen(g) || ClientShareLen(g) == 0 {
 		return nil, nil, alert.New(alert.IllegalParameter, "suite: client key share length")
@@ -221,16 +232,16 @@ func ServerRespond(g uint16, client []byte, rnd io.Reader) (public, shared []byt
 			return nil, nil, alert.New(alert.IllegalParameter, "suite: ML-KEM encapsulation key")
 		}
 		var ss, ct []byte
-		if rnd == nil {
-			ss, ct = ek.Encapsulate()
-		} else {
+		if d, ok := rnd.(derandomizedKEM); ok {
 			m, err := readRand(rnd, 32)
 			if err != nil {
 				return nil, nil, err
 			}
-			if ss, ct, err = mlkemtest.Encapsulate768(ek, m); err != nil {
+			if ss, ct, err = d.EncapsulateDerandomized768(ek, m); err != nil {
 				return nil, nil, alert.New(alert.InternalError, "suite: ML-KEM encapsulation failed")
 			}
+		} else {
+			ss, ct = ek.Encapsulate()
 		}
 		public = append(public, ct...)
 		shared = append(shared, ss...)

@@ -3,11 +3,13 @@ package suite
 import (
 	"bytes"
 	"errors"
+	"io"
 	mrand "math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/sealfeed/sealfeed/internal/detrand"
 	"github.com/sealfeed/sealfeed/protocol/alert"
 )
 
@@ -65,7 +67,7 @@ func TestDeterministicWithInjectedRand(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			pub, ss, err := ServerRespond(g, c.Public(), r)
+			pub, ss, err := ServerRespond(g, c.Public(), detrand.New(r))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -190,5 +192,35 @@ func TestParseAEADs(t *testing.T) {
 		if _, err := ParseAEADs(in); err == nil || !strings.Contains(err.Error(), msg) {
 			t.Errorf("ParseAEADs(%q) error %v, want %q", in, err, msg)
 		}
+	}
+}
+
+// Only the vectors' detrand.Reader derandomizes the ML-KEM encapsulation: a
+// plain deterministic reader still gets a fresh encapsulation each time, and
+// reads only the X25519 seed.
+func TestMLKEMEncapsulationDerandomizedOnlyByDetrand(t *testing.T) {
+	c, err := NewClientShare(GroupX25519MLKEM768, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	respond := func(r io.Reader) []byte {
+		pub, _, err := ServerRespond(GroupX25519MLKEM768, c.Public(), r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pub
+	}
+	seed := bytes.Repeat([]byte{7}, 64)
+	plain := bytes.NewReader(seed)
+	p1, p2 := respond(plain), respond(bytes.NewReader(seed))
+	if bytes.Equal(p1[:mlkemCTLen], p2[:mlkemCTLen]) {
+		t.Error("a plain reader derandomized the ML-KEM encapsulation")
+	}
+	if plain.Len() != 32 {
+		t.Errorf("a plain reader gave %d bytes, want 32 (the X25519 seed only)", 64-plain.Len())
+	}
+	d1, d2 := respond(detrand.New(bytes.NewReader(seed))), respond(detrand.New(bytes.NewReader(seed)))
+	if !bytes.Equal(d1, d2) {
+		t.Error("detrand.Reader did not derandomize the ML-KEM encapsulation")
 	}
 }

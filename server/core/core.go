@@ -155,11 +155,11 @@ func (c *Conn) ClientID() [32]byte { return c.id }
 // that is still attached is closed with close_notify: the newer one wins.
 // Every unacknowledged message of the client is delivered again (DLV-002).
 func (h *Hub) Attach(sess *session.Session, p Peer) (*Conn, error) {
-	keys, err := batch.NewKeys(sess.AEAD, sess.Envelope)
+	keys, err := sess.BatchKeys()
 	if err != nil {
 		return nil, err
 	}
-	c := &Conn{hub: h, peer: p, id: sess.ClientID, since: h.cfg.Now(), sess: sess, keys: keys}
+	c := &Conn{hub: h, peer: p, id: sess.State().ClientID, since: h.cfg.Now(), sess: sess, keys: keys}
 	h.mu.Lock()
 	old := h.conns[c.id]
 	h.conns[c.id] = c

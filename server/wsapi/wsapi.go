@@ -263,8 +263,9 @@ func (h *Handler) serve(ws *websocket.Conn, ip string) {
 		return
 	}
 	h.Stats.Handshakes.Add(1)
-	h.log.Debug("handshake complete", "remote", ip, "client", fmt.Sprintf("%x", sess.ClientID[:]),
-		"resumed", sess.Resumed, "key_identified", sess.ClientKey != nil, "group", sess.Group, "aead", sess.AEAD)
+	st := sess.State()
+	h.log.Debug("handshake complete", "remote", ip, "client", fmt.Sprintf("%x", st.ClientID[:]),
+		"resumed", st.Resumed, "key_identified", st.ClientKey != nil, "group", st.Group, "aead", st.AEAD)
 	p := newPeer(ws, h.cfg.SendQueue, h.cfg.WriteTimeout)
 	c, err := h.cfg.Hub.Attach(sess, p)
 	if err != nil {

@@ -14,7 +14,7 @@ import (
 )
 
 func init() {
-	areas["decode"] = &area{run: runDecode, outputs: fixed(nil)}
+	runs["decode"] = runDecode
 }
 
 // decodeFunc decodes one structure of decode.json. It returns the

@@ -10,24 +10,18 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sealfeed/sealfeed/internal/detrand"
+	"github.com/sealfeed/sealfeed/internal/hstrace"
 	"github.com/sealfeed/sealfeed/protocol/credential"
 	"github.com/sealfeed/sealfeed/protocol/handshake"
+	"github.com/sealfeed/sealfeed/protocol/keyschedule"
 	"github.com/sealfeed/sealfeed/protocol/sig"
 	"github.com/sealfeed/sealfeed/protocol/wire"
 	"github.com/sealfeed/sealfeed/vectors"
 )
 
 func init() {
-	areas["handshake"] = &area{run: runHandshake, outputs: handshakeOutputs}
-}
-
-// handshakeOutputs: role both computes the whole transcript; a side alone
-// computes its own frames.
-func handshakeOutputs(t map[string]json.RawMessage) (all, onInvalid []string) {
-	if str(t, "role") == "both" {
-		return []string{"frames", "messages", "secrets", "clientId", "ticket"}, nil
-	}
-	return []string{"frames"}, []string{"frames"}
+	runs["handshake"] = runHandshake
 }
 
 // transcriptSteps are the messages of the transcript in order, with the
@@ -73,8 +67,8 @@ func newHSRun(tc *vectors.HandshakeTest) (*hsRun, error) {
 	}
 	c, s := tc.Client, tc.Server
 	r.crand, r.srand = bytes.NewReader(concat(c.Random)), bytes.NewReader(concat(s.Random))
-	cc := &handshake.ClientConfig{Rand: r.crand, Now: now, Versions: c.Versions, Groups: c.Groups, AEADs: c.AEADs, GREASE: c.GREASE,
-		Trace: tracer}
+	cc := &handshake.ClientConfig{Rand: r.crand, Now: now, Versions: c.Versions, Groups: c.Groups, AEADs: c.AEADs, GREASE: c.GREASE}
+	hstrace.Set(cc, tracer)
 	if len(c.PinnedKeyID) == 32 {
 		var id [32]byte
 		copy(id[:], c.PinnedKeyID)
@@ -103,9 +97,10 @@ func newHSRun(tc *vectors.HandshakeTest) (*hsRun, error) {
 	if len(s.KeySeed) != ed25519.SeedSize {
 		return nil, fmt.Errorf("server key seed of %d bytes", len(s.KeySeed))
 	}
-	sc := &handshake.ServerConfig{Rand: r.srand, Now: now, Versions: s.Versions, Groups: s.Groups, AEADs: s.AEADs,
+	sc := &handshake.ServerConfig{Rand: detrand.New(r.srand), Now: now, Versions: s.Versions, Groups: s.Groups, AEADs: s.AEADs,
 		Key: ed25519.NewKeyFromSeed(s.KeySeed), TicketLifetime: time.Duration(s.TicketLifetimeSec) * time.Second,
-		RequireClientKey: s.RequireClientKey, MaxPayload: s.MaxPayload, IdleTimeoutMs: s.IdleTimeoutMs, Trace: tracer}
+		RequireClientKey: s.RequireClientKey, MaxPayload: s.MaxPayload, IdleTimeoutMs: s.IdleTimeoutMs}
+	hstrace.Set(sc, tracer)
 	if len(s.Credential) > 0 {
 		sc.Credential, sc.RevocationList = s.Credential, s.RevocationList
 	}
@@ -210,7 +205,7 @@ func (r *hsRun) both() Answer {
 		return r.finish(internalf("the client is not done after Welcome"), frames)
 	}
 	cs, ss := cl.Session(), sv.Session()
-	if cs.ClientID != ss.ClientID {
+	if cs.State().ClientID != ss.State().ClientID {
 		return r.finish(internalf("client and server disagree on the client ID"), frames)
 	}
 	if r.crand.Len() != 0 || r.srand.Len() != 0 {
@@ -232,7 +227,8 @@ func (r *hsRun) both() Answer {
 	if len(conflict) > 0 {
 		return r.finish(internalf("client and server trace different %v", conflict), frames)
 	}
-	secrets["env_key"], secrets["env_iv"], secrets["tag_key"] = cs.Envelope.Key, cs.Envelope.IV, cs.Envelope.TagKey
+	env := keyschedule.Envelope(secrets["envelope_secret"])
+	secrets["env_key"], secrets["env_iv"], secrets["tag_key"] = env.Key, env.IV, env.TagKey
 	var tr []byte
 	for _, st := range transcriptSteps {
 		m, ok := messages[st.msg]
@@ -252,7 +248,8 @@ func (r *hsRun) both() Answer {
 	a := fromErr(nil)
 	a.Outputs["messages"] = messages
 	a.Outputs["secrets"] = secrets
-	a.Outputs["clientId"] = vectors.Hex(cs.ClientID[:])
+	clientID := cs.State().ClientID
+	a.Outputs["clientId"] = vectors.Hex(clientID[:])
 	a.Outputs["ticket"] = ticket
 	return r.finish(a, frames)
 }

@@ -20,13 +20,12 @@ import (
 )
 
 func init() {
-	areas["credential"] = &area{run: runCredential, outputs: fixed([]string{"serverKey"})}
-	areas["merkle"] = &area{run: runMerkle, outputs: fixed(nil)}
-	steps := []string{"steps"}
-	areas["replay"] = &area{run: runReplay, outputs: fixed(steps, steps...), stepFields: []string{"result"}}
-	areas["record"] = &area{run: runRecord, outputs: fixed(steps, steps...), stepFields: []string{"result", "messages"}}
-	areas["session"] = &area{run: runSession, outputs: fixed(steps, steps...), stepFields: []string{"result", "messages", "answers"}}
-	areas["batch"] = &area{run: runBatch, outputs: fixed([]string{"messages"})}
+	runs["credential"] = runCredential
+	runs["merkle"] = runMerkle
+	runs["replay"] = runReplay
+	runs["record"] = runRecord
+	runs["session"] = runSession
+	runs["batch"] = runBatch
 }
 
 // stepResult is a step's result: "accept" or the alert's name.
@@ -254,7 +253,7 @@ func runSession(group, test json.RawMessage) Answer {
 	if err != nil {
 		return internal(err)
 	}
-	s := session.New(role, sealer, opener)
+	s := session.New(session.State{Role: role}, keyschedule.EnvelopeKeys{}, sealer, opener)
 	if role == session.Client {
 		s.MarkWelcomed() // the handshake consumed Welcome
 	}

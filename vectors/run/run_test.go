@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/sealfeed/sealfeed/vectors/judge"
 )
 
 // The tests of package vectors run every vector through Case and Judge;
@@ -16,16 +18,16 @@ func TestUnknownArea(t *testing.T) {
 	if a := Case("nope", json.RawMessage(`{}`), json.RawMessage(`{}`)); a.Result != Unimplemented {
 		t.Errorf("unknown area: %+v", a)
 	}
-	if _, err := Strip("nope", json.RawMessage(`{}`)); err == nil {
+	if _, err := judge.Strip("nope", json.RawMessage(`{}`)); err == nil {
 		t.Error("Strip of an unknown area")
 	}
-	if err := Judge("nope", json.RawMessage(replayTest), Valid, "", nil); err == nil {
+	if err := judge.Judge("nope", json.RawMessage(replayTest), Valid, "", nil); err == nil {
 		t.Error("Judge of an unknown area")
 	}
 }
 
 func TestStripAndCase(t *testing.T) {
-	s, err := Strip("replay", json.RawMessage(replayTest))
+	s, err := judge.Strip("replay", json.RawMessage(replayTest))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +39,7 @@ func TestStripAndCase(t *testing.T) {
 	if a.Result != Invalid || a.Alert != "replayed_message" || string(out) != `{"steps":[{"result":"accept"},{"result":"replayed_message"}]}` {
 		t.Errorf("answer %s %s %s", a.Result, a.Alert, out)
 	}
-	if err := Judge("replay", json.RawMessage(replayTest), a.Result, a.Alert, out); err != nil {
+	if err := judge.Judge("replay", json.RawMessage(replayTest), a.Result, a.Alert, out); err != nil {
 		t.Error(err)
 	}
 	if a := Case("replay", json.RawMessage(`{"type": "MessageWindow", "windowSize": 1024}`), json.RawMessage(`[`)); a.Alert != "internal_error" || a.Err == nil {
@@ -60,7 +62,7 @@ func TestJudgeMessages(t *testing.T) {
 		{"maybe", "", `{"steps":[{"result":"accept"},{"result":"replayed_message"}]}`, `result: got "maybe", want invalid`},
 		{Invalid, "replayed_message", `[]`, `outputs: got [], want a JSON object`},
 	} {
-		err := Judge("replay", test, c.result, c.alert, json.RawMessage(c.outputs))
+		err := judge.Judge("replay", test, c.result, c.alert, json.RawMessage(c.outputs))
 		switch {
 		case c.want == "" && err != nil:
 			t.Errorf("%s: %v", c.outputs, err)
@@ -70,10 +72,10 @@ func TestJudgeMessages(t *testing.T) {
 	}
 	// Numbers and hex compare exactly; object fields in any order.
 	x := json.RawMessage(`{"tcId":1,"result":"valid","private":"","public":"","shared":"ab01"}`)
-	if err := Judge("x25519", x, Valid, "", json.RawMessage(`{"shared":"AB01"}`)); err == nil {
+	if err := judge.Judge("x25519", x, Valid, "", json.RawMessage(`{"shared":"AB01"}`)); err == nil {
 		t.Error("upper-case hex accepted")
 	}
-	if err := Judge("x25519", x, Valid, "", json.RawMessage(`{"other":1,"shared":"ab01"}`)); err != nil {
+	if err := judge.Judge("x25519", x, Valid, "", json.RawMessage(`{"other":1,"shared":"ab01"}`)); err != nil {
 		t.Error(err)
 	}
 }

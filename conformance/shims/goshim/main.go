@@ -5,7 +5,9 @@
 // operations on stdin/stdout.
 //
 // With -bug it becomes a deliberately broken implementation, so that the
-// suite's own tests can show that the suite catches each defect.
+// suite's own tests can show that the suite catches each defect. -bug needs
+// a build with -tags sealfeed_testhooks (internal/bugs); the suite's tests
+// build the shim so.
 package main
 
 import (
@@ -24,7 +26,6 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/sealfeed/sealfeed/conformance/vectormode"
-	"github.com/sealfeed/sealfeed/internal/bugs"
 	"github.com/sealfeed/sealfeed/protocol/alert"
 	"github.com/sealfeed/sealfeed/protocol/batch"
 	"github.com/sealfeed/sealfeed/protocol/credential"
@@ -74,9 +75,10 @@ func main() {
 			fmt.Fprintln(os.Stderr, "goshim: unknown -bug", o.bug)
 			os.Exit(2)
 		}
-		bugs.AcceptUnimplementedVersion = o.bug == "accept-downgrade"
-		bugs.IgnoreCredentialValidity = o.bug == "accept-expired-credential"
-		bugs.SkipMerkleProof = o.bug == "ignore-merkle-proof"
+		if !setBugs(o.bug) {
+			fmt.Fprintln(os.Stderr, "goshim: -bug needs a shim built with -tags sealfeed_testhooks")
+			os.Exit(2)
+		}
 	}
 	switch *mode {
 	case "live":
@@ -251,22 +253,23 @@ func (c *client) connection(cfg handshake.ClientConfig) int {
 		done = ok
 	}
 	sess := hs.Session()
+	st := sess.State()
 	if t := hs.NewTicket(); t != nil {
 		c.ticket = t
 	}
-	if sess.ClientID != c.clientID {
-		c.clientID, c.window = sess.ClientID, replay.Window{} // a new ID space (REPLAY-011)
+	if st.ClientID != c.clientID {
+		c.clientID, c.window = st.ClientID, replay.Window{} // a new ID space (REPLAY-011)
 	}
 	resumed := 0
-	if sess.Resumed {
+	if st.Resumed {
 		resumed = 1
 	}
-	fmt.Printf("connected %x resumed=%d\n", sess.ClientID, resumed)
-	keys, err := batch.NewKeys(sess.AEAD, sess.Envelope)
+	fmt.Printf("connected %x resumed=%d\n", st.ClientID, resumed)
+	keys, err := sess.BatchKeys()
 	if err != nil {
 		return failure(err)
 	}
-	opener := batch.NewOpener(sess.ServerKey, keys, int(sess.Welcome.MaxPayload))
+	opener := batch.NewOpener(st.ServerKey, keys, int(st.Welcome.MaxPayload))
 	ws.SetReadDeadline(time.Now().Add(30 * time.Second))
 	sessFail := func(err error) int {
 		if code, ok := alert.Find(err); ok && !session.FromPeer(err) {

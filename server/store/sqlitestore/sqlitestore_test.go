@@ -31,6 +31,8 @@ func openTest(t *testing.T, path string, now func() time.Time) *Store {
 
 func cid(b byte) [32]byte { return [32]byte{b} }
 
+// DLV-001, DLV-007: each client's IDs are dense (1, 2, 3 …) whatever the other
+// clients receive: client 2 gets 1, 2, 3 while client 1 gets 1 … 6.
 func TestPublishAssignsIncreasingIDsPerClient(t *testing.T) {
 	ctx := context.Background()
 	s := openTest(t, filepath.Join(t.TempDir(), "db"), nil)

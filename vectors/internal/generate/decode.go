@@ -230,7 +230,9 @@ func decodeExtensions(a *area) (*decoder, error) {
 	cnt[0] = 3
 	d.invalid("count-plus-1", "a count of 3 for 2 extensions", "WIRE-001", alert.DecodeError, cnt, "LengthMismatch")
 	d.invalid("out-of-order", "types 2 then 1", "HS-004", alert.IllegalParameter,
-		ext(wire.Extension{Type: 2}, wire.Extension{Type: 1, Data: []byte("r")}), "OutOfOrder")
+		ext(wire.Extension{Type: 2, Data: []byte{1}}, wire.Extension{Type: 1, Data: []byte("r")}), "OutOfOrder")
+	d.invalid("out-of-order-critical", "an unknown critical extension 0x8001, then type 1: the order is checked before criticality (EXT-008)", "EXT-008", alert.IllegalParameter,
+		ext(wire.Extension{Type: 0x8001}, wire.Extension{Type: 1, Data: []byte("r")}), "OutOfOrder", "OrderOfChecks")
 	d.invalid("duplicate", "type 1 twice", "HS-004", alert.IllegalParameter,
 		ext(realm, realm), "Duplicate")
 	d.invalid("duplicate-grease", "the same GREASE type twice", "HS-004", alert.IllegalParameter,

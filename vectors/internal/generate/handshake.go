@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sealfeed/sealfeed/internal/detrand"
+	"github.com/sealfeed/sealfeed/internal/hstrace"
 	"github.com/sealfeed/sealfeed/protocol/alert"
 	"github.com/sealfeed/sealfeed/protocol/credential"
 	"github.com/sealfeed/sealfeed/protocol/handshake"
@@ -29,6 +31,8 @@ import (
 // (checkTranscript) before writing it.
 
 func init() {
+	note("MisplacedExtension", "EXTENSION", "A registered extension in a message that registries.md does not list it for (EXT-005, EXT-009).", "")
+	note("OrderOfChecks", "STATE", "Two defects on purpose: the order of checks the cited rule states (HS-016, EXT-008, POST-015) decides the alert.", "")
 	note("PinnedKey", "BASIC", "The client trusts a pinned server key fingerprint (ID-003).", "")
 	note("Authority", "BASIC", "The client trusts an authority; the server presents a credential and a stapled revocation list (CRED-015).", "")
 	note("ClientKey", "BASIC", "A key-identified client: ClientIdentity and ClientVerify (HS-030, ID-001).", "")
@@ -81,8 +85,8 @@ type hsCase struct {
 func (c *hsCase) configs(r *hsRun) (*handshake.ClientConfig, *handshake.ServerConfig) {
 	now := func() time.Time { return time.Unix(int64(c.now), 0) }
 	cc := &handshake.ClientConfig{Rand: r.cRand, Now: now, Versions: c.client.Versions, Groups: c.client.Groups,
-		AEADs: c.client.AEADs, GREASE: c.client.GREASE, Ticket: c.ticketObj,
-		Trace: func(n string, v []byte) { r.ctrace[n] = v }}
+		AEADs: c.client.AEADs, GREASE: c.client.GREASE, Ticket: c.ticketObj}
+	hstrace.Set(cc, func(n string, v []byte) { r.ctrace[n] = v })
 	if len(c.client.PinnedKeyID) > 0 {
 		var id [32]byte
 		copy(id[:], c.client.PinnedKeyID)
@@ -100,10 +104,10 @@ func (c *hsCase) configs(r *hsRun) (*handshake.ClientConfig, *handshake.ServerCo
 	for _, e := range c.client.ExtraExtensions {
 		cc.ExtraExtensions = append(cc.ExtraExtensions, wire.Extension{Type: e.Type, Data: e.Data})
 	}
-	sc := &handshake.ServerConfig{Rand: r.sRand, Now: now, Versions: c.server.Versions, Groups: c.server.Groups,
+	sc := &handshake.ServerConfig{Rand: detrand.New(r.sRand), Now: now, Versions: c.server.Versions, Groups: c.server.Groups,
 		AEADs: c.server.AEADs, Key: ed25519.NewKeyFromSeed(c.server.KeySeed), TicketLifetime: time.Duration(c.server.TicketLifetimeSec) * time.Second,
-		RequireClientKey: c.server.RequireClientKey, MaxPayload: c.server.MaxPayload, IdleTimeoutMs: c.server.IdleTimeoutMs,
-		Trace: func(n string, v []byte) { r.strace[n] = v }}
+		RequireClientKey: c.server.RequireClientKey, MaxPayload: c.server.MaxPayload, IdleTimeoutMs: c.server.IdleTimeoutMs}
+	hstrace.Set(sc, func(n string, v []byte) { r.strace[n] = v })
 	if len(c.server.Credential) > 0 {
 		sc.Credential, sc.RevocationList = c.server.Credential, c.server.RevocationList
 	}
@@ -311,11 +315,12 @@ func (r *hsRun) vector(t vectors.Test, role string) (vectors.HandshakeTest, erro
 			v.Secrets[n] = val
 		}
 	}
-	cs, ss := r.client.Session(), r.server.Session()
-	if cs.ClientID != ss.ClientID || !bytes.Equal(cs.Envelope.Key, ss.Envelope.Key) {
+	cs, ss := r.client.Session().State(), r.server.Session().State()
+	if cs.ClientID != ss.ClientID || !bytes.Equal(r.ctrace["envelope_secret"], r.strace["envelope_secret"]) {
 		return v, fmt.Errorf("sessions disagree")
 	}
-	v.Secrets["env_key"], v.Secrets["env_iv"], v.Secrets["tag_key"] = cs.Envelope.Key, cs.Envelope.IV, cs.Envelope.TagKey
+	env := keyschedule.Envelope(r.ctrace["envelope_secret"])
+	v.Secrets["env_key"], v.Secrets["env_iv"], v.Secrets["tag_key"] = env.Key, env.IV, env.TagKey
 	for n, th := range transcriptHashes(v.Messages) {
 		v.Secrets[n] = th
 	}
@@ -780,6 +785,14 @@ var handshakeArea = areaDef{
 			x25519Case("server-identity-critical-extension"), flightTamper(func(r *hsRun) []byte {
 				return r.serverFlight(rawIdentity(serverPub, wire.Extension{Type: 0x8001}), serverKey, nil, nil)
 			}), "UnknownCriticalExtension")
+		invalid("server-identity-known-extension", "ServerIdentity with psk_accepted, an extension registered for ServerHello only", "EXT-009", "client", alert.IllegalParameter,
+			x25519Case("server-identity-known-extension"), flightTamper(func(r *hsRun) []byte {
+				return r.serverFlight(rawIdentity(serverPub, wire.Extension{Type: wire.ExtPSKAccepted}), serverKey, nil, nil)
+			}), "MisplacedExtension")
+		invalid("server-identity-realm-extension", "ServerIdentity with realm, an extension registered for ClientHello only", "EXT-009", "client", alert.IllegalParameter,
+			x25519Case("server-identity-realm-extension"), flightTamper(func(r *hsRun) []byte {
+				return r.serverFlight(rawIdentity(serverPub, wire.Extension{Type: wire.ExtRealm, Data: []byte("r")}), serverKey, nil, nil)
+			}), "MisplacedExtension")
 		invalid("server-identity-credential-when-pinned", "a credential presented to a client that pins a key", "HS-021", "client", alert.UnknownServerKey,
 			x25519Case("server-identity-credential-when-pinned", func(c *hsCase) { c.server.Credential, c.server.RevocationList = goodCred, goodRL }), nil, "WrongKey")
 		invalid("server-identity-raw-key-when-authority", "a raw key presented to a client that trusts an authority", "HS-021", "client", alert.UnknownServerKey,
@@ -860,6 +873,16 @@ var handshakeArea = areaDef{
 			x25519Case("welcome-resumed-without-psk"), welcomeTamper(func(w *session.Welcome) []byte { w.Resumed = true; return w.AppendTo(nil) }), "BadWelcome")
 		invalid("welcome-undefined-flag", "Welcome with flag bit 1 set", "POST-002", "client", alert.IllegalParameter,
 			x25519Case("welcome-undefined-flag"), welcomeTamper(func(w *session.Welcome) []byte { b := w.AppendTo(nil); b[4+32] |= 2; return b }), "BadWelcome")
+		invalid("welcome-known-extension", "Welcome with psk_accepted, an extension registered for ServerHello only", "EXT-009", "client", alert.IllegalParameter,
+			x25519Case("welcome-known-extension"), welcomeTamper(func(w *session.Welcome) []byte {
+				w.Extensions = []wire.Extension{{Type: wire.ExtPSKAccepted}}
+				return w.AppendTo(nil)
+			}), "MisplacedExtension")
+		invalid("welcome-ticket-extension", "Welcome with resumption_ticket, an extension registered for ClientHello only", "EXT-009", "client", alert.IllegalParameter,
+			x25519Case("welcome-ticket-extension"), welcomeTamper(func(w *session.Welcome) []byte {
+				w.Extensions = []wire.Extension{{Type: wire.ExtResumptionTicket, Data: []byte{1}}}
+				return w.AppendTo(nil)
+			}), "MisplacedExtension")
 		invalid("welcome-max-record-too-large", "Welcome with max_record above MaxRecordPlaintext", "POST-002", "client", alert.IllegalParameter,
 			x25519Case("welcome-max-record-too-large"), welcomeTamper(func(w *session.Welcome) []byte { w.MaxRecord = 1<<20 + 1; return w.AppendTo(nil) }), "BadWelcome")
 		invalid("welcome-ticket-lifetime-zero", "a ticket with ticket_lifetime 0", "POST-002", "client", alert.IllegalParameter,
@@ -921,6 +944,19 @@ var handshakeArea = areaDef{
 				k[0], k[1] = 0xff, k[1]|0x0f
 				ch.KeyShares[0].KeyExchange = k
 			}), "InvalidEncapsulationKey")
+		invalid("client-hello-share-31-no-common-version", "a 31-byte X25519 share and no common version: share lengths are checked before selection", "HS-016", "server", alert.IllegalParameter,
+			x25519Case("client-hello-share-31-no-common-version", versions(2)), chTamper(func(ch *handshake.ClientHello) { ch.KeyShares[0].KeyExchange = ch.KeyShares[0].KeyExchange[:31] }),
+			"WrongLength", "OrderOfChecks")
+		invalid("client-hello-critical-extension-no-common-version", "an unknown critical extension and no common version: extensions are checked before selection", "HS-016", "server", alert.UnknownCriticalExtension,
+			x25519Case("client-hello-critical-extension-no-common-version", versions(2), extra(0x8001, nil)), nil, "UnknownCriticalExtension", "OrderOfChecks")
+		invalid("client-hello-bad-mlkem-key-no-common-version", "a hybrid share failing the modulus check and no common version: selection comes before the modulus check", "HS-016", "server", alert.ProtocolVersion,
+			newCase("client-hello-bad-mlkem-key-no-common-version", versions(2)), chTamper(func(ch *handshake.ClientHello) {
+				k := bytes.Clone(ch.KeyShares[0].KeyExchange)
+				k[0], k[1] = 0xff, k[1]|0x0f
+				ch.KeyShares[0].KeyExchange = k
+			}), "Negotiation", "OrderOfChecks")
+		invalid("client-hello-critical-extension-and-empty-realm", "an empty realm extension and an unknown critical extension: criticality is checked before extension data", "EXT-008", "server", alert.UnknownCriticalExtension,
+			x25519Case("client-hello-critical-extension-and-empty-realm", extra(wire.ExtRealm, nil), extra(0x8001, nil)), nil, "UnknownCriticalExtension", "OrderOfChecks")
 		invalid("client-hello-empty-realm", "an empty realm extension", "EXT-005", "server", alert.DecodeError,
 			x25519Case("client-hello-empty-realm", extra(wire.ExtRealm, nil)), nil, "BadClientHello")
 		invalid("client-hello-empty-ticket", "an empty resumption_ticket extension", "EXT-005", "server", alert.DecodeError,

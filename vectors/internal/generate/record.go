@@ -163,6 +163,10 @@ var recordArea = areaDef{
 				[]step{ok(lim-1, ack, ack)}, "SequenceBoundary")
 			add("seq-limit", fmt.Sprintf("sequence %d: one frame beyond the usage limit", lim), "REC-005", lim,
 				[]step{bad(ok(lim, ack, ack), alert.LimitExceeded)}, "UsageLimit")
+			garbled := sealRecord(aead, secret, lim, ack)
+			garbled[len(garbled)-1] ^= 1
+			add("seq-limit-garbled", fmt.Sprintf("sequence %d, a frame that would not decrypt: the limit is checked before opening", lim), "REC-008", lim,
+				[]step{bad(step{frame: garbled, recvSeq: lim}, alert.LimitExceeded)}, "UsageLimit")
 			add("consecutive", "sequences 0, 1, 2", "REC-001", 0, []step{ok(0, ack, ack), ok(1, ackMsg(4), ackMsg(4)), ok(2, ackMsg(5), ackMsg(5))}, "Normal")
 			add("consecutive-255-256", "sequences 254, 255, 256, 257", "REC-001", 254,
 				[]step{ok(254, ack, ack), ok(255, ack, ack), ok(256, ack, ack), ok(257, ack, ack)}, "SequenceBoundary")

@@ -136,6 +136,14 @@ var sessionArea = areaDef{
 			add("close-notify", "a protected Alert close_notify", "POST-006", []step{bad(alert.CloseNotify, wire.AppendAlert(nil, alert.CloseNotify))}, "PeerAlertProtected")
 			add("unknown-alert", "a protected Alert with the unregistered code 200: internal_error", "POST-006",
 				[]step{bad(alert.InternalError, wire.AppendAlert(nil, 200))}, "PeerAlertProtected", "UnknownType")
+			add("alert-then-more", "a protected Alert bad_proof, then an undefined message type in the same frame: the receiver fails with the peer's code", "POST-015",
+				[]step{bad(alert.BadProof, wire.AppendAlert(nil, alert.BadProof), wire.AppendMessage(nil, 0x20, []byte{1}))}, "PeerAlertProtected", "OrderOfChecks")
+			undecodable := wire.AppendMessage(nil, wire.TypeBatchDelivery, []byte{0xff})
+			if role == "server" {
+				undecodable = wire.AppendMessage(nil, wire.TypeAck, []byte{0, 1, 0})
+			}
+			add("body-undecoded", "a message whose body does not decode: the session passes it up as received", "POST-016",
+				[]step{ok(undecodable)}, "Normal")
 			add("after-failure", "KeyUpdate(2) fails the session; the next frame is refused", "HS-050",
 				[]step{bad(alert.IllegalParameter, keyUpdateMsg(2)), bad(alert.UnexpectedMessage, appMsg)}, "Closed")
 			groups = append(groups, g)

@@ -11,6 +11,7 @@ import (
 
 	"filippo.io/edwards25519"
 
+	"github.com/sealfeed/sealfeed/internal/detrand"
 	"github.com/sealfeed/sealfeed/protocol/suite"
 	"github.com/sealfeed/sealfeed/vectors"
 )
@@ -263,7 +264,7 @@ var hybridArea = areaDef{
 				return k, err
 			}
 			k.clientShare = cs.Public()
-			k.serverShare, k.shared, err = suite.ServerRespond(suite.GroupX25519MLKEM768, k.clientShare, bytes.NewReader(k.serverRandom))
+			k.serverShare, k.shared, err = suite.ServerRespond(suite.GroupX25519MLKEM768, k.clientShare, detrand.New(bytes.NewReader(k.serverRandom)))
 			if err != nil {
 				return k, err
 			}

@@ -1,4 +1,62 @@
-package run
+// Package judge compares answers to SealFeed test vectors (vectors/v1/*.json)
+// with what the vectors expect: Strip gives the input an implementation
+// under test receives, Expected and Outputs name what it must compute, and
+// Judge decides whether an answer passes. It runs no protocol code; vectors/run
+// computes answers with the reference implementation.
+//
+// # Outputs
+//
+// An output is a value the implementation computes. Each is named exactly
+// like the field of the vector that holds the expected value, and encoded as
+// the vector encodes it (lower-case hex byte strings, decimal-string
+// uint64s, the same object fields). Steps and frames are lists with one
+// element per step or frame of the test, each element holding that step's
+// or frame's output fields.
+//
+//	area            outputs (valid tests)                           also judged on invalid tests
+//	expand_label    info, output                                    –
+//	keyschedule     secrets                                         –
+//	x25519          shared                                          –
+//	x25519mlkem768  operation exchange: clientShare, serverShare,   clientShare (exchange, finish)
+//	                shared; respond: serverShare, shared;
+//	                finish: clientShare, shared
+//	ed25519         –                                               –
+//	credential      serverKey                                       –
+//	merkle          –                                               –
+//	replay          steps: [{result}]                               steps
+//	record          steps: [{result, messages}]                     steps
+//	batch           messages: [{messageId, payload, status}]        –
+//	handshake       role both: frames: [{from, frame}], messages,   frames (roles client and server)
+//	                secrets, clientId, ticket;
+//	                role client or server: frames: [{from, frame}]
+//	session         steps: [{result, messages, answers}]            steps
+//	decode          –                                               –
+//
+// A step's result is "accept" or the name of the alert the step fails with;
+// a failed step has no messages and no answers ([]). In record tests the
+// steps stop at the first failure; a session is closed by a failed step but
+// every later step is still presented (and fails).
+//
+// Handshake frames are every frame of the handshake in order, each
+// {"from": "client"|"server", "frame": hex}. With role both the side under
+// test is both sides, so Strip removes the whole list; with role client or
+// server, Strip removes only the "frame" field of the side under test's own
+// frames, leaving {"from": role} in their place: the side produces those
+// frames, consumes the other side's frames as given, and answers the whole
+// list, the other side's frames copied. secrets includes the transcript
+// hashes th_* (TH(…) of spec §6.1) and the envelope keys env_key, env_iv and
+// tag_key; messages has every handshake message, with its 4-byte header.
+//
+// For an invalid test, only the outputs of the last column are judged: the
+// work done before the failure (the steps before the failing one, the frames
+// the side produced before it rejected the last input, the client share
+// computed before the server share is rejected). Outputs a vector file has
+// for an invalid test outside that column are empty placeholders and are not
+// judged. Outputs not in the table are ignored.
+//
+// Ed25519, merkle and decode tests have no outputs: the result and alert are
+// the whole answer.
+package judge
 
 import (
 	"bytes"
@@ -28,12 +86,12 @@ func Expected(areaName string, test json.RawMessage) (map[string]json.RawMessage
 	for _, n := range names {
 		v, ok := m[n]
 		if !ok {
-			return nil, fmt.Errorf("run: %s test: no field %q", areaName, n)
+			return nil, fmt.Errorf("judge: %s test: no field %q", areaName, n)
 		}
 		if n == "steps" && len(a.stepFields) > 0 {
 			var steps []map[string]json.RawMessage
 			if err := json.Unmarshal(v, &steps); err != nil {
-				return nil, fmt.Errorf("run: %s test: steps: %w", areaName, err)
+				return nil, fmt.Errorf("judge: %s test: steps: %w", areaName, err)
 			}
 			keep := make([]map[string]json.RawMessage, len(steps))
 			for i, st := range steps {
@@ -73,7 +131,7 @@ const maxDiffs = 8
 func Judge(areaName string, test json.RawMessage, result, alertName string, outputs json.RawMessage) error {
 	m, err := object(test)
 	if err != nil {
-		return fmt.Errorf("run: test: %w", err)
+		return fmt.Errorf("judge: test: %w", err)
 	}
 	want, err := Expected(areaName, test)
 	if err != nil {
@@ -88,7 +146,7 @@ func Judge(areaName string, test json.RawMessage, result, alertName string, outp
 	case wr == Invalid && alertName != wa:
 		diffs = append(diffs, fmt.Sprintf("alert: got %q, want %q", alertName, wa))
 	case wr != Valid && wr != Invalid:
-		return fmt.Errorf("run: test has result %q", wr)
+		return fmt.Errorf("judge: test has result %q", wr)
 	}
 	got := map[string]any{}
 	if t := bytes.TrimSpace(outputs); len(t) > 0 && !bytes.Equal(t, []byte("null")) {
@@ -110,7 +168,7 @@ func Judge(areaName string, test json.RawMessage, result, alertName string, outp
 	for _, n := range names {
 		w, err := decodeValue(want[n])
 		if err != nil {
-			return fmt.Errorf("run: expected %s: %w", n, err)
+			return fmt.Errorf("judge: expected %s: %w", n, err)
 		}
 		g, ok := got[n]
 		if !ok {
