@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -66,6 +67,13 @@ type Config struct {
 	HandshakeTimeout time.Duration
 	// Buffer is the capacity of the Messages channel; 0: 256.
 	Buffer int
+	// HeartbeatInterval and HeartbeatTimeout set liveness (POST-021):
+	// after HeartbeatInterval without a frame from the server the client
+	// sends Heartbeat(1), and it drops the connection if no frame arrives
+	// within HeartbeatTimeout after that. 0: 5 s and 10 s; the interval is
+	// at least MinHeartbeatInterval.
+	HeartbeatInterval, HeartbeatTimeout time.Duration
+
 	Header http.Header // extra headers for the WebSocket upgrade
 	Logger *slog.Logger
 }
@@ -96,6 +104,9 @@ type Event struct {
 	Resumed   bool
 	Err       error // why the connection ended or failed
 	Retry     time.Duration
+	// GoingAway: the server closed the connection with going_away
+	// (POST-022); Err says so, and it is not a failure.
+	GoingAway bool
 }
 
 // Client is a connected (or reconnecting) SealFeed client.
@@ -130,6 +141,24 @@ func (c *Client) endpoint() string {
 // ErrClosed is returned after Close.
 var ErrClosed = errors.New("client: closed")
 
+// ErrServerSilent ends a connection on which the server answered no
+// Heartbeat within HeartbeatTimeout (POST-021).
+var ErrServerSilent = errors.New("client: server silent: no frame after a heartbeat (POST-021)")
+
+// Liveness limits of spec §15.
+const (
+	MinHeartbeatInterval = time.Second
+	GoingAwaySpread      = time.Second
+)
+
+// GoingAway reports whether err ends a connection that the server closed
+// with going_away (POST-022): an orderly close after which the client
+// reconnects elsewhere, not a failure.
+func GoingAway(err error) bool {
+	code, ok := alert.Find(err)
+	return ok && code == alert.GoingAway && session.FromPeer(err)
+}
+
 // Dial connects once (so that configuration errors surface at once) and
 // then keeps the connection up in the background until Close.
 func Dial(ctx context.Context, cfg Config) (*Client, error) {
@@ -147,6 +176,13 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	if cfg.Buffer <= 0 {
 		cfg.Buffer = 256
+	}
+	if cfg.HeartbeatInterval <= 0 {
+		cfg.HeartbeatInterval = 5 * time.Second
+	}
+	cfg.HeartbeatInterval = max(cfg.HeartbeatInterval, MinHeartbeatInterval)
+	if cfg.HeartbeatTimeout <= 0 {
+		cfg.HeartbeatTimeout = 10 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -217,6 +253,7 @@ func (c *Client) run(ctx context.Context, cn *conn) {
 	defer close(c.events)
 	attempt := 0
 	for {
+		away := false
 		if cn != nil {
 			start := time.Now()
 			err := cn.serve(ctx)
@@ -229,12 +266,23 @@ func (c *Client) run(ctx context.Context, cn *conn) {
 			if time.Since(start) > 10*time.Second {
 				attempt = 0
 			}
-			c.log.Info("connection ended", "err", err)
-			c.event(Event{Err: err})
+			away = GoingAway(err)
+			if away {
+				// POST-022: not a failure; the next endpoint after a random
+				// delay within GoingAwaySpread, then the usual backoff.
+				c.log.Info("server going away: reconnecting elsewhere")
+				attempt = 0
+			} else {
+				c.log.Info("connection ended", "err", err)
+			}
+			c.event(Event{Err: err, GoingAway: away})
 		}
 		// Full jitter: a uniformly random delay up to the exponential cap,
 		// so that clients of a restarted server do not reconnect in step.
 		capd := min(c.cfg.MaxBackoff, c.cfg.MinBackoff<<min(attempt, 20))
+		if away {
+			capd = GoingAwaySpread
+		}
 		d := time.Duration(rand.Int64N(int64(capd)) + 1)
 		attempt++
 		select {
@@ -263,6 +311,9 @@ type conn struct {
 	sess   *session.Session
 	opener *batch.Opener
 	closed bool
+
+	lastRecv atomic.Int64 // Unix nanoseconds of the last frame received
+	silent   atomic.Bool  // the watchdog dropped the connection (POST-021)
 }
 
 func (c *Client) connect(ctx context.Context) (*conn, error) {
@@ -390,14 +441,22 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 func (cn *conn) serve(ctx context.Context) error {
 	defer cn.ws.Close()
 	idle := time.Duration(cn.sess.State().Welcome.IdleTimeoutMs)*time.Millisecond + 15*time.Second
+	cn.lastRecv.Store(time.Now().UnixNano())
+	stop := make(chan struct{})
+	defer close(stop)
+	go cn.watch(stop)
 	for {
 		mt, frame, err := cn.ws.ReadMessage()
 		if err != nil {
 			cn.mu.Lock()
 			cn.closed = true
 			cn.mu.Unlock()
+			if cn.silent.Load() {
+				return ErrServerSilent
+			}
 			return err
 		}
+		cn.lastRecv.Store(time.Now().UnixNano())
 		cn.ws.SetReadDeadline(time.Now().Add(idle))
 		if mt != websocket.BinaryMessage {
 			return cn.fail(alert.New(alert.DecodeError, "text WebSocket message"))
@@ -406,6 +465,58 @@ func (cn *conn) serve(ctx context.Context) error {
 			return cn.fail(err)
 		}
 	}
+}
+
+// watch is the liveness watchdog of POST-021: after HeartbeatInterval
+// without a frame it sends Heartbeat(1), at most one unanswered; when no
+// frame follows within HeartbeatTimeout it closes the transport without an
+// Alert, which ends serve with ErrServerSilent.
+func (cn *conn) watch(stop <-chan struct{}) {
+	interval, timeout := cn.c.cfg.HeartbeatInterval, cn.c.cfg.HeartbeatTimeout
+	t := time.NewTicker(min(interval, timeout) / 8)
+	defer t.Stop()
+	var sent time.Time // zero: no Heartbeat(1) outstanding
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		now, last := time.Now(), time.Unix(0, cn.lastRecv.Load())
+		if !sent.IsZero() && last.After(sent) {
+			sent = time.Time{} // any frame answers it
+		}
+		switch {
+		case sent.IsZero() && now.Sub(last) >= interval:
+			if err := cn.heartbeat(); err != nil {
+				cn.ws.Close()
+				return
+			}
+			sent = now
+		case !sent.IsZero() && now.Sub(sent) >= timeout:
+			cn.silent.Store(true)
+			cn.mu.Lock()
+			cn.closed = true
+			cn.mu.Unlock()
+			cn.ws.Close()
+			return
+		}
+	}
+}
+
+// heartbeat sends Heartbeat(1) (POST-021).
+func (cn *conn) heartbeat() error {
+	cn.mu.Lock()
+	defer cn.mu.Unlock()
+	if cn.closed {
+		return nil
+	}
+	f, err := cn.sess.Heartbeat(true)
+	if err != nil {
+		return err
+	}
+	cn.ws.SetWriteDeadline(time.Now().Add(cn.c.cfg.HeartbeatTimeout))
+	return cn.ws.WriteMessage(websocket.BinaryMessage, f)
 }
 
 func (cn *conn) fail(err error) error {

@@ -234,7 +234,7 @@ func (n *Node) Fingerprint() string { return sig.Fingerprint(n.Key.Public().(ed2
 func (n *Node) Handler() http.Handler { return n.mux }
 
 // Serve runs the node on l until ctx ends, then shuts down: no new
-// connections, connected clients get close_notify, pending
+// connections, connected clients get going_away (POST-022), pending
 // acknowledgements are stored, the store is closed.
 func (n *Node) Serve(ctx context.Context, l net.Listener) error {
 	hs := &http.Server{Handler: n.mux, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10,

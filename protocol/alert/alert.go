@@ -17,6 +17,7 @@ type Code uint8
 // Alert codes. Values are stable; see spec/registries.md.
 const (
 	CloseNotify              Code = 0
+	GoingAway                Code = 1 // orderly close: reconnect elsewhere (POST-022)
 	UnexpectedMessage        Code = 10
 	DecodeError              Code = 20
 	IllegalParameter         Code = 21
@@ -50,6 +51,7 @@ const (
 
 var names = map[Code]string{
 	CloseNotify:              "close_notify",
+	GoingAway:                "going_away",
 	UnexpectedMessage:        "unexpected_message",
 	DecodeError:              "decode_error",
 	IllegalParameter:         "illegal_parameter",

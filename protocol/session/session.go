@@ -167,6 +167,29 @@ func ParseAck(body []byte) ([]uint64, error) {
 	return ids, nil
 }
 
+// AppendHeartbeat appends a Heartbeat message (POST-020).
+func AppendHeartbeat(b []byte, replyRequested bool) []byte {
+	var r byte
+	if replyRequested {
+		r = 1
+	}
+	return wire.AppendMessage(b, wire.TypeHeartbeat, []byte{r})
+}
+
+// ParseHeartbeat decodes a Heartbeat body: reply_requested other than 0 or
+// 1 is illegal_parameter (POST-020).
+func ParseHeartbeat(body []byte) (replyRequested bool, err error) {
+	r := wire.NewReader(body)
+	v := r.Uint8("reply_requested")
+	if err := r.Finish("heartbeat"); err != nil {
+		return false, err
+	}
+	if v > 1 {
+		return false, alert.New(alert.IllegalParameter, "reply_requested not 0 or 1")
+	}
+	return v == 1, nil
+}
+
 // AppendKeyUpdate appends a KeyUpdate message (POST-003).
 func AppendKeyUpdate(b []byte, request bool) []byte {
 	var r byte
@@ -321,9 +344,10 @@ func (s *Session) fail(err error) error {
 }
 
 // Open decrypts a frame in place and returns its application messages:
-// BatchDelivery on a client, Ack on a server. It handles KeyUpdate itself
-// (POST-003, POST-004): the receiving key switches after the frame, and an
-// answer owed to the peer is queued for Pending. A received Alert is
+// BatchDelivery on a client, Ack on a server. It handles KeyUpdate and
+// Heartbeat itself (POST-003, POST-004, POST-020): the receiving key
+// switches after the frame, and an answer owed to the peer is queued for
+// Pending. A received Alert is
 // returned as an *alert.Error with the peer's code (close_notify included;
 // FromPeer reports true). A Welcome after the first (POST-001), a message
 // for the other role, a handshake message or an undefined type is
@@ -338,7 +362,7 @@ func (s *Session) Open(frame []byte) ([]Message, error) {
 		return nil, s.fail(err)
 	}
 	var out []Message
-	update, answer := false, false
+	update, answer, beat := false, false, false
 	err = record.ForEachMessage(inner, func(t wire.MsgType, body, raw []byte) error {
 		if update {
 			return alert.New(alert.UnexpectedMessage, "KeyUpdate not last in its frame")
@@ -354,6 +378,15 @@ func (s *Session) Open(frame []byte) ([]Message, error) {
 				return alert.New(alert.LimitExceeded, "too many KeyUpdates without data")
 			}
 			update, answer = true, req
+			return nil
+		case wire.TypeHeartbeat:
+			// POST-020: handled here, never passed up; it does not end a
+			// run of KeyUpdates (POST-004).
+			req, err := ParseHeartbeat(body)
+			if err != nil {
+				return err
+			}
+			beat = beat || req
 			return nil
 		case wire.TypeAlert:
 			c, err := wire.ParseAlert(body)
@@ -393,17 +426,44 @@ func (s *Session) Open(frame []byte) ([]Message, error) {
 		if err := s.opener.Update(); err != nil {
 			return nil, s.fail(err)
 		}
+	}
+	if beat || answer {
+		// POST-020, POST-003: one frame answers a Heartbeat(1) with
+		// Heartbeat(0) and a KeyUpdate(1) with KeyUpdate(0), the
+		// KeyUpdate last, before any further data.
+		var buf [2 * (wire.MessageHeaderLen + 1)]byte
+		inner := buf[:0]
+		if beat {
+			inner = AppendHeartbeat(inner, false)
+		}
 		if answer {
-			// POST-003: answer KeyUpdate(1) with KeyUpdate(0), never with 1,
-			// before any further data.
-			f, err := s.keyUpdate(false)
-			if err != nil {
+			inner = AppendKeyUpdate(inner, false)
+		}
+		f, err := s.sealer.Seal(nil, inner, 0)
+		if err != nil {
+			return nil, s.fail(err)
+		}
+		if answer {
+			if err := s.sealer.Update(); err != nil {
 				return nil, s.fail(err)
 			}
-			s.pending = append(s.pending, f)
 		}
+		s.pending = append(s.pending, f)
 	}
 	return out, nil
+}
+
+// Heartbeat returns a frame carrying Heartbeat(replyRequested) (POST-020,
+// POST-021).
+func (s *Session) Heartbeat(replyRequested bool) ([]byte, error) {
+	if s.closed {
+		return nil, alert.New(alert.UnexpectedMessage, "session closed")
+	}
+	if len(s.pending) > 0 {
+		return nil, alert.New(alert.InternalError, "session: send the frames of Pending first")
+	}
+	var buf [wire.MessageHeaderLen + 1]byte
+	return s.Seal(nil, AppendHeartbeat(buf[:0], replyRequested))
 }
 
 // KeyUpdate returns a frame carrying KeyUpdate(request) and switches the
@@ -431,8 +491,8 @@ func (s *Session) keyUpdate(request bool) ([]byte, error) {
 	return f, nil
 }
 
-// Pending returns and clears the frames owed to the peer, in order: today
-// only the KeyUpdate(0) answer to a KeyUpdate(1) (POST-003). The caller
+// Pending returns and clears the frames owed to the peer, in order: the
+// answers to Heartbeat(1) and KeyUpdate(1) (POST-020, POST-003). The caller
 // sends them before any frame it seals next.
 func (s *Session) Pending() [][]byte {
 	p := s.pending

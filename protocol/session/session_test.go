@@ -201,3 +201,105 @@ func TestStateIsASnapshotWithoutSecrets(t *testing.T) {
 		t.Errorf("changing a State changed the Session: %+v", again)
 	}
 }
+
+// POST-020: Heartbeat(1) is answered with one frame carrying Heartbeat(0),
+// Heartbeat(0) is not answered, neither is passed up, and both work in
+// either direction.
+func TestHeartbeat(t *testing.T) {
+	c, s := pair(t)
+	for _, dir := range []struct {
+		name     string
+		from, to *Session
+	}{{"client to server", c, s}, {"server to client", s, c}} {
+		f, err := dir.from.Heartbeat(true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := dir.to.Open(f)
+		if err != nil || len(m) != 0 {
+			t.Fatalf("%s: Heartbeat(1) gave %v %v, want no message", dir.name, m, err)
+		}
+		p := dir.to.Pending()
+		if len(p) != 1 {
+			t.Fatalf("%s: %d pending frames, want the Heartbeat(0) answer", dir.name, len(p))
+		}
+		if m, err := dir.from.Open(p[0]); err != nil || len(m) != 0 {
+			t.Fatalf("%s: answer gave %v %v", dir.name, m, err)
+		}
+		if n := len(dir.from.Pending()); n != 0 {
+			t.Fatalf("%s: Heartbeat(0) answered with %d frames", dir.name, n)
+		}
+	}
+}
+
+// POST-020: one frame answers Heartbeat(1) and KeyUpdate(1), Heartbeat(0)
+// first, and the keys switch after it.
+func TestHeartbeatWithKeyUpdate(t *testing.T) {
+	c, s := pair(t)
+	inner := AppendKeyUpdate(AppendHeartbeat(nil, true), true)
+	f, err := c.sealer.Seal(nil, inner, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.sealer.Update()
+	if _, err := s.Open(f); err != nil {
+		t.Fatal(err)
+	}
+	p := s.Pending()
+	if len(p) != 1 {
+		t.Fatalf("%d answer frames, want 1", len(p))
+	}
+	// Open the answer by hand to see its messages in order.
+	plain, err := c.opener.Open(bytes.Clone(p[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := AppendKeyUpdate(AppendHeartbeat(nil, false), false)
+	if !bytes.Equal(plain, want) { // sealed without padding
+		t.Fatalf("answer %x, want %x", plain, want)
+	}
+	c.opener.Update()
+	// Both sides now use the next secrets in both directions.
+	f, _ = c.Seal(nil, AppendAck(nil, []uint64{1}))
+	if m, err := s.Open(f); err != nil || len(m) != 1 {
+		t.Fatalf("after the update: %v %v", m, err)
+	}
+}
+
+// POST-020: reply_requested other than 0 or 1, and a body of another length.
+func TestHeartbeatMalformed(t *testing.T) {
+	for _, tc := range []struct {
+		body []byte
+		code alert.Code
+	}{{[]byte{2}, alert.IllegalParameter}, {[]byte{0xff}, alert.IllegalParameter},
+		{nil, alert.DecodeError}, {[]byte{0, 0}, alert.DecodeError}} {
+		c, s := pair(t)
+		f, _ := c.Seal(nil, wire.AppendMessage(nil, wire.TypeHeartbeat, tc.body))
+		if _, err := s.Open(f); codeOf(err) != tc.code {
+			t.Errorf("body %x: %v, want %v", tc.body, err, tc.code)
+		}
+		if len(s.Pending()) != 0 {
+			t.Errorf("body %x: answered", tc.body)
+		}
+	}
+}
+
+// POST-020 with POST-004: Heartbeats between KeyUpdates do not reset the
+// run of KeyUpdates without data.
+func TestHeartbeatDoesNotEndKeyUpdateRun(t *testing.T) {
+	c, s := pair(t)
+	for i := 0; i <= MaxKeyUpdatesWithoutData; i++ {
+		hb, _ := c.Seal(nil, AppendHeartbeat(nil, false))
+		if _, err := s.Open(hb); err != nil {
+			t.Fatalf("heartbeat %d: %v", i, err)
+		}
+		f, _ := c.KeyUpdate(false)
+		_, err := s.Open(f)
+		if i < MaxKeyUpdatesWithoutData && err != nil {
+			t.Fatalf("update %d: %v", i, err)
+		}
+		if i == MaxKeyUpdatesWithoutData && codeOf(err) != alert.LimitExceeded {
+			t.Fatalf("update %d: %v, want limit_exceeded", i, err)
+		}
+	}
+}

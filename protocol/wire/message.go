@@ -20,6 +20,7 @@ const (
 	TypeKeyUpdate      MsgType = 0x11
 	TypeBatchDelivery  MsgType = 0x12
 	TypeAck            MsgType = 0x13
+	TypeHeartbeat      MsgType = 0x14
 	TypeAlert          MsgType = 0x15
 )
 

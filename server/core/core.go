@@ -426,7 +426,7 @@ func (h *Hub) closeAll() {
 	}
 	h.mu.Unlock()
 	for _, c := range cs {
-		c.close(alert.CloseNotify, "server shutting down")
+		c.close(alert.GoingAway, "server shutting down") // POST-022: reconnect elsewhere
 	}
 }
 

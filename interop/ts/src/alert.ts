@@ -9,6 +9,7 @@
 /** Alert codes of registries.md §Alerts (uint8). */
 export const ALERTS = {
   close_notify: 0,
+  going_away: 1,
   unexpected_message: 10,
   decode_error: 20,
   illegal_parameter: 21,
@@ -50,6 +51,12 @@ const BY_CODE = new Map<number, AlertName>(
 export const LOCAL_ONLY: ReadonlySet<AlertName> = new Set<AlertName>(['replayed_message', 'stale_message']);
 
 /**
+ * Orderly closes, not errors (POST-006, POST-022): close_notify, and going_away, which a server sends when it
+ * stops serving a connection and after which the client reconnects elsewhere.
+ */
+export const ORDERLY_CLOSE: ReadonlySet<AlertName> = new Set<AlertName>(['close_notify', 'going_away']);
+
+/**
  * The name of a received alert code. POST-006: an unknown code is read as `internal_error`.
  */
 export function alertName(code: number): AlertName {
@@ -73,7 +80,8 @@ export class SealFeedError extends Error {
   readonly fromPeer: boolean;
   /**
    * The transport ended without an Alert (no close_notify, POST-006): no alert was received or sent; `alert`
-   * is then `internal_error`.
+   * is then `internal_error`, or `timeout` when the client closed it because the server stayed silent after
+   * a Heartbeat (POST-021).
    */
   readonly transportClosed: boolean;
 
@@ -91,6 +99,15 @@ export class SealFeedError extends Error {
 /** Throws a SealFeedError. */
 export function fail(alert: AlertName, message: string, requirement?: string): never {
   throw new SealFeedError(alert, message, requirement);
+}
+
+/**
+ * True if `e` is the server's going_away (POST-022): an orderly close, not a failure. The client keeps its
+ * state (ticket, replay state) and reconnects, to another endpoint first when it knows several, after
+ * `goingAwayDelayMs()`.
+ */
+export function isGoingAway(e: unknown): boolean {
+  return e instanceof SealFeedError && e.fromPeer && e.alert === 'going_away';
 }
 
 /** The alert of any thrown value: a SealFeedError's own, else `internal_error`. */

@@ -6,12 +6,13 @@
  * Platform neutral: the WebSocket constructor is injected — browsers pass `WebSocket`, Node passes the `ws`
  * package's (see `@sealfeed/client/node`).
  */
-import { type AlertName, SealFeedError } from './alert.js';
+import { type AlertName, isGoingAway, ORDERLY_CLOSE, SealFeedError } from './alert.js';
 import { toHex } from './bytes.js';
 import { LIMITS, MSG } from './constants.js';
 import { ClientHandshake, type ClientConfig, type HandshakeResult, type Ticket } from './handshake.js';
 import { encodeAck, MAX_ACK_IDS } from './messages.js';
 import { openDelivery, type OpenedBatch } from './batch.js';
+import { secureRandom, type RandomSource } from './random.js';
 import { MemoryReplayStore, ReplayState, replayKey, type ReplayStore } from './replay.js';
 import type { Session } from './session.js';
 import { encodeMessage } from './wire.js';
@@ -71,6 +72,18 @@ export interface SealFeedClientOptions extends Omit<ClientConfig, 'trace'> {
   /** HS-051: default HandshakeTimeout (10 s) */
   handshakeTimeoutMs?: number;
   /**
+   * POST-021: after this long without a frame from the server the client sends Heartbeat(1); 0 or absent:
+   * HeartbeatInterval (5 s). Shorter values are allowed, but Heartbeat(1) is never sent more than once per
+   * MinHeartbeatInterval (1 s), nor while an earlier one is unanswered.
+   */
+  heartbeatIntervalMs?: number;
+  /**
+   * POST-021: when no frame arrives within this long after a Heartbeat(1), the connection is dead: the
+   * transport is closed without an Alert and `closed` resolves with a `timeout` error (`transportClosed`).
+   * 0 or absent: HeartbeatTimeout (10 s).
+   */
+  heartbeatTimeoutMs?: number;
+  /**
    * Called with each new message, in order; awaited before the message is acknowledged (DLV-003). Messages
    * are also available from the async iterator `messages()`. The replay state recording the message is
    * persisted before the call (REPLAY-013), so a message counts as handed over once this is called: if it
@@ -119,6 +132,28 @@ class MessageQueue {
   }
 }
 
+/** A positive duration option, 0 or absent meaning `def`. */
+function durationOption(name: string, v: number | undefined, def: number): number {
+  if (v === undefined || v === 0) return def;
+  if (!Number.isFinite(v) || v < 0) throw new RangeError(`${name} must be a positive number of milliseconds`);
+  return v;
+}
+
+/** A monotonic clock in milliseconds (browsers and Node). */
+const now = (): number => globalThis.performance.now();
+
+/**
+ * POST-022: the delay before reconnecting after going_away, drawn uniformly from [0, GoingAwaySpread] (in
+ * whole milliseconds). The client does not reconnect by itself: an application (or a reconnect loop) that
+ * sees `client.goingAway` or `isGoingAway(err)` waits this long, then reconnects, to another endpoint first
+ * when it knows several, and with its usual backoff if that attempt fails.
+ */
+export function goingAwayDelayMs(random: RandomSource = secureRandom): number {
+  const b = random(4);
+  const u = ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0;
+  return Math.floor((u / 2 ** 32) * (LIMITS.GoingAwaySpreadMs + 1));
+}
+
 function toBytes(data: unknown): Uint8Array | undefined {
   if (data instanceof Uint8Array) return data;
   if (data instanceof ArrayBuffer) return new Uint8Array(data);
@@ -150,10 +185,23 @@ export class SealFeedClient {
   private storeKey = '';
   private timer: ReturnType<typeof setTimeout> | undefined;
   private done = false;
+  private endedByGoingAway = false;
+  // POST-021 liveness: frames received (counted as they arrive from the transport, before processing), when
+  // the last arrived, the outstanding Heartbeat(1) and when the last Heartbeat(1) went out
+  private readonly heartbeatIntervalMs: number;
+  private readonly heartbeatTimeoutMs: number;
+  private livenessTimer: ReturnType<typeof setTimeout> | undefined;
+  private framesReceived = 0;
+  private lastReceivedAt = 0;
+  private heartbeatSent: { at: number; framesBefore: number } | undefined;
+  private lastHeartbeatAt = -Infinity;
   private connectSettle!: { resolve: () => void; reject: (e: unknown) => void };
   private closedSettle!: (e: SealFeedError | undefined) => void;
 
-  /** Resolves when the connection ends: undefined after an orderly close, else the error that ended it. */
+  /**
+   * Resolves when the connection ends: undefined after an orderly close (ours, the server's close_notify, or
+   * its going_away: see `goingAway`), else the error that ended it.
+   */
   readonly closed: Promise<SealFeedError | undefined>;
   /** The outcome of the last batch delivery. */
   lastBatch: BatchStatus | undefined;
@@ -162,6 +210,8 @@ export class SealFeedClient {
 
   private constructor(opts: SealFeedClientOptions) {
     this.opts = opts;
+    this.heartbeatIntervalMs = durationOption('heartbeatIntervalMs', opts.heartbeatIntervalMs, LIMITS.HeartbeatIntervalMs);
+    this.heartbeatTimeoutMs = durationOption('heartbeatTimeoutMs', opts.heartbeatTimeoutMs, LIMITS.HeartbeatTimeoutMs);
     this.store = opts.replayStore ?? new MemoryReplayStore();
     this.hs = new ClientHandshake(opts);
     this.connected = new Promise<void>((resolve, reject) => (this.connectSettle = { resolve, reject }));
@@ -210,6 +260,15 @@ export class SealFeedClient {
   }
   get handshake(): HandshakeResult {
     return this.result;
+  }
+  /**
+   * True once the server ended the connection with going_away (POST-022), before or after the handshake
+   * completed: an orderly close, not a failure (`closed` resolves undefined, `messages()` ends without an
+   * error; a pending `connect` rejects with an error for which `isGoingAway` is true). Keep the ticket and
+   * replay state and reconnect after `goingAwayDelayMs()`, to another endpoint first when there are several.
+   */
+  get goingAway(): boolean {
+    return this.endedByGoingAway;
   }
 
   /** Every new message, once, in order; ends when the connection ends (throwing its error if it failed). */
@@ -261,6 +320,9 @@ export class SealFeedClient {
   }
 
   private onTransportMessage(data: unknown): void {
+    // POST-021: any frame shows the server is alive, counted on arrival (the application may be slow)
+    this.framesReceived++;
+    this.lastReceivedAt = now();
     const frame = toBytes(data);
     this.enqueue(async () => {
       if (!frame) throw new SealFeedError('decode_error', 'non-binary WebSocket message', '§1');
@@ -303,7 +365,7 @@ export class SealFeedClient {
       opened.push(o);
       state = o.nextState;
     });
-    // POST-003: a KeyUpdate(0) answer goes out before any further application data
+    // POST-003, POST-020: the answer to a KeyUpdate(1) or Heartbeat(1) goes out before any other frame
     for (const a of input.answers) this.send(a);
     if (opened.length === 0) return;
     // REPLAY-013: the new replay state is persisted before any message is handed out or acknowledged
@@ -317,6 +379,8 @@ export class SealFeedClient {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.hsResult = r;
     this.session = r.session;
+    this.lastReceivedAt = now(); // Welcome
+    this.armLiveness();
     // REPLAY-011: one replay state per client ID and server trust anchor, persisted across connections
     this.storeKey = replayKey(r.trustAnchor, r.clientId);
     const saved = await this.store.load(this.storeKey);
@@ -377,6 +441,46 @@ export class SealFeedClient {
     if (acks.length) this.send(this.session!.send(acks));
   }
 
+  /**
+   * POST-021: the next liveness deadline. With a Heartbeat(1) outstanding (no frame since it went out) it is
+   * that Heartbeat's timeout; otherwise the next Heartbeat(1), HeartbeatInterval after the last frame but not
+   * sooner than MinHeartbeatInterval after the previous Heartbeat(1). The timer is not reset per frame: it
+   * fires at the deadline known when it was set and re-arms if frames have moved it.
+   */
+  private livenessDeadline(): number {
+    const hb = this.heartbeatSent;
+    if (hb && this.framesReceived === hb.framesBefore) return hb.at + this.heartbeatTimeoutMs;
+    return Math.max(this.lastReceivedAt + this.heartbeatIntervalMs, this.lastHeartbeatAt);
+  }
+
+  private armLiveness(): void {
+    if (this.done) return;
+    this.livenessTimer = setTimeout(() => this.onLivenessTimer(), Math.max(0, this.livenessDeadline() - now()));
+  }
+
+  private onLivenessTimer(): void {
+    this.livenessTimer = undefined;
+    if (this.done || !this.session) return;
+    const t = now();
+    if (t >= this.livenessDeadline()) {
+      const hb = this.heartbeatSent;
+      if (hb && this.framesReceived === hb.framesBefore) {
+        // POST-021: dead; close the transport without an Alert (the server would not read it)
+        this.finish(new SealFeedError('timeout', 'no frame from the server within HeartbeatTimeout of a Heartbeat', 'POST-021', { transportClosed: true }));
+        return;
+      }
+      try {
+        this.send(this.session.sendHeartbeat(true));
+      } catch (e) {
+        this.fail(e);
+        return;
+      }
+      this.heartbeatSent = { at: t, framesBefore: this.framesReceived };
+      this.lastHeartbeatAt = t;
+    }
+    this.armLiveness();
+  }
+
   private send(frame: Uint8Array): void {
     try {
       this.ws.send(frame);
@@ -398,15 +502,21 @@ export class SealFeedClient {
       }
       if (frame) this.send(frame);
     }
-    if (err.alert === 'close_notify' && err.fromPeer) this.finish(undefined, err);
+    // POST-006, POST-022: the server's close_notify or going_away is an orderly close, not an error
+    if (err.fromPeer && ORDERLY_CLOSE.has(err.alert)) this.finish(undefined, err);
     else this.finish(err);
   }
 
-  /** Ends the connection: `err` undefined after an orderly close (`peerClose`: the peer's close_notify). */
+  /**
+   * Ends the connection: `err` undefined after an orderly close (`peerClose`: the peer's close_notify or
+   * going_away).
+   */
   private finish(err: SealFeedError | undefined, peerClose?: SealFeedError): void {
     if (this.done) return;
     this.done = true;
+    this.endedByGoingAway = isGoingAway(peerClose);
     if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.livenessTimer !== undefined) clearTimeout(this.livenessTimer);
     this.session?.destroy();
     try {
       this.ws.close(1000);

@@ -30,6 +30,7 @@ export const MSG = {
   KeyUpdate: 0x11,
   BatchDelivery: 0x12,
   Ack: 0x13,
+  Heartbeat: 0x14,
   Alert: 0x15,
 } as const;
 
@@ -71,6 +72,14 @@ export const LIMITS = {
   ClockSkew: 60n,
   ReplayWindow: 1024,
   MaxKeyUpdatesWithoutData: 16,
+  /** POST-021: a client's default silence before it sends Heartbeat(1) */
+  HeartbeatIntervalMs: 5_000,
+  /** POST-021: a client's default wait for any frame after its Heartbeat(1) */
+  HeartbeatTimeoutMs: 10_000,
+  /** POST-021: the least time between two Heartbeat(1) a client sends */
+  MinHeartbeatIntervalMs: 1_000,
+  /** POST-022: the reconnect delay after going_away is uniform in [0, GoingAwaySpread] */
+  GoingAwaySpreadMs: 1_000,
 } as const;
 
 /** REC-005: frames per record key. */

@@ -230,7 +230,7 @@ export function encodeWelcome(wm: Welcome): Uint8Array {
 }
 
 // ---------------------------------------------------------------------------------------------
-// KeyUpdate (0x11), Ack (0x13), Alert (0x15)
+// KeyUpdate (0x11), Ack (0x13), Heartbeat (0x14), Alert (0x15)
 
 /** POST-003: `request_update` is 0 or 1 (`illegal_parameter`); the body is exactly one byte (WIRE-011). */
 export function decodeKeyUpdate(body: Uint8Array): boolean {
@@ -273,6 +273,19 @@ export function encodeAck(ids: bigint[]): Uint8Array {
     prev = id;
   }
   return w.finish();
+}
+
+/** POST-020: `reply_requested` is 0 or 1 (`illegal_parameter`); the body is exactly one byte (WIRE-011). */
+export function decodeHeartbeat(body: Uint8Array): boolean {
+  const r = new Reader(body, 'Heartbeat');
+  const v = r.u8();
+  r.end();
+  if (v > 1) fail('illegal_parameter', `reply_requested ${v}`, 'POST-020');
+  return v === 1;
+}
+
+export function encodeHeartbeat(replyRequested: boolean): Uint8Array {
+  return Uint8Array.of(replyRequested ? 1 : 0);
 }
 
 /** Alert body: one byte. Any code decodes; an unknown one is read as internal_error (POST-006, alert.ts). */

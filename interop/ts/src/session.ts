@@ -1,13 +1,14 @@
 /**
  * The connected state (spec §9): protected records under the application traffic keys, KeyUpdate
- * (POST-003, POST-004), Alert (POST-006) and the messages each role may receive (WIRE-010, POST-001, HS-052).
+ * (POST-003, POST-004), Heartbeat (POST-020), Alert (POST-006) and the messages each role may receive
+ * (WIRE-010, POST-001, HS-052).
  *
  * The session is role-aware so that the same code runs the session vectors of both roles; a SealFeed
  * client only ever runs it as `client`.
  */
 import { alertName, fail, SealFeedError, type AlertName, LOCAL_ONLY, ALERTS } from './alert.js';
 import { FRAME_PROTECTED, LIMITS, MSG } from './constants.js';
-import { decodeAlert, decodeKeyUpdate, encodeAlert, encodeKeyUpdate } from './messages.js';
+import { decodeAlert, decodeHeartbeat, decodeKeyUpdate, encodeAlert, encodeHeartbeat, encodeKeyUpdate } from './messages.js';
 import { RecordReceiver, RecordSender } from './record.js';
 import { decodeFrame, encodeMessage, type Message } from './wire.js';
 
@@ -17,7 +18,10 @@ export type Role = 'client' | 'server';
 export interface SessionInput {
   /** the application messages of the frame, in order (BatchDelivery for a client, Ack for a server) */
   messages: Message[];
-  /** frames the session owes its peer now (a KeyUpdate(0) answering KeyUpdate(1), POST-003) */
+  /**
+   * frames the session owes its peer now, to be sent before any other frame: at most one, carrying
+   * Heartbeat(0) answering Heartbeat(1) (POST-020) and/or KeyUpdate(0) answering KeyUpdate(1) (POST-003)
+   */
   answers: Uint8Array[];
 }
 
@@ -52,6 +56,7 @@ export class Session {
    * unless all pass — the receiving key switches and a KeyUpdate answer is made only after the last check.
    * `check`, when given, is the caller's check of each application message, run at that message's place in
    * the order (a client opens its BatchDeliveries there, BATCH-016); whatever it throws fails the record.
+   * A Heartbeat is handled here and never passed up; it does not end a run of KeyUpdates (POST-020, POST-004).
    * Any failure is fatal: the session is closed and every later frame is `unexpected_message` (HS-050). A
    * received Alert ends the session with the peer's code (`fromPeer`), an unknown code read as
    * `internal_error` (POST-006). ALERT-004, REC-006: a plaintext frame, an Alert included, is
@@ -73,6 +78,7 @@ export class Session {
     const msgs = this.receiver.openFragment(f.fragment);
     const out: Message[] = [];
     let update: boolean | undefined;
+    let replyRequested = false;
     msgs.forEach((m, i) => {
       switch (m.type) {
         case MSG.Alert: {
@@ -87,6 +93,10 @@ export class Session {
           if (++this.keyUpdatesInRow > LIMITS.MaxKeyUpdatesWithoutData) fail('limit_exceeded', 'too many KeyUpdates in a row', 'POST-004');
           break;
         }
+        case MSG.Heartbeat:
+          // POST-020: several Heartbeat(1) in one frame still get one answer
+          if (decodeHeartbeat(m.body)) replyRequested = true;
+          break;
         case MSG.Welcome:
           // POST-001: exactly once, as the first application record (the handshake consumes it)
           fail('unexpected_message', 'Welcome in the connected state', 'POST-001');
@@ -99,14 +109,30 @@ export class Session {
           out.push(m);
       }
     });
-    const answers: Uint8Array[] = [];
-    if (update !== undefined) {
-      // POST-003: the receiver switches its receiving key after processing the frame; on request_update = 1
-      // it answers KeyUpdate(0) (never KeyUpdate(1)) before sending further application data.
-      this.receiver.update();
-      if (update) answers.push(this.sendKeyUpdate(false));
+    // POST-003: the receiver switches its receiving key after processing the frame
+    if (update !== undefined) this.receiver.update();
+    return { messages: out, answers: this.answer(replyRequested, update === true) };
+  }
+
+  /**
+   * The one frame answering a received frame (POST-020, POST-003): Heartbeat(0) for a Heartbeat(1), then
+   * KeyUpdate(0) (never KeyUpdate(1)) for a KeyUpdate(1), after which the sending key switches.
+   */
+  private answer(heartbeat: boolean, keyUpdate: boolean): Uint8Array[] {
+    if (keyUpdate) {
+      const msgs = [encodeMessage(MSG.KeyUpdate, encodeKeyUpdate(false))];
+      if (heartbeat) msgs.unshift(encodeMessage(MSG.Heartbeat, encodeHeartbeat(false)));
+      const frame = this.sender.seal(msgs);
+      this.sender.update();
+      return [frame];
     }
-    return { messages: out, answers };
+    // `send`: REC-005 may append a KeyUpdate(0) of its own
+    return heartbeat ? [this.send([encodeMessage(MSG.Heartbeat, encodeHeartbeat(false))])] : [];
+  }
+
+  /** A frame carrying Heartbeat(replyRequested) (POST-020; a client sends Heartbeat(1) for POST-021). */
+  sendHeartbeat(replyRequested: boolean): Uint8Array {
+    return this.send([encodeMessage(MSG.Heartbeat, encodeHeartbeat(replyRequested))]);
   }
 
   /**

@@ -265,6 +265,9 @@ export async function runLive(cfg: LiveConfig, sockets: WebSocket[]): Promise<Ou
     }
     const err = await client.closed;
     if (err !== undefined) return outcomeOf(err);
+    // CONF-011 and CONF-012 know only close_notify as a normal end: going_away (POST-022, an orderly close
+    // for the client library) is reported as the server's alert, as any other code
+    if (client.goingAway) return { line: 'result peer-alert going_away', exit: 1 };
     // the server ended the connection with close_notify: the next one (CONF-011)
   }
   return { line: 'result ok', exit: 0 };

@@ -8,16 +8,24 @@ import { test } from 'node:test';
 import { WebSocketServer } from 'ws';
 import {
   decodeAck,
+  encodeAlert,
+  encodeFrame,
+  encodeHeartbeat,
   encodeKeyUpdate,
   encodeMessage,
+  FRAME_PLAINTEXT,
+  goingAwayDelayMs,
+  isGoingAway,
   MemoryReplayStore,
   MSG,
   SealFeedClient,
   SealFeedError,
+  sequenceRandom,
   toHex,
   utf8,
   type DeliveredMessage,
   type ReplayStore,
+  type SealFeedClientOptions,
   type WebSocketConstructor,
   type WebSocketLike,
 } from '../src/index.js';
@@ -88,7 +96,10 @@ const until = async (cond: () => boolean, ms = 2000) => {
 };
 
 /** Connects a client to a scripted server for handshake vector `tcId`. */
-async function scriptedClient(tcId: number, opts: { store?: ReplayStore; onMessage?: (m: DeliveredMessage) => void | Promise<void> } = {}) {
+async function scriptedClient(
+  tcId: number,
+  opts: { store?: ReplayStore; onMessage?: (m: DeliveredMessage) => void | Promise<void> } & Pick<SealFeedClientOptions, 'heartbeatIntervalMs' | 'heartbeatTimeoutMs'> = {},
+) {
   const v = handshakeVector(tcId);
   let server!: ScriptedServer;
   let sock!: FakeSocket;
@@ -97,7 +108,15 @@ async function scriptedClient(tcId: number, opts: { store?: ReplayStore; onMessa
     server = new ScriptedServer(v, (f) => s.deliver(f));
     s.toServer = (f) => server.onClientFrame(f);
   });
-  const client = await SealFeedClient.connect({ ...v.config, url: 'wss://push.example/feed', WebSocket: WS, replayStore: opts.store, onMessage: opts.onMessage });
+  const client = await SealFeedClient.connect({
+    ...v.config,
+    url: 'wss://push.example/feed',
+    WebSocket: WS,
+    replayStore: opts.store,
+    onMessage: opts.onMessage,
+    heartbeatIntervalMs: opts.heartbeatIntervalMs,
+    heartbeatTimeoutMs: opts.heartbeatTimeoutMs,
+  });
   return { v, client, server, sock };
 }
 
@@ -331,4 +350,112 @@ test('Node entry: a real ws server on the loopback interface, broadcast delivery
     for (const c of wss.clients) c.terminate();
     await new Promise((r) => wss.close(r));
   }
+});
+
+/** The messages of each frame the scripted server received after the handshake, as [type, ...body]. */
+function openedByServer(server: ScriptedServer, from = 0): number[][][] {
+  return server.received.slice(from).map((f) => server.clientReceiver.open(f).map((m) => [m.type, ...m.body]));
+}
+
+test('POST-021: a server silent after Welcome gets one Heartbeat(1); no frame within the timeout closes without an alert', async () => {
+  const log: string[] = [];
+  const at: Record<string, number> = {};
+  const { client, server, sock } = await scriptedClient(1, { heartbeatIntervalMs: 100, heartbeatTimeoutMs: 1300 });
+  const origin = server.onClientFrame.bind(server);
+  server.onClientFrame = (f) => {
+    origin(f);
+    log.push('frame');
+    at.frame ??= performance.now();
+  };
+  const err = await client.closed;
+  at.closed = performance.now();
+  log.push('closed');
+  // one Heartbeat(1) only: the timeout (1.3 s) outlasts MinHeartbeatInterval, but the first is unanswered
+  assert.deepEqual(log, ['frame', 'closed']);
+  assert.deepEqual(openedByServer(server), [[[MSG.Heartbeat, 1]]]);
+  assert.ok(err instanceof SealFeedError);
+  assert.deepEqual([err.alert, err.requirement, err.transportClosed, err.fromPeer], ['timeout', 'POST-021', true, false]);
+  assert.equal(client.goingAway, false);
+  assert.equal(sock.closedByClient, true);
+  // the transport was closed no sooner than HeartbeatTimeout after the Heartbeat (timers never fire early by
+  // more than a rounding step)
+  assert.ok(at.closed! - at.frame! >= 1250, `closed ${at.closed! - at.frame!} ms after the Heartbeat`);
+});
+
+test('POST-021: a server that answers keeps the connection; Heartbeat(1) at most once per MinHeartbeatInterval; the timer stops on close', async () => {
+  const { client, server, sock } = await scriptedClient(1, { heartbeatIntervalMs: 100, heartbeatTimeoutMs: 200 });
+  let ended = false;
+  void client.closed.then(() => (ended = true));
+  const beats: number[] = [];
+  const opened: number[][][] = [];
+  const origin = server.onClientFrame.bind(server);
+  server.onClientFrame = (f) => {
+    origin(f);
+    const msgs = server.clientReceiver.open(f);
+    opened.push(msgs.map((m) => [m.type, ...m.body]));
+    if (msgs[0]?.type === MSG.Heartbeat && msgs[0].body[0] === 1) {
+      beats.push(performance.now());
+      sock.deliver(server.serverSender.seal([encodeMessage(MSG.Heartbeat, encodeHeartbeat(false))]));
+    }
+  };
+  await until(() => beats.length === 2, 5000);
+  // answered, so the 200 ms timeout never ended the connection while the client waited for the next one
+  assert.equal(ended, false);
+  assert.ok(beats[1]! - beats[0]! >= 950, `Heartbeats ${beats[1]! - beats[0]!} ms apart`);
+  // the server's Heartbeat(1) is answered with Heartbeat(0) (POST-020)
+  const n = server.received.length;
+  sock.deliver(server.serverSender.seal([encodeMessage(MSG.Heartbeat, encodeHeartbeat(true))]));
+  await until(() => server.received.length === n + 1);
+  client.close();
+  assert.equal(await client.closed, undefined);
+  const sent = sock.sent.length;
+  await new Promise((r) => setTimeout(r, 1200));
+  assert.equal(sock.sent.length, sent);
+  assert.deepEqual(opened, [[[MSG.Heartbeat, 1]], [[MSG.Heartbeat, 1]], [[MSG.Heartbeat, 0]], [[MSG.Alert, 0]]]);
+});
+
+test('POST-022: going_away after the handshake ends the connection without an error and is reported as going away', async () => {
+  const { client, server, sock } = await scriptedClient(1);
+  const it = client.messages();
+  sock.deliver(server.serverSender.seal([encodeMessage(MSG.Alert, encodeAlert(1))]));
+  assert.equal(await client.closed, undefined);
+  assert.equal(client.goingAway, true);
+  assert.deepEqual(await it.next(), { value: undefined, done: true });
+  assert.equal(sock.closedByClient, true);
+  assert.deepEqual(server.received, []); // the alert is not answered (POST-006)
+});
+
+test('POST-022: going_away instead of ServerHello rejects connect with an error isGoingAway recognises; no alert is sent', async () => {
+  const v = handshakeVector(1);
+  let sock!: FakeSocket;
+  const WS = fakeSocket((s) => {
+    sock = s;
+    s.toServer = () => s.deliver(encodeFrame({ type: FRAME_PLAINTEXT, fragment: encodeMessage(MSG.Alert, encodeAlert(1)) }));
+  });
+  const err = await SealFeedClient.connect({ ...v.config, url: 'wss://x', WebSocket: WS }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  assert.ok(err instanceof SealFeedError);
+  assert.deepEqual([err.alert, err.code, err.fromPeer, isGoingAway(err)], ['going_away', 1, true, true]);
+  assert.equal(sock.sent.length, 1); // the ClientHello only
+  assert.equal(isGoingAway(new SealFeedError('going_away', 'ours')), false);
+  assert.equal(isGoingAway(new SealFeedError('close_notify', 'peer', undefined, { fromPeer: true })), false);
+});
+
+test('POST-022: the reconnect delay after going_away is uniform in [0, GoingAwaySpread]', () => {
+  assert.equal(goingAwayDelayMs(sequenceRandom([Uint8Array.of(0, 0, 0, 0)])), 0);
+  assert.equal(goingAwayDelayMs(sequenceRandom([Uint8Array.of(0xff, 0xff, 0xff, 0xff)])), 1000);
+  assert.equal(goingAwayDelayMs(sequenceRandom([Uint8Array.of(0x80, 0, 0, 0)])), 500);
+  for (let i = 0; i < 100; i++) {
+    const d = goingAwayDelayMs();
+    assert.ok(Number.isInteger(d) && d >= 0 && d <= 1000, String(d));
+  }
+});
+
+test('POST-021: negative or non-finite heartbeat options are refused', async () => {
+  const v = handshakeVector(1);
+  const WS = fakeSocket(() => undefined);
+  await assert.rejects(SealFeedClient.connect({ ...v.config, url: 'wss://x', WebSocket: WS, heartbeatTimeoutMs: -1 }), RangeError);
+  await assert.rejects(SealFeedClient.connect({ ...v.config, url: 'wss://x', WebSocket: WS, heartbeatIntervalMs: Number.NaN }), RangeError);
 });

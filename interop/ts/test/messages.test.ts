@@ -4,11 +4,13 @@ import {
   checkExtensions,
   decodeAck,
   decodeClientHello,
+  decodeHeartbeat,
   decodeKeyUpdate,
   decodeServerIdentity,
   decodeWelcome,
   encodeAck,
   encodeClientHello,
+  encodeHeartbeat,
   encodeServerIdentity,
   encodeWelcome,
   KNOWN_EXTENSIONS,
@@ -89,4 +91,13 @@ test('extension rules: known but not allowed, malformed known data (EXT-005, EXT
   assert.equal(alertOf(() => checkExtensions([{ type: 3, data: Uint8Array.of(1) }], new Set([3]))), 'decode_error');
   assert.equal(alertOf(() => checkExtensions([{ type: 1, data: new Uint8Array(0) }], KNOWN_EXTENSIONS)), 'decode_error');
   assert.equal(alertOf(() => checkExtensions([{ type: 0x7f00, data: Uint8Array.of(1) }], new Set())), 'ok');
+});
+
+test('Heartbeat: one byte, 0 or 1 (POST-020, WIRE-011)', () => {
+  assert.equal(decodeHeartbeat(encodeHeartbeat(true)), true);
+  assert.equal(decodeHeartbeat(encodeHeartbeat(false)), false);
+  assert.deepEqual([...encodeHeartbeat(true)], [1]);
+  assert.equal(alertOf(() => decodeHeartbeat(Uint8Array.of(2))), 'illegal_parameter');
+  assert.equal(alertOf(() => decodeHeartbeat(new Uint8Array(0))), 'decode_error');
+  assert.equal(alertOf(() => decodeHeartbeat(Uint8Array.of(0, 0))), 'decode_error');
 });

@@ -78,6 +78,7 @@ func ackMsg(ids ...uint64) []byte {
 }
 
 func keyUpdateMsg(req byte) []byte { return wire.AppendMessage(nil, wire.TypeKeyUpdate, []byte{req}) }
+func heartbeatMsg(req byte) []byte { return wire.AppendMessage(nil, wire.TypeHeartbeat, []byte{req}) }
 
 func aeadName(a uint16) string {
 	if a == suite.AEADAES256GCM {

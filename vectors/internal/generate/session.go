@@ -15,6 +15,7 @@ func init() {
 	note("KeyUpdateFlood", "RESOURCE", "KeyUpdates in a row without other messages (POST-004).", "Each costs the receiver HKDF work.")
 	note("PeerAlertProtected", "STATE", "A protected Alert from the peer: the session ends with the peer's code (POST-006).", "")
 	note("Closed", "STATE", "Input after the session failed (HS-050).", "")
+	note("HeartbeatRequest", "BASIC", "Heartbeat(1): the receiver owes a Heartbeat(0); Heartbeats are never passed up (POST-020).", "")
 }
 
 // sender protects frames under a traffic secret, updating on KeyUpdate.
@@ -78,16 +79,30 @@ var sessionArea = areaDef{
 						vs = append(vs, st)
 						continue
 					}
+					var answer []byte // POST-020, POST-003: Heartbeat(0) first, KeyUpdate(0) last
+					beat, update := false, false
 					for _, m := range messagesOf(s.inner) {
-						if wire.MsgType(m[0]) == wire.TypeKeyUpdate {
-							if m[4] == 1 {
-								st.Answers = append(st.Answers, me.send(keyUpdateMsg(0)))
-								me.update()
-							}
+						switch wire.MsgType(m[0]) {
+						case wire.TypeHeartbeat:
+							beat = beat || m[4] == 1
+						case wire.TypeKeyUpdate:
+							update = update || m[4] == 1
 							peer.update()
-							continue
+						default:
+							st.Messages = append(st.Messages, m)
 						}
-						st.Messages = append(st.Messages, m)
+					}
+					if beat {
+						answer = append(answer, heartbeatMsg(0)...)
+					}
+					if update {
+						answer = append(answer, keyUpdateMsg(0)...)
+					}
+					if answer != nil {
+						st.Answers = append(st.Answers, me.send(answer))
+						if update {
+							me.update()
+						}
 					}
 					vs = append(vs, st)
 				}
@@ -125,6 +140,26 @@ var sessionArea = areaDef{
 				[]step{bad(alert.DecodeError, wire.AppendMessage(nil, wire.TypeKeyUpdate, []byte{0, 0}))}, "TrailingData")
 			add("key-update-empty", "an empty KeyUpdate body", "WIRE-011",
 				[]step{bad(alert.DecodeError, wire.AppendMessage(nil, wire.TypeKeyUpdate, nil))}, "Truncated")
+			hb0, hb1 := heartbeatMsg(0), heartbeatMsg(1)
+			add("heartbeat-request", "Heartbeat(1): the session answers Heartbeat(0) and passes nothing up", "POST-020",
+				[]step{ok(hb1), ok(appMsg)}, "HeartbeatRequest")
+			add("heartbeat-answer", "Heartbeat(0) is not answered", "POST-020", []step{ok(hb0), ok(appMsg)}, "HeartbeatRequest")
+			add("heartbeat-with-message", "a message and Heartbeat(1) in one frame", "POST-020",
+				[]step{ok(appMsg, hb1, appMsg)}, "HeartbeatRequest")
+			add("heartbeat-and-key-update", "Heartbeat(1) and KeyUpdate(1) in one frame: one answer, Heartbeat(0) then KeyUpdate(0)",
+				"POST-020", []step{ok(hb1, ku1), ok(appMsg)}, "HeartbeatRequest", "KeyUpdateRequest")
+			add("heartbeat-2", "Heartbeat with reply_requested = 2", "POST-020",
+				[]step{bad(alert.IllegalParameter, heartbeatMsg(2))}, "UnknownType")
+			add("heartbeat-long", "a Heartbeat body of two bytes", "WIRE-011",
+				[]step{bad(alert.DecodeError, wire.AppendMessage(nil, wire.TypeHeartbeat, []byte{1, 0}))}, "TrailingData")
+			var beatRun []step
+			for i := 0; i < 16; i++ {
+				beatRun = append(beatRun, ok(hb0, ku0))
+			}
+			add("key-updates-17-heartbeats", "17 KeyUpdates, each after a Heartbeat: Heartbeats do not end the run", "POST-020",
+				append(beatRun, bad(alert.LimitExceeded, hb0, ku0)), "KeyUpdateFlood")
+			add("going-away", "a protected Alert going_away", "POST-022",
+				[]step{ok(appMsg), bad(alert.GoingAway, wire.AppendAlert(nil, alert.GoingAway))}, "PeerAlertProtected")
 			add("wrong-direction", fmt.Sprintf("a message a %s never receives", role), "WIRE-010", []step{bad(alert.UnexpectedMessage, wrongMsg)}, "UnexpectedMessage")
 			add("welcome", "a Welcome in the connected state", "POST-001",
 				[]step{bad(alert.UnexpectedMessage, wire.AppendMessage(nil, wire.TypeWelcome, make([]byte, 52)))}, "UnexpectedMessage")
@@ -149,7 +184,7 @@ var sessionArea = areaDef{
 			groups = append(groups, g)
 		}
 		return file(a, []string{
-			"The connected state (spec §9): application messages over protected records, KeyUpdate (POST-003, POST-004), Welcome and Alert in the wrong place.",
+			"The connected state (spec §9): application messages over protected records, KeyUpdate (POST-003, POST-004), Heartbeat (POST-020), Welcome and Alert in the wrong place.",
 			"Each test feeds the steps to a fresh session of the group's role; accepted steps yield messages and the frames the session owes its peer (answers).",
 		}, groups), nil
 	},
