@@ -509,7 +509,6 @@ func ClientTests() []*clientTest {
 	}
 	add(
 		edit("bad-signature", []string{"BATCH-011", "SIG-005"}, alert.BadSignature, func(d *batch.Delivery) { d.Signature = flipLast(d.Signature) }),
-		edit("bad-witness", []string{"SIG-010"}, alert.BadSignature, func(d *batch.Delivery) { d.Witness = flipLast(d.Witness) }),
 		edit("tampered-leaf", []string{"MERKLE-001", "BATCH-011"}, alert.BadProof, func(d *batch.Delivery) { d.Own.Leaf = flipLast(d.Own.Leaf) }),
 		bt("tampered-proof", []string{"MERKLE-001"}, alert.BadProof, func(c *conn) error {
 			// Two more recipients, so that the own leaf has an audit path.

@@ -122,25 +122,21 @@ type DecodeTest struct {
 }
 
 // Ed25519Group is a group of ed25519.json (spec §4.2): signatures over
-// Label || 0x00 || Msg. In a witnessed group every test carries the torsion
-// witness of a batch signature (SIG-010) and is run through both single and
-// batch verification (SIG-011).
+// Label || 0x00 || Msg, one group per label (the handshake's, the batch
+// signature's), all checked by the one rule of §4.2.
 type Ed25519Group struct {
-	Type      string        `json:"type"` // "Ed25519Verify"
-	Label     string        `json:"label"`
-	Witnessed bool          `json:"witnessed"`
-	Tests     []Ed25519Test `json:"tests"`
+	Type  string        `json:"type"` // "Ed25519Verify"
+	Label string        `json:"label"`
+	Tests []Ed25519Test `json:"tests"`
 }
 
-// Ed25519Test is one verification. Witness is empty in groups that are not
-// witnessed. An invalid key yields bad_key (SIG-001), any other failure
-// bad_signature.
+// Ed25519Test is one verification. An invalid key yields bad_key (SIG-001),
+// any other failure bad_signature.
 type Ed25519Test struct {
 	Test
 	PublicKey Hex `json:"publicKey"`
 	Msg       Hex `json:"msg"`
 	Sig       Hex `json:"sig"`
-	Witness   Hex `json:"witness"`
 }
 
 // CredentialGroup is a group of credential.json (spec §5.1, §5.2): a client
@@ -258,7 +254,7 @@ type RecordStep struct {
 // BatchGroup is a group of batch.json (spec §10): one batch as the server
 // built it, and the deliveries its recipients open. With SigningSeed, the
 // data keys and each recipient's entries, a builder can reproduce every
-// leaf, the header, the signature and the witness byte for byte.
+// leaf, the header and the signature byte for byte.
 type BatchGroup struct {
 	Type        string           `json:"type"`        // "BatchOpen"
 	SigningSeed Hex              `json:"signingSeed"` // Ed25519 seed of the key that signed (RFC 8032)
@@ -270,7 +266,6 @@ type BatchGroup struct {
 	Root        Hex              `json:"root"`
 	Header      Hex              `json:"header"` // encoded BatchHeader
 	Signature   Hex              `json:"signature"`
-	Witness     Hex              `json:"witness"`
 	Recipients  []BatchRecipient `json:"recipients"`
 	Blobs       []BatchBlob      `json:"blobs"`
 	Tests       []BatchTest      `json:"tests"`

@@ -132,7 +132,10 @@ func runProtocolDemo(out io.Writer) error {
 	}
 
 	// One tick: the server packs everything pending into one batch.
-	b := batch.NewBuilder(serverKey, nil)
+	b, err := batch.NewBuilder(serverKey, nil)
+	if err != nil {
+		return err
+	}
 	news := b.AddBroadcast([]byte("maintenance window tonight 22:00 UTC"))
 	pending := map[string][]batch.Entry{
 		"alice": {{MessageID: 1, Payload: []byte("order 1042 shipped")}, {MessageID: 2, Broadcast: news}},

@@ -76,13 +76,17 @@ var builderIDs atomic.Uint64
 type batchMark struct{ builder, gen uint64 }
 
 // NewBuilder returns a Builder signing with signer. rand supplies the
-// broadcast data keys (nil: crypto/rand; BATCH-003).
-func NewBuilder(signer ed25519.PrivateKey, r io.Reader) *Builder {
+// broadcast data keys (nil: crypto/rand; BATCH-003). It refuses, with
+// bad_key, a signer whose public half does not match its seed (SIG-006).
+func NewBuilder(signer ed25519.PrivateKey, r io.Reader) (*Builder, error) {
+	if err := sig.CheckPrivateKey(signer); err != nil {
+		return nil, err
+	}
 	if r == nil {
 		r = rand.Reader
 	}
 	return &Builder{signer: signer, signerID: sig.KeyID(signer.Public().(ed25519.PublicKey)), rand: r,
-		id: builderIDs.Add(1), gen: 1}
+		id: builderIDs.Add(1), gen: 1}, nil
 }
 
 // SignerID returns KeyID of the signing key.
@@ -160,7 +164,6 @@ func (b *Builder) AddRecipient(k *Keys, entries []Entry) (int, error) {
 type Batch struct {
 	Header    Header
 	Signature [sig.SignatureSize]byte
-	Witness   [sig.WitnessSize]byte
 	b         *Builder
 }
 
@@ -288,13 +291,9 @@ func (b *Builder) Build(seq, timestampMs uint64) (*Batch, error) {
 
 	bt := &Batch{b: b, Header: Header{Version: Version, SignerID: b.signerID, Seq: seq,
 		TimestampMs: timestampMs, LeafCount: uint32(nLeaves), Root: b.tree.BuildParallel(b.hashes, workers)}}
+	// The one signing path (§10.4): crypto/ed25519 through sig.Sign.
 	hdr := bt.Header.AppendTo(b.scratch[0][:0])
-	s, w, err := sig.SignWitnessed(b.signer, keyschedule.SigBatch, hdr)
-	if err != nil {
-		return nil, err
-	}
-	copy(bt.Signature[:], s)
-	copy(bt.Witness[:], w)
+	copy(bt.Signature[:], sig.Sign(b.signer, keyschedule.SigBatch, hdr))
 	return bt, nil
 }
 
@@ -378,7 +377,7 @@ func (bt *Batch) appendLeafProof(dst []byte, index int) []byte {
 }
 
 // AppendDelivery appends the body of the BatchDelivery message for a
-// recipient handle: the header, the signature and witness, the recipient's
+// recipient handle: the header, the signature, the recipient's
 // leaf and proof, and the blobs its entries reference with their proofs.
 func (bt *Batch) AppendDelivery(dst []byte, recipient int) ([]byte, error) {
 	b := bt.b
@@ -388,7 +387,6 @@ func (bt *Batch) AppendDelivery(dst []byte, recipient int) ([]byte, error) {
 	start := len(dst)
 	dst = bt.Header.AppendTo(dst)
 	dst = append(dst, bt.Signature[:]...)
-	dst = append(dst, bt.Witness[:]...)
 	dst = bt.appendLeafProof(dst, len(b.blobs)+recipient)
 	r := &b.recips[recipient]
 	var used [MaxBlobsPerDelivery + 1]int // blob handles in ascending order, deduplicated

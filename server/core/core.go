@@ -121,7 +121,13 @@ func New(cfg Config) (*Hub, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	h := &Hub{cfg: cfg, log: cfg.Logger, builder: batch.NewBuilder(cfg.Key, nil),
+	// SIG-006: the key's public half must be its seed's; NewBuilder
+	// refuses it otherwise, before anything is signed.
+	b, err := batch.NewBuilder(cfg.Key, nil)
+	if err != nil {
+		return nil, fmt.Errorf("core: Config.Key: %w", err)
+	}
+	h := &Hub{cfg: cfg, log: cfg.Logger, builder: b,
 		conns: map[[32]byte]*Conn{}, dirty: map[*Conn]struct{}{}, acks: map[[32]byte][]uint64{},
 		wake: make(chan struct{}, 1)}
 	if cfg.Workers > 0 {

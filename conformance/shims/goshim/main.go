@@ -77,6 +77,7 @@ func main() {
 		bugs.AcceptUnimplementedVersion = o.bug == "accept-downgrade"
 		bugs.IgnoreCredentialValidity = o.bug == "accept-expired-credential"
 		bugs.SkipMerkleProof = o.bug == "ignore-merkle-proof"
+		bugs.SkipBatchSignature = o.bug == "skip-batch-signature"
 	}
 	switch *mode {
 	case "live":
@@ -117,7 +118,7 @@ func ids(list string, names map[string]uint16) ([]uint16, error) {
 type client struct {
 	o        *options
 	window   replay.Window
-	seqs     replay.Sequences
+	lastSeq  uint64 // the highest batch_seq accepted in the current session (REPLAY-010)
 	ticket   *handshake.Ticket
 	clientID [32]byte
 }
@@ -261,6 +262,7 @@ func (c *client) connection(cfg handshake.ClientConfig) int {
 	if sess.Resumed {
 		resumed = 1
 	}
+	c.lastSeq = 0 // batch sequences are per session (REPLAY-010)
 	fmt.Printf("connected %x resumed=%d\n", sess.ClientID, resumed)
 	keys, err := batch.NewKeys(sess.AEAD, sess.Envelope)
 	if err != nil {
@@ -315,17 +317,16 @@ func (c *client) connection(cfg handshake.ClientConfig) int {
 
 // opened is one verified, decrypted delivery not yet applied.
 type opened struct {
-	signer [32]byte
-	seq    uint64
-	msgs   []batch.Message
+	seq  uint64
+	msgs []batch.Message
 }
 
 // openAll verifies and opens every BatchDelivery of a record, each against
-// the batch sequence the ones before it would leave (REPLAY-010), and
-// changes no state.
+// the batch sequence the ones before it would leave in this session
+// (REPLAY-010), and changes no state.
 func (c *client) openAll(o *batch.Opener, msgs []session.Message) ([]opened, error) {
 	var out []opened
-	lastOf := map[[32]byte]uint64{}
+	last := c.lastSeq
 	for _, m := range msgs {
 		if m.Type != wire.TypeBatchDelivery {
 			continue
@@ -334,24 +335,15 @@ func (c *client) openAll(o *batch.Opener, msgs []session.Message) ([]opened, err
 		if err != nil {
 			return nil, err
 		}
-		last, ok := lastOf[d.Header.SignerID]
-		if !ok {
-			last = c.seqs.Last(d.Header.SignerID)
-		}
 		if c.o.bug == "no-batch-seq-check" {
 			last = 0
 		}
-		var ms []batch.Message
-		if c.o.bug == "skip-batch-signature" {
-			ms, err = o.OpenVerified(d, last)
-		} else {
-			ms, err = o.Open(d, last)
-		}
+		ms, err := o.Open(d, last)
 		if err != nil {
 			return nil, err
 		}
-		lastOf[d.Header.SignerID] = d.Header.Seq
-		out = append(out, opened{signer: d.Header.SignerID, seq: d.Header.Seq, msgs: ms})
+		last = d.Header.Seq
+		out = append(out, opened{seq: d.Header.Seq, msgs: ms})
 	}
 	return out, nil
 }
@@ -360,9 +352,10 @@ func (c *client) openAll(o *batch.Opener, msgs []session.Message) ([]opened, err
 // new messages; it returns the IDs to acknowledge (DLV-003).
 func (c *client) accept(o opened) ([]uint64, error) {
 	if c.o.bug != "no-batch-seq-check" {
-		if err := c.seqs.Accept(o.signer, o.seq); err != nil {
-			return nil, err
+		if o.seq <= c.lastSeq {
+			return nil, alert.Errorf(alert.ReplayedBatch, "batch_seq %d not above %d (REPLAY-010)", o.seq, c.lastSeq)
 		}
+		c.lastSeq = o.seq
 	}
 	var acks []uint64
 	for _, m := range o.msgs {

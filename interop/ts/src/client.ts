@@ -47,7 +47,7 @@ export interface DeliveredMessage {
 
 /** The outcome of the last batch delivery. */
 export interface BatchStatus {
-  /** true: signature, witness, proofs, tag and decryption all verified (BATCH-011 … BATCH-016) */
+  /** true: signature, proofs, tag and decryption all verified (BATCH-011 … BATCH-016) */
   verified: boolean;
   /** the alert of the first failed check (BATCH-016); the connection is then closed (BATCH-015) */
   alert?: AlertName;

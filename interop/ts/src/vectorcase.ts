@@ -34,7 +34,7 @@ import { decodeBatchHeader, encodeBatchHeader, openDelivery } from './batch.js';
 import { bytesEqual, fromHex, toHex, u8, utf8, xorNonce } from './bytes.js';
 import { FRAME_PLAINTEXT, GROUP_X25519, GROUP_X25519MLKEM768 } from './constants.js';
 import { verifyCredential } from './credential.js';
-import { signedMessage, validatePublicKey, verify, verifyBatch } from './ed25519.js';
+import { validatePublicKey, verify } from './ed25519.js';
 import { checkAscending, checkExtensions, readExtensions, writeExtensions } from './extensions.js';
 import { ClientHandshake, type ClientConfig, type ServerTrust } from './handshake.js';
 import { appSecretsAfter, expandLabel, fullSchedule, hkdfLabel, keyId, trafficKeys } from './keyschedule.js';
@@ -212,18 +212,12 @@ const x25519mlkem768 = (g: Json, t: Json): VectorAnswer => {
   return unimplemented(`operation ${JSON.stringify(t.operation)}`);
 };
 
-/** Single verification; in witnessed groups batch verification of the one signature must agree (SIG-011). */
-const ed25519 = (g: Json, t: Json): VectorAnswer => {
-  const single = attempt(() => {
+/** Single verification with the pinned rule (SIG-001 … SIG-005), batch signatures included (§10.4). */
+const ed25519 = (g: Json, t: Json): VectorAnswer =>
+  attempt(() => {
     const key = validatePublicKey(h(t.publicKey));
-    verify(key, g.label, h(t.msg), h(t.sig), g.witnessed ? { witness: h(t.witness) } : {});
+    verify(key, g.label, h(t.msg), h(t.sig));
   });
-  if (g.witnessed) {
-    const [e] = verifyBatch([{ publicKey: h(t.publicKey), message: signedMessage(g.label, h(t.msg)), signature: h(t.sig), witness: h(t.witness) }]);
-    if ((e?.alert ?? '') !== single.alert) throw new Internal(`batch verification (${e?.alert ?? 'valid'}) and single verification (${single.alert || 'valid'}) disagree`);
-  }
-  return single;
-};
 
 const credential = (g: Json, t: Json): VectorAnswer => {
   const authorityKey = validatePublicKey(h(g.authorityKey));
