@@ -468,50 +468,105 @@ func TestBuildAllocationsDoNotGrowWithMessages(t *testing.T) {
 	}
 }
 
+// BATCH-007 at its exact boundaries, with the spec's count per leaf:
+// ⌈n/16⌉ + 5 blocks for a LeafContent of n bytes, and 2³² leaves per key.
+// A refused leaf charges nothing.
 func TestEnvelopeKeyLimit(t *testing.T) {
 	priv, pk := signer(1)
-	p := newParty(t, pk, 50, suite.AEADAES256GCM)
-	p.server.blocks = MaxAESGCMBlocks - 2
 	b := newBuilder(t, priv, nil)
-	if _, err := b.AddRecipient(p.server, []Entry{{MessageID: 1, Payload: make([]byte, 100)}}); err != nil {
+	// One message of 100 bytes: LeafContent = 2 + (1 + 8 + 3 + 100) = 114
+	// bytes, ⌈114/16⌉ + 5 = 13 blocks.
+	entries := []Entry{{MessageID: 1, Payload: make([]byte, 100)}}
+	const blocks = 13
+	p := newParty(t, pk, 50, suite.AEADAES256GCM)
+	p.server.blocks = MaxAESGCMBlocks - blocks + 1
+	if _, err := b.AddRecipient(p.server, entries); codeOf(err) != alert.LimitExceeded {
+		t.Fatalf("AES-GCM key one block short: %v, want limit_exceeded", err)
+	}
+	if p.server.blocks != MaxAESGCMBlocks-blocks+1 || p.server.leaves != 0 {
+		t.Fatalf("a refused leaf was charged: %d blocks, %d leaves", p.server.blocks, p.server.leaves)
+	}
+	p.server.blocks = MaxAESGCMBlocks - blocks
+	if _, err := b.AddRecipient(p.server, entries); err != nil {
+		t.Fatalf("AES-GCM key reaching its limit exactly: %v", err)
+	}
+	if p.server.blocks != MaxAESGCMBlocks {
+		t.Fatalf("charged %d blocks, want the limit", p.server.blocks)
+	}
+	if _, err := b.Build(1, 0); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Build(1, 0); codeOf(err) != alert.LimitExceeded {
-		t.Fatalf("AES-GCM envelope key past its block limit: %v (BATCH-007)", err)
-	}
-	q := newParty(t, pk, 51, suite.AEADChaCha20Poly1305)
-	q.server.leaves = MaxChaChaLeaves - 1
 	b.Reset()
-	b.AddRecipient(q.server, []Entry{{MessageID: 1}})
-	if _, err := b.Build(2, 0); err != nil {
+	if _, err := b.AddRecipient(p.server, []Entry{{MessageID: 2}}); codeOf(err) != alert.LimitExceeded {
+		t.Fatalf("AES-GCM key at its limit: %v", err)
+	}
+	// The block limit is AES-GCM's; the leaf limit holds for every AEAD.
+	q := newParty(t, pk, 51, suite.AEADChaCha20Poly1305)
+	q.server.blocks = MaxAESGCMBlocks
+	q.server.leaves = MaxChaChaLeaves - 1
+	if _, err := b.AddRecipient(q.server, []Entry{{MessageID: 1}}); err != nil {
 		t.Fatalf("last allowed leaf: %v", err)
 	}
+	if _, err := b.Build(2, 0); err != nil {
+		t.Fatal(err)
+	}
 	b.Reset()
-	b.AddRecipient(q.server, []Entry{{MessageID: 2}})
-	if _, err := b.Build(3, 0); codeOf(err) != alert.LimitExceeded {
+	if _, err := b.AddRecipient(q.server, []Entry{{MessageID: 2}}); codeOf(err) != alert.LimitExceeded {
 		t.Fatalf("ChaCha envelope key past its leaf limit: %v", err)
 	}
-	// The limits are charged by the workers that seal the leaves: a key at
-	// its limit in the middle of a batch large enough to be split fails the
-	// whole batch, and the builder builds the next one.
-	b.Reset()
+	g := newParty(t, pk, 52, suite.AEADAES256GCM)
+	g.server.leaves = MaxChaChaLeaves
+	if _, err := b.AddRecipient(g.server, []Entry{{MessageID: 1}}); codeOf(err) != alert.LimitExceeded {
+		t.Fatalf("AES-GCM key past the leaf limit: %v", err)
+	}
+}
+
+// BATCH-008: a recipient whose envelope key is at its limit is refused on
+// its own; the batch, large enough to be split between workers, is built
+// for every other recipient, and each of them opens its delivery.
+func TestOneRecipientNeverFailsBatch(t *testing.T) {
+	priv, pk := signer(1)
+	b := newBuilder(t, priv, nil)
 	b.SetWorkers(3)
+	var parties []*party
+	var handles []int
 	for i := 0; i < 40; i++ {
-		k := newParty(t, pk, byte(60+i), suite.AEADChaCha20Poly1305).server
+		p := newParty(t, pk, byte(60+i), suite.AEADChaCha20Poly1305)
 		if i == 21 {
-			k.leaves = MaxChaChaLeaves
+			p.server.leaves = MaxChaChaLeaves
 		}
-		if _, err := b.AddRecipient(k, []Entry{{MessageID: 1, Payload: make([]byte, 4000)}}); err != nil {
+		h, err := b.AddRecipient(p.server, []Entry{{MessageID: 1, Payload: make([]byte, 4000)}})
+		if i == 21 {
+			if codeOf(err) != alert.LimitExceeded {
+				t.Fatalf("recipient at its limit: %v, want limit_exceeded", err)
+			}
+			continue
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
+		parties = append(parties, p)
+		handles = append(handles, h)
 	}
-	if _, err := b.Build(4, 0); codeOf(err) != alert.LimitExceeded {
-		t.Fatalf("a key past its limit in a parallel build: %v", err)
+	bt, err := b.Build(4, 0)
+	if err != nil {
+		t.Fatalf("one recipient failed the batch: %v", err)
 	}
-	b.Reset()
-	b.AddRecipient(newParty(t, pk, 120, suite.AEADChaCha20Poly1305).server, []Entry{{MessageID: 1}})
-	if _, err := b.Build(5, 0); err != nil {
-		t.Fatalf("the build after a failed one: %v", err)
+	if bt.Header.LeafCount != 39 {
+		t.Fatalf("%d leaves, want 39", bt.Header.LeafCount)
+	}
+	for i, p := range parties {
+		body, err := bt.AppendDelivery(nil, handles[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := ParseDelivery(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.opener.Open(d, 0); err != nil {
+			t.Fatalf("recipient %d: %v", i, err)
+		}
 	}
 }
 

@@ -31,7 +31,7 @@ type Entry struct {
 type recipient struct {
 	keys       *Keys
 	first, end int // range in Builder.entries
-	content    int // length of the encoded LeafContent, set by Build
+	content    int // length of the encoded LeafContent
 }
 
 // Builder builds batches. It is reusable: Reset keeps every buffer, so a
@@ -61,7 +61,6 @@ type Builder struct {
 	workers int
 
 	layoutBroken atomic.Bool
-	limitErr     atomic.Pointer[error] // the first envelope-key limit a worker hit (BATCH-007)
 }
 
 type span struct{ off, end int }
@@ -132,6 +131,15 @@ func (b *Builder) holds(k *Keys) bool {
 // AddRecipient queues one leaf for the session with keys k and returns its
 // handle for AppendDelivery. Entries must have strictly ascending, non-zero
 // message IDs (BATCH-005) and payloads within MaxPayload.
+//
+// AddRecipient charges the leaf to k's usage limits (BATCH-007) here, where
+// the leaf's size is known, so that Build never fails for one recipient
+// (BATCH-008): a leaf that would pass a limit is refused with
+// limit_exceeded, nothing is charged, the batch goes on without that
+// session, and the caller closes it with limit_exceeded. A leaf charged
+// here counts as sealed even if the batch is never built (a safe
+// overcount). Any refusal concerns this recipient only; the Builder is left
+// as it was.
 func (b *Builder) AddRecipient(k *Keys, entries []Entry) (int, error) {
 	if len(entries) == 0 || len(entries) > MaxEntriesPerLeaf {
 		return 0, alert.Errorf(alert.InternalError, "batch: %d entries for one recipient", len(entries))
@@ -152,10 +160,17 @@ func (b *Builder) AddRecipient(k *Keys, entries []Entry) (int, error) {
 	if b.holds(k) {
 		return 0, alert.New(alert.InternalError, "batch: two leaves for one session (BATCH-002)")
 	}
+	c := contentLen(entries)
+	if c > maxSealed-suite.TagSize {
+		return 0, alert.New(alert.RecordOverflow, "batch: leaf too large")
+	}
+	if err := k.spend(c); err != nil {
+		return 0, err
+	}
 	k.batch = batchMark{b.id, b.gen}
 	first := len(b.entries)
 	b.entries = append(b.entries, entries...)
-	b.recips = append(b.recips, recipient{keys: k, first: first, end: len(b.entries)})
+	b.recips = append(b.recips, recipient{keys: k, first: first, end: len(b.entries), content: c})
 	return len(b.recips) - 1, nil
 }
 
@@ -167,9 +182,10 @@ type Batch struct {
 	b         *Builder
 }
 
-func (b *Builder) contentLen(r *recipient) int {
+// contentLen is the length of the encoded LeafContent of entries.
+func contentLen(entries []Entry) int {
 	n := 2
-	for _, e := range b.entries[r.first:r.end] {
+	for _, e := range entries {
 		n += 1 + 8
 		if e.Broadcast == 0 {
 			n += 3 + len(e.Payload)
@@ -215,14 +231,8 @@ func (b *Builder) Build(seq, timestampMs uint64) (*Batch, error) {
 		total += n
 	}
 	for i := range b.recips {
-		c := b.contentLen(&b.recips[i])
-		b.recips[i].content = c
-		if c > maxSealed-suite.TagSize {
-			return nil, alert.New(alert.RecordOverflow, "batch: leaf too large")
-		}
-		// The usage limits (spend) are charged by the worker that seals
-		// the leaf: each Keys is touched once, by one goroutine.
-		n := 1 + TagLen + 3 + c + suite.TagSize
+		// AddRecipient checked the size and charged the usage limits.
+		n := 1 + TagLen + 3 + b.recips[i].content + suite.TagSize
 		b.leaves = append(b.leaves, span{total, total + n})
 		total += n
 	}
@@ -282,9 +292,6 @@ func (b *Builder) Build(seq, timestampMs uint64) (*Batch, error) {
 		}
 		wg.Wait()
 	}
-	if err := b.limitErr.Swap(nil); err != nil {
-		return nil, *err
-	}
 	if b.layoutBroken.Swap(false) {
 		return nil, alert.New(alert.InternalError, "batch: leaf size differs from its layout")
 	}
@@ -316,11 +323,6 @@ func (b *Builder) sealRange(lo, hi int, seq uint64, aad []byte) {
 			leaf = a.Seal(leaf, zeroNonce[:], p, aad)
 		} else {
 			r := &b.recips[i-nBlobs]
-			if err := r.keys.spend(r.content); err != nil {
-				// The batch fails as a whole; this leaf stays unsealed.
-				b.limitReached(err)
-				continue
-			}
 			tag := r.keys.Tag(&b.signerID, seq)
 			leaf = append(leaf, KindRecipient)
 			leaf = append(leaf, tag[:]...)
@@ -350,11 +352,6 @@ func (b *Builder) sealRange(lo, hi int, seq uint64, aad []byte) {
 		b.hashes[i] = merkle.LeafHash(b.arena[l.off:l.end])
 	}
 }
-
-// limitReached records the first envelope-key limit a worker hit. It is a
-// function of its own so that only a failure allocates: taking the address
-// of the sealing loop's error would move it to the heap on every leaf.
-func (b *Builder) limitReached(err error) { b.limitErr.CompareAndSwap(nil, &err) }
 
 // Leaves returns the number of leaves.
 func (bt *Batch) Leaves() int { return len(bt.b.leaves) }
