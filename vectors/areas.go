@@ -190,8 +190,8 @@ type MerkleTest struct {
 
 // ReplayGroup is a group of replay.json (spec §11). Type is
 // "MessageWindow" (REPLAY-011, REPLAY-012: the per-client message-ID window
-// of WindowSize IDs) or "BatchSequence" (REPLAY-010: the highest accepted
-// batch_seq per signer key).
+// of WindowSize IDs) or "BatchSequence" (REPLAY-010: the highest batch_seq
+// accepted in the current session, 0 at the start of each session).
 type ReplayGroup struct {
 	Type       string       `json:"type"`
 	WindowSize int          `json:"windowSize"`
@@ -207,12 +207,15 @@ type ReplayTest struct {
 	Steps []ReplayStep `json:"steps"`
 }
 
-// ReplayStep is one decision. Signer (BatchSequence only) numbers the
-// signer keys of the test: each has its own sequence.
+// ReplayStep is one decision. Session (BatchSequence only) numbers the
+// client's successive sessions with one server key, from 0, never
+// decreasing from one step to the next: a step with a higher number than
+// the step before starts a new session, whose batch sequence starts again
+// from 0 (REPLAY-010).
 type ReplayStep struct {
-	Signer int    `json:"signer"`
-	ID     U64    `json:"id"`
-	Result string `json:"result"`
+	Session int    `json:"session"`
+	ID      U64    `json:"id"`
+	Result  string `json:"result"`
 }
 
 // RecordGroup is a group of record.json (spec §8): a receiver of protected
@@ -300,8 +303,8 @@ type BatchBlob struct {
 // BatchTest opens Delivery, the body of a BatchDelivery message (msg_type
 // 0x12), as the client of recipient Recipient: its session authenticated
 // the group's SignerKey, delivers payloads of at most MaxPayload bytes, and
-// its replay state is HighestBatchSeq (the highest batch_seq accepted from
-// this signer, absent if none) and AcceptedIDs (message IDs accepted
+// its replay state is HighestBatchSeq (the highest batch_seq accepted in
+// this session, absent if none) and AcceptedIDs (message IDs accepted
 // before, in order). A valid test lists every entry in Messages, in order,
 // with its status: "deliver", or the local result "replayed_message" or
 // "stale_message" for a message not handed to the application

@@ -258,6 +258,29 @@ func TestResumption(t *testing.T) {
 	}
 }
 
+// KS-006: no two sessions share envelope keys, whether fresh or resumed
+// from one ticket, even with the same ticket twice: every handshake mixes
+// in fresh (EC)DHE shares (HS-041). Batch sequences restart in every
+// session (REPLAY-010) because of this.
+func TestEnvelopeKeysNeverRepeat(t *testing.T) {
+	first := mustConnect(t, pinnedClient(), plainServer())
+	cfg := pinnedClient()
+	cfg.Ticket = first.c.NewTicket()
+	sessions := []result{first, mustConnect(t, pinnedClient(), plainServer()), mustConnect(t, cfg, plainServer()), mustConnect(t, cfg, plainServer())}
+	seen := map[string]int{}
+	for i, r := range sessions {
+		if i >= 2 && !r.client.Resumed {
+			t.Fatalf("session %d did not resume", i)
+		}
+		for _, k := range [][]byte{r.client.Envelope.Key, r.client.Envelope.IV, r.client.Envelope.TagKey} {
+			if j, ok := seen[string(k)]; ok {
+				t.Fatalf("sessions %d and %d share envelope key material", j, i)
+			}
+			seen[string(k)] = i
+		}
+	}
+}
+
 // Downgrade protection (HS-022, HS-024): an attacker who removes offers
 // from the ClientHello and relays the rest makes the client derive other
 // handshake keys (bad_record_mac); an attacker who also answers in the

@@ -94,7 +94,7 @@ type Hub struct {
 	acks  map[[32]byte][]uint64
 	wake  chan struct{}
 
-	seqNext, seqEnd uint64 // reserved batch sequence numbers (BATCH-020)
+	seqNext, seqEnd uint64 // reserved batch sequence numbers: one counter for every session (BATCH-020)
 }
 
 // New returns a Hub.

@@ -118,7 +118,7 @@ func ids(list string, names map[string]uint16) ([]uint16, error) {
 type client struct {
 	o        *options
 	window   replay.Window
-	lastSeq  uint64 // the highest batch_seq accepted in the current session (REPLAY-010)
+	seq      replay.BatchSeq // the current session's batch sequence (REPLAY-010)
 	ticket   *handshake.Ticket
 	clientID [32]byte
 }
@@ -262,7 +262,7 @@ func (c *client) connection(cfg handshake.ClientConfig) int {
 	if sess.Resumed {
 		resumed = 1
 	}
-	c.lastSeq = 0 // batch sequences are per session (REPLAY-010)
+	c.seq = replay.BatchSeq{} // batch sequences are per session (REPLAY-010)
 	fmt.Printf("connected %x resumed=%d\n", sess.ClientID, resumed)
 	keys, err := batch.NewKeys(sess.AEAD, sess.Envelope)
 	if err != nil {
@@ -326,7 +326,7 @@ type opened struct {
 // (REPLAY-010), and changes no state.
 func (c *client) openAll(o *batch.Opener, msgs []session.Message) ([]opened, error) {
 	var out []opened
-	last := c.lastSeq
+	last := c.seq.Last()
 	for _, m := range msgs {
 		if m.Type != wire.TypeBatchDelivery {
 			continue
@@ -352,10 +352,9 @@ func (c *client) openAll(o *batch.Opener, msgs []session.Message) ([]opened, err
 // new messages; it returns the IDs to acknowledge (DLV-003).
 func (c *client) accept(o opened) ([]uint64, error) {
 	if c.o.bug != "no-batch-seq-check" {
-		if o.seq <= c.lastSeq {
-			return nil, alert.Errorf(alert.ReplayedBatch, "batch_seq %d not above %d (REPLAY-010)", o.seq, c.lastSeq)
+		if err := c.seq.Accept(o.seq); err != nil {
+			return nil, err
 		}
-		c.lastSeq = o.seq
 	}
 	var acks []uint64
 	for _, m := range o.msgs {

@@ -205,7 +205,7 @@ export function openDelivery(body: Uint8Array, ctx: OpenContext, state: ReplaySt
   // (4) MERKLE-002
   if (h.leafCount < 1 || h.leafCount > LIMITS.MaxBatchLeaves) fail('illegal_parameter', `leaf_count ${h.leafCount}`, 'MERKLE-002');
   // (5) REPLAY-010 (BATCH-011: before the signature)
-  if (state.batches.check(h.signerId, h.batchSeq) !== 'accept') fail('replayed_batch', `batch_seq ${h.batchSeq} not above the highest accepted`, 'REPLAY-010');
+  if (state.batch.check(h.batchSeq) !== 'accept') fail('replayed_batch', `batch_seq ${h.batchSeq} not above the highest accepted in this session`, 'REPLAY-010');
   // (6) SIG-001 … SIG-005: the one strict rule, over the 86-byte header (§10.4)
   verify(ctx.signerKey, SIG_LABELS.batch, d.headerBytes, d.signature, { requirement: 'BATCH-011' });
   // (7) MERKLE-001: the own leaf's proof, then every blob's, against the signed leaf_count (MERKLE-003)
@@ -282,7 +282,7 @@ export function openDelivery(body: Uint8Array, ctx: OpenContext, state: ReplaySt
   for (const b of d.blobs) if (!referenced.has(b.leafIndex)) fail('illegal_parameter', `blob ${b.leafIndex} not referenced`, 'BATCH-013');
 
   // BATCH-014: the state changes only now that every check passed; the caller commits it (REPLAY-013)
-  next.batches.accept(h.signerId, h.batchSeq);
+  next.batch.accept(h.batchSeq);
   return { header: h, messages, nextState: next };
 }
 

@@ -317,7 +317,8 @@ export class SealFeedClient {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.hsResult = r;
     this.session = r.session;
-    // REPLAY-011: one replay state per client ID and server trust anchor, persisted across connections
+    // REPLAY-011: one replay state per client ID and server trust anchor, persisted across connections; its
+    // batch sequence starts again from 0 in every session (REPLAY-010), fromJSON does not restore one
     this.storeKey = replayKey(r.trustAnchor, r.clientId);
     const saved = await this.store.load(this.storeKey);
     this.replay = saved ? ReplayState.fromJSON(saved) : new ReplayState();

@@ -112,8 +112,8 @@ test('openDelivery: unicast, broadcast, replayed and stale messages, no state ch
       [4n, 'to everyone', 'deliver', true],
     ],
   );
-  assert.equal(state.batches.get(opened.header.signerId), 0n); // the caller's state is untouched
-  assert.equal(opened.nextState.batches.get(opened.header.signerId), 7n);
+  assert.equal(state.batch.highest, 0n); // the caller's state is untouched
+  assert.equal(opened.nextState.batch.highest, 7n);
   // the same batch again: replayed_batch (REPLAY-010)
   assert.equal(alertOf(() => openDelivery(batch.delivery(0, [0]), ctxA, opened.nextState)), 'replayed_batch');
   // recipient b's delivery opened with a's keys: wrong_recipient
