@@ -211,11 +211,15 @@ func (b *Builder) SetWorkers(n int) {
 }
 
 // Build seals every leaf, builds the tree and signs the header. seq must be
-// strictly above every sequence this signer used before (BATCH-020); the
-// caller persists it. A seq given to a Build that failed counts as used:
-// leaves may have been sealed under it before the failure. Sealing and leaf hashing run on up to SetWorkers
-// goroutines, each writing its own leaves of the arena; so does the lower
-// part of a large tree (merkle.Tree.BuildParallel).
+// at least 1 and above the seq of every earlier batch that held a leaf for
+// any of its recipients' sessions (BATCH-020: strictly increasing within a
+// session); one counter for all sessions does. A seq given to a Build that
+// failed counts as used: leaves may have been sealed under it before the
+// failure. Build does not fail for one recipient: AddRecipient already
+// refused any leaf past its key's limits (BATCH-008). Sealing and leaf
+// hashing run on up to SetWorkers goroutines, each writing its own leaves
+// of the arena; so does the lower part of a large tree
+// (merkle.Tree.BuildParallel).
 func (b *Builder) Build(seq, timestampMs uint64) (*Batch, error) {
 	nBlobs, nLeaves := len(b.blobs), len(b.blobs)+len(b.recips)
 	if nLeaves == 0 || nLeaves > MaxBatchLeaves {

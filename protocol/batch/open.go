@@ -163,11 +163,12 @@ func (o *Opener) checkHeader(d *Delivery, lastSeq uint64) error {
 }
 
 // Open verifies and opens a delivery: header and sequence (BATCH-010,
-// REPLAY-010), signature (SIG), inclusion proofs (MERKLE-001), leaf kinds
-// and tag (BATCH-012), then decrypts (BATCH-013) and parses (BATCH-005).
-// Nothing is decrypted before the origin is verified (BATCH-011). Open
-// changes no state; the caller records the sequence and message IDs after
-// it succeeds (BATCH-014).
+// REPLAY-010: lastSeq is the highest batch_seq accepted in this session, 0
+// at its start), the signature (SIG-001 … SIG-005), inclusion proofs
+// (MERKLE-001), leaf kinds and tag (BATCH-012), then decrypts (BATCH-013)
+// and parses (BATCH-005). Nothing is decrypted before the origin is
+// verified (BATCH-011). Open changes no state; the caller records the
+// sequence and message IDs after it succeeds (BATCH-014).
 func (o *Opener) Open(d *Delivery, lastSeq uint64) ([]Message, error) {
 	if err := o.checkHeader(d, lastSeq); err != nil {
 		return nil, err
