@@ -71,20 +71,13 @@ func BenchmarkOpen(b *testing.B) {
 	}
 }
 
-// BenchmarkVerifyDeliveries checks 64 delivery signatures, batched and one
-// by one.
-func BenchmarkVerifyDeliveries(b *testing.B) {
-	b.Run("batch", func(b *testing.B) { VerifyDeliveries(b, true) })
-	b.Run("one-by-one", func(b *testing.B) { VerifyDeliveries(b, false) })
-}
-
 // TestBenchFixturesOpen keeps the benchmark fixtures honest: a delivery built
 // the way the benchmarks build it opens to the expected messages.
 func TestBenchFixturesOpen(t *testing.T) {
 	ek := keyschedule.Envelope(make([]byte, 32))
 	sk, _ := batch.NewKeys(suite.AEADChaCha20Poly1305, ek)
 	ck, _ := batch.NewKeys(suite.AEADChaCha20Poly1305, ek)
-	builder := batch.NewBuilder(signer, nil)
+	builder := newBuilder(t)
 	x := builder.AddBroadcast([]byte("all"))
 	h, _ := builder.AddRecipient(sk, []batch.Entry{{MessageID: 1, Payload: []byte("one")}, {MessageID: 2, Broadcast: x}})
 	bt, err := builder.Build(1, 0)

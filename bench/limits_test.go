@@ -35,7 +35,7 @@ func BenchmarkLimitComposite(b *testing.B) {
 func BenchmarkProtocolWork(b *testing.B) {
 	b.Run("recipient-tag", RecipientTag)
 	b.Run("merkle-node", MerkleNode)
-	b.Run("sign-batch-witnessed", SignBatch)
+	b.Run("sign-batch", SignBatch)
 }
 
 // BenchmarkBaselinePerMessageSign seals and signs every message.

@@ -39,6 +39,15 @@ func signerKey(b *testing.B) *sig.PublicKey {
 	return k
 }
 
+// newBuilder returns a Builder signing with signer.
+func newBuilder(b testing.TB) *batch.Builder {
+	builder, err := batch.NewBuilder(signer, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return builder
+}
+
 type session struct{ server, client *batch.Keys }
 
 func sessions(b *testing.B, n int, aead uint16) []session {
@@ -68,7 +77,7 @@ func Build(b *testing.B, n, m, size int, broadcast bool, workers int) {
 func BuildAEAD(b *testing.B, aead uint16, n, m, size int, broadcast bool, workers int) {
 	ss := sessions(b, n, aead)
 	payload := bytes.Repeat([]byte{0xab}, size)
-	builder := batch.NewBuilder(signer, nil)
+	builder := newBuilder(b)
 	if workers > 0 {
 		builder.SetWorkers(workers)
 	}
@@ -110,7 +119,7 @@ func BuildAEAD(b *testing.B, aead uint16, n, m, size int, broadcast bool, worker
 func Open(b *testing.B, n, size int) {
 	ss := sessions(b, n, suite.AEADChaCha20Poly1305)
 	payload := bytes.Repeat([]byte{0xcd}, size)
-	builder := batch.NewBuilder(signer, nil)
+	builder := newBuilder(b)
 	entries := make([]batch.Entry, 10)
 	for j := range entries {
 		entries[j] = batch.Entry{MessageID: uint64(j + 1), Payload: payload}
@@ -137,50 +146,6 @@ func Open(b *testing.B, n, size int) {
 		}
 		if _, err := o.Open(d, 0); err != nil {
 			b.Fatal(err)
-		}
-	}
-}
-
-func deliveries(b *testing.B) []*batch.Delivery {
-	ss := sessions(b, 1, suite.AEADChaCha20Poly1305)
-	builder := batch.NewBuilder(signer, nil)
-	var ds []*batch.Delivery
-	for seq := uint64(1); seq <= 64; seq++ {
-		builder.Reset()
-		h, _ := builder.AddRecipient(ss[0].server, []batch.Entry{{MessageID: seq, Payload: []byte("x")}})
-		bt, err := builder.Build(seq, 0)
-		if err != nil {
-			b.Fatal(err)
-		}
-		body, _ := bt.AppendDelivery(nil, h)
-		d, err := batch.ParseDelivery(body)
-		if err != nil {
-			b.Fatal(err)
-		}
-		ds = append(ds, d)
-	}
-	return ds
-}
-
-// VerifyDeliveries checks the signatures of 64 deliveries from one server,
-// batched (SIG-011) or one by one.
-func VerifyDeliveries(b *testing.B, batched bool) {
-	ds := deliveries(b)
-	pk := signerKey(b)
-	b.ReportAllocs()
-	for b.Loop() {
-		if batched {
-			for _, err := range batch.VerifyMany(sig.NewBatchVerifier(nil), pk, ds) {
-				if err != nil {
-					b.Fatal(err)
-				}
-			}
-			continue
-		}
-		for _, d := range ds {
-			if err := sig.VerifyWitnessed(pk, keyschedule.SigBatch, d.HeaderBytes, d.Signature, d.Witness); err != nil {
-				b.Fatal(err)
-			}
 		}
 	}
 }
@@ -371,15 +336,13 @@ func MerkleNode(b *testing.B) {
 	}
 }
 
-// SignBatch signs one batch header with its witness (§10.4, SIG-010): once
-// per batch.
+// SignBatch signs one batch header (§10.4): crypto/ed25519 through
+// sig.Sign, once per batch.
 func SignBatch(b *testing.B) {
 	hdr := batch.Header{Version: batch.Version, SignerID: sig.KeyID(signer.Public().(ed25519.PublicKey)), Seq: 1, LeafCount: 100}
 	enc := hdr.AppendTo(nil)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, _, err := sig.SignWitnessed(signer, keyschedule.SigBatch, enc); err != nil {
-			b.Fatal(err)
-		}
+		sig.Sign(signer, keyschedule.SigBatch, enc)
 	}
 }

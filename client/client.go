@@ -310,6 +310,7 @@ type conn struct {
 	mu     sync.Mutex // serialises the session and writes
 	sess   *session.Session
 	opener *batch.Opener
+	seq    replay.BatchSeq // this session's batch sequence (REPLAY-010), never persisted
 	closed bool
 
 	lastRecv atomic.Int64 // Unix nanoseconds of the last frame received
@@ -571,13 +572,12 @@ func (cn *conn) handle(ctx context.Context, frame []byte) error {
 	// any takes effect; then the replay state records them all and is
 	// saved once (REPLAY-013) before the application sees a message.
 	type openedDelivery struct {
-		signer [32]byte
-		seq    uint64
-		msgs   []batch.Message
+		seq  uint64
+		msgs []batch.Message
 	}
 	var all []openedDelivery
 	st.mu.Lock()
-	lastOf := map[[32]byte]uint64{}
+	last := cn.seq.Last()
 	for _, m := range msgs {
 		if m.Type != wire.TypeBatchDelivery {
 			continue // Session.Open admits only BatchDelivery for a client
@@ -586,10 +586,6 @@ func (cn *conn) handle(ctx context.Context, frame []byte) error {
 		if err != nil {
 			st.mu.Unlock()
 			return err
-		}
-		last, ok := lastOf[d.Header.SignerID]
-		if !ok {
-			last = st.Seqs.Last(d.Header.SignerID)
 		}
 		out, err := cn.opener.Open(d, last)
 		if err != nil {
@@ -602,13 +598,13 @@ func (cn *conn) handle(ctx context.Context, frame []byte) error {
 				return replay.Invalid.Err()
 			}
 		}
-		lastOf[d.Header.SignerID] = d.Header.Seq
-		all = append(all, openedDelivery{signer: d.Header.SignerID, seq: d.Header.Seq, msgs: out})
+		last = d.Header.Seq
+		all = append(all, openedDelivery{seq: d.Header.Seq, msgs: out})
 	}
 	var fresh []Message
 	var acks []uint64
 	for _, o := range all {
-		if err := st.Seqs.Accept(o.signer, o.seq); err != nil {
+		if err := cn.seq.Accept(o.seq); err != nil {
 			st.mu.Unlock()
 			return err
 		}

@@ -15,16 +15,16 @@ import (
 )
 
 // state is what a client keeps across reconnects and restarts
-// (REPLAY-013): the message-ID window of its client ID, the batch
-// sequences per signer, its resumption ticket and the highest revocation
-// list number seen (CRED-013).
+// (REPLAY-013): the message-ID window of its client ID, its resumption
+// ticket and the highest revocation list number seen (CRED-013). Batch
+// sequences are per session (REPLAY-010) and kept by the connection, not
+// here; a "batch_seqs" field of an older state file is ignored.
 type state struct {
 	mu   sync.Mutex
 	path string // "" keeps the state in memory only
 
 	ClientID   [32]byte
 	Window     replay.Window
-	Seqs       replay.Sequences
 	Ticket     *handshake.Ticket
 	Revocation uint64
 }
@@ -33,7 +33,6 @@ type stateFile struct {
 	Version    int       `json:"version"`
 	ClientID   []byte    `json:"client_id"`
 	Window     []byte    `json:"window"`
-	Seqs       []byte    `json:"batch_seqs"`
 	Revocation uint64    `json:"revocation_number"`
 	Ticket     []byte    `json:"ticket,omitempty"`
 	TicketPSK  []byte    `json:"ticket_psk,omitempty"`
@@ -64,9 +63,6 @@ func loadState(path string) (*state, error) {
 	if err := s.Window.UnmarshalBinary(f.Window); err != nil {
 		return nil, fmt.Errorf("client: state file %s: window: %w", path, err)
 	}
-	if err := s.Seqs.UnmarshalBinary(f.Seqs); err != nil {
-		return nil, fmt.Errorf("client: state file %s: batch sequences: %w", path, err)
-	}
 	s.Revocation = f.Revocation
 	if len(f.Ticket) > 0 && len(f.TicketPSK) == 32 && len(f.TicketID) == 32 {
 		t := &handshake.Ticket{Bytes: f.Ticket, PSK: f.TicketPSK, Expires: f.TicketExp}
@@ -86,11 +82,7 @@ func (s *state) save() error {
 	if err != nil {
 		return err
 	}
-	q, err := s.Seqs.MarshalBinary()
-	if err != nil {
-		return err
-	}
-	f := stateFile{Version: 1, ClientID: s.ClientID[:], Window: w, Seqs: q, Revocation: s.Revocation}
+	f := stateFile{Version: 1, ClientID: s.ClientID[:], Window: w, Revocation: s.Revocation}
 	if t := s.Ticket; t != nil {
 		f.Ticket, f.TicketPSK, f.TicketID, f.TicketExp = t.Bytes, t.PSK, t.ClientID[:], t.Expires
 	}

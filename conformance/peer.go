@@ -315,7 +315,10 @@ type msg struct {
 // recipients whose handles follow) and returns the delivery body for this
 // client and the batch.
 func (c *conn) build(seq uint64, msgs []msg, others ...*batch.Keys) ([]byte, *batch.Batch, []int, error) {
-	b := batch.NewBuilder(c.key, nil)
+	b, err := batch.NewBuilder(c.key, nil)
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	var entries []batch.Entry
 	blobs := map[string]int{}
 	for _, m := range msgs {

@@ -126,7 +126,10 @@ func deliveryFixture() (*batch.Opener, []byte) {
 	other, _ := batch.NewKeys(suite.AEADChaCha20Poly1305, keyschedule.Envelope(bytes.Repeat([]byte{5}, 32)))
 	// Deterministic data keys: the fuzzing coordinator and its workers
 	// each build the fixture and must get the same bytes.
-	b := batch.NewBuilder(fuzzKey, mrand.NewChaCha8([32]byte{6}))
+	b, err := batch.NewBuilder(fuzzKey, mrand.NewChaCha8([32]byte{6}))
+	if err != nil {
+		panic(err)
+	}
 	x := b.AddBroadcast([]byte("news"))
 	h, _ := b.AddRecipient(sk, []batch.Entry{{MessageID: 1, Payload: []byte("hi")}, {MessageID: 2, Broadcast: x}})
 	b.AddRecipient(other, []batch.Entry{{MessageID: 1, Broadcast: x}})

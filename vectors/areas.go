@@ -122,25 +122,21 @@ type DecodeTest struct {
 }
 
 // Ed25519Group is a group of ed25519.json (spec §4.2): signatures over
-// Label || 0x00 || Msg. In a witnessed group every test carries the torsion
-// witness of a batch signature (SIG-010) and is run through both single and
-// batch verification (SIG-011).
+// Label || 0x00 || Msg, one group per label (the handshake's, the batch
+// signature's), all checked by the one rule of §4.2.
 type Ed25519Group struct {
-	Type      string        `json:"type"` // "Ed25519Verify"
-	Label     string        `json:"label"`
-	Witnessed bool          `json:"witnessed"`
-	Tests     []Ed25519Test `json:"tests"`
+	Type  string        `json:"type"` // "Ed25519Verify"
+	Label string        `json:"label"`
+	Tests []Ed25519Test `json:"tests"`
 }
 
-// Ed25519Test is one verification. Witness is empty in groups that are not
-// witnessed. An invalid key yields bad_key (SIG-001), any other failure
-// bad_signature.
+// Ed25519Test is one verification. An invalid key yields bad_key (SIG-001),
+// any other failure bad_signature.
 type Ed25519Test struct {
 	Test
 	PublicKey Hex `json:"publicKey"`
 	Msg       Hex `json:"msg"`
 	Sig       Hex `json:"sig"`
-	Witness   Hex `json:"witness"`
 }
 
 // CredentialGroup is a group of credential.json (spec §5.1, §5.2): a client
@@ -194,8 +190,8 @@ type MerkleTest struct {
 
 // ReplayGroup is a group of replay.json (spec §11). Type is
 // "MessageWindow" (REPLAY-011, REPLAY-012: the per-client message-ID window
-// of WindowSize IDs) or "BatchSequence" (REPLAY-010: the highest accepted
-// batch_seq per signer key).
+// of WindowSize IDs) or "BatchSequence" (REPLAY-010: the highest batch_seq
+// accepted in the current session, 0 at the start of each session).
 type ReplayGroup struct {
 	Type       string       `json:"type"`
 	WindowSize int          `json:"windowSize"`
@@ -211,12 +207,15 @@ type ReplayTest struct {
 	Steps []ReplayStep `json:"steps"`
 }
 
-// ReplayStep is one decision. Signer (BatchSequence only) numbers the
-// signer keys of the test: each has its own sequence.
+// ReplayStep is one decision. Session (BatchSequence only) numbers the
+// client's successive sessions with one server key, from 0, never
+// decreasing from one step to the next: a step with a higher number than
+// the step before starts a new session, whose batch sequence starts again
+// from 0 (REPLAY-010).
 type ReplayStep struct {
-	Signer int    `json:"signer"`
-	ID     U64    `json:"id"`
-	Result string `json:"result"`
+	Session int    `json:"session"`
+	ID      U64    `json:"id"`
+	Result  string `json:"result"`
 }
 
 // RecordGroup is a group of record.json (spec §8): a receiver of protected
@@ -258,7 +257,7 @@ type RecordStep struct {
 // BatchGroup is a group of batch.json (spec §10): one batch as the server
 // built it, and the deliveries its recipients open. With SigningSeed, the
 // data keys and each recipient's entries, a builder can reproduce every
-// leaf, the header, the signature and the witness byte for byte.
+// leaf, the header and the signature byte for byte.
 type BatchGroup struct {
 	Type        string           `json:"type"`        // "BatchOpen"
 	SigningSeed Hex              `json:"signingSeed"` // Ed25519 seed of the key that signed (RFC 8032)
@@ -270,7 +269,6 @@ type BatchGroup struct {
 	Root        Hex              `json:"root"`
 	Header      Hex              `json:"header"` // encoded BatchHeader
 	Signature   Hex              `json:"signature"`
-	Witness     Hex              `json:"witness"`
 	Recipients  []BatchRecipient `json:"recipients"`
 	Blobs       []BatchBlob      `json:"blobs"`
 	Tests       []BatchTest      `json:"tests"`
@@ -305,8 +303,8 @@ type BatchBlob struct {
 // BatchTest opens Delivery, the body of a BatchDelivery message (msg_type
 // 0x12), as the client of recipient Recipient: its session authenticated
 // the group's SignerKey, delivers payloads of at most MaxPayload bytes, and
-// its replay state is HighestBatchSeq (the highest batch_seq accepted from
-// this signer, absent if none) and AcceptedIDs (message IDs accepted
+// its replay state is HighestBatchSeq (the highest batch_seq accepted in
+// this session, absent if none) and AcceptedIDs (message IDs accepted
 // before, in order). A valid test lists every entry in Messages, in order,
 // with its status: "deliver", or the local result "replayed_message" or
 // "stale_message" for a message not handed to the application

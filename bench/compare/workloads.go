@@ -158,7 +158,10 @@ func checkSealFeed(sh shape, broadcast bool) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	b := batch.NewBuilder(sfSigner, nil)
+	b, err := batch.NewBuilder(sfSigner, nil)
+	if err != nil {
+		return "", err
+	}
 	shared := checkMessages(sh, -1)
 	var handles []int
 	if broadcast {

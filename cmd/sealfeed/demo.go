@@ -31,7 +31,7 @@ type demoClient struct {
 	keys    *batch.Keys // the server's copy of this client's envelope keys
 	opener  *batch.Opener
 	window  replay.Window
-	seqs    replay.Sequences
+	seq     replay.BatchSeq // this session's batch sequence (REPLAY-010)
 }
 
 type timeline struct {
@@ -132,7 +132,10 @@ func runProtocolDemo(out io.Writer) error {
 	}
 
 	// One tick: the server packs everything pending into one batch.
-	b := batch.NewBuilder(serverKey, nil)
+	b, err := batch.NewBuilder(serverKey, nil)
+	if err != nil {
+		return err
+	}
 	news := b.AddBroadcast([]byte("maintenance window tonight 22:00 UTC"))
 	pending := map[string][]batch.Entry{
 		"alice": {{MessageID: 1, Payload: []byte("order 1042 shipped")}, {MessageID: 2, Broadcast: news}},
@@ -290,12 +293,11 @@ func (dc *demoClient) receive(tl *timeline, frame []byte) ([]uint64, error) {
 		if err != nil {
 			return nil, err
 		}
-		signer := d.Header.SignerID
-		out, err := dc.opener.Open(d, dc.seqs.Last(signer))
+		out, err := dc.opener.Open(d, dc.seq.Last())
 		if err != nil {
 			return nil, err
 		}
-		if err := dc.seqs.Accept(signer, d.Header.Seq); err != nil {
+		if err := dc.seq.Accept(d.Header.Seq); err != nil {
 			return nil, err
 		}
 		tl.say(dc.name, "batch seq %d verified: signature ok, proof of %d hashes ok, leaf decrypted", d.Header.Seq, len(d.Own.Path))

@@ -26,4 +26,7 @@ var (
 	IgnoreCredentialValidity bool
 	// SkipMerkleProof skips MERKLE-001 for a delivery's own leaf.
 	SkipMerkleProof bool
+	// SkipBatchSignature skips the batch signature check of BATCH-011
+	// (SIG-003) when a delivery is opened.
+	SkipBatchSignature bool
 )

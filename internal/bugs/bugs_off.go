@@ -8,4 +8,5 @@ const (
 	AcceptUnimplementedVersion = false
 	IgnoreCredentialValidity   = false
 	SkipMerkleProof            = false
+	SkipBatchSignature         = false
 )

@@ -30,8 +30,13 @@ func Generate() (ed25519.PrivateKey, error) {
 	return k, err
 }
 
-// MarshalPrivate returns k as PKCS #8 PEM.
+// MarshalPrivate returns k as PKCS #8 PEM. It refuses a key whose public
+// half is not its seed's (SIG-006): PKCS #8 stores the seed only, so the
+// file would name another public key than the caller holds.
 func MarshalPrivate(k ed25519.PrivateKey) ([]byte, error) {
+	if err := sig.CheckPrivateKey(k); err != nil {
+		return nil, err
+	}
 	der, err := x509.MarshalPKCS8PrivateKey(k)
 	if err != nil {
 		return nil, err
@@ -69,6 +74,12 @@ func ParsePrivate(b []byte) (ed25519.PrivateKey, error) {
 	ek, ok := k.(ed25519.PrivateKey)
 	if !ok {
 		return nil, errors.New("not an Ed25519 key")
+	}
+	// The public half must be the seed's (SIG-006). crypto/x509 derives it
+	// from the seed and ignores a public key stored in the file (RFC 8410
+	// OneAsymmetricKey v2); the check keeps that true whatever parses it.
+	if err := sig.CheckPrivateKey(ek); err != nil {
+		return nil, err
 	}
 	if _, err := sig.ParsePublicKey(ek.Public().(ed25519.PublicKey)); err != nil {
 		return nil, err

@@ -7,6 +7,8 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/pem"
@@ -324,5 +326,38 @@ func TestLoadErrors(t *testing.T) {
 	got, err := LoadPublic(path)
 	if err != nil || !bytes.Equal(got.Bytes(), pubOf(k)) {
 		t.Fatalf("LoadPublic: %v", err)
+	}
+}
+
+// SIG-006: a key whose public half is not its seed's never reaches a file,
+// and a file that states another public key (PKCS #8 v2, RFC 8410
+// OneAsymmetricKey with publicKey [1]) loads with the seed's own half.
+func TestPrivateKeyHalvesMatch(t *testing.T) {
+	k, other := genKey(t), genKey(t)
+	mixed := append(bytes.Clone(k[:32]), other[32:]...)
+	if _, err := MarshalPrivate(mixed); !errors.As(err, new(*alert.Error)) {
+		t.Fatalf("MarshalPrivate of mismatched halves: %v", err)
+	}
+	if err := SavePrivate(filepath.Join(t.TempDir(), "k.pem"), mixed); err == nil {
+		t.Fatal("SavePrivate of mismatched halves succeeded")
+	}
+	type pkcs8v2 struct {
+		Version    int
+		Algo       pkix.AlgorithmIdentifier
+		PrivateKey []byte
+		Public     asn1.BitString `asn1:"optional,tag:1"`
+	}
+	inner, _ := asn1.Marshal(k.Seed())
+	der, err := asn1.Marshal(pkcs8v2{1, pkix.AlgorithmIdentifier{Algorithm: asn1.ObjectIdentifier{1, 3, 101, 112}}, inner,
+		asn1.BitString{Bytes: other[32:], BitLength: 256}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ParsePrivate(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+	if err != nil {
+		t.Fatalf("PKCS #8 v2: %v", err)
+	}
+	if !got.Equal(k) {
+		t.Fatal("the public key stored in the file replaced the seed's")
 	}
 }

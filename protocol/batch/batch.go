@@ -89,10 +89,12 @@ type Keys struct {
 	tagMAC hash.Hash
 	sum    [sha256.Size]byte
 	nbuf   [suite.NonceSize]byte
-	leaves uint64 // leaves sealed under this key (BATCH-007)
-	blocks uint64 // AEAD blocks sealed under this key (BATCH-007)
-	tagIn  [len(keyschedule.MACRecipientTag) + 32 + 8]byte
+	// leaves, blocks and batch sit together: AddRecipient reads and
+	// writes all three, one cache line per recipient.
+	leaves uint64    // leaves charged to this key (BATCH-007)
+	blocks uint64    // leafBlocks charged to this key (BATCH-007)
 	batch  batchMark // the batch being assembled that holds a leaf for these keys
+	tagIn  [len(keyschedule.MACRecipientTag) + 32 + 8]byte
 }
 
 // NewKeys prepares the envelope keys of a session that negotiated aeadID.
@@ -115,12 +117,23 @@ const (
 	MaxChaChaLeaves = 1 << 32
 )
 
-// spend records one leaf of n plaintext bytes, refusing to pass the limits
-// of BATCH-007.
+// errKeyLimit is the refusal of a leaf that would pass a limit of
+// BATCH-007; the server closes that session with limit_exceeded (BATCH-008).
+var errKeyLimit = alert.New(alert.LimitExceeded, "batch: envelope key usage limit reached (BATCH-007)")
+
+// leafBlocks is what one recipient leaf of n plaintext bytes counts against
+// an AES-256-GCM envelope key (BATCH-007): ⌈n/16⌉ blocks of plaintext, 4 of
+// additional data and 1 for the leaf itself.
+func leafBlocks(n int) uint64 { return (uint64(n)+15)/16 + 5 }
+
+// spend records one leaf of n plaintext bytes, refusing, with nothing
+// recorded, a leaf that would pass a limit of BATCH-007: more than
+// MaxChaChaLeaves leaves under the key (any AEAD), or, under AES-256-GCM,
+// a sum of leafBlocks above MaxAESGCMBlocks.
 func (k *Keys) spend(n int) error {
-	blocks := uint64(n+15)/16 + 1
-	if (k.aeadID == suite.AEADAES256GCM && k.blocks+blocks > MaxAESGCMBlocks) || k.leaves+1 > MaxChaChaLeaves {
-		return alert.New(alert.LimitExceeded, "batch: envelope key usage limit reached (BATCH-007)")
+	blocks := leafBlocks(n)
+	if k.leaves >= MaxChaChaLeaves || (k.aeadID == suite.AEADAES256GCM && blocks > MaxAESGCMBlocks-k.blocks) {
+		return errKeyLimit
 	}
 	k.leaves++
 	k.blocks += blocks

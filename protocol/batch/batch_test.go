@@ -3,8 +3,10 @@ package batch
 import (
 	"bytes"
 	"crypto/ed25519"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	mrand "math/rand/v2"
 	"testing"
 
@@ -50,11 +52,40 @@ func signer(seed byte) (ed25519.PrivateKey, *sig.PublicKey) {
 	return priv, pk
 }
 
+func newBuilder(t interface {
+	Helper()
+	Fatal(...any)
+}, priv ed25519.PrivateKey, r io.Reader) *Builder {
+	t.Helper()
+	b, err := NewBuilder(priv, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// SIG-006: NewBuilder refuses a signing key whose public half is not its
+// seed's, before anything is signed with it.
+func TestNewBuilderChecksKeyHalves(t *testing.T) {
+	priv, _ := signer(1)
+	other, _ := signer(2)
+	mixed := append(bytes.Clone(priv[:32]), other[32:]...)
+	if _, err := NewBuilder(mixed, nil); codeOf(err) != alert.BadKey {
+		t.Fatalf("mismatched halves: %v", err)
+	}
+	if _, err := NewBuilder(priv[:32], nil); codeOf(err) != alert.BadKey {
+		t.Fatalf("seed only: %v", err)
+	}
+	if _, err := NewBuilder(priv, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // fixture: three clients, one broadcast, built as batch seq 5.
 func fixture(t testing.TB) (*Batch, []*party, []int, *sig.PublicKey) {
 	priv, pk := signer(1)
 	ps := []*party{newParty(t, pk, 10, suite.AEADChaCha20Poly1305), newParty(t, pk, 11, suite.AEADAES256GCM), newParty(t, pk, 12, suite.AEADChaCha20Poly1305)}
-	b := NewBuilder(priv, seeded{mrand.NewChaCha8([32]byte{1})})
+	b := newBuilder(t, priv, seeded{mrand.NewChaCha8([32]byte{1})})
 	news := b.AddBroadcast([]byte("to everyone"))
 	var hs []int
 	for i, p := range ps {
@@ -98,7 +129,7 @@ func TestOpenDelivery(t *testing.T) {
 }
 
 // BATCH-010, BATCH-011 (checks before decryption), BATCH-012, MERKLE-001,
-// REPLAY-010, SIG-010.
+// REPLAY-010.
 func TestOpenRejects(t *testing.T) {
 	bt, ps, hs, pk := fixture(t)
 	body0, _ := bt.AppendDelivery(nil, hs[0])
@@ -106,7 +137,7 @@ func TestOpenRejects(t *testing.T) {
 	_, otherPK := signer(2)
 	mut := func(f func(b []byte) []byte) []byte { return f(append([]byte(nil), body0...)) }
 	flipAt := func(off int) []byte { return mut(func(b []byte) []byte { b[off] ^= 0x01; return b }) }
-	ownLeaf := HeaderLen + 64 + 32 + 4 // start of the own Leaf
+	ownLeaf := HeaderLen + 64 + 4 // start of the own Leaf
 	cases := []struct {
 		name, rule string
 		body       []byte
@@ -125,7 +156,6 @@ func TestOpenRejects(t *testing.T) {
 		{"timestamp changed", "SIG-003", flipAt(2 + 32 + 8 + 7), nil, 0, alert.BadSignature},
 		{"root changed", "SIG-003", flipAt(HeaderLen - 1), nil, 0, alert.BadSignature},
 		{"signature bit", "SIG-003", flipAt(HeaderLen + 40), nil, 0, alert.BadSignature},
-		{"witness bit", "SIG-010", flipAt(HeaderLen + 64 + 3), nil, 0, alert.BadSignature},
 		{"leaf index", "MERKLE-001", flipAt(ownLeaf - 1), nil, 0, alert.BadProof},
 		{"tag bit", "MERKLE-001", flipAt(ownLeaf + 1), nil, 0, alert.BadProof},
 		{"ciphertext bit", "MERKLE-001", flipAt(ownLeaf + 1 + 16 + 3 + 5), nil, 0, alert.BadProof},
@@ -157,7 +187,7 @@ func TestOpenRejectsMisbuiltContent(t *testing.T) {
 	priv, pk := signer(1)
 	p := newParty(t, pk, 20, suite.AEADChaCha20Poly1305)
 	build := func(add func(b *Builder) int) *Delivery {
-		b := NewBuilder(priv, nil)
+		b := newBuilder(t, priv, nil)
 		h := add(b)
 		bt, err := b.Build(1, 0)
 		if err != nil {
@@ -185,7 +215,7 @@ func TestOpenRejectsMisbuiltContent(t *testing.T) {
 	}
 	// A blob delivered that the leaf does not reference.
 	priv2 := priv
-	b := NewBuilder(priv2, nil)
+	b := newBuilder(t, priv2, nil)
 	x := b.AddBroadcast([]byte("x"))
 	y := b.AddBroadcast([]byte("y"))
 	h1, _ := b.AddRecipient(p.server, []Entry{{MessageID: 1, Broadcast: x}})
@@ -214,7 +244,7 @@ func TestOpenRejectsMisbuiltContent(t *testing.T) {
 func TestBuilderRefuses(t *testing.T) {
 	priv, pk := signer(1)
 	p := newParty(t, pk, 30, suite.AEADChaCha20Poly1305)
-	b := NewBuilder(priv, nil)
+	b := newBuilder(t, priv, nil)
 	for name, entries := range map[string][]Entry{
 		"descending IDs":   {{MessageID: 2}, {MessageID: 1}},
 		"zero ID":          {{MessageID: 0}},
@@ -234,7 +264,7 @@ func TestBuilderRefuses(t *testing.T) {
 	}
 	// Another builder's batch takes one leaf for the session too; that does
 	// not hide the leaf already in this batch.
-	other := NewBuilder(b.signer, nil)
+	other := newBuilder(t, b.signer, nil)
 	if _, err := other.AddRecipient(p.server, []Entry{{MessageID: 3}}); err != nil {
 		t.Errorf("another builder refused the session: %v", err)
 	}
@@ -290,7 +320,7 @@ func TestBatchOpenReturnsOnlyOwnLeaf(t *testing.T) {
 	priv, pk := signer(1)
 	rapid.Check(t, func(t *rapid.T) {
 		s := drawShape(t)
-		b := NewBuilder(priv, nil)
+		b := newBuilder(t, priv, nil)
 		for _, p := range s.blobs {
 			b.AddBroadcast(p)
 		}
@@ -378,40 +408,37 @@ func TestAnySingleBitFlipInDeliveryIsRejected(t *testing.T) {
 	}
 }
 
-func TestVerifyManyAgreesWithOpen(t *testing.T) {
-	priv, pk := signer(1)
-	p := newParty(t, pk, 40, suite.AEADChaCha20Poly1305)
-	b := NewBuilder(priv, nil)
-	var ds []*Delivery
-	for seq := uint64(1); seq <= 20; seq++ {
-		b.Reset()
-		h, _ := b.AddRecipient(p.server, []Entry{{MessageID: seq, Payload: []byte{byte(seq)}}})
-		bt, _ := b.Build(seq, 0)
-		body, _ := bt.AppendDelivery(nil, h)
-		if seq%7 == 0 {
-			body[HeaderLen+10] ^= 1 // break the signature
-		}
-		d, _ := ParseDelivery(body)
-		ds = append(ds, d)
+// §10.4, SIG-003: the batch signature is a plain RFC 8032 Ed25519
+// signature over "sealfeed v1 batch signature" || 0x00 || BatchHeader, the
+// very bytes crypto/ed25519 produces, and the delivery carries nothing after
+// it but the leaf proofs (no witness).
+func TestBatchSignatureIsPlainEd25519(t *testing.T) {
+	bt, _, hs, pk := fixture(t)
+	priv, _ := signer(1)
+	hdr := bt.Header.AppendTo(nil)
+	msg := append(append([]byte("sealfeed v1 batch signature"), 0), hdr...)
+	if !ed25519.Verify(pk.Bytes(), msg, bt.Signature[:]) {
+		t.Fatal("crypto/ed25519 rejects the batch signature")
 	}
-	errs := VerifyMany(sig.NewBatchVerifier(nil), pk, ds)
-	for i, d := range ds {
-		_, openErr := p.opener.Open(d, 0)
-		if (errs[i] == nil) != (openErr == nil) {
-			t.Fatalf("delivery %d: VerifyMany %v, Open %v", i, errs[i], openErr)
-		}
-		if errs[i] == nil {
-			if _, err := p.opener.OpenVerified(d, 0); err != nil {
-				t.Fatal(err)
-			}
-		}
+	if want := ed25519.Sign(priv, msg); !bytes.Equal(want, bt.Signature[:]) {
+		t.Fatal("the batch signature is not ed25519.Sign's")
+	}
+	body, err := bt.AppendDelivery(nil, hs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(body[:HeaderLen], hdr) || !bytes.Equal(body[HeaderLen:HeaderLen+64], bt.Signature[:]) {
+		t.Fatal("delivery does not start with header || signature")
+	}
+	if idx := binary.BigEndian.Uint32(body[HeaderLen+64:]); idx != bt.Header.LeafCount-3 {
+		t.Fatalf("own leaf index %d right after the signature, want %d", idx, bt.Header.LeafCount-3)
 	}
 }
 
 func TestBuildAllocationsDoNotGrowWithMessages(t *testing.T) {
 	priv, pk := signer(1)
 	allocs := func(perRecipient int) float64 {
-		b := NewBuilder(priv, nil)
+		b := newBuilder(t, priv, nil)
 		ps := make([]*party, 20)
 		for i := range ps {
 			ps[i] = newParty(t, pk, byte(i), suite.AEADChaCha20Poly1305)
@@ -441,50 +468,105 @@ func TestBuildAllocationsDoNotGrowWithMessages(t *testing.T) {
 	}
 }
 
+// BATCH-007 at its exact boundaries, with the spec's count per leaf:
+// ⌈n/16⌉ + 5 blocks for a LeafContent of n bytes, and 2³² leaves per key.
+// A refused leaf charges nothing.
 func TestEnvelopeKeyLimit(t *testing.T) {
 	priv, pk := signer(1)
+	b := newBuilder(t, priv, nil)
+	// One message of 100 bytes: LeafContent = 2 + (1 + 8 + 3 + 100) = 114
+	// bytes, ⌈114/16⌉ + 5 = 13 blocks.
+	entries := []Entry{{MessageID: 1, Payload: make([]byte, 100)}}
+	const blocks = 13
 	p := newParty(t, pk, 50, suite.AEADAES256GCM)
-	p.server.blocks = MaxAESGCMBlocks - 2
-	b := NewBuilder(priv, nil)
-	if _, err := b.AddRecipient(p.server, []Entry{{MessageID: 1, Payload: make([]byte, 100)}}); err != nil {
+	p.server.blocks = MaxAESGCMBlocks - blocks + 1
+	if _, err := b.AddRecipient(p.server, entries); codeOf(err) != alert.LimitExceeded {
+		t.Fatalf("AES-GCM key one block short: %v, want limit_exceeded", err)
+	}
+	if p.server.blocks != MaxAESGCMBlocks-blocks+1 || p.server.leaves != 0 {
+		t.Fatalf("a refused leaf was charged: %d blocks, %d leaves", p.server.blocks, p.server.leaves)
+	}
+	p.server.blocks = MaxAESGCMBlocks - blocks
+	if _, err := b.AddRecipient(p.server, entries); err != nil {
+		t.Fatalf("AES-GCM key reaching its limit exactly: %v", err)
+	}
+	if p.server.blocks != MaxAESGCMBlocks {
+		t.Fatalf("charged %d blocks, want the limit", p.server.blocks)
+	}
+	if _, err := b.Build(1, 0); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Build(1, 0); codeOf(err) != alert.LimitExceeded {
-		t.Fatalf("AES-GCM envelope key past its block limit: %v (BATCH-007)", err)
-	}
-	q := newParty(t, pk, 51, suite.AEADChaCha20Poly1305)
-	q.server.leaves = MaxChaChaLeaves - 1
 	b.Reset()
-	b.AddRecipient(q.server, []Entry{{MessageID: 1}})
-	if _, err := b.Build(2, 0); err != nil {
+	if _, err := b.AddRecipient(p.server, []Entry{{MessageID: 2}}); codeOf(err) != alert.LimitExceeded {
+		t.Fatalf("AES-GCM key at its limit: %v", err)
+	}
+	// The block limit is AES-GCM's; the leaf limit holds for every AEAD.
+	q := newParty(t, pk, 51, suite.AEADChaCha20Poly1305)
+	q.server.blocks = MaxAESGCMBlocks
+	q.server.leaves = MaxChaChaLeaves - 1
+	if _, err := b.AddRecipient(q.server, []Entry{{MessageID: 1}}); err != nil {
 		t.Fatalf("last allowed leaf: %v", err)
 	}
+	if _, err := b.Build(2, 0); err != nil {
+		t.Fatal(err)
+	}
 	b.Reset()
-	b.AddRecipient(q.server, []Entry{{MessageID: 2}})
-	if _, err := b.Build(3, 0); codeOf(err) != alert.LimitExceeded {
+	if _, err := b.AddRecipient(q.server, []Entry{{MessageID: 2}}); codeOf(err) != alert.LimitExceeded {
 		t.Fatalf("ChaCha envelope key past its leaf limit: %v", err)
 	}
-	// The limits are charged by the workers that seal the leaves: a key at
-	// its limit in the middle of a batch large enough to be split fails the
-	// whole batch, and the builder builds the next one.
-	b.Reset()
+	g := newParty(t, pk, 52, suite.AEADAES256GCM)
+	g.server.leaves = MaxChaChaLeaves
+	if _, err := b.AddRecipient(g.server, []Entry{{MessageID: 1}}); codeOf(err) != alert.LimitExceeded {
+		t.Fatalf("AES-GCM key past the leaf limit: %v", err)
+	}
+}
+
+// BATCH-008: a recipient whose envelope key is at its limit is refused on
+// its own; the batch, large enough to be split between workers, is built
+// for every other recipient, and each of them opens its delivery.
+func TestOneRecipientNeverFailsBatch(t *testing.T) {
+	priv, pk := signer(1)
+	b := newBuilder(t, priv, nil)
 	b.SetWorkers(3)
+	var parties []*party
+	var handles []int
 	for i := 0; i < 40; i++ {
-		k := newParty(t, pk, byte(60+i), suite.AEADChaCha20Poly1305).server
+		p := newParty(t, pk, byte(60+i), suite.AEADChaCha20Poly1305)
 		if i == 21 {
-			k.leaves = MaxChaChaLeaves
+			p.server.leaves = MaxChaChaLeaves
 		}
-		if _, err := b.AddRecipient(k, []Entry{{MessageID: 1, Payload: make([]byte, 4000)}}); err != nil {
+		h, err := b.AddRecipient(p.server, []Entry{{MessageID: 1, Payload: make([]byte, 4000)}})
+		if i == 21 {
+			if codeOf(err) != alert.LimitExceeded {
+				t.Fatalf("recipient at its limit: %v, want limit_exceeded", err)
+			}
+			continue
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
+		parties = append(parties, p)
+		handles = append(handles, h)
 	}
-	if _, err := b.Build(4, 0); codeOf(err) != alert.LimitExceeded {
-		t.Fatalf("a key past its limit in a parallel build: %v", err)
+	bt, err := b.Build(4, 0)
+	if err != nil {
+		t.Fatalf("one recipient failed the batch: %v", err)
 	}
-	b.Reset()
-	b.AddRecipient(newParty(t, pk, 120, suite.AEADChaCha20Poly1305).server, []Entry{{MessageID: 1}})
-	if _, err := b.Build(5, 0); err != nil {
-		t.Fatalf("the build after a failed one: %v", err)
+	if bt.Header.LeafCount != 39 {
+		t.Fatalf("%d leaves, want 39", bt.Header.LeafCount)
+	}
+	for i, p := range parties {
+		body, err := bt.AppendDelivery(nil, handles[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := ParseDelivery(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.opener.Open(d, 0); err != nil {
+			t.Fatalf("recipient %d: %v", i, err)
+		}
 	}
 }
 
@@ -492,7 +574,7 @@ func TestEnvelopeKeyLimit(t *testing.T) {
 func TestParallelBuildMatchesSerial(t *testing.T) {
 	priv, pk := signer(1)
 	build := func(workers int) *Batch {
-		b := NewBuilder(priv, seeded{mrand.NewChaCha8([32]byte{3})})
+		b := newBuilder(t, priv, seeded{mrand.NewChaCha8([32]byte{3})})
 		b.SetWorkers(workers)
 		x := b.AddBroadcast(bytes.Repeat([]byte{7}, 5000))
 		for i := 0; i < 40; i++ {
@@ -537,7 +619,7 @@ func TestParallelTreeMatchesSerial(t *testing.T) {
 		}
 	}
 	build := func(w, workers int) *Batch {
-		b := NewBuilder(priv, nil)
+		b := newBuilder(t, priv, nil)
 		b.SetWorkers(workers)
 		for i := range keys {
 			if _, err := b.AddRecipient(keys[i][w], []Entry{{MessageID: 1, Payload: make([]byte, 64)}}); err != nil {
@@ -584,7 +666,7 @@ func TestBuildAllocationsDoNotGrowWithRecipients(t *testing.T) {
 			}
 			keys[i] = k
 		}
-		b := NewBuilder(priv, nil)
+		b := newBuilder(t, priv, nil)
 		b.SetWorkers(workers)
 		es := []Entry{{MessageID: 1, Payload: make([]byte, 1024)}, {MessageID: 2, Payload: make([]byte, 1024)}}
 		seq := uint64(0)

@@ -31,7 +31,7 @@ type Entry struct {
 type recipient struct {
 	keys       *Keys
 	first, end int // range in Builder.entries
-	content    int // length of the encoded LeafContent, set by Build
+	content    int // length of the encoded LeafContent
 }
 
 // Builder builds batches. It is reusable: Reset keeps every buffer, so a
@@ -61,7 +61,6 @@ type Builder struct {
 	workers int
 
 	layoutBroken atomic.Bool
-	limitErr     atomic.Pointer[error] // the first envelope-key limit a worker hit (BATCH-007)
 }
 
 type span struct{ off, end int }
@@ -76,13 +75,17 @@ var builderIDs atomic.Uint64
 type batchMark struct{ builder, gen uint64 }
 
 // NewBuilder returns a Builder signing with signer. rand supplies the
-// broadcast data keys (nil: crypto/rand; BATCH-003).
-func NewBuilder(signer ed25519.PrivateKey, r io.Reader) *Builder {
+// broadcast data keys (nil: crypto/rand; BATCH-003). It refuses, with
+// bad_key, a signer whose public half does not match its seed (SIG-006).
+func NewBuilder(signer ed25519.PrivateKey, r io.Reader) (*Builder, error) {
+	if err := sig.CheckPrivateKey(signer); err != nil {
+		return nil, err
+	}
 	if r == nil {
 		r = rand.Reader
 	}
 	return &Builder{signer: signer, signerID: sig.KeyID(signer.Public().(ed25519.PublicKey)), rand: r,
-		id: builderIDs.Add(1), gen: 1}
+		id: builderIDs.Add(1), gen: 1}, nil
 }
 
 // SignerID returns KeyID of the signing key.
@@ -128,6 +131,15 @@ func (b *Builder) holds(k *Keys) bool {
 // AddRecipient queues one leaf for the session with keys k and returns its
 // handle for AppendDelivery. Entries must have strictly ascending, non-zero
 // message IDs (BATCH-005) and payloads within MaxPayload.
+//
+// AddRecipient charges the leaf to k's usage limits (BATCH-007) here, where
+// the leaf's size is known, so that Build never fails for one recipient
+// (BATCH-008): a leaf that would pass a limit is refused with
+// limit_exceeded, nothing is charged, the batch goes on without that
+// session, and the caller closes it with limit_exceeded. A leaf charged
+// here counts as sealed even if the batch is never built (a safe
+// overcount). Any refusal concerns this recipient only; the Builder is left
+// as it was.
 func (b *Builder) AddRecipient(k *Keys, entries []Entry) (int, error) {
 	if len(entries) == 0 || len(entries) > MaxEntriesPerLeaf {
 		return 0, alert.Errorf(alert.InternalError, "batch: %d entries for one recipient", len(entries))
@@ -148,10 +160,17 @@ func (b *Builder) AddRecipient(k *Keys, entries []Entry) (int, error) {
 	if b.holds(k) {
 		return 0, alert.New(alert.InternalError, "batch: two leaves for one session (BATCH-002)")
 	}
+	c := contentLen(entries)
+	if c > maxSealed-suite.TagSize {
+		return 0, alert.New(alert.RecordOverflow, "batch: leaf too large")
+	}
+	if err := k.spend(c); err != nil {
+		return 0, err
+	}
 	k.batch = batchMark{b.id, b.gen}
 	first := len(b.entries)
 	b.entries = append(b.entries, entries...)
-	b.recips = append(b.recips, recipient{keys: k, first: first, end: len(b.entries)})
+	b.recips = append(b.recips, recipient{keys: k, first: first, end: len(b.entries), content: c})
 	return len(b.recips) - 1, nil
 }
 
@@ -160,13 +179,13 @@ func (b *Builder) AddRecipient(k *Keys, entries []Entry) (int, error) {
 type Batch struct {
 	Header    Header
 	Signature [sig.SignatureSize]byte
-	Witness   [sig.WitnessSize]byte
 	b         *Builder
 }
 
-func (b *Builder) contentLen(r *recipient) int {
+// contentLen is the length of the encoded LeafContent of entries.
+func contentLen(entries []Entry) int {
 	n := 2
-	for _, e := range b.entries[r.first:r.end] {
+	for _, e := range entries {
 		n += 1 + 8
 		if e.Broadcast == 0 {
 			n += 3 + len(e.Payload)
@@ -192,11 +211,15 @@ func (b *Builder) SetWorkers(n int) {
 }
 
 // Build seals every leaf, builds the tree and signs the header. seq must be
-// strictly above every sequence this signer used before (BATCH-020); the
-// caller persists it. A seq given to a Build that failed counts as used:
-// leaves may have been sealed under it before the failure. Sealing and leaf hashing run on up to SetWorkers
-// goroutines, each writing its own leaves of the arena; so does the lower
-// part of a large tree (merkle.Tree.BuildParallel).
+// at least 1 and above the seq of every earlier batch that held a leaf for
+// any of its recipients' sessions (BATCH-020: strictly increasing within a
+// session); one counter for all sessions does. A seq given to a Build that
+// failed counts as used: leaves may have been sealed under it before the
+// failure. Build does not fail for one recipient: AddRecipient already
+// refused any leaf past its key's limits (BATCH-008). Sealing and leaf
+// hashing run on up to SetWorkers goroutines, each writing its own leaves
+// of the arena; so does the lower part of a large tree
+// (merkle.Tree.BuildParallel).
 func (b *Builder) Build(seq, timestampMs uint64) (*Batch, error) {
 	nBlobs, nLeaves := len(b.blobs), len(b.blobs)+len(b.recips)
 	if nLeaves == 0 || nLeaves > MaxBatchLeaves {
@@ -212,14 +235,8 @@ func (b *Builder) Build(seq, timestampMs uint64) (*Batch, error) {
 		total += n
 	}
 	for i := range b.recips {
-		c := b.contentLen(&b.recips[i])
-		b.recips[i].content = c
-		if c > maxSealed-suite.TagSize {
-			return nil, alert.New(alert.RecordOverflow, "batch: leaf too large")
-		}
-		// The usage limits (spend) are charged by the worker that seals
-		// the leaf: each Keys is touched once, by one goroutine.
-		n := 1 + TagLen + 3 + c + suite.TagSize
+		// AddRecipient checked the size and charged the usage limits.
+		n := 1 + TagLen + 3 + b.recips[i].content + suite.TagSize
 		b.leaves = append(b.leaves, span{total, total + n})
 		total += n
 	}
@@ -279,22 +296,15 @@ func (b *Builder) Build(seq, timestampMs uint64) (*Batch, error) {
 		}
 		wg.Wait()
 	}
-	if err := b.limitErr.Swap(nil); err != nil {
-		return nil, *err
-	}
 	if b.layoutBroken.Swap(false) {
 		return nil, alert.New(alert.InternalError, "batch: leaf size differs from its layout")
 	}
 
 	bt := &Batch{b: b, Header: Header{Version: Version, SignerID: b.signerID, Seq: seq,
 		TimestampMs: timestampMs, LeafCount: uint32(nLeaves), Root: b.tree.BuildParallel(b.hashes, workers)}}
+	// The one signing path (§10.4): crypto/ed25519 through sig.Sign.
 	hdr := bt.Header.AppendTo(b.scratch[0][:0])
-	s, w, err := sig.SignWitnessed(b.signer, keyschedule.SigBatch, hdr)
-	if err != nil {
-		return nil, err
-	}
-	copy(bt.Signature[:], s)
-	copy(bt.Witness[:], w)
+	copy(bt.Signature[:], sig.Sign(b.signer, keyschedule.SigBatch, hdr))
 	return bt, nil
 }
 
@@ -317,11 +327,6 @@ func (b *Builder) sealRange(lo, hi int, seq uint64, aad []byte) {
 			leaf = a.Seal(leaf, zeroNonce[:], p, aad)
 		} else {
 			r := &b.recips[i-nBlobs]
-			if err := r.keys.spend(r.content); err != nil {
-				// The batch fails as a whole; this leaf stays unsealed.
-				b.limitReached(err)
-				continue
-			}
 			tag := r.keys.Tag(&b.signerID, seq)
 			leaf = append(leaf, KindRecipient)
 			leaf = append(leaf, tag[:]...)
@@ -352,11 +357,6 @@ func (b *Builder) sealRange(lo, hi int, seq uint64, aad []byte) {
 	}
 }
 
-// limitReached records the first envelope-key limit a worker hit. It is a
-// function of its own so that only a failure allocates: taking the address
-// of the sealing loop's error would move it to the heap on every leaf.
-func (b *Builder) limitReached(err error) { b.limitErr.CompareAndSwap(nil, &err) }
-
 // Leaves returns the number of leaves.
 func (bt *Batch) Leaves() int { return len(bt.b.leaves) }
 
@@ -378,7 +378,7 @@ func (bt *Batch) appendLeafProof(dst []byte, index int) []byte {
 }
 
 // AppendDelivery appends the body of the BatchDelivery message for a
-// recipient handle: the header, the signature and witness, the recipient's
+// recipient handle: the header, the signature, the recipient's
 // leaf and proof, and the blobs its entries reference with their proofs.
 func (bt *Batch) AppendDelivery(dst []byte, recipient int) ([]byte, error) {
 	b := bt.b
@@ -388,7 +388,6 @@ func (bt *Batch) AppendDelivery(dst []byte, recipient int) ([]byte, error) {
 	start := len(dst)
 	dst = bt.Header.AppendTo(dst)
 	dst = append(dst, bt.Signature[:]...)
-	dst = append(dst, bt.Witness[:]...)
 	dst = bt.appendLeafProof(dst, len(b.blobs)+recipient)
 	r := &b.recips[recipient]
 	var used [MaxBlobsPerDelivery + 1]int // blob handles in ascending order, deduplicated

@@ -15,6 +15,7 @@ import (
 	"github.com/sealfeed/sealfeed/internal/hstrace"
 	"github.com/sealfeed/sealfeed/protocol/alert"
 	"github.com/sealfeed/sealfeed/protocol/credential"
+	"github.com/sealfeed/sealfeed/protocol/keyschedule"
 	"github.com/sealfeed/sealfeed/protocol/record"
 	"github.com/sealfeed/sealfeed/protocol/session"
 	"github.com/sealfeed/sealfeed/protocol/sig"
@@ -274,6 +275,29 @@ func TestResumption(t *testing.T) {
 	r := run(t, cfg, plainServer(), nil)
 	if codeOf(r.clientErr) != alert.BadRecordMAC {
 		t.Fatalf("stolen ticket: client %v, server %v", r.clientErr, r.serverErr)
+	}
+}
+
+// KS-006: no two sessions share envelope keys, whether fresh or resumed
+// from one ticket, even with the same ticket twice: every handshake mixes
+// in fresh (EC)DHE shares (HS-041). Batch sequences restart in every
+// session (REPLAY-010) because of this.
+func TestEnvelopeKeysNeverRepeat(t *testing.T) {
+	first := mustConnect(t, pinnedClient(), plainServer())
+	resumed := func() *ClientConfig { cfg := pinnedClient(); cfg.Ticket = first.c.NewTicket(); return cfg }
+	sessions := []result{first, mustConnect(t, pinnedClient(), plainServer()), mustConnect(t, resumed(), plainServer()), mustConnect(t, resumed(), plainServer())}
+	seen := map[string]int{}
+	for i, r := range sessions {
+		if i >= 2 && !r.client.State().Resumed {
+			t.Fatalf("session %d did not resume", i)
+		}
+		env := keyschedule.Envelope(r.csecrets["envelope_secret"])
+		for _, k := range [][]byte{env.Key, env.IV, env.TagKey} {
+			if j, ok := seen[string(k)]; ok {
+				t.Fatalf("sessions %d and %d share envelope key material", j, i)
+			}
+			seen[string(k)] = i
+		}
 	}
 }
 

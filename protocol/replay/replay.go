@@ -1,16 +1,14 @@
 // Package replay implements the envelope-layer replay state of a client
 // (spec §11): the sliding message-ID window (REPLAY-011, in the style of
-// RFC 6479) and the per-signer batch sequences (REPLAY-010).
+// RFC 6479) and a session's batch sequence (REPLAY-010).
 //
-// The caller applies Accept only after the delivery is authenticated, and
-// persists the state with MarshalBinary before handing messages to the
-// application or acknowledging them (REPLAY-013). Neither type is safe for
-// concurrent use.
+// The caller applies Accept only after the delivery is authenticated. It
+// persists the window with MarshalBinary before handing messages to the
+// application or acknowledging them (REPLAY-013); the batch sequence is
+// per session and never persisted. Neither type is safe for concurrent use.
 package replay
 
 import (
-	"bytes"
-	"slices"
 	"strconv"
 
 	"github.com/sealfeed/sealfeed/protocol/alert"
@@ -199,91 +197,31 @@ func (w *Window) UnmarshalBinary(b []byte) error {
 	return nil
 }
 
-// Sequences keeps the highest accepted batch_seq per signer KeyID
-// (REPLAY-010). The zero value is empty: every signer's last sequence is 0,
-// so batch_seq 0 is never accepted.
-type Sequences struct {
-	last map[[32]byte]uint64
-}
+// BatchSeq is the batch-sequence state of one session (REPLAY-010): the
+// highest batch_seq accepted in it, 0 at session start, so batch_seq 0 is
+// never accepted. It lives and dies with the session and is never
+// persisted: batch_seq repeats no state across sessions, whose envelope
+// keys are fresh (KS-006). The zero value is a fresh session's.
+type BatchSeq struct{ last uint64 }
 
-// Last returns the highest accepted sequence for signer, 0 if none.
-func (s *Sequences) Last(signer [32]byte) uint64 { return s.last[signer] }
+// Last returns the highest batch_seq accepted in the session, 0 if none.
+func (s *BatchSeq) Last() uint64 { return s.last }
 
-// Check returns replayed_batch if seq is not above the last sequence
-// accepted from signer (REPLAY-010), without changing anything.
-func (s *Sequences) Check(signer [32]byte, seq uint64) error {
-	if last := s.last[signer]; seq <= last {
-		return alert.Errorf(alert.ReplayedBatch, "batch_seq %d not above %d (REPLAY-010)", seq, last)
+// Check returns replayed_batch if seq is not above the highest accepted
+// (REPLAY-010), without changing anything.
+func (s *BatchSeq) Check(seq uint64) error {
+	if seq <= s.last {
+		return alert.Errorf(alert.ReplayedBatch, "batch_seq %d not above %d (REPLAY-010)", seq, s.last)
 	}
 	return nil
 }
 
-// Accept checks seq and records it as the signer's last sequence. Callers
-// apply it only after the batch is authenticated (REPLAY-013).
-func (s *Sequences) Accept(signer [32]byte, seq uint64) error {
-	if err := s.Check(signer, seq); err != nil {
+// Accept checks seq and records it. Callers apply it only after the
+// delivery is authenticated (BATCH-014).
+func (s *BatchSeq) Accept(seq uint64) error {
+	if err := s.Check(seq); err != nil {
 		return err
 	}
-	if s.last == nil {
-		s.last = make(map[[32]byte]uint64)
-	}
-	s.last[signer] = seq
-	return nil
-}
-
-// maxSigners bounds a decoded Sequences.
-const maxSigners = 1 << 24
-
-// MarshalBinary encodes the sequences for persistence (REPLAY-013): a
-// big-endian uint32 count, then (signer[32], uint64 seq) pairs sorted by
-// signer, so that equal states encode to equal bytes.
-func (s *Sequences) MarshalBinary() ([]byte, error) {
-	ids := make([][32]byte, 0, len(s.last))
-	for id := range s.last {
-		ids = append(ids, id)
-	}
-	slices.SortFunc(ids, func(a, b [32]byte) int { return bytes.Compare(a[:], b[:]) })
-	b := make([]byte, 0, 4+40*len(ids))
-	b = wire.AppendUint32(b, uint32(len(ids)))
-	for _, id := range ids {
-		b = append(b, id[:]...)
-		b = wire.AppendUint64(b, s.last[id])
-	}
-	return b, nil
-}
-
-// UnmarshalBinary decodes what MarshalBinary produced, strictly: exact
-// length, signers strictly ascending, no zero sequence (Accept never records
-// one). On error the state is unchanged and the error is decode_error.
-func (s *Sequences) UnmarshalBinary(b []byte) error {
-	r := wire.NewReader(b)
-	n := int(r.Uint32("signer count"))
-	if r.Err() == nil && (n > maxSigners || n > r.Len()/40) {
-		return alert.Errorf(alert.DecodeError, "sequences: %d signers cannot fit in %d bytes", n, r.Len())
-	}
-	var last map[[32]byte]uint64
-	if n > 0 {
-		last = make(map[[32]byte]uint64, n)
-	}
-	var prev []byte
-	for range n {
-		id := r.Bytes(32, "signer")
-		seq := r.Uint64("batch_seq")
-		if r.Err() != nil {
-			break
-		}
-		if prev != nil && bytes.Compare(id, prev) <= 0 {
-			return alert.New(alert.DecodeError, "sequences: signers not strictly ascending")
-		}
-		if seq == 0 {
-			return alert.New(alert.DecodeError, "sequences: zero batch_seq recorded")
-		}
-		prev = id
-		last[[32]byte(id)] = seq
-	}
-	if err := r.Finish("sequences"); err != nil {
-		return err
-	}
-	s.last = last
+	s.last = seq
 	return nil
 }

@@ -2,22 +2,20 @@
 // (spec §4.2): Go's crypto/ed25519 rule (cofactorless equation, canonical S,
 // R compared with the canonical encoding of the recomputed point) strengthened
 // by public-key validation (SIG-001) and the rejection of an identity R
-// (SIG-004); witnessed batch signatures (SIG-010); and batch verification that
-// accepts exactly the same set (SIG-011).
+// (SIG-004). Signing is crypto/ed25519's, after a check that the private
+// key's public half matches its seed (SIG-006).
 //
-// Every rejection is an *alert.Error: bad_key for a key (SIG-001),
-// bad_signature for a signature or witness (SIG-005). No verification is ever
-// retried under another rule.
+// Every rejection is an *alert.Error: bad_key for a key (SIG-001, SIG-006),
+// bad_signature for a signature (SIG-005). No verification is ever retried
+// under another rule.
 package sig
 
 import (
 	"crypto/ed25519"
-	"crypto/sha512"
 	"crypto/subtle"
 	"encoding/hex"
 
 	"filippo.io/edwards25519"
-	"filippo.io/edwards25519/field"
 
 	"github.com/sealfeed/sealfeed/protocol/alert"
 	"github.com/sealfeed/sealfeed/protocol/keyschedule"
@@ -27,7 +25,6 @@ import (
 const (
 	PublicKeySize = 32
 	SignatureSize = 64
-	WitnessSize   = 32
 )
 
 // PublicKey is an Ed25519 public key that passed SIG-001. The zero value is
@@ -39,23 +36,21 @@ type PublicKey struct {
 	id    [32]byte
 }
 
-// Rejections. They carry no data, so each is one shared value: results of
-// BatchVerifier.Verify are then the very values VerifyWitnessed returns.
+// Rejections. They carry no data, so each is one shared value that tests
+// compare by identity.
 var (
 	errKeyLength      = alert.New(alert.BadKey, "public key is not 32 bytes")
 	errKeyEncoding    = alert.New(alert.BadKey, "public key is not a canonical point encoding (SIG-001)")
 	errKeySmallOrder  = alert.New(alert.BadKey, "public key of small order (SIG-001)")
 	errKeyMixedOrder  = alert.New(alert.BadKey, "public key with a small-order component (SIG-001)")
 	errKeyUnvalidated = alert.New(alert.BadKey, "public key not obtained from ParsePublicKey (SIG-001)")
+	errPrivateLength  = alert.New(alert.BadKey, "private key is not 64 bytes (SIG-006)")
+	errPrivateHalves  = alert.New(alert.BadKey, "private key: public half does not match the seed (SIG-006)")
 
-	errSigLength       = alert.New(alert.BadSignature, "signature is not 64 bytes (SIG-002)")
-	errSigIdentityR    = alert.New(alert.BadSignature, "signature R is the identity (SIG-004)")
-	errSigS            = alert.New(alert.BadSignature, "signature S is not below L (SIG-002)")
-	errSigEquation     = alert.New(alert.BadSignature, "signature does not verify (SIG-003)")
-	errSigR            = alert.New(alert.BadSignature, "signature R is not a canonical point encoding")
-	errWitnessLength   = alert.New(alert.BadSignature, "witness is not 32 bytes (SIG-010)")
-	errWitnessEncode   = alert.New(alert.BadSignature, "witness is not a canonical point encoding (SIG-010)")
-	errWitnessMismatch = alert.New(alert.BadSignature, "[8]witness is not R (SIG-010)")
+	errSigLength    = alert.New(alert.BadSignature, "signature is not 64 bytes (SIG-002)")
+	errSigIdentityR = alert.New(alert.BadSignature, "signature R is the identity (SIG-004)")
+	errSigS         = alert.New(alert.BadSignature, "signature S is not below L (SIG-002)")
+	errSigEquation  = alert.New(alert.BadSignature, "signature does not verify (SIG-003)")
 )
 
 var (
@@ -64,8 +59,6 @@ var (
 	zeroScalar       = edwards25519.NewScalar()
 	// lMinusOne is L−1: [L]P = [L−1]P + P with scalars reduced mod L.
 	lMinusOne = edwards25519.NewScalar().Negate(scalarFromUint8(1))
-	// invEight is 8⁻¹ mod L, for the torsion witness (SIG-010).
-	invEight = edwards25519.NewScalar().Invert(scalarFromUint8(8))
 )
 
 func scalarFromUint8(v uint8) *edwards25519.Scalar {
@@ -202,8 +195,7 @@ func Verify(k *PublicKey, label string, msg, sig []byte) error {
 	return nil
 }
 
-// preVerify holds the checks of Verify that come before the equation. The
-// batch verifier runs the same function, so both report the same error.
+// preVerify holds the checks of Verify that come before the equation.
 func preVerify(k *PublicKey, sig []byte) error {
 	if !k.valid() {
 		return errKeyUnvalidated
@@ -227,140 +219,22 @@ func sCanonical(s []byte) bool {
 	return err == nil
 }
 
-// Witness returns W = [8⁻¹ mod L]R for a signature (SIG-010). Anyone can
-// compute it from the signature; it lets verifiers check that R is
-// torsion-free with three doublings. R must be a canonical point encoding,
-// else bad_signature. Witness does not verify the signature.
-func Witness(sig []byte) ([]byte, error) {
-	if len(sig) != SignatureSize {
-		return nil, errSigLength
-	}
-	var r edwards25519.Point
-	if !decodeCanonical(&r, sig[:32]) {
-		return nil, errSigR
-	}
-	// R is public: variable time is safe.
-	return new(edwards25519.Point).VarTimeDoubleScalarBaseMult(invEight, &r, zeroScalar).Bytes(), nil
-}
-
-// SignWitnessed signs label || 0x00 || msg and returns the signature and its
-// witness. [8]W = R holds by construction (BATCH-022).
-//
-// The signature is RFC 8032 Ed25519, byte for byte what ed25519.Sign
-// returns (tested), but computed so that the witness costs almost nothing:
-// the signer knows the nonce r of R = [r]B, so it computes W = [r·8⁻¹ mod L]B
-// with the constant-time fixed-base multiplication and then R = [8]W with
-// three doublings. W is the very point [8⁻¹ mod L]R that Witness derives
-// from a signature, without the variable-base multiplication Witness needs
-// (which took more time than the signature itself).
-func SignWitnessed(priv ed25519.PrivateKey, label string, msg []byte) (sig, witness []byte, err error) {
+// CheckPrivateKey checks that priv is a 64-byte Ed25519 private key whose
+// public half (bytes 32…63) is the key its seed (bytes 0…31) derives
+// (SIG-006). crypto/ed25519 signs with the seed's scalar but hashes the
+// stored public half into the challenge: with a mismatched half, two
+// signatures of one message under two halves share a nonce and reveal the
+// secret scalar. Call it once where a private key enters a program (key
+// files, configuration, batch.NewBuilder); Sign does not repeat it. The
+// error is bad_key and names no key material.
+func CheckPrivateKey(priv ed25519.PrivateKey) error {
 	if len(priv) != ed25519.PrivateKeySize {
-		return nil, nil, alert.New(alert.InternalError, "sig: private key is not 64 bytes")
+		return errPrivateLength
 	}
-	m := labelled(label, msg)
-	// RFC 8032 §5.1.5: the secret scalar and the prefix from the seed.
-	h := sha512.Sum512(priv[:ed25519.SeedSize])
-	defer clear(h[:])
-	s, err := new(edwards25519.Scalar).SetBytesWithClamping(h[:32])
-	if err != nil {
-		return nil, nil, alert.New(alert.InternalError, "sig: private key expansion failed")
-	}
-	// §5.1.6 step 2: r = SHA-512(prefix || M) mod L.
-	d := sha512.New()
-	d.Write(h[32:])
-	d.Write(m)
-	var digest [sha512.Size]byte
-	r, err := new(edwards25519.Scalar).SetUniformBytes(d.Sum(digest[:0]))
-	if err != nil {
-		return nil, nil, alert.New(alert.InternalError, "sig: nonce reduction failed")
-	}
-	// W = [r/8]B, R = [8]W = [r]B (SIG-010). r is secret: constant time.
-	w := new(edwards25519.Point).ScalarBaseMult(new(edwards25519.Scalar).Multiply(r, invEight))
-	rEnc, wEnc := encodePair(new(edwards25519.Point).MultByCofactor(w), w)
-	sig = append(make([]byte, 0, SignatureSize), rEnc[:]...)
-	witness = wEnc[:]
-	// Step 3: k = SHA-512(R || A || M) mod L, S = r + k·s mod L.
-	d.Reset()
-	d.Write(sig[:32])
-	d.Write(priv[32:])
-	d.Write(m)
-	k, err := new(edwards25519.Scalar).SetUniformBytes(d.Sum(digest[:0]))
-	if err != nil {
-		return nil, nil, alert.New(alert.InternalError, "sig: challenge reduction failed")
-	}
-	sig = append(sig, new(edwards25519.Scalar).MultiplyAdd(k, s, r).Bytes()...)
-	clear(digest[:])
-	return sig, witness, nil
-}
-
-// encodePair returns the canonical encodings of p and q (RFC 8032 §5.1.2)
-// with one field inversion for both (Montgomery's trick) where two calls
-// of Bytes would invert twice: 1/Zp = Zq/(Zp·Zq), 1/Zq = Zp/(Zp·Zq). The
-// result equals p.Bytes(), q.Bytes() (tested).
-func encodePair(p, q *edwards25519.Point) (pe, qe [32]byte) {
-	xp, yp, zp, _ := p.ExtendedCoordinates()
-	xq, yq, zq, _ := q.ExtendedCoordinates()
-	var inv, ip, iq field.Element
-	inv.Invert(inv.Multiply(zp, zq))
-	ip.Multiply(&inv, zq)
-	iq.Multiply(&inv, zp)
-	encode := func(out *[32]byte, x, y, zInv *field.Element) {
-		var ax, ay field.Element
-		ax.Multiply(x, zInv)
-		ay.Multiply(y, zInv)
-		copy(out[:], ay.Bytes())
-		out[31] |= byte(ax.IsNegative() << 7)
-	}
-	encode(&pe, xp, yp, &ip)
-	encode(&qe, xq, yq, &iq)
-	return pe, qe
-}
-
-// checkWitness applies SIG-010 and leaves the point R in r. W must be
-// canonical and decode; [8]W is then computed and its canonical encoding
-// compared with the 32 bytes R, which proves at once that R is a canonical
-// encoding and that the point R equals [8]W (one inversion, where decoding R
-// would cost a square root and canonicity checks). A non-canonical R is
-// rejected here as a mismatch; SIG-003 would reject it anyway.
-func checkWitness(r *edwards25519.Point, sig, witness []byte) error {
-	if err := witnessTimesEight(r, sig, witness); err != nil {
-		return err
-	}
-	var enc [32]byte
-	copy(enc[:], r.Bytes())
-	if enc != [32]byte(sig[:32]) {
-		return errWitnessMismatch
+	want := ed25519.NewKeyFromSeed(priv[:ed25519.SeedSize])
+	defer clear(want)
+	if subtle.ConstantTimeCompare(want[ed25519.SeedSize:], priv[ed25519.SeedSize:]) != 1 {
+		return errPrivateHalves
 	}
 	return nil
-}
-
-// witnessTimesEight is the first half of checkWitness: lengths, W canonical,
-// and r = [8]W. The batch verifier does the comparison with R itself, with
-// one field inversion for all signatures.
-func witnessTimesEight(r *edwards25519.Point, sig, witness []byte) error {
-	if len(sig) != SignatureSize {
-		return errSigLength
-	}
-	if len(witness) != WitnessSize {
-		return errWitnessLength
-	}
-	if !decodeCanonical(r, witness) {
-		return errWitnessEncode
-	}
-	r.MultByCofactor(r)
-	return nil
-}
-
-// VerifyWitnessed checks a batch signature: the witness (SIG-010), then
-// Verify. A key not obtained from ParsePublicKey is bad_key; every other
-// failure is bad_signature.
-func VerifyWitnessed(k *PublicKey, label string, msg, sig, witness []byte) error {
-	if !k.valid() {
-		return errKeyUnvalidated
-	}
-	var r edwards25519.Point
-	if err := checkWitness(&r, sig, witness); err != nil {
-		return err
-	}
-	return Verify(k, label, msg, sig)
 }

@@ -25,7 +25,6 @@ import (
 	"github.com/sealfeed/sealfeed/protocol/batch"
 	"github.com/sealfeed/sealfeed/protocol/replay"
 	"github.com/sealfeed/sealfeed/protocol/session"
-	"github.com/sealfeed/sealfeed/protocol/suite"
 	"github.com/sealfeed/sealfeed/protocol/wire"
 	"github.com/sealfeed/sealfeed/server/store"
 )
@@ -95,7 +94,7 @@ type Hub struct {
 	acks  map[[32]byte][]uint64
 	wake  chan struct{}
 
-	seqNext, seqEnd uint64 // reserved batch sequence numbers (BATCH-020)
+	seqNext, seqEnd uint64 // reserved batch sequence numbers: one counter for every session (BATCH-020)
 }
 
 // New returns a Hub.
@@ -121,7 +120,13 @@ func New(cfg Config) (*Hub, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	h := &Hub{cfg: cfg, log: cfg.Logger, builder: batch.NewBuilder(cfg.Key, nil),
+	// SIG-006: the key's public half must be its seed's; NewBuilder
+	// refuses it otherwise, before anything is signed.
+	b, err := batch.NewBuilder(cfg.Key, nil)
+	if err != nil {
+		return nil, fmt.Errorf("core: Config.Key: %w", err)
+	}
+	h := &Hub{cfg: cfg, log: cfg.Logger, builder: b,
 		conns: map[[32]byte]*Conn{}, dirty: map[*Conn]struct{}{}, acks: map[[32]byte][]uint64{},
 		wake: make(chan struct{}, 1)}
 	if cfg.Workers > 0 {
@@ -144,8 +149,6 @@ type Conn struct {
 	sentUpTo uint64   // highest message ID sent on this connection
 	inflight []uint64 // sent, not acknowledged, ascending
 	closed   bool
-	leaves   uint64 // leaves sealed under this session's envelope key (BATCH-007)
-	blocks   uint64 // AES-GCM blocks, for BATCH-007
 }
 
 // ClientID returns the connection's client ID.
@@ -581,6 +584,7 @@ func (h *Hub) send(ctx context.Context, plans []plan) error {
 	b.Reset()
 	blobHandles := map[int64]int{}
 	var entries []batch.Entry
+	kept := plans[:0]
 	for i := range plans {
 		p := &plans[i]
 		entries = entries[:0]
@@ -600,9 +604,23 @@ func (h *Hub) send(ctx context.Context, plans []plan) error {
 		}
 		hd, err := b.AddRecipient(p.c.keys, entries)
 		if err != nil {
-			return fmt.Errorf("core: batch entry for client %x: %w", p.c.id[:4], err)
+			// BATCH-008: the builder refused this session's leaf (its
+			// envelope key is at a BATCH-007 limit: limit_exceeded), so
+			// this session is closed and the batch goes to the others.
+			// Its messages stay stored for its next connection.
+			code, _ := alert.CodeOf(err)
+			if code == alert.LimitExceeded {
+				h.M.EnvelopeKeyCloses.Add(1)
+			}
+			p.c.close(code, err.Error())
+			continue
 		}
 		p.handle = hd
+		kept = append(kept, *p)
+	}
+	plans = kept
+	if len(plans) == 0 {
+		return nil
 	}
 	seq, err := h.nextSeq(ctx)
 	if err != nil {
@@ -626,12 +644,6 @@ func (h *Hub) send(ctx context.Context, plans []plan) error {
 		c.mu.Lock()
 		if c.closed {
 			c.mu.Unlock()
-			continue
-		}
-		if reason := c.chargeEnvelopeKey(len(body)); reason != "" {
-			c.mu.Unlock()
-			h.M.EnvelopeKeyCloses.Add(1)
-			c.close(alert.LimitExceeded, reason)
 			continue
 		}
 		frame, err = c.sess.Seal(nil, msg)
@@ -667,19 +679,4 @@ func (h *Hub) send(ctx context.Context, plans []plan) error {
 			"build", time.Since(start).Round(time.Microsecond))
 	}
 	return nil
-}
-
-// chargeEnvelopeKey counts one leaf of n bytes of delivery against the
-// session's envelope-key limits (BATCH-007) and returns a reason when the
-// limit is reached; the delivery size bounds the LeafContent size.
-func (c *Conn) chargeEnvelopeKey(n int) string {
-	c.leaves++
-	c.blocks += uint64((n+15)/16 + 5)
-	if c.leaves > 1<<32 {
-		return "envelope key leaf limit (BATCH-007)"
-	}
-	if c.keys.AEAD() == suite.AEADAES256GCM && c.blocks > 1<<36 {
-		return "envelope key block limit (BATCH-007)"
-	}
-	return ""
 }

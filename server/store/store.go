@@ -122,7 +122,9 @@ type Store interface {
 	Seen(keyID, nonce string, expires time.Time) (bool, error)
 	// ReserveBatchSeqs durably reserves n batch sequence numbers for a
 	// signer key and returns the first; numbers never repeat across
-	// restarts (BATCH-020).
+	// restarts. BATCH-020 only needs them to rise within a session; the
+	// core keeps one node-wide counter from these blocks because that is
+	// the simplest counter that rises in every session at once.
 	ReserveBatchSeqs(ctx context.Context, signer [32]byte, n uint64) (first uint64, err error)
 	Close() error
 }

@@ -173,10 +173,8 @@ func runHybrid(group, test json.RawMessage) Answer {
 	return Answer{Result: Unimplemented, Err: fmt.Errorf("run: operation %q", tc.Operation)}
 }
 
-// runEd25519 verifies the signature alone and, in witnessed groups, also
-// with the batch verifier as a batch of one: the two must agree (SIG-011).
-// The tests of package vectors also run whole groups through the batch
-// verifier.
+// runEd25519 verifies the signature with the pinned rule (SIG-001 …
+// SIG-005).
 func runEd25519(group, test json.RawMessage) Answer {
 	g, tc, err := decode[vectors.Ed25519Group, vectors.Ed25519Test](group, test)
 	if err != nil {
@@ -186,15 +184,5 @@ func runEd25519(group, test json.RawMessage) Answer {
 	if err != nil {
 		return fromErr(err)
 	}
-	if !g.Witnessed {
-		return fromErr(sig.Verify(k, g.Label, tc.Msg, tc.Sig))
-	}
-	err = sig.VerifyWitnessed(k, g.Label, tc.Msg, tc.Sig, tc.Witness)
-	v := sig.NewBatchVerifier(nil)
-	v.Add(k, g.Label, tc.Msg, tc.Sig, tc.Witness)
-	ok, errs := v.Verify()
-	if len(errs) != 1 || !sameOutcome(err, errs[0]) || ok != (err == nil) {
-		return internalf("batch verification (%v, %v) and single verification (%v) disagree (SIG-011)", ok, errs, err)
-	}
-	return fromErr(err)
+	return fromErr(sig.Verify(k, g.Label, tc.Msg, tc.Sig))
 }

@@ -103,7 +103,8 @@ type ReplayStep struct {
 }
 
 // runReplay presents each step to a fresh message window or batch-sequence
-// state; the test's result is its last step's.
+// state, a new batch-sequence state for each new session; the test's result
+// is its last step's.
 func runReplay(group, test json.RawMessage) Answer {
 	g, tc, err := decode[vectors.ReplayGroup, vectors.ReplayTest](group, test)
 	if err != nil {
@@ -113,7 +114,8 @@ func runReplay(group, test json.RawMessage) Answer {
 		return Answer{Result: Unimplemented, Err: fmt.Errorf("run: window size %d, the reference's is %d", g.WindowSize, replay.WindowSize)}
 	}
 	var w replay.Window
-	var s replay.Sequences
+	var s replay.BatchSeq
+	session := 0
 	var last error
 	steps := []ReplayStep{}
 	for _, st := range tc.Steps {
@@ -122,8 +124,13 @@ func runReplay(group, test json.RawMessage) Answer {
 		case "MessageWindow":
 			err = w.Accept(uint64(st.ID)).Err()
 		case "BatchSequence":
-			signer := [32]byte{byte(st.Signer)}
-			err = s.Accept(signer, uint64(st.ID))
+			if st.Session < session {
+				return internalf("step session %d after session %d", st.Session, session)
+			}
+			if st.Session > session {
+				s, session = replay.BatchSeq{}, st.Session // a new session (REPLAY-010)
+			}
+			err = s.Accept(uint64(st.ID))
 		default:
 			return Answer{Result: Unimplemented, Err: fmt.Errorf("run: replay group type %q", g.Type)}
 		}

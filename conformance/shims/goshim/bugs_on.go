@@ -11,5 +11,6 @@ func setBugs(bug string) bool {
 	bugs.AcceptUnimplementedVersion = bug == "accept-downgrade"
 	bugs.IgnoreCredentialValidity = bug == "accept-expired-credential"
 	bugs.SkipMerkleProof = bug == "ignore-merkle-proof"
+	bugs.SkipBatchSignature = bug == "skip-batch-signature"
 	return true
 }

@@ -119,7 +119,7 @@ func ids(list string, names map[string]uint16) ([]uint16, error) {
 type client struct {
 	o        *options
 	window   replay.Window
-	seqs     replay.Sequences
+	seq      replay.BatchSeq // the current session's batch sequence (REPLAY-010)
 	ticket   *handshake.Ticket
 	clientID [32]byte
 }
@@ -264,6 +264,7 @@ func (c *client) connection(cfg handshake.ClientConfig) int {
 	if st.Resumed {
 		resumed = 1
 	}
+	c.seq = replay.BatchSeq{} // batch sequences are per session (REPLAY-010)
 	fmt.Printf("connected %x resumed=%d\n", st.ClientID, resumed)
 	keys, err := sess.BatchKeys()
 	if err != nil {
@@ -318,17 +319,16 @@ func (c *client) connection(cfg handshake.ClientConfig) int {
 
 // opened is one verified, decrypted delivery not yet applied.
 type opened struct {
-	signer [32]byte
-	seq    uint64
-	msgs   []batch.Message
+	seq  uint64
+	msgs []batch.Message
 }
 
 // openAll verifies and opens every BatchDelivery of a record, each against
-// the batch sequence the ones before it would leave (REPLAY-010), and
-// changes no state.
+// the batch sequence the ones before it would leave in this session
+// (REPLAY-010), and changes no state.
 func (c *client) openAll(o *batch.Opener, msgs []session.Message) ([]opened, error) {
 	var out []opened
-	lastOf := map[[32]byte]uint64{}
+	last := c.seq.Last()
 	for _, m := range msgs {
 		if m.Type != wire.TypeBatchDelivery {
 			continue
@@ -337,24 +337,15 @@ func (c *client) openAll(o *batch.Opener, msgs []session.Message) ([]opened, err
 		if err != nil {
 			return nil, err
 		}
-		last, ok := lastOf[d.Header.SignerID]
-		if !ok {
-			last = c.seqs.Last(d.Header.SignerID)
-		}
 		if c.o.bug == "no-batch-seq-check" {
 			last = 0
 		}
-		var ms []batch.Message
-		if c.o.bug == "skip-batch-signature" {
-			ms, err = o.OpenVerified(d, last)
-		} else {
-			ms, err = o.Open(d, last)
-		}
+		ms, err := o.Open(d, last)
 		if err != nil {
 			return nil, err
 		}
-		lastOf[d.Header.SignerID] = d.Header.Seq
-		out = append(out, opened{signer: d.Header.SignerID, seq: d.Header.Seq, msgs: ms})
+		last = d.Header.Seq
+		out = append(out, opened{seq: d.Header.Seq, msgs: ms})
 	}
 	return out, nil
 }
@@ -363,7 +354,7 @@ func (c *client) openAll(o *batch.Opener, msgs []session.Message) ([]opened, err
 // new messages; it returns the IDs to acknowledge (DLV-003).
 func (c *client) accept(o opened) ([]uint64, error) {
 	if c.o.bug != "no-batch-seq-check" {
-		if err := c.seqs.Accept(o.signer, o.seq); err != nil {
+		if err := c.seq.Accept(o.seq); err != nil {
 			return nil, err
 		}
 	}

@@ -103,7 +103,6 @@ export interface BatchDelivery {
   header: BatchHeader;
   headerBytes: Uint8Array;
   signature: Uint8Array;
-  witness: Uint8Array;
   own: LeafProof;
   blobs: LeafProof[];
 }
@@ -114,17 +113,16 @@ export function decodeBatchDelivery(b: Uint8Array): BatchDelivery {
   const headerBytes = r.bytes(BATCH_HEADER_LENGTH);
   const header = decodeBatchHeader(headerBytes);
   const signature = r.bytes(64);
-  const witness = r.bytes(32);
   const own = readLeafProof(r);
   const n = r.count(0, LIMITS.MaxBlobsPerDelivery);
   const blobs: LeafProof[] = [];
   for (let i = 0; i < n; i++) blobs.push(readLeafProof(r));
   r.end();
-  return { header, headerBytes, signature, witness, own, blobs };
+  return { header, headerBytes, signature, own, blobs };
 }
 
 export function encodeBatchDelivery(d: Omit<BatchDelivery, 'header'>): Uint8Array {
-  const w = new Writer().bytes(d.headerBytes).bytes(d.signature).bytes(d.witness);
+  const w = new Writer().bytes(d.headerBytes).bytes(d.signature);
   writeLeafProof(w, d.own);
   w.count(d.blobs.length, 0, LIMITS.MaxBlobsPerDelivery);
   for (const p of d.blobs) writeLeafProof(w, p);
@@ -192,7 +190,7 @@ export interface OpenedBatch {
  * Opens one BatchDelivery body as the client of `ctx`, with replay state `state` (left unchanged:
  * BATCH-014). Checks run in the order of BATCH-016 and the first failing check's alert is thrown:
  *  (1) decoding, leaf kinds included; (2) version; (3) signer_id; (4) leaf_count; (5) batch_seq;
- *  (6) signature and witness; (7) own proof, then each blob's; (8) own leaf kind, then each blob's kind and
+ *  (6) signature; (7) own proof, then each blob's; (8) own leaf kind, then each blob's kind and
  *  index; (9) tag; (10) decryption of the own leaf; (11) LeafContent entry by entry; (12) trailing bytes;
  *  (13) unreferenced blobs.
  */
@@ -207,9 +205,9 @@ export function openDelivery(body: Uint8Array, ctx: OpenContext, state: ReplaySt
   // (4) MERKLE-002
   if (h.leafCount < 1 || h.leafCount > LIMITS.MaxBatchLeaves) fail('illegal_parameter', `leaf_count ${h.leafCount}`, 'MERKLE-002');
   // (5) REPLAY-010 (BATCH-011: before the signature)
-  if (state.batches.check(h.signerId, h.batchSeq) !== 'accept') fail('replayed_batch', `batch_seq ${h.batchSeq} not above the highest accepted`, 'REPLAY-010');
-  // (6) SIG, SIG-010: signature and torsion witness over the 86-byte header
-  verify(ctx.signerKey, SIG_LABELS.batch, d.headerBytes, d.signature, { witness: d.witness, requirement: 'BATCH-011' });
+  if (state.batch.check(h.batchSeq) !== 'accept') fail('replayed_batch', `batch_seq ${h.batchSeq} not above the highest accepted in this session`, 'REPLAY-010');
+  // (6) SIG-001 … SIG-005: the one strict rule, over the 86-byte header (§10.4)
+  verify(ctx.signerKey, SIG_LABELS.batch, d.headerBytes, d.signature, { requirement: 'BATCH-011' });
   // (7) MERKLE-001: the own leaf's proof, then every blob's, against the signed leaf_count (MERKLE-003)
   verifyInclusion(d.own.leafIndex, h.leafCount, d.own.leafBytes, d.own.path, h.root);
   for (const b of d.blobs) verifyInclusion(b.leafIndex, h.leafCount, b.leafBytes, b.path, h.root);
@@ -284,7 +282,7 @@ export function openDelivery(body: Uint8Array, ctx: OpenContext, state: ReplaySt
   for (const b of d.blobs) if (!referenced.has(b.leafIndex)) fail('illegal_parameter', `blob ${b.leafIndex} not referenced`, 'BATCH-013');
 
   // BATCH-014: the state changes only now that every check passed; the caller commits it (REPLAY-013)
-  next.batches.accept(h.signerId, h.batchSeq);
+  next.batch.accept(h.batchSeq);
   return { header: h, messages, nextState: next };
 }
 

@@ -48,7 +48,7 @@ export interface DeliveredMessage {
 
 /** The outcome of the last batch delivery. */
 export interface BatchStatus {
-  /** true: signature, witness, proofs, tag and decryption all verified (BATCH-011 … BATCH-016) */
+  /** true: signature, proofs, tag and decryption all verified (BATCH-011 … BATCH-016) */
   verified: boolean;
   /** the alert of the first failed check (BATCH-016); the connection is then closed (BATCH-015) */
   alert?: AlertName;
@@ -381,7 +381,8 @@ export class SealFeedClient {
     this.session = r.session;
     this.lastReceivedAt = now(); // Welcome
     this.armLiveness();
-    // REPLAY-011: one replay state per client ID and server trust anchor, persisted across connections
+    // REPLAY-011: one replay state per client ID and server trust anchor, persisted across connections; its
+    // batch sequence starts again from 0 in every session (REPLAY-010), fromJSON does not restore one
     this.storeKey = replayKey(r.trustAnchor, r.clientId);
     const saved = await this.store.load(this.storeKey);
     this.replay = saved ? ReplayState.fromJSON(saved) : new ReplayState();

@@ -1,7 +1,8 @@
 /**
- * Replay protection (spec §11): per-signer batch sequences (REPLAY-010) and the sliding window of message
- * IDs (REPLAY-011, RFC 6479 style, W = 1024). Both are serializable, so that they can be persisted across
- * reconnects and restarts before messages are handed out and acknowledged (REPLAY-013, DLV-003).
+ * Replay protection (spec §11): a session's batch sequence (REPLAY-010) and the sliding window of message IDs
+ * (REPLAY-011, RFC 6479 style, W = 1024). The window is serializable, so that it can be persisted across
+ * reconnects and restarts before messages are handed out and acknowledged (REPLAY-013, DLV-003); the batch
+ * sequence lives and dies with its session.
  */
 import { type AlertName } from './alert.js';
 import { fromHex, MAX_U64, toHex } from './bytes.js';
@@ -84,69 +85,63 @@ export class MessageWindow {
 }
 
 /**
- * REPLAY-010: per signer key (by its KeyID), the highest accepted batch_seq (0 before any batch); a
- * batch_seq not above it is `replayed_batch`, so batch_seq 0 is never accepted.
+ * REPLAY-010: the highest batch_seq accepted in one session (0 at its start); a batch_seq not above it is
+ * `replayed_batch`, so batch_seq 0 is never accepted. It belongs to the session and is never persisted: a new
+ * session starts again from 0, since its envelope keys are fresh (KS-006).
  */
-export class BatchSequences {
-  private readonly highest = new Map<string, bigint>();
+export class BatchSequence {
+  private last = 0n;
 
-  get(signerId: Uint8Array): bigint {
-    return this.highest.get(toHex(signerId)) ?? 0n;
+  get highest(): bigint {
+    return this.last;
   }
 
-  check(signerId: Uint8Array, batchSeq: bigint): 'accept' | 'replayed_batch' {
-    return batchSeq > this.get(signerId) ? 'accept' : 'replayed_batch';
+  check(batchSeq: bigint): 'accept' | 'replayed_batch' {
+    return batchSeq > this.last ? 'accept' : 'replayed_batch';
   }
 
-  accept(signerId: Uint8Array, batchSeq: bigint): void {
-    if (this.check(signerId, batchSeq) !== 'accept') throw new Error('BatchSequences.accept: batch_seq is not new');
-    this.highest.set(toHex(signerId), batchSeq);
+  accept(batchSeq: bigint): void {
+    if (this.check(batchSeq) !== 'accept') throw new Error('BatchSequence.accept: batch_seq is not new');
+    this.last = batchSeq;
   }
 
-  clone(): BatchSequences {
-    const c = new BatchSequences();
-    for (const [k, v] of this.highest) c.highest.set(k, v);
+  clone(): BatchSequence {
+    const c = new BatchSequence();
+    c.last = this.last;
     return c;
-  }
-
-  toJSON(): Record<string, string> {
-    const o: Record<string, string> = {};
-    for (const [k, v] of this.highest) o[k] = v.toString();
-    return o;
-  }
-
-  static fromJSON(j: Record<string, string>): BatchSequences {
-    const b = new BatchSequences();
-    for (const [k, v] of Object.entries(j)) b.highest.set(k, BigInt(v));
-    return b;
   }
 }
 
-/** The replay state of one client ID under one server trust anchor (REPLAY-011). */
+/**
+ * The replay state of one client ID under one server trust anchor (REPLAY-011) during one session: the
+ * message-ID window, which is persisted (REPLAY-013), and the session's batch sequence, which is not.
+ * `fromJSON` starts a fresh batch sequence: load the state once per session.
+ */
 export class ReplayState {
   constructor(
     readonly window: MessageWindow = new MessageWindow(),
-    readonly batches: BatchSequences = new BatchSequences(),
+    readonly batch: BatchSequence = new BatchSequence(),
   ) {}
 
   clone(): ReplayState {
-    return new ReplayState(this.window.clone(), this.batches.clone());
+    return new ReplayState(this.window.clone(), this.batch.clone());
   }
 
   toJSON(): SerializedReplayState {
-    return { version: 1, window: this.window.toJSON(), batches: this.batches.toJSON() };
+    return { version: 1, window: this.window.toJSON() };
   }
 
   static fromJSON(j: SerializedReplayState): ReplayState {
     if (j.version !== 1) throw new RangeError('unknown replay state version');
-    return new ReplayState(MessageWindow.fromJSON(j.window), BatchSequences.fromJSON(j.batches));
+    return new ReplayState(MessageWindow.fromJSON(j.window));
   }
 }
 
 export interface SerializedReplayState {
   version: 1;
   window: { size: number; top: string; bits: string };
-  batches: Record<string, string>;
+  /** written by earlier versions (per-signer batch sequences); ignored */
+  batches?: Record<string, string>;
 }
 
 /**

@@ -31,13 +31,13 @@
  */
 import { SealFeedError } from './alert.js';
 import { decodeBatchHeader, encodeBatchHeader, openDelivery } from './batch.js';
-import { bytesEqual, fromHex, toHex, u8, utf8, xorNonce } from './bytes.js';
+import { bytesEqual, fromHex, toHex, utf8, xorNonce } from './bytes.js';
 import { FRAME_PLAINTEXT, GROUP_X25519, GROUP_X25519MLKEM768 } from './constants.js';
 import { verifyCredential } from './credential.js';
-import { signedMessage, validatePublicKey, verify, verifyBatch } from './ed25519.js';
+import { validatePublicKey, verify } from './ed25519.js';
 import { checkAscending, checkExtensions, readExtensions, writeExtensions } from './extensions.js';
 import { ClientHandshake, type ClientConfig, type ServerTrust } from './handshake.js';
-import { appSecretsAfter, expandLabel, fullSchedule, hkdfLabel, keyId, trafficKeys } from './keyschedule.js';
+import { appSecretsAfter, expandLabel, fullSchedule, hkdfLabel, trafficKeys } from './keyschedule.js';
 import { verifyInclusion } from './merkle.js';
 import {
   decodeAck,
@@ -55,7 +55,7 @@ import {
 } from './messages.js';
 import { sequenceRandom } from './random.js';
 import { RecordReceiver } from './record.js';
-import { BatchSequences, MessageWindow, ReplayState } from './replay.js';
+import { BatchSequence, MessageWindow, ReplayState } from './replay.js';
 import { Session, type Role } from './session.js';
 import { generateClientShare, hybridClientFromSeed, serverRespond } from './suites.js';
 import { decodeFrame, decodePlaintextFrame, encodeFrame, Reader, Writer } from './wire.js';
@@ -212,18 +212,12 @@ const x25519mlkem768 = (g: Json, t: Json): VectorAnswer => {
   return unimplemented(`operation ${JSON.stringify(t.operation)}`);
 };
 
-/** Single verification; in witnessed groups batch verification of the one signature must agree (SIG-011). */
-const ed25519 = (g: Json, t: Json): VectorAnswer => {
-  const single = attempt(() => {
+/** Single verification with the pinned rule (SIG-001 … SIG-005), batch signatures included (§10.4). */
+const ed25519 = (g: Json, t: Json): VectorAnswer =>
+  attempt(() => {
     const key = validatePublicKey(h(t.publicKey));
-    verify(key, g.label, h(t.msg), h(t.sig), g.witnessed ? { witness: h(t.witness) } : {});
+    verify(key, g.label, h(t.msg), h(t.sig));
   });
-  if (g.witnessed) {
-    const [e] = verifyBatch([{ publicKey: h(t.publicKey), message: signedMessage(g.label, h(t.msg)), signature: h(t.sig), witness: h(t.witness) }]);
-    if ((e?.alert ?? '') !== single.alert) throw new Internal(`batch verification (${e?.alert ?? 'valid'}) and single verification (${single.alert || 'valid'}) disagree`);
-  }
-  return single;
-};
 
 const credential = (g: Json, t: Json): VectorAnswer => {
   const authorityKey = validatePublicKey(h(g.authorityKey));
@@ -240,11 +234,15 @@ const credential = (g: Json, t: Json): VectorAnswer => {
 
 const merkle = (g: Json, t: Json): VectorAnswer => attempt(() => void verifyInclusion(t.leafIndex, t.leafCount, h(t.leaf), (t.path as unknown[]).map(h), h(g.root)));
 
-/** Each step to a fresh window or batch-sequence state; the test's result is its last step's. */
+/**
+ * Each step to a fresh window or batch-sequence state, a new batch sequence for each new session (REPLAY-010);
+ * the test's result is its last step's.
+ */
 const replay = (g: Json, t: Json): VectorAnswer => {
   if (g.type !== 'MessageWindow' && g.type !== 'BatchSequence') return unimplemented(`replay group type ${JSON.stringify(g.type)}`);
   const window = new MessageWindow(g.type === 'MessageWindow' ? g.windowSize : undefined);
-  const seqs = new BatchSequences();
+  let seq = new BatchSequence();
+  let session = 0;
   const steps: Json[] = [];
   for (const s of t.steps as Json[]) {
     const id = BigInt(s.id);
@@ -253,9 +251,10 @@ const replay = (g: Json, t: Json): VectorAnswer => {
       got = window.check(id);
       if (got === 'accept') window.accept(id);
     } else {
-      const signer = u8(s.signer);
-      got = seqs.check(signer, id);
-      if (got === 'accept') seqs.accept(signer, id);
+      if (typeof s.session !== 'number' || s.session < session) throw new Internal(`step session ${JSON.stringify(s.session)} after ${session}`);
+      if (s.session > session) [seq, session] = [new BatchSequence(), s.session];
+      got = seq.check(id);
+      if (got === 'accept') seq.accept(id);
     }
     steps.push({ result: got });
   }
@@ -312,18 +311,18 @@ const batch = (g: Json, t: Json): VectorAnswer => {
   if (!rcp) throw new Internal(`recipient ${t.recipient} of ${(g.recipients as Json[]).length}`);
   const signerKey = validatePublicKey(h(g.signerKey));
   const state = new ReplayState();
-  if (t.highestBatchSeq !== undefined && t.highestBatchSeq !== '0') state.batches.accept(keyId(signerKey.bytes), BigInt(t.highestBatchSeq));
+  if (t.highestBatchSeq !== undefined && t.highestBatchSeq !== '0') state.batch.accept(BigInt(t.highestBatchSeq));
   for (const id of t.acceptedIds as string[]) state.window.accept(BigInt(id));
-  const before = JSON.stringify(state.toJSON());
+  const before = JSON.stringify(state.toJSON()) + state.batch.highest;
   const ctx = { signerKey, envKey: h(rcp.envKey), envIv: h(rcp.envIv), tagKey: h(rcp.tagKey), aead: rcp.aead, maxPayload: t.maxPayload };
   const a = attempt(() => {
     const opened = openDelivery(h(t.delivery), ctx, state);
     // BATCH-014: the state to commit records the batch sequence and every ID; the caller's is unchanged
-    if (opened.nextState.batches.get(opened.header.signerId) !== opened.header.batchSeq) throw new Internal('next state: batch_seq not recorded');
+    if (opened.nextState.batch.highest !== opened.header.batchSeq) throw new Internal('next state: batch_seq not recorded');
     for (const m of opened.messages) if (opened.nextState.window.check(m.messageId) === 'accept') throw new Internal(`next state: ID ${m.messageId} not recorded`);
     return { messages: opened.messages.map((m) => ({ messageId: m.messageId.toString(), payload: toHex(m.payload), status: m.status })) };
   });
-  if (JSON.stringify(state.toJSON()) !== before) throw new Internal('openDelivery changed the replay state it was given');
+  if (JSON.stringify(state.toJSON()) + state.batch.highest !== before) throw new Internal('openDelivery changed the replay state it was given');
   return a;
 };
 

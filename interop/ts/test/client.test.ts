@@ -177,9 +177,17 @@ test('connects, delivers each message once, acknowledges, answers KeyUpdate and 
   await assert.rejects(it.next(), (e: unknown) => e instanceof SealFeedError && e.alert === 'replayed_batch');
   assert.equal(sock.closedByClient, true);
 
-  // REPLAY-013: the state persisted; a new connection (same client ID) refuses batch 2 as well
+  // A new connection (same client ID, same store): the batch sequence starts again from 0 (REPLAY-010), so
+  // batch_seq 1, below the previous session's 2, is accepted; the message window persisted (REPLAY-013), so
+  // message 3 is a duplicate and only 4 is delivered
   const again = await scriptedClient(1, { store });
-  again.sock.deliver(again.server.serverSender.seal([encodeMessage(MSG.BatchDelivery, b2.delivery(0))]));
+  const b3 = buildBatch({ signerSeed, batchSeq: 1n, recipients: [{ env: env(v), aead: 1, entries: [{ type: 1, messageId: 3n, payload: utf8('!') }, { type: 1, messageId: 4n, payload: utf8('next session') }] }] });
+  again.sock.deliver(again.server.serverSender.seal([encodeMessage(MSG.BatchDelivery, b3.delivery(0))]));
+  const m4 = (await again.client.messages().next()).value as DeliveredMessage;
+  assert.deepEqual([m4.messageId, m4.batchSeq], [4n, 1n]);
+  assert.equal(again.client.lastBatch!.replayed, 1);
+  // and within that session, batch_seq 1 again is replayed_batch
+  again.sock.deliver(again.server.serverSender.seal([encodeMessage(MSG.BatchDelivery, b3.delivery(0))]));
   assert.equal((await again.client.closed)?.alert, 'replayed_batch');
 });
 

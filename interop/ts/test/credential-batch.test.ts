@@ -112,8 +112,8 @@ test('openDelivery: unicast, broadcast, replayed and stale messages, no state ch
       [4n, 'to everyone', 'deliver', true],
     ],
   );
-  assert.equal(state.batches.get(opened.header.signerId), 0n); // the caller's state is untouched
-  assert.equal(opened.nextState.batches.get(opened.header.signerId), 7n);
+  assert.equal(state.batch.highest, 0n); // the caller's state is untouched
+  assert.equal(opened.nextState.batch.highest, 7n);
   // the same batch again: replayed_batch (REPLAY-010)
   assert.equal(alertOf(() => openDelivery(batch.delivery(0, [0]), ctxA, opened.nextState)), 'replayed_batch');
   // recipient b's delivery opened with a's keys: wrong_recipient
@@ -125,11 +125,11 @@ test('openDelivery: unicast, broadcast, replayed and stale messages, no state ch
   assert.equal(alertOf(() => openDelivery(batch.delivery(0, [0]), { ...ctxA, signerKey: other }, state)), 'unknown_signer');
   // max_payload (BATCH-005)
   assert.equal(alertOf(() => openDelivery(batch.delivery(0, [0]), { ...ctxA, maxPayload: 8 }, state)), 'record_overflow');
-  // a flipped witness bit (SIG-010), a flipped path hash (MERKLE-001)
+  // a flipped signature bit (SIG-003), a flipped path hash (MERKLE-001)
   const d = decodeBatchDelivery(batch.delivery(0, [0]));
-  const w = Uint8Array.from(d.witness);
-  w[0]! ^= 1;
-  assert.equal(alertOf(() => openDelivery(encodeBatchDelivery({ ...d, witness: w }), ctxA, state)), 'bad_signature');
+  const s = Uint8Array.from(d.signature);
+  s[0]! ^= 1;
+  assert.equal(alertOf(() => openDelivery(encodeBatchDelivery({ ...d, signature: s }), ctxA, state)), 'bad_signature');
   const path = d.own.path.map((p) => Uint8Array.from(p));
   path[0]![0]! ^= 1;
   assert.equal(alertOf(() => openDelivery(encodeBatchDelivery({ ...d, own: { ...d.own, path } }), ctxA, state)), 'bad_proof');

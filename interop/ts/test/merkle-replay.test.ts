@@ -3,7 +3,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { auditPath, BatchSequences, merkleRoot, MessageWindow, ReplayState, SealFeedError, secureRandom, u8, verifyInclusion } from '../src/index.js';
+import { auditPath, merkleRoot, MessageWindow, ReplayState, SealFeedError, secureRandom, verifyInclusion } from '../src/index.js';
 
 test('every audit path of trees of 1 … 40 leaves verifies, and only for its own index (MERKLE-001)', () => {
   for (let n = 1; n <= 40; n++) {
@@ -47,15 +47,22 @@ test('message window matches a naive model on random sequences (REPLAY-011)', ()
   assert.equal(new MessageWindow().check(0n), 'illegal_parameter');
 });
 
-test('batch sequences per signer and replay state serialization (REPLAY-010)', () => {
-  const b = new BatchSequences();
-  assert.equal(b.check(u8(1), 0n), 'replayed_batch');
-  b.accept(u8(1), 5n);
-  assert.equal(b.check(u8(1), 5n), 'replayed_batch');
-  assert.equal(b.check(u8(2), 1n), 'accept');
-  const s = new ReplayState(new MessageWindow(), b);
+test('batch sequences per session; only the window is persisted (REPLAY-010, REPLAY-013)', () => {
+  const s = new ReplayState();
+  assert.equal(s.batch.check(0n), 'replayed_batch');
+  s.batch.accept(5n);
+  assert.equal(s.batch.check(5n), 'replayed_batch');
+  assert.equal(s.batch.check(4n), 'replayed_batch');
+  assert.equal(s.batch.check(6n), 'accept');
   s.window.accept(42n);
-  const s2 = ReplayState.fromJSON(JSON.parse(JSON.stringify(s.toJSON())));
-  assert.equal(s2.batches.get(u8(1)), 5n);
+  const json = JSON.parse(JSON.stringify(s.toJSON()));
+  assert.equal(json.batches, undefined);
+  // the next session: the window survives, the batch sequence starts again from 0
+  const s2 = ReplayState.fromJSON(json);
   assert.equal(s2.window.check(42n), 'replayed_message');
+  assert.equal(s2.batch.highest, 0n);
+  assert.equal(s2.batch.check(3n), 'accept');
+  // a state saved by an earlier version, with per-signer sequences: they are ignored
+  const old = ReplayState.fromJSON({ ...json, batches: { ['ab'.repeat(32)]: '1000' } });
+  assert.equal(old.batch.check(1n), 'accept');
 });

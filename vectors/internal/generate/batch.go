@@ -16,7 +16,7 @@ import (
 )
 
 // The batch format of spec §10, written here from the spec: encodings,
-// sealing, the tree, the signature and the witness.
+// sealing, the tree and the signature.
 
 func init() {
 	note("Unicast", "BASIC", "Each recipient's own messages in its own leaf.", "")
@@ -73,7 +73,6 @@ type builtBatch struct {
 	root       []byte
 	header     []byte
 	sig        []byte
-	witness    []byte
 	secrets    [][]byte
 	keys       []keyschedule.EnvelopeKeys
 	tags       [][]byte
@@ -181,7 +180,6 @@ func (b *bBatch) build(area string) *builtBatch {
 	h = wire.AppendUint32(h, count)
 	bt.header = append(h, bt.root...)
 	bt.sig = ed25519.Sign(b.signWith, labelled(keyschedule.SigBatch, bt.header))
-	bt.witness = witnessOf(bt.sig)
 	return bt
 }
 
@@ -226,7 +224,6 @@ func (bt *builtBatch) delivery(own int, blobs []int) []byte {
 // its own leaf and the leaves at indices blobs as its blobs.
 func (bt *builtBatch) deliveryLeaves(own int, blobs []int) []byte {
 	d := append(bytes.Clone(bt.header), bt.sig...)
-	d = append(d, bt.witness...)
 	d = append(d, bt.leafProof(own)...)
 	d = wire.AppendPrefix(d, len(blobs), 64)
 	for _, j := range blobs {
@@ -262,7 +259,7 @@ func (bt *builtBatch) messages(i int, accepted []uint64) []vectors.BatchMessage 
 func (bt *builtBatch) group(signerPub []byte) vectors.BatchGroup {
 	g := vectors.BatchGroup{Type: "BatchOpen", SigningSeed: bt.b.signWith.Seed(), SignerKey: signerPub, SignerID: bt.b.signerID, BatchSeq: vectors.U64(bt.b.seq),
 		TimestampMs: vectors.U64(bt.b.ts), Leaves: hexList(bt.leaves), Root: bt.root, Header: bt.header, Signature: bt.sig,
-		Witness: bt.witness, Recipients: []vectors.BatchRecipient{}, Blobs: []vectors.BatchBlob{}}
+		Recipients: []vectors.BatchRecipient{}, Blobs: []vectors.BatchBlob{}}
 	for i, r := range bt.b.recipients {
 		g.Recipients = append(g.Recipients, vectors.BatchRecipient{EnvelopeSecret: bt.secrets[i], EnvKey: bt.keys[i].Key,
 			EnvIV: bt.keys[i].IV, TagKey: bt.keys[i].TagKey, AEAD: r.aead, LeafIndex: uint32(len(bt.b.blobs) + i), Tag: bt.tags[i],
@@ -349,7 +346,7 @@ var batchArea = areaDef{
 		}
 		d1 := ub.delivery(1, nil)
 		ucs = append(ucs,
-			tcase{name: "first-batch", comment: "no batch accepted before from this signer", req: "REPLAY-010", recipient: 0, delivery: ub.delivery(0, nil), flags: []string{"Unicast"}},
+			tcase{name: "first-batch", comment: "no batch accepted before in this session", req: "REPLAY-010", recipient: 0, delivery: ub.delivery(0, nil), flags: []string{"Unicast"}},
 			tcase{name: "gap", comment: "highest accepted batch_seq 3: gaps are allowed", req: "REPLAY-010", recipient: 0, delivery: ub.delivery(0, nil), highest: seqp(3), flags: []string{"Unicast"}},
 			tcase{name: "duplicate-message", comment: "message 8 was accepted before: not delivered again", req: "REPLAY-012", recipient: 1, delivery: d1,
 				highest: seqp(40), accepted: []uint64{8}, flags: []string{"LocalReplay"}},
@@ -371,14 +368,12 @@ var batchArea = areaDef{
 		// Modified deliveries (each breaks exactly one check).
 		flip := func(d []byte, i int, bit byte) []byte { d = bytes.Clone(d); d[i] ^= bit; return d }
 		hdrLen := len(ub.header)
-		sigOff, witOff, ownOff := hdrLen, hdrLen+64, hdrLen+96
+		sigOff, ownOff := hdrLen, hdrLen+64
 		ucs = append(ucs,
 			tcase{name: "signature-r-flip", comment: "bit 0 of the signature's R flipped", req: "BATCH-011", recipient: 1, delivery: flip(d1, sigOff, 1),
 				highest: seqp(40), code: alert.BadSignature, flags: []string{"ModifiedSignature"}},
 			tcase{name: "signature-s-flip", comment: "bit 0 of the signature's S flipped", req: "BATCH-011", recipient: 1, delivery: flip(d1, sigOff+32, 1),
 				highest: seqp(40), code: alert.BadSignature, flags: []string{"ModifiedSignature"}},
-			tcase{name: "witness-flip", comment: "bit 0 of the witness flipped", req: "SIG-010", recipient: 1, delivery: flip(d1, witOff, 1),
-				highest: seqp(40), code: alert.BadSignature, flags: []string{"WitnessMismatch"}},
 			tcase{name: "root-flip", comment: "bit 0 of the header's root flipped", req: "BATCH-011", recipient: 1, delivery: flip(d1, hdrLen-32, 1),
 				highest: seqp(40), code: alert.BadSignature, flags: []string{"ModifiedSignature"}},
 			tcase{name: "timestamp-flip", comment: "bit 0 of the header's timestamp flipped", req: "BATCH-011", recipient: 1, delivery: flip(d1, 2+32+8+7, 1),
@@ -397,7 +392,7 @@ var batchArea = areaDef{
 				delivery: flip(d1, len(d1)-1-64, 1), highest: seqp(40), code: alert.BadProof, flags: []string{"ModifiedPath"}},
 		)
 		// Decoding (WIRE-001).
-		for _, cut := range []int{0, 2, hdrLen - 1, hdrLen, sigOff + 64, witOff + 32, ownOff + 4, len(d1) - 33, len(d1) - 1} {
+		for _, cut := range []int{0, 2, hdrLen - 1, hdrLen, sigOff + 64, ownOff + 4, len(d1) - 33, len(d1) - 1} {
 			ucs = append(ucs, tcase{name: fmt.Sprintf("truncated-%d", cut), comment: fmt.Sprintf("delivery truncated to %d of %d bytes", cut, len(d1)),
 				req: "WIRE-001", recipient: 1, delivery: d1[:cut], highest: seqp(40), code: alert.DecodeError, flags: []string{"Truncated"}})
 		}
@@ -565,8 +560,8 @@ var batchArea = areaDef{
 			groups = append(groups, hg)
 		}
 		return file(a, []string{
-			"Batch envelopes (spec §10): each group is one batch as the signer built it, with every leaf, the tree head, the header, the signature and the witness, and for each recipient session its envelope keys and plaintext.",
-			"Each test opens one BatchDelivery body as one recipient's client, with the replay state given; checks run in the order of BATCH-011 (batch sequence, signature, proofs, then decryption) and a failed delivery changes no state.",
+			"Batch envelopes (spec §10): each group is one batch as the signer built it, with every leaf, the tree head, the header and the signature (plain Ed25519, §10.4), and for each recipient session its envelope keys and plaintext.",
+			"Each test opens one BatchDelivery body as one recipient's client, with the replay state given (highestBatchSeq: the highest batch_seq accepted in this session, absent if none); checks run in the order of BATCH-011 (batch sequence, signature, proofs, then decryption) and a failed delivery changes no state.",
 			"Recipient leaf i: nonce = env_iv XOR (0^4 || batch_seq), aad = signer_id || batch_seq || uint32 i || 0x01 || tag; blob j: key data_key, nonce 0^12, aad = signer_id || batch_seq || uint32 j || 0x02 || uint16 aead.",
 		}, groups), nil
 	},
@@ -577,7 +572,7 @@ var batchArea = areaDef{
 		message := strict(obj{"messageId": u64(), "payload": hexAny(), "status": enum("deliver", "replayed_message", "stale_message")})
 		return fileSchema("batch", "SealFeed v1 batch envelope vectors",
 			obj{"type": constant("BatchOpen"), "signingSeed": hexLen(32), "signerKey": hexLen(32), "signerId": hexLen(32), "batchSeq": u64(), "timestampMs": u64(),
-				"leaves": arrayOf(hexAny()), "root": hexLen(32), "header": hexAny(), "signature": hexLen(64), "witness": hexLen(32),
+				"leaves": arrayOf(hexAny()), "root": hexLen(32), "header": hexAny(), "signature": hexLen(64),
 				"recipients": arrayOf(recipient), "blobs": arrayOf(blob)}, nil,
 			obj{"recipient": integer(0, 1<<20), "maxPayload": integer(0, 1<<32-1), "highestBatchSeq": u64(), "acceptedIds": arrayOf(u64()),
 				"delivery": hexAny(), "messages": arrayOf(message)}, []string{"highestBatchSeq"})

@@ -20,10 +20,10 @@ func init() {
 		"Signatures with R = identity reveal k·a and keep small-order points out of the rule.")
 	note("SmallOrderR", "EDGE_CASE", "R is a point of small order other than the identity.", "")
 	note("MixedOrderR", "EDGE_CASE", "R = [r]B + T with T of small order: R has a small-order component.",
-		"A randomised batch equation without the witness check accepts it with probability up to 1/8 (SIG-010, SIG-011).")
+		"A verifier using the cofactored equation, or a randomised batch equation, accepts it; the cofactorless rule of SIG-003 rejects it.")
 	note("CofactoredAccepts", "EDGE_CASE", "The cofactored equation [8]([S]B − [k]A − R) = identity accepts this signature; the pinned rule does not.",
 		"A verifier using the cofactored equation disagrees with SealFeed verifiers.")
-	note("GoVerifyAccepts", "WEAK_KEY", "crypto/ed25519.Verify alone accepts this signature; SealFeed rejects it by the checks it adds: key validation (SIG-001), R ≠ identity (SIG-004) or the witness (SIG-010).",
+	note("GoVerifyAccepts", "WEAK_KEY", "crypto/ed25519.Verify alone accepts this signature; SealFeed rejects it by the checks it adds: key validation (SIG-001), R ≠ identity (SIG-004).",
 		"Without key validation one signature can be valid for many messages, or under several keys.")
 	note("SmallOrderKey", "WEAK_KEY", "The public key is a point of small order (SIG-001).", "")
 	note("MixedOrderKey", "WEAK_KEY", "The public key has a small-order component: [L]A ≠ identity (SIG-001).", "")
@@ -34,22 +34,18 @@ func init() {
 		"Without domain separation a signature for one purpose is valid for another.")
 	note("ModifiedSignature", "MODIFIED", "A valid signature with a changed bit or byte.", "")
 	note("ModifiedMessage", "MODIFIED", "A valid signature over a message that was changed.", "")
-	note("WitnessMismatch", "MODIFIED", "The torsion witness W does not satisfy [8]W = R (SIG-010).", "")
-	note("InvalidWitness", "MALFORMED", "The witness is not a canonical point encoding (SIG-010).", "")
-	note("WitnessTorsion", "EDGE_CASE", "W carries a small-order component; [8]W = R still holds, so SIG-010 accepts it.",
-		"A verifier that demands the signer's exact W rejects valid batches.")
 }
 
-// Ed25519 labels of the two groups.
+// Ed25519 labels of the two groups: the handshake's and the batch
+// signature's (§10.4), both checked by the one rule of §4.2.
 const (
-	plainLabel     = keyschedule.SigServer
-	witnessedLabel = keyschedule.SigBatch
+	plainLabel = keyschedule.SigServer
+	batchLabel = keyschedule.SigBatch
 )
 
 type edCase struct {
 	name, comment, req string
 	pk, msg, sig       []byte
-	witness            []byte
 	flags              []string
 }
 
@@ -70,28 +66,14 @@ var ed25519Area = areaDef{
 		s1 := newSigner(randBytes(a.name, "key-1", 32))
 		s2 := newSigner(randBytes(a.name, "key-2", 32))
 
-		// group builds one test group; witnessed groups carry W.
-		group := func(label string, witnessed bool, cases []edCase) (vectors.Ed25519Group, error) {
-			g := vectors.Ed25519Group{Type: "Ed25519Verify", Label: label, Witnessed: witnessed}
-			prefix := "plain/"
-			if witnessed {
-				prefix = "witnessed/"
-			}
+		// group builds one test group; prefix starts its test names.
+		group := func(label, prefix string, cases []edCase) (vectors.Ed25519Group, error) {
+			g := vectors.Ed25519Group{Type: "Ed25519Verify", Label: label}
 			for _, c := range cases {
 				M := labelled(label, c.msg)
-				var w []byte
-				if witnessed {
-					w = c.witness
-					if w == nil {
-						w = witnessOf(c.sig)
-					}
-					if w == nil {
-						w = make([]byte, 32)
-					}
-				}
-				code := ruleVerify(c.pk, M, c.sig, w)
+				code := ruleVerify(c.pk, M, c.sig)
 				flags := c.flags
-				t := vectors.Ed25519Test{PublicKey: c.pk, Msg: nonNil(c.msg), Sig: c.sig, Witness: nonNil(w)}
+				t := vectors.Ed25519Test{PublicKey: c.pk, Msg: nonNil(c.msg), Sig: c.sig}
 				if code == 0 {
 					t.Test = a.valid(prefix+c.name, c.comment, c.req, flags...)
 				} else {
@@ -267,65 +249,25 @@ var ed25519Area = areaDef{
 		if err != nil {
 			return nil, err
 		}
-		plain, err := group(plainLabel, false, append(append(validCases(plainLabel), sigCases(plainLabel)...), plainKeys...))
+		plain, err := group(plainLabel, "plain/", append(append(validCases(plainLabel), sigCases(plainLabel)...), plainKeys...))
 		if err != nil {
 			return nil, err
 		}
 
-		// The witnessed group: the same cases plus witness edge cases.
-		m := msg("witness")
-		good := sigOver(s1, witnessedLabel, m)
-		W := witnessOf(good)
-		Wp, _ := new(edwards25519.Point).SetBytes(W)
-		other := witnessOf(sigOver(s1, witnessedLabel, msg("other")))
-		notOnCurve := []byte(nil)
-		for v := int64(2); ; v++ {
-			enc := uBytes(big.NewInt(v), false)
-			if _, err := new(edwards25519.Point).SetBytes(enc); err != nil {
-				notOnCurve = enc
-				break
-			}
-		}
-		wcases := []edCase{
-			{name: "witness-torsion-8", comment: "W + T with T of order 8: [8]W is unchanged", req: "SIG-010", pk: s1.pub, msg: m, sig: good,
-				witness: new(edwards25519.Point).Add(Wp, mult(1)).Bytes(), flags: []string{"WitnessTorsion"}},
-			{name: "witness-is-r", comment: "W = R", req: "SIG-010", pk: s1.pub, msg: m, sig: good, witness: good[:32], flags: []string{"WitnessMismatch"}},
-			{name: "witness-negated", comment: "W = −[8⁻¹]R", req: "SIG-010", pk: s1.pub, msg: m, sig: good,
-				witness: new(edwards25519.Point).Negate(Wp).Bytes(), flags: []string{"WitnessMismatch"}},
-			{name: "witness-identity", comment: "W = identity", req: "SIG-010", pk: s1.pub, msg: m, sig: good, witness: identityEnc, flags: []string{"WitnessMismatch"}},
-			{name: "witness-zero-bytes", comment: "W = 0…0, a point of order 4", req: "SIG-010", pk: s1.pub, msg: m, sig: good, witness: make([]byte, 32), flags: []string{"WitnessMismatch"}},
-			{name: "witness-other-signature", comment: "the witness of another signature", req: "SIG-010", pk: s1.pub, msg: m, sig: good, witness: other, flags: []string{"WitnessMismatch"}},
-			{name: "witness-bit-flip", comment: "bit 0 of W flipped", req: "SIG-010", pk: s1.pub, msg: m, sig: good,
-				witness: func() []byte { w := bytes.Clone(W); w[0] ^= 1; return w }(), flags: []string{"WitnessMismatch"}},
-			{name: "witness-not-on-curve", comment: "W does not decode to a point", req: "SIG-010", pk: s1.pub, msg: m, sig: good, witness: notOnCurve, flags: []string{"InvalidWitness"}},
-			{name: "witness-noncanonical", comment: "W = y ≥ p (p + 1)", req: "SIG-010", pk: s1.pub, msg: m, sig: good,
-				witness: uBytes(new(big.Int).Add(p, big.NewInt(1)), false), flags: []string{"InvalidWitness"}},
-		}
-		// R = identity with W = identity passes SIG-010 and fails SIG-004.
-		idSig := s1.signWith(edwards25519.NewScalar(), identityEnc, s1.pub, labelled(witnessedLabel, m))
-		wcases = append(wcases, edCase{name: "r-identity-witness-identity", comment: "R = W = identity, S = k·a: [8]W = R holds; SIG-004 rejects",
-			req: "SIG-004", pk: s1.pub, msg: m, sig: idSig, witness: identityEnc, flags: []string{"IdentityR"}})
-		// Mixed-order R: no W satisfies [8]W = R.
-		r := s1.nonce([]byte("witness mixed R"))
-		Rm := new(edwards25519.Point).Add(new(edwards25519.Point).ScalarBaseMult(r), mult(1)).Bytes()
-		mixed := s1.signWith(r, Rm, s1.pub, labelled(witnessedLabel, m))
-		Wclean := new(edwards25519.Point).ScalarBaseMult(new(edwards25519.Scalar).Multiply(r, scalarInv8())).Bytes()
-		wcases = append(wcases, edCase{name: "r-mixed-order-clean-witness", comment: "R = [r]B + T, W = [8⁻¹r]B: [8]W = [r]B ≠ R",
-			req: "SIG-010", pk: s1.pub, msg: m, sig: mixed, witness: Wclean, flags: []string{"MixedOrderR", "WitnessMismatch"}})
-
-		witKeys, err := keyCases(witnessedLabel)
+		// The batch signature's group (§10.4): the same cases under its
+		// label. Batch signatures are checked by the same rule (SIG-003).
+		batchKeys, err := keyCases(batchLabel)
 		if err != nil {
 			return nil, err
 		}
-		all := append(append(append(validCases(witnessedLabel), wcases...), sigCases(witnessedLabel)...), witKeys...)
-		witnessed, err := group(witnessedLabel, true, all)
+		batchSigs, err := group(batchLabel, "batch/", append(append(validCases(batchLabel), sigCases(batchLabel)...), batchKeys...))
 		if err != nil {
 			return nil, err
 		}
 		if a.err == nil {
 			// The invariant the vectors rest on: every test the rule rejects
 			// is rejected with the alert of its requirement.
-			for _, g := range []vectors.Ed25519Group{plain, witnessed} {
+			for _, g := range []vectors.Ed25519Group{plain, batchSigs} {
 				for _, t := range g.Tests {
 					if t.Result == vectors.Invalid && t.Alert != alert.BadKey.String() && t.Alert != alert.BadSignature.String() {
 						return nil, fmt.Errorf("tcId %d: alert %s", t.TcID, t.Alert)
@@ -334,14 +276,13 @@ var ed25519Area = areaDef{
 			}
 		}
 		return file(a, []string{
-			"The pinned Ed25519 rule (spec §4.2): Go's crypto/ed25519.Verify rule plus public-key validation (SIG-001 … SIG-005), and for batch signatures the torsion witness W (SIG-010).",
+			"The pinned Ed25519 rule (spec §4.2): Go's crypto/ed25519.Verify rule plus public-key validation (SIG-001 … SIG-005), for handshake and batch signatures alike.",
 			"The signed message is label || 0x00 || msg with the group's label. A key that fails SIG-001 is bad_key; every other failure is bad_signature.",
-			"Run every test with single verification and, in witnessed groups, with batch verification too: the results must be identical (SIG-011).",
-		}, []vectors.Ed25519Group{plain, witnessed}), nil
+		}, []vectors.Ed25519Group{plain, batchSigs}), nil
 	},
 	schema: func() map[string]any {
 		return fileSchema("ed25519", "SealFeed v1 Ed25519 verification vectors",
-			obj{"type": constant("Ed25519Verify"), "label": str(), "witnessed": obj{"type": "boolean"}}, nil,
-			obj{"publicKey": hexLen(32), "msg": hexAny(), "sig": hexLen(64), "witness": obj{"type": "string", "pattern": "^([0-9a-f]{64})?$"}}, nil)
+			obj{"type": constant("Ed25519Verify"), "label": str()}, nil,
+			obj{"publicKey": hexLen(32), "msg": hexAny(), "sig": hexLen(64)}, nil)
 	},
 }

@@ -63,9 +63,9 @@ func challenge(R, A, M []byte) *edwards25519.Scalar {
 	return k
 }
 
-// ruleVerify applies SIG-001 … SIG-004 and, when witness is not nil,
-// SIG-010, to a signature over M (which already includes label || 0x00).
-func ruleVerify(pk, M, sig, witness []byte) alert.Code {
+// ruleVerify applies SIG-001 … SIG-004 to a signature over M (which
+// already includes label || 0x00).
+func ruleVerify(pk, M, sig []byte) alert.Code {
 	if c := ruleKey(pk); c != 0 {
 		return c
 	}
@@ -79,18 +79,6 @@ func ruleVerify(pk, M, sig, witness []byte) alert.Code {
 	}
 	if bytes.Equal(R, identityEnc) { // SIG-004
 		return alert.BadSignature
-	}
-	if witness != nil { // SIG-010
-		if len(witness) != 32 || !canonicalY(witness) {
-			return alert.BadSignature
-		}
-		W, err := new(edwards25519.Point).SetBytes(witness)
-		if err != nil {
-			return alert.BadSignature
-		}
-		if !bytes.Equal(new(edwards25519.Point).MultByCofactor(W).Bytes(), R) {
-			return alert.BadSignature
-		}
 	}
 	A, _ := new(edwards25519.Point).SetBytes(pk)
 	k := challenge(R, pk, M)
@@ -174,16 +162,6 @@ func (s *signer) signWith(r *edwards25519.Scalar, Renc, pk, M []byte) []byte {
 	k := challenge(Renc, pk, M)
 	S := new(edwards25519.Scalar).MultiplyAdd(k, s.a, r)
 	return append(bytes.Clone(Renc), S.Bytes()...)
-}
-
-// witness returns W = [8⁻¹ mod L]R for the R of sig (SIG-010), or nil if R
-// does not decode.
-func witnessOf(sig []byte) []byte {
-	R, err := new(edwards25519.Point).SetBytes(sig[:32])
-	if err != nil {
-		return nil
-	}
-	return new(edwards25519.Point).ScalarMult(scalarInv8(), R).Bytes()
 }
 
 // addL returns S + L as 32 little-endian bytes (a non-canonical S).

@@ -16,9 +16,10 @@ func init() {
 	note("MaxID", "EDGE_CASE", "IDs at 2^64 − 1.", "An implementation that adds to the ID overflows.")
 	note("ZeroID", "MALFORMED", "Message ID 0, which is never valid (REPLAY-011).", "")
 	note("RejectKeepsState", "STATE", "A rejected step changes no state (BATCH-014): the next step is decided as if it never happened.", "")
-	note("ReplayedBatch", "REPLAY", "A batch_seq not above the highest accepted one of its signer (REPLAY-010).",
+	note("ReplayedBatch", "REPLAY", "A batch_seq not above the highest one accepted in the session (REPLAY-010).",
 		"A replayed batch re-delivers old messages and reuses an AEAD nonce.")
-	note("PerSigner", "EDGE_CASE", "Two signer keys keep independent sequences (REPLAY-010).", "")
+	note("NewSession", "STATE", "A new session with the same server key starts its batch sequence again from 0 (REPLAY-010): a batch_seq at or below one accepted in an earlier session is accepted.",
+		"A client that keeps batch sequences across sessions refuses every batch of a server whose sequence went backwards (a restored or fresh store) until it passes the old value.")
 }
 
 const replayW = 1024
@@ -48,32 +49,33 @@ func (w *windowModel) accept(id uint64) {
 	w.top = max(w.top, id)
 }
 
-// seqModel is REPLAY-010: the highest accepted batch_seq per signer.
-type seqModel struct{ high map[int]*uint64 }
+// seqModel is REPLAY-010: the highest batch_seq accepted in each session
+// (none yet: 0, so 0 is never accepted).
+type seqModel struct{ high map[int]uint64 }
 
-func (s *seqModel) decide(signer int, seq uint64) alert.Code {
-	if h := s.high[signer]; h != nil && seq <= *h {
+func (s *seqModel) decide(session int, seq uint64) alert.Code {
+	if seq <= s.high[session] {
 		return alert.ReplayedBatch
 	}
 	return 0
 }
 
-func (s *seqModel) accept(signer int, seq uint64) { s.high[signer] = &seq }
+func (s *seqModel) accept(session int, seq uint64) { s.high[session] = seq }
 
 const maxU64 = 1<<64 - 1
 
 var replayArea = areaDef{
 	name: "replay",
 	build: func(a *area) (any, error) {
-		steps := func(kind string, signers []int, ids []uint64) ([]vectors.ReplayStep, alert.Code) {
+		steps := func(kind string, sessions []int, ids []uint64) ([]vectors.ReplayStep, alert.Code) {
 			w := &windowModel{accepted: map[uint64]bool{}}
-			s := &seqModel{high: map[int]*uint64{}}
+			s := &seqModel{high: map[int]uint64{}}
 			var out []vectors.ReplayStep
 			var last alert.Code
 			for i, id := range ids {
-				signer := 0
-				if signers != nil {
-					signer = signers[i]
+				session := 0
+				if sessions != nil {
+					session = sessions[i]
 				}
 				var c alert.Code
 				if kind == "MessageWindow" {
@@ -81,21 +83,21 @@ var replayArea = areaDef{
 						w.accept(id)
 					}
 				} else {
-					if c = s.decide(signer, id); c == 0 {
-						s.accept(signer, id)
+					if c = s.decide(session, id); c == 0 {
+						s.accept(session, id)
 					}
 				}
 				r := "accept"
 				if c != 0 {
 					r = c.String()
 				}
-				out = append(out, vectors.ReplayStep{Signer: signer, ID: vectors.U64(id), Result: r})
+				out = append(out, vectors.ReplayStep{Session: session, ID: vectors.U64(id), Result: r})
 				last = c
 			}
 			return out, last
 		}
-		add := func(g *vectors.ReplayGroup, name, comment, req string, signers []int, ids []uint64, flags ...string) {
-			st, last := steps(g.Type, signers, ids)
+		add := func(g *vectors.ReplayGroup, name, comment, req string, sessions []int, ids []uint64, flags ...string) {
+			st, last := steps(g.Type, sessions, ids)
 			var t vectors.Test
 			if last == 0 {
 				t = a.valid(name, comment, req, flags...)
@@ -146,34 +148,38 @@ var replayArea = areaDef{
 		m("max-then-one", "2^64 − 1, then 1", "REPLAY-012", ids(maxU64, 1), "MaxID", "Stale")
 
 		bs := vectors.ReplayGroup{Type: "BatchSequence"}
-		b := func(name, comment string, signers []int, v []uint64, flags ...string) {
-			add(&bs, "batch/"+name, comment, "REPLAY-010", signers, v, flags...)
+		b := func(name, comment string, sessions []int, v []uint64, flags ...string) {
+			add(&bs, "batch/"+name, comment, "REPLAY-010", sessions, v, flags...)
 		}
 		b("first", "batch_seq 1", nil, ids(1), "Normal")
 		b("ascending", "1, 2, 3", nil, ids(1, 2, 3), "Normal")
 		b("gap", "1, then 100", nil, ids(1, 100), "Normal")
 		b("jump-huge", "5, then 2^63", nil, ids(5, 1<<63), "LargeJump")
 		b("max", "1, then 2^64 − 1", nil, ids(1, maxU64), "MaxID")
-		b("two-signers", "signer 0 at 5, signer 1 at 3", []int{0, 1}, ids(5, 3), "PerSigner")
-		b("two-signers-same", "signer 0 at 5, signer 1 at 5", []int{0, 1}, ids(5, 5), "PerSigner")
+		b("new-session-lower", "session 0 at 5, then session 1 at 3: a new session starts from 0", []int{0, 1}, ids(5, 3), "NewSession")
+		b("new-session-same", "session 0 at 5, then session 1 at 5", []int{0, 1}, ids(5, 5), "NewSession")
+		b("new-session-restart-at-1", "session 0 at 2^63, then session 1 at 1 (a fresh store)", []int{0, 1}, ids(1<<63, 1), "NewSession")
+		b("new-session-then-next", "session 0 at 100, session 1 at 3, then 4", []int{0, 1, 1}, ids(100, 3, 4), "NewSession")
+		b("third-session", "sessions 0, 1, 2 at 9, 7 and 5", []int{0, 1, 2}, ids(9, 7, 5), "NewSession")
 		b("replay-then-next", "5, 5 (replayed), then 6", nil, ids(5, 5, 6), "RejectKeepsState")
 		b("replay", "1, then 1 again", nil, ids(1, 1), "ReplayedBatch")
 		b("older", "5, then 4", nil, ids(5, 4), "ReplayedBatch")
 		b("older-after-gap", "5, 100, then 99", nil, ids(5, 100, 99), "ReplayedBatch")
 		b("max-replay", "2^64 − 1 twice", nil, ids(maxU64, maxU64), "MaxID", "ReplayedBatch")
 		b("max-then-zero", "2^64 − 1, then 0 (a wrapped counter)", nil, ids(maxU64, 0), "MaxID", "ReplayedBatch")
-		b("per-signer-replay", "signer 0 at 5, signer 1 at 3, signer 0 at 4", []int{0, 1, 0}, ids(5, 3, 4), "PerSigner", "ReplayedBatch")
-		b("per-signer-replay-2", "signer 0 at 5, signer 1 at 7, signer 1 at 6", []int{0, 1, 1}, ids(5, 7, 6), "PerSigner", "ReplayedBatch")
+		b("new-session-replay", "session 0 at 5, session 1 at 3, then 3 again", []int{0, 1, 1}, ids(5, 3, 3), "NewSession", "ReplayedBatch")
+		b("new-session-older", "session 0 at 5, session 1 at 7, then 6", []int{0, 1, 1}, ids(5, 7, 6), "NewSession", "ReplayedBatch")
+		b("new-session-zero", "session 0 at 5, then session 1 at 0: 0 is never accepted", []int{0, 1}, ids(5, 0), "NewSession", "ReplayedBatch")
 		b("replay-after-reject", "3, 2 (replayed), then 2 again", nil, ids(3, 2, 2), "RejectKeepsState", "ReplayedBatch")
 
 		return file(a, []string{
 			"Replay decisions (spec §11). MessageWindow: the message-ID sliding window of W = 1024 IDs (REPLAY-011); an accepted ID is recorded, a duplicate is replayed_message, an ID with top − id ≥ W is stale_message, ID 0 is illegal_parameter (REPLAY-012: local results, not fatal).",
-			"BatchSequence: per signer key, a batch_seq not above the highest accepted one is replayed_batch (REPLAY-010).",
+			"BatchSequence: per session, a batch_seq not above the highest one accepted in that session (0 at its start) is replayed_batch (REPLAY-010). Steps name their session: a step with a higher session number than the one before starts a new session of the same client with the same server key.",
 			"Each test starts from a fresh state and lists every step with its expected result; a rejected step records nothing (BATCH-014).",
 		}, []vectors.ReplayGroup{mw, bs}), nil
 	},
 	schema: func() map[string]any {
-		step := strict(obj{"signer": integer(0, 15), "id": u64(),
+		step := strict(obj{"session": integer(0, 15), "id": u64(),
 			"result": enum("accept", "replayed_message", "stale_message", "illegal_parameter", "replayed_batch")})
 		return fileSchema("replay", "SealFeed v1 replay protection vectors",
 			obj{"type": enum("MessageWindow", "BatchSequence"), "windowSize": integer(0, 1<<20)}, nil,

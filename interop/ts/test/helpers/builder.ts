@@ -6,7 +6,6 @@ import {
   AEAD_CHACHA20_POLY1305,
   auditPath,
   blobAad,
-  computeWitness,
   encodeBatchDelivery,
   encodeBatchHeader,
   encodeLeaf,
@@ -47,7 +46,6 @@ export interface BuiltBatch {
   header: BatchHeader;
   headerBytes: Uint8Array;
   signature: Uint8Array;
-  witness: Uint8Array;
   leaves: Leaf[];
   leafBytes: Uint8Array[];
   /** index of recipient k's leaf (MERKLE-004: blobs first) */
@@ -91,17 +89,15 @@ export function buildBatch(opts: {
   };
   const headerBytes = encodeBatchHeader(header);
   const signature = sign(opts.signerSeed, SIG_LABELS.batch, headerBytes);
-  const witness = computeWitness(signature); // BATCH-022
   const proof = (i: number): LeafProof => ({ leafIndex: i, leaf: leaves[i]!, leafBytes: leafBytes[i]!, path: auditPath(leafBytes, i) });
   return {
     header,
     headerBytes,
     signature,
-    witness,
     leaves,
     leafBytes,
     recipientIndex: (k) => blobs.length + k,
     delivery: (k, blobIndices = []) =>
-      encodeBatchDelivery({ headerBytes, signature, witness, own: proof(blobs.length + k), blobs: blobIndices.map(proof) }),
+      encodeBatchDelivery({ headerBytes, signature, own: proof(blobs.length + k), blobs: blobIndices.map(proof) }),
   };
 }

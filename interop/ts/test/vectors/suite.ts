@@ -132,7 +132,7 @@ export function formatReport(r: SuiteReport, verbose = false): string {
   lines.push('    the reference\'s, given by the vector).');
   lines.push('  x25519, x25519mlkem768: the server-side respond operation runs too (suites.serverRespond), as does the');
   lines.push('    session area\'s server role (the session layer is symmetric); group checks recompute group data');
-  lines.push('    (roots, headers, builder signatures and witnesses, envelope keys, tags, nonces, aads, leaf and blob opening).');
+  lines.push('    (roots, headers, builder signatures, envelope keys, tags, nonces, aads, leaf and blob opening).');
   const bad = r.areas.filter((a) => a.failures.length || a.groupCheckFailures.length);
   if (bad.length) {
     lines.push('');
