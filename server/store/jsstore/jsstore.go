@@ -17,8 +17,13 @@
 //   - nonces (API-016, API-017) and batch-sequence high-water marks
 //     (BATCH-020) are KV entries, created or compared-and-set atomically.
 //
-// Payloads are encrypted at rest under the storage key shared by the nodes,
-// bound to the client and the message handle (or to the blob handle).
+// Payloads are encrypted at rest under the storage key shared by the nodes.
+// Every message carries a sealed record bound to its client, its handle, its
+// expiry and its blob's sequence; a broadcast message's record holds the
+// random handle of its blob, which the blob's additional data binds
+// (STORE-001 … STORE-004). A message's ID, its stream sequence, is assigned
+// after sealing and is not bound: a stream writer can copy a client's
+// message to a new sequence, and the client then sees its own payload again.
 package jsstore
 
 import (
@@ -213,6 +218,16 @@ func ad(label string, id []byte, handle string) []byte {
 	return append(b, handle...)
 }
 
+// messageAD is the additional data of a message record (STORE-001):
+// label || 0x00 || client_id[32] || handle (16 hex digits) || uint64
+// expires (Unix ms) || uint64 blob sequence (0: the record holds the
+// payload; else the blob's handle, STORE-002).
+func messageAD(clientID []byte, handle string, expires int64, blobSeq uint64) []byte {
+	b := ad(labelMessage, clientID, handle)
+	b = binary.BigEndian.AppendUint64(b, uint64(expires))
+	return binary.BigEndian.AppendUint64(b, blobSeq)
+}
+
 func (s *Store) seal(p, ad []byte) ([]byte, error) {
 	n := make([]byte, chacha20poly1305.NonceSizeX, chacha20poly1305.NonceSizeX+len(p)+16)
 	if _, err := rand.Read(n); err != nil {
@@ -308,8 +323,9 @@ func (s *Store) Publish(ctx context.Context, req *store.PublishRequest, onCommit
 			return []jetstream.PublishOpt{jetstream.WithMsgTTL(p.TTL + time.Second), jetstream.WithMsgID(id + "/" + strconv.Itoa(i) + "/" + suffix)}
 		}
 		var blobSeq uint64
+		var bh string
 		if len(p.To) > 1 {
-			bh := randomHex(16)
+			bh = randomHex(16)
 			data, err := s.seal(p.Payload, ad(labelBlob, nil, bh))
 			if err != nil {
 				return nil, false, err
@@ -323,12 +339,14 @@ func (s *Store) Publish(ctx context.Context, req *store.PublishRequest, onCommit
 		}
 		for j, to := range p.To {
 			random := randomHex(8)
-			var data []byte
-			if blobSeq == 0 {
-				var err error
-				if data, err = s.seal(p.Payload, ad(labelMessage, to[:], random)); err != nil {
-					return nil, false, err
-				}
+			// The record: the payload, or the blob's handle (STORE-002).
+			record := p.Payload
+			if blobSeq != 0 {
+				record = []byte(bh)
+			}
+			data, err := s.seal(record, messageAD(to[:], random, exp.UnixMilli(), blobSeq))
+			if err != nil {
+				return nil, false, err
 			}
 			h := nats.Header{hHandle: {random}, hPublisher: {req.Publisher},
 				hExpires: {strconv.FormatInt(exp.UnixMilli(), 10)}, hCreated: {strconv.FormatInt(now.UnixMilli(), 10)}}
@@ -404,18 +422,32 @@ func (s *Store) Pending(ctx context.Context, clientID [32]byte, after uint64, li
 			continue // expired; JetStream removes it at its TTL
 		}
 		msg := store.Message{ClientID: clientID, Seq: m.Sequence, Expires: time.UnixMilli(exp)}
+		var bs uint64
 		if b := m.Header.Get(hBlob); b != "" {
-			bs, _ := strconv.ParseUint(b, 10, 64)
+			if bs, err = strconv.ParseUint(b, 10, 64); err != nil || bs == 0 {
+				return nil, fmt.Errorf("jsstore: message %d: %w", m.Sequence, store.ErrStoredDataTampered)
+			}
+		}
+		// The record is bound to this subject's client, the handle, the
+		// expiry and the blob sequence the headers name.
+		if msg.Payload, err = s.open(m.Data, messageAD(clientID[:], m.Header.Get(hHandle), exp, bs)); err != nil {
+			return nil, fmt.Errorf("jsstore: message %d: %w", m.Sequence, err)
+		}
+		if bs != 0 {
+			// A broadcast: the blob opens only under the handle in the
+			// record, never the one in the blob's own headers.
+			bh := string(msg.Payload)
 			bm, err := s.stream.GetMsg(ctx, bs)
 			if err != nil {
 				return nil, fmt.Errorf("jsstore: blob %d of message %d: %w", bs, m.Sequence, err)
 			}
 			msg.BlobID = int64(bs)
-			if msg.Payload, err = s.open(bm.Data, ad(labelBlob, nil, bm.Header.Get(hHandle))); err != nil {
+			if bm.Subject != s.blobs || len(bh) != 32 {
+				return nil, fmt.Errorf("jsstore: blob %d: %w", bs, store.ErrStoredDataTampered)
+			}
+			if msg.Payload, err = s.open(bm.Data, ad(labelBlob, nil, bh)); err != nil {
 				return nil, fmt.Errorf("jsstore: blob %d: %w", bs, err)
 			}
-		} else if msg.Payload, err = s.open(m.Data, ad(labelMessage, clientID[:], m.Header.Get(hHandle))); err != nil {
-			return nil, fmt.Errorf("jsstore: message %d: %w", m.Sequence, err)
 		}
 		out = append(out, msg)
 	}
