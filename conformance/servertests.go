@@ -412,6 +412,18 @@ func ServerTests() []*serverTest {
 		restTest("bad-signature", []string{"API-015"}, 401, "bad-signature", func(r *serverRun) (*http.Request, error) {
 			return r.signed("POST", "/v1/messages", body(r), r.pub.KeyID, other, time.Now())
 		}),
+		restTest("unsigned-idempotency-key", []string{"API-038"}, 401, "incomplete-signature", func(r *serverRun) (*http.Request, error) {
+			req, err := good(r, "POST", "/v1/messages", body(r))
+			if err == nil {
+				req.Header.Set("Idempotency-Key", "added-after-signing") // not in the signature
+			}
+			return req, err
+		}),
+		restTest("presence-of-a-client-never-published-to", []string{"API-040"}, 404, "not-found", func(r *serverRun) (*http.Request, error) {
+			var id [32]byte
+			rand.Read(id[:])
+			return good(r, "GET", "/v1/clients/"+hex.EncodeToString(id[:]), nil)
+		}),
 		restTest("malformed-json", []string{"API-021"}, 400, "malformed-json", func(r *serverRun) (*http.Request, error) {
 			return good(r, "POST", "/v1/messages", []byte(`{"to":`))
 		}),

@@ -27,6 +27,7 @@
 package jsstore
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -80,6 +81,7 @@ type Store struct {
 	status jetstream.KeyValue
 	nonces jetstream.KeyValue
 	seqs   jetstream.KeyValue
+	pubTo  jetstream.KeyValue // publisher–client pairs (API-040)
 	aead   interface {
 		Seal(dst, nonce, plaintext, additionalData []byte) []byte
 		Open(dst, nonce, ciphertext, additionalData []byte) ([]byte, error)
@@ -165,6 +167,12 @@ func Open(ctx context.Context, nc *nats.Conn, opt Options) (*Store, error) {
 	}
 	if s.seqs, err = kv("batchseq", false); err != nil {
 		return nil, err
+	}
+	// Each Put renews an entry's age: a pair lives PresenceRetention after
+	// the publisher's last message to the client.
+	if s.pubTo, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: opt.Prefix + "-publishedto",
+		Replicas: opt.Replicas, Storage: jetstream.FileStorage, History: 1, TTL: store.PresenceRetention}); err != nil {
+		return nil, fmt.Errorf("jsstore: bucket %s-publishedto: %w", opt.Prefix, err)
 	}
 	// A replicated stream answers only once its replicas elected a leader.
 	for {
@@ -368,6 +376,9 @@ func (s *Store) Publish(ctx context.Context, req *store.PublishRequest, onCommit
 			out = append(out, store.Assigned{Handle: handleFor(ack.Sequence, random), ClientID: to, Seq: ack.Sequence, Expires: time.UnixMilli(exp.UnixMilli())})
 		}
 	}
+	if err := s.recordPublishedTo(ctx, req); err != nil {
+		return nil, false, err
+	}
 	if ik != "" {
 		b, _ := json.Marshal(idemRecord{Hash: req.RequestHash[:], Assigned: out})
 		if _, err := s.idem.Create(ctx, ik, b, jetstream.KeyTTL(s.opt.Retention)); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
@@ -378,6 +389,51 @@ func (s *Store) Publish(ctx context.Context, req *store.PublishRequest, onCommit
 		onCommit(out)
 	}
 	return out, false, nil
+}
+
+func publishedToKey(publisher string, clientID []byte) string {
+	h := sha256.Sum256(append([]byte(publisher+"\x00"), clientID...))
+	return hex.EncodeToString(h[:])
+}
+
+// recordPublishedTo records every (publisher, recipient) pair of req for
+// presence (API-040), 32 at a time, before the publish is answered.
+func (s *Store) recordPublishedTo(ctx context.Context, req *store.PublishRequest) error {
+	seen := map[[32]byte]bool{}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	sem := make(chan struct{}, 32)
+	for _, p := range req.Publications {
+		for _, to := range p.To {
+			if seen[to] {
+				continue
+			}
+			seen[to] = true
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				if _, err := s.pubTo.Put(ctx, publishedToKey(req.Publisher, to[:]), []byte{1}); err != nil {
+					mu.Lock()
+					firstErr = cmp.Or(firstErr, err)
+					mu.Unlock()
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	return firstErr
+}
+
+// PublishedTo implements store.Store.
+func (s *Store) PublishedTo(ctx context.Context, publisher string, clientID [32]byte) (bool, error) {
+	_, err := s.pubTo.Get(ctx, publishedToKey(publisher, clientID[:]))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // handleOf returns the random part of the handle of message seq: from the

@@ -92,6 +92,17 @@ func TestStoreContractOnJetStream(t *testing.T) {
 	if seen, _ := s.Seen("k", "nonce-1", time.Now().Add(time.Minute)); !seen {
 		t.Fatal("nonce accepted twice")
 	}
+	// API-040: the publisher of a message to a client, and no other, may
+	// see its presence.
+	for _, c := range []struct {
+		pub    string
+		client byte
+		want   bool
+	}{{"p", 1, true}, {"p", 2, true}, {"q", 1, false}, {"p", 3, false}} {
+		if got, err := s.PublishedTo(ctx, c.pub, cid(c.client)); err != nil || got != c.want {
+			t.Fatalf("PublishedTo(%s, %d) = %v %v", c.pub, c.client, got, err)
+		}
+	}
 	a, _ := s.ReserveBatchSeqs(ctx, [32]byte{7}, 10)
 	b, _ := s.ReserveBatchSeqs(ctx, [32]byte{7}, 10)
 	if a != 1 || b != 11 {

@@ -61,6 +61,14 @@ var (
 		ON CONFLICT (keyid, nonce) DO UPDATE SET expires = excluded.expires WHERE nonces.expires <= ?`)
 )
 
+// Publisher–client pairs for presence (API-040), kept PresenceRetention
+// after the publisher's last message to the client.
+var (
+	recordPublishedTo = wq(`INSERT INTO published_to (publisher, client_id, expires) VALUES (?, ?, ?)
+		ON CONFLICT (publisher, client_id) DO UPDATE SET expires = max(expires, excluded.expires)`)
+	deletePublishedTo = wq(`DELETE FROM published_to WHERE expires <= ?`)
+)
+
 var writeQueries []string
 
 func wq(q string) string { writeQueries = append(writeQueries, q); return q }
@@ -123,6 +131,8 @@ CREATE TABLE IF NOT EXISTS nonces (keyid TEXT NOT NULL, nonce TEXT NOT NULL, exp
 	PRIMARY KEY (keyid, nonce)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS nonces_expiry ON nonces(expires);
 CREATE TABLE IF NOT EXISTS batch_seqs (signer BLOB PRIMARY KEY, hwm INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS published_to (publisher TEXT NOT NULL, client_id BLOB NOT NULL, expires INTEGER NOT NULL,
+	PRIMARY KEY (publisher, client_id)) WITHOUT ROWID;
 `
 
 // Open opens or creates the database at path.
@@ -432,6 +442,9 @@ func (s *Store) Publish(ctx context.Context, req *store.PublishRequest, onCommit
 			if _, err := s.txExec(tx, wq5, to[:], seq, h, blob, nonce, data, req.Publisher, ms(now), ms(exp), ms(now)); err != nil {
 				return nil, false, err
 			}
+			if _, err := s.txExec(tx, recordPublishedTo, req.Publisher, to[:], ms(now.Add(store.PresenceRetention))); err != nil {
+				return nil, false, err
+			}
 			out = append(out, store.Assigned{Handle: h, ClientID: to, Seq: seq, Expires: time.UnixMilli(ms(exp))})
 		}
 	}
@@ -583,6 +596,14 @@ func (s *Store) PendingCount(ctx context.Context, clientID [32]byte) (int, error
 	return n, err
 }
 
+// PublishedTo implements store.Store.
+func (s *Store) PublishedTo(ctx context.Context, publisher string, clientID [32]byte) (bool, error) {
+	var n int
+	err := s.rQueryRow(ctx, `SELECT count(*) FROM published_to WHERE publisher = ? AND client_id = ? AND expires > ?`,
+		publisher, clientID[:], ms(s.opt.Now())).Scan(&n)
+	return n > 0, err
+}
+
 // Expire implements store.Store.
 func (s *Store) Expire(ctx context.Context, now time.Time) ([][32]byte, error) {
 	s.mu.Lock()
@@ -632,6 +653,9 @@ func (s *Store) Expire(ctx context.Context, now time.Time) ([][32]byte, error) {
 		return nil, err
 	}
 	if _, err := s.txExec(tx, wq13, ms(now)); err != nil {
+		return nil, err
+	}
+	if _, err := s.txExec(tx, deletePublishedTo, ms(now)); err != nil {
 		return nil, err
 	}
 	if err := tx.Commit(); err != nil {

@@ -386,3 +386,43 @@ func TestRowTamperingIsRefused(t *testing.T) {
 }
 
 func cidb(b byte) []byte { c := cid(b); return c[:] }
+
+// API-040: Publish records (publisher, recipient) with the messages; the
+// pair lasts store.PresenceRetention after the publisher's last message to
+// the client, and Expire drops it then.
+func TestPublishedToForPresence(t *testing.T) {
+	ctx := context.Background()
+	clock := time.Unix(1_800_000_000, 0)
+	s := openTest(t, filepath.Join(t.TempDir(), "db"), func() time.Time { return clock })
+	if _, _, err := s.Publish(ctx, &store.PublishRequest{Publisher: "p", Publications: []store.Publication{
+		{To: [][32]byte{cid(1), cid(2)}, Payload: []byte("x"), TTL: time.Hour}}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	check := func(pub string, c byte, want bool) {
+		t.Helper()
+		if got, err := s.PublishedTo(ctx, pub, cid(c)); err != nil || got != want {
+			t.Fatalf("PublishedTo(%s, %d) = %v %v, want %v", pub, c, got, err, want)
+		}
+	}
+	check("p", 1, true)
+	check("p", 2, true)
+	check("q", 1, false)
+	check("p", 3, false)
+	clock = clock.Add(store.PresenceRetention - time.Minute)
+	// A later publish to client 1 renews its pair.
+	if _, _, err := s.Publish(ctx, &store.PublishRequest{Publisher: "p", Publications: []store.Publication{
+		{To: [][32]byte{cid(1)}, Payload: []byte("y"), TTL: time.Hour}}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	clock = clock.Add(2 * time.Minute)
+	if _, err := s.Expire(ctx, clock); err != nil {
+		t.Fatal(err)
+	}
+	check("p", 1, true)
+	check("p", 2, false)
+	var rows int
+	s.r.QueryRow(`SELECT count(*) FROM published_to`).Scan(&rows)
+	if rows != 1 {
+		t.Fatalf("%d pairs left after Expire, want 1", rows)
+	}
+}
