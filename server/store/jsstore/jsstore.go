@@ -83,7 +83,7 @@ type Store struct {
 	pubTo  jetstream.KeyValue // publisher–client pairs (API-040)
 	// pubToSubject prefixes the subject of a key of pubTo.
 	pubToSubject string
-	aead   interface {
+	aead         interface {
 		Seal(dst, nonce, plaintext, additionalData []byte) []byte
 		Open(dst, nonce, ciphertext, additionalData []byte) ([]byte, error)
 	}
