@@ -81,15 +81,15 @@ type Store struct {
 	nonces jetstream.KeyValue
 	seqs   jetstream.KeyValue
 	pubTo  jetstream.KeyValue // publisher–client pairs (API-040)
-	// pubToSubject prefixes the subject of a key of pubTo.
-	pubToSubject string
-	aead         interface {
+	aead   interface {
 		Seal(dst, nonce, plaintext, additionalData []byte) []byte
 		Open(dst, nonce, ciphertext, additionalData []byte) ([]byte, error)
 	}
 	opt     Options
 	subject string // prefix of client subjects: <prefix>.msg.
 	blobs   string // blob subject
+
+	pubToSubject string // prefix of the subjects of pubTo's keys
 }
 
 var _ store.Store = (*Store)(nil)
