@@ -9,6 +9,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/sealfeed/sealfeed/protocol/alert"
 	"github.com/sealfeed/sealfeed/protocol/wire"
 	"github.com/sealfeed/sealfeed/publisher"
 	"github.com/sealfeed/sealfeed/server"
@@ -92,4 +93,21 @@ func TestStalledLargeFramesHoldLittleMemory(t *testing.T) {
 		t.Fatalf("heap grew by %d bytes, bound %d", growth, bound)
 	}
 	runtime.KeepAlive(conns)
+}
+
+// TestStallMidFragmentTimesOut: a peer that announces a ClientHello-sized
+// frame, sends part of it and stalls gets the timeout alert of HS-051
+// when the handshake time runs out, not decode_error.
+func TestStallMidFragmentTimesOut(t *testing.T) {
+	tn := startNode(t, t.TempDir(), 0, func(c *server.Config) { c.HandshakeTimeout = 300 * time.Millisecond })
+	ws, _, err := (&websocket.Dialer{Subprotocols: []string{"sealfeed.v1"}, WriteBufferSize: 1024}).Dial(tn.ws, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	stall(t, ws, wire.FramePlaintext, wire.MaxPlaintextFrame)
+	ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if got := plaintextAlert(t, ws); got != alert.Timeout {
+		t.Fatalf("alert %v, want timeout", got)
+	}
 }

@@ -279,8 +279,12 @@ func readFrame(ws *websocket.Conn, buf []byte, lim frameLimits) ([]byte, error) 
 	}
 	buf, err = readFragment(r, append(buf[:0], hdr[:]...), n)
 	if err != nil {
-		if errors.Is(err, websocket.ErrReadLimit) {
+		var ne net.Error
+		switch {
+		case errors.Is(err, websocket.ErrReadLimit):
 			return nil, readErr(err)
+		case errors.As(err, &ne) && ne.Timeout():
+			return nil, err // a peer that stalled mid-fragment: timeout (HS-051) or idle
 		}
 		return nil, alert.New(alert.DecodeError, "frame shorter than its header says")
 	}
