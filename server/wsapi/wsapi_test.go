@@ -2,6 +2,7 @@ package wsapi
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,9 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/sealfeed/sealfeed/protocol/alert"
+	"github.com/sealfeed/sealfeed/protocol/credential"
+	"github.com/sealfeed/sealfeed/protocol/handshake"
+	"github.com/sealfeed/sealfeed/protocol/sig"
 	"github.com/sealfeed/sealfeed/protocol/wire"
 )
 
@@ -157,5 +161,47 @@ func TestReadFragmentGrowsAsBytesArrive(t *testing.T) {
 	}
 	if cap(got) > 2*len(got)+minGrowth {
 		t.Fatalf("capacity %d for %d bytes", cap(got), len(got))
+	}
+}
+
+// TestLargestClientHelloFitsStart checks LIM-003's derivation against the
+// Go client: 16 versions and 16 AEADs (GREASE included), both groups and a
+// GREASE share, a realm of 255 bytes, a ticket of the reference size (101
+// bytes) and the GREASE extension; one more extension of 1 byte takes the
+// place of the derivation's second GREASE share (5 bytes either way). The
+// frame is the derivation's 1 738 bytes plus the frame header, and START
+// reads it whole.
+func TestLargestClientHelloFitsStart(t *testing.T) {
+	versions := []uint16{0x0001}
+	aeads := []uint16{0x0001, 0x0002}
+	for v := uint16(0x0100); len(versions) < 15; v++ {
+		versions = append(versions, v)
+	}
+	for a := uint16(0x0100); len(aeads) < 15; a++ {
+		aeads = append(aeads, a)
+	}
+	pk, err := sig.ParsePublicKey(ed25519.NewKeyFromSeed(make([]byte, 32)).Public().(ed25519.PublicKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := handshake.NewClient(&handshake.ClientConfig{
+		Versions: versions, AEADs: aeads, Groups: []uint16{0x0002, 0x0001}, GREASE: true,
+		Trust:           &credential.Trust{Authority: pk, Realm: strings.Repeat("r", 255)},
+		Ticket:          &handshake.Ticket{Bytes: make([]byte, 101), PSK: make([]byte, 32), Expires: time.Now().Add(time.Hour)},
+		ExtraExtensions: []wire.Extension{{Type: 0x4000, Data: []byte{0}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hello, err := c.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hello) != wire.FrameHeaderLen+1738 {
+		t.Fatalf("largest ClientHello frame: %d bytes, the LIM-003 derivation says %d", len(hello), wire.FrameHeaderLen+1738)
+	}
+	f, err := readOne(t, limitsStart, func(ws *websocket.Conn) { ws.WriteMessage(websocket.BinaryMessage, hello) })
+	if err != nil || !bytes.Equal(f, hello) {
+		t.Fatalf("START did not read the largest ClientHello: %v", err)
 	}
 }
