@@ -205,6 +205,48 @@ func preHandshake(id string, reqs []string, code alert.Code, send func(r *server
 	}}
 }
 
+// clientFlightOverLimit answers the server's flight with only the header
+// of a protected frame one byte above the flight's limit, and wants
+// record_overflow in a protected Alert (LIM-003, ALERT-001).
+func clientFlightOverLimit() *serverTest {
+	return &serverTest{id: "server/handshake/client-flight-above-limit", reqs: []string{"LIM-003", "ALERT-001"}, run: func(ctx context.Context, r *serverRun) error {
+		ws, err := r.dial()
+		if err != nil {
+			return err
+		}
+		defer ws.Close()
+		pin := r.t.Fingerprint
+		hc, err := handshake.NewClient(&handshake.ClientConfig{PinnedKeyID: &pin})
+		if err != nil {
+			return err
+		}
+		h, _ := hc.Start()
+		ws.WriteMessage(websocket.BinaryMessage, h)
+		for flight := false; !flight; {
+			_, f, err := ws.ReadMessage()
+			if err != nil {
+				return fmt.Errorf("no server flight: %v", err)
+			}
+			out, _, err := hc.Handle(f)
+			if err != nil {
+				return err
+			}
+			flight = len(out) > 0 // the client's flight, which is not sent
+		}
+		ws.WriteMessage(websocket.BinaryMessage, wire.AppendFrameHeader(nil, wire.FrameProtected, wire.MaxClientFlightRecord+wire.AEADOverhead+1))
+		_, f, err := ws.ReadMessage()
+		if err != nil {
+			return fmt.Errorf("no alert before the connection ended: %v", err)
+		}
+		_, _, err = hc.Handle(f)
+		if !session.FromPeer(err) {
+			return fmt.Errorf("expected a protected Alert, got %s (%v)", describe(f), err)
+		}
+		got, _ := alert.Find(err)
+		return want(got, alert.RecordOverflow, nil)
+	}}
+}
+
 // connected sends on a connected session and wants a protected alert.
 func connectedTest(id string, reqs []string, code alert.Code, send func(ws *websocket.Conn, s *session.Session)) *serverTest {
 	return &serverTest{id: "server/session/" + id, reqs: reqs, run: func(ctx context.Context, r *serverRun) error {
@@ -296,6 +338,11 @@ func ServerTests() []*serverTest {
 		preHandshake("protected-frame-before-keys", []string{"REC-006"}, alert.UnexpectedMessage, func(r *serverRun, ws *websocket.Conn) {
 			ws.WriteMessage(websocket.BinaryMessage, append(wire.AppendFrameHeader(nil, wire.FrameProtected, 20), make([]byte, 20)...))
 		}),
+		preHandshake("protected-frame-header-in-start", []string{"LIM-003", "REC-006"}, alert.UnexpectedMessage, func(r *serverRun, ws *websocket.Conn) {
+			// Only the header of a 1 MiB frame: refused before any of it.
+			ws.WriteMessage(websocket.BinaryMessage, wire.AppendFrameHeader(nil, wire.FrameProtected, wire.MaxProtectedFrame))
+		}),
+		clientFlightOverLimit(),
 		preHandshake("text-message", []string{"WIRE-020"}, alert.DecodeError, func(r *serverRun, ws *websocket.Conn) {
 			ws.WriteMessage(websocket.TextMessage, []byte("hello"))
 		}),
@@ -328,6 +375,13 @@ func ServerTests() []*serverTest {
 		connectedTest("oversize-frame-after-connect", []string{"WIRE-023"}, alert.RecordOverflow, func(ws *websocket.Conn, s *session.Session) {
 			ws.WriteMessage(websocket.BinaryMessage, wire.AppendFrameHeader(nil, wire.FrameProtected, wire.MaxProtectedFrame+1))
 		}),
+		connectedTest("record-above-client-limit", []string{"LIM-003"}, alert.RecordOverflow, func(ws *websocket.Conn, s *session.Session) {
+			// Only the header: refused before the fragment arrives.
+			ws.WriteMessage(websocket.BinaryMessage, wire.AppendFrameHeader(nil, wire.FrameProtected, wire.MaxClientRecord+wire.AEADOverhead+1))
+		}),
+		connectedTest("plaintext-header-after-connect", []string{"LIM-003", "ALERT-004"}, alert.UnexpectedMessage, func(ws *websocket.Conn, s *session.Session) {
+			ws.WriteMessage(websocket.BinaryMessage, wire.AppendFrameHeader(nil, wire.FramePlaintext, wire.MaxPlaintextFrame))
+		}),
 		connectedTest("plaintext-after-connect", []string{"REC-006"}, alert.UnexpectedMessage, func(ws *websocket.Conn, s *session.Session) {
 			ws.WriteMessage(websocket.BinaryMessage, wire.AppendPlaintextFrame(nil, session.AppendAck(nil, []uint64{1})))
 		}),
@@ -357,6 +411,18 @@ func ServerTests() []*serverTest {
 		}),
 		restTest("bad-signature", []string{"API-015"}, 401, "bad-signature", func(r *serverRun) (*http.Request, error) {
 			return r.signed("POST", "/v1/messages", body(r), r.pub.KeyID, other, time.Now())
+		}),
+		restTest("unsigned-idempotency-key", []string{"API-038"}, 401, "incomplete-signature", func(r *serverRun) (*http.Request, error) {
+			req, err := good(r, "POST", "/v1/messages", body(r))
+			if err == nil {
+				req.Header.Set("Idempotency-Key", "added-after-signing") // not in the signature
+			}
+			return req, err
+		}),
+		restTest("presence-of-a-client-never-published-to", []string{"API-040"}, 404, "not-found", func(r *serverRun) (*http.Request, error) {
+			var id [32]byte
+			rand.Read(id[:])
+			return good(r, "GET", "/v1/clients/"+hex.EncodeToString(id[:]), nil)
 		}),
 		restTest("malformed-json", []string{"API-021"}, 400, "malformed-json", func(r *serverRun) (*http.Request, error) {
 			return good(r, "POST", "/v1/messages", []byte(`{"to":`))

@@ -1,8 +1,10 @@
 // Package publisher is the Go library for application back ends that
 // submit messages to a SealFeed server: every request is signed with the
 // publisher's Ed25519 key (RFC 9421 with Content-Digest, spec/api.md), and
-// publishes carry an Idempotency-Key so that a retry after a network
-// failure enqueues the message exactly once.
+// publishes carry an Idempotency-Key, covered by the signature (API-038),
+// so that a retry after a network failure enqueues the message exactly
+// once. The signature covers the authority of BaseURL, which must be one
+// the server is configured with (API-039).
 package publisher
 
 import (

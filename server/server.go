@@ -48,6 +48,14 @@ type Config struct {
 	Realm                      string
 	// Publishers maps key IDs to registered publisher keys (API-012).
 	Publishers map[string]ed25519.PublicKey
+	// Authorities are the node's public authorities, host[:port] as
+	// publishers address it (API-039); empty: any, which lets a request
+	// captured on another deployment that trusts the same publisher key be
+	// replayed here.
+	Authorities []string
+	// PresencePublishers are publisher key IDs granted the presence of
+	// every client (API-040).
+	PresencePublishers []string
 
 	Tick                time.Duration // batching interval; 0: 5 ms
 	HandshakeTimeout    time.Duration // 0: 10 s
@@ -208,7 +216,8 @@ func New(cfg Config) (*Node, error) {
 		}
 		return func() []byte { return b }
 	}
-	n.API = restapi.New(restapi.Config{Store: n.Store, Hub: n.Hub, Publishers: cfg.Publishers, MaxPayload: maxPayload,
+	n.API = restapi.New(restapi.Config{Store: n.Store, Hub: n.Hub, Publishers: cfg.Publishers, Authorities: cfg.Authorities,
+		PresencePublishers: cfg.PresencePublishers, MaxPayload: maxPayload,
 		MaxPendingPerClient: cfg.MaxPendingPerClient, ServerKey: pub, Credential: bytesOf(cfg.Credential),
 		RevocationList: bytesOf(cfg.RevocationList), Realm: cfg.Realm, Metrics: n.writeMetrics, Logger: cfg.Logger})
 	n.mux = http.NewServeMux()

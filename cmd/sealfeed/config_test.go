@@ -97,3 +97,15 @@ func TestServeRejectsBadAEADs(t *testing.T) {
 		}
 	}
 }
+
+// -presence-publishers names registered publisher key IDs only (API-040);
+// like every flag it can come from the environment, here
+// SEALFEED_PRESENCE_PUBLISHERS.
+func TestServeRejectsUnknownPresencePublisher(t *testing.T) {
+	t.Setenv("SEALFEED_PRESENCE_PUBLISHERS", "not-a-key-id")
+	var out, errb bytes.Buffer
+	code := run([]string{"serve", "-listen", "127.0.0.1:0", "-data", t.TempDir(), "-authority", "push.example"}, &out, &errb)
+	if want := "-presence-publishers not-a-key-id: not the key ID of a -publisher key"; code == 0 || !strings.Contains(errb.String(), want) {
+		t.Fatalf("exit %d, stderr %q, want %q", code, errb.String(), want)
+	}
+}

@@ -28,7 +28,7 @@ type serveFlags struct {
 	listen, data, config, credential, revocation, realm, sync, logLevel, logFormat, pprof string
 	nats, storageKey, aeads                                                               string
 	replicas                                                                              int
-	publishers                                                                            listFlag
+	publishers, authorities, presencePublishers                                           listFlag
 	tick, handshakeTimeout, idleTimeout, ticketLifetime                                   time.Duration
 	maxConnsPerIP, maxHandshakesPerIP, sendQueue, maxPayload, maxPending, workers         int
 }
@@ -42,6 +42,8 @@ func serveCommand(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&f.data, "data", "sealfeed-data", "data directory (keys and database)")
 	fs.StringVar(&f.config, "config", "", "JSON config file keyed by flag name")
 	fs.Var(&f.publishers, "publisher", "publisher public key (file, hex or base64); repeatable; key ID = fingerprint")
+	fs.Var(&f.authorities, "authority", "public authorities of this server, host[:port] as publishers address it, comma-separated;\na publish signed for another is refused (API-039); unset: any (with a warning)")
+	fs.Var(&f.presencePublishers, "presence-publishers", "publisher key IDs that may query the presence of every client (API-040);\nothers only of clients they published to; comma-separated")
 	fs.StringVar(&f.credential, "credential", "", "server credential file from 'sealfeed credential issue'")
 	fs.StringVar(&f.revocation, "revocation-list", "", "revocation list file from 'sealfeed credential revoke' (with -credential)")
 	fs.DurationVar(&f.tick, "tick", 5*time.Millisecond, "batching interval")
@@ -73,7 +75,8 @@ func serveCommand(args []string, stdout, stderr io.Writer) error {
 	cfg := server.Config{DataDir: f.data, Tick: f.tick, HandshakeTimeout: f.handshakeTimeout, IdleTimeout: f.idleTimeout,
 		TicketLifetime: f.ticketLifetime, MaxConnsPerIP: f.maxConnsPerIP, MaxHandshakesPerIP: f.maxHandshakesPerIP,
 		SendQueue: f.sendQueue, MaxPayload: f.maxPayload, MaxPendingPerClient: f.maxPending, Synchronous: f.sync,
-		Workers: f.workers, Logger: log, Publishers: map[string]ed25519.PublicKey{}}
+		Workers: f.workers, Logger: log, Publishers: map[string]ed25519.PublicKey{},
+		Authorities: f.authorities, PresencePublishers: f.presencePublishers}
 	if f.aeads != "" {
 		if cfg.AEADs, err = suite.ParseAEADs(f.aeads); err != nil {
 			return fmt.Errorf("-aeads: %w", err)
@@ -85,6 +88,11 @@ func serveCommand(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("-publisher %s: %w", p, err)
 		}
 		cfg.Publishers[sig.Fingerprint(k)] = k
+	}
+	for _, id := range f.presencePublishers {
+		if _, ok := cfg.Publishers[id]; !ok {
+			return fmt.Errorf("-presence-publishers %s: not the key ID of a -publisher key", id)
+		}
 	}
 	if (f.credential == "") != (f.revocation == "") {
 		return fmt.Errorf("-credential and -revocation-list go together (CRED-015)")
@@ -140,6 +148,9 @@ func serveCommand(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "listening on http://%s (clients: ws://%s%s, %d publisher keys)\n", l.Addr(), l.Addr(), server.WebSocketPath, len(cfg.Publishers))
 	if len(cfg.Publishers) == 0 {
 		log.Warn("no publisher keys registered: every publish will be refused (use -publisher)")
+	}
+	if len(cfg.Authorities) == 0 {
+		log.Warn("no -authority configured: publisher requests signed for any host are accepted, so a request captured on another deployment that trusts the same key can be replayed here (API-039)")
 	}
 	if f.pprof != "" {
 		pl, err := net.Listen("tcp", f.pprof)

@@ -3,7 +3,8 @@
 // by Content-Digest (RFC 9530). It implements the profile of spec/api.md
 // (API-001 … API-018):
 // the covered components, the required parameters (created, nonce, keyid),
-// the clock-skew window and nonce replay detection.
+// the Idempotency-Key field when present (API-038), the server's authorities
+// (API-039), the clock-skew window and nonce replay detection.
 package httpsig
 
 import (
@@ -31,7 +32,31 @@ var (
 	ErrReplay           = errors.New("httpsig: nonce already used")
 	ErrBadDigest        = errors.New("httpsig: Content-Digest does not match the body")
 	ErrBadSignature     = errors.New("httpsig: signature does not verify")
+	ErrWrongAuthority   = errors.New("httpsig: the request is for another authority")
 )
+
+// ComponentError names a component the signature must cover and does not
+// (API-011, API-038). It matches ErrMissingComponent.
+type ComponentError struct{ Component string }
+
+func (e *ComponentError) Error() string {
+	return fmt.Sprintf("httpsig: the signature does not cover %q", e.Component)
+}
+
+// Is reports whether target is ErrMissingComponent.
+func (e *ComponentError) Is(target error) bool { return target == ErrMissingComponent }
+
+// AuthorityError is a request signed for an authority that is not one of
+// the server's (API-039). It matches ErrWrongAuthority. Want lists the
+// server's authorities; the request's is not repeated (API-019).
+type AuthorityError struct{ Want []string }
+
+func (e *AuthorityError) Error() string {
+	return fmt.Sprintf("httpsig: @authority is not one of this server's: %s", strings.Join(e.Want, ", "))
+}
+
+// Is reports whether target is ErrWrongAuthority.
+func (e *AuthorityError) Is(target error) bool { return target == ErrWrongAuthority }
 
 // Nonce length bounds (API-003).
 const (
@@ -44,6 +69,11 @@ const Label = "sealfeed"
 
 // Components is the list every publisher signature covers.
 var Components = []string{"@method", "@authority", "@path", "@query", "content-digest"}
+
+// CoveredIfPresent lists header fields a signature must cover whenever the
+// request carries them (API-038): a retry's Idempotency-Key decides what
+// the server stores, so it must not be added or changed in transit.
+var CoveredIfPresent = []string{"idempotency-key"}
 
 // ContentDigest returns the Content-Digest field value of body with
 // SHA-256 (RFC 9530).
@@ -169,12 +199,19 @@ func SignatureBase(r *http.Request, il httpsfv.InnerList) ([]byte, error) {
 }
 
 // Sign adds Content-Digest, Signature-Input and Signature to r for body,
-// covering Components with created, nonce and keyid (spec/api.md).
+// covering Components and those of CoveredIfPresent that r carries, with
+// created, nonce and keyid (spec/api.md). Set every header field before
+// signing.
 func Sign(r *http.Request, body []byte, keyID string, key ed25519.PrivateKey, created time.Time, nonce string) error {
 	r.Header.Set("Content-Digest", ContentDigest(body))
 	il := httpsfv.InnerList{Params: httpsfv.NewParams()}
 	for _, c := range Components {
 		il.Items = append(il.Items, httpsfv.NewItem(c))
+	}
+	for _, c := range CoveredIfPresent {
+		if len(r.Header.Values(c)) > 0 {
+			il.Items = append(il.Items, httpsfv.NewItem(c))
+		}
 	}
 	il.Params.Add("created", created.Unix())
 	il.Params.Add("nonce", nonce)
@@ -215,12 +252,19 @@ type Verifier struct {
 	MaxSkew  time.Duration    // window around now for created; 0: 5 minutes
 	Now      func() time.Time // nil: time.Now
 	Required []string         // components that must be covered; nil: Components
+	// Authorities are the server's public authorities, host[:port] as
+	// clients write them; @authority must be one of them (API-039),
+	// compared without regard to case. Empty: any authority (the signature
+	// still covers it).
+	Authorities []string
 }
 
 // Verify checks the signature labelled Label on r and the digest of body,
-// in this order: presence and syntax, required components and parameters,
-// key, clock skew, digest, signature, and finally the nonce (recorded only
-// for a request whose signature verified). It returns the key ID.
+// in this order: presence and syntax, required components (including
+// Idempotency-Key when present, API-038) and parameters, authority
+// (API-039), key, clock skew, digest, signature, and finally the nonce
+// (recorded only for a request whose signature verified). It returns the
+// key ID.
 func (v *Verifier) Verify(r *http.Request, body []byte) (string, error) {
 	inVals, sigVals := r.Header.Values("Signature-Input"), r.Header.Values("Signature")
 	if len(inVals) == 0 || len(sigVals) == 0 {
@@ -257,7 +301,12 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (string, error) {
 	}
 	for _, c := range required {
 		if !covered[c] {
-			return "", fmt.Errorf("%w: %q", ErrMissingComponent, c)
+			return "", &ComponentError{Component: c}
+		}
+	}
+	for _, c := range CoveredIfPresent {
+		if len(r.Header.Values(c)) > 0 && !covered[c] {
+			return "", &ComponentError{Component: c}
 		}
 	}
 	created, ok := paramInt(il.Params, "created")
@@ -271,6 +320,9 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (string, error) {
 	}
 	if alg, present := il.Params.Get("alg"); present && alg != "ed25519" {
 		return "", fmt.Errorf("%w: alg must be ed25519", ErrMalformed)
+	}
+	if len(v.Authorities) > 0 && !v.authorityOK(r) {
+		return "", &AuthorityError{Want: v.Authorities}
 	}
 	pub, ok := v.Key(keyID)
 	if !ok {
@@ -311,6 +363,18 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (string, error) {
 		return "", ErrReplay
 	}
 	return keyID, nil
+}
+
+// authorityOK reports whether the request's @authority, the value the
+// signature covers, is one of the server's (API-039).
+func (v *Verifier) authorityOK(r *http.Request) bool {
+	got, _ := componentValue(r, "@authority")
+	for _, a := range v.Authorities {
+		if strings.EqualFold(a, got) {
+			return true
+		}
+	}
+	return false
 }
 
 func paramInt(p *httpsfv.Params, name string) (int64, bool) {

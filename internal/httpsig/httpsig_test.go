@@ -189,3 +189,75 @@ func TestSignVerifyAndRejects(t *testing.T) {
 		t.Fatalf("nonce of a rejected request was recorded: %v", err)
 	}
 }
+
+// API-038: an Idempotency-Key field is covered by Sign whenever present,
+// and a request that carries one outside its signature — added, or
+// changed after signing — is refused with a ComponentError naming it.
+func TestIdempotencyKeyMustBeSigned(t *testing.T) {
+	v := verifier()
+	body := `{}`
+	withKey := func(nonce, key string) *http.Request {
+		r := httptest.NewRequest("POST", "https://push.example/v1/messages", strings.NewReader(body))
+		r.Header.Set("Idempotency-Key", key)
+		if err := Sign(r, []byte(body), "publisher-1", privKey, now, "0123456789abcdef-"+nonce); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	r := withKey("i1", "key-1")
+	if !strings.Contains(r.Header.Get("Signature-Input"), `"idempotency-key"`) {
+		t.Fatalf("Sign did not cover Idempotency-Key: %s", r.Header.Get("Signature-Input"))
+	}
+	if _, err := v.Verify(r, []byte(body)); err != nil {
+		t.Fatalf("signed Idempotency-Key: %v", err)
+	}
+	// Added after signing.
+	r = signed(t, body, now, "i2")
+	r.Header.Set("Idempotency-Key", "key-2")
+	_, err := v.Verify(r, []byte(body))
+	var ce *ComponentError
+	if !errors.Is(err, ErrMissingComponent) || !errors.As(err, &ce) || ce.Component != "idempotency-key" {
+		t.Fatalf("unsigned Idempotency-Key: %v", err)
+	}
+	// Changed after signing: the signature covers the old value.
+	r = withKey("i3", "key-3")
+	r.Header.Set("Idempotency-Key", "key-4")
+	if _, err := v.Verify(r, []byte(body)); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("altered Idempotency-Key: %v", err)
+	}
+}
+
+// API-039: with authorities configured, a request signed for another
+// authority is refused before its key is looked up, with the expected
+// authorities in the error; case does not matter; without authorities any
+// is accepted.
+func TestAuthorityMustBeTheServers(t *testing.T) {
+	v := verifier()
+	v.Authorities = []string{"push.example", "push.example:8443"}
+	body := `{}`
+	at := func(url, nonce string) *http.Request {
+		r := httptest.NewRequest("POST", url, strings.NewReader(body))
+		if err := Sign(r, []byte(body), "publisher-1", privKey, now, "0123456789abcdef-"+nonce); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	for i, url := range []string{"https://push.example/v1/messages", "https://PUSH.example:8443/v1/messages"} {
+		if _, err := v.Verify(at(url, "a"+string(rune('0'+i))), []byte(body)); err != nil {
+			t.Fatalf("%s: %v", url, err)
+		}
+	}
+	// Captured on another deployment that trusts the same key.
+	_, err := v.Verify(at("https://other.example/v1/messages", "a3"), []byte(body))
+	var ae *AuthorityError
+	if !errors.Is(err, ErrWrongAuthority) || !errors.As(err, &ae) || strings.Join(ae.Want, ",") != "push.example,push.example:8443" {
+		t.Fatalf("other authority: %v", err)
+	}
+	if _, err := v.Verify(at("https://push.example:9999/v1/messages", "a4"), []byte(body)); !errors.Is(err, ErrWrongAuthority) {
+		t.Fatalf("other port: %v", err)
+	}
+	v.Authorities = nil
+	if _, err := v.Verify(at("https://other.example/v1/messages", "a5"), []byte(body)); err != nil {
+		t.Fatalf("no authorities configured: %v", err)
+	}
+}

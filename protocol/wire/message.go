@@ -85,6 +85,14 @@ const (
 	MaxProtectedFrame  = MaxRecordPlaintext + AEADOverhead
 )
 
+// Receive limits of a server for a client's records, below the limits of
+// WIRE-023 (spec §15, LIM-003): the inner plaintext of the client's flight
+// record and of a record it sends when connected.
+const (
+	MaxClientFlightRecord = 4096
+	MaxClientRecord       = 65536
+)
+
 // ParseFrame splits a frame into its type, its 4-byte header and its
 // fragment, enforcing WIRE-022 and WIRE-023. The results alias frame.
 func ParseFrame(frame []byte) (ft FrameType, header, fragment []byte, err error) {

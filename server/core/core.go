@@ -88,11 +88,12 @@ type Hub struct {
 	signer  [32]byte
 	M       Metrics
 
-	mu    sync.Mutex
-	conns map[[32]byte]*Conn
-	dirty map[*Conn]struct{}
-	acks  map[[32]byte][]uint64
-	wake  chan struct{}
+	mu       sync.Mutex
+	stopping bool // closeAll ran: Attach refuses with going_away
+	conns    map[[32]byte]*Conn
+	dirty    map[*Conn]struct{}
+	acks     map[[32]byte][]uint64
+	wake     chan struct{}
 
 	seqNext, seqEnd uint64 // reserved batch sequence numbers: one counter for every session (BATCH-020)
 }
@@ -164,6 +165,12 @@ func (h *Hub) Attach(sess *session.Session, p Peer) (*Conn, error) {
 	}
 	c := &Conn{hub: h, peer: p, id: sess.State().ClientID, since: h.cfg.Now(), sess: sess, keys: keys}
 	h.mu.Lock()
+	if h.stopping {
+		// A handshake that finished after closeAll would otherwise stay
+		// attached to a stopped hub, kept alive by its heartbeats.
+		h.mu.Unlock()
+		return nil, alert.New(alert.GoingAway, "server shutting down")
+	}
 	old := h.conns[c.id]
 	h.conns[c.id] = c
 	h.dirty[c] = struct{}{}
@@ -423,6 +430,7 @@ func (h *Hub) Run(ctx context.Context) error {
 
 func (h *Hub) closeAll() {
 	h.mu.Lock()
+	h.stopping = true
 	cs := make([]*Conn, 0, len(h.conns))
 	for _, c := range h.conns {
 		cs = append(cs, c)

@@ -20,6 +20,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -51,6 +52,14 @@ type Config struct {
 	Hub   *core.Hub
 	// Publishers maps a key ID to a registered publisher key (API-012).
 	Publishers map[string]ed25519.PublicKey
+	// Authorities are the server's public authorities, host[:port] as
+	// publishers address it; a signed request for another is refused
+	// (API-039). Empty: any authority is accepted.
+	Authorities []string
+	// PresencePublishers are key IDs the operator granted presence of
+	// every client (API-040); other publishers see only clients they
+	// published to.
+	PresencePublishers []string
 	// MaxSkew is the clock-skew window for created (API-013); 0: 300 s.
 	MaxSkew time.Duration
 	// MaxPayload bounds one message (spec MaxPayload); 0: 65536.
@@ -99,9 +108,10 @@ func New(cfg Config) *API {
 			k, ok := cfg.Publishers[id]
 			return k, ok
 		},
-		Nonces:  cfg.Store,
-		MaxSkew: cfg.MaxSkew,
-		Now:     cfg.Now,
+		Nonces:      cfg.Store,
+		MaxSkew:     cfg.MaxSkew,
+		Now:         cfg.Now,
+		Authorities: cfg.Authorities,
 	}
 	a.mux.HandleFunc("POST /v1/messages", a.signed(a.publishOne))
 	a.mux.HandleFunc("POST /v1/messages/bulk", a.signed(a.publishMany))
@@ -150,7 +160,24 @@ func authProblem(w http.ResponseWriter, err error) {
 	case errors.Is(err, httpsig.ErrMalformed):
 		writeProblem(w, 400, "malformed-signature", "Malformed signature fields", "API-010", "")
 	case errors.Is(err, httpsig.ErrMissingComponent):
-		writeProblem(w, 401, "incomplete-signature", "Signature does not cover every required component and parameter", "API-011", "")
+		var ce *httpsig.ComponentError
+		switch {
+		case errors.As(err, &ce) && ce.Component == "idempotency-key":
+			writeProblem(w, 401, "incomplete-signature", "Signature does not cover every required component and parameter", "API-038",
+				`the signature must cover "idempotency-key" when the request carries Idempotency-Key`)
+		case errors.As(err, &ce):
+			writeProblem(w, 401, "incomplete-signature", "Signature does not cover every required component and parameter", "API-011",
+				fmt.Sprintf("the signature must cover %q", ce.Component))
+		default:
+			writeProblem(w, 401, "incomplete-signature", "Signature does not cover every required component and parameter", "API-011", "")
+		}
+	case errors.Is(err, httpsig.ErrWrongAuthority):
+		var ae *httpsig.AuthorityError
+		detail := ""
+		if errors.As(err, &ae) {
+			detail = "this server answers to @authority " + strings.Join(ae.Want, ", ")
+		}
+		writeProblem(w, 401, "wrong-authority", "Request signed for another authority", "API-039", detail)
 	case errors.Is(err, httpsig.ErrUnknownKey):
 		writeProblem(w, 401, "unknown-key", "Unknown publisher key", "API-012", "")
 	case errors.Is(err, httpsig.ErrStale):
@@ -429,11 +456,25 @@ type PresenceJSON struct {
 	Pending        int    `json:"pending"`
 }
 
-func (a *API) presence(w http.ResponseWriter, r *http.Request, _ string, _ []byte) {
+func (a *API) presence(w http.ResponseWriter, r *http.Request, publisher string, _ []byte) {
 	id, err := ParseClientID(r.PathValue("id"))
 	if err != nil {
 		writeProblem(w, 422, "invalid-client-id", "Invalid client ID", "", err.Error())
 		return
+	}
+	// API-040: only a publisher that published to the client, or one the
+	// operator granted presence of all clients; the others get the answer
+	// of an unknown handle (API-031), whether or not the client exists.
+	if !slices.Contains(a.cfg.PresencePublishers, publisher) {
+		ok, err := a.cfg.Store.PublishedTo(r.Context(), publisher, id)
+		if err != nil {
+			writeProblem(w, 503, "unavailable", "Message store unavailable", "", "")
+			return
+		}
+		if !ok {
+			writeProblem(w, 404, "not-found", "No such client for this publisher", "API-040", "")
+			return
+		}
 	}
 	n, err := a.cfg.Store.PendingCount(r.Context(), id)
 	if err != nil {

@@ -83,6 +83,11 @@ type Status struct {
 	Expires   time.Time
 }
 
+// PresenceRetention is how long after its last publish to a client a
+// publisher may query that client's presence (API-040): the longest TTL,
+// 7 days, plus the 24 h a finished message's status is kept.
+const PresenceRetention = 8 * 24 * time.Hour
+
 // Errors of a Store. Each is wrapped with context.
 var (
 	ErrNotFound           = errors.New("store: not found")
@@ -120,6 +125,10 @@ type Store interface {
 	// Seen records (keyID, nonce) until expires and reports whether it
 	// was already recorded and not yet expired (API-016, API-017).
 	Seen(keyID, nonce string, expires time.Time) (bool, error)
+	// PublishedTo reports whether publisher stored a message for clientID
+	// within PresenceRetention before now (API-040). Publish records the
+	// pair in the same commit as the messages.
+	PublishedTo(ctx context.Context, publisher string, clientID [32]byte) (bool, error)
 	// ReserveBatchSeqs durably reserves n batch sequence numbers for a
 	// signer key and returns the first; numbers never repeat across
 	// restarts. BATCH-020 only needs them to rise within a session; the

@@ -1,7 +1,8 @@
 // Package wsapi is the WebSocket transport of the SealFeed server: one
 // SealFeed frame per binary WebSocket message, subprotocol "sealfeed.v1"
 // (spec §2). It runs the handshake (spec §6) with its timeout (HS-051),
-// enforces the per-address limits (LIM-002) and frame sizes (WIRE-023),
+// enforces the per-address limits (LIM-002) and frame sizes (WIRE-023,
+// LIM-003, LIM-004),
 // and attaches connected sessions to the core.
 package wsapi
 
@@ -13,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,6 +30,9 @@ import (
 
 // Subprotocol is the WebSocket subprotocol of SealFeed v1.
 const Subprotocol = "sealfeed.v1"
+
+// idleBuffer is the largest read buffer a connection keeps between frames.
+const idleBuffer = 4096
 
 // Config configures a Handler.
 type Config struct {
@@ -196,13 +201,49 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 }
 
-// readFrame reads one WebSocket message holding exactly one frame and
-// checks the frame header before reading the fragment, so that an oversize
-// frame costs no memory (WIRE-023).
-func readFrame(ws *websocket.Conn, buf []byte) ([]byte, error) {
+// frameLimits are the largest fragments the server reads from a client in
+// one state (LIM-003); 0: a frame of that type is not allowed there.
+type frameLimits struct {
+	plaintext, protected int
+}
+
+var (
+	// START: a ClientHello, which travels in a plaintext frame (WIRE-020);
+	// a protected frame before keys is unexpected_message (REC-006).
+	limitsStart = frameLimits{plaintext: wire.MaxPlaintextFrame}
+	// WAIT_CLIENT_FLIGHT: the client's flight record (HS-031), or a
+	// plaintext Alert (ALERT-004).
+	limitsClientFlight = frameLimits{plaintext: wire.MaxPlaintextFrame, protected: wire.MaxClientFlightRecord + wire.AEADOverhead}
+	// CONNECTED: records of Ack, KeyUpdate and Alert (§9); a plaintext
+	// frame is unexpected_message (ALERT-004).
+	limitsConnected = frameLimits{protected: wire.MaxClientRecord + wire.AEADOverhead}
+)
+
+// wsLimit is the WebSocket read limit that goes with l: one frame at the
+// larger of its limits, and one byte more so that a message with bytes
+// after its frame gets decode_error rather than a bare close.
+func (l frameLimits) wsLimit() int64 {
+	return int64(wire.FrameHeaderLen + max(l.plaintext, l.protected) + 1)
+}
+
+// readErr maps an error of the WebSocket reader: a message longer than
+// the state allows is record_overflow (LIM-003), other errors pass.
+func readErr(err error) error {
+	if errors.Is(err, websocket.ErrReadLimit) {
+		return alert.New(alert.RecordOverflow, "WebSocket message longer than any frame allowed in this state (LIM-003)")
+	}
+	return err
+}
+
+// readFrame reads one WebSocket message holding exactly one frame. It
+// checks the frame header against WIRE-023 and against the limits of the
+// state before it reads the fragment (LIM-003), and grows buf only as the
+// fragment's bytes arrive (LIM-004): a peer that announces a large frame
+// and stalls holds no more memory than it sent.
+func readFrame(ws *websocket.Conn, buf []byte, lim frameLimits) ([]byte, error) {
 	mt, r, err := ws.NextReader()
 	if err != nil {
-		return nil, err
+		return nil, readErr(err)
 	}
 	if mt != websocket.BinaryMessage {
 		return nil, alert.New(alert.DecodeError, "frames travel in binary WebSocket messages")
@@ -212,25 +253,68 @@ func readFrame(ws *websocket.Conn, buf []byte) ([]byte, error) {
 		return nil, alert.New(alert.DecodeError, "truncated frame header")
 	}
 	n := int(hdr[1])<<16 | int(binary.BigEndian.Uint16(hdr[2:]))
+	var limit int
 	switch wire.FrameType(hdr[0]) {
 	case wire.FramePlaintext:
 		if n > wire.MaxPlaintextFrame {
 			return nil, alert.Errorf(alert.RecordOverflow, "plaintext frame of %d bytes", n)
 		}
+		if lim.plaintext == 0 {
+			return nil, alert.New(alert.UnexpectedMessage, "plaintext frame after the handshake (ALERT-004)")
+		}
+		limit = lim.plaintext
 	case wire.FrameProtected:
 		if n > wire.MaxProtectedFrame {
 			return nil, alert.Errorf(alert.RecordOverflow, "protected frame of %d bytes", n)
 		}
+		if lim.protected == 0 {
+			return nil, alert.New(alert.UnexpectedMessage, "protected frame before keys (REC-006)")
+		}
+		limit = lim.protected
 	default:
 		return nil, alert.Errorf(alert.DecodeError, "unknown frame type 0x%02x", hdr[0])
 	}
-	buf = append(buf[:0], hdr[:]...)
-	buf = append(buf, make([]byte, n)...)
-	if _, err := io.ReadFull(r, buf[wire.FrameHeaderLen:]); err != nil {
+	if n > limit {
+		return nil, alert.Errorf(alert.RecordOverflow, "fragment of %d bytes above the %d this state allows (LIM-003)", n, limit)
+	}
+	buf, err = readFragment(r, append(buf[:0], hdr[:]...), n)
+	if err != nil {
+		var ne net.Error
+		switch {
+		case errors.Is(err, websocket.ErrReadLimit):
+			return nil, readErr(err)
+		case errors.As(err, &ne) && ne.Timeout():
+			return nil, err // a peer that stalled mid-fragment: timeout (HS-051) or idle
+		}
 		return nil, alert.New(alert.DecodeError, "frame shorter than its header says")
 	}
-	if m, _ := r.Read(hdr[:1]); m != 0 {
+	switch m, err := r.Read(hdr[:1]); {
+	case m != 0:
 		return nil, alert.New(alert.DecodeError, "bytes after the frame in one WebSocket message")
+	case err != io.EOF:
+		return nil, readErr(err) // more bytes than the read limit, or a broken transport
+	}
+	return buf, nil
+}
+
+// minGrowth is the first step by which readFragment grows a buffer.
+const minGrowth = 512
+
+// readFragment appends n bytes from r to buf. It grows buf only when it is
+// full, by what it holds (at least minGrowth, at most what is missing), so
+// its capacity stays below twice the bytes received plus minGrowth
+// (LIM-004), never the length a peer announced.
+func readFragment(r io.Reader, buf []byte, n int) ([]byte, error) {
+	end := len(buf) + n
+	for len(buf) < end {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, min(end-len(buf), max(len(buf), minGrowth)))
+		}
+		m, err := r.Read(buf[len(buf):min(cap(buf), end)])
+		buf = buf[:len(buf)+m]
+		if err != nil && len(buf) < end {
+			return nil, err
+		}
 	}
 	return buf, nil
 }
@@ -254,7 +338,6 @@ func realmOf(frame []byte) string {
 }
 
 func (h *Handler) serve(ws *websocket.Conn, ip string) {
-	ws.SetReadLimit(wire.FrameHeaderLen + wire.MaxProtectedFrame + 1)
 	sess, err := h.handshake(ws, ip)
 	if err != nil {
 		h.Stats.HandshakeFailures.Add(1)
@@ -269,7 +352,12 @@ func (h *Handler) serve(ws *websocket.Conn, ip string) {
 	p := newPeer(ws, h.cfg.SendQueue, h.cfg.WriteTimeout)
 	c, err := h.cfg.Hub.Attach(sess, p)
 	if err != nil {
-		p.Close(nil)
+		// A hub that is shutting down refuses with going_away (POST-022).
+		var final []byte
+		if code, ok := alert.CodeOf(err); ok {
+			final = sess.AlertFrame(code)
+		}
+		p.Close(final)
 		<-p.done
 		return
 	}
@@ -285,9 +373,10 @@ func (h *Handler) serve(ws *websocket.Conn, ip string) {
 	ws.SetPongHandler(func(string) error {
 		return ws.SetReadDeadline(time.Now().Add(h.cfg.IdleTimeout))
 	})
+	ws.SetReadLimit(limitsConnected.wsLimit())
 	var buf []byte
 	for {
-		buf, err = readFrame(ws, buf)
+		buf, err = readFrame(ws, buf, limitsConnected)
 		if err != nil {
 			var ne net.Error
 			if code, ok := alert.Find(err); ok {
@@ -302,6 +391,9 @@ func (h *Handler) serve(ws *websocket.Conn, ip string) {
 		ws.SetReadDeadline(time.Now().Add(h.cfg.IdleTimeout))
 		if err := c.Receive(buf); err != nil {
 			break
+		}
+		if cap(buf) > idleBuffer {
+			buf = nil // an idle connection keeps no large buffer
 		}
 	}
 	<-p.done
@@ -331,8 +423,13 @@ func (h *Handler) handshake(ws *websocket.Conn, ip string) (*session.Session, er
 	}
 	var buf []byte
 	for {
+		lim := limitsStart
+		if srv != nil {
+			lim = limitsClientFlight
+		}
+		ws.SetReadLimit(lim.wsLimit())
 		var err error
-		buf, err = readFrame(ws, buf)
+		buf, err = readFrame(ws, buf, lim)
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {

@@ -435,11 +435,13 @@ export class SealFeedClient {
     }
     this.lastBatch = status;
     this.opts.onBatch?.(status);
-    // Ack: strictly ascending IDs (entries are), at most 4096 per Ack message, all in one record
+    // Ack: strictly ascending IDs (entries are), at most 4096 per Ack message, each Ack in a record of its
+    // own: a server reads at most MaxClientRecord (65 536) bytes of inner plaintext per record (LIM-003),
+    // and one full Ack is 32 774.
     const ids = opened.messages.map((m) => m.messageId);
-    const acks: Uint8Array[] = [];
-    for (let i = 0; i < ids.length; i += MAX_ACK_IDS) acks.push(encodeMessage(MSG.Ack, encodeAck(ids.slice(i, i + MAX_ACK_IDS))));
-    if (acks.length) this.send(this.session!.send(acks));
+    for (let i = 0; i < ids.length; i += MAX_ACK_IDS) {
+      this.send(this.session!.send([encodeMessage(MSG.Ack, encodeAck(ids.slice(i, i + MAX_ACK_IDS)))]));
+    }
   }
 
   /**

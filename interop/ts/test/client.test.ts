@@ -191,6 +191,23 @@ test('connects, delivers each message once, acknowledges, answers KeyUpdate and 
   assert.equal((await again.client.closed)?.alert, 'replayed_batch');
 });
 
+test('LIM-003: a delivery of 9000 messages is acknowledged in three records, each within MaxClientRecord', async () => {
+  const { v, client, server, sock } = await scriptedClient(1);
+  const entries = Array.from({ length: 9000 }, (_, i) => ({ type: 1 as const, messageId: BigInt(i + 1), payload: utf8('x') }));
+  const b = buildBatch({ signerSeed: h(v.t.server.keySeed), batchSeq: 1n, recipients: [{ env: env(v), aead: 1, entries }] });
+  sock.deliver(server.serverSender.seal([encodeMessage(MSG.BatchDelivery, b.delivery(0))]));
+  await until(() => server.received.length === 3, 10000);
+  const acked: bigint[] = [];
+  for (const f of server.received) {
+    assert.ok(f.length - 4 - 16 <= 65536, `record of ${f.length} bytes above MaxClientRecord`);
+    const msgs = server.clientReceiver.open(f);
+    assert.equal(msgs.length, 1);
+    acked.push(...decodeAck(msgs[0]!.body));
+  }
+  assert.deepEqual(acked, entries.map((e) => e.messageId));
+  client.close();
+});
+
 test('DLV-003: the Ack goes out only after the replay state is saved and the message handed over', async () => {
   const log: string[] = [];
   const inner = new MemoryReplayStore();

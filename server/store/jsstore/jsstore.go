@@ -17,8 +17,13 @@
 //   - nonces (API-016, API-017) and batch-sequence high-water marks
 //     (BATCH-020) are KV entries, created or compared-and-set atomically.
 //
-// Payloads are encrypted at rest under the storage key shared by the nodes,
-// bound to the client and the message handle (or to the blob handle).
+// Payloads are encrypted at rest under the storage key shared by the nodes.
+// Every message carries a sealed record bound to its client, its handle, its
+// expiry and its blob's sequence; a broadcast message's record holds the
+// random handle of its blob, which the blob's additional data binds
+// (STORE-001 … STORE-004). A message's ID, its stream sequence, is assigned
+// after sealing and is not bound: a stream writer can copy a client's
+// message to a new sequence, and the client then sees its own payload again.
 package jsstore
 
 import (
@@ -75,6 +80,7 @@ type Store struct {
 	status jetstream.KeyValue
 	nonces jetstream.KeyValue
 	seqs   jetstream.KeyValue
+	pubTo  jetstream.KeyValue // publisher–client pairs (API-040)
 	aead   interface {
 		Seal(dst, nonce, plaintext, additionalData []byte) []byte
 		Open(dst, nonce, ciphertext, additionalData []byte) ([]byte, error)
@@ -82,6 +88,8 @@ type Store struct {
 	opt     Options
 	subject string // prefix of client subjects: <prefix>.msg.
 	blobs   string // blob subject
+
+	pubToSubject string // prefix of the subjects of pubTo's keys
 }
 
 var _ store.Store = (*Store)(nil)
@@ -161,6 +169,13 @@ func Open(ctx context.Context, nc *nats.Conn, opt Options) (*Store, error) {
 	if s.seqs, err = kv("batchseq", false); err != nil {
 		return nil, err
 	}
+	// Each Put renews an entry's age: a pair lives PresenceRetention after
+	// the publisher's last message to the client.
+	if s.pubTo, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: opt.Prefix + "-publishedto",
+		Replicas: opt.Replicas, Storage: jetstream.FileStorage, History: 1, TTL: store.PresenceRetention}); err != nil {
+		return nil, fmt.Errorf("jsstore: bucket %s-publishedto: %w", opt.Prefix, err)
+	}
+	s.pubToSubject = "$KV." + opt.Prefix + "-publishedto."
 	// A replicated stream answers only once its replicas elected a leader.
 	for {
 		info, err := s.stream.Info(ctx)
@@ -211,6 +226,16 @@ func ad(label string, id []byte, handle string) []byte {
 	b := append([]byte(label), 0)
 	b = append(b, id...)
 	return append(b, handle...)
+}
+
+// messageAD is the additional data of a message record (STORE-001):
+// label || 0x00 || client_id[32] || handle (16 hex digits) || uint64
+// expires (Unix ms) || uint64 blob sequence (0: the record holds the
+// payload; else the blob's handle, STORE-002).
+func messageAD(clientID []byte, handle string, expires int64, blobSeq uint64) []byte {
+	b := ad(labelMessage, clientID, handle)
+	b = binary.BigEndian.AppendUint64(b, uint64(expires))
+	return binary.BigEndian.AppendUint64(b, blobSeq)
 }
 
 func (s *Store) seal(p, ad []byte) ([]byte, error) {
@@ -308,8 +333,9 @@ func (s *Store) Publish(ctx context.Context, req *store.PublishRequest, onCommit
 			return []jetstream.PublishOpt{jetstream.WithMsgTTL(p.TTL + time.Second), jetstream.WithMsgID(id + "/" + strconv.Itoa(i) + "/" + suffix)}
 		}
 		var blobSeq uint64
+		var bh string
 		if len(p.To) > 1 {
-			bh := randomHex(16)
+			bh = randomHex(16)
 			data, err := s.seal(p.Payload, ad(labelBlob, nil, bh))
 			if err != nil {
 				return nil, false, err
@@ -323,12 +349,14 @@ func (s *Store) Publish(ctx context.Context, req *store.PublishRequest, onCommit
 		}
 		for j, to := range p.To {
 			random := randomHex(8)
-			var data []byte
-			if blobSeq == 0 {
-				var err error
-				if data, err = s.seal(p.Payload, ad(labelMessage, to[:], random)); err != nil {
-					return nil, false, err
-				}
+			// The record: the payload, or the blob's handle (STORE-002).
+			record := p.Payload
+			if blobSeq != 0 {
+				record = []byte(bh)
+			}
+			data, err := s.seal(record, messageAD(to[:], random, exp.UnixMilli(), blobSeq))
+			if err != nil {
+				return nil, false, err
 			}
 			h := nats.Header{hHandle: {random}, hPublisher: {req.Publisher},
 				hExpires: {strconv.FormatInt(exp.UnixMilli(), 10)}, hCreated: {strconv.FormatInt(now.UnixMilli(), 10)}}
@@ -350,6 +378,9 @@ func (s *Store) Publish(ctx context.Context, req *store.PublishRequest, onCommit
 			out = append(out, store.Assigned{Handle: handleFor(ack.Sequence, random), ClientID: to, Seq: ack.Sequence, Expires: time.UnixMilli(exp.UnixMilli())})
 		}
 	}
+	if err := s.recordPublishedTo(ctx, req); err != nil {
+		return nil, false, err
+	}
 	if ik != "" {
 		b, _ := json.Marshal(idemRecord{Hash: req.RequestHash[:], Assigned: out})
 		if _, err := s.idem.Create(ctx, ik, b, jetstream.KeyTTL(s.opt.Retention)); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
@@ -360,6 +391,75 @@ func (s *Store) Publish(ctx context.Context, req *store.PublishRequest, onCommit
 		onCommit(out)
 	}
 	return out, false, nil
+}
+
+func publishedToKey(publisher string, clientID []byte) string {
+	h := sha256.Sum256(append([]byte(publisher+"\x00"), clientID...))
+	return hex.EncodeToString(h[:])
+}
+
+// recordPublishedTo records every (publisher, recipient) pair of req for
+// presence (API-040) before the publish is answered: asynchronous publishes
+// to the bucket's subjects, a chunk at a time, each chunk waited for (one
+// KV Put per recipient in turn cost a 1000-recipient broadcast 70 % more).
+func (s *Store) recordPublishedTo(ctx context.Context, req *store.PublishRequest) error {
+	const chunk = 1000 // below the JetStream context's 4000 pending publishes
+	seen := map[[32]byte]bool{}
+	var pending []jetstream.PubAckFuture
+	wait := func() error {
+		defer func() { pending = pending[:0] }()
+		for _, f := range pending {
+			select {
+			case <-f.Ok():
+			case err := <-f.Err():
+				// A bucket without a leader yet, a reconnect: once more
+				// through publish, which retries transient failures.
+				if !transient(err) {
+					return err
+				}
+				if _, err := s.publish(ctx, f.Msg()); err != nil {
+					return err
+				}
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return nil
+	}
+	for _, p := range req.Publications {
+		for _, to := range p.To {
+			if seen[to] {
+				continue
+			}
+			seen[to] = true
+			m := &nats.Msg{Subject: s.pubToSubject + publishedToKey(req.Publisher, to[:]), Data: []byte{1}}
+			f, err := s.js.PublishMsgAsync(m)
+			if err != nil {
+				if !transient(err) {
+					return err
+				}
+				if _, err := s.publish(ctx, m); err != nil {
+					return err
+				}
+				continue
+			}
+			if pending = append(pending, f); len(pending) == chunk {
+				if err := wait(); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return wait()
+}
+
+// PublishedTo implements store.Store.
+func (s *Store) PublishedTo(ctx context.Context, publisher string, clientID [32]byte) (bool, error) {
+	_, err := s.pubTo.Get(ctx, publishedToKey(publisher, clientID[:]))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // handleOf returns the random part of the handle of message seq: from the
@@ -404,18 +504,32 @@ func (s *Store) Pending(ctx context.Context, clientID [32]byte, after uint64, li
 			continue // expired; JetStream removes it at its TTL
 		}
 		msg := store.Message{ClientID: clientID, Seq: m.Sequence, Expires: time.UnixMilli(exp)}
+		var bs uint64
 		if b := m.Header.Get(hBlob); b != "" {
-			bs, _ := strconv.ParseUint(b, 10, 64)
+			if bs, err = strconv.ParseUint(b, 10, 64); err != nil || bs == 0 {
+				return nil, fmt.Errorf("jsstore: message %d: %w", m.Sequence, store.ErrStoredDataTampered)
+			}
+		}
+		// The record is bound to this subject's client, the handle, the
+		// expiry and the blob sequence the headers name.
+		if msg.Payload, err = s.open(m.Data, messageAD(clientID[:], m.Header.Get(hHandle), exp, bs)); err != nil {
+			return nil, fmt.Errorf("jsstore: message %d: %w", m.Sequence, err)
+		}
+		if bs != 0 {
+			// A broadcast: the blob opens only under the handle in the
+			// record, never the one in the blob's own headers.
+			bh := string(msg.Payload)
 			bm, err := s.stream.GetMsg(ctx, bs)
 			if err != nil {
 				return nil, fmt.Errorf("jsstore: blob %d of message %d: %w", bs, m.Sequence, err)
 			}
 			msg.BlobID = int64(bs)
-			if msg.Payload, err = s.open(bm.Data, ad(labelBlob, nil, bm.Header.Get(hHandle))); err != nil {
+			if bm.Subject != s.blobs || len(bh) != 32 {
+				return nil, fmt.Errorf("jsstore: blob %d: %w", bs, store.ErrStoredDataTampered)
+			}
+			if msg.Payload, err = s.open(bm.Data, ad(labelBlob, nil, bh)); err != nil {
 				return nil, fmt.Errorf("jsstore: blob %d: %w", bs, err)
 			}
-		} else if msg.Payload, err = s.open(m.Data, ad(labelMessage, clientID[:], m.Header.Get(hHandle))); err != nil {
-			return nil, fmt.Errorf("jsstore: message %d: %w", m.Sequence, err)
 		}
 		out = append(out, msg)
 	}

@@ -2,11 +2,14 @@ package jsstore
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sealfeed/sealfeed/internal/natstest"
 	"github.com/sealfeed/sealfeed/server/store"
@@ -89,6 +92,17 @@ func TestStoreContractOnJetStream(t *testing.T) {
 	if seen, _ := s.Seen("k", "nonce-1", time.Now().Add(time.Minute)); !seen {
 		t.Fatal("nonce accepted twice")
 	}
+	// API-040: the publisher of a message to a client, and no other, may
+	// see its presence.
+	for _, c := range []struct {
+		pub    string
+		client byte
+		want   bool
+	}{{"p", 1, true}, {"p", 2, true}, {"q", 1, false}, {"p", 3, false}} {
+		if got, err := s.PublishedTo(ctx, c.pub, cid(c.client)); err != nil || got != c.want {
+			t.Fatalf("PublishedTo(%s, %d) = %v %v", c.pub, c.client, got, err)
+		}
+	}
 	a, _ := s.ReserveBatchSeqs(ctx, [32]byte{7}, 10)
 	b, _ := s.ReserveBatchSeqs(ctx, [32]byte{7}, 10)
 	if a != 1 || b != 11 {
@@ -150,4 +164,99 @@ func TestRetryAfterTheMessageWasAcknowledged(t *testing.T) {
 	if left, _ := s.Pending(ctx, cid(5), 0, 10); len(left) != 0 {
 		t.Fatalf("the retry stored the message again: %+v", left)
 	}
+}
+
+// TestStreamRewritesAreRefused: a writer of the stream without the storage
+// key publishes altered copies of stored messages; Pending fails with
+// ErrStoredDataTampered on each, and no client is handed another client's
+// payload (STORE-001, STORE-002, STORE-003, STORE-004).
+func TestStreamRewritesAreRefused(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	res, _, err := s.Publish(ctx, &store.PublishRequest{Publisher: "p", Publications: []store.Publication{
+		{To: [][32]byte{cid(1), cid(2)}, Payload: []byte("for-1-and-2"), TTL: time.Hour},
+		{To: [][32]byte{cid(3), cid(4)}, Payload: []byte("for-3-and-4"), TTL: time.Hour},
+		{To: [][32]byte{cid(5)}, Payload: []byte("direct-5"), TTL: time.Hour},
+	}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(seq uint64) *nats.Msg {
+		m, err := s.stream.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &nats.Msg{Subject: m.Subject, Data: m.Data, Header: m.Header}
+	}
+	msg1, msg3, msg5 := get(res[0].Seq), get(res[2].Seq), get(res[4].Seq)
+	blob1, _ := strconv.ParseUint(msg1.Header.Get(hBlob), 10, 64)
+	blob3, _ := strconv.ParseUint(msg3.Header.Get(hBlob), 10, 64)
+	subject := func(c byte) string { id := cid(c); return s.subject + hex.EncodeToString(id[:]) }
+	inject := func(m *nats.Msg) {
+		t.Helper()
+		if _, err := s.js.PublishMsg(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyOf := func(m *nats.Msg) *nats.Msg {
+		h := nats.Header{}
+		for k, v := range m.Header {
+			h[k] = append([]string(nil), v...)
+		}
+		h.Del(jetstream.MsgIDHeader) // else JetStream drops the copy as a duplicate
+		return &nats.Msg{Subject: m.Subject, Data: m.Data, Header: h}
+	}
+	refused := func(t *testing.T, client byte) {
+		t.Helper()
+		msgs, err := s.Pending(ctx, cid(client), 0, 10)
+		for _, m := range msgs {
+			if want := map[byte]string{1: "for-1-and-2", 3: "for-3-and-4", 5: "direct-5"}[client]; string(m.Payload) != want {
+				t.Fatalf("client %d handed %q", client, m.Payload)
+			}
+		}
+		if !errors.Is(err, store.ErrStoredDataTampered) {
+			t.Fatalf("client %d: %v, want ErrStoredDataTampered", client, err)
+		}
+	}
+	// Each case injects into a client of its own, whose subject held one
+	// good message before.
+	t.Run("message repointed at another client's blob", func(t *testing.T) {
+		m := copyOf(msg1)
+		m.Header.Set(hBlob, strconv.FormatUint(blob3, 10))
+		inject(m)
+		refused(t, 1)
+	})
+	t.Run("blob payload swapped", func(t *testing.T) {
+		// A new blob with client 3's ciphertext under client 1's blob handle,
+		// and client 3's message pointed at it.
+		b := get(blob3)
+		b.Header = nats.Header{hHandle: {get(blob1).Header.Get(hHandle)}}
+		ack, err := s.js.PublishMsg(ctx, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := copyOf(msg3)
+		m.Header.Set(hBlob, strconv.FormatUint(ack.Sequence, 10))
+		inject(m)
+		refused(t, 3)
+	})
+	t.Run("message copied to another client", func(t *testing.T) {
+		m := copyOf(msg3)
+		m.Subject = subject(9)
+		inject(m)
+		refused(t, 9)
+	})
+	t.Run("direct message copied to another client", func(t *testing.T) {
+		m := copyOf(msg5)
+		m.Subject = subject(8)
+		inject(m)
+		refused(t, 8)
+	})
+	t.Run("expiry extended", func(t *testing.T) {
+		m := copyOf(msg5)
+		exp, _ := strconv.ParseInt(m.Header.Get(hExpires), 10, 64)
+		m.Header.Set(hExpires, strconv.FormatInt(exp+3600000, 10))
+		inject(m)
+		refused(t, 5)
+	})
 }

@@ -1,8 +1,10 @@
 // Package sqlitestore is the embedded default Store: one SQLite database in
 // WAL mode (modernc.org/sqlite, pure Go). Payloads are encrypted at rest
-// with XChaCha20-Poly1305 under the server's storage key, bound by their
-// additional data to the message (client ID and message ID) or broadcast
-// blob they belong to, so that rows cannot be swapped undetected.
+// with XChaCha20-Poly1305 under the server's storage key. Every message row
+// holds a sealed record bound to its client ID, message ID, expiry and blob
+// ID; a broadcast message's record holds the random tag of its blob, which
+// the blob's additional data binds too (STORE-001 … STORE-004), so that
+// rows cannot be swapped or repointed undetected.
 //
 // Writes go through one connection under a mutex (SQLite has one writer);
 // reads use a separate pool and see committed data only.
@@ -59,6 +61,14 @@ var (
 		ON CONFLICT (keyid, nonce) DO UPDATE SET expires = excluded.expires WHERE nonces.expires <= ?`)
 )
 
+// Publisher–client pairs for presence (API-040), kept PresenceRetention
+// after the publisher's last message to the client.
+var (
+	recordPublishedTo = wq(`INSERT INTO published_to (publisher, client_id, expires) VALUES (?, ?, ?)
+		ON CONFLICT (publisher, client_id) DO UPDATE SET expires = max(expires, excluded.expires)`)
+	deletePublishedTo = wq(`DELETE FROM published_to WHERE expires <= ?`)
+)
+
 var writeQueries []string
 
 func wq(q string) string { writeQueries = append(writeQueries, q); return q }
@@ -97,7 +107,7 @@ var _ store.Store = (*Store)(nil)
 const schema = `
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS clients (client_id BLOB PRIMARY KEY, last_seq INTEGER NOT NULL, pending INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS blobs (blob_id INTEGER PRIMARY KEY, nonce BLOB NOT NULL, data BLOB NOT NULL, refs INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS blobs (blob_id INTEGER PRIMARY KEY AUTOINCREMENT, nonce BLOB NOT NULL, data BLOB NOT NULL, refs INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS messages (
 	client_id BLOB NOT NULL,
 	seq INTEGER NOT NULL,
@@ -121,6 +131,8 @@ CREATE TABLE IF NOT EXISTS nonces (keyid TEXT NOT NULL, nonce TEXT NOT NULL, exp
 	PRIMARY KEY (keyid, nonce)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS nonces_expiry ON nonces(expires);
 CREATE TABLE IF NOT EXISTS batch_seqs (signer BLOB PRIMARY KEY, hwm INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS published_to (publisher TEXT NOT NULL, client_id BLOB NOT NULL, expires INTEGER NOT NULL,
+	PRIMARY KEY (publisher, client_id)) WITHOUT ROWID;
 `
 
 // Open opens or creates the database at path.
@@ -287,17 +299,29 @@ func (s *Store) Close() error {
 	return errors.Join(s.r.Close(), s.w.Close())
 }
 
-func messageAD(clientID []byte, seq uint64) []byte {
-	ad := make([]byte, 0, len(labelMessage)+1+32+8)
+// blobTagLen is the length of a blob's random tag (STORE-003).
+const blobTagLen = 16
+
+// messageAD is the additional data of a message record (STORE-001):
+// label || 0x00 || client_id[32] || uint64 seq || uint64 expires (Unix ms)
+// || uint64 blob_id (0: the record holds the payload itself). A record
+// holds the payload, or for a broadcast the blob's tag (STORE-002).
+func messageAD(clientID []byte, seq uint64, expires, blobID int64) []byte {
+	ad := make([]byte, 0, len(labelMessage)+1+32+3*8)
 	ad = append(ad, labelMessage...)
 	ad = append(ad, 0)
 	ad = append(ad, clientID...)
-	return binary.BigEndian.AppendUint64(ad, seq)
+	ad = binary.BigEndian.AppendUint64(ad, seq)
+	ad = binary.BigEndian.AppendUint64(ad, uint64(expires))
+	return binary.BigEndian.AppendUint64(ad, uint64(blobID))
 }
 
-func blobAD(id int64) []byte {
+// blobAD is the additional data of a broadcast blob (STORE-003):
+// label || 0x00 || uint64 blob_id || tag[16].
+func blobAD(id int64, tag []byte) []byte {
 	ad := append([]byte(labelBlob), 0)
-	return binary.BigEndian.AppendUint64(ad, uint64(id))
+	ad = binary.BigEndian.AppendUint64(ad, uint64(id))
+	return append(ad, tag...)
 }
 
 func (s *Store) seal(payload, ad []byte) (nonce, data []byte, err error) {
@@ -369,6 +393,7 @@ func (s *Store) Publish(ctx context.Context, req *store.PublishRequest, onCommit
 	for _, p := range req.Publications {
 		exp := now.Add(p.TTL)
 		var blobID int64
+		var blobTag []byte
 		if len(p.To) > 1 {
 			res, err := s.txExec(tx, wq2, len(p.To))
 			if err != nil {
@@ -377,7 +402,11 @@ func (s *Store) Publish(ctx context.Context, req *store.PublishRequest, onCommit
 			if blobID, err = res.LastInsertId(); err != nil {
 				return nil, false, err
 			}
-			nonce, data, err := s.seal(p.Payload, blobAD(blobID))
+			blobTag = make([]byte, blobTagLen)
+			if _, err := rand.Read(blobTag); err != nil {
+				return nil, false, err
+			}
+			nonce, data, err := s.seal(p.Payload, blobAD(blobID, blobTag))
 			if err != nil {
 				return nil, false, err
 			}
@@ -401,18 +430,19 @@ func (s *Store) Publish(ctx context.Context, req *store.PublishRequest, onCommit
 			if err != nil {
 				return nil, false, err
 			}
-			var nonce, data any
-			var blob any
+			// The record: the payload, or the blob's tag (STORE-002).
+			record, blob := p.Payload, any(nil)
 			if blobID != 0 {
-				blob = blobID
-			} else {
-				n, d, err := s.seal(p.Payload, messageAD(to[:], seq))
-				if err != nil {
-					return nil, false, err
-				}
-				nonce, data = n, d
+				record, blob = blobTag, blobID
+			}
+			nonce, data, err := s.seal(record, messageAD(to[:], seq, ms(exp), blobID))
+			if err != nil {
+				return nil, false, err
 			}
 			if _, err := s.txExec(tx, wq5, to[:], seq, h, blob, nonce, data, req.Publisher, ms(now), ms(exp), ms(now)); err != nil {
+				return nil, false, err
+			}
+			if _, err := s.txExec(tx, recordPublishedTo, req.Publisher, to[:], ms(now.Add(store.PresenceRetention))); err != nil {
 				return nil, false, err
 			}
 			out = append(out, store.Assigned{Handle: h, ClientID: to, Seq: seq, Expires: time.UnixMilli(ms(exp))})
@@ -456,12 +486,16 @@ func (s *Store) Pending(ctx context.Context, clientID [32]byte, after uint64, li
 		if err := rows.Scan(&m.Seq, &blob, &nonce, &data, &exp, &bnonce, &bdata); err != nil {
 			return nil, err
 		}
-		m.ClientID, m.Expires = clientID, time.UnixMilli(exp)
-		if blob.Valid {
-			m.BlobID = blob.Int64
-			m.Payload, err = s.open(bnonce, bdata, blobAD(m.BlobID))
-		} else {
-			m.Payload, err = s.open(nonce, data, messageAD(clientID[:], m.Seq))
+		m.ClientID, m.Expires, m.BlobID = clientID, time.UnixMilli(exp), blob.Int64
+		// The record is bound to this row's client, ID, expiry and blob
+		// ID; a broadcast's blob opens only under the tag in the record.
+		m.Payload, err = s.open(nonce, data, messageAD(clientID[:], m.Seq, exp, m.BlobID))
+		if err == nil && blob.Valid {
+			if len(m.Payload) != blobTagLen {
+				err = store.ErrStoredDataTampered
+			} else {
+				m.Payload, err = s.open(bnonce, bdata, blobAD(m.BlobID, m.Payload))
+			}
 		}
 		if err != nil {
 			return nil, fmt.Errorf("sqlitestore: client %x message %d: %w", clientID[:4], m.Seq, err)
@@ -562,6 +596,14 @@ func (s *Store) PendingCount(ctx context.Context, clientID [32]byte) (int, error
 	return n, err
 }
 
+// PublishedTo implements store.Store.
+func (s *Store) PublishedTo(ctx context.Context, publisher string, clientID [32]byte) (bool, error) {
+	var n int
+	err := s.rQueryRow(ctx, `SELECT count(*) FROM published_to WHERE publisher = ? AND client_id = ? AND expires > ?`,
+		publisher, clientID[:], ms(s.opt.Now())).Scan(&n)
+	return n > 0, err
+}
+
 // Expire implements store.Store.
 func (s *Store) Expire(ctx context.Context, now time.Time) ([][32]byte, error) {
 	s.mu.Lock()
@@ -611,6 +653,9 @@ func (s *Store) Expire(ctx context.Context, now time.Time) ([][32]byte, error) {
 		return nil, err
 	}
 	if _, err := s.txExec(tx, wq13, ms(now)); err != nil {
+		return nil, err
+	}
+	if _, err := s.txExec(tx, deletePublishedTo, ms(now)); err != nil {
 		return nil, err
 	}
 	if err := tx.Commit(); err != nil {
