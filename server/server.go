@@ -191,8 +191,18 @@ func New(cfg Config) (*Node, error) {
 	}
 	aeads := cfg.AEADs // nil: the handshake's default, suite.SupportedAEADs
 	hsConfig := func(realm string) *handshake.ServerConfig {
+		// POST-010: Welcome states the epoch of the store this node serves,
+		// read for every handshake so a restore is never hidden.
+		ectx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		epoch, err := n.Store.Epoch(ectx)
+		cancel()
+		if err != nil {
+			cfg.Logger.Error("store epoch", "err", err)
+			return &handshake.ServerConfig{} // NewServer refuses it: the client gets internal_error
+		}
 		c := &handshake.ServerConfig{Key: key, PublicKey: pk, TicketKey: ticketKey, TicketLifetime: cfg.TicketLifetime, AEADs: aeads,
-			MaxPayload: uint32(maxPayload), IdleTimeoutMs: uint32(orDefault(cfg.IdleTimeout, 90*time.Second) / time.Millisecond)}
+			MaxPayload: uint32(maxPayload), IdleTimeoutMs: uint32(orDefault(cfg.IdleTimeout, 90*time.Second) / time.Millisecond),
+			StoreEpoch: epoch}
 		// EXT-007: a client that names a realm trusts an authority.
 		if realm != "" && cfg.Credential != nil {
 			c.Credential, c.RevocationList = cfg.Credential, cfg.RevocationList

@@ -413,7 +413,8 @@ type HandshakeClient struct {
 // requires key-identified clients, and its Welcome parameters. Random lists
 // the values it draws: the ML-KEM encapsulation randomness m (hybrid only),
 // its X25519 private key, its random, then for an anonymous client the
-// client ID (unless resumed) and the 12-byte ticket nonce.
+// client ID (unless resumed) and the 12-byte ticket nonce. StoreEpoch is
+// the 16-byte store epoch its Welcome carries (POST-010).
 type HandshakeServer struct {
 	Versions          []uint16     `json:"versions"`
 	Groups            []uint16     `json:"groups"`
@@ -426,6 +427,7 @@ type HandshakeServer struct {
 	RequireClientKey  bool         `json:"requireClientKey"`
 	MaxPayload        uint32       `json:"maxPayload"`
 	IdleTimeoutMs     uint32       `json:"idleTimeoutMs"`
+	StoreEpoch        Hex          `json:"storeEpoch"`
 	Random            []NamedBytes `json:"random"`
 }
 

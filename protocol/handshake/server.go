@@ -35,7 +35,10 @@ type ServerConfig struct {
 	RequireClientKey bool          // HS-032
 
 	MaxPayload, IdleTimeoutMs uint32
-	AssignClientID            func() [32]byte // nil: 32 random bytes (ID-002)
+	// StoreEpoch is the epoch of the server's store, sent in Welcome
+	// (POST-010); the zero value is an epoch like any other.
+	StoreEpoch     [16]byte
+	AssignClientID func() [32]byte // nil: 32 random bytes (ID-002)
 
 	Trace Tracer
 }
@@ -329,7 +332,8 @@ func (s *Server) readClientFlight(frame []byte) ([]byte, error) {
 	s.tr.add(fin[1])
 	s.keys.deriveFinal(s.tr.hash(), cfg.Trace)
 
-	w := &session.Welcome{MaxPayload: cfg.MaxPayload, MaxRecord: wire.MaxRecordPlaintext, IdleTimeoutMs: cfg.IdleTimeoutMs}
+	w := &session.Welcome{MaxPayload: cfg.MaxPayload, MaxRecord: wire.MaxRecordPlaintext, IdleTimeoutMs: cfg.IdleTimeoutMs,
+		StoreEpoch: cfg.StoreEpoch}
 	if w.MaxPayload == 0 {
 		w.MaxPayload = DefaultMaxPayload
 	}

@@ -124,6 +124,11 @@ type Store interface {
 	// signer key and returns the first; numbers never repeat across
 	// restarts (BATCH-020).
 	ReserveBatchSeqs(ctx context.Context, signer [32]byte, n uint64) (first uint64, err error)
+	// Epoch returns the store epoch (ID-004): 16 random bytes created with
+	// the store, kept sealed under the storage key, replaced only by an
+	// engine's NewEpoch (a restore). A sealed value that does not open is
+	// ErrStoredDataTampered.
+	Epoch(ctx context.Context) ([16]byte, error)
 	Close() error
 }
 

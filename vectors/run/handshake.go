@@ -112,6 +112,10 @@ func newHSRun(tc *vectors.HandshakeTest) (*hsRun, error) {
 	if len(s.TicketKey) > 0 {
 		sc.TicketKey = s.TicketKey
 	}
+	if len(s.StoreEpoch) != len(sc.StoreEpoch) {
+		return nil, fmt.Errorf("server store epoch of %d bytes", len(s.StoreEpoch))
+	}
+	copy(sc.StoreEpoch[:], s.StoreEpoch)
 	r.cc, r.sc = cc, sc
 	return r, nil
 }

@@ -75,6 +75,7 @@ type Store struct {
 	status jetstream.KeyValue
 	nonces jetstream.KeyValue
 	seqs   jetstream.KeyValue
+	meta   jetstream.KeyValue // store epoch (epoch.go)
 	aead   interface {
 		Seal(dst, nonce, plaintext, additionalData []byte) []byte
 		Open(dst, nonce, ciphertext, additionalData []byte) ([]byte, error)
@@ -159,6 +160,12 @@ func Open(ctx context.Context, nc *nats.Conn, opt Options) (*Store, error) {
 		return nil, err
 	}
 	if s.seqs, err = kv("batchseq", false); err != nil {
+		return nil, err
+	}
+	if s.meta, err = kv("meta", false); err != nil {
+		return nil, err
+	}
+	if err := s.ensureEpoch(ctx); err != nil {
 		return nil, err
 	}
 	// A replicated stream answers only once its replicas elected a leader.

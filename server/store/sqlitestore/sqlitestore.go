@@ -174,6 +174,10 @@ func Open(path string, opt Options) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	if err := s.ensureEpoch(); err != nil {
+		s.Close()
+		return nil, err
+	}
 	for _, q := range writeQueries {
 		if _, err := s.prep(s.w, q); err != nil {
 			s.Close()

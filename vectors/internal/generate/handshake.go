@@ -110,6 +110,7 @@ func (c *hsCase) configs(r *hsRun) (*handshake.ClientConfig, *handshake.ServerCo
 	if len(c.server.TicketKey) > 0 {
 		sc.TicketKey = c.server.TicketKey
 	}
+	copy(sc.StoreEpoch[:], c.server.StoreEpoch)
 	return cc, sc
 }
 
@@ -548,6 +549,7 @@ var handshakeArea = areaDef{
 		authority := ed25519.NewKeyFromSeed(randBytes(a.name, "authority-key", 32))
 		clientKeySeed := randBytes(a.name, "client-key", 32)
 		ticketKey := randBytes(a.name, "ticket-key", 32)
+		storeEpoch := randBytes(a.name, "store-epoch", 16)
 		serverPub := serverKey.Public().(ed25519.PublicKey)
 		pinned := keyID(serverPub)
 		realm := "push.example"
@@ -569,7 +571,7 @@ var handshakeArea = areaDef{
 					PinnedKeyID: pinned, AuthorityKey: vectors.Hex{}, IdentitySeed: vectors.Hex{}, ExtraExtensions: []vectors.HandshakeExtension{}},
 				server: vectors.HandshakeServer{Versions: []uint16{}, Groups: []uint16{}, AEADs: []uint16{}, KeySeed: serverKey.Seed(),
 					Credential: vectors.Hex{}, RevocationList: vectors.Hex{}, TicketKey: ticketKey, TicketLifetimeSec: 86400,
-					MaxPayload: 65536, IdleTimeoutMs: 30000}}
+					MaxPayload: 65536, IdleTimeoutMs: 30000, StoreEpoch: storeEpoch}}
 			for _, o := range opts {
 				o(c)
 			}
@@ -1029,7 +1031,7 @@ var handshakeArea = areaDef{
 		server := strict(obj{"versions": uint16s(), "groups": uint16s(), "aeads": uint16s(), "keySeed": hexLen(32),
 			"credential": hexAny(), "revocationList": hexAny(), "ticketKey": obj{"type": "string", "pattern": "^([0-9a-f]{64})?$"},
 			"ticketLifetimeSec": integer(0, 7*86400), "requireClientKey": obj{"type": "boolean"}, "maxPayload": integer(0, 1<<32-1),
-			"idleTimeoutMs": integer(0, 1<<32-1), "random": arrayOf(named)})
+			"idleTimeoutMs": integer(0, 1<<32-1), "storeEpoch": hexLen(16), "random": arrayOf(named)})
 		frame := strict(obj{"from": enum("client", "server"), "frame": hexAny()})
 		return fileSchema("handshake", "SealFeed v1 handshake vectors",
 			obj{"type": constant("Handshake")}, nil,
