@@ -73,4 +73,3 @@ func TestWindowPerClientIDAndStoreEpoch(t *testing.T) {
 		}
 	}
 }
-

@@ -181,8 +181,13 @@ func ClientTests() []*clientTest {
 			doc:  "an anonymous client resumes with its ticket and keeps its client ID",
 			want: expect{ok: true, conns: 2, sameID: true, resumed: []bool{false, true}, messages: []msg{m1, m2}},
 			setup: func(e *env) *peer {
-				tk := bytes.Repeat([]byte{9}, 32)
-				return &peer{cfg: func(int) *handshake.ServerConfig { c := rawConfig(e); c.TicketKey = tk; return c },
+				tk := &handshake.TicketKeys{Current: handshake.TicketKey{ID: 1, Key: [32]byte(bytes.Repeat([]byte{9}, 32))}}
+				gens := &handshake.MemoryGenerations{}
+				return &peer{cfg: func(int) *handshake.ServerConfig {
+					c := rawConfig(e)
+					c.TicketKeys, c.Generations = tk, gens
+					return c
+				},
 					script: func(i int, c *conn) error {
 						if i == 0 {
 							return deliverAll([]msg{m1})(c)

@@ -48,7 +48,7 @@ func (s *Store) sealEpoch() ([]byte, error) {
 // open under the storage key is ErrStoredDataTampered.
 func (s *Store) Epoch(ctx context.Context) ([16]byte, error) {
 	var e [16]byte
-	v, err := s.meta.Get(ctx, keyEpoch)
+	v, err := get(ctx, s.meta, keyEpoch)
 	if err != nil {
 		return e, err
 	}

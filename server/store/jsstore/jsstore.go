@@ -75,7 +75,8 @@ type Store struct {
 	status jetstream.KeyValue
 	nonces jetstream.KeyValue
 	seqs   jetstream.KeyValue
-	meta   jetstream.KeyValue // store epoch (epoch.go)
+	meta   jetstream.KeyValue // store epoch (epoch.go), ticket keys (tickets.go)
+	ticket jetstream.KeyValue // ticket records (tickets.go)
 	aead   interface {
 		Seal(dst, nonce, plaintext, additionalData []byte) []byte
 		Open(dst, nonce, ciphertext, additionalData []byte) ([]byte, error)
@@ -166,6 +167,9 @@ func Open(ctx context.Context, nc *nats.Conn, opt Options) (*Store, error) {
 		return nil, err
 	}
 	if err := s.ensureEpoch(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.openTicketBucket(ctx); err != nil {
 		return nil, err
 	}
 	// A replicated stream answers only once its replicas elected a leader.
