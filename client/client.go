@@ -84,7 +84,11 @@ type Message struct {
 	Payload   []byte
 	Broadcast bool
 	BatchSeq  uint64
-	conn      *conn
+	// PossibleRedelivery: the server's store was restored since this ID's
+	// window began, and a message with this ID may have reached the
+	// application before (DLV-005: at least once across a restore).
+	PossibleRedelivery bool
+	conn               *conn
 }
 
 // Ack acknowledges the message (ManualAck mode); it is a no-op otherwise
@@ -401,10 +405,15 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 	}
 	// Record what the handshake established before any delivery.
 	c.st.mu.Lock()
-	if c.st.ClientID != info.ClientID {
-		// A new client ID starts a new ID space (REPLAY-011).
-		c.st.ClientID = info.ClientID
-		c.st.Window = replay.Window{}
+	// One window per (client ID, store epoch); an epoch left before is
+	// refused (REPLAY-011, REPLAY-020, REPLAY-021).
+	if err := c.st.enterSession(info.ClientID, info.Welcome.StoreEpoch); err != nil {
+		c.st.mu.Unlock()
+		if f := sess.AlertFrame(alert.ReplayedEpoch); f != nil {
+			ws.WriteMessage(websocket.BinaryMessage, f)
+		}
+		ws.Close()
+		return nil, err
 	}
 	if t := hs.NewTicket(); t != nil {
 		c.st.Ticket = t
@@ -610,7 +619,8 @@ func (cn *conn) handle(ctx context.Context, frame []byte) error {
 		}
 		for _, om := range o.msgs {
 			if st.Window.Accept(om.ID) == replay.New {
-				fresh = append(fresh, Message{ID: om.ID, Payload: om.Payload, Broadcast: om.Broadcast, BatchSeq: o.seq})
+				fresh = append(fresh, Message{ID: om.ID, Payload: om.Payload, Broadcast: om.Broadcast, BatchSeq: o.seq,
+					PossibleRedelivery: st.Epochs.PossibleRedelivery(om.ID)})
 			} else {
 				acks = append(acks, om.ID) // REPLAY-012: acknowledged, not delivered
 			}

@@ -15,10 +15,11 @@ import (
 )
 
 // state is what a client keeps across reconnects and restarts
-// (REPLAY-013): the message-ID window of its client ID, its resumption
-// ticket and the highest revocation list number seen (CRED-013). Batch
-// sequences are per session (REPLAY-010) and kept by the connection, not
-// here; a "batch_seqs" field of an older state file is ignored.
+// (REPLAY-013): the message-ID window of its client ID and store epoch
+// with the epochs it left (REPLAY-020), its resumption ticket and the
+// highest revocation list number seen (CRED-013). Batch sequences are per
+// session (REPLAY-010) and kept by the connection, not here; a
+// "batch_seqs" field of an older state file is ignored.
 type state struct {
 	mu   sync.Mutex
 	path string // "" keeps the state in memory only
@@ -27,6 +28,7 @@ type state struct {
 	Window     replay.Window
 	Ticket     *handshake.Ticket
 	Revocation uint64
+	Epochs     replay.Epochs
 }
 
 type stateFile struct {
@@ -38,6 +40,7 @@ type stateFile struct {
 	TicketPSK  []byte    `json:"ticket_psk,omitempty"`
 	TicketID   []byte    `json:"ticket_client_id,omitempty"`
 	TicketExp  time.Time `json:"ticket_expires,omitzero"`
+	Epochs     []byte    `json:"store_epochs,omitempty"`
 }
 
 func loadState(path string) (*state, error) {
@@ -64,6 +67,11 @@ func loadState(path string) (*state, error) {
 		return nil, fmt.Errorf("client: state file %s: window: %w", path, err)
 	}
 	s.Revocation = f.Revocation
+	if f.Epochs != nil {
+		if err := s.Epochs.UnmarshalBinary(f.Epochs); err != nil {
+			return nil, fmt.Errorf("client: state file %s: store epochs: %w", path, err)
+		}
+	}
 	if len(f.Ticket) > 0 && len(f.TicketPSK) == 32 && len(f.TicketID) == 32 {
 		t := &handshake.Ticket{Bytes: f.Ticket, PSK: f.TicketPSK, Expires: f.TicketExp}
 		copy(t.ClientID[:], f.TicketID)
@@ -85,6 +93,9 @@ func (s *state) save() error {
 	f := stateFile{Version: 1, ClientID: s.ClientID[:], Window: w, Revocation: s.Revocation}
 	if t := s.Ticket; t != nil {
 		f.Ticket, f.TicketPSK, f.TicketID, f.TicketExp = t.Bytes, t.PSK, t.ClientID[:], t.Expires
+	}
+	if f.Epochs, err = s.Epochs.MarshalBinary(); err != nil {
+		return err
 	}
 	b, err := json.Marshal(f)
 	if err != nil {

@@ -181,8 +181,13 @@ func ClientTests() []*clientTest {
 			doc:  "an anonymous client resumes with its ticket and keeps its client ID",
 			want: expect{ok: true, conns: 2, sameID: true, resumed: []bool{false, true}, messages: []msg{m1, m2}},
 			setup: func(e *env) *peer {
-				tk := bytes.Repeat([]byte{9}, 32)
-				return &peer{cfg: func(int) *handshake.ServerConfig { c := rawConfig(e); c.TicketKey = tk; return c },
+				tk := &handshake.TicketKeys{Current: handshake.TicketKey{ID: 1, Key: [32]byte(bytes.Repeat([]byte{9}, 32))}}
+				gens := &handshake.MemoryGenerations{}
+				return &peer{cfg: func(int) *handshake.ServerConfig {
+					c := rawConfig(e)
+					c.TicketKeys, c.Generations = tk, gens
+					return c
+				},
 					script: func(i int, c *conn) error {
 						if i == 0 {
 							return deliverAll([]msg{m1})(c)
@@ -194,6 +199,30 @@ func ClientTests() []*clientTest {
 						return c.Close()
 					}}
 			}},
+		&clientTest{id: "client/epoch/restore-then-replay", reqs: []string{"POST-010", "REPLAY-011", "REPLAY-020", "REPLAY-021", "DLV-005"}, needs: []string{"identity"},
+			doc: "a new store epoch starts a new window, so a reassigned ID 1 reaches the application; " +
+				"a Welcome with the epoch the client left is refused with replayed_epoch",
+			want: expect{alert: alert.ReplayedEpoch, conns: 3, sameID: true, messages: []msg{m1, {id: 1, payload: "after the restore"}}},
+			setup: func(e *env) *peer {
+				// Epochs per connection: 1, 2 (the restore), 1 again (the old store put back).
+				return &peer{cfg: func(i int) *handshake.ServerConfig { c := rawConfig(e); c.StoreEpoch[0] = byte(1 + i%2); return c },
+					script: func(i int, c *conn) error {
+						switch i {
+						case 0:
+							return deliverAll([]msg{m1})(c)
+						case 1:
+							if err := c.deliver(2, msg{id: 1, payload: "after the restore"}); err != nil { // batch_seq keeps rising (REPLAY-010)
+								return err
+							}
+							if got := c.acks(1, 5*time.Second); len(got) < 1 {
+								return fmt.Errorf("the reassigned ID 1 was not acknowledged (REPLAY-021)")
+							}
+							return c.Close()
+						}
+						return c.wait()
+					}}
+			},
+			args: func(e *env) []string { return append(e.pinArgs(), "-identity-seed", strings.Repeat("0a", 32)) }},
 		&clientTest{id: "client/happy/reconnect-redelivery", reqs: []string{"DLV-002", "DLV-004", "REPLAY-012", "REPLAY-013"}, needs: []string{"identity"},
 			doc:  "messages redelivered on the next connection reach the application once",
 			want: expect{ok: true, conns: 2, sameID: true, messages: []msg{m1, m2, {id: 4, payload: "fourth"}}},

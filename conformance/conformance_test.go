@@ -98,6 +98,7 @@ func TestBrokenShimsFailTheExpectedTests(t *testing.T) {
 		"no-batch-seq-check":        {"client/batch/reordered", "client/batch/replayed"},
 		"accept-downgrade":          {"client/handshake/downgrade-version", "client/handshake/grease-version-chosen"},
 		"accept-expired-credential": {"client/credential/expired", "client/credential/not-yet-valid"},
+		"no-store-epoch":            {"client/epoch/restore-then-replay"},
 		"ignore-merkle-proof":       {"client/batch/nothing-delivered-from-failing-batch", "client/batch/record-with-a-failing-second-delivery", "client/batch/tampered-leaf", "client/batch/tampered-proof", "client/batch/wrong-leaf-index"},
 	}
 	for bug, want := range cases {

@@ -18,7 +18,8 @@ import (
 var fuzzServerID = sig.KeyID(fuzzPub)
 
 func newServer() *handshake.Server {
-	s, err := handshake.NewServer(&handshake.ServerConfig{Key: fuzzKey, TicketKey: bytes.Repeat([]byte{2}, 32)})
+	s, err := handshake.NewServer(&handshake.ServerConfig{Key: fuzzKey,
+		TicketKeys: &handshake.TicketKeys{Current: handshake.TicketKey{ID: 1, Key: [32]byte(bytes.Repeat([]byte{2}, 32))}}, Generations: &handshake.MemoryGenerations{}})
 	if err != nil {
 		panic(err)
 	}

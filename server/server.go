@@ -39,8 +39,8 @@ const WebSocketPath = "/v1/ws"
 
 // Config configures a node. Zero values take the documented defaults.
 type Config struct {
-	// DataDir holds server.key, storage.key, ticket.key and sealfeed.db;
-	// missing keys are created on first start.
+	// DataDir holds server.key, storage.key and sealfeed.db; missing keys
+	// are created on first start. Ticket keys live in the store (HS-045).
 	DataDir string
 	// Credential and RevocationList, if set, are offered to clients that
 	// send the realm extension (trust by authority, CRED-*).
@@ -61,6 +61,7 @@ type Config struct {
 	HandshakeTimeout    time.Duration // 0: 10 s
 	IdleTimeout         time.Duration // 0: 90 s
 	TicketLifetime      time.Duration // 0: 24 h
+	TicketKeyRotation   time.Duration // period of the ticket key (HS-045), at least TicketLifetime; 0: TicketLifetime
 	MaxConnsPerIP       int           // 0: 256
 	MaxHandshakesPerIP  int           // 0: 16
 	SendQueue           int           // frames per connection; 0: 64
@@ -135,9 +136,10 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: identity key: %w", err)
 	}
-	ticketKey, err := loadOrCreateSecret(filepath.Join(cfg.DataDir, "ticket.key"))
-	if err != nil {
-		return nil, fmt.Errorf("server: ticket key: %w", err)
+	ticketLifetime := orDefault(cfg.TicketLifetime, 24*time.Hour)
+	rotation := orDefault(cfg.TicketKeyRotation, ticketLifetime)
+	if rotation < ticketLifetime {
+		return nil, fmt.Errorf("server: ticket key rotation %v is shorter than the ticket lifetime %v (HS-045)", rotation, ticketLifetime)
 	}
 	n := &Node{Key: key, Created: created, cfg: cfg, Store: cfg.Store, started: time.Now()}
 	var js *jsstore.Store
@@ -198,9 +200,23 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("server: MaxPayload %d above the protocol's %d (POST-002)", maxPayload, session.MaxPayload)
 	}
 	aeads := cfg.AEADs // nil: the handshake's default, suite.SupportedAEADs
+	generations := store.Generations(n.Store, 8*time.Second)
+	state := &storeState{st: n.Store, rotation: rotation, log: cfg.Logger}
 	hsConfig := func(realm string) *handshake.ServerConfig {
-		c := &handshake.ServerConfig{Key: key, PublicKey: pk, TicketKey: ticketKey, TicketLifetime: cfg.TicketLifetime, AEADs: aeads,
-			MaxPayload: uint32(maxPayload), IdleTimeoutMs: uint32(orDefault(cfg.IdleTimeout, 90*time.Second) / time.Millisecond)}
+		// POST-010, HS-045: the epoch of the store this node serves and
+		// the deployment's ticket keys, shared by every node and rotated
+		// when due.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		epoch, tickets, err := state.read(ctx)
+		if err != nil {
+			cfg.Logger.Error("store epoch or ticket keys", "err", err)
+			return &handshake.ServerConfig{} // NewServer refuses it: the client gets internal_error
+		}
+		c := &handshake.ServerConfig{Key: key, PublicKey: pk, TicketKeys: tickets, Generations: generations,
+			TicketLifetime: ticketLifetime, AEADs: aeads,
+			MaxPayload: uint32(maxPayload), IdleTimeoutMs: uint32(orDefault(cfg.IdleTimeout, 90*time.Second) / time.Millisecond),
+			StoreEpoch: epoch}
 		// EXT-007: a client that names a realm trusts an authority.
 		if realm != "" && cfg.Credential != nil {
 			c.Credential, c.RevocationList = cfg.Credential, cfg.RevocationList

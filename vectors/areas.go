@@ -407,24 +407,44 @@ type HandshakeClient struct {
 
 // HandshakeServer configures the server: its preferences, its Ed25519 key
 // (KeySeed), its credential and revocation list (both empty in raw-key
-// mode), its ticket key (empty: no tickets) and ticket lifetime, whether it
+// mode), its ticket key set (HS-045: the current key first, then the
+// previous one if any; empty: no tickets), the ticket records of its
+// client IDs (HS-046), its ticket lifetime, whether it
 // requires key-identified clients, and its Welcome parameters. Random lists
 // the values it draws: the ML-KEM encapsulation randomness m (hybrid only),
 // its X25519 private key, its random, then for an anonymous client the
-// client ID (unless resumed) and the 12-byte ticket nonce.
+// client ID (unless resumed) and the 12-byte ticket nonce. StoreEpoch is
+// the 16-byte store epoch its Welcome carries (POST-010).
 type HandshakeServer struct {
-	Versions          []uint16     `json:"versions"`
-	Groups            []uint16     `json:"groups"`
-	AEADs             []uint16     `json:"aeads"`
-	KeySeed           Hex          `json:"keySeed"`
-	Credential        Hex          `json:"credential"`
-	RevocationList    Hex          `json:"revocationList"`
-	TicketKey         Hex          `json:"ticketKey"`
-	TicketLifetimeSec uint32       `json:"ticketLifetimeSec"`
-	RequireClientKey  bool         `json:"requireClientKey"`
-	MaxPayload        uint32       `json:"maxPayload"`
-	IdleTimeoutMs     uint32       `json:"idleTimeoutMs"`
-	Random            []NamedBytes `json:"random"`
+	Versions          []uint16                `json:"versions"`
+	Groups            []uint16                `json:"groups"`
+	AEADs             []uint16                `json:"aeads"`
+	KeySeed           Hex                     `json:"keySeed"`
+	Credential        Hex                     `json:"credential"`
+	RevocationList    Hex                     `json:"revocationList"`
+	TicketKeys        []HandshakeTicketKey    `json:"ticketKeys"`
+	TicketRecords     []HandshakeTicketRecord `json:"ticketRecords"`
+	TicketLifetimeSec uint32                  `json:"ticketLifetimeSec"`
+	RequireClientKey  bool                    `json:"requireClientKey"`
+	MaxPayload        uint32                  `json:"maxPayload"`
+	IdleTimeoutMs     uint32                  `json:"idleTimeoutMs"`
+	StoreEpoch        Hex                     `json:"storeEpoch"`
+	Random            []NamedBytes            `json:"random"`
+}
+
+// HandshakeTicketKey is one key of a server's ticket key set (HS-045).
+type HandshakeTicketKey struct {
+	ID  uint32 `json:"id"`
+	Key Hex    `json:"key"`
+}
+
+// HandshakeTicketRecord is a server's record of one anonymous client ID
+// (HS-046): the latest generation issued and whether the one before may
+// still be presented.
+type HandshakeTicketRecord struct {
+	ClientID Hex  `json:"clientId"`
+	Latest   U64  `json:"latest"`
+	Retry    bool `json:"retry"`
 }
 
 // SessionGroup is a group of session.json (spec §9): the connected state of

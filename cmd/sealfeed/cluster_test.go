@@ -30,6 +30,10 @@ import (
 // got no answer. Every message that got a 2xx reaches its client's
 // application exactly once, in message-ID order, and nothing else does
 // (DLV-001, DLV-002, DLV-004, REPLAY-010 across signers, API-025, API-026).
+// Anonymous clients start on the node that is killed and fail over to
+// another: it opens their tickets with the key set and generations every
+// node shares through the store, so they keep their client IDs and their
+// pending messages (HS-045, HS-046).
 func TestClusterLosesNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("cluster test runs a NATS cluster and server processes")
@@ -68,19 +72,32 @@ func TestClusterLosesNothing(t *testing.T) {
 		wsURLs = append(wsURLs, "ws://"+addr+"/v1/ws")
 	}
 
-	const nClients = 6
+	const nKeyed, nAnonymous = 6, 3
+	const nClients = nKeyed + nAnonymous
 	var ids [][32]byte
+	var anonymous []*client.Client
 	rxs := make([]*receiver, nClients)
 	for i := 0; i < nClients; i++ {
-		key, _ := keyfile.Generate()
-		ids = append(ids, handshake.ClientID(key.Public().(ed25519.PublicKey)))
 		urls := []string{wsURLs[i%3], wsURLs[(i+1)%3], wsURLs[(i+2)%3]}
-		c, err := client.Dial(context.Background(), client.Config{URLs: urls, Identity: key,
-			Trust: &credential.Trust{Authority: authority, Realm: realm}, MinBackoff: 20 * time.Millisecond, MaxBackoff: 300 * time.Millisecond})
+		cfg := client.Config{URLs: urls, Trust: &credential.Trust{Authority: authority, Realm: realm},
+			MinBackoff: 20 * time.Millisecond, MaxBackoff: 300 * time.Millisecond}
+		if i < nKeyed {
+			cfg.Identity, _ = keyfile.Generate()
+		} else {
+			cfg.URLs = wsURLs // node 0 first: the one that is killed
+			cfg.StatePath = filepath.Join(dir, fmt.Sprintf("anonymous%d.json", i))
+		}
+		c, err := client.Dial(context.Background(), cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer c.Close()
+		if i < nKeyed {
+			ids = append(ids, handshake.ClientID(cfg.Identity.Public().(ed25519.PublicKey)))
+		} else {
+			ids = append(ids, c.ClientID())
+			anonymous = append(anonymous, c)
+		}
 		rxs[i] = watch(c)
 	}
 
@@ -169,4 +186,14 @@ func TestClusterLosesNothing(t *testing.T) {
 	}
 	t.Logf("%d messages published with a 2xx across the failures", len(ok))
 	checkDelivered(t, rxs, want, 45*time.Second)
+	if t.Failed() {
+		for i, n := range nodes {
+			t.Logf("node %d output:\n%s", i, n.output())
+		}
+	}
+	for j, c := range anonymous {
+		if c.ClientID() != ids[nKeyed+j] {
+			t.Errorf("anonymous client %d changed its client ID on failover", j)
+		}
+	}
 }

@@ -95,12 +95,13 @@ func runProtocolDemo(out io.Writer) error {
 	}
 	tl.say("authority", "issued credential serial 7 for realm %q (24 h) and revocation list #1 revoking serials 3, 5", "demo.sealfeed")
 
-	ticketKey := make([]byte, 32)
-	if _, err := io.ReadFull(rand.Reader, ticketKey); err != nil {
+	tickets := &handshake.TicketKeys{Current: handshake.TicketKey{ID: 1}}
+	if _, err := io.ReadFull(rand.Reader, tickets.Current.Key[:]); err != nil {
 		return err
 	}
+	generations := &handshake.MemoryGenerations{}
 	serverConfig := func(withCredential bool) *handshake.ServerConfig {
-		c := &handshake.ServerConfig{Key: serverKey, TicketKey: ticketKey, TicketLifetime: time.Hour,
+		c := &handshake.ServerConfig{Key: serverKey, TicketKeys: tickets, Generations: generations, TicketLifetime: time.Hour,
 			MaxPayload: 65536, IdleTimeoutMs: 60000}
 		if withCredential {
 			c.Credential, c.RevocationList = cred.Marshal(), crl.Marshal()

@@ -43,6 +43,7 @@ const (
 	BadEnvelopeMAC           Code = 64
 	ReplayedMessage          Code = 65 // local only, never sent
 	StaleMessage             Code = 66 // local only, never sent
+	ReplayedEpoch            Code = 67
 	LimitExceeded            Code = 70
 	Timeout                  Code = 71
 	InternalError            Code = 80
@@ -77,6 +78,7 @@ var names = map[Code]string{
 	BadEnvelopeMAC:           "bad_envelope_mac",
 	ReplayedMessage:          "replayed_message",
 	StaleMessage:             "stale_message",
+	ReplayedEpoch:            "replayed_epoch",
 	LimitExceeded:            "limit_exceeded",
 	Timeout:                  "timeout",
 	InternalError:            "internal_error",

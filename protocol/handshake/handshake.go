@@ -12,8 +12,6 @@ import (
 	"io"
 	"time"
 
-	"golang.org/x/crypto/chacha20poly1305"
-
 	"github.com/sealfeed/sealfeed/internal/hstrace"
 	"github.com/sealfeed/sealfeed/protocol/alert"
 	"github.com/sealfeed/sealfeed/protocol/keyschedule"
@@ -141,58 +139,6 @@ func (s *secrets) deriveFinal(th []byte, tr tracer) {
 	s.resumption = keyschedule.DeriveSecret(s.master, keyschedule.LabelResumption, th)
 	tr.trace("envelope_secret", s.envelope)
 	tr.trace("resumption_psk", s.resumption)
-}
-
-// Ticket is what an anonymous client keeps to resume (HS-040).
-type Ticket struct {
-	Bytes    []byte
-	PSK      []byte
-	ClientID [32]byte
-	Expires  time.Time
-}
-
-// Ticket plaintext (server-private, informative in spec §6.6):
-// version(1) || client_id[32] || psk[32] || expires uint64 (Unix seconds),
-// sealed as nonce[12] || ChaCha20-Poly1305(ticket_key, nonce, plaintext,
-// "sealfeed v1 ticket").
-const ticketAAD = "sealfeed v1 ticket"
-
-func sealTicket(key []byte, clientID [32]byte, psk []byte, expires time.Time, rnd io.Reader) ([]byte, error) {
-	a, err := chacha20poly1305.New(key)
-	if err != nil {
-		return nil, alert.New(alert.InternalError, "ticket key")
-	}
-	out := make([]byte, chacha20poly1305.NonceSize, 12+1+32+32+8+16)
-	if err := readRandom(rnd, out); err != nil {
-		return nil, err
-	}
-	pt := []byte{1}
-	pt = append(pt, clientID[:]...)
-	pt = append(pt, psk...)
-	pt = wire.AppendUint64(pt, uint64(expires.Unix()))
-	return a.Seal(out, out[:12], pt, []byte(ticketAAD)), nil
-}
-
-// openTicket returns the client ID and PSK of a valid, unexpired ticket.
-func openTicket(key, ticket []byte, at time.Time) ([32]byte, []byte, bool) {
-	var id [32]byte
-	a, err := chacha20poly1305.New(key)
-	if err != nil || len(ticket) < 12+16 {
-		return id, nil, false
-	}
-	pt, err := a.Open(nil, ticket[:12], ticket[12:], []byte(ticketAAD))
-	if err != nil {
-		return id, nil, false
-	}
-	r := wire.NewReader(pt)
-	v := r.Uint8("ticket version")
-	r.Copy(id[:], "client id")
-	psk := r.Bytes(32, "psk")
-	exp := r.Uint64("expires")
-	if r.Finish("ticket") != nil || v != 1 || at.Unix() > int64(min(exp, 1<<62)) {
-		return id, nil, false
-	}
-	return id, append([]byte(nil), psk...), true
 }
 
 // peerAlert returns the peer's code if frame is a plaintext Alert, which

@@ -46,11 +46,12 @@ func codeOf(err error) alert.Code {
 func edKey(b byte) ed25519.PrivateKey { return ed25519.NewKeyFromSeed(bytes.Repeat([]byte{b}, 32)) }
 
 var (
-	serverKey = edKey(1)
-	authKey   = edKey(2)
-	clientKey = edKey(3)
-	serverID  = sig.KeyID(serverKey.Public().(ed25519.PublicKey))
-	ticketKey = bytes.Repeat([]byte{9}, 32)
+	serverKey   = edKey(1)
+	authKey     = edKey(2)
+	clientKey   = edKey(3)
+	serverID    = sig.KeyID(serverKey.Public().(ed25519.PublicKey))
+	ticketKeys  = &TicketKeys{Current: TicketKey{ID: 1, Key: [32]byte(bytes.Repeat([]byte{9}, 32))}}
+	generations = &MemoryGenerations{Now: fixedNow}
 )
 
 func authority(t testing.TB) *credential.Trust {
@@ -70,7 +71,7 @@ func credentialServer(t testing.TB, serial uint64, revoked ...uint64) *ServerCon
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &ServerConfig{Key: serverKey, Credential: c.Marshal(), RevocationList: l.Marshal(), Now: fixedNow, TicketKey: ticketKey}
+	return &ServerConfig{Key: serverKey, Credential: c.Marshal(), RevocationList: l.Marshal(), Now: fixedNow, TicketKeys: ticketKeys, Generations: generations}
 }
 
 func fixedNow() time.Time { return testNow }
@@ -78,7 +79,7 @@ func fixedNow() time.Time { return testNow }
 func pinnedClient() *ClientConfig { return &ClientConfig{PinnedKeyID: &serverID, Now: fixedNow} }
 
 func plainServer() *ServerConfig {
-	return &ServerConfig{Key: serverKey, Now: fixedNow, TicketKey: ticketKey}
+	return &ServerConfig{Key: serverKey, Now: fixedNow, TicketKeys: ticketKeys, Generations: generations}
 }
 
 // tamper may change a frame in flight: from is "client" or "server", n counts
@@ -217,7 +218,7 @@ func TestHandshakeModes(t *testing.T) {
 	t.Run("client key", func(t *testing.T) {
 		cfg := pinnedClient()
 		cfg.Identity = clientKey
-		r := mustConnect(t, cfg, &ServerConfig{Key: serverKey, RequireClientKey: true, TicketKey: ticketKey})
+		r := mustConnect(t, cfg, &ServerConfig{Key: serverKey, RequireClientKey: true, TicketKeys: ticketKeys, Generations: generations})
 		if r.server.State().ClientKey == nil || r.server.State().ClientID != ClientID(clientKey.Public().(ed25519.PublicKey)) || r.c.NewTicket() != nil {
 			t.Fatal("client key identity (ID-001)")
 		}
@@ -250,8 +251,8 @@ func TestResumption(t *testing.T) {
 	// A ticket under another key, a garbled one, and an expired one fall
 	// back to a fresh anonymous handshake (HS-040).
 	for name, scfg := range map[string]*ServerConfig{
-		"other ticket key": {Key: serverKey, TicketKey: bytes.Repeat([]byte{8}, 32)},
-		"expired":          {Key: serverKey, TicketKey: ticketKey, Now: func() time.Time { return testNow.Add(48 * time.Hour) }},
+		"other ticket key": {Key: serverKey, TicketKeys: &TicketKeys{Current: TicketKey{ID: 1, Key: [32]byte{8}}}, Generations: generations},
+		"expired":          {Key: serverKey, TicketKeys: ticketKeys, Generations: generations, Now: func() time.Time { return testNow.Add(48 * time.Hour) }},
 	} {
 		r := mustConnect(t, cfg, scfg)
 		if r.client.State().Resumed || r.client.State().ClientID == first.client.State().ClientID {
@@ -531,7 +532,7 @@ func TestHandshakeCompletesForRandomOptions(t *testing.T) {
 		aeads := rapid.SliceOfNDistinct(rapid.SampledFrom([]uint16{suite.AEADChaCha20Poly1305, suite.AEADAES256GCM}), 1, 2, func(v uint16) uint16 { return v }).Draw(t, "aeads")
 		ccfg := &ClientConfig{Groups: groups, AEADs: aeads, GREASE: rapid.Bool().Draw(t, "grease"), Now: fixedNow,
 			Rand: rng(rapid.Uint64().Draw(t, "seed"))}
-		scfg := &ServerConfig{Key: serverKey, TicketKey: ticketKey, Now: fixedNow, Rand: rng(rapid.Uint64().Draw(t, "sseed"))}
+		scfg := &ServerConfig{Key: serverKey, TicketKeys: ticketKeys, Generations: generations, Now: fixedNow, Rand: rng(rapid.Uint64().Draw(t, "sseed"))}
 		if rapid.Bool().Draw(t, "authority") {
 			ccfg.Trust = trust
 			scfg.Credential, scfg.RevocationList = cred.Credential, cred.RevocationList

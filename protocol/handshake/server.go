@@ -30,12 +30,19 @@ type ServerConfig struct {
 	PublicKey                  *sig.PublicKey
 	Credential, RevocationList []byte // set both for identity_type credential (CRED-015)
 
-	TicketKey        []byte        // 32 bytes; nil disables tickets
+	// TicketKeys seal and open resumption tickets (HS-045); nil disables
+	// tickets. Generations keeps the per-client ticket generations
+	// (HS-046) and is required with TicketKeys.
+	TicketKeys       *TicketKeys
+	Generations      TicketGenerations
 	TicketLifetime   time.Duration // at most 7 days; 0: 24 h
 	RequireClientKey bool          // HS-032
 
 	MaxPayload, IdleTimeoutMs uint32
-	AssignClientID            func() [32]byte // nil: 32 random bytes (ID-002)
+	// StoreEpoch is the epoch of the server's store, sent in Welcome
+	// (POST-010); the zero value is an epoch like any other.
+	StoreEpoch     [16]byte
+	AssignClientID func() [32]byte // nil: 32 random bytes (ID-002)
 
 	trace tracer // internal/hstrace
 }
@@ -59,8 +66,10 @@ type Server struct {
 	group   uint16
 	aead    uint16
 
-	resumedID     *[32]byte // the client ID of an accepted ticket (HS-040)
-	ticketOffered bool      // the ClientHello carried resumption_ticket (HS-005)
+	resumedID     *[32]byte    // the client ID of an accepted ticket (HS-040)
+	resumedGen    uint64       // its generation (HS-046)
+	resumedRec    TicketRecord // the client's record that accepted it
+	ticketOffered bool         // the ClientHello carried resumption_ticket (HS-005)
 	sealer        *record.Sealer
 	opener        *record.Opener
 	serverKey     *sig.PublicKey
@@ -88,8 +97,8 @@ func NewServer(cfg *ServerConfig) (*Server, error) {
 	if (cfg.Credential == nil) != (cfg.RevocationList == nil) {
 		return nil, alert.New(alert.InternalError, "handshake: credential needs its revocation list (CRED-015)")
 	}
-	if cfg.TicketKey != nil && len(cfg.TicketKey) != 32 {
-		return nil, alert.New(alert.InternalError, "handshake: ticket key must be 32 bytes")
+	if cfg.TicketKeys != nil && cfg.Generations == nil {
+		return nil, alert.New(alert.InternalError, "handshake: ticket keys need ticket generations (HS-046)")
 	}
 	if cfg.TicketLifetime > MaxTicketLifetime {
 		return nil, alert.New(alert.InternalError, "handshake: ticket lifetime above 7 days")
@@ -202,16 +211,26 @@ func (s *Server) readClientHello(frame []byte) ([][]byte, error) {
 	if share == nil || s.aead == 0 {
 		return nil, alert.New(alert.HandshakeFailure, "no common group or AEAD")
 	}
-	// HS-040: a ticket that opens gives its PSK and client ID.
+	// HS-040: a ticket that opens under the key set (HS-045) and whose
+	// generation the client's record accepts (HS-046) gives its PSK and
+	// client ID; the record advances once the client's Finished verifies.
 	var psk []byte
 	if e, ok := wire.FindExtension(ch.Extensions, wire.ExtResumptionTicket); ok {
 		if len(e.Data) == 0 {
 			return nil, alert.New(alert.DecodeError, "empty resumption ticket")
 		}
 		s.ticketOffered = true
-		if cfg.TicketKey != nil {
-			if id, p, ok := openTicket(cfg.TicketKey, e.Data, now(cfg.Now)); ok {
-				psk, s.resumedID = p, &id
+		if cfg.TicketKeys != nil {
+			if t, ok := openTicket(cfg.TicketKeys, e.Data, now(cfg.Now)); ok {
+				rec, found, err := cfg.Generations.Record(t.clientID)
+				if err != nil {
+					return nil, alert.New(alert.Overloaded, "ticket generations unavailable")
+				}
+				if found && rec.Accepts(t.gen) {
+					psk, s.resumedID, s.resumedGen, s.resumedRec = t.psk, &t.clientID, t.gen, rec
+				} else {
+					clear(t.psk)
+				}
 			}
 		}
 	}
@@ -329,7 +348,8 @@ func (s *Server) readClientFlight(frame []byte) ([]byte, error) {
 	s.tr.add(fin[1])
 	s.keys.deriveFinal(s.tr.hash(), cfg.trace)
 
-	w := &session.Welcome{MaxPayload: cfg.MaxPayload, MaxRecord: wire.MaxRecordPlaintext, IdleTimeoutMs: cfg.IdleTimeoutMs}
+	w := &session.Welcome{MaxPayload: cfg.MaxPayload, MaxRecord: wire.MaxRecordPlaintext, IdleTimeoutMs: cfg.IdleTimeoutMs,
+		StoreEpoch: cfg.StoreEpoch}
 	if w.MaxPayload == 0 {
 		w.MaxPayload = DefaultMaxPayload
 	}
@@ -348,12 +368,17 @@ func (s *Server) readClientFlight(frame []byte) ([]byte, error) {
 			return nil, err
 		}
 	}
-	if clientKey == nil && cfg.TicketKey != nil {
+	if clientKey == nil && cfg.TicketKeys != nil {
 		life := cfg.TicketLifetime
 		if life == 0 {
 			life = 24 * time.Hour
 		}
-		t, err := sealTicket(cfg.TicketKey, w.ClientID, s.keys.resumption, now(cfg.Now).Add(life), cfg.Rand)
+		expires := now(cfg.Now).Add(life)
+		gen, err := s.nextGeneration(w.ClientID, expires)
+		if err != nil {
+			return nil, err
+		}
+		t, err := sealTicket(cfg.TicketKeys, w.ClientID, s.keys.resumption, gen, expires, cfg.Rand)
 		if err != nil {
 			return nil, err
 		}
@@ -380,6 +405,31 @@ func (s *Server) readClientFlight(frame []byte) ([]byte, error) {
 	clear(s.keys.resumption) // sealed into the ticket; the server keeps no copy
 	s.state = serverConnected
 	return out, nil
+}
+
+// nextGeneration returns the generation of the ticket Welcome carries
+// (HS-046): 1 for a client ID a full handshake assigned; after a
+// resumption, the record advances atomically from the one that accepted
+// the ticket at ClientHello; if it changed since (a handshake with a ticket
+// of the same client ID completed in between), this one fails with
+// handshake_failure (HS-047).
+func (s *Server) nextGeneration(clientID [32]byte, expires time.Time) (uint64, error) {
+	g := s.cfg.Generations
+	if s.resumedID == nil {
+		gen, err := g.Start(clientID, expires)
+		if err != nil {
+			return 0, alert.New(alert.Overloaded, "ticket generations unavailable")
+		}
+		return gen, nil
+	}
+	gen, ok, err := g.Advance(clientID, s.resumedGen, s.resumedRec, expires)
+	if err != nil {
+		return 0, alert.New(alert.Overloaded, "ticket generations unavailable")
+	}
+	if !ok {
+		return 0, alert.New(alert.HandshakeFailure, "the ticket was used by a concurrent handshake (HS-047)")
+	}
+	return gen, nil
 }
 
 // Session returns the connected session, nil before the handshake is done.

@@ -80,7 +80,10 @@ type Welcome struct {
 	IdleTimeoutMs  uint32
 	Ticket         []byte // empty for key-identified clients
 	TicketLifetime uint32 // seconds; 0 iff Ticket is empty
-	Extensions     []wire.Extension
+	// StoreEpoch names the server's store (POST-010): a restored store has
+	// a new one, and a client refuses one it has left (REPLAY-020).
+	StoreEpoch [16]byte
+	Extensions []wire.Extension
 }
 
 // AppendTo appends the complete Welcome message (header and body). The
@@ -98,6 +101,7 @@ func (w *Welcome) AppendTo(b []byte) []byte {
 	b = wire.AppendUint32(b, w.IdleTimeoutMs)
 	b = wire.AppendOpaque(b, w.Ticket, 65535)
 	b = wire.AppendUint32(b, w.TicketLifetime)
+	b = append(b, w.StoreEpoch[:]...)
 	b = wire.AppendExtensions(b, w.Extensions)
 	return wire.EndMessage(b, off)
 }
@@ -114,6 +118,7 @@ func ParseWelcome(body []byte) (*Welcome, error) {
 	w.IdleTimeoutMs = r.Uint32("idle_timeout_ms")
 	w.Ticket = r.Opaque(0, 65535, "ticket")
 	w.TicketLifetime = r.Uint32("ticket_lifetime")
+	r.Copy(w.StoreEpoch[:], "store_epoch")
 	w.Extensions = r.ReadExtensions()
 	if err := r.Finish("welcome"); err != nil {
 		return nil, err

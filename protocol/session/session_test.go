@@ -303,3 +303,26 @@ func TestHeartbeatDoesNotEndKeyUpdateRun(t *testing.T) {
 		}
 	}
 }
+
+// POST-010: store_epoch is 16 bytes after ticket_lifetime, before the
+// extensions; a Welcome cut inside it is decode_error.
+func TestWelcomeStoreEpoch(t *testing.T) {
+	w := &Welcome{MaxPayload: 65536, MaxRecord: wire.MaxRecordPlaintext, Ticket: []byte{1, 2, 3}, TicketLifetime: 60}
+	for i := range w.StoreEpoch {
+		w.StoreEpoch[i] = byte(0xa0 + i)
+	}
+	b := w.AppendTo(nil)[wire.MessageHeaderLen:]
+	got, err := ParseWelcome(b)
+	if err != nil || got.StoreEpoch != w.StoreEpoch {
+		t.Fatalf("%v %+v", err, got)
+	}
+	// ticket_lifetime ends at 32+1+4+4+4+2+3+4 = 54; the epoch follows.
+	if !bytes.Equal(b[54:70], w.StoreEpoch[:]) {
+		t.Fatalf("store_epoch not after ticket_lifetime: % x", b)
+	}
+	for _, n := range []int{54, 62, 69} {
+		if _, err := ParseWelcome(b[:n]); codeOf(err) != alert.DecodeError {
+			t.Fatalf("cut at %d: %v", n, err)
+		}
+	}
+}

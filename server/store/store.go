@@ -11,6 +11,8 @@ import (
 	"crypto/sha256"
 	"errors"
 	"time"
+
+	"github.com/sealfeed/sealfeed/protocol/handshake"
 )
 
 // MessageState is the life-cycle state of a stored message.
@@ -135,6 +137,28 @@ type Store interface {
 	// core keeps one node-wide counter from these blocks because that is
 	// the simplest counter that rises in every session at once.
 	ReserveBatchSeqs(ctx context.Context, signer [32]byte, n uint64) (first uint64, err error)
+	// Epoch returns the store epoch (ID-004): 16 random bytes created with
+	// the store, kept sealed under the storage key, replaced only by an
+	// engine's NewEpoch (a restore). A sealed value that does not open is
+	// ErrStoredDataTampered.
+	Epoch(ctx context.Context) ([16]byte, error)
+	// TicketKeys returns the deployment's ticket key set (HS-045), sealed
+	// in the store under the storage key and shared by every node; it
+	// creates the set on first use and rotates it when the current key has
+	// been current for rotate: a new current key with the next key ID, the
+	// old current key kept as the previous one. Concurrent callers see one
+	// rotation.
+	TicketKeys(ctx context.Context, now time.Time, rotate time.Duration) (*handshake.TicketKeys, error)
+	// TicketRecord returns the ticket record of an anonymous client ID
+	// (HS-046); ok is false when there is none or it expired.
+	TicketRecord(ctx context.Context, clientID [32]byte) (r handshake.TicketRecord, ok bool, err error)
+	// StartTicketRecord records generation 1 for a client ID assigned by
+	// a full handshake, until expires.
+	StartTicketRecord(ctx context.Context, clientID [32]byte, expires time.Time) error
+	// AdvanceTicketRecord replaces the record of clientID by to, valid
+	// until expires, if it is still from; it reports whether it did. Of
+	// concurrent calls with the same from, at most one succeeds (HS-047).
+	AdvanceTicketRecord(ctx context.Context, clientID [32]byte, from, to handshake.TicketRecord, expires time.Time) (bool, error)
 	Close() error
 }
 

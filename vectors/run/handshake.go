@@ -104,9 +104,17 @@ func newHSRun(tc *vectors.HandshakeTest) (*hsRun, error) {
 	if len(s.Credential) > 0 {
 		sc.Credential, sc.RevocationList = s.Credential, s.RevocationList
 	}
-	if len(s.TicketKey) > 0 {
-		sc.TicketKey = s.TicketKey
+	keys, gens, err := s.TicketConfig(now)
+	if err != nil {
+		return nil, err
 	}
+	if keys != nil {
+		sc.TicketKeys, sc.Generations = keys, gens
+	}
+	if len(s.StoreEpoch) != len(sc.StoreEpoch) {
+		return nil, fmt.Errorf("server store epoch of %d bytes", len(s.StoreEpoch))
+	}
+	copy(sc.StoreEpoch[:], s.StoreEpoch)
 	r.cc, r.sc = cc, sc
 	return r, nil
 }

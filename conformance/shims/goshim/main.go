@@ -46,6 +46,7 @@ var bugNames = map[string]string{
 	"accept-downgrade":          "accepts any version in ServerHello (HS-014)",
 	"accept-expired-credential": "ignores the credential's validity period (CRED-005)",
 	"ignore-merkle-proof":       "does not check the inclusion proof of its own leaf (MERKLE-001)",
+	"no-store-epoch":            "keeps one window per client ID whatever the store epoch (REPLAY-020, REPLAY-021)",
 }
 
 type options struct {
@@ -120,6 +121,7 @@ type client struct {
 	o        *options
 	window   replay.Window
 	seq      replay.BatchSeq // the current session's batch sequence (REPLAY-010)
+	epochs   replay.Epochs
 	ticket   *handshake.Ticket
 	clientID [32]byte
 }
@@ -254,11 +256,22 @@ func (c *client) connection(cfg handshake.ClientConfig) int {
 	}
 	sess := hs.Session()
 	st := sess.State()
+	// One window per (client ID, store epoch); an epoch left is refused
+	// before anything of the session is kept (REPLAY-011, REPLAY-020).
+	epoch := st.Welcome.StoreEpoch
+	if c.o.bug == "no-store-epoch" {
+		epoch = [16]byte{}
+	}
+	fresh, err := c.epochs.Enter(st.ClientID == c.clientID, epoch, c.window.Top())
+	if err != nil {
+		send(sess.AlertFrame(alert.ReplayedEpoch))
+		return failure(err)
+	}
+	if fresh {
+		c.clientID, c.window = st.ClientID, replay.Window{} // a new ID space (REPLAY-021)
+	}
 	if t := hs.NewTicket(); t != nil {
 		c.ticket = t
-	}
-	if st.ClientID != c.clientID {
-		c.clientID, c.window = st.ClientID, replay.Window{} // a new ID space (REPLAY-011)
 	}
 	resumed := 0
 	if st.Resumed {

@@ -35,6 +35,7 @@ export const ALERTS = {
   bad_envelope_mac: 64,
   replayed_message: 65,
   stale_message: 66,
+  replayed_epoch: 67,
   limit_exceeded: 70,
   timeout: 71,
   internal_error: 80,

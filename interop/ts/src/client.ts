@@ -13,7 +13,7 @@ import { ClientHandshake, type ClientConfig, type HandshakeResult, type Ticket }
 import { encodeAck, MAX_ACK_IDS } from './messages.js';
 import { openDelivery, type OpenedBatch } from './batch.js';
 import { secureRandom, type RandomSource } from './random.js';
-import { MemoryReplayStore, ReplayState, replayKey, type ReplayStore } from './replay.js';
+import { EpochState, epochKey, MemoryReplayStore, ReplayState, replayKey, type ReplayStore, type SerializedEpochs, type SerializedReplayState } from './replay.js';
 import type { Session } from './session.js';
 import { encodeMessage } from './wire.js';
 
@@ -44,6 +44,11 @@ export interface DeliveredMessage {
   /** the batch that carried it */
   batchSeq: bigint;
   signerId: Uint8Array;
+  /**
+   * DLV-005: the server's store was restored since this ID's window began, and a message with this ID may
+   * have reached the application before (at least once, not exactly once, across a restore).
+   */
+  possibleRedelivery: boolean;
 }
 
 /** The outcome of the last batch delivery. */
@@ -182,6 +187,7 @@ export class SealFeedClient {
   private hsResult: HandshakeResult | undefined;
   private session: Session | undefined;
   private replay: ReplayState | undefined;
+  private epochs: EpochState | undefined;
   private storeKey = '';
   private timer: ReturnType<typeof setTimeout> | undefined;
   private done = false;
@@ -381,10 +387,20 @@ export class SealFeedClient {
     this.session = r.session;
     this.lastReceivedAt = now(); // Welcome
     this.armLiveness();
-    // REPLAY-011: one replay state per client ID and server trust anchor, persisted across connections; its
-    // batch sequence starts again from 0 in every session (REPLAY-010), fromJSON does not restore one
-    this.storeKey = replayKey(r.trustAnchor, r.clientId);
-    const saved = await this.store.load(this.storeKey);
+    // REPLAY-011, REPLAY-020, REPLAY-021: one window per (client ID, store epoch) under the trust anchor; an
+    // epoch left before is refused before anything of the session is kept; the batch sequence starts again
+    // from 0 in every session (REPLAY-010), fromJSON does not restore one
+    const epochs = EpochState.fromJSON((await this.store.load(epochKey(r.trustAnchor))) as SerializedEpochs | undefined);
+    let oldTop = 0n;
+    if (epochs.clientId !== undefined && epochs.epoch !== undefined) {
+      const old = (await this.store.load(`${toHex(r.trustAnchor)}:${epochs.clientId}:${epochs.epoch}`)) as SerializedReplayState | undefined;
+      if (old) oldTop = ReplayState.fromJSON(old).window.highest;
+    }
+    epochs.enter(r.clientId, r.welcome.storeEpoch, oldTop);
+    await this.store.save(epochKey(r.trustAnchor), epochs.toJSON());
+    this.epochs = epochs;
+    this.storeKey = replayKey(r.trustAnchor, r.clientId, r.welcome.storeEpoch);
+    const saved = (await this.store.load(this.storeKey)) as SerializedReplayState | undefined;
     this.replay = saved ? ReplayState.fromJSON(saved) : new ReplayState();
     if (r.revocationNumber !== undefined) await this.opts.onRevocationNumber?.(r.revocationNumber);
     if (r.ticket) await this.opts.onTicket?.(r.ticket);
@@ -426,7 +442,14 @@ export class SealFeedClient {
     const status: BatchStatus = { verified: true, batchSeq: h.batchSeq, signerId: h.signerId, timestampMs: h.timestampMs, delivered: 0, replayed: 0, stale: 0 };
     for (const m of opened.messages) {
       if (m.status === 'deliver') {
-        const dm: DeliveredMessage = { messageId: m.messageId, payload: m.payload, broadcast: m.broadcast, batchSeq: h.batchSeq, signerId: h.signerId };
+        const dm: DeliveredMessage = {
+          messageId: m.messageId,
+          payload: m.payload,
+          broadcast: m.broadcast,
+          batchSeq: h.batchSeq,
+          signerId: h.signerId,
+          possibleRedelivery: this.epochs!.possibleRedelivery(m.messageId),
+        };
         await this.opts.onMessage?.(dm);
         this.queue.push(dm);
         status.delivered++;

@@ -187,6 +187,8 @@ export interface Welcome {
   idleTimeoutMs: number;
   ticket: Uint8Array;
   ticketLifetime: number;
+  /** POST-010: the epoch of the server's store; a client refuses one it has left (REPLAY-020) */
+  storeEpoch: Uint8Array;
   extensions: Extension[];
 }
 
@@ -204,6 +206,7 @@ export function decodeWelcome(body: Uint8Array): Welcome {
   const idleTimeoutMs = r.u32();
   const ticket = r.vec(0, 0xffff);
   const ticketLifetime = r.u32();
+  const storeEpoch = r.bytes(16);
   const extensions = readExtensions(r);
   r.end();
   if ((flags & ~0x01) !== 0) fail('illegal_parameter', 'undefined Welcome flags', 'POST-002');
@@ -213,7 +216,7 @@ export function decodeWelcome(body: Uint8Array): Welcome {
   if (ticketLifetime > LIMITS.MaxTicketLifetime) fail('illegal_parameter', 'ticket_lifetime above MaxTicketLifetime', 'POST-002');
   checkAscending(extensions);
   checkExtensions(extensions, NONE);
-  return { clientId, resumed: (flags & 1) === 1, maxPayload, maxRecord, idleTimeoutMs, ticket, ticketLifetime, extensions };
+  return { clientId, resumed: (flags & 1) === 1, maxPayload, maxRecord, idleTimeoutMs, ticket, ticketLifetime, storeEpoch, extensions };
 }
 
 export function encodeWelcome(wm: Welcome): Uint8Array {
@@ -224,7 +227,9 @@ export function encodeWelcome(wm: Welcome): Uint8Array {
     .u32(wm.maxRecord)
     .u32(wm.idleTimeoutMs)
     .vec(wm.ticket, 0, 0xffff)
-    .u32(wm.ticketLifetime);
+    .u32(wm.ticketLifetime)
+    .bytes(wm.storeEpoch);
+  if (wm.storeEpoch.length !== 16) throw new RangeError('store_epoch must be 16 bytes');
   writeExtensions(w, wm.extensions);
   return w.finish();
 }

@@ -4,7 +4,7 @@
  * reconnects and restarts before messages are handed out and acknowledged (REPLAY-013, DLV-003); the batch
  * sequence lives and dies with its session.
  */
-import { type AlertName } from './alert.js';
+import { type AlertName, SealFeedError } from './alert.js';
 import { fromHex, MAX_U64, toHex } from './bytes.js';
 import { LIMITS } from './constants.js';
 
@@ -144,23 +144,92 @@ export interface SerializedReplayState {
   batches?: Record<string, string>;
 }
 
+/** The most store epochs an EpochState remembers having left (REPLAY-020 asks for at least 64). */
+export const MAX_PAST_EPOCHS = 256;
+
+export interface SerializedEpochs {
+  version: 1;
+  /** the client ID and store epoch of the current window (hex); absent before the first connection */
+  clientId?: string;
+  epoch?: string;
+  /** epochs left, oldest first */
+  past: string[];
+  /** IDs up to this in the current window may be redeliveries (DLV-005) */
+  redeliveryTop: string;
+}
+
 /**
- * Where replay state is persisted (REPLAY-013). `save` must be durable when its promise resolves: the client
- * hands messages to the application and acknowledges them only afterwards (DLV-003).
+ * The store epochs of one trust anchor (ID-004, REPLAY-020, REPLAY-021): the client ID and epoch of the current
+ * window, the epochs left, and which IDs of the current window may have reached the application before a
+ * restore (DLV-005).
+ */
+export class EpochState {
+  clientId: string | undefined;
+  epoch: string | undefined;
+  past: string[] = [];
+  redeliveryTop = 0n;
+
+  /**
+   * Applies a Welcome: an epoch left before is `replayed_epoch` and changes nothing (REPLAY-020). A new
+   * client ID or a new epoch means a new window (REPLAY-021), which the caller finds empty under the new
+   * (client ID, epoch) key; a new epoch for the same client ID marks the IDs up to the old window's `top` as
+   * possible redeliveries. Returns the key parts of the window to use.
+   */
+  enter(clientId: Uint8Array, epoch: Uint8Array, oldTop: bigint): void {
+    const id = toHex(clientId);
+    const e = toHex(epoch);
+    const changed = this.epoch !== undefined && e !== this.epoch;
+    if (changed && this.past.includes(e)) {
+      throw new SealFeedError('replayed_epoch', 'the server store epoch is one this client left', 'REPLAY-020');
+    }
+    if (changed) {
+      this.past.push(this.epoch!);
+      if (this.past.length > MAX_PAST_EPOCHS) this.past.splice(0, this.past.length - MAX_PAST_EPOCHS);
+    }
+    if (id !== this.clientId) this.redeliveryTop = 0n;
+    else if (changed && oldTop > this.redeliveryTop) this.redeliveryTop = oldTop;
+    this.clientId = id;
+    this.epoch = e;
+  }
+
+  possibleRedelivery(id: bigint): boolean {
+    return id <= this.redeliveryTop;
+  }
+
+  toJSON(): SerializedEpochs {
+    return { version: 1, clientId: this.clientId, epoch: this.epoch, past: [...this.past], redeliveryTop: this.redeliveryTop.toString() };
+  }
+
+  static fromJSON(j: SerializedEpochs | undefined): EpochState {
+    const s = new EpochState();
+    if (j === undefined) return s;
+    if (j.version !== 1 || !Array.isArray(j.past) || j.past.length > MAX_PAST_EPOCHS) throw new RangeError('unknown or damaged epoch state');
+    s.clientId = j.clientId;
+    s.epoch = j.epoch;
+    s.past = [...j.past];
+    s.redeliveryTop = BigInt(j.redeliveryTop);
+    return s;
+  }
+}
+
+/**
+ * Where replay state is persisted (REPLAY-013, REPLAY-020): window states and, per trust anchor, the epoch
+ * state. `save` must be durable when its promise resolves: the client hands messages to the application and
+ * acknowledges them only afterwards (DLV-003).
  */
 export interface ReplayStore {
-  load(key: string): Promise<SerializedReplayState | undefined>;
-  save(key: string, state: SerializedReplayState): Promise<void>;
+  load(key: string): Promise<SerializedReplayState | SerializedEpochs | undefined>;
+  save(key: string, state: SerializedReplayState | SerializedEpochs): Promise<void>;
 }
 
 /** A store in memory: state survives reconnects of one process, not restarts. */
 export class MemoryReplayStore implements ReplayStore {
   private readonly m = new Map<string, string>();
-  async load(key: string): Promise<SerializedReplayState | undefined> {
+  async load(key: string): Promise<SerializedReplayState | SerializedEpochs | undefined> {
     const v = this.m.get(key);
-    return v === undefined ? undefined : (JSON.parse(v) as SerializedReplayState);
+    return v === undefined ? undefined : (JSON.parse(v) as SerializedReplayState | SerializedEpochs);
   }
-  async save(key: string, state: SerializedReplayState): Promise<void> {
+  async save(key: string, state: SerializedReplayState | SerializedEpochs): Promise<void> {
     this.m.set(key, JSON.stringify(state));
   }
 }
@@ -171,16 +240,24 @@ export class StorageReplayStore implements ReplayStore {
     private readonly storage: { getItem(k: string): string | null; setItem(k: string, v: string): void },
     private readonly prefix = 'sealfeed.replay.',
   ) {}
-  async load(key: string): Promise<SerializedReplayState | undefined> {
+  async load(key: string): Promise<SerializedReplayState | SerializedEpochs | undefined> {
     const v = this.storage.getItem(this.prefix + key);
-    return v === null ? undefined : (JSON.parse(v) as SerializedReplayState);
+    return v === null ? undefined : (JSON.parse(v) as SerializedReplayState | SerializedEpochs);
   }
-  async save(key: string, state: SerializedReplayState): Promise<void> {
+  async save(key: string, state: SerializedReplayState | SerializedEpochs): Promise<void> {
     this.storage.setItem(this.prefix + key, JSON.stringify(state));
   }
 }
 
-/** The store key of a client ID under a trust anchor (REPLAY-011: per client ID and server trust anchor). */
-export function replayKey(trustAnchor: Uint8Array, clientId: Uint8Array): string {
-  return `${toHex(trustAnchor)}:${toHex(clientId)}`;
+/**
+ * The store key of the window of a client ID and store epoch under a trust anchor (REPLAY-011: one window per
+ * client ID and store epoch; REPLAY-021: state of one trust is never applied to a server of another).
+ */
+export function replayKey(trustAnchor: Uint8Array, clientId: Uint8Array, storeEpoch: Uint8Array): string {
+  return `${toHex(trustAnchor)}:${toHex(clientId)}:${toHex(storeEpoch)}`;
+}
+
+/** The store key of a trust anchor's epoch state (REPLAY-020). */
+export function epochKey(trustAnchor: Uint8Array): string {
+  return `${toHex(trustAnchor)}:epochs`;
 }

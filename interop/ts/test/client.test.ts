@@ -216,7 +216,7 @@ test('DLV-003: the Ack goes out only after the replay state is saved and the mes
     save: async (k, s) => {
       await new Promise((r) => setTimeout(r, 20));
       await inner.save(k, s);
-      log.push('saved');
+      if (!k.endsWith(':epochs')) log.push('saved'); // the epoch state is saved at connect (REPLAY-020)
     },
   };
   const { v, server, sock } = await scriptedClient(1, {
@@ -240,7 +240,7 @@ test('DLV-003: the Ack goes out only after the replay state is saved and the mes
 test('POST-009: a record whose second delivery fails delivers nothing, acknowledges nothing and saves no state', async () => {
   const saved: string[] = [];
   const inner = new MemoryReplayStore();
-  const store: ReplayStore = { load: (k) => inner.load(k), save: async (k, st) => void (saved.push(k), await inner.save(k, st)) };
+  const store: ReplayStore = { load: (k) => inner.load(k), save: async (k, st) => void (k.endsWith(':epochs') || saved.push(k), await inner.save(k, st)) };
   const got: DeliveredMessage[] = [];
   const { v, client, server, sock } = await scriptedClient(1, { store, onMessage: (m) => void got.push(m) });
   const signerSeed = h(v.t.server.keySeed);
@@ -259,7 +259,7 @@ test('POST-009: a record whose second delivery fails delivers nothing, acknowled
 test('POST-009: two valid deliveries in one record are delivered in order, the state saved once before either', async () => {
   const log: string[] = [];
   const inner = new MemoryReplayStore();
-  const store: ReplayStore = { load: (k) => inner.load(k), save: async (k, st) => void (log.push('saved'), await inner.save(k, st)) };
+  const store: ReplayStore = { load: (k) => inner.load(k), save: async (k, st) => void (k.endsWith(':epochs') || log.push('saved'), await inner.save(k, st)) };
   const { v, server, sock } = await scriptedClient(1, { store, onMessage: (m) => void log.push(`message ${m.messageId}`) });
   const signerSeed = h(v.t.server.keySeed);
   const b1 = buildBatch({ signerSeed, batchSeq: 1n, recipients: [{ env: env(v), aead: 1, entries: [{ type: 1, messageId: 1n, payload: utf8('first') }] }] });

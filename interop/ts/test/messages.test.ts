@@ -49,11 +49,16 @@ const welcome: Welcome = {
   idleTimeoutMs: 30000,
   ticket: new Uint8Array(40).fill(3),
   ticketLifetime: 86400,
+  storeEpoch: new Uint8Array(16).fill(7),
   extensions: [],
 };
 
 test('Welcome: POST-002 checks', () => {
   assert.deepEqual(decodeWelcome(encodeWelcome(welcome)), welcome);
+  // POST-010: store_epoch is 16 bytes before the extensions; a Welcome cut inside it is decode_error
+  const full = encodeWelcome(welcome);
+  assert.deepEqual(decodeWelcome(full).storeEpoch, new Uint8Array(16).fill(7));
+  assert.equal(alertOf(() => decodeWelcome(full.subarray(0, full.length - 2 - 8))), 'decode_error');
   assert.equal(alertOf(() => decodeWelcome(encodeWelcome({ ...welcome, maxRecord: (1 << 20) + 1 }))), 'illegal_parameter');
   // max_payload above MaxPayload (65 536): the session's max_payload never exceeds the limit of §15
   assert.equal(alertOf(() => decodeWelcome(encodeWelcome({ ...welcome, maxPayload: 65537 }))), 'illegal_parameter');

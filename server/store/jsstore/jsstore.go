@@ -81,6 +81,8 @@ type Store struct {
 	nonces jetstream.KeyValue
 	seqs   jetstream.KeyValue
 	pubTo  jetstream.KeyValue // publisher–client pairs (API-040)
+	meta   jetstream.KeyValue // store epoch (epoch.go), ticket keys (tickets.go)
+	ticket jetstream.KeyValue // ticket records (tickets.go)
 	aead   interface {
 		Seal(dst, nonce, plaintext, additionalData []byte) []byte
 		Open(dst, nonce, ciphertext, additionalData []byte) ([]byte, error)
@@ -176,6 +178,15 @@ func Open(ctx context.Context, nc *nats.Conn, opt Options) (*Store, error) {
 		return nil, fmt.Errorf("jsstore: bucket %s-publishedto: %w", opt.Prefix, err)
 	}
 	s.pubToSubject = "$KV." + opt.Prefix + "-publishedto."
+	if s.meta, err = kv("meta", false); err != nil {
+		return nil, err
+	}
+	if err := s.ensureEpoch(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.openTicketBucket(ctx); err != nil {
+		return nil, err
+	}
 	// A replicated stream answers only once its replicas elected a leader.
 	for {
 		info, err := s.stream.Info(ctx)

@@ -186,6 +186,14 @@ func Open(path string, opt Options) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	if err := s.ensureEpoch(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.ensureTicketSchema(); err != nil {
+		s.Close()
+		return nil, err
+	}
 	for _, q := range writeQueries {
 		if _, err := s.prep(s.w, q); err != nil {
 			s.Close()
@@ -656,6 +664,9 @@ func (s *Store) Expire(ctx context.Context, now time.Time) ([][32]byte, error) {
 		return nil, err
 	}
 	if _, err := s.txExec(tx, deletePublishedTo, ms(now)); err != nil {
+		return nil, err
+	}
+	if err := s.expireTicketRecords(tx, now); err != nil {
 		return nil, err
 	}
 	if err := tx.Commit(); err != nil {

@@ -111,9 +111,14 @@ func (c *hsCase) configs(r *hsRun) (*handshake.ClientConfig, *handshake.ServerCo
 	if len(c.server.Credential) > 0 {
 		sc.Credential, sc.RevocationList = c.server.Credential, c.server.RevocationList
 	}
-	if len(c.server.TicketKey) > 0 {
-		sc.TicketKey = c.server.TicketKey
+	keys, gens, err := c.server.TicketConfig(now)
+	if err != nil {
+		panic(err)
 	}
+	if keys != nil {
+		sc.TicketKeys, sc.Generations = keys, gens
+	}
+	copy(sc.StoreEpoch[:], c.server.StoreEpoch)
 	return cc, sc
 }
 
@@ -553,6 +558,7 @@ var handshakeArea = areaDef{
 		authority := ed25519.NewKeyFromSeed(randBytes(a.name, "authority-key", 32))
 		clientKeySeed := randBytes(a.name, "client-key", 32)
 		ticketKey := randBytes(a.name, "ticket-key", 32)
+		storeEpoch := randBytes(a.name, "store-epoch", 16)
 		serverPub := serverKey.Public().(ed25519.PublicKey)
 		pinned := keyID(serverPub)
 		realm := "push.example"
@@ -573,8 +579,9 @@ var handshakeArea = areaDef{
 				client: vectors.HandshakeClient{Versions: []uint16{}, Groups: []uint16{}, AEADs: []uint16{},
 					PinnedKeyID: pinned, AuthorityKey: vectors.Hex{}, IdentitySeed: vectors.Hex{}, ExtraExtensions: []vectors.HandshakeExtension{}},
 				server: vectors.HandshakeServer{Versions: []uint16{}, Groups: []uint16{}, AEADs: []uint16{}, KeySeed: serverKey.Seed(),
-					Credential: vectors.Hex{}, RevocationList: vectors.Hex{}, TicketKey: ticketKey, TicketLifetimeSec: 86400,
-					MaxPayload: 65536, IdleTimeoutMs: 30000}}
+					Credential: vectors.Hex{}, RevocationList: vectors.Hex{}, TicketKeys: []vectors.HandshakeTicketKey{{ID: 1, Key: ticketKey}},
+					TicketRecords: []vectors.HandshakeTicketRecord{}, TicketLifetimeSec: 86400,
+					MaxPayload: 65536, IdleTimeoutMs: 30000, StoreEpoch: storeEpoch}}
 			for _, o := range opts {
 				o(c)
 			}
@@ -619,6 +626,8 @@ var handshakeArea = areaDef{
 			return func(c *hsCase) {
 				c.ticketObj = t
 				c.client.Ticket = &vectors.HandshakeTicket{Ticket: t.Bytes, PSK: t.PSK, ClientID: t.ClientID[:], Expires: vectors.U64(t.Expires.Unix())}
+				// The server's record of the ticket's client ID: generation 1 issued (HS-046).
+				c.server.TicketRecords = []vectors.HandshakeTicketRecord{{ClientID: t.ClientID[:], Latest: 1}}
 			}
 		}
 
@@ -684,9 +693,32 @@ var handshakeArea = areaDef{
 		valid("resumption-ticket-expired-at-server", "the client still trusts its ticket, the server's copy expired 1 h ago: full handshake, new client ID", "HS-040",
 			newCase("resumption-ticket-expired-at-server", groups(x), withTicket(&expired), func(c *hsCase) { c.now += 25 * 3600 }), "TicketFallback")
 		valid("resumption-unknown-ticket-key", "the server changed its ticket key: full handshake, new client ID", "HS-040",
-			newCase("resumption-unknown-ticket-key", groups(x), withTicket(ticket), func(c *hsCase) { c.server.TicketKey = randBytes(a.name, "other-ticket-key", 32) }), "TicketFallback")
+			newCase("resumption-unknown-ticket-key", groups(x), withTicket(ticket), func(c *hsCase) {
+				c.server.TicketKeys = []vectors.HandshakeTicketKey{{ID: 1, Key: randBytes(a.name, "other-ticket-key", 32)}}
+			}), "TicketFallback")
+		// HS-045: the key set; HS-046: the client's ticket record.
+		key2 := vectors.HandshakeTicketKey{ID: 2, Key: randBytes(a.name, "ticket-key-2", 32)}
+		key3 := vectors.HandshakeTicketKey{ID: 3, Key: randBytes(a.name, "ticket-key-3", 32)}
+		keys := func(k ...vectors.HandshakeTicketKey) opt { return func(c *hsCase) { c.server.TicketKeys = k } }
+		trecord := func(latest uint64, retry bool) opt {
+			return func(c *hsCase) {
+				c.server.TicketRecords = []vectors.HandshakeTicketRecord{{ClientID: ticket.ClientID[:], Latest: vectors.U64(latest), Retry: retry}}
+			}
+		}
+		valid("resumption-previous-ticket-key", "the ticket key rotated once: the ticket opens under the previous key, the new ticket is sealed under the current key 2", "HS-045",
+			newCase("resumption-previous-ticket-key", groups(x), withTicket(ticket), keys(key2, vectors.HandshakeTicketKey{ID: 1, Key: ticketKey})), "Resumption")
+		valid("resumption-ticket-key-rotated-twice", "the ticket key rotated twice: key 1 is no longer in the set, full handshake, new client ID", "HS-045",
+			newCase("resumption-ticket-key-rotated-twice", groups(x), withTicket(ticket), keys(key3, key2)), "TicketFallback")
+		valid("resumption-retry-generation", "generation 2 was issued for this ticket (generation 1) and never presented: the ticket is accepted once more, the new ticket has generation 3", "HS-046",
+			newCase("resumption-retry-generation", groups(x), withTicket(ticket), trecord(2, true)), "Resumption")
+		valid("resumption-superseded-generation", "generation 3 is the newest and was not issued for this ticket: full handshake, new client ID", "HS-046",
+			newCase("resumption-superseded-generation", groups(x), withTicket(ticket), trecord(3, false)), "TicketFallback")
+		valid("resumption-superseded-once-presented", "generation 2 was issued for this ticket but from a retry: full handshake, new client ID", "HS-046",
+			newCase("resumption-superseded-once-presented", groups(x), withTicket(ticket), trecord(2, false)), "TicketFallback")
+		valid("resumption-no-ticket-record", "the server keeps no record of the ticket's client ID: full handshake, new client ID", "HS-046",
+			newCase("resumption-no-ticket-record", groups(x), withTicket(ticket), func(c *hsCase) { c.server.TicketRecords = []vectors.HandshakeTicketRecord{} }), "TicketFallback")
 		valid("no-tickets", "a server without a ticket key: no ticket in Welcome", "HS-044",
-			newCase("no-tickets", groups(x), func(c *hsCase) { c.server.TicketKey = vectors.Hex{} }), "Anonymous")
+			newCase("no-tickets", groups(x), func(c *hsCase) { c.server.TicketKeys = []vectors.HandshakeTicketKey{} }), "Anonymous")
 
 		// Downgrade (HS-022, HS-024): the offer changed in flight.
 		dropHybrid := func(r *hsRun, f []byte) [][]byte {
@@ -1063,9 +1095,11 @@ var handshakeArea = areaDef{
 			"realm": str(), "minRevocationNumber": u64(), "identitySeed": obj{"type": "string", "pattern": "^([0-9a-f]{64})?$"},
 			"ticket": ticket, "extraExtensions": arrayOf(ext), "random": arrayOf(named)}, "ticket")
 		server := strict(obj{"versions": uint16s(), "groups": uint16s(), "aeads": uint16s(), "keySeed": hexLen(32),
-			"credential": hexAny(), "revocationList": hexAny(), "ticketKey": obj{"type": "string", "pattern": "^([0-9a-f]{64})?$"},
+			"credential": hexAny(), "revocationList": hexAny(),
+			"ticketKeys":        obj{"type": "array", "maxItems": 2, "items": strict(obj{"id": integer(0, 1<<32-1), "key": hexLen(32)})},
+			"ticketRecords":     arrayOf(strict(obj{"clientId": hexLen(32), "latest": u64(), "retry": obj{"type": "boolean"}})),
 			"ticketLifetimeSec": integer(0, 7*86400), "requireClientKey": obj{"type": "boolean"}, "maxPayload": integer(0, 1<<32-1),
-			"idleTimeoutMs": integer(0, 1<<32-1), "random": arrayOf(named)})
+			"idleTimeoutMs": integer(0, 1<<32-1), "storeEpoch": hexLen(16), "random": arrayOf(named)})
 		frame := strict(obj{"from": enum("client", "server"), "frame": hexAny()})
 		return fileSchema("handshake", "SealFeed v1 handshake vectors",
 			obj{"type": constant("Handshake")}, nil,

@@ -1,0 +1,40 @@
+package vectors
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/sealfeed/sealfeed/protocol/handshake"
+)
+
+// TicketConfig returns the ticket key set and generations a handshake
+// vector's server uses (HS-045, HS-046); keys is nil when it issues no
+// tickets. Records stay valid for MaxTicketLifetime after now.
+func (s *HandshakeServer) TicketConfig(now func() time.Time) (*handshake.TicketKeys, *handshake.MemoryGenerations, error) {
+	g := &handshake.MemoryGenerations{Now: now}
+	for _, r := range s.TicketRecords {
+		if len(r.ClientID) != 32 {
+			return nil, nil, fmt.Errorf("ticket record client ID of %d bytes", len(r.ClientID))
+		}
+		g.Set([32]byte(r.ClientID), handshake.TicketRecord{Latest: uint64(r.Latest), Retry: r.Retry}, now().Add(handshake.MaxTicketLifetime))
+	}
+	if len(s.TicketKeys) == 0 {
+		return nil, g, nil
+	}
+	if len(s.TicketKeys) > 2 {
+		return nil, nil, fmt.Errorf("%d ticket keys: the current and at most one previous", len(s.TicketKeys))
+	}
+	var keys handshake.TicketKeys
+	for i, k := range s.TicketKeys {
+		if len(k.Key) != 32 {
+			return nil, nil, fmt.Errorf("ticket key of %d bytes", len(k.Key))
+		}
+		tk := handshake.TicketKey{ID: k.ID, Key: [32]byte(k.Key)}
+		if i == 0 {
+			keys.Current = tk
+		} else {
+			keys.Previous = &tk
+		}
+	}
+	return &keys, g, nil
+}
