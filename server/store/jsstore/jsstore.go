@@ -153,7 +153,8 @@ func Open(ctx context.Context, nc *nats.Conn, opt Options) (*Store, error) {
 		if markers {
 			cfg.LimitMarkerTTL = time.Minute
 		}
-		b, err := js.CreateOrUpdateKeyValue(ctx, cfg)
+		var b jetstream.KeyValue
+		err := retry(ctx, func() (err error) { b, err = js.CreateOrUpdateKeyValue(ctx, cfg); return err })
 		if err != nil {
 			return nil, fmt.Errorf("jsstore: bucket %s: %w", cfg.Bucket, err)
 		}
@@ -173,8 +174,11 @@ func Open(ctx context.Context, nc *nats.Conn, opt Options) (*Store, error) {
 	}
 	// Each Put renews an entry's age: a pair lives PresenceRetention after
 	// the publisher's last message to the client.
-	if s.pubTo, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: opt.Prefix + "-publishedto",
-		Replicas: opt.Replicas, Storage: jetstream.FileStorage, History: 1, TTL: store.PresenceRetention}); err != nil {
+	if err = retry(ctx, func() (err error) {
+		s.pubTo, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: opt.Prefix + "-publishedto",
+			Replicas: opt.Replicas, Storage: jetstream.FileStorage, History: 1, TTL: store.PresenceRetention})
+		return err
+	}); err != nil {
 		return nil, fmt.Errorf("jsstore: bucket %s-publishedto: %w", opt.Prefix, err)
 	}
 	s.pubToSubject = "$KV." + opt.Prefix + "-publishedto."
@@ -206,7 +210,8 @@ func Open(ctx context.Context, nc *nats.Conn, opt Options) (*Store, error) {
 func transient(err error) bool {
 	return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) ||
 		errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrConnectionReconnecting) ||
-		strings.Contains(err.Error(), "no responders") || strings.Contains(err.Error(), "JetStream system temporarily unavailable")
+		strings.Contains(err.Error(), "no responders") || strings.Contains(err.Error(), "JetStream system temporarily unavailable") ||
+		strings.Contains(err.Error(), "no suitable peers for placement") // err_code 10005: a peer is (re)starting
 }
 
 // publish stores one message, retrying transient failures until ctx ends.

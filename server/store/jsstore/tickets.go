@@ -21,8 +21,12 @@ const keyTicketKeys = "ticketkeys"
 // per client ID; an entry lives at most MaxTicketLifetime plus a margin
 // after its last write, longer than any ticket it accepts.
 func (s *Store) openTicketBucket(ctx context.Context) error {
-	b, err := s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: s.opt.Prefix + "-tickets", Replicas: s.opt.Replicas,
-		Storage: jetstream.FileStorage, History: 1, TTL: handshake.MaxTicketLifetime + time.Hour})
+	var b jetstream.KeyValue
+	err := retry(ctx, func() (err error) {
+		b, err = s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: s.opt.Prefix + "-tickets", Replicas: s.opt.Replicas,
+			Storage: jetstream.FileStorage, History: 1, TTL: handshake.MaxTicketLifetime + time.Hour})
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("jsstore: bucket %s-tickets: %w", s.opt.Prefix, err)
 	}
