@@ -476,7 +476,7 @@ export class SealFeedClient {
   private livenessDeadline(): number {
     const hb = this.heartbeatSent;
     if (hb && this.framesReceived === hb.framesBefore) return hb.at + this.heartbeatTimeoutMs;
-    return Math.max(this.lastReceivedAt + this.heartbeatIntervalMs, this.lastHeartbeatAt);
+    return Math.max(this.lastReceivedAt + this.heartbeatIntervalMs, this.lastHeartbeatAt + LIMITS.MinHeartbeatIntervalMs);
   }
 
   private armLiveness(): void {

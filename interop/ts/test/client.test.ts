@@ -382,10 +382,11 @@ function openedByServer(server: ScriptedServer, from = 0): number[][][] {
   return server.received.slice(from).map((f) => server.clientReceiver.open(f).map((m) => [m.type, ...m.body]));
 }
 
-test('POST-021: a server silent after Welcome gets one Heartbeat(1); no frame within the timeout closes without an alert', async () => {
+test('POST-021: a server silent after Welcome gets one Heartbeat(1); no frame within the timeout closes without an alert', { timeout: 20000 }, async (t) => {
   const log: string[] = [];
   const at: Record<string, number> = {};
   const { client, server, sock } = await scriptedClient(1, { heartbeatIntervalMs: 100, heartbeatTimeoutMs: 1300 });
+  t.after(() => client.close());
   const origin = server.onClientFrame.bind(server);
   server.onClientFrame = (f) => {
     origin(f);
@@ -407,8 +408,9 @@ test('POST-021: a server silent after Welcome gets one Heartbeat(1); no frame wi
   assert.ok(at.closed! - at.frame! >= 1250, `closed ${at.closed! - at.frame!} ms after the Heartbeat`);
 });
 
-test('POST-021: a server that answers keeps the connection; Heartbeat(1) at most once per MinHeartbeatInterval; the timer stops on close', async () => {
+test('POST-021: a server that answers keeps the connection; Heartbeat(1) at most once per MinHeartbeatInterval; the timer stops on close', { timeout: 20000 }, async (t) => {
   const { client, server, sock } = await scriptedClient(1, { heartbeatIntervalMs: 100, heartbeatTimeoutMs: 200 });
+  t.after(() => client.close()); // a failed assertion must not leave the heartbeat timer running
   let ended = false;
   void client.closed.then(() => (ended = true));
   const beats: number[] = [];
