@@ -387,7 +387,7 @@ func (n *Node) openCluster(c *ClusterConfig) (*jsstore.Store, error) {
 		return nil, fmt.Errorf("server: NATS %s: %w", c.NATS, err)
 	}
 	n.nc = nc
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second) // the stream and buckets wait for their leaders (more buckets since the ticket keys and presence pairs)
 	defer cancel()
 	js, err := jsstore.Open(ctx, nc, jsstore.Options{StorageKey: c.StorageKey, Replicas: c.Replicas, Prefix: c.Prefix})
 	if err != nil {

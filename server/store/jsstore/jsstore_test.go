@@ -23,7 +23,7 @@ func openTest(t *testing.T) (*Store, *natstest.Cluster) {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second) // a 3-server cluster under -race on a loaded 2-core machine
 	defer cancel()
 	s, err := Open(ctx, nc, Options{StorageKey: make([]byte, 32)})
 	if err != nil {
