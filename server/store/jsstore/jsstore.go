@@ -362,6 +362,16 @@ func (s *Store) Publish(ctx context.Context, req *store.PublishRequest, onCommit
 				return nil, false, err
 			}
 			blobSeq = ack.Sequence
+			if ack.Duplicate {
+				// Stored by an earlier attempt of this request, which may have
+				// failed before its messages: they must name that blob's
+				// handle, not this attempt's (STORE-002).
+				old, err := s.stream.GetMsg(ctx, blobSeq)
+				if err != nil {
+					return nil, false, fmt.Errorf("jsstore: duplicate blob %d: %w", blobSeq, err)
+				}
+				bh = old.Header.Get(hHandle)
+			}
 		}
 		for j, to := range p.To {
 			random := randomHex(8)
