@@ -23,7 +23,6 @@ import (
 
 	"github.com/sealfeed/sealfeed/protocol/alert"
 	"github.com/sealfeed/sealfeed/protocol/batch"
-	"github.com/sealfeed/sealfeed/protocol/replay"
 	"github.com/sealfeed/sealfeed/protocol/session"
 	"github.com/sealfeed/sealfeed/protocol/wire"
 	"github.com/sealfeed/sealfeed/server/store"
@@ -58,8 +57,15 @@ type Config struct {
 	ResyncInterval time.Duration
 	// Workers seal leaves in parallel; 0: GOMAXPROCS.
 	Workers int
-	Logger  *slog.Logger
-	Now     func() time.Time
+	// AckTimeout bounds one attempt to store acknowledgements; a failed
+	// or timed-out attempt is retried with backoff (DLV-021); 0: 5 s.
+	AckTimeout time.Duration
+	// ShutdownFlushTimeout bounds how long Run, once its context ends,
+	// retries storing the acknowledgements it received (DLV-022); 0: 10 s.
+	ShutdownFlushTimeout time.Duration
+
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // Metrics are the counters a Hub keeps; all are monotonic except
@@ -77,6 +83,8 @@ type Metrics struct {
 	BatchLeaves       atomic.Uint64
 	StoreErrors       atomic.Uint64
 	EnvelopeKeyCloses atomic.Uint64
+	AckRetries        atomic.Uint64 // failed attempts to store acknowledgements, each retried (DLV-021)
+	AcksAbandoned     atomic.Uint64 // acknowledged IDs not stored before their connection ended: redelivered (DLV-021)
 }
 
 // Hub is one node's delivery engine. Create it with New, run Run, attach
@@ -89,11 +97,13 @@ type Hub struct {
 	M       Metrics
 
 	mu       sync.Mutex
-	stopping bool // closeAll ran: Attach refuses with going_away
+	stopping bool // GoAway ran: Attach refuses with going_away
 	conns    map[[32]byte]*Conn
 	dirty    map[*Conn]struct{}
-	acks     map[[32]byte][]uint64
+	acks     map[*Conn][]uint64 // accepted by Receive, not yet taken by the ack writer
 	wake     chan struct{}
+
+	aw ackWriter // owned by the ack writer goroutine of Run (tests call flushAcks)
 
 	seqNext, seqEnd uint64 // reserved batch sequence numbers: one counter for every session (BATCH-020)
 }
@@ -121,6 +131,12 @@ func New(cfg Config) (*Hub, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.AckTimeout <= 0 {
+		cfg.AckTimeout = 5 * time.Second
+	}
+	if cfg.ShutdownFlushTimeout <= 0 {
+		cfg.ShutdownFlushTimeout = 10 * time.Second
+	}
 	// SIG-006: the key's public half must be its seed's; NewBuilder
 	// refuses it otherwise, before anything is signed.
 	b, err := batch.NewBuilder(cfg.Key, nil)
@@ -128,7 +144,7 @@ func New(cfg Config) (*Hub, error) {
 		return nil, fmt.Errorf("core: Config.Key: %w", err)
 	}
 	h := &Hub{cfg: cfg, log: cfg.Logger, builder: b,
-		conns: map[[32]byte]*Conn{}, dirty: map[*Conn]struct{}{}, acks: map[[32]byte][]uint64{},
+		conns: map[[32]byte]*Conn{}, dirty: map[*Conn]struct{}{}, acks: map[*Conn][]uint64{},
 		wake: make(chan struct{}, 1)}
 	if cfg.Workers > 0 {
 		h.builder.SetWorkers(cfg.Workers)
@@ -286,20 +302,24 @@ func (c *Conn) Receive(frame []byte) error {
 			c.close(code, err.Error())
 			return err
 		}
-		// Only messages sent on this connection can be acknowledged on it:
-		// a client cannot acknowledge what it has not received (DLV-003).
+		// DLV-020: only a message in flight on this connection (sent on
+		// it, not yet acknowledged) can be acknowledged on it; any other ID
+		// (never sent, sent on another connection, already acknowledged,
+		// repeated in a later Ack) changes nothing. A client cannot
+		// acknowledge what it has not received (DLV-003).
 		for _, id := range ids {
 			if i, found := slices.BinarySearch(c.inflight, id); found {
-				c.inflight = append(c.inflight[:i], c.inflight[i+1:]...)
+				c.inflight = slices.Delete(c.inflight, i, i+1)
 				acked = append(acked, id)
 			}
 		}
 	}
-	c.mu.Unlock()
 	if len(acked) > 0 {
+		// Queued while c.mu is held: once GoAway has closed c, every Ack
+		// accepted on it is queued, so the final flush stores it (DLV-022).
 		h := c.hub
 		h.mu.Lock()
-		h.acks[c.id] = append(h.acks[c.id], acked...)
+		h.acks[c] = append(h.acks[c], acked...)
 		if h.conns[c.id] == c {
 			h.dirty[c] = struct{}{}
 		}
@@ -307,6 +327,7 @@ func (c *Conn) Receive(frame []byte) error {
 		h.M.Acked.Add(uint64(len(acked)))
 		h.poke()
 	}
+	c.mu.Unlock()
 	return nil
 }
 
@@ -375,23 +396,11 @@ func (h *Hub) Run(ctx context.Context) error {
 		defer rt.Stop()
 		resync = rt.C
 	}
-	// Acknowledgements are stored off the delivery path: a lost one only
-	// causes a redelivery that the client drops (REPLAY-012).
-	ackDone := make(chan struct{})
-	go func() {
-		defer close(ackDone)
-		t := time.NewTicker(h.cfg.Tick)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				h.flushAcks(ctx)
-			}
-		}
-	}()
-	defer func() { <-ackDone }()
+	// Acknowledgements are stored off the delivery path, by one writer
+	// that is stopped only after every connection is closed, and whose
+	// store calls are not cancelled by ctx (DLV-021, DLV-022).
+	stopAcks, ackDone := make(chan struct{}), make(chan struct{})
+	go h.ackLoop(context.WithoutCancel(ctx), stopAcks, ackDone)
 	for {
 		select {
 		case <-resync:
@@ -403,8 +412,15 @@ func (h *Hub) Run(ctx context.Context) error {
 			h.poke()
 			continue
 		case <-ctx.Done():
-			h.flushAcks(context.WithoutCancel(ctx))
-			h.closeAll()
+			// The writer stops first (a write in progress completes), so
+			// that it cannot give up the acknowledgements of connections
+			// GoAway closes; the final flush then stores every Ack
+			// accepted before GoAway returned (DLV-022).
+			close(stopAcks)
+			<-ackDone
+			n := h.GoAway("server shutting down")
+			h.log.Info("shutdown: sessions closed with going_away", "sessions", n)
+			h.finalFlush(context.WithoutCancel(ctx))
 			return nil
 		case <-exp.C:
 			if _, err := h.cfg.Store.Expire(ctx, h.cfg.Now()); err != nil && ctx.Err() == nil {
@@ -428,7 +444,14 @@ func (h *Hub) Run(ctx context.Context) error {
 	}
 }
 
-func (h *Hub) closeAll() {
+// GoAway closes every connection with going_away (POST-022: an orderly
+// close; the client keeps its state and reconnects elsewhere) and refuses
+// later attachments with it. It is the one signal for "this node stops
+// serving you": shutdown uses it, and so does a node that gives up its
+// clients for another reason (drain, a lost store). It returns how many
+// connections it closed. Acknowledgements accepted on them before it
+// returns are queued for the ack writer (DLV-022).
+func (h *Hub) GoAway(reason string) int {
 	h.mu.Lock()
 	h.stopping = true
 	cs := make([]*Conn, 0, len(h.conns))
@@ -437,24 +460,148 @@ func (h *Hub) closeAll() {
 	}
 	h.mu.Unlock()
 	for _, c := range cs {
-		c.close(alert.GoingAway, "server shutting down") // POST-022: reconnect elsewhere
+		c.close(alert.GoingAway, reason)
+	}
+	return len(cs)
+}
+
+// ackWriter is the state of the goroutine that stores acknowledgements.
+type ackWriter struct {
+	retry    map[*Conn][]uint64 // a batch whose store call failed
+	failures int                // consecutive failed attempts
+	next     time.Time          // no attempt before this (backoff)
+}
+
+// ackBackoff is the delay after the n-th consecutive failure: the tick,
+// doubled per failure, at most maxAckBackoff.
+func (h *Hub) ackBackoff(n int) time.Duration {
+	d := h.cfg.Tick
+	for i := 1; i < n && d < maxAckBackoff; i++ {
+		d *= 2
+	}
+	return min(d, maxAckBackoff)
+}
+
+const maxAckBackoff = time.Second
+
+// ackLoop stores acknowledgements every tick until stop is closed, then
+// closes done.
+func (h *Hub) ackLoop(ctx context.Context, stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	t := time.NewTicker(h.cfg.Tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			h.flushAcks(ctx, false)
+		}
 	}
 }
 
-func (h *Hub) flushAcks(ctx context.Context) {
+// finalFlush stores every acknowledgement received, retrying with backoff
+// for up to ShutdownFlushTimeout (DLV-022), and logs what it did. It runs
+// after GoAway, when the ack writer has stopped, and keeps the
+// acknowledgements of every connection although all have ended.
+func (h *Hub) finalFlush(ctx context.Context) {
+	deadline := time.Now().Add(h.cfg.ShutdownFlushTimeout)
+	stored := 0
+	for {
+		n, left, err := h.flushAcks(ctx, true)
+		stored += n
+		if err == nil && left == 0 {
+			h.log.Info("shutdown: acknowledgements stored", "ids", stored)
+			return
+		}
+		wait := h.ackBackoff(h.aw.failures)
+		if time.Now().Add(wait).After(deadline) {
+			h.M.AcksAbandoned.Add(uint64(left))
+			h.aw.retry = nil
+			h.log.Error("shutdown: acknowledgements not stored; their messages stay pending and are redelivered",
+				"stored", stored, "not_stored", left, "err", err)
+			return
+		}
+		time.Sleep(wait)
+	}
+}
+
+// flushAcks makes one attempt to store the acknowledgements received since
+// the last attempt, together with those of a failed attempt whose
+// connection is still up (all of them when final is set); during a
+// backoff it does nothing. It returns how many IDs it stored and how many
+// wait for a retry. An ID whose connection ended before it was stored is
+// dropped: its message stays pending and is delivered again on the next
+// connection, where the client drops and acknowledges it (DLV-021,
+// REPLAY-012).
+func (h *Hub) flushAcks(ctx context.Context, final bool) (stored, left int, err error) {
+	w := &h.aw
+	now := h.cfg.Now()
+	if !final && w.failures > 0 && now.Before(w.next) {
+		return 0, countIDs(w.retry), nil
+	}
+	var batch map[*Conn][]uint64
 	h.mu.Lock()
-	acks := h.acks
-	h.acks = map[[32]byte][]uint64{}
+	if len(h.acks) > 0 {
+		batch, h.acks = h.acks, map[*Conn][]uint64{}
+	}
 	h.mu.Unlock()
-	if len(acks) == 0 {
-		return
+	for c, ids := range w.retry {
+		if !final && c.ended() {
+			h.M.AcksAbandoned.Add(uint64(len(ids)))
+			continue
+		}
+		if batch == nil {
+			batch = map[*Conn][]uint64{}
+		}
+		batch[c] = append(batch[c], ids...)
 	}
-	if _, err := h.cfg.Store.Ack(ctx, acks); err != nil {
-		// Lost acknowledgements only cause redelivery, which clients
-		// deduplicate (REPLAY-012).
+	w.retry = nil
+	if len(batch) == 0 {
+		w.failures = 0
+		return 0, 0, nil
+	}
+	// The store's map is per client: the IDs of every connection of a
+	// client, each once (DLV-020).
+	byClient := map[[32]byte][]uint64{}
+	for c, ids := range batch {
+		byClient[c.id] = append(byClient[c.id], ids...)
+	}
+	n := 0
+	for id, ids := range byClient {
+		slices.Sort(ids)
+		byClient[id] = slices.Compact(ids)
+		n += len(byClient[id])
+	}
+	actx, cancel := context.WithTimeout(ctx, h.cfg.AckTimeout)
+	_, err = h.cfg.Store.Ack(actx, byClient)
+	cancel()
+	if err != nil {
+		w.retry = batch
+		w.failures++
+		w.next = now.Add(h.ackBackoff(w.failures))
 		h.M.StoreErrors.Add(1)
-		h.log.Error("storing acknowledgements failed", "err", err)
+		h.M.AckRetries.Add(1)
+		h.log.Error("storing acknowledgements failed; retrying", "ids", n, "attempt", w.failures, "err", err)
+		return 0, countIDs(batch), err
 	}
+	w.failures = 0
+	return n, 0, nil
+}
+
+func countIDs(m map[*Conn][]uint64) int {
+	n := 0
+	for _, ids := range m {
+		n += len(ids)
+	}
+	return n
+}
+
+// ended reports whether the connection is closed.
+func (c *Conn) ended() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
 }
 
 type plan struct {
@@ -479,7 +626,7 @@ func (h *Hub) tick(ctx context.Context) error {
 	// store round trip (a networked engine especially) must not serialise
 	// the tick.
 	type query struct {
-		lowest uint64
+		lowest uint64 // lowest ID in flight, 0: none
 		msgs   []store.Message
 		err    error
 		skip   bool
@@ -509,44 +656,21 @@ func (h *Hub) tick(ctx context.Context) error {
 	wg.Wait()
 	var plans []plan
 	var again []*Conn
+	lim := h.limits()
 	for i, c := range ready {
 		if qs[i].skip {
 			continue
 		}
-		msgs, lowest := qs[i].msgs, qs[i].lowest
 		if err := qs[i].err; err != nil {
 			h.markDirty(ready...)
 			return err
 		}
-		if len(msgs) == 0 {
-			continue
-		}
-		if lowest == 0 {
-			lowest = msgs[0].Seq
-		}
-		n, bytes, blobs := 0, 0, map[int64]bool{}
-		for _, m := range msgs {
-			// DLV-004: stay below lowest unacknowledged + W.
-			if m.Seq-lowest >= replay.WindowSize {
-				break
-			}
-			if n > 0 && bytes+len(m.Payload) > h.cfg.MaxBytesPerDelivery {
-				break
-			}
-			if m.BlobID != 0 && !blobs[m.BlobID] {
-				if len(blobs) == batch.MaxBlobsPerDelivery {
-					break
-				}
-				blobs[m.BlobID] = true
-			}
-			n++
-			bytes += len(m.Payload)
-		}
-		if n == len(msgs) && n == h.cfg.MaxMessagesPerDelivery || n < len(msgs) && msgs[n].Seq-lowest < replay.WindowSize {
+		n, more := planDelivery(qs[i].msgs, qs[i].lowest, lim)
+		if more {
 			again = append(again, c) // more is waiting that fits the window
 		}
 		if n > 0 {
-			plans = append(plans, plan{c: c, msgs: msgs[:n]})
+			plans = append(plans, plan{c: c, msgs: qs[i].msgs[:n]})
 		}
 	}
 	if len(plans) > 0 {

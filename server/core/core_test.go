@@ -75,12 +75,15 @@ func (p *recordingPeer) Close(final []byte) {
 // envelope keys, derived from fixed secrets.
 type client struct {
 	id     [32]byte
+	conn   *Conn // the hub's side
 	sess   *session.Session
 	opener *batch.Opener
 	peer   *recordingPeer
 	seen   int      // frames opened so far
 	last   uint64   // highest batch_seq accepted in this session
 	got    []string // payloads received so far
+	ids    []uint64 // their message IDs
+	acked  map[uint64]bool
 }
 
 var serverKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{9}, 32))
@@ -105,9 +108,11 @@ func attach(t *testing.T, h *Hub, n byte) *client {
 		t.Fatal(err)
 	}
 	c := &client{id: id, sess: session.New(session.State{Role: session.Client, AEAD: suite.AEADChaCha20Poly1305, ClientID: id}, env, cs, co), opener: batch.NewOpener(pk, keys, 0), peer: &recordingPeer{}}
-	if _, err := h.Attach(srv, c.peer); err != nil {
+	conn, err := h.Attach(srv, c.peer)
+	if err != nil {
 		t.Fatal(err)
 	}
+	c.conn = conn
 	return c
 }
 
@@ -137,6 +142,7 @@ func (c *client) received(t *testing.T) ([]string, alert.Code) {
 			c.last = d.Header.Seq
 			for _, o := range out {
 				c.got = append(c.got, string(o.Payload))
+				c.ids = append(c.ids, o.ID)
 			}
 		}
 	}

@@ -1,0 +1,425 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sealfeed/sealfeed/protocol/alert"
+	"github.com/sealfeed/sealfeed/protocol/session"
+	"github.com/sealfeed/sealfeed/server/store"
+)
+
+// ackStore adds acknowledgements to pendingStore: an acknowledged message
+// leaves Pending. The first failFirst Ack calls fail; with block set, an
+// Ack call signals entered and waits for release or its context.
+type ackStore struct {
+	pendingStore
+	failFirst int
+	calls     int
+	stored    map[[32]byte][]uint64 // in the order stored
+	block     bool
+	entered   chan struct{}
+	release   chan struct{}
+}
+
+var errStoreDown = errors.New("store down")
+
+func (s *ackStore) Ack(ctx context.Context, acks map[[32]byte][]uint64) (int, error) {
+	s.mu.Lock()
+	s.calls++
+	call, block := s.calls, s.block
+	s.mu.Unlock()
+	if block && call == 1 {
+		close(s.entered)
+		select {
+		case <-s.release:
+		case <-ctx.Done():
+		}
+		if err := ctx.Err(); err != nil {
+			return 0, err // a store gives up a cancelled write
+		}
+	}
+	if call <= s.failFirst {
+		return 0, errStoreDown
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stored == nil {
+		s.stored = map[[32]byte][]uint64{}
+	}
+	n := 0
+	for id, ids := range acks {
+		s.stored[id] = append(s.stored[id], ids...)
+		left := s.pending[id][:0]
+		for _, m := range s.pending[id] {
+			if slices.Contains(ids, m.Seq) {
+				n++
+			} else {
+				left = append(left, m)
+			}
+		}
+		s.pending[id] = left
+	}
+	return n, nil
+}
+
+func (s *ackStore) Expire(context.Context, time.Time) ([][32]byte, error) { return nil, nil }
+
+func (s *ackStore) storedIDs(id [32]byte) []uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.stored[id])
+}
+
+func (s *ackStore) ackCalls() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls
+}
+
+func (s *ackStore) add(id [32]byte, seqs ...uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, q := range seqs {
+		s.pending[id] = append(s.pending[id], store.Message{ClientID: id, Seq: q, Payload: []byte{byte(q)}})
+	}
+}
+
+type tWriter struct{ t testing.TB }
+
+func (w tWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
+
+// clock is a settable Config.Now.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func newHub(t testing.TB, st store.Store, mod ...func(*Config)) *Hub {
+	t.Helper()
+	cfg := Config{Key: serverKey, Store: st, Now: func() time.Time { return time.Unix(1_700_000_000, 0) }}
+	for _, m := range mod {
+		m(&cfg)
+	}
+	h, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// frame seals messages into one record of c's session.
+func (c *client) frame(t testing.TB, msgs ...[]byte) []byte {
+	t.Helper()
+	f, err := c.sess.Seal(nil, slices.Concat(msgs...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// ack sends one Ack of ids on c's connection.
+func (c *client) ack(t testing.TB, ids ...uint64) {
+	t.Helper()
+	if len(ids) == 0 {
+		return
+	}
+	for i := 0; i < len(ids); i += session.MaxAckIDs {
+		part := ids[i:min(i+session.MaxAckIDs, len(ids))]
+		if err := c.conn.Receive(c.frame(t, session.AppendAck(nil, part))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c.acked == nil {
+		c.acked = map[uint64]bool{}
+	}
+	for _, id := range ids {
+		c.acked[id] = true
+	}
+}
+
+func deliver(t testing.TB, h *Hub) {
+	t.Helper()
+	if err := h.tick(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func flush(t testing.TB, h *Hub) {
+	t.Helper()
+	if _, _, err := h.flushAcks(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// DLV-020: an Ack changes the store only for IDs in flight on the
+// connection it arrives on. Each case fails when Receive stores the IDs
+// without that check, or keeps an acknowledged ID in flight.
+func TestAckOfIDNotInFlightChangesNothing(t *testing.T) {
+	t.Run("never sent", func(t *testing.T) {
+		st := &ackStore{pendingStore: pendingStore{pending: map[[32]byte][]store.Message{}}}
+		h := newHub(t, st)
+		c := attach(t, h, 1)
+		st.add(c.id, 1)
+		deliver(t, h)
+		st.add(c.id, 2) // pending, not sent yet
+		c.ack(t, 1, 2, 3)
+		flush(t, h)
+		if got := st.storedIDs(c.id); !slices.Equal(got, []uint64{1}) {
+			t.Fatalf("stored acknowledgements %v, want [1]", got)
+		}
+		deliver(t, h)
+		if got, _ := c.received(t); !slices.Equal(c.ids, []uint64{1, 2}) {
+			t.Fatalf("delivered %v %q, want IDs 1 and 2", c.ids, got)
+		}
+		if n := h.M.Acked.Load(); n != 1 {
+			t.Fatalf("Acked %d, want 1", n)
+		}
+	})
+	t.Run("sent to another client", func(t *testing.T) {
+		st := &ackStore{pendingStore: pendingStore{pending: map[[32]byte][]store.Message{}}}
+		h := newHub(t, st)
+		a, b := attach(t, h, 1), attach(t, h, 2)
+		st.add(a.id, 1)
+		deliver(t, h)
+		st.add(b.id, 1) // b's message 1, pending, not sent to b
+		b.ack(t, 1)
+		h.Wake(b.id)
+		flush(t, h)
+		if got := st.storedIDs(b.id); len(got) != 0 {
+			t.Fatalf("b's Ack of an ID sent only to a stored %v", got)
+		}
+		deliver(t, h)
+		b.received(t)
+		if !slices.Equal(b.ids, []uint64{1}) {
+			t.Fatalf("b got %v, want its message 1", b.ids)
+		}
+	})
+	t.Run("sent on an earlier connection", func(t *testing.T) {
+		st := &ackStore{pendingStore: pendingStore{pending: map[[32]byte][]store.Message{}}}
+		h := newHub(t, st)
+		old := attach(t, h, 1)
+		st.add(old.id, 1, 2)
+		deliver(t, h)
+		old.received(t)
+		now := attach(t, h, 1) // replaces old, before the redelivery
+		now.ack(t, 1, 2)
+		if err := old.conn.Receive(old.frame(t, session.AppendAck(nil, []uint64{1}))); err == nil {
+			t.Fatal("the replaced connection still accepts frames")
+		}
+		flush(t, h)
+		if got := st.storedIDs(now.id); len(got) != 0 {
+			t.Fatalf("stored %v acknowledged on a connection they were not sent on", got)
+		}
+		deliver(t, h)
+		now.received(t)
+		if !slices.Equal(now.ids, []uint64{1, 2}) {
+			t.Fatalf("redelivered %v, want [1 2]", now.ids)
+		}
+	})
+	t.Run("already acknowledged", func(t *testing.T) {
+		st := &ackStore{pendingStore: pendingStore{pending: map[[32]byte][]store.Message{}}}
+		h := newHub(t, st)
+		c := attach(t, h, 1)
+		st.add(c.id, 1, 2)
+		deliver(t, h)
+		c.ack(t, 1)
+		flush(t, h)
+		c.ack(t, 1, 2)
+		flush(t, h)
+		if got := st.storedIDs(c.id); !slices.Equal(got, []uint64{1, 2}) {
+			t.Fatalf("stored %v, want [1 2], each once", got)
+		}
+		if n := h.M.Acked.Load(); n != 2 {
+			t.Fatalf("Acked %d, want 2", n)
+		}
+	})
+	t.Run("repeated within one record", func(t *testing.T) {
+		st := &ackStore{pendingStore: pendingStore{pending: map[[32]byte][]store.Message{}}}
+		h := newHub(t, st)
+		c := attach(t, h, 1)
+		st.add(c.id, 1, 2, 3)
+		deliver(t, h)
+		// Two Ack messages in one record, both with ID 2: POST-005 keeps
+		// IDs strictly ascending within one Ack only.
+		f := c.frame(t, session.AppendAck(nil, []uint64{1, 2}), session.AppendAck(nil, []uint64{2, 3}))
+		if err := c.conn.Receive(f); err != nil {
+			t.Fatal(err)
+		}
+		flush(t, h)
+		if got := st.storedIDs(c.id); !slices.Equal(got, []uint64{1, 2, 3}) {
+			t.Fatalf("stored %v, want [1 2 3]", got)
+		}
+		if n := h.M.Acked.Load(); n != 3 {
+			t.Fatalf("Acked %d, want 3", n)
+		}
+	})
+}
+
+// DLV-021: a failed store write of acknowledgements is retried, after a
+// backoff, until it is stored; nothing is lost and nothing is tried during
+// the backoff. Acknowledgements that arrive meanwhile join the retry.
+func TestFailedAckWriteIsRetriedUntilStored(t *testing.T) {
+	st := &ackStore{pendingStore: pendingStore{pending: map[[32]byte][]store.Message{}}, failFirst: 3}
+	clk := &clock{t: time.Unix(1_700_000_000, 0)}
+	h := newHub(t, st, func(c *Config) { c.Now = clk.now; c.Tick = 10 * time.Millisecond })
+	c := attach(t, h, 1)
+	st.add(c.id, 1, 2, 3)
+	deliver(t, h)
+	c.ack(t, 1, 2)
+	for attempt := 1; attempt <= 3; attempt++ {
+		if _, left, err := h.flushAcks(context.Background(), false); err == nil || left == 0 {
+			t.Fatalf("attempt %d: err %v, %d left", attempt, err, left)
+		}
+		calls := st.ackCalls()
+		if _, _, err := h.flushAcks(context.Background(), false); err != nil || st.ackCalls() != calls {
+			t.Fatalf("attempt %d: tried again during the backoff (%v)", attempt, err)
+		}
+		if attempt == 2 {
+			c.ack(t, 3)
+		}
+		clk.advance(h.ackBackoff(attempt))
+	}
+	stored, left, err := h.flushAcks(context.Background(), false)
+	if err != nil || stored != 3 || left != 0 {
+		t.Fatalf("after the backoff: stored %d, %d left, %v", stored, left, err)
+	}
+	if got := st.storedIDs(c.id); !slices.Equal(got, []uint64{1, 2, 3}) {
+		t.Fatalf("stored %v, want [1 2 3]", got)
+	}
+	if h.M.AckRetries.Load() != 3 || h.M.AcksAbandoned.Load() != 0 {
+		t.Fatalf("%d retries, %d abandoned", h.M.AckRetries.Load(), h.M.AcksAbandoned.Load())
+	}
+	// Backoff doubles from the tick up to a second.
+	if h.ackBackoff(1) != 10*time.Millisecond || h.ackBackoff(2) != 20*time.Millisecond || h.ackBackoff(30) != time.Second {
+		t.Fatalf("backoff %v %v %v", h.ackBackoff(1), h.ackBackoff(2), h.ackBackoff(30))
+	}
+}
+
+// DLV-021: when the connection ends before its acknowledgements are
+// stored, they are given up and the messages stay pending: the next
+// connection gets them again.
+func TestAcksOfEndedConnectionAreRedelivered(t *testing.T) {
+	st := &ackStore{pendingStore: pendingStore{pending: map[[32]byte][]store.Message{}}, failFirst: 1}
+	clk := &clock{t: time.Unix(1_700_000_000, 0)}
+	h := newHub(t, st, func(c *Config) { c.Now = clk.now })
+	c := attach(t, h, 1)
+	st.add(c.id, 1, 2)
+	deliver(t, h)
+	c.ack(t, 1, 2)
+	if _, _, err := h.flushAcks(context.Background(), false); err == nil {
+		t.Fatal("the first Ack call did not fail")
+	}
+	c.conn.Detach()
+	clk.advance(time.Second)
+	flush(t, h)
+	if got := st.storedIDs(c.id); len(got) != 0 || h.M.AcksAbandoned.Load() != 2 {
+		t.Fatalf("stored %v, %d abandoned; want none stored, 2 abandoned", got, h.M.AcksAbandoned.Load())
+	}
+	again := attach(t, h, 1)
+	deliver(t, h)
+	again.received(t)
+	if !slices.Equal(again.ids, []uint64{1, 2}) {
+		t.Fatalf("next connection got %v, want [1 2]", again.ids)
+	}
+}
+
+// runHub runs h until cancel is called; wait waits for Run to return.
+func runHub(t *testing.T, h *Hub) (cancel, wait func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); h.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return cancel, func() { <-done }
+}
+
+// waitFor polls cond until it holds; the limit only ends a test that is
+// stuck, it measures nothing.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// DLV-022: when Run's context ends, every connection is closed with
+// going_away, and every Ack accepted before is stored, even when the
+// store fails the first attempts: the final flush is not cancelled and
+// retries.
+func TestShutdownStoresEveryAcceptedAck(t *testing.T) {
+	st := &ackStore{pendingStore: pendingStore{pending: map[[32]byte][]store.Message{}}, failFirst: 2}
+	h := newHub(t, st, func(c *Config) {
+		c.Now, c.Tick, c.ShutdownFlushTimeout = time.Now, time.Millisecond, time.Minute
+		c.Logger = slog.New(slog.NewTextHandler(tWriter{t}, nil))
+	})
+	cancel, wait := runHub(t, h)
+	c := attach(t, h, 1)
+	st.add(c.id, 1, 2, 3)
+	h.Wake(c.id)
+	waitFor(t, "three messages", func() bool { c.received(t); return len(c.ids) == 3 })
+	// Make sure the writer has failed at least once (no retry is due
+	// within the test's life) before the Ack, so only the final flush can store it.
+	st.mu.Lock()
+	st.failFirst = 1 << 30
+	st.mu.Unlock()
+	c.ack(t, 1, 2, 3)
+	waitFor(t, "a failed attempt", func() bool { return h.M.AckRetries.Load() > 0 })
+	st.mu.Lock()
+	st.failFirst = st.calls + 2 // the final flush fails twice, then stores
+	st.mu.Unlock()
+	cancel()
+	wait()
+	if got := st.storedIDs(c.id); !slices.Equal(got, []uint64{1, 2, 3}) {
+		t.Fatalf("stored %v after shutdown, want [1 2 3]", got)
+	}
+	if _, code := c.received(t); code != alert.GoingAway {
+		t.Fatalf("closed with %v, want going_away", code)
+	}
+	if _, err := h.Attach(c.sess, &recordingPeer{}); err == nil {
+		t.Fatal("a stopped hub attached a session")
+	} else if code, _ := alert.CodeOf(err); code != alert.GoingAway {
+		t.Fatalf("Attach after shutdown: %v, want going_away", err)
+	}
+}
+
+// DLV-022: an Ack write in progress when Run's context ends is not
+// cancelled by it (a cancelled write used to drop its batch): it completes
+// and the final flush finds nothing lost.
+func TestShutdownDoesNotCancelAckWriteInProgress(t *testing.T) {
+	st := &ackStore{pendingStore: pendingStore{pending: map[[32]byte][]store.Message{}}, block: true,
+		entered: make(chan struct{}), release: make(chan struct{})}
+	h := newHub(t, st, func(c *Config) { c.Now = time.Now; c.Tick = time.Millisecond })
+	cancel, wait := runHub(t, h)
+	c := attach(t, h, 1)
+	st.add(c.id, 1)
+	h.Wake(c.id)
+	waitFor(t, "the message", func() bool { c.received(t); return len(c.ids) == 1 })
+	c.ack(t, 1)
+	<-st.entered // the writer is inside Store.Ack
+	cancel()
+	close(st.release) // the write completes after Run's context ended
+	wait()
+	if got := st.storedIDs(c.id); !slices.Equal(got, []uint64{1}) {
+		t.Fatalf("stored %v, want [1]", got)
+	}
+	if h.M.AckRetries.Load() != 0 {
+		t.Fatalf("the write in progress failed (%d retries)", h.M.AckRetries.Load())
+	}
+	if _, code := c.received(t); code != alert.GoingAway {
+		t.Fatalf("closed with %v, want going_away", code)
+	}
+}
