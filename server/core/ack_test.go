@@ -229,6 +229,22 @@ func TestAckOfIDNotInFlightChangesNothing(t *testing.T) {
 			t.Fatalf("redelivered %v, want [1 2]", now.ids)
 		}
 	})
+	t.Run("acknowledged again on the next connection", func(t *testing.T) {
+		st := &ackStore{pendingStore: pendingStore{pending: map[[32]byte][]store.Message{}}}
+		h := newHub(t, st)
+		old := attach(t, h, 1)
+		st.add(old.id, 1)
+		deliver(t, h)
+		old.ack(t, 1) // accepted, not stored yet
+		now := attach(t, h, 1)
+		deliver(t, h) // 1 is still pending: redelivered
+		now.received(t)
+		now.ack(t, now.ids...)
+		flush(t, h)
+		if got := st.storedIDs(now.id); !slices.Equal(got, []uint64{1}) {
+			t.Fatalf("stored %v, want [1] once", got)
+		}
+	})
 	t.Run("already acknowledged", func(t *testing.T) {
 		st := &ackStore{pendingStore: pendingStore{pending: map[[32]byte][]store.Message{}}}
 		h := newHub(t, st)
