@@ -258,12 +258,17 @@ func (n *Node) Fingerprint() string { return sig.Fingerprint(n.Key.Public().(ed2
 // Handler is the node's HTTP handler (WebSocket endpoint and REST API).
 func (n *Node) Handler() http.Handler { return n.mux }
 
-// Serve runs the node on l until ctx ends, then shuts down: no new
-// connections, connected clients get going_away (POST-022), pending
-// acknowledgements are stored, the store is closed.
+// Serve runs the node on l until ctx ends, then shuts down gracefully
+// (DLV-022), logging each step: publishes are refused with 503 and
+// Retry-After and the listener is closed; requests in progress complete;
+// every session is closed with going_away (POST-022, Hub.GoAway) and the
+// acknowledgements received are stored; the store is closed. A message
+// accepted with a 2xx stays stored, and is delivered by the next node or
+// after a restart.
 func (n *Node) Serve(ctx context.Context, l net.Listener) error {
+	log := n.cfg.Logger
 	hs := &http.Server{Handler: n.mux, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10,
-		ErrorLog: slog.NewLogLogger(n.cfg.Logger.Handler(), slog.LevelWarn)}
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	hubCtx, stopHub := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -273,18 +278,24 @@ func (n *Node) Serve(ctx context.Context, l net.Listener) error {
 	var err error
 	select {
 	case <-ctx.Done():
+		log.Info("shutdown: started", "cause", context.Cause(ctx))
 	case err = <-errc:
+		log.Error("shutdown: listener failed", "err", err)
 	}
+	n.API.Drain()
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	hs.Shutdown(sctx) // hijacked WebSocket connections are closed by the hub
-	stopHub()
+	log.Info("shutdown: listener closed, publishes refused with 503; requests in progress done")
+	stopHub() // GoAway, then the final flush of acknowledgements (the hub logs both)
 	wg.Wait()
 	n.WS.Wait()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
-	return errors.Join(err, n.Close())
+	err = errors.Join(err, n.Close())
+	log.Info("shutdown: complete", "err", err)
+	return err
 }
 
 // Close closes the store if the node opened it, and the NATS connection.

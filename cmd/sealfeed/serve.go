@@ -167,8 +167,11 @@ func serveCommand(args []string, stdout, stderr io.Writer) error {
 		go http.Serve(pl, mux)
 		log.Info("pprof enabled", "addr", pl.Addr().String())
 	}
+	// SIGTERM or SIGINT: graceful shutdown (DLV-022); a second signal
+	// during it ends the process at once.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	context.AfterFunc(ctx, stop)
 	return n.Serve(ctx, l)
 }
 

@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/sealfeed/sealfeed/internal/httpsig"
@@ -79,11 +80,22 @@ type Config struct {
 
 // API is the HTTP handler of the REST endpoints.
 type API struct {
-	cfg Config
-	v   *httpsig.Verifier
-	mux *http.ServeMux
-	log *slog.Logger
+	cfg      Config
+	v        *httpsig.Verifier
+	mux      *http.ServeMux
+	log      *slog.Logger
+	draining atomic.Bool
 }
+
+// Drain makes the API refuse publishes with 503 and Retry-After, before
+// their signature is checked (so a retry of the same signed request is not
+// a replay), and /healthz report 503: the node is shutting down (DLV-022).
+// Status, presence and the public endpoints keep working.
+func (a *API) Drain() { a.draining.Store(true) }
+
+// RetryAfterDraining is the Retry-After, in seconds, of a publish refused
+// by a draining node: another node, or this one restarted, takes it.
+const RetryAfterDraining = "1"
 
 // New returns the API.
 func New(cfg Config) *API {
@@ -128,6 +140,11 @@ func New(cfg Config) *API {
 // ServeHTTP implements http.Handler.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
+	if a.draining.Load() && r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/v1/messages") {
+		w.Header().Set("Retry-After", RetryAfterDraining)
+		writeProblem(w, 503, "unavailable", "Server shutting down", "DLV-022", "")
+		return
+	}
 	a.mux.ServeHTTP(w, r)
 }
 
@@ -532,6 +549,10 @@ func (a *API) revocationList(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) health(w http.ResponseWriter, r *http.Request) {
+	if a.draining.Load() {
+		writeJSON(w, 503, map[string]string{"status": "shutting-down"})
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if _, err := a.cfg.Store.PendingCount(ctx, [32]byte{}); err != nil {
