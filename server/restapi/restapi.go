@@ -550,7 +550,7 @@ func (a *API) revocationList(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) health(w http.ResponseWriter, r *http.Request) {
 	if a.draining.Load() {
-		writeJSON(w, 503, map[string]string{"status": "shutting-down"})
+		writeJSON(w, 503, map[string]string{"status": "unavailable"})
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
