@@ -19,6 +19,7 @@ import (
 	"github.com/sealfeed/sealfeed/client"
 	"github.com/sealfeed/sealfeed/internal/httpsig"
 	"github.com/sealfeed/sealfeed/protocol/alert"
+	"github.com/sealfeed/sealfeed/protocol/batch"
 	"github.com/sealfeed/sealfeed/protocol/handshake"
 	"github.com/sealfeed/sealfeed/protocol/session"
 	"github.com/sealfeed/sealfeed/protocol/wire"
@@ -522,7 +523,7 @@ func ServerTests() []*serverTest {
 			return nil
 		}},
 	}
-	return ts
+	return append(ts, ackTests()...)
 }
 
 func (r *serverRun) next() (client.Message, error) {
@@ -592,4 +593,160 @@ func RunServer(ctx context.Context, t *ServerTarget, sel func(id string) bool) [
 		out = append(out, res)
 	}
 	return out
+}
+
+// ackTests are the server tests of acknowledgements (DLV-020).
+func ackTests() []*serverTest {
+	return []*serverTest{
+		{id: "server/delivery/ack-of-unsent-id-ignored", reqs: []string{"DLV-020", "DLV-004"}, run: ackOfUnsentIDIgnored},
+	}
+}
+
+// ackOfUnsentIDIgnored publishes W + 1 messages to a raw client, so that
+// DLV-004 holds the last back, and acknowledges that one before it is
+// sent: the server must ignore it (DLV-020) and deliver the message once
+// the others are acknowledged. A server that stored the early Ack would
+// erase a message the client never received.
+func ackOfUnsentIDIgnored(ctx context.Context, r *serverRun) error {
+	const w = 1024 // W, REPLAY-011
+	ws, s, err := r.connect()
+	if err != nil {
+		return err
+	}
+	defer ws.Close()
+	st := s.State()
+	keys, err := s.BatchKeys()
+	if err != nil {
+		return err
+	}
+	opener := batch.NewOpener(st.ServerKey, keys, 0)
+	var ids []uint64
+	handles := map[uint64]string{}
+	for len(ids) < w+1 {
+		ms := make([]publisher.Message, min(1000, w+1-len(ids))) // the API's bulk limit
+		for i := range ms {
+			ms[i] = publisher.Message{To: [][32]byte{st.ClientID}, Payload: []byte(fmt.Sprintf("window %d", len(ids)+i))}
+		}
+		res, err := r.pub.PublishMany(ctx, ms, "")
+		if err != nil {
+			return err
+		}
+		for _, m := range res.Messages {
+			ids = append(ids, m.MessageID)
+			handles[m.MessageID] = m.ID
+		}
+	}
+	first := ids[0]
+	var inWindow, held []uint64
+	for _, id := range ids {
+		if id-first < w {
+			inWindow = append(inWindow, id)
+		} else {
+			held = append(held, id)
+		}
+	}
+	r.logf("published %d messages, IDs %d … %d; %d beyond the window", len(ids), first, ids[len(ids)-1], len(held))
+	got := map[uint64]bool{}
+	var lastSeq uint64
+	acked := false // the first W are acknowledged
+	receive := func(want []uint64) error {
+		for {
+			missing := 0
+			for _, id := range want {
+				if !got[id] {
+					missing++
+				}
+			}
+			if missing == 0 {
+				return nil
+			}
+			ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+			_, f, err := ws.ReadMessage()
+			if err != nil {
+				return fmt.Errorf("%d messages not delivered: %v", missing, err)
+			}
+			msgs, err := s.Open(f)
+			if err != nil {
+				return fmt.Errorf("a frame from the server did not open: %v", err)
+			}
+			for _, m := range msgs {
+				if m.Type != wire.TypeBatchDelivery {
+					continue
+				}
+				d, err := batch.ParseDelivery(m.Body)
+				if err != nil {
+					return err
+				}
+				out, err := opener.Open(d, lastSeq)
+				if err != nil {
+					return fmt.Errorf("a delivery did not open: %v", err)
+				}
+				lastSeq = d.Header.Seq
+				for _, o := range out {
+					if !acked && o.ID-first >= w {
+						return fmt.Errorf("message %d delivered while %d was unacknowledged (DLV-004)", o.ID, first)
+					}
+					got[o.ID] = true
+				}
+			}
+		}
+	}
+	ack := func(ids []uint64) error {
+		f, err := s.Seal(nil, session.AppendAck(nil, ids))
+		if err != nil {
+			return err
+		}
+		return ws.WriteMessage(websocket.BinaryMessage, f)
+	}
+	if err := receive(inWindow); err != nil {
+		return err
+	}
+	// The held IDs were never sent on this connection. After their Ack,
+	// one sent message is acknowledged, and once the server reports it
+	// acknowledged, it has processed the earlier Ack too: the held
+	// messages must still be pending.
+	if err := ack(held); err != nil {
+		return err
+	}
+	if err := ack(inWindow[1:2]); err != nil {
+		return err
+	}
+	if err := r.waitState(ctx, handles[inWindow[1]], "acknowledged"); err != nil {
+		return err
+	}
+	for _, id := range held {
+		stat, err := r.pub.Status(ctx, handles[id])
+		if err != nil {
+			return err
+		}
+		if stat.State != "pending" {
+			return fmt.Errorf("message %d, never sent, is %s after an Ack of its ID (DLV-020)", id, stat.State)
+		}
+	}
+	acked = true
+	if err := ack(append(inWindow[:1:1], inWindow[2:]...)); err != nil {
+		return err
+	}
+	if err := receive(held); err != nil {
+		return fmt.Errorf("after an early Ack of the held IDs: %v (DLV-020)", err)
+	}
+	return ack(held)
+}
+
+// waitState polls a message's status until it is want, for up to 10 s.
+func (r *serverRun) waitState(ctx context.Context, handle, want string) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		stat, err := r.pub.Status(ctx, handle)
+		if err != nil {
+			return err
+		}
+		if stat.State == want {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("message %s is %s, want %s", handle, stat.State, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
