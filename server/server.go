@@ -334,6 +334,8 @@ func (n *Node) writeMetrics(w io.Writer) {
 	metric("sealfeed_slow_consumers_total", "counter", "Connections closed because their send queue was full.", m.SlowConsumers.Load())
 	metric("sealfeed_protocol_errors_total", "counter", "Connections closed with an alert for a protocol error.", m.ProtocolErrors.Load())
 	metric("sealfeed_store_errors_total", "counter", "Failed store operations.", m.StoreErrors.Load())
+	metric("sealfeed_ack_write_retries_total", "counter", "Failed attempts to store acknowledgements, each retried (DLV-021).", m.AckRetries.Load())
+	metric("sealfeed_acks_abandoned_total", "counter", "Acknowledged IDs not stored before their connection ended; their messages are redelivered (DLV-021).", m.AcksAbandoned.Load())
 	metric("sealfeed_uptime_seconds", "gauge", "Seconds since the node started.", int64(time.Since(n.started).Seconds()))
 	metric("sealfeed_goroutines", "gauge", "Goroutines.", runtime.NumGoroutine())
 	var ms runtime.MemStats

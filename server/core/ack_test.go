@@ -439,3 +439,39 @@ func TestShutdownDoesNotCancelAckWriteInProgress(t *testing.T) {
 		t.Fatalf("closed with %v, want going_away", code)
 	}
 }
+
+// A connection whose queue is full when its delivery is ready is closed
+// without an Alert (the dropped frame took a record sequence number, so an
+// Alert after it would not open: the client saw bad_record_mac); nothing
+// is in flight on it, and the client's next connection gets the messages
+// (DLV-002).
+func TestSlowConsumerKeepsItsMessages(t *testing.T) {
+	st := &ackStore{pendingStore: pendingStore{pending: map[[32]byte][]store.Message{}}}
+	h := newHub(t, st)
+	c := attach(t, h, 1)
+	st.add(c.id, 1, 2)
+	c.peer.mu.Lock()
+	c.peer.full = true
+	c.peer.mu.Unlock()
+	deliver(t, h)
+	c.peer.mu.Lock()
+	closed, final := c.peer.closed, c.peer.final
+	c.peer.mu.Unlock()
+	if !closed || final != nil {
+		t.Fatalf("closed %v with a final frame %x, want closed without one", closed, final)
+	}
+	if h.InFlight(c.id, 1) || h.M.SlowConsumers.Load() != 1 {
+		t.Fatalf("in flight %v, %d slow consumers", h.InFlight(c.id, 1), h.M.SlowConsumers.Load())
+	}
+	again := attach(t, h, 1)
+	deliver(t, h)
+	again.received(t)
+	if !slices.Equal(again.ids, []uint64{1, 2}) {
+		t.Fatalf("next connection got %v, want [1 2]", again.ids)
+	}
+	again.ack(t, 1, 2)
+	flush(t, h)
+	if got := st.storedIDs(again.id); !slices.Equal(got, []uint64{1, 2}) {
+		t.Fatalf("stored %v", got)
+	}
+}

@@ -96,6 +96,8 @@ type Hub struct {
 	signer  [32]byte
 	M       Metrics
 
+	// mu guards the fields below. Lock order: a Conn's mu, then mu;
+	// nothing takes a Conn's mu while holding mu.
 	mu       sync.Mutex
 	stopping bool // GoAway ran: Attach refuses with going_away
 	conns    map[[32]byte]*Conn
@@ -285,7 +287,7 @@ func (c *Conn) Receive(frame []byte) error {
 	for _, f := range c.sess.Pending() {
 		if !c.peer.Send(f) {
 			c.mu.Unlock()
-			c.close(alert.Overloaded, "send queue full")
+			c.shutdown(nil, "send queue full") // no Alert: see send
 			return alert.New(alert.Overloaded, "send queue full")
 		}
 	}
@@ -791,7 +793,11 @@ func (h *Hub) send(ctx context.Context, plans []plan) error {
 			// connection.
 			h.M.SlowConsumers.Add(1)
 			h.log.Info("slow consumer disconnected", "client", fmt.Sprintf("%x", c.id[:8]))
-			c.close(alert.Overloaded, "send queue full")
+			// The dropped frame used a record sequence number, so an
+			// Alert sealed after it would not open at the client
+			// (bad_record_mac): the transport is closed without one,
+			// and the client reconnects as after any dropped connection.
+			c.shutdown(nil, "send queue full")
 			continue
 		}
 		for _, m := range p.msgs {

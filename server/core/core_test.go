@@ -56,11 +56,15 @@ type recordingPeer struct {
 	frames [][]byte
 	closed bool
 	final  []byte
+	full   bool // Send reports a full queue
 }
 
 func (p *recordingPeer) Send(f []byte) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.full {
+		return false
+	}
 	p.frames = append(p.frames, bytes.Clone(f))
 	return true
 }
