@@ -387,8 +387,8 @@ func TestShutdownStoresEveryAcceptedAck(t *testing.T) {
 	st.add(c.id, 1, 2, 3)
 	h.Wake(c.id)
 	waitFor(t, "three messages", func() bool { c.received(t); return len(c.ids) == 3 })
-	// Make sure the writer has failed at least once (no retry is due
-	// within the test's life) before the Ack, so only the final flush can store it.
+	// From now on the writer fails every attempt, so only the final
+	// flush can store the Acks.
 	st.mu.Lock()
 	st.failFirst = 1 << 30
 	st.mu.Unlock()

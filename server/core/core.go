@@ -385,8 +385,10 @@ func (c *Conn) shutdown(final []byte, why string) {
 	c.peer.Close(final)
 }
 
-// Run runs the delivery loop until ctx ends. It flushes acknowledgements
-// before it returns.
+// Run runs the delivery loop until ctx ends. Then it closes every
+// connection with going_away (GoAway) and stores the acknowledgements it
+// accepted, with a context that is not cancelled (DLV-022), before it
+// returns.
 func (h *Hub) Run(ctx context.Context) error {
 	t := time.NewTicker(h.cfg.Tick)
 	defer t.Stop()
