@@ -475,3 +475,105 @@ func TestSlowConsumerKeepsItsMessages(t *testing.T) {
 		t.Fatalf("stored %v", got)
 	}
 }
+
+// DLV-022: when the store never takes the acknowledgements, the shutdown
+// gives up after ShutdownFlushTimeout instead of hanging: Run returns and
+// counts them abandoned (their messages stay pending).
+func TestShutdownFlushGivesUp(t *testing.T) {
+	st := &ackStore{pendingStore: pendingStore{pending: map[[32]byte][]store.Message{}}, failFirst: 1 << 30}
+	h := newHub(t, st, func(c *Config) {
+		c.Now, c.Tick, c.ShutdownFlushTimeout = time.Now, time.Millisecond, 20*time.Millisecond
+	})
+	cancel, wait := runHub(t, h)
+	c := attach(t, h, 1)
+	st.add(c.id, 1, 2)
+	h.Wake(c.id)
+	waitFor(t, "two messages", func() bool { c.received(t); return len(c.ids) == 2 })
+	c.ack(t, 1, 2)
+	cancel()
+	wait()
+	if h.M.AcksAbandoned.Load() == 0 || len(st.storedIDs(c.id)) != 0 {
+		t.Fatalf("%d abandoned, stored %v", h.M.AcksAbandoned.Load(), st.storedIDs(c.id))
+	}
+}
+
+// GoAway closes every connection with going_away and refuses later
+// attachments with it, without stopping Run: it is the signal a node that
+// gives up its clients sends (POST-022).
+func TestGoAwayClosesEveryConnection(t *testing.T) {
+	st := &ackStore{pendingStore: pendingStore{pending: map[[32]byte][]store.Message{}}}
+	h := newHub(t, st)
+	a, b := attach(t, h, 1), attach(t, h, 2)
+	if n := h.GoAway("draining"); n != 2 {
+		t.Fatalf("GoAway closed %d connections, want 2", n)
+	}
+	for _, c := range []*client{a, b} {
+		if _, code := c.received(t); code != alert.GoingAway {
+			t.Fatalf("client %d closed with %v, want going_away", c.id[0], code)
+		}
+	}
+	if h.M.Connections.Load() != 0 {
+		t.Fatalf("%d connections left", h.M.Connections.Load())
+	}
+	if _, err := h.Attach(a.sess, &recordingPeer{}); err == nil {
+		t.Fatal("attached after GoAway")
+	} else if code, _ := alert.CodeOf(err); code != alert.GoingAway {
+		t.Fatalf("Attach after GoAway: %v, want going_away", err)
+	}
+}
+
+// DLV-022: Acks that race the shutdown are either refused (the connection
+// is closed) or stored: every Ack that Receive accepted is in the store
+// once Run has returned.
+func TestAckRacingShutdownIsStoredOrRefused(t *testing.T) {
+	st := &ackStore{pendingStore: pendingStore{pending: map[[32]byte][]store.Message{}}}
+	h := newHub(t, st, func(c *Config) { c.Now, c.Tick = time.Now, time.Millisecond })
+	cancel, wait := runHub(t, h)
+	const clients, msgs = 20, 50
+	var cs []*client
+	for i := byte(1); i <= clients; i++ {
+		c := attach(t, h, i)
+		st.add(c.id, span(1, msgs)...)
+		h.Wake(c.id)
+		cs = append(cs, c)
+	}
+	for _, c := range cs {
+		waitFor(t, "the messages", func() bool { c.received(t); return len(c.ids) == msgs })
+	}
+	accepted := make([][]uint64, clients)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i, c := range cs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			for _, id := range c.ids {
+				f, err := c.sess.Seal(nil, session.AppendAck(nil, []uint64{id}))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if c.conn.Receive(f) != nil {
+					return
+				}
+				accepted[i] = append(accepted[i], id)
+			}
+		}()
+	}
+	close(start)
+	cancel()
+	wait()
+	wg.Wait()
+	total := 0
+	for i, c := range cs {
+		stored := st.storedIDs(c.id)
+		for _, id := range accepted[i] {
+			if !slices.Contains(stored, id) {
+				t.Fatalf("client %d: Ack of %d accepted, not stored", c.id[0], id)
+			}
+		}
+		total += len(accepted[i])
+	}
+	t.Logf("%d of %d Acks accepted before the connections closed", total, clients*msgs)
+}
