@@ -372,7 +372,7 @@ func testBroadcast(t *testing.T, v *env) {
 	if n := v.ack(t, map[[32]byte][]uint64{c: {mc[0].Seq}}); n != 1 {
 		t.Fatalf("last ack changed %d", n)
 	}
-	if st, err := v.s.Status(v.ctx, res[2].Handle); err != nil || st.State != store.Acknowledged || st.ClientID != c {
+	if st, err := v.s.Status(v.ctx, res[2].Handle); err != nil || st.State != store.Acknowledged || st.ClientID != c || st.Seq != mc[0].Seq || st.Publisher != "p" {
 		t.Fatalf("status of the last recipient: %+v %v", st, err)
 	}
 }
