@@ -247,4 +247,3 @@ func TestRowTamperingIsRefused(t *testing.T) {
 }
 
 func cidb(b byte) []byte { c := cid(b); return c[:] }
-
