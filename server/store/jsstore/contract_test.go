@@ -21,8 +21,9 @@ import (
 // HS-047. Survival of a lost server is TestStoreSurvivesANATSServer's.
 // Message IDs are stream sequences, shared by every client: the dense-ID
 // subtest (DLV-007, a SHOULD) is a known deviation, and so is the order of
-// onCommit of concurrent publishes, which a cluster cannot give. TTLs are
-// JetStream's, on the wall clock.
+// onCommit of concurrent publishes, which a cluster cannot give, and the
+// status of an expired message once JetStream removed it (API-032, a
+// SHOULD). TTLs are JetStream's, on the wall clock.
 func TestContract(t *testing.T) {
 	c := natstest.Start(t, 1)
 	var n atomic.Int64
@@ -57,5 +58,6 @@ func TestContract(t *testing.T) {
 		WallClock:        true,
 		SparseIDs:        "message IDs are stream sequences, shared by all clients (docs/scale-out.md)",
 		UnorderedCommits: "publishes of several nodes commit independently; onCommit runs after each one's own commit, unordered",
+		ForgetsExpired:   "JetStream removes a message at its TTL, and with it the headers its status is read from",
 	})
 }

@@ -58,6 +58,11 @@ type Engine struct {
 	// clustered engine); the order is then not checked, everything else
 	// about onCommit still is.
 	UnorderedCommits string
+	// ForgetsExpired, if not empty, says why the engine loses the status
+	// of an expired message when its storage removes the message. API-032
+	// keeps the status of a finished message with a SHOULD, so Status may
+	// then answer ErrNotFound for it, never another state.
+	ForgetsExpired string
 }
 
 // Run runs the contract suite against e.
@@ -201,6 +206,16 @@ func (v *env) pending(t *testing.T, s store.Store, c [32]byte, after uint64, lim
 	msgs, err := s.Pending(v.ctx, c, after, limit)
 	if err != nil {
 		t.Fatalf("pending: %v", err)
+	}
+	if len(msgs) > limit {
+		t.Fatalf("pending returned %d messages with limit %d", len(msgs), limit)
+	}
+	prev := after
+	for _, m := range msgs {
+		if m.Seq <= prev || m.ClientID != c {
+			t.Fatalf("pending after %d returned client %x's ID %d after %d: not for the client, not after, or not in order", after, m.ClientID[:2], m.Seq, prev)
+		}
+		prev = m.Seq
 	}
 	return msgs
 }
@@ -537,22 +552,29 @@ func testExpiry(t *testing.T, v *env) {
 	if s := v.state(t, res[1].Handle); s != store.Acknowledged {
 		t.Fatalf("acknowledged broadcast copy: %v", s)
 	}
-	if _, err := v.s.Expire(v.ctx, v.c.Now()); err != nil {
-		t.Fatal(err)
-	}
-	for _, i := range []int{0, 3} {
-		if s := v.state(t, res[i].Handle); s != store.Expired {
-			t.Fatalf("message %d after Expire: %v", i, s)
-		}
-	}
-	v.eventually(t, "pending counts without the expired messages", func() (bool, error) {
+	counts := func() (bool, error) {
 		na, err := v.s.PendingCount(v.ctx, a)
 		if err != nil {
 			return false, err
 		}
 		nb, err := v.s.PendingCount(v.ctx, b)
 		return na == 1 && nb == 0, err
-	})
+	}
+	v.eventually(t, "pending counts without the expired messages, before Expire (API-033)", counts)
+	if _, err := v.s.Expire(v.ctx, v.c.Now()); err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range []int{0, 3} {
+		st, err := v.s.Status(v.ctx, res[i].Handle)
+		if v.e.ForgetsExpired != "" && errors.Is(err, store.ErrNotFound) {
+			t.Logf("known deviation from API-032 (a SHOULD): message %d not found after it expired: %s", i, v.e.ForgetsExpired)
+			continue
+		}
+		if err != nil || st.State != store.Expired {
+			t.Fatalf("message %d after Expire: %+v %v", i, st, err)
+		}
+	}
+	v.eventually(t, "pending counts without the expired messages, after Expire", counts)
 	if m := v.pending(t, v.s, a, 0, 10); len(m) != 1 || m[0].Seq != res[2].Seq {
 		t.Fatalf("after Expire: %v", seqs(m))
 	}
@@ -852,10 +874,12 @@ func testSeen(t *testing.T, v *env) {
 	var fresh int
 	var mu sync.Mutex
 	var wg sync.WaitGroup
+	start := make(chan struct{}) // released at once, so that the callers race
 	for i := range 16 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			<-start
 			s, err := stores[i%len(stores)].Seen("k1", "racing", exp)
 			if err != nil {
 				t.Error(err)
@@ -867,6 +891,7 @@ func testSeen(t *testing.T, v *env) {
 			}
 		}()
 	}
+	close(start)
 	wg.Wait()
 	if fresh != 1 {
 		t.Fatalf("%d of 16 concurrent callers found one nonce fresh, want 1", fresh)
@@ -876,15 +901,19 @@ func testSeen(t *testing.T, v *env) {
 		t.Fatal("fresh nonce seen")
 	}
 	v.c.advance(t, v.c.short()+time.Second)
-	if _, err := v.s.Expire(v.ctx, v.c.Now()); err != nil {
-		t.Fatal(err)
-	}
+	// Fresh again once expired, whether Expire ran or not.
 	v.eventually(t, "a nonce is fresh again after it expired", func() (bool, error) {
 		s, err := v.s.Seen("k1", "brief", v.c.Now().Add(time.Hour))
 		return !s, err
 	})
 	if !seen("k1", "brief", v.c.Now().Add(time.Hour)) {
 		t.Fatal("a nonce recorded again was fresh twice")
+	}
+	if _, err := v.s.Expire(v.ctx, v.c.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if !seen("k1", "brief", v.c.Now().Add(time.Hour)) {
+		t.Fatal("Expire dropped a nonce recorded again before it expired")
 	}
 	if !seen("k1", "n1", exp) {
 		t.Fatal("Expire dropped a nonce before it expired")
@@ -958,14 +987,17 @@ func testBatchSeqs(t *testing.T, v *env) {
 	type block struct{ first, n uint64 }
 	blocks := make([]block, 16)
 	var wg sync.WaitGroup
+	start := make(chan struct{}) // released at once, so that the callers race
 	for i := range blocks {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			<-start
 			n := uint64(i%3 + 1)
 			blocks[i] = block{reserve(stores[i%len(stores)], s2, n), n}
 		}()
 	}
+	close(start)
 	wg.Wait()
 	used := map[uint64]bool{}
 	for _, bl := range blocks {
@@ -1043,27 +1075,39 @@ func testTicketKeys(t *testing.T, v *env) {
 		t.Fatal("rotated again within the period")
 	}
 	stores := v.nodes(t)
-	sets := make([]*handshake.TicketKeys, 8)
-	var wg sync.WaitGroup
-	for i := range sets {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			k, err := stores[i%len(stores)].TicketKeys(v.ctx, base.Add(2*time.Hour), time.Hour)
-			if err != nil {
-				t.Error(err)
-			}
-			sets[i] = k
-		}()
-	}
-	wg.Wait()
-	for i, k := range sets {
-		if k == nil || k.Current != sets[0].Current || k.Current.ID != 3 || k.Previous == nil || *k.Previous != k2.Current {
-			t.Fatalf("concurrent caller %d: %+v, want the one rotation to key 3 with key 2 previous", i, k)
+	// Several rounds, each at the next rotation time, to give the race
+	// between reading a due set and writing its successor a chance.
+	prev := k2
+	var sets []*handshake.TicketKeys
+	for round := range 10 {
+		at := base.Add(time.Duration(round+2) * time.Hour)
+		sets = make([]*handshake.TicketKeys, 16)
+		var wg sync.WaitGroup
+		start := make(chan struct{}) // released at once, so that the callers race
+		for i := range sets {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				k, err := stores[i%len(stores)].TicketKeys(v.ctx, at, time.Hour)
+				if err != nil {
+					t.Error(err)
+				}
+				sets[i] = k
+			}()
 		}
+		close(start)
+		wg.Wait()
+		for i, k := range sets {
+			if k == nil || k.Current != sets[0].Current || k.Current.ID != prev.Current.ID+1 || k.Previous == nil || *k.Previous != prev.Current {
+				t.Fatalf("round %d, concurrent caller %d: %+v, want the one rotation to key %d with key %d previous", round, i, k, prev.Current.ID+1, prev.Current.ID)
+			}
+		}
+		prev = sets[0]
 	}
+	last := base.Add(11 * time.Hour)
 	for _, s := range stores {
-		if k := keys(s, base.Add(2*time.Hour)); k.Current != sets[0].Current {
+		if k := keys(s, last); k.Current != sets[0].Current {
 			t.Fatal("a node reads another set")
 		}
 	}
@@ -1092,10 +1136,12 @@ func testTicketRecords(t *testing.T, v *env) {
 	var wins int
 	var mu sync.Mutex
 	var wg sync.WaitGroup
+	start := make(chan struct{}) // released at once, so that the callers race
 	for i := range 8 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			<-start
 			ok, err := stores[i%len(stores)].AdvanceTicketRecord(v.ctx, id, r, r.After(1), long)
 			if err != nil {
 				t.Error(err)
@@ -1107,6 +1153,7 @@ func testTicketRecords(t *testing.T, v *env) {
 			}
 		}()
 	}
+	close(start)
 	wg.Wait()
 	if wins != 1 {
 		t.Fatalf("%d of 8 concurrent advances from one record succeeded (HS-047)", wins)
@@ -1167,10 +1214,12 @@ func testOnCommitOrder(t *testing.T, v *env) {
 	var mu sync.Mutex
 	var order []store.Assigned
 	var wg sync.WaitGroup
+	start := make(chan struct{}) // released at once, so that the callers race
 	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			<-start
 			for i := range each {
 				ps := []store.Publication{pub(a)}
 				if (w+i)%3 == 0 {
@@ -1193,6 +1242,7 @@ func testOnCommitOrder(t *testing.T, v *env) {
 			}
 		}()
 	}
+	close(start)
 	wg.Wait()
 	if v.e.UnorderedCommits != "" {
 		t.Log("order of onCommit not checked: " + v.e.UnorderedCommits)
