@@ -12,7 +12,8 @@
 // (BATCH-020), one store epoch (ID-004), and the ticket key set and
 // records with their concurrency guarantees (HS-045 … HS-047). One mutex
 // serialises every call, so onCommit runs before any later Publish
-// commits.
+// commits; it runs with the mutex held and must not call the Store (as
+// with sqlitestore).
 //
 // Payloads are kept in plain form: there is no storage to protect, so the
 // sealed records of STORE-001 … STORE-004 have nothing to do here.
