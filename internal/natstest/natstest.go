@@ -28,7 +28,9 @@ func freePort(t testing.TB) int {
 }
 
 // Start starts n clustered JetStream servers and waits until JetStream has
-// a meta leader. They stop at the end of the test.
+// a meta leader; with n = 1, one server without a cluster (JetStream
+// streams and buckets then need replicas 1). They stop at the end of the
+// test.
 func Start(t testing.TB, n int) *Cluster {
 	t.Helper()
 	c := &Cluster{}
@@ -44,8 +46,10 @@ func Start(t testing.TB, n int) *Cluster {
 		o := &server.Options{
 			ServerName: fmt.Sprintf("nats-%d", i), Host: "127.0.0.1", Port: freePort(t),
 			JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
-			Cluster: server.ClusterOpts{Name: "sealfeed-test", Host: "127.0.0.1", Port: routes[i]},
-			Routes:  server.RoutesFromStr(strings.Join(urls, ",")),
+		}
+		if n > 1 {
+			o.Cluster = server.ClusterOpts{Name: "sealfeed-test", Host: "127.0.0.1", Port: routes[i]}
+			o.Routes = server.RoutesFromStr(strings.Join(urls, ","))
 		}
 		s, err := server.NewServer(o)
 		if err != nil {
@@ -60,6 +64,12 @@ func Start(t testing.TB, n int) *Cluster {
 		if !s.ReadyForConnections(20 * time.Second) {
 			t.Fatal("nats server not ready")
 		}
+	}
+	if n == 1 {
+		if !c.Servers[0].JetStreamEnabled() {
+			t.Fatal("JetStream not enabled")
+		}
+		return c
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {

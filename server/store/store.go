@@ -107,14 +107,21 @@ type Store interface {
 	// order. If req.IdempotencyKey was seen before for the same publisher
 	// with the same RequestHash, it stores nothing and returns the first
 	// answer with replayed set; with another hash it fails with
-	// ErrIdempotencyReused. onCommit, if not nil, runs after the commit and
-	// before any later Publish commits, so callers see commits in order.
+	// ErrIdempotencyReused. onCommit, if not nil, runs once after the
+	// commit of a stored request (not for a replayed one) with what Publish
+	// returns, before Publish returns. An engine with one writer
+	// (sqlitestore, memstore) runs it before any later Publish commits, so
+	// its callers see commits in order; a clustered engine (jsstore) does
+	// not order the calls of concurrent publishes. The core needs only
+	// "after the commit": a Pending read that onCommit triggers sees it.
 	Publish(ctx context.Context, req *PublishRequest, onCommit func([]Assigned)) (res []Assigned, replayed bool, err error)
 	// Pending returns up to limit unacknowledged, unexpired messages of a
 	// client with Seq > after, in Seq order.
 	Pending(ctx context.Context, clientID [32]byte, after uint64, limit int) ([]Message, error)
-	// Ack marks messages acknowledged and erases their payloads; unknown or
-	// already acknowledged IDs are ignored. It returns how many changed.
+	// Ack marks messages acknowledged and erases their payloads; unknown,
+	// expired (API-032), another client's or already acknowledged IDs are
+	// ignored, and an ID repeated in one call counts once. It returns how
+	// many changed.
 	Ack(ctx context.Context, acks map[[32]byte][]uint64) (int, error)
 	// Status reports one message by handle (ErrNotFound).
 	Status(ctx context.Context, handle string) (*Status, error)
@@ -122,7 +129,8 @@ type Store interface {
 	PendingCount(ctx context.Context, clientID [32]byte) (int, error)
 	// Expire moves pending messages whose TTL has passed to Expired, drops
 	// tombstones, idempotency keys and nonces older than their retention,
-	// and returns the clients whose pending messages changed.
+	// and returns the clients whose pending messages changed (an engine
+	// whose entries expire by themselves, jsstore, returns none).
 	Expire(ctx context.Context, now time.Time) ([][32]byte, error)
 	// Seen records (keyID, nonce) until expires and reports whether it
 	// was already recorded and not yet expired (API-016, API-017).

@@ -323,15 +323,21 @@ func (s *Store) Publish(ctx context.Context, req *store.PublishRequest, onCommit
 		}
 	}
 	if req.MaxPending > 0 {
+		// The request's own messages count too: two for one recipient with
+		// room for one is over the limit (API-028).
+		adds := map[[32]byte]int{}
 		for _, p := range req.Publications {
 			for _, to := range p.To {
-				n, err := s.PendingCount(ctx, to)
-				if err != nil {
-					return nil, false, err
-				}
-				if n >= req.MaxPending {
-					return nil, false, fmt.Errorf("%w: client %x has %d", store.ErrTooManyPending, to[:4], n)
-				}
+				adds[to]++
+			}
+		}
+		for to, k := range adds {
+			n, err := s.PendingCount(ctx, to)
+			if err != nil {
+				return nil, false, err
+			}
+			if n+k > req.MaxPending {
+				return nil, false, fmt.Errorf("%w: client %x has %d", store.ErrTooManyPending, to[:4], n)
 			}
 		}
 	}
@@ -572,7 +578,7 @@ type statusRecord struct {
 
 // Ack implements store.Store: the message is deleted from the stream and a
 // status record remembers the acknowledgement for the retention. The
-// requests run concurrently.
+// requests run concurrently, once per distinct ID.
 func (s *Store) Ack(ctx context.Context, acks map[[32]byte][]uint64) (int, error) {
 	var mu sync.Mutex
 	var firstErr error
@@ -581,7 +587,12 @@ func (s *Store) Ack(ctx context.Context, acks map[[32]byte][]uint64) (int, error
 	sem := make(chan struct{}, 32)
 	for c, ids := range acks {
 		subj := s.subject + hex.EncodeToString(c[:])
+		seen := make(map[uint64]bool, len(ids))
 		for _, id := range ids {
+			if seen[id] {
+				continue // an ID repeated in one call counts once
+			}
+			seen[id] = true
 			wg.Add(1)
 			sem <- struct{}{}
 			go func() {
@@ -604,6 +615,9 @@ func (s *Store) Ack(ctx context.Context, acks map[[32]byte][]uint64) (int, error
 }
 
 func (s *Store) ack(ctx context.Context, c [32]byte, subj string, id uint64) (bool, error) {
+	if id == 0 {
+		return false, nil // no message has ID 0 (DLV-001); JetStream refuses to look it up
+	}
 	m, err := s.stream.GetMsg(ctx, id)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return false, nil
@@ -616,12 +630,22 @@ func (s *Store) ack(ctx context.Context, c [32]byte, subj string, id uint64) (bo
 	}
 	created, _ := strconv.ParseInt(m.Header.Get(hCreated), 10, 64)
 	exp, _ := strconv.ParseInt(m.Header.Get(hExpires), 10, 64)
+	if exp <= s.opt.Now().UnixMilli() {
+		// Expired is final: JetStream removes it at its TTL, and a late
+		// acknowledgement must not report it acknowledged (API-032).
+		return false, nil
+	}
 	rec, _ := json.Marshal(statusRecord{Handle: handleFor(id, m.Header.Get(hHandle)), ClientID: c[:],
 		Publisher: m.Header.Get(hPublisher), Created: created, Expires: exp})
 	if _, err := s.status.Create(ctx, strconv.FormatUint(id, 10), rec, jetstream.KeyTTL(s.opt.Retention)); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
 		return false, err
 	}
-	if err := s.stream.DeleteMsg(ctx, id); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+	if err := s.stream.DeleteMsg(ctx, id); err != nil {
+		// Deleted by a concurrent acknowledgement (another node's, or a
+		// retry): that one counts it, not this one.
+		if _, gerr := s.stream.GetMsg(ctx, id); errors.Is(gerr, jetstream.ErrMsgNotFound) {
+			return false, nil
+		}
 		return false, err
 	}
 	return true, nil

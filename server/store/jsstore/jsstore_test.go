@@ -32,83 +32,26 @@ func openTest(t *testing.T) (*Store, *natstest.Cluster) {
 	return s, c
 }
 
-func cid(b byte) [32]byte { return [32]byte{b} }
-
-// The JetStream store keeps the Store contract: IDs increase per client in
-// order of acceptance (DLV-001), broadcasts are stored once (API-029),
-// acknowledged messages leave, idempotency keys store once (API-026,
-// API-027), nonces are single use (API-016), batch sequences never repeat
-// (BATCH-020).
-func TestStoreContractOnJetStream(t *testing.T) {
-	s, _ := openTest(t)
-	ctx := context.Background()
-	var committed int
-	res, replayed, err := s.Publish(ctx, &store.PublishRequest{Publisher: "p", IdempotencyKey: "k", RequestHash: [32]byte{1},
-		Publications: []store.Publication{
-			{To: [][32]byte{cid(1)}, Payload: []byte("one"), TTL: time.Hour},
-			{To: [][32]byte{cid(1), cid(2)}, Payload: []byte("all"), TTL: time.Hour},
-		}}, func(a []store.Assigned) { committed += len(a) })
-	if err != nil || replayed || len(res) != 3 || committed != 3 {
-		t.Fatal(err, replayed, res, committed)
-	}
-	if !(res[0].Seq < res[1].Seq) {
-		t.Fatalf("IDs not increasing: %+v", res)
-	}
-	again, replayed, err := s.Publish(ctx, &store.PublishRequest{Publisher: "p", IdempotencyKey: "k", RequestHash: [32]byte{1},
-		Publications: []store.Publication{{To: [][32]byte{cid(1)}, Payload: []byte("one"), TTL: time.Hour}}}, nil)
-	if err != nil || !replayed || again[0].Handle != res[0].Handle {
-		t.Fatalf("retry: %v %v %+v", err, replayed, again)
-	}
-	if _, _, err := s.Publish(ctx, &store.PublishRequest{Publisher: "p", IdempotencyKey: "k", RequestHash: [32]byte{2},
-		Publications: []store.Publication{{To: [][32]byte{cid(1)}, Payload: []byte("x"), TTL: time.Hour}}}, nil); !errors.Is(err, store.ErrIdempotencyReused) {
+// openSingle opens a store on one JetStream server of its own, replicas 1,
+// for the tests that need no cluster.
+func openSingle(t *testing.T) *Store {
+	t.Helper()
+	c := natstest.Start(t, 1)
+	nc, err := nats.Connect(c.URLs())
+	if err != nil {
 		t.Fatal(err)
 	}
-	msgs, err := s.Pending(ctx, cid(1), 0, 10)
-	if err != nil || len(msgs) != 2 || string(msgs[0].Payload) != "one" || string(msgs[1].Payload) != "all" || msgs[1].BlobID == 0 {
-		t.Fatalf("pending: %v %+v", err, msgs)
+	t.Cleanup(nc.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	s, err := Open(ctx, nc, Options{StorageKey: make([]byte, 32), Replicas: 1})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if m2, _ := s.Pending(ctx, cid(2), 0, 10); len(m2) != 1 || m2[0].BlobID != msgs[1].BlobID {
-		t.Fatalf("broadcast not shared: %+v", m2)
-	}
-	if n, _ := s.PendingCount(ctx, cid(1)); n != 2 {
-		t.Fatalf("pending count %d", n)
-	}
-	if n, err := s.Ack(ctx, map[[32]byte][]uint64{cid(1): {msgs[0].Seq}, cid(2): {msgs[0].Seq}}); err != nil || n != 1 {
-		t.Fatalf("ack: %v %d (client 2 cannot acknowledge client 1's message)", err, n)
-	}
-	if left, _ := s.Pending(ctx, cid(1), 0, 10); len(left) != 1 {
-		t.Fatalf("after ack: %+v", left)
-	}
-	st, err := s.Status(ctx, res[0].Handle)
-	if err != nil || st.State != store.Acknowledged || st.Publisher != "p" {
-		t.Fatal(err, st)
-	}
-	if st, err := s.Status(ctx, res[1].Handle); err != nil || st.State != store.Pending {
-		t.Fatal(err, st)
-	}
-	if seen, _ := s.Seen("k", "nonce-1", time.Now().Add(time.Minute)); seen {
-		t.Fatal("fresh nonce seen")
-	}
-	if seen, _ := s.Seen("k", "nonce-1", time.Now().Add(time.Minute)); !seen {
-		t.Fatal("nonce accepted twice")
-	}
-	// API-040: the publisher of a message to a client, and no other, may
-	// see its presence.
-	for _, c := range []struct {
-		pub    string
-		client byte
-		want   bool
-	}{{"p", 1, true}, {"p", 2, true}, {"q", 1, false}, {"p", 3, false}} {
-		if got, err := s.PublishedTo(ctx, c.pub, cid(c.client)); err != nil || got != c.want {
-			t.Fatalf("PublishedTo(%s, %d) = %v %v", c.pub, c.client, got, err)
-		}
-	}
-	a, _ := s.ReserveBatchSeqs(ctx, [32]byte{7}, 10)
-	b, _ := s.ReserveBatchSeqs(ctx, [32]byte{7}, 10)
-	if a != 1 || b != 11 {
-		t.Fatalf("batch seqs %d %d", a, b)
-	}
+	return s
 }
+
+func cid(b byte) [32]byte { return [32]byte{b} }
 
 // A replicated store survives the loss of one of three NATS servers.
 func TestStoreSurvivesANATSServer(t *testing.T) {
