@@ -22,7 +22,8 @@ func TestTicketKeysSealedAndRecordsDeleted(t *testing.T) {
 	if _, err := s.TicketKeys(ctx, now, time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.w.Exec(`UPDATE meta SET v = substr(v, 1, length(v) - 1) || x'00' WHERE k = 'ticket_keys'`); err != nil {
+	if _, err := s.w.Exec(`UPDATE meta SET v = substr(v, 1, length(v) - 1) ||
+		CASE WHEN substr(v, length(v), 1) = x'00' THEN x'01' ELSE x'00' END WHERE k = 'ticket_keys'`); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.TicketKeys(ctx, now, time.Hour); !errors.Is(err, store.ErrStoredDataTampered) {
