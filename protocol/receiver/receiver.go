@@ -60,6 +60,7 @@ func (s *State) SetUnacked(ids []uint64) error {
 // Message is one verified, decrypted message for the application.
 type Message struct {
 	ID        uint64 // per-client message ID (DLV-001)
+	Window    uint64 // the Receiver's window it was accepted in (Ack)
 	Payload   []byte
 	Broadcast bool
 	BatchSeq  uint64
@@ -86,6 +87,11 @@ type Receiver struct {
 	// process (DLV-013): not persisted, so that after a restart they are
 	// handed over again.
 	handed map[uint64]bool
+
+	// gen counts the windows this Receiver started: an Ack names the
+	// window of its message, so that an Ack from before a window change
+	// cannot acknowledge another message with the same ID (DLV-005).
+	gen uint64
 
 	opener *batch.Opener   // the session's; nil between sessions
 	seq    replay.BatchSeq // the session's batch sequence (REPLAY-010)
@@ -133,6 +139,7 @@ func (r *Receiver) Begin(clientID [32]byte, epoch [16]byte, persistentID bool, o
 		r.st.Unacked = map[uint64]struct{}{}
 		r.st.Unrecorded = !known && persistentID
 		clear(r.handed)
+		r.gen++
 	}
 	r.unrecordedSession = r.st.Unrecorded
 	r.opener, r.seq = opener, replay.BatchSeq{}
@@ -249,7 +256,7 @@ func (r *Receiver) Receive(msgs []session.Message, save func(*State) error) (Res
 
 // apply is the rule of DLV-012 for one authenticated message.
 func (res *Result) apply(r *Receiver, seq uint64, om batch.Message, added, handedNow *[]uint64) {
-	msg := Message{ID: om.ID, Payload: om.Payload, Broadcast: om.Broadcast, BatchSeq: seq}
+	msg := Message{ID: om.ID, Window: r.gen, Payload: om.Payload, Broadcast: om.Broadcast, BatchSeq: seq}
 	switch r.st.Window.Accept(om.ID) {
 	case replay.New:
 		r.st.Unacked[om.ID] = struct{}{}
@@ -295,11 +302,17 @@ func (r *Receiver) undo(added, pruned, handedNow []uint64) {
 	}
 }
 
-// Ack records that the application took message id (DLV-016): it leaves
-// Unacked. It reports whether the durable state changed; the caller saves
-// it lazily (a crash before that save only makes the message a possible
-// redelivery) and sends the Ack on its current connection, if any.
-func (r *Receiver) Ack(id uint64) (changed bool) {
+// Ack records that the application took message m (DLV-016): it leaves
+// Unacked. It reports whether it was unacknowledged in the current window:
+// only then does the caller send the Ack, on its current connection if
+// any, and save the state, lazily (a crash before that save only makes the
+// message a possible redelivery). A message of a window left since is not
+// acknowledged: its ID may name another message now (DLV-005).
+func (r *Receiver) Ack(m Message) (send bool) {
+	id := m.ID
+	if m.Window != r.gen {
+		return false
+	}
 	if _, ok := r.st.Unacked[id]; !ok {
 		return false
 	}

@@ -198,7 +198,7 @@ func TestDuplicateHandedInThisProcessIsDroppedWithoutAck(t *testing.T) {
 	srv, f := newServer(t, 1), &store{}
 	r := New(&State{})
 	begin(t, r, srv, clientA, epoch1, false)
-	receive(t, r, f, srv.delivery(1, 2, 3))
+	held := receive(t, r, f, srv.delivery(1, 2, 3))
 	res := receive(t, r, f, srv.delivery(1, 2))
 	check(t, "delivered again", ids(res.Deliver), nil)
 	check(t, "acked", res.Ack, nil)
@@ -207,10 +207,10 @@ func TestDuplicateHandedInThisProcessIsDroppedWithoutAck(t *testing.T) {
 	r.EndSession()
 	srv2 := newServer(t, 2)
 	begin(t, r, srv2, clientA, epoch1, false)
-	if !r.Ack(2) {
+	if !r.Ack(held.Deliver[1]) { // handed before the reconnect
 		t.Fatal("Ack(2) after a reconnect changed nothing")
 	}
-	if r.Ack(2) {
+	if r.Ack(held.Deliver[1]) {
 		t.Fatal("a second Ack(2) changed the state")
 	}
 	res = receive(t, r, f, srv2.delivery(1, 2, 3))
@@ -226,14 +226,14 @@ func TestRestartRedeliversUnackedOnce(t *testing.T) {
 	srv, f := newServer(t, 1), &store{}
 	r := New(&State{})
 	begin(t, r, srv, clientA, epoch1, false)
-	receive(t, r, f, srv.delivery(1, 2, 3))
-	r.Ack(1)
+	first := receive(t, r, f, srv.delivery(1, 2, 3))
+	r.Ack(first.Deliver[0])
 	// Lazily saved: the crash below may come before or after the save of
 	// the Ack; both must be safe. Here the Ack of 1 was saved, 3's was not.
 	if err := f.save(r.State()); err != nil {
 		t.Fatal(err)
 	}
-	r.Ack(3)
+	r.Ack(first.Deliver[2])
 
 	r2 := New(f.load()) // restart
 	srv2 := newServer(t, 2)
@@ -399,6 +399,9 @@ func TestNewWindowEmptiesUnacked(t *testing.T) {
 	res := receive(t, r, f, srv2.delivery(1, 2, 3))
 	check(t, "delivered in the new epoch", ids(res.Deliver), []uint64{1, 2, 3})
 	check(t, "marked (DLV-005)", redelivered(res.Deliver), []uint64{1, 2})
+	if r.Ack(Message{ID: 1, Window: 1}) || !r.Unacked(1) {
+		t.Fatal("an Ack from the left window acknowledged the new window's message 1")
+	}
 	if err := r.Begin(clientA, epoch1, false, srv.opener()); codeOf(err) != alert.ReplayedEpoch {
 		t.Fatalf("old epoch: %v", err)
 	}
@@ -440,6 +443,7 @@ func TestReceiverMatchesModelAndNeverHandsOverTwiceInAProcess(t *testing.T) {
 		unacked, handed := map[uint64]bool{}, map[uint64]bool{}
 		savedUnacked := map[uint64]bool{}
 		handedInProcess := map[uint64]int{}
+		byID := map[uint64]Message{} // the last hand-over of each ID
 
 		n := rapid.IntRange(1, 40).Draw(t, "steps")
 		for range n {
@@ -482,6 +486,7 @@ func TestReceiverMatchesModelAndNeverHandsOverTwiceInAProcess(t *testing.T) {
 				check(t, "marked", redelivered(res.Deliver), wantMarked)
 				check(t, "acked", res.Ack, slices.Compact(wantAck))
 				for _, m := range res.Deliver {
+					byID[m.ID] = m
 					handedInProcess[m.ID]++
 					if handedInProcess[m.ID] > 1 {
 						t.Fatalf("message %d handed over twice in one process", m.ID)
@@ -505,7 +510,7 @@ func TestReceiverMatchesModelAndNeverHandsOverTwiceInAProcess(t *testing.T) {
 					continue
 				}
 				id := rapid.SampledFrom(held).Draw(t, "ack")
-				if !r.Ack(id) {
+				if !r.Ack(byID[id]) {
 					t.Fatalf("Ack(%d) of a held message changed nothing", id)
 				}
 				delete(unacked, id)
