@@ -126,5 +126,5 @@ func TestDriveSendsLocalAlertsOnly(t *testing.T) {
 // silent records the client's frames and answers from the queue only.
 type silent struct{ l *loopTransport }
 
-func (s silent) WriteFrame(f []byte) error   { s.l.sent = append(s.l.sent, f); return nil }
+func (s silent) WriteFrame(f []byte) error  { s.l.sent = append(s.l.sent, f); return nil }
 func (s silent) ReadFrame() ([]byte, error) { return s.l.ReadFrame() }
