@@ -168,6 +168,7 @@ func (r *serverRun) stillServed(ctx context.Context) error {
 			if !ok {
 				return errors.New("the honest client was disconnected")
 			}
+			m.Ack() // taken: the honest client acknowledges (DLV-016)
 			if string(m.Payload) == payload {
 				return nil
 			}
@@ -531,6 +532,7 @@ func (r *serverRun) next() (client.Message, error) {
 		if !ok {
 			return m, errors.New("the honest client was disconnected")
 		}
+		m.Ack() // taken: the honest client acknowledges (DLV-016)
 		return m, nil
 	case <-time.After(10 * time.Second):
 		return client.Message{}, errors.New("no message within 10 s")
@@ -551,6 +553,7 @@ func (r *serverRun) expectPayload(p string) error {
 func (r *serverRun) expectNothing(d time.Duration) error {
 	select {
 	case m := <-r.honest.Messages():
+		m.Ack()
 		return fmt.Errorf("unexpected message %d %q (delivered twice?)", m.ID, m.Payload)
 	case <-time.After(d):
 		return nil
