@@ -233,8 +233,9 @@ func TestEndToEndExactlyOnceInOrder(t *testing.T) {
 	}
 }
 
-// TestRedeliveryAfterReconnect: a message is acknowledged only when the
-// application acknowledges it (DLV-016). A message handed over and not
+// TestRedeliveryAfterReconnect: the guarantee of DLV-010 across restarts
+// of the client. A message is acknowledged only when the application
+// acknowledges it (DLV-016). A message handed over and not
 // acknowledged is handed over again by a client restarted from its state
 // file, marked as a possible redelivery (DLV-012); a key-identified client
 // that lost its state keeps its ID and sees every pending message again,
