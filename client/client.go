@@ -159,6 +159,7 @@ type Client struct {
 
 	handlerCancel context.CancelFunc
 	handlerDone   chan struct{}
+	single        bool // made by New: ServeOnce, Handler on the connection's goroutine
 
 	mu       sync.Mutex
 	clientID [32]byte
@@ -203,6 +204,89 @@ func GoingAway(err error) bool {
 // Dial connects once (so that configuration errors surface at once) and
 // then keeps the connection up in the background until Close.
 func Dial(ctx context.Context, cfg Config) (*Client, error) {
+	c, err := newClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	cn, err := c.connect(ctx)
+	for i := 1; err != nil && i < len(cfg.URLs) && ctx.Err() == nil; i++ {
+		cn, err = c.connect(ctx) // the next node of the cluster
+	}
+	if err != nil {
+		return nil, err
+	}
+	rctx, cancel := context.WithCancel(context.Background())
+	c.cancel = cancel
+	if cfg.Handler != nil {
+		hctx, hcancel := context.WithCancel(context.Background())
+		c.handlerCancel = hcancel
+		go c.dispatch(hctx)
+	} else {
+		close(c.handlerDone)
+	}
+	go c.run(rctx, cn)
+	return c, nil
+}
+
+// New returns a client that makes no connection by itself: each
+// ServeOnce makes one connection with the client's state (identity,
+// ticket, window, unacknowledged set) and serves it until it ends. It
+// calls Config.Handler, which it requires, on the connection's goroutine,
+// record by record, so that a record's Acks are sent before the next frame
+// is read. Applications use Dial, which reconnects with backoff and runs
+// Handler on a goroutine of its own; New is for the conformance shim and
+// tools that decide about every connection.
+func New(cfg Config) (*Client, error) {
+	if cfg.Handler == nil {
+		return nil, errors.New("client: New needs a Handler")
+	}
+	c, err := newClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	c.single = true
+	c.cancel = func() {}
+	close(c.done)
+	close(c.handlerDone)
+	return c, nil
+}
+
+// ServeOnce makes one connection and serves it until it ends (New); it
+// returns why it ended: the handshake's error, or the error that ended
+// the session (an *alert.Error: from the peer when session.FromPeer says
+// so, close_notify and going_away included; otherwise sent to the peer),
+// or a transport error. connected, if not nil, is called after the
+// handshake, before any delivery.
+func (c *Client) ServeOnce(ctx context.Context, connected func(Event)) error {
+	if !c.single {
+		return errors.New("client: ServeOnce needs a client made by New")
+	}
+	cn, err := c.connect(ctx)
+	if err != nil {
+		return err
+	}
+	if connected != nil {
+		info := cn.sess.State()
+		connected(Event{Connected: true, ClientID: info.ClientID, Resumed: info.Resumed})
+	}
+	err = cn.serve(ctx)
+	c.endSession()
+	return err
+}
+
+// endSession records that a connection ended in this process.
+func (c *Client) endSession() {
+	c.mu.Lock()
+	c.cur = nil
+	c.mu.Unlock()
+	c.st.mu.Lock()
+	c.recv.EndSession()
+	c.dirty = true
+	c.st.mu.Unlock()
+}
+
+// newClient applies the defaults of Config and loads the state file.
+func newClient(cfg Config) (*Client, error) {
 	if (cfg.PinnedKeyID == nil) == (cfg.Trust == nil) {
 		return nil, errors.New("client: set exactly one of PinnedKeyID and Trust")
 	}
@@ -232,27 +316,9 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{cfg: cfg, log: cfg.Logger, st: st, msgs: make(chan Message, cfg.Buffer),
+	return &Client{cfg: cfg, log: cfg.Logger, st: st, msgs: make(chan Message, cfg.Buffer),
 		events: make(chan Event, 16), done: make(chan struct{}), recv: receiver.New(&st.Recv),
-		handlerDone: make(chan struct{})}
-	cn, err := c.connect(ctx)
-	for i := 1; err != nil && i < len(cfg.URLs) && ctx.Err() == nil; i++ {
-		cn, err = c.connect(ctx) // the next node of the cluster
-	}
-	if err != nil {
-		return nil, err
-	}
-	rctx, cancel := context.WithCancel(context.Background())
-	c.cancel = cancel
-	if cfg.Handler != nil {
-		hctx, hcancel := context.WithCancel(context.Background())
-		c.handlerCancel = hcancel
-		go c.dispatch(hctx)
-	} else {
-		close(c.handlerDone)
-	}
-	go c.run(rctx, cn)
-	return c, nil
+		handlerDone: make(chan struct{})}, nil
 }
 
 // Messages returns the channel of verified messages when Config.Handler
@@ -281,15 +347,21 @@ func (c *Client) dispatch(ctx context.Context) {
 			if ctx.Err() != nil {
 				return // not handed over: it stays unacknowledged
 			}
-			if err := c.cfg.Handler(ctx, m); err != nil {
-				c.log.Warn("handler failed: message not acknowledged", "id", m.ID, "err", err)
-				continue
-			}
-			if !c.cfg.ManualAck {
-				if err := c.ack(m); err != nil {
-					c.log.Info("ack not sent", "id", m.ID, "err", err)
-				}
-			}
+			c.handOver(ctx, m)
+		}
+	}
+}
+
+// handOver calls Handler and acknowledges when it returns nil, unless
+// ManualAck (DLV-016).
+func (c *Client) handOver(ctx context.Context, m Message) {
+	if err := c.cfg.Handler(ctx, m); err != nil {
+		c.log.Warn("handler failed: message not acknowledged", "id", m.ID, "err", err)
+		return
+	}
+	if !c.cfg.ManualAck {
+		if err := c.ack(m); err != nil {
+			c.log.Info("ack not sent", "id", m.ID, "err", err)
 		}
 	}
 }
@@ -400,13 +472,7 @@ func (c *Client) run(ctx context.Context, cn *conn) {
 		if cn != nil {
 			start := time.Now()
 			err := cn.serve(ctx)
-			c.mu.Lock()
-			c.cur = nil
-			c.mu.Unlock()
-			c.st.mu.Lock()
-			c.recv.EndSession()
-			c.dirty = true
-			c.st.mu.Unlock()
+			c.endSession()
 			if ctx.Err() != nil {
 				return
 			}
@@ -694,6 +760,10 @@ func (cn *conn) handle(ctx context.Context, frame []byte) error {
 	for _, m := range res.Deliver {
 		fm := Message{ID: m.ID, Payload: m.Payload, Broadcast: m.Broadcast, BatchSeq: m.BatchSeq,
 			PossibleRedelivery: m.PossibleRedelivery, c: c, window: m.Window}
+		if c.single {
+			c.handOver(ctx, fm)
+			continue
+		}
 		select {
 		case c.msgs <- fm:
 		case <-ctx.Done():

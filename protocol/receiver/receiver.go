@@ -270,6 +270,7 @@ func (res *Result) apply(r *Receiver, seq uint64, om batch.Message, added, hande
 		switch {
 		case bugs.NoReplayWindow:
 			res.Deliver = append(res.Deliver, msg)
+			res.Ack = append(res.Ack, om.ID)
 		case unacked && !r.handed[om.ID]:
 			r.handed[om.ID] = true
 			*handedNow = append(*handedNow, om.ID)
@@ -284,7 +285,6 @@ func (res *Result) apply(r *Receiver, seq uint64, om batch.Message, added, hande
 	default: // Stale (Invalid was refused before anything changed)
 		if bugs.NoReplayWindow {
 			res.Deliver = append(res.Deliver, msg)
-			return
 		}
 		res.Ack = append(res.Ack, om.ID) // REPLAY-012
 	}
