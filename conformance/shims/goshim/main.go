@@ -20,6 +20,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"slices"
 	"strings"
@@ -204,7 +205,13 @@ func live(o *options) int {
 		err := c.ServeOnce(context.Background(), connected)
 		// A connection ends normally with close_notify, or with going_away
 		// (POST-022): then the next one (CONF-011).
-		if code, ok := alert.Find(err); ok && session.FromPeer(err) && (code == alert.CloseNotify || code == alert.GoingAway) {
+		code, ok := alert.Find(err)
+		if ok && session.FromPeer(err) && code == alert.CloseNotify {
+			continue
+		}
+		if ok && session.FromPeer(err) && code == alert.GoingAway {
+			// POST-022: not to the same endpoint without a random delay.
+			time.Sleep(rand.N(client.GoingAwaySpread))
 			continue
 		}
 		return failure(err)
