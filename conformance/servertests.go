@@ -18,6 +18,7 @@ import (
 
 	"github.com/sealfeed/sealfeed/client"
 	"github.com/sealfeed/sealfeed/internal/httpsig"
+	"github.com/sealfeed/sealfeed/internal/wsframe"
 	"github.com/sealfeed/sealfeed/protocol/alert"
 	"github.com/sealfeed/sealfeed/protocol/handshake"
 	"github.com/sealfeed/sealfeed/protocol/session"
@@ -104,24 +105,12 @@ func (r *serverRun) connect() (*websocket.Conn, *session.Session, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	hello, _ := hc.Start()
-	ws.WriteMessage(websocket.BinaryMessage, hello)
-	for {
-		_, f, err := ws.ReadMessage()
-		if err != nil {
-			return nil, nil, err
-		}
-		out, done, err := hc.Handle(f)
-		if err != nil {
-			return nil, nil, err
-		}
-		for _, o := range out {
-			ws.WriteMessage(websocket.BinaryMessage, o)
-		}
-		if done {
-			return ws, hc.Session(), nil
-		}
+	sess, err := hc.Drive(wsframe.Conn{WS: ws})
+	if err != nil {
+		ws.Close()
+		return nil, nil, err
 	}
+	return ws, sess, nil
 }
 
 // protectedAlert reads until the server's Alert and returns its code.

@@ -1,6 +1,8 @@
 package handshake
 
 import (
+	"errors"
+
 	"github.com/sealfeed/sealfeed/protocol/alert"
 	"github.com/sealfeed/sealfeed/protocol/session"
 )
@@ -56,4 +58,58 @@ func (c *Client) Drive(t FrameTransport) (*session.Session, error) {
 			return c.Session(), nil
 		}
 	}
+}
+
+// Loopback is a FrameTransport to a Server in the same process: each frame
+// the client writes goes to the server's Handle, and what the server
+// answers is read back in order. A failing server answers with its Alert
+// (ALERT-001), as over a network, and keeps its error in Err. OnFrame, if
+// set, sees every frame, from "client" or "server". The demo, the
+// benchmarks and the fuzz seeds run Drive over it.
+type Loopback struct {
+	Server  *Server
+	OnFrame func(from string, frame []byte)
+	Err     error // the server's failure, if any
+
+	queue [][]byte
+}
+
+// WriteFrame hands frame to the server.
+func (l *Loopback) WriteFrame(frame []byte) error {
+	if l.OnFrame != nil {
+		l.OnFrame("client", frame)
+	}
+	if l.Err != nil {
+		return l.Err
+	}
+	out, _, err := l.Server.Handle(frame)
+	if err != nil {
+		l.Err = err
+		if code, ok := alert.Find(err); ok && !session.FromPeer(err) {
+			if f := l.Server.AlertFrame(code); f != nil {
+				out = append(out, f)
+			}
+		}
+	}
+	l.queue = append(l.queue, out...)
+	return nil
+}
+
+// errLoopbackIdle: the client waits for a frame the server will never send.
+var errLoopbackIdle = alert.New(alert.Timeout, "loopback: the server has nothing to send")
+
+// ReadFrame returns the server's next frame.
+func (l *Loopback) ReadFrame() ([]byte, error) {
+	if len(l.queue) == 0 {
+		if l.Err != nil {
+			return nil, errors.New("loopback: the server failed and sent no Alert")
+		}
+		return nil, errLoopbackIdle
+	}
+	f := l.queue[0]
+	l.queue = l.queue[1:]
+	if l.OnFrame != nil {
+		l.OnFrame("server", f)
+	}
+	return f, nil
 }

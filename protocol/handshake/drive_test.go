@@ -2,6 +2,7 @@ package handshake
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/sealfeed/sealfeed/protocol/alert"
@@ -64,6 +65,30 @@ func TestDriveCompletesHandshake(t *testing.T) {
 	}
 	if sess == nil || sess.State().ClientID != l.s.Session().State().ClientID || c.NewTicket() == nil {
 		t.Fatal("sides disagree")
+	}
+}
+
+// Over a Loopback the client sees the server's Alert when the server
+// fails, and OnFrame sees every frame of a complete handshake in order.
+func TestLoopbackCarriesTheHandshake(t *testing.T) {
+	s, _ := NewServer(plainServer())
+	var seen []string
+	l := &Loopback{Server: s, OnFrame: func(from string, _ []byte) { seen = append(seen, from) }}
+	c, _ := NewClient(pinnedClient())
+	if _, err := c.Drive(l); err != nil || l.Err != nil {
+		t.Fatalf("client %v, server %v", err, l.Err)
+	}
+	if got := strings.Join(seen, " "); got != "client server server client server" {
+		t.Fatalf("frames: %s", got)
+	}
+	cfg := plainServer()
+	cfg.RequireClientKey = true // an anonymous client is refused
+	s, _ = NewServer(cfg)
+	l = &Loopback{Server: s}
+	c, _ = NewClient(pinnedClient())
+	_, err := c.Drive(l)
+	if code, _ := alert.Find(err); l.Err == nil || !session.FromPeer(err) || code == alert.InternalError {
+		t.Fatalf("client %v, server %v", err, l.Err)
 	}
 }
 
