@@ -72,8 +72,9 @@ type Config struct {
 	// with ManualAck only when the application calls Message.Ack. A
 	// message for which Handler returns an error is logged and not
 	// acknowledged: the application may still call Ack, otherwise it is
-	// handed over again after the next restart. Without Handler the
-	// application reads Messages.
+	// handed over again after the next restart. Handler must not call
+	// Close (Close waits for it). Without Handler the application reads
+	// Messages.
 	Handler func(ctx context.Context, m Message) error
 	// ManualAck: with Handler, acknowledge only on Message.Ack, not when
 	// Handler returns. Without Handler it is implied.
