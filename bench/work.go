@@ -152,8 +152,8 @@ func Open(b *testing.B, n, size int) {
 
 var handshakeKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, 32))
 
-// Handshake runs full SealFeed handshakes for group, the two state machines
-// passing frames in memory.
+// Handshake runs full SealFeed handshakes for group: the client's driver
+// (handshake.Client.Drive) over frames passed in memory to the server.
 func Handshake(b *testing.B, group uint16) {
 	id := sig.KeyID(handshakeKey.Public().(ed25519.PublicKey))
 	// A server validates its own key once, not per connection.
@@ -165,21 +165,7 @@ func Handshake(b *testing.B, group uint16) {
 	for b.Loop() {
 		c, _ := handshake.NewClient(&handshake.ClientConfig{PinnedKeyID: &id, Groups: []uint16{group}, AEADs: []uint16{suite.AEADChaCha20Poly1305}})
 		s, _ := handshake.NewServer(&handshake.ServerConfig{Key: handshakeKey, PublicKey: pub})
-		hello, _ := c.Start()
-		out, _, err := s.Handle(hello)
-		if err != nil {
-			b.Fatal(err)
-		}
-		c.Handle(out[0])
-		flight, _, err := c.Handle(out[1])
-		if err != nil {
-			b.Fatal(err)
-		}
-		w, _, err := s.Handle(flight[0])
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, done, err := c.Handle(w[0]); err != nil || !done {
+		if _, err := c.Drive(&handshake.Loopback{Server: s}); err != nil {
 			b.Fatal("handshake did not complete", err)
 		}
 	}

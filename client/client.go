@@ -2,10 +2,17 @@
 // server over WebSocket, authenticates it by a pinned key or an authority
 // credential, receives batch deliveries, verifies and decrypts them
 // (BATCH-014), drops replays (REPLAY-010 … REPLAY-013), and hands every
-// message to the application once, in order of arrival. It reconnects with
+// message to the application in order of arrival. It reconnects with
 // exponential backoff and jitter, resumes its client ID (by its identity
-// key or a resumption ticket), and acknowledges messages (DLV-003) so the
-// server stops redelivering them.
+// key or a resumption ticket), and acknowledges a message (DLV-003) only
+// after the application took it: when Config.Handler returns nil, or when
+// the application calls Message.Ack.
+//
+// The guarantee (DLV-010): every message the server accepted reaches the
+// application at least once unless it expires or the client's state file
+// is lost; without a crash of the process (reconnects included) never
+// twice; a message handed over and not acknowledged before a crash is
+// handed over again after the restart with PossibleRedelivery set.
 package client
 
 import (
@@ -23,17 +30,17 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/sealfeed/sealfeed/internal/wsframe"
 	"github.com/sealfeed/sealfeed/protocol/alert"
 	"github.com/sealfeed/sealfeed/protocol/batch"
 	"github.com/sealfeed/sealfeed/protocol/credential"
 	"github.com/sealfeed/sealfeed/protocol/handshake"
-	"github.com/sealfeed/sealfeed/protocol/replay"
+	"github.com/sealfeed/sealfeed/protocol/receiver"
 	"github.com/sealfeed/sealfeed/protocol/session"
-	"github.com/sealfeed/sealfeed/protocol/wire"
 )
 
 // Subprotocol is the WebSocket subprotocol of SealFeed v1.
-const Subprotocol = "sealfeed.v1"
+const Subprotocol = wsframe.Subprotocol
 
 // Config configures a Client. Set exactly one of PinnedKeyID and Trust.
 type Config struct {
@@ -51,21 +58,33 @@ type Config struct {
 	// Without it the client is anonymous and keeps its client ID with
 	// resumption tickets (HS-040).
 	Identity ed25519.PrivateKey
-	// StatePath is the file holding the replay state, ticket and
-	// revocation number across restarts (REPLAY-013). Empty: memory only,
-	// which protects one process lifetime.
+	// StatePath is the file holding the replay state, the messages handed
+	// over and not yet acknowledged, the ticket and the revocation number
+	// across restarts (REPLAY-013, DLV-011). Empty: memory only, which
+	// protects one process lifetime; a restart then loses what was handed
+	// over and not acknowledged.
 	StatePath string
 	// Groups and AEADs restrict the offer; nil offers everything supported.
 	Groups, AEADs []uint16
-	// ManualAck makes the application acknowledge with Message.Ack; by
-	// default a message is acknowledged once the application has received
-	// it from Messages.
+	// Handler, if set, is called with each message, one at a time, in
+	// order of arrival, on a goroutine of the client; ctx is cancelled by
+	// Close. A message is acknowledged when Handler returns nil (DLV-016);
+	// with ManualAck only when the application calls Message.Ack. A
+	// message for which Handler returns an error is logged and not
+	// acknowledged: the application may still call Ack, otherwise it is
+	// handed over again after the next restart. Handler must not call
+	// Close (Close waits for it). Without Handler the application reads
+	// Messages.
+	Handler func(ctx context.Context, m Message) error
+	// ManualAck: with Handler, acknowledge only on Message.Ack, not when
+	// Handler returns. Without Handler it is implied.
 	ManualAck bool
 	// MinBackoff and MaxBackoff bound the reconnect delay; 0: 100 ms, 30 s.
 	MinBackoff, MaxBackoff time.Duration
 	// HandshakeTimeout bounds a handshake; 0: 10 s (HS-051).
 	HandshakeTimeout time.Duration
-	// Buffer is the capacity of the Messages channel; 0: 256.
+	// Buffer is the capacity of the Messages channel (of the queue before
+	// Handler); 0: 256. A full buffer stops reading from the connection.
 	Buffer int
 	// HeartbeatInterval and HeartbeatTimeout set liveness (POST-021):
 	// after HeartbeatInterval without a frame from the server the client
@@ -84,21 +103,31 @@ type Message struct {
 	Payload   []byte
 	Broadcast bool
 	BatchSeq  uint64
-	// PossibleRedelivery: the server's store was restored since this ID's
-	// window began, and a message with this ID may have reached the
-	// application before (DLV-005: at least once across a restore).
+	// PossibleRedelivery: a message with this ID may have reached the
+	// application before: it was handed over before a restart of the
+	// client and not acknowledged (DLV-012), the server's store was
+	// restored since this ID's window began (DLV-005), or the client's
+	// state was lost (DLV-015).
 	PossibleRedelivery bool
-	conn               *conn
+
+	c      *Client
+	window uint64 // the receiver's window the ID belongs to
 }
 
-// Ack acknowledges the message (ManualAck mode); it is a no-op otherwise
-// or when the connection that delivered it is gone (the server then
-// redelivers it and the client acknowledges the duplicate itself).
+// Ack tells the client that the application has taken the message
+// (DLV-016): it leaves the client's unacknowledged set and the Ack goes
+// to the server on the client's current connection, whichever delivered
+// it. Without a connection nothing is sent: the server redelivers the
+// message on the next one and the client acknowledges that duplicate
+// itself (REPLAY-012). Ack of a message acknowledged before, or of a
+// window the client has left since (a new store epoch or client ID,
+// DLV-005), does nothing. The removal is saved within about a second,
+// and by Close.
 func (m Message) Ack() error {
-	if m.conn == nil {
+	if m.c == nil {
 		return nil
 	}
-	return m.conn.ack([]uint64{m.ID})
+	return m.c.ack(m)
 }
 
 // Event reports a change of the connection for logs and UIs.
@@ -122,6 +151,16 @@ type Client struct {
 	events chan Event
 	cancel context.CancelFunc
 	done   chan struct{}
+
+	// Guarded by st.mu: the receive path (one per client, across its
+	// connections) and whether an Ack's removal awaits its save.
+	recv      *receiver.Receiver
+	dirty     bool
+	saveTimer *time.Timer
+
+	handlerCancel context.CancelFunc
+	handlerDone   chan struct{}
+	single        bool // made by New: ServeOnce, Handler on the connection's goroutine
 
 	mu       sync.Mutex
 	clientID [32]byte
@@ -166,6 +205,89 @@ func GoingAway(err error) bool {
 // Dial connects once (so that configuration errors surface at once) and
 // then keeps the connection up in the background until Close.
 func Dial(ctx context.Context, cfg Config) (*Client, error) {
+	c, err := newClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	cn, err := c.connect(ctx)
+	for i := 1; err != nil && i < len(cfg.URLs) && ctx.Err() == nil; i++ {
+		cn, err = c.connect(ctx) // the next node of the cluster
+	}
+	if err != nil {
+		return nil, err
+	}
+	rctx, cancel := context.WithCancel(context.Background())
+	c.cancel = cancel
+	if cfg.Handler != nil {
+		hctx, hcancel := context.WithCancel(context.Background())
+		c.handlerCancel = hcancel
+		go c.dispatch(hctx)
+	} else {
+		close(c.handlerDone)
+	}
+	go c.run(rctx, cn)
+	return c, nil
+}
+
+// New returns a client that makes no connection by itself: each
+// ServeOnce makes one connection with the client's state (identity,
+// ticket, window, unacknowledged set) and serves it until it ends. It
+// calls Config.Handler, which it requires, on the connection's goroutine,
+// record by record, so that a record's Acks are sent before the next frame
+// is read. Applications use Dial, which reconnects with backoff and runs
+// Handler on a goroutine of its own; New is for the conformance shim and
+// tools that decide about every connection.
+func New(cfg Config) (*Client, error) {
+	if cfg.Handler == nil {
+		return nil, errors.New("client: New needs a Handler")
+	}
+	c, err := newClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	c.single = true
+	c.cancel = func() {}
+	close(c.done)
+	close(c.handlerDone)
+	return c, nil
+}
+
+// ServeOnce makes one connection and serves it until it ends (New); it
+// returns why it ended: the handshake's error, or the error that ended
+// the session (an *alert.Error: from the peer when session.FromPeer says
+// so, close_notify and going_away included; otherwise sent to the peer),
+// or a transport error. connected, if not nil, is called after the
+// handshake, before any delivery.
+func (c *Client) ServeOnce(ctx context.Context, connected func(Event)) error {
+	if !c.single {
+		return errors.New("client: ServeOnce needs a client made by New")
+	}
+	cn, err := c.connect(ctx)
+	if err != nil {
+		return err
+	}
+	if connected != nil {
+		info := cn.sess.State()
+		connected(Event{Connected: true, ClientID: info.ClientID, Resumed: info.Resumed})
+	}
+	err = cn.serve(ctx)
+	c.endSession()
+	return err
+}
+
+// endSession records that a connection ended in this process.
+func (c *Client) endSession() {
+	c.mu.Lock()
+	c.cur = nil
+	c.mu.Unlock()
+	c.st.mu.Lock()
+	c.recv.EndSession()
+	c.dirty = true
+	c.st.mu.Unlock()
+}
+
+// newClient applies the defaults of Config and loads the state file.
+func newClient(cfg Config) (*Client, error) {
 	if (cfg.PinnedKeyID == nil) == (cfg.Trust == nil) {
 		return nil, errors.New("client: set exactly one of PinnedKeyID and Trust")
 	}
@@ -195,24 +317,106 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{cfg: cfg, log: cfg.Logger, st: st, msgs: make(chan Message, cfg.Buffer),
-		events: make(chan Event, 16), done: make(chan struct{})}
-	cn, err := c.connect(ctx)
-	for i := 1; err != nil && i < len(cfg.URLs) && ctx.Err() == nil; i++ {
-		cn, err = c.connect(ctx) // the next node of the cluster
-	}
-	if err != nil {
-		return nil, err
-	}
-	rctx, cancel := context.WithCancel(context.Background())
-	c.cancel = cancel
-	go c.run(rctx, cn)
-	return c, nil
+	return &Client{cfg: cfg, log: cfg.Logger, st: st, msgs: make(chan Message, cfg.Buffer),
+		events: make(chan Event, 16), done: make(chan struct{}), recv: receiver.New(&st.Recv),
+		handlerDone: make(chan struct{})}, nil
 }
 
-// Messages returns the channel of verified messages. It is closed by
-// Close.
-func (c *Client) Messages() <-chan Message { return c.msgs }
+// Messages returns the channel of verified messages when Config.Handler
+// is nil. Receiving a message from it is not a hand-off: a message is
+// acknowledged only by its Ack (DLV-016), so a message received and not
+// acknowledged before a crash is handed over again after the restart. It
+// is closed by Close. With Handler set, nothing is sent on it.
+func (c *Client) Messages() <-chan Message {
+	if c.cfg.Handler != nil {
+		return nil
+	}
+	return c.msgs
+}
+
+// dispatch calls Handler for each message in turn until Close (DLV-016).
+func (c *Client) dispatch(ctx context.Context) {
+	defer close(c.handlerDone)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m, ok := <-c.msgs:
+			if !ok {
+				return
+			}
+			if ctx.Err() != nil {
+				return // not handed over: it stays unacknowledged
+			}
+			c.handOver(ctx, m)
+		}
+	}
+}
+
+// handOver calls Handler and acknowledges when it returns nil, unless
+// ManualAck (DLV-016).
+func (c *Client) handOver(ctx context.Context, m Message) {
+	if err := c.cfg.Handler(ctx, m); err != nil {
+		c.log.Warn("handler failed: message not acknowledged", "id", m.ID, "err", err)
+		return
+	}
+	if !c.cfg.ManualAck {
+		if err := c.ack(m); err != nil {
+			c.log.Info("ack not sent", "id", m.ID, "err", err)
+		}
+	}
+}
+
+// ack is Message.Ack.
+func (c *Client) ack(m Message) error {
+	c.st.mu.Lock()
+	send := c.recv.Ack(receiver.Message{ID: m.ID, Window: m.window})
+	if send {
+		c.dirty = true
+		if c.saveTimer == nil {
+			c.saveTimer = time.AfterFunc(time.Second, c.flush)
+		}
+	}
+	c.st.mu.Unlock()
+	if !send {
+		return nil
+	}
+	c.mu.Lock()
+	cur := c.cur
+	c.mu.Unlock()
+	if cur == nil {
+		return nil
+	}
+	return cur.ack([]uint64{m.ID})
+}
+
+// flush saves the state if an Ack changed it since the last save.
+func (c *Client) flush() {
+	c.st.mu.Lock()
+	defer c.st.mu.Unlock()
+	if c.saveTimer != nil {
+		c.saveTimer.Stop()
+		c.saveTimer = nil
+	}
+	if !c.dirty {
+		return
+	}
+	if err := c.st.save(); err != nil {
+		c.log.Warn("saving state failed", "err", err)
+		return
+	}
+	c.dirty = false
+}
+
+// saveLocked saves the state for the receiver (REPLAY-013); the caller
+// holds st.mu.
+func (c *Client) saveLocked(*receiver.State) error {
+	if err := c.st.save(); err != nil {
+		return err
+	}
+	c.dirty = false
+	return nil
+}
 
 // Events returns connection events; events are dropped when nobody reads.
 // It is closed by Close.
@@ -225,7 +429,10 @@ func (c *Client) ClientID() [32]byte {
 	return c.clientID
 }
 
-// Close closes the connection with close_notify and stops reconnecting.
+// Close closes the connection with close_notify, stops reconnecting,
+// waits for a running Handler to return, and saves the state. Messages
+// handed over and not acknowledged stay unacknowledged: a later client on
+// the same state file gets them again (DLV-012).
 func (c *Client) Close() error {
 	c.mu.Lock()
 	if c.closing {
@@ -237,10 +444,15 @@ func (c *Client) Close() error {
 	cur := c.cur
 	c.mu.Unlock()
 	c.cancel()
+	if c.handlerCancel != nil {
+		c.handlerCancel()
+	}
 	if cur != nil {
 		cur.close(alert.CloseNotify)
 	}
 	<-c.done
+	<-c.handlerDone
+	c.flush()
 	return nil
 }
 
@@ -261,9 +473,7 @@ func (c *Client) run(ctx context.Context, cn *conn) {
 		if cn != nil {
 			start := time.Now()
 			err := cn.serve(ctx)
-			c.mu.Lock()
-			c.cur = nil
-			c.mu.Unlock()
+			c.endSession()
 			if ctx.Err() != nil {
 				return
 			}
@@ -313,8 +523,6 @@ type conn struct {
 	ws     *websocket.Conn
 	mu     sync.Mutex // serialises the session and writes
 	sess   *session.Session
-	opener *batch.Opener
-	seq    replay.BatchSeq // this session's batch sequence (REPLAY-010), never persisted
 	closed bool
 
 	lastRecv atomic.Int64 // Unix nanoseconds of the last frame received
@@ -340,80 +548,45 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.HandshakeTimeout)
 	defer cancel()
-	d := websocket.Dialer{Subprotocols: []string{Subprotocol}, HandshakeTimeout: c.cfg.HandshakeTimeout}
 	url := c.endpoint()
-	ws, resp, err := d.DialContext(ctx, url, c.cfg.Header)
+	ws, err := wsframe.Dial(ctx, url, c.cfg.Header, c.cfg.HandshakeTimeout)
 	if err != nil {
-		if resp != nil {
-			return nil, fmt.Errorf("client: dial %s: %s", url, resp.Status)
-		}
-		return nil, fmt.Errorf("client: dial: %w", err)
-	}
-	if ws.Subprotocol() != Subprotocol {
-		ws.Close()
-		return nil, errors.New("client: server did not accept subprotocol sealfeed.v1")
+		return nil, fmt.Errorf("client: %w", err)
 	}
 	deadline, _ := ctx.Deadline()
 	ws.SetReadDeadline(deadline)
 	ws.SetWriteDeadline(deadline)
-	ws.SetReadLimit(wire.FrameHeaderLen + wire.MaxProtectedFrame + 1)
+	sess, err := hs.Drive(wsframe.Conn{WS: ws})
+	if err != nil {
+		ws.Close()
+		if _, ok := alert.Find(err); !ok {
+			return nil, fmt.Errorf("client: handshake: %w", err)
+		}
+		return nil, err
+	}
 	fail := func(err error) (*conn, error) {
-		if code, ok := alert.Find(err); ok && !session.FromPeer(err) {
-			if f := hs.AlertFrame(code); f != nil {
+		if code, ok := alert.Find(err); ok {
+			if f := sess.AlertFrame(code); f != nil {
 				ws.WriteMessage(websocket.BinaryMessage, f)
 			}
 		}
 		ws.Close()
 		return nil, err
 	}
-	hello, err := hs.Start()
-	if err != nil {
-		return fail(err)
-	}
-	if err := ws.WriteMessage(websocket.BinaryMessage, hello); err != nil {
-		return fail(err)
-	}
-	for {
-		mt, frame, err := ws.ReadMessage()
-		if err != nil {
-			if ctx.Err() != nil {
-				return fail(alert.New(alert.Timeout, "handshake timeout (HS-051)"))
-			}
-			return fail(fmt.Errorf("client: handshake: %w", err))
-		}
-		if mt != websocket.BinaryMessage {
-			return fail(alert.New(alert.DecodeError, "text WebSocket message"))
-		}
-		out, done, err := hs.Handle(frame)
-		if err != nil {
-			return fail(err)
-		}
-		for _, f := range out {
-			if err := ws.WriteMessage(websocket.BinaryMessage, f); err != nil {
-				return fail(err)
-			}
-		}
-		if done {
-			break
-		}
-	}
-	sess := hs.Session()
 	info := sess.State()
 	keys, err := sess.BatchKeys()
 	if err != nil {
 		return fail(err)
 	}
-	// Record what the handshake established before any delivery.
+	// Record what the handshake established before any delivery: one
+	// window per (client ID, store epoch); an epoch left before is
+	// refused (REPLAY-011, REPLAY-020, REPLAY-021, DLV-014, DLV-015).
 	c.st.mu.Lock()
-	// One window per (client ID, store epoch); an epoch left before is
-	// refused (REPLAY-011, REPLAY-020, REPLAY-021).
-	if err := c.st.enterSession(info.ClientID, info.Welcome.StoreEpoch); err != nil {
+	persistent := c.cfg.Identity != nil || info.Resumed
+	if err := c.recv.Begin(info.ClientID, info.Welcome.StoreEpoch, persistent,
+		batch.NewOpener(info.ServerKey, keys, int(info.Welcome.MaxPayload))); err != nil {
 		c.st.mu.Unlock()
-		if f := sess.AlertFrame(alert.ReplayedEpoch); f != nil {
-			ws.WriteMessage(websocket.BinaryMessage, f)
-		}
-		ws.Close()
-		return nil, err
+		return fail(err)
 	}
 	if t := hs.NewTicket(); t != nil {
 		c.st.Ticket = t
@@ -421,13 +594,13 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 	if rl := hs.RevocationList(); rl != nil {
 		c.st.Revocation = max(c.st.Revocation, rl.Number)
 	}
-	err = c.st.save()
+	err = c.saveLocked(nil)
 	c.st.mu.Unlock()
 	if err != nil {
-		return fail(fmt.Errorf("client: saving state: %w", err))
+		return fail(alert.New(alert.InternalError, "client: saving state failed"))
 	}
 	ws.SetWriteDeadline(time.Time{})
-	cn := &conn{c: c, ws: ws, sess: sess, opener: batch.NewOpener(info.ServerKey, keys, int(info.Welcome.MaxPayload))}
+	cn := &conn{c: c, ws: ws, sess: sess}
 	idle := time.Duration(info.Welcome.IdleTimeoutMs)*time.Millisecond + 15*time.Second
 	ws.SetReadDeadline(time.Now().Add(idle))
 	ws.SetPingHandler(func(data string) error {
@@ -556,9 +729,11 @@ func (cn *conn) close(code alert.Code) {
 	cn.ws.Close()
 }
 
-// handle opens one frame, verifies every delivery in it, records the
-// replay state durably, hands new messages to the application and
-// acknowledges (DLV-003).
+// handle opens one frame and passes its deliveries to the receiver,
+// which verifies all of them, applies the receive rules and saves the
+// state before anything reaches the application (POST-009, REPLAY-013,
+// DLV-012); then it hands the messages over and sends the Acks the
+// receiver asks for (REPLAY-012).
 func (cn *conn) handle(ctx context.Context, frame []byte) error {
 	cn.mu.Lock()
 	msgs, err := cn.sess.Open(frame)
@@ -576,79 +751,28 @@ func (cn *conn) handle(ctx context.Context, frame []byte) error {
 	if werr != nil {
 		return werr
 	}
-	st := cn.c.st
-	// POST-009: every delivery of the record is verified and opened before
-	// any takes effect; then the replay state records them all and is
-	// saved once (REPLAY-013) before the application sees a message.
-	type openedDelivery struct {
-		seq  uint64
-		msgs []batch.Message
-	}
-	var all []openedDelivery
-	st.mu.Lock()
-	last := cn.seq.Last()
-	for _, m := range msgs {
-		if m.Type != wire.TypeBatchDelivery {
-			continue // Session.Open admits only BatchDelivery for a client
-		}
-		d, err := batch.ParseDelivery(m.Body)
-		if err != nil {
-			st.mu.Unlock()
-			return err
-		}
-		out, err := cn.opener.Open(d, last)
-		if err != nil {
-			st.mu.Unlock()
-			return err
-		}
-		for _, om := range out {
-			if st.Window.Check(om.ID) == replay.Invalid {
-				st.mu.Unlock()
-				return replay.Invalid.Err()
-			}
-		}
-		last = d.Header.Seq
-		all = append(all, openedDelivery{seq: d.Header.Seq, msgs: out})
-	}
-	var fresh []Message
-	var acks []uint64
-	for _, o := range all {
-		if err := cn.seq.Accept(o.seq); err != nil {
-			st.mu.Unlock()
-			return err
-		}
-		for _, om := range o.msgs {
-			if st.Window.Accept(om.ID) == replay.New {
-				fresh = append(fresh, Message{ID: om.ID, Payload: om.Payload, Broadcast: om.Broadcast, BatchSeq: o.seq,
-					PossibleRedelivery: st.Epochs.PossibleRedelivery(om.ID)})
-			} else {
-				acks = append(acks, om.ID) // REPLAY-012: acknowledged, not delivered
-			}
-		}
-	}
-	err = nil
-	if len(all) > 0 {
-		err = st.save()
-	}
-	st.mu.Unlock()
+	c := cn.c
+	c.st.mu.Lock()
+	res, err := c.recv.Receive(msgs, c.saveLocked)
+	c.st.mu.Unlock()
 	if err != nil {
-		return alert.New(alert.InternalError, "client: saving replay state failed")
+		return err
 	}
-	for _, fm := range fresh {
-		if cn.c.cfg.ManualAck {
-			fm.conn = cn
+	for _, m := range res.Deliver {
+		fm := Message{ID: m.ID, Payload: m.Payload, Broadcast: m.Broadcast, BatchSeq: m.BatchSeq,
+			PossibleRedelivery: m.PossibleRedelivery, c: c, window: m.Window}
+		if c.single {
+			c.handOver(ctx, fm)
+			continue
 		}
 		select {
-		case cn.c.msgs <- fm:
+		case c.msgs <- fm:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		if !cn.c.cfg.ManualAck {
-			acks = append(acks, fm.ID)
-		}
 	}
-	if len(acks) > 0 {
-		return cn.ack(acks)
+	if len(res.Ack) > 0 {
+		return cn.ack(res.Ack)
 	}
 	return nil
 }

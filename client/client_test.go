@@ -72,6 +72,9 @@ func TestRestartAgainstFreshStoreStillReceives(t *testing.T) {
 		for {
 			select {
 			case m := <-c.Messages():
+				if err := m.Ack(); err != nil {
+					t.Fatal(err)
+				}
 				if string(m.Payload) == want {
 					return
 				}

@@ -53,11 +53,20 @@ func Example() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	got := make(chan struct{})
 	c, err := client.Dial(ctx, client.Config{
 		URL:         "ws" + base[len("http"):] + server.WebSocketPath,
 		PinnedKeyID: &pin,
 		Identity:    identity,
 		StatePath:   filepath.Join(dir, "state.json"),
+		// Verified, decrypted, handed over once (again after a crash, with
+		// m.PossibleRedelivery, if Handler had not returned); acknowledged
+		// when Handler returns nil.
+		Handler: func(ctx context.Context, m client.Message) error {
+			fmt.Printf("message %d: %s\n", m.ID, m.Payload)
+			close(got)
+			return nil
+		},
 	})
 	if err != nil {
 		log.Fatal(err)
@@ -69,15 +78,13 @@ func Example() {
 	if _, err := p.Publish(ctx, publisher.Message{To: [][32]byte{c.ClientID()}, Payload: []byte("your report is ready")}, ""); err != nil {
 		log.Fatal(err)
 	}
-
-	m := <-c.Messages() // verified, decrypted, seen once; acknowledged after this receive
-	fmt.Printf("message %d: %s\n", m.ID, m.Payload)
+	<-got
 	// Output: message 1: your report is ready
 }
 
-// With ManualAck the application acknowledges a message once it has
-// stored it; until then the server keeps it and redelivers it after a
-// reconnect.
+// Without a Handler the application reads Messages and acknowledges each
+// message with Ack once it has stored it; until then the server keeps it,
+// and a client restarted from its state file hands it over again.
 func ExampleMessage_Ack() {
 	base, fingerprint, pubKey, stop := startServer()
 	defer stop()
@@ -86,7 +93,7 @@ func ExampleMessage_Ack() {
 	copy(pin[:], fp)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := client.Dial(ctx, client.Config{URL: "ws" + base[len("http"):] + server.WebSocketPath, PinnedKeyID: &pin, ManualAck: true})
+	c, err := client.Dial(ctx, client.Config{URL: "ws" + base[len("http"):] + server.WebSocketPath, PinnedKeyID: &pin})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -242,6 +242,31 @@ func ClientTests() []*clientTest {
 					}}
 			},
 			args: func(e *env) []string { return append(e.pinArgs(), "-identity-seed", strings.Repeat("08", 32)) }},
+		&clientTest{id: "client/happy/going-away-then-reconnect", reqs: []string{"POST-022", "CONF-011", "CONF-015"}, needs: []string{"identity"},
+			doc:  "going_away ends a connection in order: the client keeps its state, reconnects, and messages redelivered on the next connection reach the application once",
+			want: expect{ok: true, conns: 2, sameID: true, messages: []msg{m1, m2}},
+			setup: func(e *env) *peer {
+				return &peer{cfg: func(int) *handshake.ServerConfig { return rawConfig(e) },
+					script: func(i int, c *conn) error {
+						if err := c.deliver(1, m1); err != nil {
+							return err
+						}
+						if got := c.acks(1, 5*time.Second); len(got) < 1 {
+							return fmt.Errorf("message 1 not acknowledged: %v", got)
+						}
+						if i == 0 {
+							return c.closeWith(alert.GoingAway)
+						}
+						if err := c.deliver(2, m2); err != nil {
+							return err
+						}
+						if got := c.acks(1, 5*time.Second); len(got) < 1 {
+							return fmt.Errorf("message 2 not acknowledged: %v", got)
+						}
+						return c.Close()
+					}}
+			},
+			args: func(e *env) []string { return append(e.pinArgs(), "-identity-seed", strings.Repeat("0b", 32)) }},
 		&clientTest{id: "client/happy/batch-seq-per-session", reqs: []string{"REPLAY-010", "BATCH-020", "KS-006"}, needs: []string{"identity"},
 			doc:  "batch sequences are per session: the next session's batch_seq 1 is accepted after 1000 in the session before (a server on a restored or fresh store)",
 			want: expect{ok: true, conns: 2, sameID: true, messages: []msg{m1, m2}},

@@ -414,8 +414,12 @@ func (c *conn) acks(want int, timeout time.Duration) []uint64 {
 
 // Close ends the connection with close_notify after the client had a
 // moment to acknowledge (so that the shim's acknowledgements are read).
-func (c *conn) Close() error {
-	if f := c.sess.AlertFrame(alert.CloseNotify); f != nil {
+func (c *conn) Close() error { return c.closeWith(alert.CloseNotify) }
+
+// closeWith ends the connection with an Alert of an orderly close:
+// close_notify, or going_away (POST-022).
+func (c *conn) closeWith(code alert.Code) error {
+	if f := c.sess.AlertFrame(code); f != nil {
 		c.write(f)
 	}
 	c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))

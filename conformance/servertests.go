@@ -18,6 +18,7 @@ import (
 
 	"github.com/sealfeed/sealfeed/client"
 	"github.com/sealfeed/sealfeed/internal/httpsig"
+	"github.com/sealfeed/sealfeed/internal/wsframe"
 	"github.com/sealfeed/sealfeed/protocol/alert"
 	"github.com/sealfeed/sealfeed/protocol/batch"
 	"github.com/sealfeed/sealfeed/protocol/handshake"
@@ -105,24 +106,12 @@ func (r *serverRun) connect() (*websocket.Conn, *session.Session, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	hello, _ := hc.Start()
-	ws.WriteMessage(websocket.BinaryMessage, hello)
-	for {
-		_, f, err := ws.ReadMessage()
-		if err != nil {
-			return nil, nil, err
-		}
-		out, done, err := hc.Handle(f)
-		if err != nil {
-			return nil, nil, err
-		}
-		for _, o := range out {
-			ws.WriteMessage(websocket.BinaryMessage, o)
-		}
-		if done {
-			return ws, hc.Session(), nil
-		}
+	sess, err := hc.Drive(wsframe.Conn{WS: ws})
+	if err != nil {
+		ws.Close()
+		return nil, nil, err
 	}
+	return ws, sess, nil
 }
 
 // protectedAlert reads until the server's Alert and returns its code.
@@ -169,6 +158,7 @@ func (r *serverRun) stillServed(ctx context.Context) error {
 			if !ok {
 				return errors.New("the honest client was disconnected")
 			}
+			m.Ack() // taken: the honest client acknowledges (DLV-016)
 			if string(m.Payload) == payload {
 				return nil
 			}
@@ -532,6 +522,7 @@ func (r *serverRun) next() (client.Message, error) {
 		if !ok {
 			return m, errors.New("the honest client was disconnected")
 		}
+		m.Ack() // taken: the honest client acknowledges (DLV-016)
 		return m, nil
 	case <-time.After(10 * time.Second):
 		return client.Message{}, errors.New("no message within 10 s")
@@ -552,6 +543,7 @@ func (r *serverRun) expectPayload(p string) error {
 func (r *serverRun) expectNothing(d time.Duration) error {
 	select {
 	case m := <-r.honest.Messages():
+		m.Ack()
 		return fmt.Errorf("unexpected message %d %q (delivered twice?)", m.ID, m.Payload)
 	case <-time.After(d):
 		return nil

@@ -2,6 +2,7 @@ package fuzz
 
 import (
 	"bytes"
+	"fmt"
 	mrand "math/rand/v2"
 	"testing"
 
@@ -37,12 +38,12 @@ func newClient() *handshake.Client {
 // realFrames returns the frames of one real handshake, in order.
 func realFrames() (hello, serverHello, serverFlight, clientFlight, welcome []byte) {
 	c, s := newClient(), newServer()
-	hello, _ = c.Start()
-	out, _, _ := s.Handle(hello)
-	c.Handle(out[0])
-	cf, _, _ := c.Handle(out[1])
-	w, _, _ := s.Handle(cf[0])
-	return hello, out[0], out[1], cf[0], w[0]
+	var frames [][]byte
+	l := &handshake.Loopback{Server: s, OnFrame: func(_ string, f []byte) { frames = append(frames, f) }}
+	if _, err := c.Drive(l); err != nil || len(frames) != 5 {
+		panic(fmt.Sprintf("seed handshake: %v, %d frames", err, len(frames)))
+	}
+	return frames[0], frames[1], frames[2], frames[3], frames[4]
 }
 
 func FuzzServerHandle(f *testing.F) {

@@ -16,6 +16,7 @@ import (
 	"github.com/sealfeed/sealfeed/client"
 	"github.com/sealfeed/sealfeed/internal/httpsig"
 	"github.com/sealfeed/sealfeed/internal/keyfile"
+	"github.com/sealfeed/sealfeed/internal/wsframe"
 	"github.com/sealfeed/sealfeed/protocol/alert"
 	"github.com/sealfeed/sealfeed/protocol/handshake"
 	"github.com/sealfeed/sealfeed/protocol/session"
@@ -61,24 +62,11 @@ func connected(t *testing.T, tn *testNode) (*websocket.Conn, *session.Session) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hello, _ := hc.Start()
-	ws.WriteMessage(websocket.BinaryMessage, hello)
-	for {
-		_, f, err := ws.ReadMessage()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, done, err := hc.Handle(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, o := range out {
-			ws.WriteMessage(websocket.BinaryMessage, o)
-		}
-		if done {
-			return ws, hc.Session()
-		}
+	sess, err := hc.Drive(wsframe.Conn{WS: ws})
+	if err != nil {
+		t.Fatal(err)
 	}
+	return ws, sess
 }
 
 // protectedAlert reads frames until the server's Alert and returns its

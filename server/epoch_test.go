@@ -70,7 +70,7 @@ func TestRestoredStoreRedeliversInsteadOfAcknowledging(t *testing.T) {
 		return startNode(t, dir, 0, func(c *server.Config) { c.Publishers[sig.Fingerprint(pub)] = pub })
 	}
 	dial := func(tn *testNode) *client.Client {
-		return tn.dial(t, func(c *client.Config) { c.Identity, c.StatePath, c.ManualAck = id, statePath, true })
+		return tn.dial(t, func(c *client.Config) { c.Identity, c.StatePath = id, statePath })
 	}
 	publish := func(tn *testNode, text string) string {
 		r, err := publisher.New(tn.base, pubKey).Publish(ctx, publisher.Message{To: [][32]byte{handshake.ClientID(id.Public().(ed25519.PublicKey))}, Payload: []byte(text)}, "")
@@ -83,7 +83,7 @@ func TestRestoredStoreRedeliversInsteadOfAcknowledging(t *testing.T) {
 	tn := start()
 	c := dial(tn)
 	h1 := publish(tn, "m1")
-	m := collect(t, c, 1, 10*time.Second)
+	m := collectHeld(t, c, 1, 10*time.Second)
 	m[0].Ack()
 	waitState(t, publisher.New(tn.base, pubKey), h1, "acknowledged")
 	c.Close()
@@ -96,7 +96,7 @@ func TestRestoredStoreRedeliversInsteadOfAcknowledging(t *testing.T) {
 	for _, s := range []string{"m2", "m3"} {
 		hs = append(hs, publish(tn, s))
 	}
-	for _, m := range collect(t, c, 2, 10*time.Second) {
+	for _, m := range collectHeld(t, c, 2, 10*time.Second) {
 		if m.PossibleRedelivery {
 			t.Fatalf("message %d marked as a redelivery without a restore", m.ID)
 		}
@@ -126,7 +126,7 @@ func TestRestoredStoreRedeliversInsteadOfAcknowledging(t *testing.T) {
 	tn = start()
 	h4, h5 := publish(tn, "m4"), publish(tn, "m5")
 	c = dial(tn)
-	got := collect(t, c, 2, 10*time.Second)
+	got := collectHeld(t, c, 2, 10*time.Second)
 	for i, want := range []string{"m4", "m5"} {
 		if string(got[i].Payload) != want || got[i].ID != uint64(i+2) || !got[i].PossibleRedelivery {
 			t.Fatalf("after the restore: message %d %q redelivery=%v, want %q with ID %d marked as a possible redelivery",

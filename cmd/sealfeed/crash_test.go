@@ -285,6 +285,7 @@ func watch(c *client.Client) *receiver {
 	}()
 	go func() {
 		for m := range c.Messages() {
+			m.Ack()
 			r.mu.Lock()
 			if m.ID <= r.last && r.bad == nil {
 				r.bad = fmt.Errorf("message ID %d after %d", m.ID, r.last)

@@ -221,41 +221,24 @@ func connect(tl *timeline, name string, ccfg *handshake.ClientConfig, scfg *hand
 	if err != nil {
 		return nil, err
 	}
-	hello, err := c.Start()
-	if err != nil {
-		return nil, err
-	}
-	tl.say(name, "→ ClientHello, %d bytes", len(hello))
-	toServer := [][]byte{hello}
-	var clientDone, serverDone bool
-	for len(toServer) > 0 {
-		var toClient [][]byte
-		for _, f := range toServer {
-			out, done, err := s.Handle(f)
-			if err != nil {
-				return nil, fmt.Errorf("server: %w", err)
-			}
-			serverDone = serverDone || done
-			toClient = append(toClient, out...)
-		}
-		toServer = nil
-		for _, f := range toClient {
+	// The one client handshake driver, over frames passed in memory.
+	l := &handshake.Loopback{Server: s, OnFrame: func(from string, f []byte) {
+		if from == "client" {
+			tl.say(name, "→ %s, %d bytes", frameKind(f), len(f))
+		} else {
 			tl.say("server", "→ %s: %s, %d bytes", name, frameKind(f), len(f))
-			out, done, err := c.Handle(f)
-			if err != nil {
-				return nil, fmt.Errorf("client: %w", err)
-			}
-			clientDone = clientDone || done
-			for _, o := range out {
-				tl.say(name, "→ %s, %d bytes", frameKind(o), len(o))
-			}
-			toServer = append(toServer, out...)
 		}
+	}}
+	sess, err := c.Drive(l)
+	if l.Err != nil {
+		return nil, fmt.Errorf("server: %w", l.Err)
 	}
-	if !clientDone || !serverDone {
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	if s.Session() == nil {
 		return nil, errors.New("handshake did not complete")
 	}
-	sess := c.Session()
 	st := sess.State()
 	how := "anonymous"
 	if st.ClientKey != nil {

@@ -166,6 +166,7 @@ func runFlowDemo(out io.Writer, work time.Duration) error {
 			for got := 0; got < p.count; got++ {
 				select {
 				case m := <-p.c.Messages():
+					m.Ack() // shown: taken (DLV-016)
 					if m.Broadcast {
 						tl.say(p.name, "← message %d (broadcast, batch %d) verified and decrypted: %q", m.ID, m.BatchSeq, m.Payload)
 						continue

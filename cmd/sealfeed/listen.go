@@ -21,8 +21,10 @@ import (
 func listenCommand(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("listen", "(-pin FINGERPRINT | -authority KEY -realm R) [flags]",
 		"Connects as a client, prints its client ID, then every verified, decrypted message as\n"+
-			"'<message id> <unicast|broadcast> <payload>', and acknowledges it. Reconnects on its own.", stderr)
-	var server, pin, authority, realm, identity, state, config string
+			"'<message id> <unicast|broadcast> <payload>', and acknowledges it once printed (with -out:\n"+
+			"once appended to FILE and synced). Reconnects on its own. A message printed and not yet\n"+
+			"acknowledged when listen is killed is printed again by the next listen on the same state.", stderr)
+	var server, pin, authority, realm, identity, state, config, out string
 	var count int
 	var timeout time.Duration
 	var anonymous bool
@@ -35,6 +37,8 @@ func listenCommand(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&state, "state", "", "replay state file (default: next to -identity, else memory only)")
 	fs.IntVar(&count, "count", 0, "exit after this many messages (0: run until interrupted)")
 	fs.DurationVar(&timeout, "timeout", 0, "exit with an error if -count messages have not arrived by then")
+	fs.StringVar(&out, "out", "", "also append each message to this file as '<id> <unicast|broadcast> <redelivery|first> <payload>'\n"+
+		"and fsync it before acknowledging the message")
 	fs.StringVar(&config, "config", "", "JSON config file keyed by flag name")
 	if err := parseFlags(fs, args, &config); err != nil {
 		return err
@@ -90,6 +94,15 @@ func listenCommand(args []string, stdout, stderr io.Writer) error {
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
+	var outFile *os.File
+	if out != "" {
+		f, err := os.OpenFile(out, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		outFile = f
+	}
 	c, err := client.Dial(ctx, cfg)
 	if err != nil {
 		return err
@@ -114,11 +127,35 @@ func listenCommand(args []string, stdout, stderr io.Writer) error {
 				kind = "broadcast"
 			}
 			fmt.Fprintf(stdout, "%d %s %s\n", m.ID, kind, printable(m.Payload))
+			if outFile != nil {
+				if err := appendMessage(outFile, m, kind); err != nil {
+					return fmt.Errorf("-out: %w", err) // not acknowledged: redelivered after a restart
+				}
+			}
+			// DLV-016: acknowledged once written; a crash before this
+			// line makes the next listen print it again, marked.
+			if err := m.Ack(); err != nil {
+				fmt.Fprintf(stderr, "ack %d: %v\n", m.ID, err)
+			}
 			if n++; count > 0 && n >= count {
 				return nil
 			}
 		}
 	}
+}
+
+// appendMessage appends one line '<id> <unicast|broadcast>
+// <redelivery|first> <payload>' to f and syncs it, so that the line is on
+// disk before the message is acknowledged.
+func appendMessage(f *os.File, m client.Message, kind string) error {
+	mark := "first"
+	if m.PossibleRedelivery {
+		mark = "redelivery"
+	}
+	if _, err := fmt.Fprintf(f, "%d %s %s %s\n", m.ID, kind, mark, printable(m.Payload)); err != nil {
+		return err
+	}
+	return f.Sync()
 }
 
 // printable returns the payload as text when it is valid UTF-8 without

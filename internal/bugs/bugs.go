@@ -30,3 +30,15 @@ var (
 	// (SIG-003) when a delivery is opened.
 	SkipBatchSignature bool
 )
+
+var (
+	// SkipBatchSeqCheck skips REPLAY-010 in the client's receiver: any
+	// batch sequence number is accepted.
+	SkipBatchSeqCheck bool
+	// NoReplayWindow hands duplicate and stale messages to the application
+	// again (REPLAY-011, REPLAY-012) in the client's receiver.
+	NoReplayWindow bool
+	// IgnoreStoreEpoch keeps one window per client ID whatever the store
+	// epoch (REPLAY-020, REPLAY-021) in the client's receiver.
+	IgnoreStoreEpoch bool
+)

@@ -9,4 +9,7 @@ const (
 	IgnoreCredentialValidity   = false
 	SkipMerkleProof            = false
 	SkipBatchSignature         = false
+	SkipBatchSeqCheck          = false
+	NoReplayWindow             = false
+	IgnoreStoreEpoch           = false
 )

@@ -242,6 +242,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		go func() {
 			defer rwg.Done()
 			for m := range c.Messages() {
+				m.Ack() // counted: taken (DLV-016)
 				if len(m.Payload) < 16 {
 					continue
 				}

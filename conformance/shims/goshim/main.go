@@ -1,40 +1,38 @@
 // Command goshim is the reference shim of the conformance suite
-// (spec/conformance.md): the Go implementation under protocol/ driven by
-// the runner. In live mode it connects where the runner says, prints what it
-// receives and how the connection ended; in vector mode it answers vector
-// operations on stdin/stdout.
+// (spec/conformance.md). In live mode it is a thin wrapper over the client
+// library (client.New, ServeOnce): it connects where the runner says,
+// prints what the library hands to the application and how each
+// connection ended, so every live test exercises the code users ship. In
+// vector mode it answers vector operations on stdin/stdout with the
+// implementation under protocol/ (vectors/run).
 //
 // With -bug it becomes a deliberately broken implementation, so that the
-// suite's own tests can show that the suite catches each defect. -bug needs
-// a build with -tags sealfeed_testhooks (internal/bugs); the suite's tests
-// build the shim so.
+// suite's own tests can show that the suite catches each defect: every
+// defect is an internal/bugs switch in the library or the protocol
+// packages. -bug needs a build with -tags sealfeed_testhooks; the suite's
+// tests build the shim so.
 package main
 
 import (
+	"context"
 	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
-	"net"
+	"math/rand/v2"
 	"os"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/gorilla/websocket"
-
+	"github.com/sealfeed/sealfeed/client"
 	"github.com/sealfeed/sealfeed/conformance/vectormode"
 	"github.com/sealfeed/sealfeed/protocol/alert"
-	"github.com/sealfeed/sealfeed/protocol/batch"
 	"github.com/sealfeed/sealfeed/protocol/credential"
-	"github.com/sealfeed/sealfeed/protocol/handshake"
-	"github.com/sealfeed/sealfeed/protocol/replay"
 	"github.com/sealfeed/sealfeed/protocol/session"
 	"github.com/sealfeed/sealfeed/protocol/sig"
 	"github.com/sealfeed/sealfeed/protocol/suite"
-	"github.com/sealfeed/sealfeed/protocol/wire"
 	"github.com/sealfeed/sealfeed/vectors/run"
 )
 
@@ -116,16 +114,6 @@ func ids(list string, names map[string]uint16) ([]uint16, error) {
 	return out, nil
 }
 
-// client is the shim's state across connections (REPLAY-013).
-type client struct {
-	o        *options
-	window   replay.Window
-	seq      replay.BatchSeq // the current session's batch sequence (REPLAY-010)
-	epochs   replay.Epochs
-	ticket   *handshake.Ticket
-	clientID [32]byte
-}
-
 // end reports how the run ended and returns the exit code.
 func end(kind string, code alert.Code) int {
 	if kind == "ok" {
@@ -140,8 +128,8 @@ func end(kind string, code alert.Code) int {
 	return 1
 }
 
-// failure reports err: an Alert from the peer, a local alert, or a closed
-// transport.
+// failure reports err: an Alert from the peer, a local alert (which the
+// client library sent), or a closed transport.
 func failure(err error) int {
 	if code, ok := alert.Find(err); ok {
 		if session.FromPeer(err) {
@@ -152,8 +140,12 @@ func failure(err error) int {
 	return end("closed", 0)
 }
 
+// live runs the client library (client.New) one connection at a time,
+// keeping its state across them (CONF-011), and prints what it hands to
+// the application (CONF-012). Each message is acknowledged when printed,
+// and every duplicate or stale one by the library (CONF-013).
 func live(o *options) int {
-	cfg := &handshake.ClientConfig{GREASE: true}
+	cfg := client.Config{URL: o.url, HandshakeTimeout: o.handshakeTimeout}
 	var err error
 	if cfg.Groups, err = ids(o.groups, groupIDs); err != nil {
 		fmt.Println("result unimplemented group")
@@ -189,207 +181,42 @@ func live(o *options) int {
 		}
 		cfg.Identity = ed25519.NewKeyFromSeed(b)
 	}
-	c := &client{o: o}
+	cfg.Handler = func(_ context.Context, m client.Message) error {
+		kind := "unicast"
+		if m.Broadcast {
+			kind = "broadcast"
+		}
+		fmt.Printf("message %d %s %x\n", m.ID, kind, m.Payload)
+		return nil
+	}
+	c, err := client.New(cfg)
+	if err != nil {
+		return failure(err)
+	}
+	defer c.Close()
+	connected := func(e client.Event) {
+		resumed := 0
+		if e.Resumed {
+			resumed = 1
+		}
+		fmt.Printf("connected %x resumed=%d\n", e.ClientID, resumed)
+	}
 	for i := 0; i < o.connections; i++ {
-		if code := c.connection(*cfg); code >= 0 {
-			return code
-		}
-	}
-	return end("ok", 0)
-}
-
-// connection runs one connection; it returns -1 when the server ended it
-// with close_notify, else the exit code of a failure.
-func (c *client) connection(cfg handshake.ClientConfig) int {
-	if cfg.Identity == nil && c.ticket != nil {
-		cfg.Ticket = c.ticket
-	}
-	hs, err := handshake.NewClient(&cfg)
-	if err != nil {
-		return failure(err)
-	}
-	d := websocket.Dialer{Subprotocols: []string{"sealfeed.v1"}, HandshakeTimeout: c.o.handshakeTimeout}
-	ws, _, err := d.Dial(c.o.url, nil)
-	if err != nil {
-		return end("closed", 0)
-	}
-	defer ws.Close()
-	ws.SetReadLimit(wire.FrameHeaderLen + wire.MaxProtectedFrame + 1)
-	send := func(f []byte) {
-		if f != nil {
-			ws.SetWriteDeadline(time.Now().Add(2 * time.Second))
-			ws.WriteMessage(websocket.BinaryMessage, f)
-		}
-	}
-	hsFail := func(err error) int {
-		if code, ok := alert.Find(err); ok && !session.FromPeer(err) {
-			send(hs.AlertFrame(code))
-		}
-		return failure(err)
-	}
-	hello, err := hs.Start()
-	if err != nil {
-		return hsFail(err)
-	}
-	send(hello)
-	ws.SetReadDeadline(time.Now().Add(c.o.handshakeTimeout))
-	for done := false; !done; {
-		mt, f, err := ws.ReadMessage()
-		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				return hsFail(alert.New(alert.Timeout, "handshake timeout"))
-			}
-			return end("closed", 0)
-		}
-		if mt != websocket.BinaryMessage {
-			return hsFail(alert.New(alert.DecodeError, "text message"))
-		}
-		out, ok, err := hs.Handle(f)
-		if err != nil {
-			return hsFail(err)
-		}
-		for _, o := range out {
-			send(o)
-		}
-		done = ok
-	}
-	sess := hs.Session()
-	st := sess.State()
-	// One window per (client ID, store epoch); an epoch left is refused
-	// before anything of the session is kept (REPLAY-011, REPLAY-020).
-	epoch := st.Welcome.StoreEpoch
-	if c.o.bug == "no-store-epoch" {
-		epoch = [16]byte{}
-	}
-	fresh, err := c.epochs.Enter(st.ClientID == c.clientID, epoch, c.window.Top())
-	if err != nil {
-		send(sess.AlertFrame(alert.ReplayedEpoch))
-		return failure(err)
-	}
-	if fresh {
-		c.clientID, c.window = st.ClientID, replay.Window{} // a new ID space (REPLAY-021)
-	}
-	if t := hs.NewTicket(); t != nil {
-		c.ticket = t
-	}
-	resumed := 0
-	if st.Resumed {
-		resumed = 1
-	}
-	c.seq = replay.BatchSeq{} // batch sequences are per session (REPLAY-010)
-	fmt.Printf("connected %x resumed=%d\n", st.ClientID, resumed)
-	keys, err := sess.BatchKeys()
-	if err != nil {
-		return failure(err)
-	}
-	opener := batch.NewOpener(st.ServerKey, keys, int(st.Welcome.MaxPayload))
-	ws.SetReadDeadline(time.Now().Add(30 * time.Second))
-	sessFail := func(err error) int {
-		if code, ok := alert.Find(err); ok && !session.FromPeer(err) {
-			send(sess.AlertFrame(code))
-		}
-		return failure(err)
-	}
-	for {
-		_, f, err := ws.ReadMessage()
-		if err != nil {
-			return end("closed", 0)
-		}
-		msgs, err := sess.Open(f)
-		if err != nil {
-			if code, _ := alert.Find(err); session.FromPeer(err) && code == alert.CloseNotify {
-				return -1
-			}
-			return sessFail(err)
-		}
-		// POST-009: every delivery of the record is verified before any
-		// takes effect.
-		opened, err := c.openAll(opener, msgs)
-		if err != nil {
-			return sessFail(err)
-		}
-		for _, p := range sess.Pending() {
-			send(p)
-		}
-		for _, o := range opened {
-			acks, err := c.accept(o)
-			if err != nil {
-				return sessFail(err)
-			}
-			slices.Sort(acks)
-			acks = slices.Compact(acks)
-			if len(acks) > 0 {
-				af, err := sess.Seal(nil, session.AppendAck(nil, acks))
-				if err != nil {
-					return sessFail(err)
-				}
-				send(af)
-			}
-		}
-	}
-}
-
-// opened is one verified, decrypted delivery not yet applied.
-type opened struct {
-	seq  uint64
-	msgs []batch.Message
-}
-
-// openAll verifies and opens every BatchDelivery of a record, each against
-// the batch sequence the ones before it would leave in this session
-// (REPLAY-010), and changes no state.
-func (c *client) openAll(o *batch.Opener, msgs []session.Message) ([]opened, error) {
-	var out []opened
-	last := c.seq.Last()
-	for _, m := range msgs {
-		if m.Type != wire.TypeBatchDelivery {
+		err := c.ServeOnce(context.Background(), connected)
+		// A connection ends normally with close_notify, or with going_away
+		// (POST-022): then the next one (CONF-011).
+		code, ok := alert.Find(err)
+		if ok && session.FromPeer(err) && code == alert.CloseNotify {
 			continue
 		}
-		d, err := batch.ParseDelivery(m.Body)
-		if err != nil {
-			return nil, err
+		if ok && session.FromPeer(err) && code == alert.GoingAway {
+			// POST-022: not to the same endpoint without a random delay.
+			time.Sleep(rand.N(client.GoingAwaySpread))
+			continue
 		}
-		if c.o.bug == "no-batch-seq-check" {
-			last = 0
-		}
-		ms, err := o.Open(d, last)
-		if err != nil {
-			return nil, err
-		}
-		last = d.Header.Seq
-		out = append(out, opened{seq: d.Header.Seq, msgs: ms})
+		return failure(err)
 	}
-	return out, nil
-}
-
-// accept records one opened delivery in the replay state and prints its
-// new messages; it returns the IDs to acknowledge (DLV-003).
-func (c *client) accept(o opened) ([]uint64, error) {
-	if c.o.bug != "no-batch-seq-check" {
-		if err := c.seq.Accept(o.seq); err != nil {
-			return nil, err
-		}
-	}
-	var acks []uint64
-	for _, m := range o.msgs {
-		r := c.window.Accept(m.ID)
-		if c.o.bug == "no-replay-window" && r != replay.Invalid {
-			r = replay.New
-		}
-		switch r {
-		case replay.New:
-			kind := "unicast"
-			if m.Broadcast {
-				kind = "broadcast"
-			}
-			fmt.Printf("message %d %s %x\n", m.ID, kind, m.Payload)
-		case replay.Invalid:
-			return nil, r.Err()
-		}
-		acks = append(acks, m.ID)
-	}
-	return acks, nil
+	return end("ok", 0)
 }
 
 // vectors answers vector operations with the reference implementation
