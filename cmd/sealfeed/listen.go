@@ -21,11 +21,13 @@ import (
 func listenCommand(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("listen", "(-pin FINGERPRINT | -authority KEY -realm R) [flags]",
 		"Connects as a client, prints its client ID, then every verified, decrypted message as\n"+
-			"'<message id> <unicast|broadcast> <payload>', and acknowledges it. Reconnects on its own.", stderr)
-	var server, pin, authority, realm, identity, state, config string
+			"'<message id> <unicast|broadcast> <payload>', and acknowledges it. Reconnects on its own.\n"+
+			"With -out it also appends '<message id> <unicast|broadcast> <redelivery|first> <payload>'\n"+
+			"to a file and syncs it before the message is acknowledged.", stderr)
+	var server, pin, authority, realm, identity, state, config, out string
 	var count int
 	var timeout time.Duration
-	var anonymous bool
+	var anonymous, manualAck bool
 	fs.StringVar(&server, "server", "http://127.0.0.1:8080", "server URL (http(s):// or ws(s)://)")
 	fs.StringVar(&pin, "pin", "", "fingerprint of the server key to pin (printed by 'sealfeed serve')")
 	fs.StringVar(&authority, "authority", "", "authority public key (file, hex or base64), with -realm")
@@ -35,11 +37,22 @@ func listenCommand(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&state, "state", "", "replay state file (default: next to -identity, else memory only)")
 	fs.IntVar(&count, "count", 0, "exit after this many messages (0: run until interrupted)")
 	fs.DurationVar(&timeout, "timeout", 0, "exit with an error if -count messages have not arrived by then")
+	fs.StringVar(&out, "out", "", "append every message to this file, synced before it is acknowledged")
+	fs.BoolVar(&manualAck, "manual-ack", false, "acknowledge each message with Message.Ack after it is written (ManualAck)")
 	fs.StringVar(&config, "config", "", "JSON config file keyed by flag name")
 	if err := parseFlags(fs, args, &config); err != nil {
 		return err
 	}
-	cfg := client.Config{URL: wsURL(server), StatePath: state}
+	cfg := client.Config{URL: wsURL(server), StatePath: state, ManualAck: manualAck}
+	var outFile *os.File
+	if out != "" {
+		f, err := os.OpenFile(out, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		outFile = f
+	}
 	switch {
 	case pin != "" && authority != "":
 		return errors.New("use one of -pin and -authority")
@@ -114,6 +127,27 @@ func listenCommand(args []string, stdout, stderr io.Writer) error {
 				kind = "broadcast"
 			}
 			fmt.Fprintf(stdout, "%d %s %s\n", m.ID, kind, printable(m.Payload))
+			if outFile != nil {
+				mark := "first"
+				if m.PossibleRedelivery {
+					mark = "redelivery"
+				}
+				// One write per line, synced before the acknowledgement.
+				line := fmt.Appendf(nil, "%d %s %s %s\n", m.ID, kind, mark, printable(m.Payload))
+				if _, err := outFile.Write(line); err != nil {
+					return err
+				}
+				if err := outFile.Sync(); err != nil {
+					return err
+				}
+			}
+			if manualAck {
+				// A failed Ack only means a redelivery, which the client
+				// recognises.
+				if err := m.Ack(); err != nil {
+					fmt.Fprintf(stderr, "ack %d: %v\n", m.ID, err)
+				}
+			}
 			if n++; count > 0 && n >= count {
 				return nil
 			}
