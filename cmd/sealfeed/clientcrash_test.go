@@ -42,8 +42,10 @@ type listener struct {
 	args  []string // listen flags but -out
 	state string   // the state file
 	id    [32]byte // client ID of the current run
+	idRun int      // the first run with this client ID
 	runs  []string // output files, one per process run, oldest first
-	proc  *subprocess
+	procs []*subprocess
+	proc  *subprocess // the current run
 	kills int
 }
 
@@ -89,6 +91,29 @@ func (l *listener) start(t *testing.T) {
 	out := filepath.Join(l.dir, fmt.Sprintf("run-%02d.out", len(l.runs)))
 	l.runs = append(l.runs, out)
 	l.proc = startProcess(t, append(slices.Clip(l.args), "-out", out)...)
+	l.procs = append(l.procs, l.proc)
+}
+
+// logDiagnostics logs what each run printed besides message lines (its
+// errors), and the server's output.
+func logDiagnostics(t *testing.T, srv *crashServer, ls []*listener) {
+	t.Helper()
+	for _, l := range ls {
+		for run, p := range l.procs {
+			var other []string
+			for _, line := range strings.Split(p.output(), "\n") {
+				if f := strings.Fields(line); line != "" && (len(f) < 3 || (f[1] != "unicast" && f[1] != "broadcast")) {
+					other = append(other, line)
+				}
+			}
+			if len(other) > 20 {
+				other = append(other[:10], other[len(other)-10:]...)
+			}
+			t.Logf("%s run %d printed:\n%s", l.name, run, strings.Join(other, "\n"))
+		}
+	}
+	out := srv.proc.output()
+	t.Logf("server output (last 4 KiB):\n%s", out[max(0, len(out)-4096):])
 }
 
 // kill ends the current run with SIGKILL.
@@ -411,7 +436,7 @@ func waitDelivered(t *testing.T, led *ledger, ls []*listener, wait time.Duration
 	for {
 		complete, drained := true, true
 		for _, l := range ls {
-			got := seen(t, l.runs)
+			got := seen(t, l.runs[l.idRun:])
 			for id := range led.accepted(l.id) {
 				if !got[id] {
 					complete = false
@@ -545,7 +570,7 @@ func ids(ls []*listener) [][32]byte {
 
 // finish stops the load, retries unanswered requests, waits for delivery,
 // kills the last runs and checks every listener's output.
-func finish(t *testing.T, led *ledger, ls []*listener, stop func()) {
+func finish(t *testing.T, srv *crashServer, led *ledger, ls []*listener, stop func()) {
 	t.Helper()
 	stop()
 	led.retry(t)
@@ -560,6 +585,9 @@ func finish(t *testing.T, led *ledger, ls []*listener, stop func()) {
 		lines, again := checkRuns(t, l, l.runs, 0, led.accepted(l.id))
 		t.Logf("%s: %d messages accepted, %d kills, %d lines, %d handed over again after a kill", l.name,
 			len(led.accepted(l.id)), l.kills, lines, again)
+	}
+	if t.Failed() {
+		logDiagnostics(t, srv, ls)
 	}
 }
 
@@ -587,7 +615,7 @@ func TestListenCrashLosesNothing(t *testing.T) {
 		l.killSoon(rng)
 		l.start(t)
 	}
-	finish(t, led, ls, stop)
+	finish(t, srv, led, ls, stop)
 }
 
 // TestListenAndServerCrashLoseNothing kills the server with SIGKILL four
@@ -644,7 +672,7 @@ func TestListenAndServerCrashLoseNothing(t *testing.T) {
 	}
 	waitLines(rng, 3*time.Second, ls...)
 	t.Logf("%d publish requests retried after a server restart", retried)
-	finish(t, led, ls, stop)
+	finish(t, srv, led, ls, stop)
 }
 
 // TestListenStateLostKeyIdentified deletes a key-identified client's state
@@ -720,7 +748,7 @@ func TestListenStateLostKeyIdentified(t *testing.T) {
 	}
 	stop = led.load(rng.Uint64(), ids(ls))
 	waitLines(rng, 3*time.Second, ls...)
-	finish(t, led, ls, stop)
+	finish(t, srv, led, ls, stop)
 	for i, l := range ls {
 		out, err := readRun(l.runs[lost[i]])
 		if err != nil {
@@ -808,7 +836,7 @@ func TestListenStateLostAnonymous(t *testing.T) {
 	}
 	lost := len(l.runs)
 	l.start(t)
-	l.id = l.waitID(t)
+	l.id, l.idRun = l.waitID(t), lost
 	if l.id == old {
 		t.Fatalf("anonymous client kept client ID %x without its state file", old[:4])
 	}
@@ -832,5 +860,8 @@ func TestListenStateLostAnonymous(t *testing.T) {
 	// new ID's messages only.
 	checkRuns(t, l, l.runs[:lost], 0, before)
 	lines, _ := checkRuns(t, l, l.runs[lost:], lost, led.accepted(l.id))
+	if t.Failed() {
+		logDiagnostics(t, srv, []*listener{l})
+	}
 	t.Logf("%d messages for the old client ID expired undelivered; %d lines after the state file was deleted", len(orphans), lines)
 }
