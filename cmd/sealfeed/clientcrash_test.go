@@ -754,25 +754,28 @@ func TestListenStateLostKeyIdentified(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		again, unmarked := map[uint64]bool{}, 0
+		came, unmarked := map[uint64]bool{}, 0
 		for _, ln := range out {
+			came[ln.id] = true
 			if ln.id <= top[i] && !ln.redelivery {
-				if unmarked++; unmarked > 10 {
-					continue
+				if unmarked++; unmarked <= 10 {
+					t.Errorf("%s: message %d (%s), pending before the state was lost, handed over by the first session after it not marked as a redelivery", l.name, ln.id, ln.payload)
 				}
-				t.Errorf("%s: message %d (%s), pending before the state was lost, handed over by the first session after it not marked as a redelivery", l.name, ln.id, ln.payload)
 			}
-			again[ln.id] = ln.redelivery
 		}
 		if unmarked > 10 {
 			t.Errorf("%s: %d such messages in all", l.name, unmarked)
 		}
+		missing := 0
 		for id := range unacked[i] {
-			if _, ok := again[id]; !ok {
-				t.Errorf("%s: message %d, handed over and not acknowledged before the state was lost, did not come again", l.name, id)
+			if !came[id] {
+				if missing++; missing <= 10 {
+					t.Errorf("%s: message %d, handed over and not acknowledged before the state was lost, did not come again", l.name, id)
+				}
 			}
 		}
-		t.Logf("%s: %d unacknowledged messages came again after the state file was deleted", l.name, len(unacked[i]))
+		t.Logf("%s: %d of %d messages handed over and not acknowledged came again after the state file was deleted", l.name,
+			len(unacked[i])-missing, len(unacked[i]))
 	}
 }
 
