@@ -409,6 +409,26 @@ func (l *ledger) pending(id [32]byte) (int, error) {
 	return p.Pending, nil
 }
 
+// waitOnline waits until the server reports every listener connected.
+func waitOnline(t *testing.T, led *ledger, ls []*listener) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for _, l := range ls {
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			p, err := led.p.Presence(ctx, l.id)
+			cancel()
+			if err == nil && p.Online {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s did not reconnect within 30 s (%v)", l.name, err)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}
+
 // seen returns the message IDs in the output of the given runs.
 func seen(t *testing.T, runs []string) map[uint64]bool {
 	t.Helper()
@@ -629,9 +649,11 @@ func TestListenCrashLosesNothing(t *testing.T) {
 // (SIGSTOP) in the middle of handing it over, the server is killed and
 // started again, and the listeners continue (SIGCONT) and reconnect while
 // their application still holds messages of the burst that the server
-// delivers again. The guarantee is the same as with the client alone
-// killed; across the reconnects of one run, no message is handed over
-// twice.
+// delivers again; in round 4 they are killed soon after they have
+// reconnected, while still handing the burst over (a client that
+// acknowledged the held messages on their redelivery would lose them). The
+// guarantee is the same as with the client alone killed; across the
+// reconnects of one run, no message is handed over twice.
 func TestListenAndServerCrashLoseNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test runs server and client processes")
@@ -671,6 +693,14 @@ func TestListenAndServerCrashLoseNothing(t *testing.T) {
 			}
 		}
 		stop = led.load(rng.Uint64(), ids(ls))
+		if round == 3 {
+			waitOnline(t, led, ls)
+			waitLines(rng, 2*time.Second, ls...)
+			for _, l := range ls {
+				l.kill()
+				l.start(t)
+			}
+		}
 	}
 	waitLines(rng, 2*time.Second, ls...)
 	t.Logf("%d publish requests retried after a server restart", retried)
