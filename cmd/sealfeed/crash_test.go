@@ -34,10 +34,11 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// subprocess is a `sealfeed serve` child process.
+// subprocess is a sealfeed child process: the test binary run as the
+// sealfeed command (TestMain).
 type subprocess struct {
 	cmd  *exec.Cmd
-	base string
+	base string // the server's http:// base URL, for `sealfeed serve`
 	out  *strings.Builder
 	mu   *sync.Mutex // guards out
 }
@@ -51,10 +52,12 @@ func freeAddr(t testing.TB) string {
 	return l.Addr().String()
 }
 
-func startServe(t testing.TB, addr string, args ...string) *subprocess {
+// startProcess starts `sealfeed args...` as a child process, recording
+// its stdout and stderr together; the test's cleanup kills it.
+func startProcess(t testing.TB, args ...string) *subprocess {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "SEALFEED_TEST_MAIN="+strings.Join(append([]string{"serve", "-listen", addr}, args...), "\x1f"))
+	cmd.Env = append(os.Environ(), "SEALFEED_TEST_MAIN="+strings.Join(args, "\x1f"))
 	out := &strings.Builder{}
 	var mu sync.Mutex
 	cmd.Stdout = lockedWriter{&mu, out}
@@ -62,8 +65,16 @@ func startServe(t testing.TB, addr string, args ...string) *subprocess {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &subprocess{cmd: cmd, base: "http://" + addr, out: out, mu: &mu}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return &subprocess{cmd: cmd, out: out, mu: &mu}
+}
+
+// startServe starts `sealfeed serve` on addr and waits until it answers
+// /healthz.
+func startServe(t testing.TB, addr string, args ...string) *subprocess {
+	t.Helper()
+	p := startProcess(t, append([]string{"serve", "-listen", addr}, args...)...)
+	p.base = "http://" + addr
 	deadline := time.Now().Add(60 * time.Second) // a cluster node waits for its stream leader
 	for {
 		resp, err := http.Get(p.base + "/healthz")
@@ -74,13 +85,49 @@ func startServe(t testing.TB, addr string, args ...string) *subprocess {
 			}
 		}
 		if time.Now().After(deadline) {
-			mu.Lock()
-			defer mu.Unlock()
-			t.Fatalf("server did not come up: %v\n%s", err, out.String())
+			t.Fatalf("server did not come up: %v\n%s", err, p.output())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// crashServer is a single `sealfeed serve` node on loopback with its data
+// directory, a publisher key it trusts and the fingerprint clients pin; a
+// test kills it and starts it again on the same address and data.
+type crashServer struct {
+	dir    string
+	addr   string
+	args   []string // serve flags after -listen
+	pubKey ed25519.PrivateKey
+	pin    [32]byte
+	proc   *subprocess
+}
+
+// newCrashServer starts a server with extra serve flags.
+func newCrashServer(t testing.TB, extra ...string) *crashServer {
+	t.Helper()
+	s := &crashServer{dir: t.TempDir(), addr: freeAddr(t)}
+	s.pubKey, _ = keyfile.Generate()
+	pubFile := filepath.Join(s.dir, "publisher.pub")
+	pem, _ := keyfile.MarshalPublic(s.pubKey.Public().(ed25519.PublicKey))
+	if err := os.WriteFile(pubFile, pem, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.args = append([]string{"-data", filepath.Join(s.dir, "data"), "-publisher", pubFile, "-log-level", "warn"}, extra...)
+	s.start(t)
+	k, err := keyfile.LoadPrivate(filepath.Join(s.dir, "data", "server.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp, _ := hex.DecodeString(sig.Fingerprint(k.Public().(ed25519.PublicKey)))
+	copy(s.pin[:], fp)
+	return s
+}
+
+// start starts the server process (again) and waits until it is up.
+func (s *crashServer) start(t testing.TB) { s.proc = startServe(t, s.addr, s.args...) }
+
+func (s *crashServer) base() string { return "http://" + s.addr }
 
 type lockedWriter struct {
 	mu *sync.Mutex
@@ -116,22 +163,9 @@ func TestCrashLosesNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test runs server processes")
 	}
+	node := newCrashServer(t)
+	srv, addr, pin := node.proc, node.addr, node.pin
 	dir := t.TempDir()
-	addr := freeAddr(t)
-	pubKey, _ := keyfile.Generate()
-	pubFile := filepath.Join(dir, "publisher.pub")
-	pem, _ := keyfile.MarshalPublic(pubKey.Public().(ed25519.PublicKey))
-	os.WriteFile(pubFile, pem, 0o644)
-	serveArgs := []string{"-data", filepath.Join(dir, "data"), "-publisher", pubFile, "-log-level", "warn"}
-
-	srv := startServe(t, addr, serveArgs...)
-	fpKey, err := keyfile.LoadPrivate(filepath.Join(dir, "data", "server.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pin [32]byte
-	fp, _ := hex.DecodeString(sig.Fingerprint(fpKey.Public().(ed25519.PublicKey)))
-	copy(pin[:], fp)
 
 	const nClients = 4
 	var ids [][32]byte
@@ -154,7 +188,7 @@ func TestCrashLosesNothing(t *testing.T) {
 		}
 	}()
 
-	p := publisher.New(srv.base, pubKey)
+	p := publisher.New(srv.base, node.pubKey)
 	p.Retries = -1 // this test does the retrying itself, across restarts
 	type attempt struct {
 		key     string
@@ -211,7 +245,8 @@ func TestCrashLosesNothing(t *testing.T) {
 	const rounds = 3
 	for r := 0; r < rounds; r++ {
 		publishLoad(600*time.Millisecond, srv.kill)
-		srv = startServe(t, addr, serveArgs...)
+		node.start(t)
+		srv = node.proc
 		// Retry what got no answer, with the same key: stored exactly once.
 		mu.Lock()
 		retry := unknown

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 	"unicode/utf8"
@@ -27,7 +28,7 @@ func listenCommand(args []string, stdout, stderr io.Writer) error {
 	var server, pin, authority, realm, identity, state, config, out string
 	var count int
 	var timeout time.Duration
-	var anonymous bool
+	var anonymous, manualAck bool
 	fs.StringVar(&server, "server", "http://127.0.0.1:8080", "server URL (http(s):// or ws(s)://)")
 	fs.StringVar(&pin, "pin", "", "fingerprint of the server key to pin (printed by 'sealfeed serve')")
 	fs.StringVar(&authority, "authority", "", "authority public key (file, hex or base64), with -realm")
@@ -39,6 +40,8 @@ func listenCommand(args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&timeout, "timeout", 0, "exit with an error if -count messages have not arrived by then")
 	fs.StringVar(&out, "out", "", "also append each message to this file as '<id> <unicast|broadcast> <redelivery|first> <payload>'\n"+
 		"and fsync it before acknowledging the message")
+	fs.BoolVar(&manualAck, "manual-ack", false, "read messages from the channel and acknowledge each with Message.Ack once written\n"+
+		"(default: a Handler that returns once the message is written, DLV-016)")
 	fs.StringVar(&config, "config", "", "JSON config file keyed by flag name")
 	if err := parseFlags(fs, args, &config); err != nil {
 		return err
@@ -103,14 +106,47 @@ func listenCommand(args []string, stdout, stderr io.Writer) error {
 		defer f.Close()
 		outFile = f
 	}
+	// take prints and appends one message; an error leaves it
+	// unacknowledged, to be handed over again after a restart.
+	var mu sync.Mutex
+	n := 0
+	enough := make(chan struct{})
+	take := func(m client.Message) error {
+		mu.Lock()
+		defer mu.Unlock()
+		kind := "unicast"
+		if m.Broadcast {
+			kind = "broadcast"
+		}
+		fmt.Fprintf(stdout, "%d %s %s\n", m.ID, kind, printable(m.Payload))
+		if outFile != nil {
+			if err := appendMessage(outFile, m, kind); err != nil {
+				return fmt.Errorf("-out: %w", err)
+			}
+		}
+		if n++; count > 0 && n == count {
+			close(enough)
+		}
+		return nil
+	}
+	if !manualAck {
+		// DLV-016: acknowledged when the Handler returns nil, after the
+		// line is written.
+		cfg.Handler = func(_ context.Context, m client.Message) error { return take(m) }
+	}
 	c, err := client.Dial(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
 	id := c.ClientID()
+	mu.Lock() // the Handler may be writing already
 	fmt.Fprintf(stdout, "client-id %s\n", hex.EncodeToString(id[:]))
-	n := 0
+	mu.Unlock()
+	msgs := c.Messages()
+	if !manualAck {
+		msgs = nil
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -118,27 +154,19 @@ func listenCommand(args []string, stdout, stderr io.Writer) error {
 				return fmt.Errorf("received %d of %d messages before the timeout", n, count)
 			}
 			return nil
-		case m, ok := <-c.Messages():
+		case <-enough:
+			return nil
+		case m, ok := <-msgs:
 			if !ok {
 				return nil
 			}
-			kind := "unicast"
-			if m.Broadcast {
-				kind = "broadcast"
+			if err := take(m); err != nil {
+				return err // not acknowledged: redelivered after a restart
 			}
-			fmt.Fprintf(stdout, "%d %s %s\n", m.ID, kind, printable(m.Payload))
-			if outFile != nil {
-				if err := appendMessage(outFile, m, kind); err != nil {
-					return fmt.Errorf("-out: %w", err) // not acknowledged: redelivered after a restart
-				}
-			}
-			// DLV-016: acknowledged once written; a crash before this
-			// line makes the next listen print it again, marked.
+			// A crash before this Ack makes the next listen hand it
+			// over again, marked.
 			if err := m.Ack(); err != nil {
 				fmt.Fprintf(stderr, "ack %d: %v\n", m.ID, err)
-			}
-			if n++; count > 0 && n >= count {
-				return nil
 			}
 		}
 	}
