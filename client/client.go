@@ -429,8 +429,9 @@ func (c *Client) ClientID() [32]byte {
 	return c.clientID
 }
 
-// Close closes the connection with close_notify, stops reconnecting,
-// waits for a running Handler to return, and saves the state. Messages
+// Close waits for a running Handler to return (its Ack is sent first),
+// closes the connection with close_notify, stops reconnecting, and saves
+// the state. Messages
 // handed over and not acknowledged stay unacknowledged: a later client on
 // the same state file gets them again (DLV-012).
 func (c *Client) Close() error {
@@ -441,17 +442,22 @@ func (c *Client) Close() error {
 		return nil
 	}
 	c.closing = true
-	cur := c.cur
 	c.mu.Unlock()
-	c.cancel()
+	// A Handler that is running finishes first, and its Ack goes out on
+	// the connection before close_notify: a message the application took
+	// is not handed over again after the next start (DLV-016).
 	if c.handlerCancel != nil {
 		c.handlerCancel()
 	}
+	<-c.handlerDone
+	c.mu.Lock()
+	cur := c.cur
+	c.mu.Unlock()
+	c.cancel()
 	if cur != nil {
 		cur.close(alert.CloseNotify)
 	}
 	<-c.done
-	<-c.handlerDone
 	c.flush()
 	return nil
 }
