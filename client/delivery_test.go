@@ -285,3 +285,40 @@ func TestHandlerAcksOnNilOnlyAndErrorsRedeliverAfterRestart(t *testing.T) {
 	e.waitState(t, bad, "acknowledged")
 	c2.Close()
 }
+
+// DLV-016: Close waits for a running Handler; when it returns nil the
+// message is acknowledged before the connection closes, so the next start
+// on the same state does not hand it over again.
+func TestCloseAcknowledgesWhatTheRunningHandlerTook(t *testing.T) {
+	e := newEnv(t)
+	id, _ := keyfile.Generate()
+	statePath := filepath.Join(t.TempDir(), "state.json")
+	entered, release := make(chan struct{}), make(chan struct{})
+	c := e.dial(t, client.Config{Identity: id, StatePath: statePath,
+		Handler: func(ctx context.Context, m client.Message) error {
+			close(entered)
+			<-release
+			return nil
+		}})
+	h := e.publish(t, c.ClientID(), "taken")
+	<-entered
+	closed := make(chan struct{})
+	go func() { c.Close(); close(closed) }()
+	select {
+	case <-closed:
+		t.Fatal("Close returned while the Handler was running")
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(release)
+	<-closed
+	e.waitState(t, h, "acknowledged")
+
+	again := make(chan client.Message, 1)
+	e.dial(t, client.Config{Identity: id, StatePath: statePath,
+		Handler: func(ctx context.Context, m client.Message) error { again <- m; return nil }})
+	select {
+	case m := <-again:
+		t.Fatalf("handed over again after Close: %q", m.Payload)
+	case <-time.After(300 * time.Millisecond):
+	}
+}
