@@ -142,6 +142,7 @@ test('WindowRecord: an ack leaves unacked at once, goes out through the sink, an
   w.accept(4n);
   rec.admit(w, [4n]);
   const slow = rec.save();
+  await new Promise((r) => setTimeout(r, 10)); // the slow one has its state and is writing
   w.accept(5n);
   rec.admit(w, [5n]);
   await Promise.all([slow, rec.save()]);
@@ -446,4 +447,15 @@ test('close() with a delivery half handed over: the rest is not handed over in t
   assert.deepEqual(view(b.got), [[3n, 'm3', true]]);
   assert.deepEqual(b.acks(), [[2n, 3n]]);
   await b.client.close();
+});
+
+test('close() resolves once the acknowledgements made before it are saved', async () => {
+  const store = new LoggingStore();
+  const a = await scripted(1, { replayStore: store, manualAck: true });
+  await a.deliver(1n, 2n);
+  a.got[0]!.ack();
+  store.delays = [50];
+  await a.client.close();
+  const key = store.saves.at(-1)!.key;
+  assert.deepEqual(JSON.parse(store.data.get(key)!).unacked, ['2']);
 });
