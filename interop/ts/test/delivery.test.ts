@@ -5,6 +5,9 @@
  * the current connection, a failing handler, iterator mode, lost state, stale pruning and old saved state.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import {
   decodeAck,
@@ -26,6 +29,7 @@ import { buildBatch } from './helpers/builder.js';
 import { fakeSocket } from './helpers/fakesocket.js';
 import { handshakeVector, ScriptedServer } from './helpers/scripted.js';
 import { h } from './vectors/harness.js';
+import { FileReplayStore } from '../src/node.js';
 
 const msg = (messageId: bigint, status: 'deliver' | 'replayed_message' | 'stale_message' = 'deliver') => ({ messageId, status });
 
@@ -458,4 +462,23 @@ test('close() resolves once the acknowledgements made before it are saved', asyn
   await a.client.close();
   const key = store.saves.at(-1)!.key;
   assert.deepEqual(JSON.parse(store.data.get(key)!).unacked, ['2']);
+});
+
+test('FileReplayStore (Node): one file per key, replaced whole; a new object over the directory is a restart', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sealfeed-state-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const state = join(dir, 'state');
+  const fs1 = new FileReplayStore(state);
+  assert.equal(await fs1.load('ab:cd:ef'), undefined); // nothing yet, not even the directory
+  const a = await scripted(1, { replayStore: fs1, manualAck: true });
+  await a.deliver(1n, 2n);
+  a.got[1]!.ack();
+  await a.client.close();
+  assert.deepEqual(readdirSync(state).filter((f) => !f.endsWith('_epochs.json')).length, 1);
+  assert.deepEqual(readdirSync(state).filter((f) => f.endsWith('.tmp')), []);
+  const b = await scripted(1, { replayStore: new FileReplayStore(state), manualAck: true });
+  await b.deliver(1n, 2n, 3n);
+  assert.deepEqual(view(b.got), [[1n, 'm1', true], [3n, 'm3', false]]);
+  await b.client.close();
+  await assert.rejects(fs1.load('../x'), RangeError);
 });

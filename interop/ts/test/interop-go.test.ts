@@ -17,8 +17,8 @@ import { dirname, join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { fromHex, secureRandom, StorageReplayStore, type BatchStatus, type DeliveredMessage, type Ticket } from '../src/index.js';
-import { connect } from '../src/node.js';
+import { fromHex, secureRandom, type BatchStatus, type DeliveredMessage, type Ticket } from '../src/index.js';
+import { connect, FileReplayStore } from '../src/node.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
 const run = promisify(execFile);
@@ -110,17 +110,6 @@ test('interop with the Go reference server', { timeout: 120000 }, async () => {
   }
 });
 
-/** A Web Storage-like map: the "disk" of a client; a new StorageReplayStore over it is a restarted process. */
-class MapStorage {
-  readonly m = new Map<string, string>();
-  getItem(k: string): string | null {
-    return this.m.get(k) ?? null;
-  }
-  setItem(k: string, v: string): void {
-    this.m.set(k, v);
-  }
-}
-
 test('delivery guarantee with the Go reference server: held across a reconnect, handed again after a restart, acknowledged through the current connection', { timeout: 120000 }, async () => {
   await ensureBinary();
   const dir = mkdtempSync(join(tmpdir(), 'sealfeed-interop-'));
@@ -143,10 +132,11 @@ test('delivery guarantee with the Go reference server: held across a reconnect, 
       }
     };
 
-    // An anonymous client in manual-ack mode; its ticket and its replay state ("disk") survive restarts
-    const disk = new MapStorage();
+    // An anonymous client in manual-ack mode; its ticket and its replay state (a directory) survive restarts;
+    // a new FileReplayStore over the directory is a restarted process
+    const disk = join(dir, 'client-state');
     let ticket: Ticket | undefined;
-    const session = async (replayStore: StorageReplayStore) => {
+    const session = async (replayStore: FileReplayStore) => {
       const got: DeliveredMessage[] = [];
       const batches: BatchStatus[] = [];
       const c = await connect({
@@ -164,7 +154,7 @@ test('delivery guarantee with the Go reference server: held across a reconnect, 
     };
 
     // process 1, connection 1: two messages handed over, neither acknowledged
-    const process1 = new StorageReplayStore(disk);
+    const process1 = new FileReplayStore(disk);
     const s1 = await session(process1);
     const clientId = s1.c.clientIdHex;
     await publish(clientId, 'one');
@@ -190,7 +180,7 @@ test('delivery guarantee with the Go reference server: held across a reconnect, 
 
     // process 2 (a restart: a new store object over the same disk): "one", handed over and never acknowledged,
     // is handed over again, marked; "two" and "three" were acknowledged to the server and do not come back
-    const process2 = new StorageReplayStore(disk);
+    const process2 = new FileReplayStore(disk);
     const s3 = await session(process2);
     assert.equal(s3.c.clientIdHex, clientId);
     await until(() => s3.got.length === 1, 'the redelivery of one');
@@ -203,7 +193,7 @@ test('delivery guarantee with the Go reference server: held across a reconnect, 
     await s3.c.close();
 
     // process 3: nothing is pending any more
-    const s4 = await session(new StorageReplayStore(disk));
+    const s4 = await session(new FileReplayStore(disk));
     await publish(clientId, 'five');
     await until(() => s4.got.length === 1, 'message five');
     assert.deepEqual(s4.got.map((m) => [text(m), m.possibleRedelivery]), [['five', false]]);
