@@ -458,11 +458,11 @@ export class SealFeedClient {
     await this.store.save(epochKey(r.trustAnchor), epochs.toJSON());
     this.epochs = epochs;
     const record = await openWindow(this.store, replayKey(r.trustAnchor, r.clientId, r.welcome.storeEpoch));
-    // A window without saved state, for a client ID that may have had messages handed over before (its key's,
-    // or a resumed one; not an ID this handshake assigned): nothing tells what the application already got,
-    // so every message of this session may be a redelivery. After a restore the new window is empty by rule
-    // and the epoch marks do that job (DLV-005).
-    this.lostState = !record.persisted && (this.opts.identitySeed !== undefined || r.resumed) && !restore;
+    // DLV-015: a window without saved state, for a client ID that may have had messages handed over before
+    // (its key's, or a resumed one; not an ID this handshake assigned): nothing tells what the application
+    // already got, so every message may be a redelivery until a session of the window ends in this process.
+    // After a restore the new window is empty by rule and the epoch marks do that job (DLV-005).
+    this.lostState = record.beginSession(this.opts.identitySeed !== undefined || r.resumed, restore);
     this.record = record;
     // acknowledgements by the application go out on this connection from now on (DLV-005: only for IDs of
     // this window)
@@ -674,6 +674,7 @@ export class SealFeedClient {
     this.session?.destroy();
     if (this.record) {
       if (this.record.ackSink === this.ackSink) this.record.ackSink = undefined;
+      this.record.endSession();
       void this.record.flush();
     }
     try {

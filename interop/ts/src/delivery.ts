@@ -5,10 +5,12 @@
  * process, and the connection acknowledgements go out on. Transport-free: SealFeedClient feeds it opened
  * deliveries and gives it a way to send an Ack.
  *
- * The guarantee: every message the server accepted reaches the application at least once, unless it
- * expires first or the client's state is lost; without a restart of the process it never reaches it twice;
- * a message handed over but not acknowledged by the application before a restart is handed over again after
- * it, marked `possibleRedelivery`.
+ * The guarantee (DLV-010): every message the server accepted reaches the application at least once, unless
+ * it expires first or the client's state is lost; without a restart of the process it never reaches it
+ * twice; a message handed over but not acknowledged by the application before a restart is handed over again
+ * after it, marked `possibleRedelivery`. The rules: DLV-011 (the saved `unacked` set), DLV-012 (`planRecord`),
+ * DLV-013 (`handed`, per process), DLV-014 (a new window, a new record), DLV-015 (`beginSession`), DLV-016
+ * (`ack`).
  */
 import type { MessageStatus } from './batch.js';
 import { type MessageWindow, ReplayState, type ReplayStore, type SerializedReplayState } from './replay.js';
@@ -67,6 +69,8 @@ export class WindowRecord {
   readonly handed = new Set<bigint>();
   /** whether the store holds a state for this window (loaded or saved once) */
   persisted: boolean;
+  /** whether a session of this window has begun in this process */
+  begun = false;
   /** sends an Ack on the connection of this window that is up, if any (set by that connection) */
   ackSink: ((ids: bigint[]) => void) | undefined;
   private saving: Promise<void> = Promise.resolve();
@@ -118,11 +122,36 @@ export class WindowRecord {
   }
 
   /**
+   * A session of this window begins. The first in this process of a window without saved state decides
+   * DLV-015: `persistentId` (the client ID may have had messages before: key-identified, or resumed) without
+   * any record of it (`recorded`: false; true after a store restore, whose new window is empty by rule and
+   * marked by the epoch, DLV-005) marks the window unrecorded. Returns whether this session's messages are
+   * all possible redeliveries.
+   */
+  beginSession(persistentId: boolean, recorded: boolean): boolean {
+    if (!this.begun && !this.persisted) this.state.unrecorded = persistentId && !recorded;
+    this.begun = true;
+    return this.state.unrecorded;
+  }
+
+  /**
+   * A session of this window ended in this process (a reconnect or a close, not a crash): from the next
+   * session on the window is precise (DLV-015). Saved lazily.
+   */
+  endSession(): void {
+    if (!this.state.unrecorded) return;
+    this.state.unrecorded = false;
+    this.markDirty();
+  }
+
+  /**
    * Commits a verified record (before `save`): `window` is the window its deliveries left, `handIds` the IDs
    * planned `hand`, which join `unacked`; IDs that became stale leave it.
    */
   admit(window: MessageWindow, handIds: Iterable<bigint>): void {
+    const unrecorded = this.state.unrecorded;
     this.state = new ReplayState(window, this.state.batch, this.state.unacked);
+    this.state.unrecorded = unrecorded;
     for (const id of handIds) this.state.unacked.add(id);
     for (const id of this.state.pruneUnacked()) this.handed.delete(id);
   }

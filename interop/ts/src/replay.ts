@@ -126,8 +126,17 @@ export class ReplayState {
     readonly unacked: Set<bigint> = new Set(),
   ) {}
 
+  /**
+   * DLV-015: the window was started without any record of its client ID (a key-identified or resumed client
+   * whose state was lost): every message is marked as a possible redelivery until a session of the window
+   * ends in the process that started it (a reconnect or a close, not a crash).
+   */
+  unrecorded = false;
+
   clone(): ReplayState {
-    return new ReplayState(this.window.clone(), this.batch.clone(), new Set(this.unacked));
+    const c = new ReplayState(this.window.clone(), this.batch.clone(), new Set(this.unacked));
+    c.unrecorded = this.unrecorded;
+    return c;
   }
 
   /**
@@ -146,9 +155,11 @@ export class ReplayState {
     return dropped;
   }
 
-  /** Version 2: the window and `unacked` (ascending decimal IDs). */
+  /** Version 2: the window, `unacked` (ascending decimal IDs) and, when set, `unrecorded`. */
   toJSON(): SerializedReplayState {
-    return { version: 2, window: this.window.toJSON(), unacked: [...this.unacked].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).map(String) };
+    const j: SerializedReplayState = { version: 2, window: this.window.toJSON(), unacked: [...this.unacked].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).map(String) };
+    if (this.unrecorded) j.unrecorded = true;
+    return j;
   }
 
   /**
@@ -168,6 +179,8 @@ export class ReplayState {
         s.unacked.add(id);
       }
       s.pruneUnacked();
+      if (j.unrecorded !== undefined && typeof j.unrecorded !== 'boolean') throw new RangeError('damaged unrecorded flag');
+      s.unrecorded = j.unrecorded === true;
     }
     return s;
   }
@@ -177,8 +190,10 @@ export interface SerializedReplayState {
   /** 2: with `unacked`; 1: written by earlier versions, loaded with an empty `unacked` */
   version: 1 | 2;
   window: { size: number; top: string; bits: string };
-  /** version 2: IDs handed to the application and not acknowledged by it, ascending, in decimal */
+  /** version 2: IDs handed to the application and not acknowledged by it, ascending, in decimal (DLV-011) */
   unacked?: string[];
+  /** version 2: the window was started without a record of its client ID (DLV-015); absent: false */
+  unrecorded?: boolean;
   /** written by earlier versions (per-signer batch sequences); ignored */
   batches?: Record<string, string>;
 }

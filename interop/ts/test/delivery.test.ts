@@ -82,6 +82,14 @@ test('ReplayState: unacked saved with the window (version 2); version 1 loads wi
   }
   assert.throws(() => ReplayState.fromJSON({ ...json, version: 3 as 2 }), RangeError);
 
+  // DLV-015's mark is saved only when set, and survives a load and a clone
+  assert.equal('unrecorded' in json, false);
+  s.unrecorded = true;
+  const marked = ReplayState.fromJSON(JSON.parse(JSON.stringify(s.toJSON())));
+  assert.deepEqual([marked.unrecorded, marked.clone().unrecorded, r.unrecorded], [true, true, false]);
+  assert.throws(() => ReplayState.fromJSON({ ...json, unrecorded: 'yes' as never }), RangeError);
+  s.unrecorded = false;
+
   // stale: top − id ≥ W; dropped on load and by pruneUnacked as the window moves
   s.window.accept(1025n); // 1025 − 1 = W: 1 is stale, 2 is not
   s.unacked.add(1n);
@@ -241,6 +249,18 @@ class Disk {
   }
 }
 
+/** A disk that stops taking writes when its process "crashes". */
+class CrashableStorage {
+  crashed = false;
+  constructor(private readonly disk: Disk) {}
+  getItem(k: string): string | null {
+    return this.disk.getItem(k);
+  }
+  setItem(k: string, v: string): void {
+    if (!this.crashed) this.disk.setItem(k, v);
+  }
+}
+
 const view = (ms: DeliveredMessage[]) => ms.map((m) => [m.messageId, new TextDecoder().decode(m.payload), m.possibleRedelivery]);
 
 test('a reconnect in the same process: messages the application holds are neither handed again nor acknowledged; m.ack() goes out on the new connection', async () => {
@@ -356,9 +376,9 @@ test('messages() without onMessage: taking a message does not acknowledge it; m.
   await a.client.close();
 });
 
-test('lost state: the first session of a window without saved state is marked for a key-identified or resumed client, not for a new anonymous ID', async () => {
+test('DLV-015 lost state: a window without saved state is marked for a key-identified or resumed client until a session ends in the process; not for a new anonymous ID', async () => {
   // key-identified (vector 9), no saved state: every message of the first session is marked, also one that
-  // arrives after the window was saved; the next session is precise
+  // arrives after the window was saved; the session ends in this process, so the next one is precise
   const disk = new Disk();
   const store = new StorageReplayStore(disk);
   const a = await scripted(9, { replayStore: store });
@@ -375,14 +395,32 @@ test('lost state: the first session of a window without saved state is marked fo
   await c.deliver(4n);
   assert.deepEqual(view(c.got), [[4n, 'm4', false]]);
   await c.client.close();
-  // a session that received nothing saved nothing: the next one is still a first session
-  const empty = new StorageReplayStore(new Disk());
-  const d = await scripted(9, { replayStore: empty });
+  // a session that received nothing but ended in the process ends the marking too, after a restart as well
+  const emptyDisk = new Disk();
+  const d = await scripted(9, { replayStore: new StorageReplayStore(emptyDisk) });
   await d.client.close();
-  const e = await scripted(9, { replayStore: empty });
+  const e = await scripted(9, { replayStore: new StorageReplayStore(emptyDisk) });
   await e.deliver(1n);
-  assert.deepEqual(view(e.got), [[1n, 'm1', true]]);
+  assert.deepEqual(view(e.got), [[1n, 'm1', false]]);
   await e.client.close();
+
+  // a crash during the first session: the mark is saved with the window, so the next process marks every
+  // message too (not only the unacknowledged one it hands over again), until its session ends
+  const crashDisk = new Disk();
+  const crashable = new CrashableStorage(crashDisk);
+  const p1 = await scripted(9, { replayStore: new StorageReplayStore(crashable), manualAck: true });
+  await p1.deliver(1n);
+  assert.deepEqual(view(p1.got), [[1n, 'm1', true]]);
+  crashable.crashed = true; // the process dies: nothing it does any more reaches the disk
+  await p1.client.close();
+  const p2 = await scripted(9, { replayStore: new StorageReplayStore(crashDisk) });
+  await p2.deliver(1n, 2n);
+  assert.deepEqual(view(p2.got), [[1n, 'm1', true], [2n, 'm2', true]]);
+  await p2.client.close();
+  const p3 = await scripted(9, { replayStore: new StorageReplayStore(crashDisk) });
+  await p3.deliver(3n);
+  assert.deepEqual(view(p3.got), [[3n, 'm3', false]]);
+  await p3.client.close();
 
   // anonymous, full handshake (vector 1): a client ID assigned now had nothing handed over before
   const f = await scripted(1, { replayStore: new StorageReplayStore(new Disk()) });
