@@ -98,8 +98,11 @@ export class WindowRecord {
       await this.store.save(this.key, this.state.toJSON());
       this.persisted = true;
     });
-    // a failed save fails its caller; the next one runs regardless
-    this.saving = run.catch(() => undefined);
+    // a failed save fails its caller and leaves the state to save again (flush, the next record); the next
+    // save runs regardless
+    this.saving = run.catch(() => {
+      this.dirty = true;
+    });
     return run;
   }
 
@@ -136,7 +139,8 @@ export class WindowRecord {
 
   /**
    * A session of this window ended in this process (a reconnect or a close, not a crash): from the next
-   * session on the window is precise (DLV-015). Saved lazily.
+   * session on the window is precise (DLV-015). Saved with the next save or flush (the client flushes as the
+   * session ends).
    */
   endSession(): void {
     if (!this.state.unrecorded) return;

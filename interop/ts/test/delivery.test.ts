@@ -159,6 +159,17 @@ test('WindowRecord: an ack leaves unacked at once, goes out through the sink, an
   rec.admit(w, [5n]);
   await Promise.all([slow, rec.save()]);
   assert.deepEqual(JSON.parse(store.data.get('k')!).unacked, ['4', '5']);
+
+  // a failed save fails its caller and leaves the state to be saved by the next flush
+  const save = store.save.bind(store);
+  store.save = async () => {
+    throw new Error('disk full');
+  };
+  rec.ack(4n);
+  await assert.rejects(rec.save(), /disk full/);
+  store.save = save;
+  await rec.flush();
+  assert.deepEqual(JSON.parse(store.data.get('k')!).unacked, ['5']);
 });
 
 test('WindowRecord.admit drops IDs that became stale from unacked and handed', async () => {
