@@ -1,7 +1,8 @@
 /**
  * SealFeedClient: a SealFeed v1 client over WebSocket (spec §1: one frame per binary message, subprotocol
  * `sealfeed.v1`). It runs the handshake (§6), then opens batch deliveries (§10), runs replay protection
- * (§11), hands each new message to the application once, and acknowledges (§12).
+ * (§11), hands each message to the application, and acknowledges it once the application has taken it (§12,
+ * see delivery.ts for the guarantee).
  *
  * Platform neutral: the WebSocket constructor is injected — browsers pass `WebSocket`, Node passes the `ws`
  * package's (see `@sealfeed/client/node`).
@@ -13,7 +14,8 @@ import { ClientHandshake, type ClientConfig, type HandshakeResult, type Ticket }
 import { encodeAck, MAX_ACK_IDS } from './messages.js';
 import { openDelivery, type OpenedBatch } from './batch.js';
 import { secureRandom, type RandomSource } from './random.js';
-import { EpochState, epochKey, MemoryReplayStore, ReplayState, replayKey, type ReplayStore, type SerializedEpochs, type SerializedReplayState } from './replay.js';
+import { openWindow, planRecord, type Disposition, type WindowRecord } from './delivery.js';
+import { BatchSequence, EpochState, epochKey, MemoryReplayStore, ReplayState, replayKey, type ReplayStore, type SerializedEpochs, type SerializedReplayState } from './replay.js';
 import type { Session } from './session.js';
 import { encodeMessage } from './wire.js';
 
@@ -35,7 +37,10 @@ export interface WebSocketLike {
 
 export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
 
-/** One message handed to the application, exactly once per message ID (REPLAY-012, DLV-004). */
+/**
+ * One message handed to the application: at least once per message ID; twice only across a restart of the
+ * process (a new replay store object), and then marked `possibleRedelivery`.
+ */
 export interface DeliveredMessage {
   messageId: bigint;
   payload: Uint8Array;
@@ -45,10 +50,19 @@ export interface DeliveredMessage {
   batchSeq: bigint;
   signerId: Uint8Array;
   /**
-   * DLV-005: the server's store was restored since this ID's window began, and a message with this ID may
-   * have reached the application before (at least once, not exactly once, across a restore).
+   * The message may have reached the application before: it was handed over before a restart and not
+   * acknowledged; or the server's store was restored since this ID's window began (DLV-005); or it arrived in
+   * the first session of a window this client ID started without any saved state (a key-identified or resumed
+   * client whose state was lost).
    */
   possibleRedelivery: boolean;
+  /**
+   * The application has taken the message: it leaves the saved `unacked` set and the Ack goes out on the
+   * connection of its window that is up now (after a reconnect too; with none up, the server redelivers it
+   * and the client acknowledges it without handing it over). Idempotent. With `manualAck`, and for messages
+   * taken from `messages()` without `onMessage`, this is the only acknowledgement.
+   */
+  ack(): void;
 }
 
 /** The outcome of the last batch delivery. */
@@ -60,9 +74,11 @@ export interface BatchStatus {
   batchSeq?: bigint;
   signerId?: Uint8Array;
   timestampMs?: bigint;
-  /** messages handed to the application */
+  /** messages handed to the application, again after a restart included */
   delivered: number;
-  /** duplicates and stale messages: acknowledged, not delivered (REPLAY-012) */
+  /**
+   * duplicates not handed over: acknowledged unless the application holds them unacknowledged (REPLAY-012)
+   */
   replayed: number;
   stale: number;
 }
@@ -89,12 +105,20 @@ export interface SealFeedClientOptions extends Omit<ClientConfig, 'trace'> {
    */
   heartbeatTimeoutMs?: number;
   /**
-   * Called with each new message, in order; awaited before the message is acknowledged (DLV-003). Messages
-   * are also available from the async iterator `messages()`. The replay state recording the message is
-   * persisted before the call (REPLAY-013), so a message counts as handed over once this is called: if it
-   * throws, the connection fails with `internal_error` and the message is not delivered again.
+   * Called with each message, in order; awaited. The replay state recording the message as handed over and
+   * unacknowledged is persisted before the call (REPLAY-013). Unless `manualAck`, the message is acknowledged
+   * when this returns or its promise resolves (DLV-003); if it throws or rejects, the message stays
+   * unacknowledged (`onHandlerError` is told; `m.ack()` may still acknowledge it later) and is handed over
+   * again after a restart. Messages are also available from the async iterator `messages()`.
    */
   onMessage?: (m: DeliveredMessage) => void | Promise<void>;
+  /**
+   * Messages are acknowledged only by `m.ack()`, not when `onMessage` returns. Without `onMessage` this is
+   * always so: taking a message from `messages()` does not acknowledge it.
+   */
+  manualAck?: boolean;
+  /** Called when `onMessage` throws or rejects; default: a warning on the console naming the message ID. */
+  onHandlerError?: (error: unknown, m: DeliveredMessage) => void;
   /** Called after every delivery, verified or not. */
   onBatch?: (s: BatchStatus) => void;
   /**
@@ -186,9 +210,19 @@ export class SealFeedClient {
   private chain: Promise<void> = Promise.resolve();
   private hsResult: HandshakeResult | undefined;
   private session: Session | undefined;
-  private replay: ReplayState | undefined;
+  /** the window of this session, shared with the other connections of the same replay store object */
+  private record: WindowRecord | undefined;
+  private readonly ackSink = (ids: bigint[]): void => this.queueAck(ids);
+  /** the session's batch sequence (REPLAY-010) */
+  private batch = new BatchSequence();
   private epochs: EpochState | undefined;
-  private storeKey = '';
+  /** every message of this session may be a redelivery: its window started without saved state */
+  private lostState = false;
+  /** IDs to acknowledge on this connection, sent together at the end of a delivery or in a microtask */
+  private readonly pendingAcks = new Set<bigint>();
+  private ackFlushScheduled = false;
+  private inDelivery = false;
+  private closedByApp = false;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private done = false;
   private endedByGoingAway = false;
@@ -277,7 +311,10 @@ export class SealFeedClient {
     return this.endedByGoingAway;
   }
 
-  /** Every new message, once, in order; ends when the connection ends (throwing its error if it failed). */
+  /**
+   * Every message handed over, in order; ends when the connection ends (throwing its error if it failed).
+   * Taking a message from here does not acknowledge it: call `m.ack()` (or use `onMessage`).
+   */
   messages(): AsyncIterableIterator<DeliveredMessage> {
     const q = this.queue;
     const it: AsyncIterableIterator<DeliveredMessage> = {
@@ -297,12 +334,19 @@ export class SealFeedClient {
     this.send(this.session.sendKeyUpdate(true));
   }
 
-  /** Orderly close: close_notify (POST-006), then the transport. */
-  close(): void {
-    if (this.done) return;
-    const frame = this.session ? this.session.alertFrame('close_notify') : this.hs.alertFrame('close_notify');
-    if (frame) this.send(frame);
-    this.finish(undefined);
+  /**
+   * Orderly close: the pending Acks, close_notify (POST-006), then the transport. Messages of a record not yet
+   * handed over stay unacknowledged. Resolves once the acknowledgements made so far are saved.
+   */
+  close(): Promise<void> {
+    if (!this.done) {
+      this.closedByApp = true;
+      this.flushAcks();
+      const frame = this.session ? this.session.alertFrame('close_notify') : this.hs.alertFrame('close_notify');
+      if (frame) this.send(frame);
+      this.finish(undefined);
+    }
+    return this.record ? this.record.flush() : Promise.resolve();
   }
 
   // ------------------------------------------------------------------------------------------
@@ -363,7 +407,8 @@ export class SealFeedClient {
     // POST-009: every message of the record is checked, its deliveries opened in order (each against the
     // replay state the previous one leaves, BATCH-016), before anything is acted on: a record that fails
     // delivers nothing and changes no state (BATCH-014)
-    let state = this.replay!;
+    const record = this.record!;
+    let state = new ReplayState(record.state.window, this.batch);
     const opened: OpenedBatch[] = [];
     const input = this.session.receive(frame, (m) => {
       if (m.type !== MSG.BatchDelivery) return;
@@ -374,10 +419,22 @@ export class SealFeedClient {
     // POST-003, POST-020: the answer to a KeyUpdate(1) or Heartbeat(1) goes out before any other frame
     for (const a of input.answers) this.send(a);
     if (opened.length === 0) return;
-    // REPLAY-013: the new replay state is persisted before any message is handed out or acknowledged
-    await this.store.save(this.storeKey, state.toJSON());
-    this.replay = state;
-    for (const o of opened) await this.onDelivery(o);
+    // what to hand over, hand over again, hold or acknowledge, decided for the whole record; committed with no
+    // await since the window was read, so the record's window is the one its deliveries were checked against
+    const plan = planRecord(
+      opened.map((o) => o.messages),
+      record.state.unacked,
+      record.handed,
+    );
+    record.admit(
+      state.window,
+      opened.flatMap((o, i) => o.messages.filter((_, j) => plan[i]![j] === 'hand').map((m) => m.messageId)),
+    );
+    this.batch = state.batch;
+    // REPLAY-013: the window and `unacked` are persisted once for the record, before any message is handed out
+    // or acknowledged
+    await record.save();
+    for (let i = 0; i < opened.length; i++) await this.onDelivery(opened[i]!, plan[i]!);
   }
 
   private async onConnected(): Promise<void> {
@@ -396,12 +453,20 @@ export class SealFeedClient {
       const old = (await this.store.load(`${toHex(r.trustAnchor)}:${epochs.clientId}:${epochs.epoch}`)) as SerializedReplayState | undefined;
       if (old) oldTop = ReplayState.fromJSON(old).window.highest;
     }
+    const restore = epochs.clientId === toHex(r.clientId) && epochs.epoch !== undefined && epochs.epoch !== toHex(r.welcome.storeEpoch);
     epochs.enter(r.clientId, r.welcome.storeEpoch, oldTop);
     await this.store.save(epochKey(r.trustAnchor), epochs.toJSON());
     this.epochs = epochs;
-    this.storeKey = replayKey(r.trustAnchor, r.clientId, r.welcome.storeEpoch);
-    const saved = (await this.store.load(this.storeKey)) as SerializedReplayState | undefined;
-    this.replay = saved ? ReplayState.fromJSON(saved) : new ReplayState();
+    const record = await openWindow(this.store, replayKey(r.trustAnchor, r.clientId, r.welcome.storeEpoch));
+    // DLV-015: a window without saved state, for a client ID that may have had messages handed over before
+    // (its key's, or a resumed one; not an ID this handshake assigned): nothing tells what the application
+    // already got, so every message may be a redelivery until a session of the window ends in this process.
+    // After a restore the new window is empty by rule and the epoch marks do that job (DLV-005).
+    this.lostState = record.beginSession(this.opts.identitySeed !== undefined || r.resumed, restore);
+    this.record = record;
+    // acknowledgements by the application go out on this connection from now on (DLV-005: only for IDs of
+    // this window)
+    record.ackSink = this.ackSink;
     if (r.revocationNumber !== undefined) await this.opts.onRevocationNumber?.(r.revocationNumber);
     if (r.ticket) await this.opts.onTicket?.(r.ticket);
     await this.opts.onConnected?.(this);
@@ -433,37 +498,100 @@ export class SealFeedClient {
   }
 
   /**
-   * One opened BatchDelivery, its replay state already persisted (REPLAY-013): hand the new messages to the
-   * application, then acknowledge every message ID of the delivery, duplicates and stale ones included
-   * (REPLAY-012, DLV-003).
+   * One opened BatchDelivery of a record whose state is persisted (REPLAY-013): hands its messages to the
+   * application as planned, then acknowledges, in one Ack, the duplicates and stale IDs to acknowledge
+   * (REPLAY-012) and the messages the application took meanwhile (DLV-003).
    */
-  private async onDelivery(opened: OpenedBatch): Promise<void> {
+  private async onDelivery(opened: OpenedBatch, plan: readonly Disposition[]): Promise<void> {
     const h = opened.header;
+    const record = this.record!;
     const status: BatchStatus = { verified: true, batchSeq: h.batchSeq, signerId: h.signerId, timestampMs: h.timestampMs, delivered: 0, replayed: 0, stale: 0 };
-    for (const m of opened.messages) {
-      if (m.status === 'deliver') {
+    this.inDelivery = true;
+    try {
+      for (let i = 0; i < opened.messages.length; i++) {
+        const m = opened.messages[i]!;
+        const d = plan[i]!;
+        if (d === 'ack' || d === 'hold') {
+          if (d === 'ack') this.pendingAcks.add(m.messageId);
+          if (m.status === 'stale_message') status.stale++;
+          else status.replayed++;
+          continue;
+        }
+        // an application that closed the client gets nothing more; the rest stays unacknowledged and not handed
+        // over in this process, so the next connection hands it over (marked)
+        if (this.closedByApp) continue;
+        const id = m.messageId;
+        record.handed.add(id);
+        let acked = false;
+        const ack = (): void => {
+          if (acked) return;
+          acked = true;
+          record.ack(id);
+        };
         const dm: DeliveredMessage = {
-          messageId: m.messageId,
+          messageId: id,
           payload: m.payload,
           broadcast: m.broadcast,
           batchSeq: h.batchSeq,
           signerId: h.signerId,
-          possibleRedelivery: this.epochs!.possibleRedelivery(m.messageId),
+          possibleRedelivery: d === 'hand_again' || this.lostState || this.epochs!.possibleRedelivery(id),
+          ack,
         };
-        await this.opts.onMessage?.(dm);
-        this.queue.push(dm);
         status.delivered++;
-      } else if (m.status === 'replayed_message') status.replayed++;
-      else status.stale++;
+        if (this.opts.onMessage) {
+          try {
+            await this.opts.onMessage(dm);
+            if (!this.opts.manualAck) ack();
+          } catch (e) {
+            this.reportHandlerError(e, dm);
+          }
+        }
+        this.queue.push(dm);
+      }
+    } finally {
+      this.inDelivery = false;
     }
     this.lastBatch = status;
     this.opts.onBatch?.(status);
-    // Ack: strictly ascending IDs (entries are), at most 4096 per Ack message, each Ack in a record of its
-    // own: a server reads at most MaxClientRecord (65 536) bytes of inner plaintext per record (LIM-003),
-    // and one full Ack is 32 774.
-    const ids = opened.messages.map((m) => m.messageId);
+    this.flushAcks();
+  }
+
+  private reportHandlerError(e: unknown, m: DeliveredMessage): void {
+    if (this.opts.onHandlerError) {
+      try {
+        this.opts.onHandlerError(e, m);
+      } catch {
+        // the application's reporter failed; the message stays unacknowledged either way
+      }
+      return;
+    }
+    console.warn(`sealfeed: onMessage failed for message ${m.messageId}; it stays unacknowledged:`, e);
+  }
+
+  /** Queues IDs to acknowledge on this connection; sent at the end of the delivery being handed out, else soon. */
+  private queueAck(ids: bigint[]): void {
+    for (const id of ids) this.pendingAcks.add(id);
+    if (this.inDelivery || this.ackFlushScheduled) return;
+    this.ackFlushScheduled = true;
+    queueMicrotask(() => {
+      this.ackFlushScheduled = false;
+      if (!this.inDelivery) this.flushAcks();
+    });
+  }
+
+  /**
+   * Sends the queued Acks: strictly ascending IDs, at most 4096 per Ack message, each Ack in a record of its
+   * own: a server reads at most MaxClientRecord (65 536) bytes of inner plaintext per record (LIM-003), and one
+   * full Ack is 32 774. With the connection down nothing is sent: the server redelivers, and the client
+   * acknowledges the duplicates (REPLAY-012).
+   */
+  private flushAcks(): void {
+    if (this.pendingAcks.size === 0) return;
+    const ids = [...this.pendingAcks].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    this.pendingAcks.clear();
+    if (this.done || !this.session) return;
     for (let i = 0; i < ids.length; i += MAX_ACK_IDS) {
-      this.send(this.session!.send([encodeMessage(MSG.Ack, encodeAck(ids.slice(i, i + MAX_ACK_IDS)))]));
+      this.send(this.session.send([encodeMessage(MSG.Ack, encodeAck(ids.slice(i, i + MAX_ACK_IDS)))]));
     }
   }
 
@@ -544,6 +672,11 @@ export class SealFeedClient {
     if (this.timer !== undefined) clearTimeout(this.timer);
     if (this.livenessTimer !== undefined) clearTimeout(this.livenessTimer);
     this.session?.destroy();
+    if (this.record) {
+      if (this.record.ackSink === this.ackSink) this.record.ackSink = undefined;
+      this.record.endSession();
+      void this.record.flush();
+    }
     try {
       this.ws.close(1000);
     } catch {

@@ -114,32 +114,86 @@ export class BatchSequence {
 
 /**
  * The replay state of one client ID under one server trust anchor (REPLAY-011) during one session: the
- * message-ID window, which is persisted (REPLAY-013), and the session's batch sequence, which is not.
- * `fromJSON` starts a fresh batch sequence: load the state once per session.
+ * message-ID window and the set `unacked` of IDs handed to the application and not yet acknowledged by it
+ * (DLV-010 …; at most W entries, see `pruneUnacked`), which are persisted together (REPLAY-013), and the
+ * session's batch sequence, which is not. `fromJSON` starts a fresh batch sequence: load the state once per
+ * session.
  */
 export class ReplayState {
   constructor(
     readonly window: MessageWindow = new MessageWindow(),
     readonly batch: BatchSequence = new BatchSequence(),
+    readonly unacked: Set<bigint> = new Set(),
   ) {}
 
+  /**
+   * DLV-015: the window was started without any record of its client ID (a key-identified or resumed client
+   * whose state was lost): every message is marked as a possible redelivery until a session of the window
+   * ends in the process that started it (a reconnect or a close, not a crash).
+   */
+  unrecorded = false;
+
   clone(): ReplayState {
-    return new ReplayState(this.window.clone(), this.batch.clone());
+    const c = new ReplayState(this.window.clone(), this.batch.clone(), new Set(this.unacked));
+    c.unrecorded = this.unrecorded;
+    return c;
   }
 
+  /**
+   * Drops the unacknowledged IDs that are stale against the window (top − id ≥ W): DLV-004 keeps every ID
+   * the server may still deliver within W of anything the client accepted, so the server can no longer
+   * deliver them, and this keeps `unacked` within W entries. Returns the IDs dropped.
+   */
+  pruneUnacked(): bigint[] {
+    const dropped: bigint[] = [];
+    for (const id of this.unacked) {
+      if (this.window.check(id) === 'stale_message') {
+        this.unacked.delete(id);
+        dropped.push(id);
+      }
+    }
+    return dropped;
+  }
+
+  /** Version 2: the window, `unacked` (ascending decimal IDs) and, when set, `unrecorded`. */
   toJSON(): SerializedReplayState {
-    return { version: 1, window: this.window.toJSON() };
+    const j: SerializedReplayState = { version: 2, window: this.window.toJSON(), unacked: [...this.unacked].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).map(String) };
+    if (this.unrecorded) j.unrecorded = true;
+    return j;
   }
 
+  /**
+   * Loads version 2, or version 1 (written before `unacked` existed: an empty set, since that client
+   * acknowledged every message it handed over). A damaged `unacked` is refused; stale IDs in it are dropped.
+   */
   static fromJSON(j: SerializedReplayState): ReplayState {
-    if (j.version !== 1) throw new RangeError('unknown replay state version');
-    return new ReplayState(MessageWindow.fromJSON(j.window));
+    if (j.version !== 1 && j.version !== 2) throw new RangeError('unknown replay state version');
+    const s = new ReplayState(MessageWindow.fromJSON(j.window));
+    if (j.version === 2) {
+      if (!Array.isArray(j.unacked) || j.unacked.length > s.window.size) throw new RangeError('damaged unacked set');
+      for (const v of j.unacked) {
+        if (typeof v !== 'string' || !/^[1-9][0-9]{0,19}$/.test(v)) throw new RangeError('damaged unacked set');
+        const id = BigInt(v);
+        // an unacknowledged ID was accepted into the window when it was handed over
+        if (id > MAX_U64 || s.window.check(id) === 'accept') throw new RangeError('damaged unacked set');
+        s.unacked.add(id);
+      }
+      s.pruneUnacked();
+      if (j.unrecorded !== undefined && typeof j.unrecorded !== 'boolean') throw new RangeError('damaged unrecorded flag');
+      s.unrecorded = j.unrecorded === true;
+    }
+    return s;
   }
 }
 
 export interface SerializedReplayState {
-  version: 1;
+  /** 2: with `unacked`; 1: written by earlier versions, loaded with an empty `unacked` */
+  version: 1 | 2;
   window: { size: number; top: string; bits: string };
+  /** version 2: IDs handed to the application and not acknowledged by it, ascending, in decimal (DLV-011) */
+  unacked?: string[];
+  /** version 2: the window was started without a record of its client ID (DLV-015); absent: false */
+  unrecorded?: boolean;
   /** written by earlier versions (per-signer batch sequences); ignored */
   batches?: Record<string, string>;
 }

@@ -26,7 +26,7 @@ import { createInterface } from 'node:readline';
 import WebSocket from 'ws';
 import { SealFeedError } from './alert.js';
 import { fromHex, toHex } from './bytes.js';
-import { SealFeedClient, type WebSocketConstructor } from './client.js';
+import { goingAwayDelayMs, SealFeedClient, type WebSocketConstructor } from './client.js';
 import { AEAD_AES_256_GCM, AEAD_CHACHA20_POLY1305, GROUP_X25519, GROUP_X25519MLKEM768 } from './constants.js';
 import type { ServerTrust, Ticket } from './handshake.js';
 import { publicKeyOf, sign, validatePublicKey, verify } from './ed25519.js';
@@ -256,8 +256,9 @@ export async function runLive(cfg: LiveConfig, sockets: WebSocket[]): Promise<Ou
           if (trust.kind === 'authority') trust = { ...trust, acceptedNumber: n };
         },
         onConnected: (c) => emit(`connected ${c.clientIdHex} resumed=${c.resumed ? 1 : 0}`),
-        // CONF-012: each message handed to the application, in order; the client acknowledges it afterwards,
-        // with the duplicates and stale ones of the same delivery (CONF-013)
+        // CONF-012, CONF-015: each message handed to the application through the library's own receive path,
+        // in order; the client acknowledges it once this returns (printed), with the duplicates and stale ones
+        // of the same delivery (CONF-013)
         onMessage: (m) => emit(`message ${m.messageId} ${m.broadcast ? 'broadcast' : 'unicast'} ${toHex(m.payload)}`),
       });
     } catch (e) {
@@ -265,10 +266,9 @@ export async function runLive(cfg: LiveConfig, sockets: WebSocket[]): Promise<Ou
     }
     const err = await client.closed;
     if (err !== undefined) return outcomeOf(err);
-    // CONF-011 and CONF-012 know only close_notify as a normal end: going_away (POST-022, an orderly close
-    // for the client library) is reported as the server's alert, as any other code
-    if (client.goingAway) return { line: 'result peer-alert going_away', exit: 1 };
-    // the server ended the connection with close_notify: the next one (CONF-011)
+    // the server ended the connection with close_notify or going_away (CONF-011): the next one, after going_away
+    // once its random delay has passed (POST-022)
+    if (client.goingAway) await new Promise((r) => setTimeout(r, goingAwayDelayMs()));
   }
   return { line: 'result ok', exit: 0 };
 }

@@ -2,7 +2,9 @@
  * Live interop with the Go reference server (`sealfeed serve`) on the loopback interface: the TypeScript
  * client connects (pinned key; anonymous with X25519MLKEM768 and GREASE; key-identified with AES-256-GCM;
  * resumption with the ticket), a message published through the Go publisher CLI (`sealfeed publish`)
- * arrives verified and decrypted, and the Ack clears it.
+ * arrives verified and decrypted, and the Ack clears it. Then the delivery guarantee: a message handed over and
+ * not acknowledged is not handed over again across a reconnect in the same process, is handed over again,
+ * marked, after a restart, and an acknowledgement made after a reconnect goes out on the new connection.
  *
  * Uses $SEALFEED_BIN when set, else builds `./cmd/sealfeed` with Go into a temporary directory. It never
  * skips: without a server there is no interop to claim.
@@ -15,8 +17,8 @@ import { dirname, join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { fromHex, secureRandom, type DeliveredMessage } from '../src/index.js';
-import { connect } from '../src/node.js';
+import { fromHex, secureRandom, type BatchStatus, type DeliveredMessage, type Ticket } from '../src/index.js';
+import { connect, FileReplayStore } from '../src/node.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
 const run = promisify(execFile);
@@ -64,9 +66,12 @@ test('interop with the Go reference server', { timeout: 120000 }, async () => {
     const trust = { kind: 'pinned' as const, keyId: fromHex(server.fingerprint) };
     const publish = (to: string, text: string) => run(bin, ['publish', '-server', `http://127.0.0.1:${server!.port}`, '-key', key, '-to', to, '-text', text]);
 
+    // taking a message from messages() does not acknowledge it: m.ack() does
     const receive = async (client: Awaited<ReturnType<typeof connect>>) => {
       const it = client.messages();
-      return (await it.next()).value as DeliveredMessage;
+      const m = (await it.next()).value as DeliveredMessage;
+      m.ack();
+      return m;
     };
 
     // 1. anonymous, default offer (X25519MLKEM768, ChaCha20-Poly1305 preferred, GREASE)
@@ -100,6 +105,101 @@ test('interop with the Go reference server', { timeout: 120000 }, async () => {
     b.close();
     c.close();
   } finally {
+    server?.proc.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('delivery guarantee with the Go reference server: held across a reconnect, handed again after a restart, acknowledged through the current connection', { timeout: 120000 }, async () => {
+  await ensureBinary();
+  const dir = mkdtempSync(join(tmpdir(), 'sealfeed-interop-'));
+  let server: Awaited<ReturnType<typeof startServer>> | undefined;
+  const open: { close(): Promise<void> }[] = [];
+  try {
+    const key = join(dir, 'publisher.pem');
+    const pub = join(dir, 'publisher.pub.pem');
+    await run(bin, ['keygen', '-out', key, '-pub', pub]);
+    server = await startServer(dir, pub);
+    const url = `ws://127.0.0.1:${server.port}/v1/ws`;
+    const trust = { kind: 'pinned' as const, keyId: fromHex(server.fingerprint) };
+    const publish = (to: string, text: string) => run(bin, ['publish', '-server', `http://127.0.0.1:${server!.port}`, '-key', key, '-to', to, '-text', text]);
+    const text = (m: DeliveredMessage) => new TextDecoder().decode(m.payload);
+    const until = async (cond: () => boolean, what: string) => {
+      const t0 = Date.now();
+      while (!cond()) {
+        if (Date.now() - t0 > 20000) throw new Error(`timed out waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    };
+
+    // An anonymous client in manual-ack mode; its ticket and its replay state (a directory) survive restarts;
+    // a new FileReplayStore over the directory is a restarted process
+    const disk = join(dir, 'client-state');
+    let ticket: Ticket | undefined;
+    const session = async (replayStore: FileReplayStore) => {
+      const got: DeliveredMessage[] = [];
+      const batches: BatchStatus[] = [];
+      const c = await connect({
+        url,
+        trust,
+        ticket,
+        replayStore,
+        manualAck: true,
+        onTicket: (t) => void (ticket = t),
+        onMessage: (m) => void got.push(m),
+        onBatch: (b) => void batches.push(b),
+      });
+      open.push(c);
+      return { c, got, batches };
+    };
+
+    // process 1, connection 1: two messages handed over, neither acknowledged
+    const process1 = new FileReplayStore(disk);
+    const s1 = await session(process1);
+    const clientId = s1.c.clientIdHex;
+    await publish(clientId, 'one');
+    await publish(clientId, 'two');
+    await until(() => s1.got.length === 2, 'two messages');
+    assert.deepEqual(s1.got.map((m) => [text(m), m.possibleRedelivery]), [['one', false], ['two', false]]);
+    const [one, two] = s1.got as [DeliveredMessage, DeliveredMessage];
+    await s1.c.close();
+
+    // process 1, connection 2 (a reconnect, no restart): the server redelivers both; the application holds
+    // them, so neither is handed over again nor acknowledged
+    const s2 = await session(process1);
+    assert.equal(s2.c.clientIdHex, clientId);
+    await until(() => s2.batches.reduce((n, b) => n + b.replayed, 0) === 2, 'the redelivery of both');
+    await publish(clientId, 'three');
+    await until(() => s2.got.length === 1, 'message three');
+    assert.deepEqual(s2.got.map((m) => [text(m), m.possibleRedelivery]), [['three', false]]);
+    // acknowledgements after the reconnect: "two" through the message object of connection 1, "three" through
+    // its own; both go out on connection 2
+    two.ack();
+    s2.got[0]!.ack();
+    await s2.c.close();
+
+    // process 2 (a restart: a new store object over the same disk): "one", handed over and never acknowledged,
+    // is handed over again, marked; "two" and "three" were acknowledged to the server and do not come back
+    const process2 = new FileReplayStore(disk);
+    const s3 = await session(process2);
+    assert.equal(s3.c.clientIdHex, clientId);
+    await until(() => s3.got.length === 1, 'the redelivery of one');
+    assert.deepEqual(s3.got.map((m) => [text(m), m.messageId, m.possibleRedelivery]), [['one', one.messageId, true]]);
+    await publish(clientId, 'four'); // delivered after anything pending with a lower ID
+    await until(() => s3.got.length === 2, 'message four');
+    assert.deepEqual(s3.got.map((m) => [text(m), m.possibleRedelivery]), [['one', true], ['four', false]]);
+    assert.equal(s3.batches.reduce((n, b) => n + b.replayed + b.stale, 0), 0, 'the server redelivered an acknowledged message');
+    for (const m of s3.got) m.ack();
+    await s3.c.close();
+
+    // process 3: nothing is pending any more
+    const s4 = await session(new FileReplayStore(disk));
+    await publish(clientId, 'five');
+    await until(() => s4.got.length === 1, 'message five');
+    assert.deepEqual(s4.got.map((m) => [text(m), m.possibleRedelivery]), [['five', false]]);
+    assert.equal(s4.batches.reduce((n, b) => n + b.replayed + b.stale, 0), 0);
+  } finally {
+    for (const c of open) await c.close();
     server?.proc.kill('SIGTERM');
     rmSync(dir, { recursive: true, force: true });
   }
