@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -33,7 +34,8 @@ type Publisher struct {
 	KeyID   string // default: the key's fingerprint
 	HTTP    *http.Client
 	// Retries is how often a publish is retried after a network error or a
-	// 503, with the same Idempotency-Key; 0: 3.
+	// 503, with the same Idempotency-Key and a new signature, waiting at
+	// least the answer's Retry-After; 0: 3, negative: never.
 	Retries int
 }
 
@@ -72,6 +74,9 @@ type Problem struct {
 	Status int    `json:"status"`
 	Detail string `json:"detail"`
 	Rule   string `json:"rule"`
+	// RetryAfter is the answer's Retry-After in seconds (429, 503); 0
+	// when absent or not a number of seconds.
+	RetryAfter time.Duration `json:"-"`
 }
 
 func (p *Problem) Error() string {
@@ -152,10 +157,14 @@ func (p *Publisher) publish(ctx context.Context, path string, body []byte, key s
 		if !retry || i >= retries || ctx.Err() != nil {
 			break
 		}
+		wait := time.Duration(100<<i) * time.Millisecond
+		if pr != nil {
+			wait = max(wait, pr.RetryAfter)
+		}
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case <-time.After(time.Duration(100<<i) * time.Millisecond):
+		case <-time.After(wait):
 		}
 	}
 	if err != nil {
@@ -226,6 +235,9 @@ func (p *Publisher) Do(ctx context.Context, method, path string, body []byte, id
 	if resp.StatusCode/100 != 2 {
 		pr := &Problem{Status: resp.StatusCode, Title: resp.Status}
 		json.Unmarshal(b, pr)
+		if s, err := strconv.ParseUint(resp.Header.Get("Retry-After"), 10, 16); err == nil {
+			pr.RetryAfter = time.Duration(s) * time.Second
+		}
 		return pr
 	}
 	if out != nil {

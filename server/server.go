@@ -70,6 +70,9 @@ type Config struct {
 	Synchronous         string        // SQLite synchronous pragma; "": FULL
 	Workers             int           // batch sealing goroutines; 0: GOMAXPROCS
 	AEADs               []uint16      // AEAD preference (HS-011); nil: suite.SupportedAEADs
+	// StoreTimeout bounds the store calls of a publisher request: past it
+	// the request is answered 503 with Retry-After (API-041); 0: 5 s.
+	StoreTimeout time.Duration
 	// Store replaces the embedded SQLite store (other engines).
 	Store store.Store
 	// Cluster, if set, makes the node one of several sharing a NATS
@@ -234,7 +237,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.API = restapi.New(restapi.Config{Store: n.Store, Hub: n.Hub, Publishers: cfg.Publishers, Authorities: cfg.Authorities,
 		PresencePublishers: cfg.PresencePublishers, MaxPayload: maxPayload,
-		MaxPendingPerClient: cfg.MaxPendingPerClient, ServerKey: pub, Credential: bytesOf(cfg.Credential),
+		MaxPendingPerClient: cfg.MaxPendingPerClient, StoreTimeout: cfg.StoreTimeout, ServerKey: pub, Credential: bytesOf(cfg.Credential),
 		RevocationList: bytesOf(cfg.RevocationList), Realm: cfg.Realm, Metrics: n.writeMetrics, Logger: cfg.Logger})
 	n.mux = http.NewServeMux()
 	n.mux.Handle(WebSocketPath, n.WS)

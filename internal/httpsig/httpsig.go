@@ -8,6 +8,7 @@
 package httpsig
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -240,8 +241,9 @@ func Sign(r *http.Request, body []byte, keyID string, key ed25519.PrivateKey, cr
 
 // NonceStore remembers nonces until they expire. Seen records (keyID,
 // nonce) and reports whether it was already present; it must be atomic.
+// ctx is the request's: Verify passes r.Context().
 type NonceStore interface {
-	Seen(keyID, nonce string, expires time.Time) (bool, error)
+	Seen(ctx context.Context, keyID, nonce string, expires time.Time) (bool, error)
 }
 
 // Verifier checks publisher signatures.
@@ -355,7 +357,7 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (string, error) {
 	if !ed25519.Verify(pub, base, sig) {
 		return "", ErrBadSignature
 	}
-	seen, err := v.Nonces.Seen(keyID, nonce, at.Add(2*skew))
+	seen, err := v.Nonces.Seen(r.Context(), keyID, nonce, at.Add(2*skew))
 	if err != nil {
 		return "", err
 	}

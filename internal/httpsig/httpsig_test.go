@@ -2,6 +2,7 @@ package httpsig
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/hex"
@@ -63,7 +64,7 @@ type nonces struct {
 	seen map[string]bool
 }
 
-func (n *nonces) Seen(keyID, nonce string, _ time.Time) (bool, error) {
+func (n *nonces) Seen(_ context.Context, keyID, nonce string, _ time.Time) (bool, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	k := keyID + "\x00" + nonce

@@ -67,6 +67,10 @@ type Config struct {
 	MaxPayload int
 	// MaxPendingPerClient bounds unacknowledged messages per client; 0: 10000.
 	MaxPendingPerClient int
+	// StoreTimeout bounds the store calls of one signed request, the
+	// nonce check included, from the moment its body was read (API-041);
+	// 0: DefaultStoreTimeout.
+	StoreTimeout time.Duration
 	// ServerKey is the node's public key, Credential and RevocationList
 	// its credential and the authority's list (may be nil).
 	ServerKey                  ed25519.PublicKey
@@ -97,6 +101,61 @@ func (a *API) Drain() { a.draining.Store(true) }
 // by a draining node: another node, or this one restarted, takes it.
 const RetryAfterDraining = "1"
 
+// RetryAfterUnavailable is the Retry-After, in seconds, of a request
+// answered 503 because the store failed or did not answer within
+// StoreTimeout (API-041): another node, or this one once its store
+// answers, takes the retry.
+const RetryAfterUnavailable = "1"
+
+// DefaultStoreTimeout is StoreTimeout's default.
+const DefaultStoreTimeout = 5 * time.Second
+
+// errStoreTimeout: a store call did not return within StoreTimeout.
+var errStoreTimeout = errors.New("restapi: the store did not answer within the store timeout")
+
+// bounded runs f with ctx and returns its result, or errStoreTimeout once
+// ctx is done, whichever comes first: an engine that ignores its context
+// cannot hold the answer past the deadline (API-041). A call still running
+// then goes on in the background and its result is dropped; what it
+// stores is the unknown outcome API-041 describes.
+func bounded[T any](ctx context.Context, f func(context.Context) (T, error)) (T, error) {
+	type result struct {
+		v   T
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		v, err := f(ctx)
+		done <- result{v, err}
+	}()
+	select {
+	case r := <-done:
+		return r.v, r.err
+	case <-ctx.Done():
+		select {
+		case r := <-done: // finished at the deadline: its answer stands
+			return r.v, r.err
+		default:
+		}
+		var zero T
+		return zero, fmt.Errorf("%w: %w", errStoreTimeout, ctx.Err())
+	}
+}
+
+// boundedNonces is the verifier's nonce store: Store.Seen under bounded.
+type boundedNonces struct{ s store.Store }
+
+func (b boundedNonces) Seen(ctx context.Context, keyID, nonce string, expires time.Time) (bool, error) {
+	return bounded(ctx, func(ctx context.Context) (bool, error) { return b.s.Seen(ctx, keyID, nonce, expires) })
+}
+
+// unavailable answers 503 with Retry-After for a store that failed or did
+// not answer in time (API-041).
+func unavailable(w http.ResponseWriter, title string) {
+	w.Header().Set("Retry-After", RetryAfterUnavailable)
+	writeProblem(w, 503, "unavailable", title, "API-041", "")
+}
+
 // New returns the API.
 func New(cfg Config) *API {
 	if cfg.MaxSkew <= 0 {
@@ -114,13 +173,16 @@ func New(cfg Config) *API {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.StoreTimeout <= 0 {
+		cfg.StoreTimeout = DefaultStoreTimeout
+	}
 	a := &API{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
 	a.v = &httpsig.Verifier{
 		Key: func(id string) (ed25519.PublicKey, bool) {
 			k, ok := cfg.Publishers[id]
 			return k, ok
 		},
-		Nonces:      cfg.Store,
+		Nonces:      boundedNonces{cfg.Store},
 		MaxSkew:     cfg.MaxSkew,
 		Now:         cfg.Now,
 		Authorities: cfg.Authorities,
@@ -206,14 +268,17 @@ func authProblem(w http.ResponseWriter, err error) {
 	case errors.Is(err, httpsig.ErrReplay):
 		writeProblem(w, 409, "replayed-request", "Nonce already used", "API-016", "")
 	default:
-		writeProblem(w, 503, "unavailable", "Cannot check the request now", "", "")
+		unavailable(w, "Cannot check the request now")
 	}
 }
 
 type handler func(w http.ResponseWriter, r *http.Request, publisher string, body []byte)
 
 // signed reads the body (bounded), verifies the request signature and
-// calls next with the publisher's key ID.
+// calls next with the publisher's key ID. From the moment the body was read
+// every store call of the request, the nonce check included, shares one
+// deadline, StoreTimeout later (API-041); a publisher that hangs up does not
+// cancel them, so a publish is not cut short between its writes.
 func (a *API) signed(next handler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
@@ -221,6 +286,9 @@ func (a *API) signed(next handler) http.HandlerFunc {
 			writeProblem(w, 413, "body-too-large", "Request body too large", "", fmt.Sprintf("at most %d bytes", MaxBodyBytes))
 			return
 		}
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), a.cfg.StoreTimeout)
+		defer cancel()
+		r = r.WithContext(ctx)
 		keyID, err := a.v.Verify(r, body)
 		if err != nil {
 			if !errors.Is(err, httpsig.ErrMissingSignature) {
@@ -406,9 +474,15 @@ func (a *API) publish(w http.ResponseWriter, r *http.Request, publisher string, 
 		}
 		req.IdempotencyKey = vals[0]
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 30*time.Second)
-	defer cancel()
-	res, replayed, err := a.cfg.Store.Publish(ctx, req, a.cfg.Hub.Notify)
+	type published struct {
+		res      []store.Assigned
+		replayed bool
+	}
+	p, err := bounded(r.Context(), func(ctx context.Context) (published, error) {
+		res, replayed, err := a.cfg.Store.Publish(ctx, req, a.cfg.Hub.Notify)
+		return published{res, replayed}, err
+	})
+	res, replayed := p.res, p.replayed
 	switch {
 	case errors.Is(err, store.ErrIdempotencyReused):
 		writeProblem(w, 422, "idempotency-key-reused", "Idempotency-Key already used for a different request", "", "")
@@ -419,8 +493,10 @@ func (a *API) publish(w http.ResponseWriter, r *http.Request, publisher string, 
 			fmt.Sprintf("at most %d pending messages per client", a.cfg.MaxPendingPerClient))
 		return
 	case err != nil:
+		// API-041: the outcome is unknown; a retry with the same
+		// Idempotency-Key stores the request once.
 		a.log.Error("publish failed", "publisher", publisher, "err", err)
-		writeProblem(w, 503, "unavailable", "Message store unavailable", "", "")
+		unavailable(w, "Message store unavailable")
 		return
 	}
 	out := publishResponse{Messages: make([]MessageJSON, len(res)), Replayed: replayed}
@@ -446,7 +522,7 @@ type StatusJSON struct {
 
 func (a *API) status(w http.ResponseWriter, r *http.Request, publisher string, _ []byte) {
 	id := r.PathValue("id")
-	st, err := a.cfg.Store.Status(r.Context(), id)
+	st, err := bounded(r.Context(), func(ctx context.Context) (*store.Status, error) { return a.cfg.Store.Status(ctx, id) })
 	// A publisher sees only its own messages; others are "not found" so
 	// that handles cannot be probed.
 	if errors.Is(err, store.ErrNotFound) || err == nil && st.Publisher != publisher {
@@ -454,7 +530,7 @@ func (a *API) status(w http.ResponseWriter, r *http.Request, publisher string, _
 		return
 	}
 	if err != nil {
-		writeProblem(w, 503, "unavailable", "Message store unavailable", "", "")
+		unavailable(w, "Message store unavailable")
 		return
 	}
 	state := st.State.String()
@@ -483,9 +559,9 @@ func (a *API) presence(w http.ResponseWriter, r *http.Request, publisher string,
 	// operator granted presence of all clients; the others get the answer
 	// of an unknown handle (API-031), whether or not the client exists.
 	if !slices.Contains(a.cfg.PresencePublishers, publisher) {
-		ok, err := a.cfg.Store.PublishedTo(r.Context(), publisher, id)
+		ok, err := bounded(r.Context(), func(ctx context.Context) (bool, error) { return a.cfg.Store.PublishedTo(ctx, publisher, id) })
 		if err != nil {
-			writeProblem(w, 503, "unavailable", "Message store unavailable", "", "")
+			unavailable(w, "Message store unavailable")
 			return
 		}
 		if !ok {
@@ -493,9 +569,9 @@ func (a *API) presence(w http.ResponseWriter, r *http.Request, publisher string,
 			return
 		}
 	}
-	n, err := a.cfg.Store.PendingCount(r.Context(), id)
+	n, err := bounded(r.Context(), func(ctx context.Context) (int, error) { return a.cfg.Store.PendingCount(ctx, id) })
 	if err != nil {
-		writeProblem(w, 503, "unavailable", "Message store unavailable", "", "")
+		unavailable(w, "Message store unavailable")
 		return
 	}
 	on, since := a.cfg.Hub.Online(id)

@@ -134,7 +134,7 @@ type Store interface {
 	Expire(ctx context.Context, now time.Time) ([][32]byte, error)
 	// Seen records (keyID, nonce) until expires and reports whether it
 	// was already recorded and not yet expired (API-016, API-017).
-	Seen(keyID, nonce string, expires time.Time) (bool, error)
+	Seen(ctx context.Context, keyID, nonce string, expires time.Time) (bool, error)
 	// PublishedTo reports whether publisher stored a message for clientID
 	// within PresenceRetention before now (API-040). Publish records the
 	// pair in the same commit as the messages.

@@ -701,14 +701,12 @@ func (s *Store) Expire(context.Context, time.Time) ([][32]byte, error) { return 
 
 // Seen implements store.Store and httpsig.NonceStore: an atomic create in
 // the nonce bucket, kept until expires.
-func (s *Store) Seen(keyID, nonce string, expires time.Time) (bool, error) {
+func (s *Store) Seen(ctx context.Context, keyID, nonce string, expires time.Time) (bool, error) {
 	h := sha256.Sum256([]byte(keyID + "\x00" + nonce))
 	ttl := time.Until(expires)
 	if ttl < time.Second {
 		ttl = time.Second
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	_, err := s.nonces.Create(ctx, hex.EncodeToString(h[:]), []byte{1}, jetstream.KeyTTL(ttl))
 	if errors.Is(err, jetstream.ErrKeyExists) {
 		return true, nil

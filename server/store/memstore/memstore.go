@@ -437,8 +437,8 @@ func (s *Store) Expire(ctx context.Context, now time.Time) ([][32]byte, error) {
 }
 
 // Seen implements store.Store and httpsig.NonceStore.
-func (s *Store) Seen(keyID, nonce string, expires time.Time) (bool, error) {
-	if err := s.lock(context.Background()); err != nil {
+func (s *Store) Seen(ctx context.Context, keyID, nonce string, expires time.Time) (bool, error) {
+	if err := s.lock(ctx); err != nil {
 		return false, err
 	}
 	defer s.mu.Unlock()

@@ -42,7 +42,7 @@ func TestClosedStoreRefusesCalls(t *testing.T) {
 	for name, err := range map[string]error{
 		"Pending": func() error { _, err := s.Pending(ctx, [32]byte{1}, 0, 10); return err }(),
 		"Ack":     func() error { _, err := s.Ack(ctx, map[[32]byte][]uint64{{1}: {1}}); return err }(),
-		"Seen":    func() error { _, err := s.Seen("k", "n", time.Now().Add(time.Hour)); return err }(),
+		"Seen":    func() error { _, err := s.Seen(ctx, "k", "n", time.Now().Add(time.Hour)); return err }(),
 		"Epoch":   func() error { _, err := s.Epoch(ctx); return err }(),
 		"Publish": func() error {
 			_, _, err := s.Publish(ctx, &store.PublishRequest{Publications: []store.Publication{{To: [][32]byte{{1}}, TTL: time.Hour}}}, nil)

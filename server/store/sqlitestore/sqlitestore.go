@@ -273,11 +273,11 @@ func (s *Store) txQueryRow(tx *sql.Tx, q string, args ...any) *sql.Row {
 	return tx.QueryRow(q, args...)
 }
 
-func (s *Store) wExec(q string, args ...any) (sql.Result, error) {
+func (s *Store) wExec(ctx context.Context, q string, args ...any) (sql.Result, error) {
 	if st := s.wstmt(q); st != nil {
-		return st.Exec(args...)
+		return st.ExecContext(ctx, args...)
 	}
-	return s.w.Exec(q, args...)
+	return s.w.ExecContext(ctx, q, args...)
 }
 
 func (s *Store) rQuery(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
@@ -680,10 +680,10 @@ func (s *Store) Expire(ctx context.Context, now time.Time) ([][32]byte, error) {
 }
 
 // Seen implements store.Store and httpsig.NonceStore.
-func (s *Store) Seen(keyID, nonce string, expires time.Time) (bool, error) {
+func (s *Store) Seen(ctx context.Context, keyID, nonce string, expires time.Time) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	res, err := s.wExec(wq14,
+	res, err := s.wExec(ctx, wq14,
 		keyID, nonce, ms(expires), ms(s.opt.Now()))
 	if err != nil {
 		return false, err

@@ -855,7 +855,7 @@ func testSeen(t *testing.T, v *env) {
 	exp := v.c.Now().Add(time.Hour)
 	seen := func(k, n string, exp time.Time) bool {
 		t.Helper()
-		s, err := v.s.Seen(k, n, exp)
+		s, err := v.s.Seen(v.ctx, k, n, exp)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -880,7 +880,7 @@ func testSeen(t *testing.T, v *env) {
 		go func() {
 			defer wg.Done()
 			<-start
-			s, err := stores[i%len(stores)].Seen("k1", "racing", exp)
+			s, err := stores[i%len(stores)].Seen(v.ctx, "k1", "racing", exp)
 			if err != nil {
 				t.Error(err)
 			}
@@ -903,7 +903,7 @@ func testSeen(t *testing.T, v *env) {
 	v.c.advance(t, v.c.short()+time.Second)
 	// Fresh again once expired, whether Expire ran or not.
 	v.eventually(t, "a nonce is fresh again after it expired", func() (bool, error) {
-		s, err := v.s.Seen("k1", "brief", v.c.Now().Add(time.Hour))
+		s, err := v.s.Seen(v.ctx, "k1", "brief", v.c.Now().Add(time.Hour))
 		return !s, err
 	})
 	if !seen("k1", "brief", v.c.Now().Add(time.Hour)) {
@@ -1284,7 +1284,7 @@ func testDurability(t *testing.T, v *env) {
 	}
 	before := v.pending(t, v.s, a, 0, 10)
 	exp := v.c.Now().Add(time.Hour)
-	if s, err := v.s.Seen("k", "n", exp); err != nil || s {
+	if s, err := v.s.Seen(v.ctx, "k", "n", exp); err != nil || s {
 		t.Fatal(s, err)
 	}
 	signer := [32]byte{9}
@@ -1326,7 +1326,7 @@ func testDurability(t *testing.T, v *env) {
 	if again, replayed, err := s.Publish(v.ctx, req, nil); err != nil || !replayed || again[1].Handle != res[1].Handle {
 		t.Fatalf("retry after reopening: %v replayed %v (API-026)", err, replayed)
 	}
-	if seen, err := s.Seen("k", "n", exp); err != nil || !seen {
+	if seen, err := s.Seen(v.ctx, "k", "n", exp); err != nil || !seen {
 		t.Fatalf("nonce forgotten across a restart (API-017): %v %v", seen, err)
 	}
 	if next, err := s.ReserveBatchSeqs(v.ctx, signer, 1); err != nil || next < first+100 {
