@@ -205,13 +205,27 @@ func Open(ctx context.Context, nc *nats.Conn, opt Options) (*Store, error) {
 	}
 }
 
+// errCodeDuplicateInProcess is JetStream's err_code 10158 (409,
+// "duplicate message id is in process"): a message with the same
+// Nats-Msg-Id is being stored right now. That is an earlier attempt of the
+// same request — a node that resumed after a pause finishing it while the
+// publisher's retry runs here — and once it is stored a retry gets it back
+// as a duplicate, never a second copy.
+const errCodeDuplicateInProcess jetstream.ErrorCode = 10158
+
 // transient reports errors that a JetStream cluster gives while it elects
-// a leader or a server reconnects; the operation can be retried.
+// a leader, a server reconnects or another attempt of the same message is
+// being stored (10158); the operation can be retried.
 func transient(err error) bool {
+	var api *jetstream.APIError
+	if errors.As(err, &api) && api.ErrorCode == errCodeDuplicateInProcess {
+		return true
+	}
 	return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) ||
 		errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrConnectionReconnecting) ||
 		strings.Contains(err.Error(), "no responders") || strings.Contains(err.Error(), "JetStream system temporarily unavailable") ||
-		strings.Contains(err.Error(), "no suitable peers for placement") // err_code 10005: a peer is (re)starting
+		strings.Contains(err.Error(), "no suitable peers for placement") || // err_code 10005: a peer is (re)starting
+		strings.Contains(err.Error(), "duplicate message id is in process") // 10158 as text, its code lost on the way
 }
 
 // publish stores one message, retrying transient failures until ctx ends.

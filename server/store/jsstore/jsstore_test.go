@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -202,4 +204,76 @@ func TestStreamRewritesAreRefused(t *testing.T) {
 		inject(m)
 		refused(t, 5)
 	})
+}
+
+// TestTransient: the errors a JetStream cluster gives while it elects a
+// leader, reconnects, or stores another attempt of the same message ID
+// (10158, issue 15) are retried; an answer that decides the request is not.
+func TestTransient(t *testing.T) {
+	inProcess := &jetstream.APIError{Code: 409, ErrorCode: 10158, Description: "duplicate message id is in process"}
+	for _, c := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"10158 as returned by PublishMsg", fmt.Errorf("nats: %w", inProcess), true},
+		{"10158 as text only", errors.New("nats: API error: code=409 err_code=10158 description=duplicate message id is in process"), true},
+		{"no responders", nats.ErrNoResponders, true},
+		{"timeout", fmt.Errorf("publish: %w", context.DeadlineExceeded), true},
+		{"no stream response", jetstream.ErrNoStreamResponse, true},
+		{"wrong last sequence (10071)", fmt.Errorf("nats: %w", &jetstream.APIError{Code: 400, ErrorCode: 10071, Description: "wrong last sequence: 4"}), false},
+		{"key exists", jetstream.ErrKeyExists, false},
+		{"message not found", jetstream.ErrMsgNotFound, false},
+		{"cancelled", context.Canceled, false},
+	} {
+		if got := transient(c.err); got != c.want {
+			t.Errorf("%s: transient %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// inProcessJS stores the first message published through it and answers
+// 10158 for it, as JetStream does to an attempt that races an earlier one
+// with the same Nats-Msg-Id.
+type inProcessJS struct {
+	jetstream.JetStream
+	conflicts atomic.Int32
+}
+
+func (j *inProcessJS) PublishMsg(ctx context.Context, m *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
+	ack, err := j.JetStream.PublishMsg(ctx, m, opts...)
+	if err == nil && j.conflicts.Add(1) == 1 {
+		return nil, fmt.Errorf("nats: %w", &jetstream.APIError{Code: 409, ErrorCode: 10158, Description: "duplicate message id is in process"})
+	}
+	return ack, err
+}
+
+// TestPublishRetriesDuplicateInProcess: a publish whose message answer is
+// 10158 retries, gets the stored message back as a duplicate and answers
+// with it: one message stored, not a 503 (issue 15).
+func TestPublishRetriesDuplicateInProcess(t *testing.T) {
+	s := openSingle(t)
+	fake := &inProcessJS{JetStream: s.js}
+	s.js = fake
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	to := cid(9)
+	res, _, err := s.Publish(ctx, &store.PublishRequest{Publisher: "p", IdempotencyKey: "k", RequestHash: [32]byte{1},
+		Publications: []store.Publication{{To: [][32]byte{to}, Payload: []byte("once"), TTL: time.Hour}}}, nil)
+	if err != nil {
+		t.Fatalf("publish answered 10158 once: %v, want it retried", err)
+	}
+	if fake.conflicts.Load() < 2 {
+		t.Fatalf("%d publish attempts, want a retry", fake.conflicts.Load())
+	}
+	msgs, err := s.Pending(ctx, to, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 1 || string(msgs[0].Payload) != "once" || len(res) != 1 || res[0].Seq != msgs[0].Seq {
+		t.Fatalf("stored %d messages (%+v), answered %+v; want the one message", len(msgs), msgs, res)
+	}
+	if st, err := s.Status(ctx, res[0].Handle); err != nil || st.State != store.Pending {
+		t.Fatalf("status of the answered handle: %v %+v", err, st)
+	}
 }
