@@ -2,6 +2,7 @@ package fuzz
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"net/http/httptest"
 	"testing"
@@ -14,7 +15,7 @@ import (
 
 type oneShotNonces map[string]bool
 
-func (n oneShotNonces) Seen(k, nonce string, _ time.Time) (bool, error) {
+func (n oneShotNonces) Seen(_ context.Context, k, nonce string, _ time.Time) (bool, error) {
 	s := n[k+"\x00"+nonce]
 	n[k+"\x00"+nonce] = true
 	return s, nil

@@ -276,3 +276,11 @@ func TestStatusAndPresenceFailFast(t *testing.T) {
 		t.Fatalf("status: %v %+v", err, st)
 	}
 }
+
+func (s *faultyStore) Ready(ctx context.Context) error {
+	ctx, err := s.enter(ctx, "Ready")
+	if err != nil {
+		return err
+	}
+	return s.Store.Ready(ctx)
+}

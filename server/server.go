@@ -73,6 +73,11 @@ type Config struct {
 	// StoreTimeout bounds the store calls of a publisher request: past it
 	// the request is answered 503 with Retry-After (API-041); 0: 5 s.
 	StoreTimeout time.Duration
+	// SickAfter is how long the store may fail its readiness probe, or
+	// the delivery ticks keep failing, before the node is sick: it closes
+	// its sessions with going_away and refuses new ones and publishes
+	// until the store answers again (OPS-003, OPS-004); 0: 5 s.
+	SickAfter time.Duration
 	// Store replaces the embedded SQLite store (other engines).
 	Store store.Store
 	// Cluster, if set, makes the node one of several sharing a NATS
@@ -98,6 +103,7 @@ type Node struct {
 	mux     *http.ServeMux
 	started time.Time
 	own     bool // the node opened Store and closes it
+	dog     *watchdog
 }
 
 func loadOrCreateSecret(path string) ([]byte, error) {
@@ -211,7 +217,16 @@ func New(cfg Config) (*Node, error) {
 		// when due.
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		epoch, tickets, err := state.read(ctx)
+		var epoch [16]byte
+		var tickets *handshake.TicketKeys
+		var err error
+		if n.dog.sick.Load() {
+			// OPS-003: the store does not answer; Attach refuses the
+			// session with going_away, so the handshake does not wait.
+			epoch, tickets, err = state.cached()
+		} else {
+			epoch, tickets, err = state.read(ctx)
+		}
 		if err != nil {
 			cfg.Logger.Error("store epoch or ticket keys", "err", err)
 			return &handshake.ServerConfig{} // NewServer refuses it: the client gets internal_error
@@ -239,6 +254,10 @@ func New(cfg Config) (*Node, error) {
 		PresencePublishers: cfg.PresencePublishers, MaxPayload: maxPayload,
 		MaxPendingPerClient: cfg.MaxPendingPerClient, StoreTimeout: cfg.StoreTimeout, ServerKey: pub, Credential: bytesOf(cfg.Credential),
 		RevocationList: bytesOf(cfg.RevocationList), Realm: cfg.Realm, Metrics: n.writeMetrics, Logger: cfg.Logger})
+	storeTimeout := orDefault(cfg.StoreTimeout, restapi.DefaultStoreTimeout)
+	sickAfter := orDefault(cfg.SickAfter, 5*time.Second)
+	n.dog = &watchdog{n: n, sickAfter: sickAfter, probeEvery: min(time.Second, sickAfter/5),
+		timeout: min(storeTimeout, sickAfter)}
 	n.mux = http.NewServeMux()
 	n.mux.Handle(WebSocketPath, n.WS)
 	for p, h := range cfg.Extra {
@@ -276,6 +295,9 @@ func (n *Node) Serve(ctx context.Context, l net.Listener) error {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); n.Hub.Run(hubCtx) }()
+	dogCtx, stopDog := context.WithCancel(context.Background())
+	wg.Add(1)
+	go func() { defer wg.Done(); n.dog.run(dogCtx) }()
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(l) }()
 	var err error
@@ -285,6 +307,7 @@ func (n *Node) Serve(ctx context.Context, l net.Listener) error {
 	case err = <-errc:
 		log.Error("shutdown: listener failed", "err", err)
 	}
+	stopDog() // a shutdown is final: no recovery reopens the hub
 	n.API.Drain()
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -339,6 +362,13 @@ func (n *Node) writeMetrics(w io.Writer) {
 	metric("sealfeed_store_errors_total", "counter", "Failed store operations.", m.StoreErrors.Load())
 	metric("sealfeed_ack_write_retries_total", "counter", "Failed attempts to store acknowledgements, each retried (DLV-021).", m.AckRetries.Load())
 	metric("sealfeed_acks_abandoned_total", "counter", "Acknowledged IDs not stored before their connection ended; their messages are redelivered (DLV-021).", m.AcksAbandoned.Load())
+	sick := 0
+	if n.dog.sick.Load() {
+		sick = 1
+	}
+	metric("sealfeed_node_sick", "gauge", "1 while the node is sick: its store has not answered for -sick-after (OPS-003).", sick)
+	metric("sealfeed_node_sick_transitions_total", "counter", "Times the node became sick or recovered (OPS-003, OPS-004).", n.dog.transitions.Load())
+	metric("sealfeed_store_probe_failures_total", "counter", "Failed store readiness probes (OPS-003).", n.dog.probeFails.Load())
 	metric("sealfeed_uptime_seconds", "gauge", "Seconds since the node started.", int64(time.Since(n.started).Seconds()))
 	metric("sealfeed_goroutines", "gauge", "Goroutines.", runtime.NumGoroutine())
 	var ms runtime.MemStats

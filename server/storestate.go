@@ -27,6 +27,17 @@ type storeState struct {
 	keys  *handshake.TicketKeys
 }
 
+// cached returns the last epoch and ticket keys read, without asking the
+// store: the node is sick (OPS-003).
+func (s *storeState) cached() ([16]byte, *handshake.TicketKeys, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.epoch == nil || s.keys == nil {
+		return [16]byte{}, nil, errors.New("server: store unavailable and no epoch read yet")
+	}
+	return *s.epoch, s.keys, nil
+}
+
 func (s *storeState) read(ctx context.Context) ([16]byte, *handshake.TicketKeys, error) {
 	epoch, err := s.st.Epoch(ctx)
 	var keys *handshake.TicketKeys

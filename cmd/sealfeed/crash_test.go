@@ -69,15 +69,16 @@ func startProcess(t testing.TB, args ...string) *subprocess {
 	return &subprocess{cmd: cmd, out: out, mu: &mu}
 }
 
-// startServe starts `sealfeed serve` on addr and waits until it answers
-// /healthz.
+// startServe starts `sealfeed serve` on addr and waits until it is ready
+// (/readyz: its store answers, every key-value bucket of a cluster node
+// included, OPS-001).
 func startServe(t testing.TB, addr string, args ...string) *subprocess {
 	t.Helper()
 	p := startProcess(t, append([]string{"serve", "-listen", addr}, args...)...)
 	p.base = "http://" + addr
 	deadline := time.Now().Add(60 * time.Second) // a cluster node waits for its stream leader
 	for {
-		resp, err := http.Get(p.base + "/healthz")
+		resp, err := http.Get(p.base + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {

@@ -144,7 +144,7 @@ func startChildServer(ctx context.Context, dir string, publishers, clients int, 
 	kill = func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }
 	base = "http://" + addr
 	for deadline := time.Now().Add(30 * time.Second); ; {
-		resp, e := http.Get(base + "/healthz")
+		resp, e := http.Get(base + "/readyz")
 		if e == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {

@@ -25,12 +25,12 @@ import (
 )
 
 type serveFlags struct {
-	listen, data, config, credential, revocation, realm, sync, logLevel, logFormat, pprof string
-	nats, storageKey, aeads                                                               string
-	replicas                                                                              int
-	publishers, authorities, presencePublishers                                           listFlag
-	tick, handshakeTimeout, idleTimeout, ticketLifetime, ticketRotation, storeTimeout     time.Duration
-	maxConnsPerIP, maxHandshakesPerIP, sendQueue, maxPayload, maxPending, workers         int
+	listen, data, config, credential, revocation, realm, sync, logLevel, logFormat, pprof        string
+	nats, storageKey, aeads                                                                      string
+	replicas                                                                                     int
+	publishers, authorities, presencePublishers                                                  listFlag
+	tick, handshakeTimeout, idleTimeout, ticketLifetime, ticketRotation, storeTimeout, sickAfter time.Duration
+	maxConnsPerIP, maxHandshakesPerIP, sendQueue, maxPayload, maxPending, workers                int
 }
 
 func serveCommand(args []string, stdout, stderr io.Writer) error {
@@ -52,6 +52,7 @@ func serveCommand(args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&f.ticketLifetime, "ticket-lifetime", 24*time.Hour, "resumption ticket lifetime (at most 168h)")
 	fs.DurationVar(&f.ticketRotation, "ticket-key-rotation", 0, "how long a ticket key seals new tickets (HS-045; 0: the ticket lifetime, never less)")
 	fs.DurationVar(&f.storeTimeout, "store-timeout", 5*time.Second, "publisher requests whose store calls take longer are answered 503 with Retry-After (API-041)")
+	fs.DurationVar(&f.sickAfter, "sick-after", 5*time.Second, "a node whose store has not answered for this long, or whose deliveries keep failing, sends its clients\nto other nodes with going_away and refuses sessions and publishes until the store answers (OPS-003)")
 	fs.IntVar(&f.maxConnsPerIP, "max-conns-per-ip", 256, "open connections per source address")
 	fs.IntVar(&f.maxHandshakesPerIP, "max-handshakes-per-ip", 16, "concurrent handshakes per source address (LIM-002)")
 	fs.IntVar(&f.sendQueue, "send-queue", 64, "frames queued per connection before it is a slow consumer")
@@ -77,7 +78,7 @@ func serveCommand(args []string, stdout, stderr io.Writer) error {
 	cfg := server.Config{DataDir: f.data, Tick: f.tick, HandshakeTimeout: f.handshakeTimeout, IdleTimeout: f.idleTimeout,
 		TicketLifetime: f.ticketLifetime, TicketKeyRotation: f.ticketRotation, MaxConnsPerIP: f.maxConnsPerIP, MaxHandshakesPerIP: f.maxHandshakesPerIP,
 		SendQueue: f.sendQueue, MaxPayload: f.maxPayload, MaxPendingPerClient: f.maxPending, Synchronous: f.sync,
-		Workers: f.workers, StoreTimeout: f.storeTimeout, Logger: log, Publishers: map[string]ed25519.PublicKey{},
+		Workers: f.workers, StoreTimeout: f.storeTimeout, SickAfter: f.sickAfter, Logger: log, Publishers: map[string]ed25519.PublicKey{},
 		Authorities: f.authorities, PresencePublishers: f.presencePublishers}
 	if f.aeads != "" {
 		if cfg.AEADs, err = suite.ParseAEADs(f.aeads); err != nil {

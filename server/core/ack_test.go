@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -576,4 +577,74 @@ func TestAckRacingShutdownIsStoredOrRefused(t *testing.T) {
 		total += len(accepted[i])
 	}
 	t.Logf("%d of %d Acks accepted before the connections closed", total, clients*msgs)
+}
+
+// OPS-004: Resume undoes GoAway — a node that gave its clients up while
+// its store was away takes sessions again — but not a shutdown: once Run's
+// context has ended, Attach keeps refusing with going_away.
+func TestResumeAfterGoAwayButNotAfterShutdown(t *testing.T) {
+	st := &ackStore{pendingStore: pendingStore{pending: map[[32]byte][]store.Message{}}}
+	h := newHub(t, st, func(c *Config) { c.Now, c.Tick = time.Now, time.Millisecond })
+	a := attach(t, h, 1)
+	h.GoAway("store unreachable")
+	h.Resume()
+	b := attach(t, h, 2) // fails the test if refused
+	if _, code := a.received(t); code != alert.GoingAway {
+		t.Fatalf("client closed with %v before Resume, want going_away", code)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.Run(ctx) }()
+	cancel()
+	<-done
+	if _, code := b.received(t); code != alert.GoingAway {
+		t.Fatalf("shutdown closed the resumed client with %v, want going_away", code)
+	}
+	h.Resume()
+	if _, err := h.Attach(a.sess, &recordingPeer{}); err == nil {
+		t.Fatal("attached after a shutdown and Resume")
+	} else if code, _ := alert.CodeOf(err); code != alert.GoingAway {
+		t.Fatalf("Attach after shutdown: %v, want going_away", err)
+	}
+}
+
+// OPS-003: DeliveryFailingSince reports the first failed tick since the
+// last good one, and a good tick clears it.
+func TestDeliveryFailingSince(t *testing.T) {
+	st := &failingPending{ackStore: ackStore{pendingStore: pendingStore{pending: map[[32]byte][]store.Message{}}}}
+	st.fail.Store(true)
+	h := newHub(t, st, func(c *Config) { c.Now, c.Tick = time.Now, time.Millisecond })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	if _, ok := h.DeliveryFailingSince(); ok {
+		t.Fatal("failing before any tick")
+	}
+	before := time.Now()
+	attach(t, h, 1) // work for the next tick, which fails
+	waitFor(t, "a failed tick", func() bool { _, ok := h.DeliveryFailingSince(); return ok })
+	first, _ := h.DeliveryFailingSince()
+	if first.Before(before) {
+		t.Fatalf("failing since %v, before the first failure at %v", first, before)
+	}
+	time.Sleep(20 * time.Millisecond) // more failed ticks keep the first time
+	if again, _ := h.DeliveryFailingSince(); !again.Equal(first) {
+		t.Fatalf("failing since moved from %v to %v", first, again)
+	}
+	st.fail.Store(false)
+	waitFor(t, "a good tick", func() bool { _, ok := h.DeliveryFailingSince(); return !ok })
+}
+
+// failingPending fails Pending while fail is set.
+type failingPending struct {
+	ackStore
+	fail atomic.Bool
+}
+
+func (s *failingPending) Pending(ctx context.Context, id [32]byte, after uint64, limit int) ([]store.Message, error) {
+	if s.fail.Load() {
+		return nil, errStoreDown
+	}
+	return s.ackStore.Pending(ctx, id, after, limit)
 }

@@ -100,6 +100,7 @@ type Hub struct {
 	// nothing takes a Conn's mu while holding mu.
 	mu       sync.Mutex
 	stopping bool // GoAway ran: Attach refuses with going_away
+	shutdown bool // Run's context ended: Resume does nothing
 	conns    map[[32]byte]*Conn
 	dirty    map[*Conn]struct{}
 	acks     map[*Conn][]uint64 // accepted by Receive, not yet taken by the ack writer
@@ -108,6 +109,8 @@ type Hub struct {
 	aw ackWriter // owned by the ack writer goroutine of Run (tests call flushAcks)
 
 	seqNext, seqEnd uint64 // reserved batch sequence numbers: one counter for every session (BATCH-020)
+
+	tickFailingSince atomic.Int64 // Unix ns of the first failed delivery tick since the last good one; 0: none
 }
 
 // New returns a Hub.
@@ -422,6 +425,9 @@ func (h *Hub) Run(ctx context.Context) error {
 			// accepted before GoAway returned (DLV-022).
 			close(stopAcks)
 			<-ackDone
+			h.mu.Lock()
+			h.shutdown = true
+			h.mu.Unlock()
 			n := h.GoAway("server shutting down")
 			h.log.Info("shutdown: sessions closed with going_away", "sessions", n)
 			h.finalFlush(context.WithoutCancel(ctx))
@@ -444,6 +450,9 @@ func (h *Hub) Run(ctx context.Context) error {
 		if err := h.tick(ctx); err != nil && ctx.Err() == nil {
 			h.M.StoreErrors.Add(1)
 			h.log.Error("delivery tick failed", "err", err)
+			h.tickFailingSince.CompareAndSwap(0, time.Now().UnixNano()) // the wall clock: the node's watchdog reads it
+		} else if err == nil {
+			h.tickFailingSince.Store(0)
 		}
 	}
 }
@@ -467,6 +476,31 @@ func (h *Hub) GoAway(reason string) int {
 		c.close(alert.GoingAway, reason)
 	}
 	return len(cs)
+}
+
+// Resume undoes GoAway: Attach accepts sessions again, and the record of
+// failed delivery ticks starts afresh. A node that gave its clients up
+// while it could not reach its store calls it once the store answers
+// again (OPS-004). Once Run's context has ended it does nothing: a
+// shutdown is final.
+func (h *Hub) Resume() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.shutdown {
+		h.stopping = false
+		h.tickFailingSince.Store(0)
+	}
+}
+
+// DeliveryFailingSince reports when the delivery ticks started failing:
+// the time of the first failed tick since the last one that succeeded;
+// ok is false when the last tick succeeded (OPS-003).
+func (h *Hub) DeliveryFailingSince() (since time.Time, ok bool) {
+	ns := h.tickFailingSince.Load()
+	if ns == 0 {
+		return time.Time{}, false
+	}
+	return time.Unix(0, ns), true
 }
 
 // ackWriter is the state of the goroutine that stores acknowledgements.

@@ -33,6 +33,7 @@ var apiRoutes = []struct{ method, path string }{
 	{"GET", "/v1/server/credential"},
 	{"GET", "/v1/server/revocation-list"},
 	{"GET", "/healthz"},
+	{"GET", "/readyz"},
 	{"GET", "/metrics"},
 }
 

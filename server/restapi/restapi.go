@@ -89,7 +89,13 @@ type API struct {
 	mux      *http.ServeMux
 	log      *slog.Logger
 	draining atomic.Bool
+	sick     atomic.Bool
 }
+
+// SetSick says whether the node is sick (OPS-003): while it is, publishes
+// are refused with 503 and Retry-After before their signature is checked,
+// and /readyz reports 503.
+func (a *API) SetSick(sick bool) { a.sick.Store(sick) }
 
 // Drain makes the API refuse publishes with 503 and Retry-After, before
 // their signature is checked (so a retry of the same signed request is not
@@ -195,6 +201,7 @@ func New(cfg Config) *API {
 	a.mux.HandleFunc("GET /v1/server/credential", a.credential)
 	a.mux.HandleFunc("GET /v1/server/revocation-list", a.revocationList)
 	a.mux.HandleFunc("GET /healthz", a.health)
+	a.mux.HandleFunc("GET /readyz", a.ready)
 	a.mux.HandleFunc("GET /metrics", a.metrics)
 	return a
 }
@@ -202,10 +209,17 @@ func New(cfg Config) *API {
 // ServeHTTP implements http.Handler.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	if a.draining.Load() && r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/v1/messages") {
-		w.Header().Set("Retry-After", RetryAfterDraining)
-		writeProblem(w, 503, "unavailable", "Server shutting down", "DLV-022", "")
-		return
+	if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/v1/messages") {
+		switch {
+		case a.draining.Load():
+			w.Header().Set("Retry-After", RetryAfterDraining)
+			writeProblem(w, 503, "unavailable", "Server shutting down", "DLV-022", "")
+			return
+		case a.sick.Load():
+			w.Header().Set("Retry-After", RetryAfterUnavailable)
+			writeProblem(w, 503, "unavailable", "Server cannot reach its store", "OPS-003", "")
+			return
+		}
 	}
 	a.mux.ServeHTTP(w, r)
 }
@@ -624,18 +638,48 @@ func (a *API) revocationList(w http.ResponseWriter, r *http.Request) {
 	a.binary(w, a.cfg.RevocationList, "revocation list")
 }
 
+// health answers /healthz, liveness (OPS-002): 200 while the process
+// serves, 503 once it drains (DLV-022). It does not ask the store: a node
+// whose store is down is alive and recovers by itself; /readyz says
+// whether it can serve.
 func (a *API) health(w http.ResponseWriter, r *http.Request) {
 	if a.draining.Load() {
 		writeJSON(w, 503, map[string]string{"status": "unavailable"})
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	if _, err := a.cfg.Store.PendingCount(ctx, [32]byte{}); err != nil {
-		writeJSON(w, 503, map[string]string{"status": "unavailable", "store": "error"})
+	writeJSON(w, 200, map[string]string{"status": "ok"})
+}
+
+// ReadyJSON is the answer of /readyz.
+type ReadyJSON struct {
+	Status string `json:"status"`           // ready, unavailable
+	Reason string `json:"reason,omitempty"` // draining, sick, store
+}
+
+// ready answers /readyz (OPS-001): 200 only when the node is neither
+// draining (DLV-022) nor sick (OPS-003) and its store reports Ready within
+// the store timeout; else 503 with the first reason. The store's error is
+// logged, not sent: the endpoint is public.
+func (a *API) ready(w http.ResponseWriter, r *http.Request) {
+	reason := ""
+	switch {
+	case a.draining.Load():
+		reason = "draining"
+	case a.sick.Load():
+		reason = "sick"
+	default:
+		ctx, cancel := context.WithTimeout(r.Context(), a.cfg.StoreTimeout)
+		defer cancel()
+		if _, err := bounded(ctx, func(ctx context.Context) (struct{}, error) { return struct{}{}, a.cfg.Store.Ready(ctx) }); err != nil {
+			a.log.Debug("not ready: store", "err", err)
+			reason = "store"
+		}
+	}
+	if reason != "" {
+		writeJSON(w, 503, ReadyJSON{Status: "unavailable", Reason: reason})
 		return
 	}
-	writeJSON(w, 200, map[string]string{"status": "ok"})
+	writeJSON(w, 200, ReadyJSON{Status: "ready"})
 }
 
 func (a *API) metrics(w http.ResponseWriter, r *http.Request) {

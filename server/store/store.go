@@ -167,6 +167,12 @@ type Store interface {
 	// until expires, if it is still from; it reports whether it did. Of
 	// concurrent calls with the same from, at most one succeeds (HS-047).
 	AdvanceTicketRecord(ctx context.Context, clientID [32]byte, from, to handshake.TicketRecord, expires time.Time) (bool, error)
+	// Ready reports whether everything the engine needs answers now,
+	// within ctx: nil only then (OPS-001). It changes nothing. A
+	// clustered engine checks each of its parts (jsstore: the stream and
+	// every key-value bucket), since one can answer while another has no
+	// leader yet.
+	Ready(ctx context.Context) error
 	Close() error
 }
 

@@ -249,6 +249,40 @@ func (s *Store) publish(ctx context.Context, m *nats.Msg, opts ...jetstream.Publ
 	}
 }
 
+// readyProbeKey is the key Ready reads from each bucket; it is never
+// written, so a bucket that answers says "not found".
+const readyProbeKey = "ready-probe"
+
+// Ready implements store.Store: the message stream answers with a leader
+// (when replicated), and every key-value bucket the store uses answers an
+// info request with a leader and a read. Right after start-up a bucket can
+// still lack a leader while the stream has one, and a publish then fails
+// with "no responders" (issue 15).
+func (s *Store) Ready(ctx context.Context) error {
+	info, err := s.stream.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("jsstore: stream: %w", err)
+	}
+	if s.opt.Replicas > 1 && (info.Cluster == nil || info.Cluster.Leader == "") {
+		return errors.New("jsstore: stream has no leader")
+	}
+	for _, b := range []jetstream.KeyValue{s.idem, s.status, s.nonces, s.seqs, s.pubTo, s.meta, s.ticket} {
+		st, err := b.Status(ctx)
+		if err != nil {
+			return fmt.Errorf("jsstore: bucket %s: %w", b.Bucket(), err)
+		}
+		if bs, ok := st.(*jetstream.KeyValueBucketStatus); ok && s.opt.Replicas > 1 {
+			if c := bs.StreamInfo().Cluster; c == nil || c.Leader == "" {
+				return fmt.Errorf("jsstore: bucket %s has no leader", b.Bucket())
+			}
+		}
+		if _, err := b.Get(ctx, readyProbeKey); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+			return fmt.Errorf("jsstore: bucket %s: %w", b.Bucket(), err)
+		}
+	}
+	return nil
+}
+
 // Close implements store.Store; the NATS connection belongs to the caller.
 func (s *Store) Close() error { return nil }
 

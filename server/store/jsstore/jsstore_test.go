@@ -277,3 +277,24 @@ func TestPublishRetriesDuplicateInProcess(t *testing.T) {
 		t.Fatalf("status of the answered handle: %v %+v", err, st)
 	}
 }
+
+// TestReadyNeedsEveryBucket: OPS-001. Ready answers nil only when the
+// stream and every key-value bucket answer: a store whose nonce bucket is
+// gone (or has no leader yet) is not ready although its stream is.
+func TestReadyNeedsEveryBucket(t *testing.T) {
+	s := openSingle(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.Ready(ctx); err != nil {
+		t.Fatalf("fresh store not ready: %v", err)
+	}
+	if err := s.js.DeleteKeyValue(ctx, s.nonces.Bucket()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.stream.Info(ctx); err != nil {
+		t.Fatalf("the stream should still answer: %v", err)
+	}
+	if err := s.Ready(ctx); err == nil {
+		t.Fatal("ready without its nonce bucket")
+	}
+}

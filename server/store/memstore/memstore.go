@@ -450,6 +450,15 @@ func (s *Store) Seen(ctx context.Context, keyID, nonce string, expires time.Time
 	return false, nil
 }
 
+// Ready implements store.Store: a memory store is ready until Close.
+func (s *Store) Ready(ctx context.Context) error {
+	if err := s.lock(ctx); err != nil {
+		return err
+	}
+	s.mu.Unlock()
+	return nil
+}
+
 // PublishedTo implements store.Store.
 func (s *Store) PublishedTo(ctx context.Context, publisher string, clientID [32]byte) (bool, error) {
 	if err := s.lock(ctx); err != nil {

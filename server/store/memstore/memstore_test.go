@@ -44,6 +44,7 @@ func TestClosedStoreRefusesCalls(t *testing.T) {
 		"Ack":     func() error { _, err := s.Ack(ctx, map[[32]byte][]uint64{{1}: {1}}); return err }(),
 		"Seen":    func() error { _, err := s.Seen(ctx, "k", "n", time.Now().Add(time.Hour)); return err }(),
 		"Epoch":   func() error { _, err := s.Epoch(ctx); return err }(),
+		"Ready":   s.Ready(ctx),
 		"Publish": func() error {
 			_, _, err := s.Publish(ctx, &store.PublishRequest{Publications: []store.Publication{{To: [][32]byte{{1}}, TTL: time.Hour}}}, nil)
 			return err

@@ -695,6 +695,18 @@ func (s *Store) Seen(ctx context.Context, keyID, nonce string, expires time.Time
 	return n == 0, nil
 }
 
+// Ready implements store.Store: a trivial query on the reading and on the
+// writing connection, each of which a publish and a delivery need.
+func (s *Store) Ready(ctx context.Context) error {
+	for _, db := range []*sql.DB{s.r, s.w} {
+		var one int
+		if err := db.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+			return fmt.Errorf("sqlitestore: not ready: %w", err)
+		}
+	}
+	return nil
+}
+
 // ReserveBatchSeqs implements store.Store.
 func (s *Store) ReserveBatchSeqs(ctx context.Context, signer [32]byte, n uint64) (uint64, error) {
 	if n == 0 {

@@ -247,3 +247,16 @@ func TestRowTamperingIsRefused(t *testing.T) {
 }
 
 func cidb(b byte) []byte { c := cid(b); return c[:] }
+
+// TestReadyQueriesTheDatabase: OPS-001. Ready is a query on the database,
+// so a closed store is not ready.
+func TestReadyQueriesTheDatabase(t *testing.T) {
+	s := openTest(t, filepath.Join(t.TempDir(), "db"), time.Now)
+	if err := s.Ready(context.Background()); err != nil {
+		t.Fatalf("open store not ready: %v", err)
+	}
+	s.Close()
+	if err := s.Ready(context.Background()); err == nil {
+		t.Fatal("a closed store is ready")
+	}
+}

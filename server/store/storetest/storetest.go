@@ -89,6 +89,7 @@ func Run(t *testing.T, e Engine) {
 		{"Payloads", testPayloads},
 		{"CancelledContext", testCancelled},
 		{"Seen", testSeen},
+		{"Ready", testReady},
 		{"PublishedTo", testPublishedTo},
 		{"PublishedToRetention", testPublishedToRetention},
 		{"BatchSeqs", testBatchSeqs},
@@ -846,6 +847,19 @@ func testCancelled(t *testing.T, v *env) {
 	}
 	if m := v.pending(t, v.s, a, 0, 10); len(m) != 1 || m[0].Seq != res[0].Seq {
 		t.Fatalf("after cancelled calls: %v", seqs(m))
+	}
+}
+
+// OPS-001: an open store that answers is ready; a call whose context is
+// done is not, so a probe cannot pass without asking the engine.
+func testReady(t *testing.T, v *env) {
+	if err := v.s.Ready(v.ctx); err != nil {
+		t.Fatalf("an open store is not ready: %v", err)
+	}
+	ctx, cancel := context.WithCancel(v.ctx)
+	cancel()
+	if err := v.s.Ready(ctx); err == nil {
+		t.Fatal("Ready with a cancelled context answered nil")
 	}
 }
 
