@@ -121,9 +121,11 @@ func TestSickNodeSendsClientsAwayAndRecovers(t *testing.T) {
 	}
 	// The bound is SickAfter plus two probe intervals (SickAfter/5 here);
 	// the margin is for a loaded machine.
-	if took := time.Since(down); took > sickAfter+3*time.Second {
+	took := time.Since(down)
+	if took > sickAfter+3*time.Second {
 		t.Fatalf("going_away %v after the store failed", took)
 	}
+	t.Logf("going_away %v after the store failed (SickAfter %v)", took.Round(time.Millisecond), sickAfter)
 	// While sick a new session of the client is refused with going_away.
 	e = nextEvent(t, c, 10*time.Second, func(e client.Event) bool { return e.Err != nil })
 	if !client.GoingAway(e.Err) {
