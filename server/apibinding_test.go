@@ -147,9 +147,18 @@ func TestPresenceOnlyForPublishersOfTheClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, p := range map[string]*publisher.Publisher{"publishing": own, "granted": all} {
-		pr, err := p.Presence(ctx, id)
-		if err != nil || !pr.Online {
-			t.Fatalf("%s publisher: %+v %v", name, pr, err)
+		// The client's Dial returns after the handshake; the server attaches
+		// the session right after, so Online may lag a moment.
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			pr, err := p.Presence(ctx, id)
+			if err == nil && pr.Online {
+				break
+			}
+			if err != nil || time.Now().After(deadline) {
+				t.Fatalf("%s publisher: %+v %v", name, pr, err)
+			}
+			time.Sleep(5 * time.Millisecond)
 		}
 	}
 	var pb *publisher.Problem
