@@ -9,7 +9,10 @@
 //     the same on every node; IDs of one client are not contiguous;
 //   - a broadcast payload is stored once, on the blob subject, and each
 //     recipient's message refers to it (API-029);
-//   - TTL is JetStream's per-message TTL; acknowledged messages are deleted;
+//   - TTL is JetStream's per-message TTL, so the store's clock decides
+//     expiry, never a node's (DLV-040): a message is pending, deliverable
+//     and acknowledgeable exactly while the stream holds it; acknowledged
+//     messages are deleted;
 //   - Idempotency-Key: each message is published with a Nats-Msg-Id derived
 //     from (publisher, key, position), so JetStream's duplicate window makes
 //     a retry after a crash store nothing new, and a KV record keeps the
@@ -69,7 +72,10 @@ type Options struct {
 	// Retention of idempotency records, status tombstones and the duplicate
 	// window; 0: 24 h.
 	Retention time.Duration
-	Now       func() time.Time
+	// Now is the node's clock; nil: time.Now. It stamps the expiry a
+	// publish answers with and the expiry of nonces and ticket records; it
+	// never decides whether a message expired (DLV-040).
+	Now func() time.Time
 }
 
 // Store is the JetStream Store.
@@ -352,7 +358,9 @@ func (s *Store) Publish(ctx context.Context, req *store.PublishRequest, onCommit
 			if id == "" {
 				id = once // unique to this request: retries within it are duplicates
 			}
-			return []jetstream.PublishOpt{jetstream.WithMsgTTL(p.TTL + time.Second), jetstream.WithMsgID(id + "/" + strconv.Itoa(i) + "/" + suffix)}
+			// The store removes the message at its TTL by its own clock
+			// (DLV-040).
+			return []jetstream.PublishOpt{jetstream.WithMsgTTL(p.TTL), jetstream.WithMsgID(id + "/" + strconv.Itoa(i) + "/" + suffix)}
 		}
 		var blobSeq uint64
 		var bh string
@@ -516,11 +524,12 @@ func (s *Store) handleOf(ctx context.Context, seq uint64) (string, error) {
 	return "0000000000000000", nil
 }
 
-// Pending implements store.Store with direct gets of the next message on
-// the client's subject.
+// Pending implements store.Store with gets of the next message on the
+// client's subject. Whatever the stream still holds is unexpired by the
+// store's clock (DLV-040): the node's clock is not consulted, so a node
+// whose clock runs ahead of the store's by more than a TTL still delivers.
 func (s *Store) Pending(ctx context.Context, clientID [32]byte, after uint64, limit int) ([]store.Message, error) {
 	subj := s.subject + hex.EncodeToString(clientID[:])
-	now := s.opt.Now().UnixMilli()
 	var out []store.Message
 	for len(out) < limit {
 		m, err := s.stream.GetMsg(ctx, after+1, jetstream.WithGetMsgSubject(subj))
@@ -532,9 +541,6 @@ func (s *Store) Pending(ctx context.Context, clientID [32]byte, after uint64, li
 		}
 		after = m.Sequence
 		exp, _ := strconv.ParseInt(m.Header.Get(hExpires), 10, 64)
-		if exp <= now {
-			continue // expired; JetStream removes it at its TTL
-		}
 		msg := store.Message{ClientID: clientID, Seq: m.Sequence, Expires: time.UnixMilli(exp)}
 		var bs uint64
 		if b := m.Header.Get(hBlob); b != "" {
@@ -628,13 +634,11 @@ func (s *Store) ack(ctx context.Context, c [32]byte, subj string, id uint64) (bo
 	if m.Subject != subj {
 		return false, nil // not this client's message
 	}
+	// Still in the stream: unexpired by the store's clock (DLV-040). An
+	// expired message is gone, and an acknowledgement after the store
+	// removed it finds nothing and leaves it expired (API-032).
 	created, _ := strconv.ParseInt(m.Header.Get(hCreated), 10, 64)
 	exp, _ := strconv.ParseInt(m.Header.Get(hExpires), 10, 64)
-	if exp <= s.opt.Now().UnixMilli() {
-		// Expired is final: JetStream removes it at its TTL, and a late
-		// acknowledgement must not report it acknowledged (API-032).
-		return false, nil
-	}
 	rec, _ := json.Marshal(statusRecord{Handle: handleFor(id, m.Header.Get(hHandle)), ClientID: c[:],
 		Publisher: m.Header.Get(hPublisher), Created: created, Expires: exp})
 	if _, err := s.status.Create(ctx, strconv.FormatUint(id, 10), rec, jetstream.KeyTTL(s.opt.Retention)); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
@@ -651,8 +655,11 @@ func (s *Store) ack(ctx context.Context, c [32]byte, subj string, id uint64) (bo
 	return true, nil
 }
 
-// Status implements store.Store. An expired message is removed by its TTL
-// and then reported as not found.
+// Status implements store.Store. A message the stream holds is pending by
+// the store's clock (DLV-040), whatever the node's clock says; its created
+// and expires are the stamps of the node that accepted it, which the
+// publish answered with (DLV-042). An expired message is removed at its
+// TTL and then reported as not found (DLV-042).
 func (s *Store) Status(ctx context.Context, handle string) (*store.Status, error) {
 	seq, ok := seqOf(handle)
 	if !ok {
@@ -666,9 +673,6 @@ func (s *Store) Status(ctx context.Context, handle string) (*store.Status, error
 		created, _ := strconv.ParseInt(m.Header.Get(hCreated), 10, 64)
 		exp, _ := strconv.ParseInt(m.Header.Get(hExpires), 10, 64)
 		st.Created, st.Expires = time.UnixMilli(created), time.UnixMilli(exp)
-		if !st.Expires.After(s.opt.Now()) {
-			st.State = store.Expired
-		}
 		return st, nil
 	}
 	e, err := s.status.Get(ctx, strconv.FormatUint(seq, 10))
@@ -703,7 +707,8 @@ func (s *Store) Expire(context.Context, time.Time) ([][32]byte, error) { return 
 // the nonce bucket, kept until expires.
 func (s *Store) Seen(keyID, nonce string, expires time.Time) (bool, error) {
 	h := sha256.Sum256([]byte(keyID + "\x00" + nonce))
-	ttl := time.Until(expires)
+	// expires is on the node's clock, so the TTL is too (DLV-041).
+	ttl := expires.Sub(s.opt.Now())
 	if ttl < time.Second {
 		ttl = time.Second
 	}
