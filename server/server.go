@@ -78,6 +78,17 @@ type Config struct {
 	// Extra handlers mounted on the node's mux (e.g. the /demo page).
 	Extra  map[string]http.Handler
 	Logger *slog.Logger
+	// Now is the node's clock; nil: time.Now. Everything the node decides
+	// by the time of day reads it: the publisher clock-skew window and
+	// nonce retention (API-013, API-017), ticket issue and expiry (HS-040,
+	// HS-046), ticket key rotation (HS-045), batch time stamps, the expiry
+	// stamps a publish answers with and, with the embedded store, message
+	// expiry; a cluster's store decides expiry on its own clock (DLV-040).
+	// Socket timeouts and deadlines run on the wall clock. A Store given in
+	// Config keeps its own clock. Tests set Now to run the nodes of one
+	// deployment on clocks that disagree; sealfeed serve sets it only in a
+	// sealfeed_testhooks build (internal/testclock, DLV-041).
+	Now func() time.Time
 }
 
 // Node is a running server node.
@@ -141,6 +152,9 @@ func New(cfg Config) (*Node, error) {
 	if rotation < ticketLifetime {
 		return nil, fmt.Errorf("server: ticket key rotation %v is shorter than the ticket lifetime %v (HS-045)", rotation, ticketLifetime)
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	n := &Node{Key: key, Created: created, cfg: cfg, Store: cfg.Store, started: time.Now()}
 	var js *jsstore.Store
 	if cfg.Cluster != nil {
@@ -157,13 +171,13 @@ func New(cfg Config) (*Node, error) {
 		if err != nil {
 			return nil, fmt.Errorf("server: storage key: %w", err)
 		}
-		s, err := sqlitestore.Open(filepath.Join(cfg.DataDir, "sealfeed.db"), sqlitestore.Options{StorageKey: storageKey, Synchronous: cfg.Synchronous})
+		s, err := sqlitestore.Open(filepath.Join(cfg.DataDir, "sealfeed.db"), sqlitestore.Options{StorageKey: storageKey, Synchronous: cfg.Synchronous, Now: cfg.Now})
 		if err != nil {
 			return nil, err
 		}
 		n.Store, n.own = s, true
 	}
-	hc := core.Config{Key: key, Store: n.Store, Tick: cfg.Tick, Workers: cfg.Workers, Logger: cfg.Logger}
+	hc := core.Config{Key: key, Store: n.Store, Tick: cfg.Tick, Workers: cfg.Workers, Logger: cfg.Logger, Now: cfg.Now}
 	if js != nil {
 		hc.ResyncInterval = 2 * time.Second
 	}
@@ -201,7 +215,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	aeads := cfg.AEADs // nil: the handshake's default, suite.SupportedAEADs
 	generations := store.Generations(n.Store, 8*time.Second)
-	state := &storeState{st: n.Store, rotation: rotation, log: cfg.Logger}
+	state := &storeState{st: n.Store, rotation: rotation, log: cfg.Logger, now: cfg.Now}
 	hsConfig := func(realm string) *handshake.ServerConfig {
 		// POST-010, HS-045: the epoch of the store this node serves and
 		// the deployment's ticket keys, shared by every node and rotated
@@ -214,7 +228,7 @@ func New(cfg Config) (*Node, error) {
 			return &handshake.ServerConfig{} // NewServer refuses it: the client gets internal_error
 		}
 		c := &handshake.ServerConfig{Key: key, PublicKey: pk, TicketKeys: tickets, Generations: generations,
-			TicketLifetime: ticketLifetime, AEADs: aeads,
+			TicketLifetime: ticketLifetime, AEADs: aeads, Now: cfg.Now,
 			MaxPayload: uint32(maxPayload), IdleTimeoutMs: uint32(orDefault(cfg.IdleTimeout, 90*time.Second) / time.Millisecond),
 			StoreEpoch: epoch}
 		// EXT-007: a client that names a realm trusts an authority.
@@ -235,7 +249,7 @@ func New(cfg Config) (*Node, error) {
 	n.API = restapi.New(restapi.Config{Store: n.Store, Hub: n.Hub, Publishers: cfg.Publishers, Authorities: cfg.Authorities,
 		PresencePublishers: cfg.PresencePublishers, MaxPayload: maxPayload,
 		MaxPendingPerClient: cfg.MaxPendingPerClient, ServerKey: pub, Credential: bytesOf(cfg.Credential),
-		RevocationList: bytesOf(cfg.RevocationList), Realm: cfg.Realm, Metrics: n.writeMetrics, Logger: cfg.Logger})
+		RevocationList: bytesOf(cfg.RevocationList), Realm: cfg.Realm, Metrics: n.writeMetrics, Logger: cfg.Logger, Now: cfg.Now})
 	n.mux = http.NewServeMux()
 	n.mux.Handle(WebSocketPath, n.WS)
 	for p, h := range cfg.Extra {
@@ -402,7 +416,7 @@ func (n *Node) openCluster(c *ClusterConfig) (*jsstore.Store, error) {
 	n.nc = nc
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second) // the stream and buckets wait for their leaders (more buckets since the ticket keys and presence pairs)
 	defer cancel()
-	js, err := jsstore.Open(ctx, nc, jsstore.Options{StorageKey: c.StorageKey, Replicas: c.Replicas, Prefix: c.Prefix})
+	js, err := jsstore.Open(ctx, nc, jsstore.Options{StorageKey: c.StorageKey, Replicas: c.Replicas, Prefix: c.Prefix, Now: n.cfg.Now})
 	if err != nil {
 		nc.Close()
 		return nil, err

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/sealfeed/sealfeed/internal/keyfile"
+	"github.com/sealfeed/sealfeed/internal/testclock"
 	"github.com/sealfeed/sealfeed/protocol/credential"
 	"github.com/sealfeed/sealfeed/protocol/sig"
 	"github.com/sealfeed/sealfeed/protocol/suite"
@@ -78,6 +79,15 @@ func serveCommand(args []string, stdout, stderr io.Writer) error {
 		SendQueue: f.sendQueue, MaxPayload: f.maxPayload, MaxPendingPerClient: f.maxPending, Synchronous: f.sync,
 		Workers: f.workers, Logger: log, Publishers: map[string]ed25519.PublicKey{},
 		Authorities: f.authorities, PresencePublishers: f.presencePublishers}
+	// Only a sealfeed_testhooks build reads the test clock's variables.
+	now, desc, err := testclock.FromEnv(os.Getenv)
+	if err != nil {
+		return err
+	}
+	if now != nil {
+		cfg.Now = now
+		log.Warn("TEST BUILD: the node's clock is offset from the wall clock", "clock", desc)
+	}
 	if f.aeads != "" {
 		if cfg.AEADs, err = suite.ParseAEADs(f.aeads); err != nil {
 			return fmt.Errorf("-aeads: %w", err)
