@@ -1,11 +1,17 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -66,5 +72,61 @@ func TestConfigNowIsTheNodeClock(t *testing.T) {
 	var pr *publisher.Problem
 	if !errors.As(err, &pr) || pr.Status != 401 || !strings.HasSuffix(pr.Type, "/stale-request") {
 		t.Fatalf("publish signed 10 minutes before the node's clock: %v, want 401 stale-request", err)
+	}
+}
+
+// syncBuffer is a log sink safe for the node's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// DLV-041: a cluster node measures how far its clock is from the store's,
+// exports it, and warns when that exceeds the skew tolerance: a node 2
+// minutes ahead with the default 30 s does, one 10 s ahead does not.
+func TestClusterNodeWarnsBeyondSkewTolerance(t *testing.T) {
+	nats := natstest.Start(t, 1)
+	key := make([]byte, 32)
+	rand.Read(key)
+	for _, tc := range []struct {
+		off  time.Duration
+		warn bool
+	}{{2 * time.Minute, true}, {-2 * time.Minute, true}, {10 * time.Second, false}} {
+		var log syncBuffer
+		tn := startNode(t, t.TempDir(), 0, func(c *server.Config) {
+			c.Cluster = &server.ClusterConfig{NATS: nats.URLs(), StorageKey: key, Replicas: 1}
+			c.Now = func() time.Time { return time.Now().Add(tc.off) }
+			c.Logger = slog.New(slog.NewTextHandler(&log, nil))
+		})
+		if got := strings.Contains(log.String(), "rule=DLV-041"); got != tc.warn {
+			t.Errorf("clock %v ahead: warned %v, want %v; log:\n%s", tc.off, got, tc.warn, log.String())
+		}
+		resp, err := http.Get(tn.base + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var v float64
+		for _, line := range strings.Split(string(body), "\n") {
+			if f, ok := strings.CutPrefix(line, "sealfeed_clock_offset_seconds "); ok {
+				v, _ = strconv.ParseFloat(f, 64)
+			}
+		}
+		if d := v - tc.off.Seconds(); d < -2 || d > 2 {
+			t.Errorf("clock %v ahead: sealfeed_clock_offset_seconds %v", tc.off, v)
+		}
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sealfeed/sealfeed/internal/keyfile"
@@ -89,6 +90,9 @@ type Config struct {
 	// deployment on clocks that disagree; sealfeed serve sets it only in a
 	// sealfeed_testhooks build (internal/testclock, DLV-041).
 	Now func() time.Time
+	// MaxClockSkew is the skew tolerance (DLV-041): a cluster node warns
+	// when its clock is further than this from the store's; 0: 30 s.
+	MaxClockSkew time.Duration
 }
 
 // Node is a running server node.
@@ -106,6 +110,10 @@ type Node struct {
 	mux     *http.ServeMux
 	started time.Time
 	own     bool // the node opened Store and closes it
+
+	js          *jsstore.Store // the cluster's store, or nil
+	clockOffset atomic.Int64   // ns the node's clock is ahead of the store's, last measured (DLV-041)
+	clockBeyond bool           // the last measurement exceeded MaxClockSkew; owned by checkClock's caller
 }
 
 func loadOrCreateSecret(path string) ([]byte, error) {
@@ -155,6 +163,7 @@ func New(cfg Config) (*Node, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	cfg.MaxClockSkew = orDefault(cfg.MaxClockSkew, 30*time.Second)
 	n := &Node{Key: key, Created: created, cfg: cfg, Store: cfg.Store, started: time.Now()}
 	var js *jsstore.Store
 	if cfg.Cluster != nil {
@@ -164,7 +173,8 @@ func New(cfg Config) (*Node, error) {
 		if js, err = n.openCluster(cfg.Cluster); err != nil {
 			return nil, err
 		}
-		n.Store = js
+		n.Store, n.js = js, js
+		n.checkClock(context.Background())
 	}
 	if n.Store == nil {
 		storageKey, err := loadOrCreateSecret(filepath.Join(cfg.DataDir, "storage.key"))
@@ -287,6 +297,10 @@ func (n *Node) Serve(ctx context.Context, l net.Listener) error {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); n.Hub.Run(hubCtx) }()
+	if n.js != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); n.watchClock(hubCtx) }()
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(l) }()
 	var err error
@@ -310,6 +324,46 @@ func (n *Node) Serve(ctx context.Context, l net.Listener) error {
 	err = errors.Join(err, n.Close())
 	log.Info("shutdown: complete", "err", err)
 	return err
+}
+
+// clockCheckInterval is how often a cluster node compares its clock with
+// the store's (DLV-041).
+const clockCheckInterval = 30 * time.Second
+
+// watchClock checks the node's clock against the store's until ctx ends.
+func (n *Node) watchClock(ctx context.Context) {
+	t := time.NewTicker(clockCheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n.checkClock(ctx)
+		}
+	}
+}
+
+// checkClock measures how far the node's clock is from the store's, keeps
+// it for sealfeed_clock_offset_seconds and warns when it goes beyond the
+// skew tolerance (DLV-041); delivery does not depend on it (DLV-040).
+func (n *Node) checkClock(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	off, err := n.js.ClockOffset(ctx)
+	if err != nil {
+		return // the store is unreachable; its clock is read again next time
+	}
+	n.clockOffset.Store(int64(off))
+	beyond := off > n.cfg.MaxClockSkew || off < -n.cfg.MaxClockSkew
+	switch {
+	case beyond && !n.clockBeyond:
+		n.cfg.Logger.Warn("clock: this node's clock is off the store's by more than the skew tolerance; message expiry still follows the store's clock, but stamped expiries, ticket lifetimes and the publisher window follow this node's",
+			"offset", off.Round(time.Millisecond), "tolerance", n.cfg.MaxClockSkew, "rule", "DLV-041")
+	case !beyond && n.clockBeyond:
+		n.cfg.Logger.Info("clock: this node's clock is back within the skew tolerance of the store's", "offset", off.Round(time.Millisecond), "rule", "DLV-041")
+	}
+	n.clockBeyond = beyond
 }
 
 // Close closes the store if the node opened it, and the NATS connection.
@@ -351,6 +405,8 @@ func (n *Node) writeMetrics(w io.Writer) {
 	metric("sealfeed_ack_write_retries_total", "counter", "Failed attempts to store acknowledgements, each retried (DLV-021).", m.AckRetries.Load())
 	metric("sealfeed_acks_abandoned_total", "counter", "Acknowledged IDs not stored before their connection ended; their messages are redelivered (DLV-021).", m.AcksAbandoned.Load())
 	metric("sealfeed_uptime_seconds", "gauge", "Seconds since the node started.", int64(time.Since(n.started).Seconds()))
+	metric("sealfeed_clock_offset_seconds", "gauge", "How far the node's clock was ahead of the store's when last measured (DLV-041); 0 with the embedded store.",
+		time.Duration(n.clockOffset.Load()).Seconds())
 	metric("sealfeed_goroutines", "gauge", "Goroutines.", runtime.NumGoroutine())
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)

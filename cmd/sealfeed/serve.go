@@ -30,7 +30,7 @@ type serveFlags struct {
 	nats, storageKey, aeads                                                               string
 	replicas                                                                              int
 	publishers, authorities, presencePublishers                                           listFlag
-	tick, handshakeTimeout, idleTimeout, ticketLifetime, ticketRotation                   time.Duration
+	tick, handshakeTimeout, idleTimeout, ticketLifetime, ticketRotation, maxClockSkew     time.Duration
 	maxConnsPerIP, maxHandshakesPerIP, sendQueue, maxPayload, maxPending, workers         int
 }
 
@@ -66,6 +66,7 @@ func serveCommand(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&f.nats, "nats", "", "cluster mode: NATS JetStream server URLs, comma-separated (docs/scale-out.md)")
 	fs.StringVar(&f.storageKey, "storage-key", "", "cluster mode: file with the 32-byte payload key every node shares (hex or raw)")
 	fs.IntVar(&f.replicas, "replicas", 3, "cluster mode: replicas of the JetStream stream and buckets")
+	fs.DurationVar(&f.maxClockSkew, "max-clock-skew", 30*time.Second, "cluster mode: warn when this node's clock is further than this from the store's (DLV-041);\nmessage expiry follows the store's clock whatever this says (DLV-040)")
 	fs.StringVar(&f.pprof, "pprof", "", "serve Go's pprof profiles on this separate address (e.g. 127.0.0.1:6060); off by default")
 	if err := parseFlags(fs, args, &f.config); err != nil {
 		return err
@@ -75,7 +76,7 @@ func serveCommand(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	cfg := server.Config{DataDir: f.data, Tick: f.tick, HandshakeTimeout: f.handshakeTimeout, IdleTimeout: f.idleTimeout,
-		TicketLifetime: f.ticketLifetime, TicketKeyRotation: f.ticketRotation, MaxConnsPerIP: f.maxConnsPerIP, MaxHandshakesPerIP: f.maxHandshakesPerIP,
+		TicketLifetime: f.ticketLifetime, TicketKeyRotation: f.ticketRotation, MaxClockSkew: f.maxClockSkew, MaxConnsPerIP: f.maxConnsPerIP, MaxHandshakesPerIP: f.maxHandshakesPerIP,
 		SendQueue: f.sendQueue, MaxPayload: f.maxPayload, MaxPendingPerClient: f.maxPending, Synchronous: f.sync,
 		Workers: f.workers, Logger: log, Publishers: map[string]ed25519.PublicKey{},
 		Authorities: f.authorities, PresencePublishers: f.presencePublishers}
