@@ -735,9 +735,10 @@ const clockRefresh = 30 * time.Second
 // stream info answer, and the monotonic reading of the midpoint of its
 // request.
 type storeClock struct {
-	mu sync.Mutex
-	at time.Time // monotonic reading
-	ts time.Time // the store's clock then
+	mu      sync.Mutex
+	at      time.Time // monotonic reading
+	ts      time.Time // the store's clock then
+	reading bool      // a caller is reading it again; the others carry the last reading forward
 }
 
 // storeNow returns the store's clock (DLV-040): the stream leader's time,
@@ -749,10 +750,13 @@ func (s *Store) storeNow(ctx context.Context) (time.Time, error) {
 	c := &s.clock
 	c.mu.Lock()
 	at, ts := c.at, c.ts
-	c.mu.Unlock()
-	if !at.IsZero() && time.Since(at) < clockRefresh {
+	if !at.IsZero() && (time.Since(at) < clockRefresh || c.reading) {
+		c.mu.Unlock()
 		return ts.Add(time.Since(at)), nil
 	}
+	c.reading = true
+	c.mu.Unlock()
+	defer func() { c.mu.Lock(); c.reading = false; c.mu.Unlock() }()
 	t0 := time.Now()
 	info, err := s.stream.Info(ctx)
 	if err != nil || info.TimeStamp.IsZero() {
