@@ -19,7 +19,7 @@ var testHookPackages = []string{
 	// returns nil).
 	"github.com/sealfeed/sealfeed/internal/testclock.(*fileClock)",
 	"github.com/sealfeed/sealfeed/internal/testclock.readOffset",
-	"github.com/sealfeed/sealfeed/internal/testclock.FromEnv.func",
+	"github.com/sealfeed/sealfeed/internal/testclock.fromEnv",
 }
 
 // linkedTestHooks builds pkg with the extra go build arguments and returns

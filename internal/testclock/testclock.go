@@ -1,12 +1,11 @@
-//go:build sealfeed_testhooks
-
 // Package testclock gives a sealfeed serve process a clock of its own, so
 // that tests can run the nodes of one deployment with clocks that disagree
-// (issue 15, DLV-040, DLV-041). It exists only in a build with the
-// sealfeed_testhooks tag; in a normal build FromEnv returns nil whatever
-// the environment says (testclock_off.go), and the sealfeed binary holds
-// neither the variables' names nor this code (cmd/sealfeed's
-// TestBinaryLinksNoTestHooks).
+// (issue 15, DLV-040, DLV-041). Only a build with the sealfeed_testhooks
+// tag reads the environment (testclock_on.go); in a normal build FromEnv
+// returns nil whatever the environment says (testclock_off.go), nothing
+// calls the code of this file, and the sealfeed binary links none of it
+// (cmd/sealfeed's TestBinaryLinksNoTestHooks). The tests of this file run
+// in a normal build.
 //
 // Two variables set the node's clock, the wall clock plus both offsets:
 //
@@ -35,9 +34,9 @@ const (
 // reread is how old the file's offset may be.
 const reread = 100 * time.Millisecond
 
-// FromEnv returns the node clock getenv asks for, with a description for
+// fromEnv returns the node clock getenv asks for, with a description for
 // the log, or nil when neither variable is set (the wall clock).
-func FromEnv(getenv func(string) string) (now func() time.Time, desc string, err error) {
+func fromEnv(getenv func(string) string) (now func() time.Time, desc string, err error) {
 	var fixed time.Duration
 	if v := getenv(OffsetEnv); v != "" {
 		if fixed, err = time.ParseDuration(v); err != nil {

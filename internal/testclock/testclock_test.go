@@ -1,5 +1,3 @@
-//go:build sealfeed_testhooks
-
 package testclock
 
 import (
@@ -19,15 +17,15 @@ func near(t *testing.T, got time.Time, off time.Duration) {
 }
 
 func TestFromEnvOffset(t *testing.T) {
-	if now, _, err := FromEnv(env(nil)); now != nil || err != nil {
+	if now, _, err := fromEnv(env(nil)); now != nil || err != nil {
 		t.Fatalf("unset: %v %v, want the wall clock", now != nil, err)
 	}
-	now, _, err := FromEnv(env(map[string]string{OffsetEnv: "-2m"}))
+	now, _, err := fromEnv(env(map[string]string{OffsetEnv: "-2m"}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	near(t, now(), -2*time.Minute)
-	if _, _, err := FromEnv(env(map[string]string{OffsetEnv: "2 minutes"})); err == nil {
+	if _, _, err := fromEnv(env(map[string]string{OffsetEnv: "2 minutes"})); err == nil {
 		t.Fatal("a malformed offset was accepted")
 	}
 }
@@ -38,7 +36,7 @@ func TestFromEnvFileRereads(t *testing.T) {
 	if err := os.WriteFile(path, []byte("90s\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	now, _, err := FromEnv(env(map[string]string{OffsetEnv: "10s", FileEnv: path}))
+	now, _, err := fromEnv(env(map[string]string{OffsetEnv: "10s", FileEnv: path}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +60,7 @@ func TestFromEnvFileRereads(t *testing.T) {
 	if err := os.WriteFile(path, []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := FromEnv(env(map[string]string{FileEnv: path})); err == nil {
+	if _, _, err := fromEnv(env(map[string]string{FileEnv: path})); err == nil {
 		t.Fatal("a malformed file was accepted at start")
 	}
 }
