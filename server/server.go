@@ -20,6 +20,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sealfeed/sealfeed/internal/keyfile"
@@ -86,6 +87,20 @@ type Config struct {
 	// Extra handlers mounted on the node's mux (e.g. the /demo page).
 	Extra  map[string]http.Handler
 	Logger *slog.Logger
+	// Now is the node's clock; nil: time.Now. Everything the node decides
+	// by the time of day reads it: the publisher clock-skew window and
+	// nonce retention (API-013, API-017), ticket issue and expiry (HS-040,
+	// HS-046), ticket key rotation (HS-045), batch time stamps, the expiry
+	// stamps a publish answers with and, with the embedded store, message
+	// expiry; a cluster's store decides expiry on its own clock (DLV-040).
+	// Socket timeouts and deadlines run on the wall clock. A Store given in
+	// Config keeps its own clock. Tests set Now to run the nodes of one
+	// deployment on clocks that disagree; sealfeed serve sets it only in a
+	// sealfeed_testhooks build (internal/testclock, DLV-041).
+	Now func() time.Time
+	// MaxClockSkew is the skew tolerance (DLV-041): a cluster node warns
+	// when its clock is further than this from the store's; 0: 30 s.
+	MaxClockSkew time.Duration
 }
 
 // Node is a running server node.
@@ -104,6 +119,10 @@ type Node struct {
 	started time.Time
 	own     bool // the node opened Store and closes it
 	dog     *watchdog
+
+	js          *jsstore.Store // the cluster's store, or nil
+	clockOffset atomic.Int64   // ns the node's clock is ahead of the store's, last measured (DLV-041)
+	clockBeyond bool           // the last measurement exceeded MaxClockSkew; owned by checkClock's caller
 }
 
 func loadOrCreateSecret(path string) ([]byte, error) {
@@ -150,6 +169,10 @@ func New(cfg Config) (*Node, error) {
 	if rotation < ticketLifetime {
 		return nil, fmt.Errorf("server: ticket key rotation %v is shorter than the ticket lifetime %v (HS-045)", rotation, ticketLifetime)
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	cfg.MaxClockSkew = orDefault(cfg.MaxClockSkew, 30*time.Second)
 	n := &Node{Key: key, Created: created, cfg: cfg, Store: cfg.Store, started: time.Now()}
 	var js *jsstore.Store
 	if cfg.Cluster != nil {
@@ -159,20 +182,21 @@ func New(cfg Config) (*Node, error) {
 		if js, err = n.openCluster(cfg.Cluster); err != nil {
 			return nil, err
 		}
-		n.Store = js
+		n.Store, n.js = js, js
+		n.checkClock(context.Background())
 	}
 	if n.Store == nil {
 		storageKey, err := loadOrCreateSecret(filepath.Join(cfg.DataDir, "storage.key"))
 		if err != nil {
 			return nil, fmt.Errorf("server: storage key: %w", err)
 		}
-		s, err := sqlitestore.Open(filepath.Join(cfg.DataDir, "sealfeed.db"), sqlitestore.Options{StorageKey: storageKey, Synchronous: cfg.Synchronous})
+		s, err := sqlitestore.Open(filepath.Join(cfg.DataDir, "sealfeed.db"), sqlitestore.Options{StorageKey: storageKey, Synchronous: cfg.Synchronous, Now: cfg.Now})
 		if err != nil {
 			return nil, err
 		}
 		n.Store, n.own = s, true
 	}
-	hc := core.Config{Key: key, Store: n.Store, Tick: cfg.Tick, Workers: cfg.Workers, Logger: cfg.Logger}
+	hc := core.Config{Key: key, Store: n.Store, Tick: cfg.Tick, Workers: cfg.Workers, Logger: cfg.Logger, Now: cfg.Now}
 	if js != nil {
 		hc.ResyncInterval = 2 * time.Second
 	}
@@ -210,7 +234,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	aeads := cfg.AEADs // nil: the handshake's default, suite.SupportedAEADs
 	generations := store.Generations(n.Store, 8*time.Second)
-	state := &storeState{st: n.Store, rotation: rotation, log: cfg.Logger}
+	state := &storeState{st: n.Store, rotation: rotation, log: cfg.Logger, now: cfg.Now}
 	hsConfig := func(realm string) *handshake.ServerConfig {
 		// POST-010, HS-045: the epoch of the store this node serves and
 		// the deployment's ticket keys, shared by every node and rotated
@@ -232,7 +256,7 @@ func New(cfg Config) (*Node, error) {
 			return &handshake.ServerConfig{} // NewServer refuses it: the client gets internal_error
 		}
 		c := &handshake.ServerConfig{Key: key, PublicKey: pk, TicketKeys: tickets, Generations: generations,
-			TicketLifetime: ticketLifetime, AEADs: aeads,
+			TicketLifetime: ticketLifetime, AEADs: aeads, Now: cfg.Now,
 			MaxPayload: uint32(maxPayload), IdleTimeoutMs: uint32(orDefault(cfg.IdleTimeout, 90*time.Second) / time.Millisecond),
 			StoreEpoch: epoch}
 		// EXT-007: a client that names a realm trusts an authority.
@@ -253,7 +277,7 @@ func New(cfg Config) (*Node, error) {
 	n.API = restapi.New(restapi.Config{Store: n.Store, Hub: n.Hub, Publishers: cfg.Publishers, Authorities: cfg.Authorities,
 		PresencePublishers: cfg.PresencePublishers, MaxPayload: maxPayload,
 		MaxPendingPerClient: cfg.MaxPendingPerClient, StoreTimeout: cfg.StoreTimeout, ServerKey: pub, Credential: bytesOf(cfg.Credential),
-		RevocationList: bytesOf(cfg.RevocationList), Realm: cfg.Realm, Metrics: n.writeMetrics, Logger: cfg.Logger})
+		RevocationList: bytesOf(cfg.RevocationList), Realm: cfg.Realm, Metrics: n.writeMetrics, Logger: cfg.Logger, Now: cfg.Now})
 	storeTimeout := orDefault(cfg.StoreTimeout, restapi.DefaultStoreTimeout)
 	sickAfter := orDefault(cfg.SickAfter, 5*time.Second)
 	n.dog = &watchdog{n: n, sickAfter: sickAfter, probeEvery: min(time.Second, sickAfter/5),
@@ -298,6 +322,10 @@ func (n *Node) Serve(ctx context.Context, l net.Listener) error {
 	dogCtx, stopDog := context.WithCancel(context.Background())
 	wg.Add(1)
 	go func() { defer wg.Done(); n.dog.run(dogCtx) }()
+	if n.js != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); n.watchClock(hubCtx) }()
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(l) }()
 	var err error
@@ -322,6 +350,46 @@ func (n *Node) Serve(ctx context.Context, l net.Listener) error {
 	err = errors.Join(err, n.Close())
 	log.Info("shutdown: complete", "err", err)
 	return err
+}
+
+// clockCheckInterval is how often a cluster node compares its clock with
+// the store's (DLV-041).
+const clockCheckInterval = 30 * time.Second
+
+// watchClock checks the node's clock against the store's until ctx ends.
+func (n *Node) watchClock(ctx context.Context) {
+	t := time.NewTicker(clockCheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n.checkClock(ctx)
+		}
+	}
+}
+
+// checkClock measures how far the node's clock is from the store's, keeps
+// it for sealfeed_clock_offset_seconds and warns when it goes beyond the
+// skew tolerance (DLV-041); delivery does not depend on it (DLV-040).
+func (n *Node) checkClock(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	off, err := n.js.ClockOffset(ctx)
+	if err != nil {
+		return // the store is unreachable; its clock is read again next time
+	}
+	n.clockOffset.Store(int64(off))
+	beyond := off > n.cfg.MaxClockSkew || off < -n.cfg.MaxClockSkew
+	switch {
+	case beyond && !n.clockBeyond:
+		n.cfg.Logger.Warn("clock: this node's clock is off the store's by more than the skew tolerance; message expiry still follows the store's clock, but stamped expiries, ticket lifetimes and the publisher window follow this node's",
+			"offset", off.Round(time.Millisecond), "tolerance", n.cfg.MaxClockSkew, "rule", "DLV-041")
+	case !beyond && n.clockBeyond:
+		n.cfg.Logger.Info("clock: this node's clock is back within the skew tolerance of the store's", "offset", off.Round(time.Millisecond), "rule", "DLV-041")
+	}
+	n.clockBeyond = beyond
 }
 
 // Close closes the store if the node opened it, and the NATS connection.
@@ -370,6 +438,8 @@ func (n *Node) writeMetrics(w io.Writer) {
 	metric("sealfeed_node_sick_transitions_total", "counter", "Times the node became sick or recovered (OPS-003, OPS-004).", n.dog.transitions.Load())
 	metric("sealfeed_store_probe_failures_total", "counter", "Failed store readiness probes (OPS-003).", n.dog.probeFails.Load())
 	metric("sealfeed_uptime_seconds", "gauge", "Seconds since the node started.", int64(time.Since(n.started).Seconds()))
+	metric("sealfeed_clock_offset_seconds", "gauge", "How far the node's clock was ahead of the store's when last measured (DLV-041); 0 with the embedded store.",
+		time.Duration(n.clockOffset.Load()).Seconds())
 	metric("sealfeed_goroutines", "gauge", "Goroutines.", runtime.NumGoroutine())
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
@@ -435,7 +505,7 @@ func (n *Node) openCluster(c *ClusterConfig) (*jsstore.Store, error) {
 	n.nc = nc
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second) // the stream and buckets wait for their leaders (more buckets since the ticket keys and presence pairs)
 	defer cancel()
-	js, err := jsstore.Open(ctx, nc, jsstore.Options{StorageKey: c.StorageKey, Replicas: c.Replicas, Prefix: c.Prefix})
+	js, err := jsstore.Open(ctx, nc, jsstore.Options{StorageKey: c.StorageKey, Replicas: c.Replicas, Prefix: c.Prefix, Now: n.cfg.Now})
 	if err != nil {
 		nc.Close()
 		return nil, err

@@ -21,6 +21,7 @@ type storeState struct {
 	st       store.Store
 	rotation time.Duration
 	log      *slog.Logger
+	now      func() time.Time // the node's clock
 
 	mu    sync.Mutex
 	epoch *[16]byte
@@ -42,7 +43,7 @@ func (s *storeState) read(ctx context.Context) ([16]byte, *handshake.TicketKeys,
 	epoch, err := s.st.Epoch(ctx)
 	var keys *handshake.TicketKeys
 	if err == nil {
-		keys, err = s.st.TicketKeys(ctx, time.Now(), s.rotation)
+		keys, err = s.st.TicketKeys(ctx, s.now(), s.rotation)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/sealfeed/sealfeed/internal/keyfile"
+	"github.com/sealfeed/sealfeed/internal/testclock"
 	"github.com/sealfeed/sealfeed/protocol/credential"
 	"github.com/sealfeed/sealfeed/protocol/sig"
 	"github.com/sealfeed/sealfeed/protocol/suite"
@@ -25,12 +26,12 @@ import (
 )
 
 type serveFlags struct {
-	listen, data, config, credential, revocation, realm, sync, logLevel, logFormat, pprof        string
-	nats, storageKey, aeads                                                                      string
-	replicas                                                                                     int
-	publishers, authorities, presencePublishers                                                  listFlag
-	tick, handshakeTimeout, idleTimeout, ticketLifetime, ticketRotation, storeTimeout, sickAfter time.Duration
-	maxConnsPerIP, maxHandshakesPerIP, sendQueue, maxPayload, maxPending, workers                int
+	listen, data, config, credential, revocation, realm, sync, logLevel, logFormat, pprof                      string
+	nats, storageKey, aeads                                                                                    string
+	replicas                                                                                                   int
+	publishers, authorities, presencePublishers                                                                listFlag
+	tick, handshakeTimeout, idleTimeout, ticketLifetime, ticketRotation, storeTimeout, sickAfter, maxClockSkew time.Duration
+	maxConnsPerIP, maxHandshakesPerIP, sendQueue, maxPayload, maxPending, workers                              int
 }
 
 func serveCommand(args []string, stdout, stderr io.Writer) error {
@@ -67,6 +68,7 @@ func serveCommand(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&f.nats, "nats", "", "cluster mode: NATS JetStream server URLs, comma-separated (docs/scale-out.md)")
 	fs.StringVar(&f.storageKey, "storage-key", "", "cluster mode: file with the 32-byte payload key every node shares (hex or raw)")
 	fs.IntVar(&f.replicas, "replicas", 3, "cluster mode: replicas of the JetStream stream and buckets")
+	fs.DurationVar(&f.maxClockSkew, "max-clock-skew", 30*time.Second, "cluster mode: warn when this node's clock is further than this from the store's (DLV-041);\nmessage expiry follows the store's clock whatever this says (DLV-040)")
 	fs.StringVar(&f.pprof, "pprof", "", "serve Go's pprof profiles on this separate address (e.g. 127.0.0.1:6060); off by default")
 	if err := parseFlags(fs, args, &f.config); err != nil {
 		return err
@@ -76,10 +78,19 @@ func serveCommand(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	cfg := server.Config{DataDir: f.data, Tick: f.tick, HandshakeTimeout: f.handshakeTimeout, IdleTimeout: f.idleTimeout,
-		TicketLifetime: f.ticketLifetime, TicketKeyRotation: f.ticketRotation, MaxConnsPerIP: f.maxConnsPerIP, MaxHandshakesPerIP: f.maxHandshakesPerIP,
+		TicketLifetime: f.ticketLifetime, TicketKeyRotation: f.ticketRotation, MaxClockSkew: f.maxClockSkew, MaxConnsPerIP: f.maxConnsPerIP, MaxHandshakesPerIP: f.maxHandshakesPerIP,
 		SendQueue: f.sendQueue, MaxPayload: f.maxPayload, MaxPendingPerClient: f.maxPending, Synchronous: f.sync,
 		Workers: f.workers, StoreTimeout: f.storeTimeout, SickAfter: f.sickAfter, Logger: log, Publishers: map[string]ed25519.PublicKey{},
 		Authorities: f.authorities, PresencePublishers: f.presencePublishers}
+	// Only a sealfeed_testhooks build reads the test clock's variables.
+	now, desc, err := testclock.FromEnv(os.Getenv)
+	if err != nil {
+		return err
+	}
+	if now != nil {
+		cfg.Now = now
+		log.Warn("TEST BUILD: the node's clock is offset from the wall clock", "clock", desc)
+	}
 	if f.aeads != "" {
 		if cfg.AEADs, err = suite.ParseAEADs(f.aeads); err != nil {
 			return fmt.Errorf("-aeads: %w", err)

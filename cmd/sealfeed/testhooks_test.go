@@ -15,6 +15,11 @@ var testHookPackages = []string{
 	"github.com/sealfeed/sealfeed/internal/detrand.",
 	"crypto/mlkem/mlkemtest.",
 	"github.com/sealfeed/sealfeed/vectors/run.",
+	// The test clock's code (a normal build has only a FromEnv that
+	// returns nil).
+	"github.com/sealfeed/sealfeed/internal/testclock.(*fileClock)",
+	"github.com/sealfeed/sealfeed/internal/testclock.readOffset",
+	"github.com/sealfeed/sealfeed/internal/testclock.fromEnv",
 }
 
 // linkedTestHooks builds pkg with the extra go build arguments and returns
@@ -59,6 +64,9 @@ func TestBinaryLinksNoTestHooks(t *testing.T) {
 	tagged := strings.Join(linkedTestHooks(t, "github.com/sealfeed/sealfeed/cmd/sealfeed", "-tags", "sealfeed_testhooks"), " ")
 	if !strings.Contains(tagged, "internal/bugs.AcceptUnimplementedVersion") {
 		t.Errorf("the check does not see the internal/bugs switches of a sealfeed_testhooks build (found %q)", tagged)
+	}
+	if !strings.Contains(tagged, "internal/testclock.(*fileClock).now") {
+		t.Errorf("the check does not see the test clock of a sealfeed_testhooks build (found %q)", tagged)
 	}
 	shim := strings.Join(linkedTestHooks(t, "github.com/sealfeed/sealfeed/conformance/shims/goshim"), " ")
 	if !strings.Contains(shim, "crypto/mlkem/mlkemtest.Encapsulate768") || !strings.Contains(shim, "internal/detrand.") {

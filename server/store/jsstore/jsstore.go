@@ -9,7 +9,10 @@
 //     the same on every node; IDs of one client are not contiguous;
 //   - a broadcast payload is stored once, on the blob subject, and each
 //     recipient's message refers to it (API-029);
-//   - TTL is JetStream's per-message TTL; acknowledged messages are deleted;
+//   - expiry is decided by the store's clock, never a node's (DLV-040): a
+//     message expires TTL after the stream's own time stamp of it, compared
+//     with the stream's clock (storeNow); JetStream's per-message TTL, a
+//     second later, removes it; acknowledged messages are deleted;
 //   - Idempotency-Key: each message is published with a Nats-Msg-Id derived
 //     from (publisher, key, position), so JetStream's duplicate window makes
 //     a retry after a crash store nothing new, and a KV record keeps the
@@ -69,7 +72,10 @@ type Options struct {
 	// Retention of idempotency records, status tombstones and the duplicate
 	// window; 0: 24 h.
 	Retention time.Duration
-	Now       func() time.Time
+	// Now is the node's clock; nil: time.Now. It stamps the expiry a
+	// publish answers with and the expiry of nonces and ticket records; it
+	// never decides whether a message expired (DLV-040).
+	Now func() time.Time
 }
 
 // Store is the JetStream Store.
@@ -92,6 +98,8 @@ type Store struct {
 	blobs   string // blob subject
 
 	pubToSubject string // prefix of the subjects of pubTo's keys
+
+	clock storeClock
 }
 
 var _ store.Store = (*Store)(nil)
@@ -400,7 +408,15 @@ func (s *Store) Publish(ctx context.Context, req *store.PublishRequest, onCommit
 			if id == "" {
 				id = once // unique to this request: retries within it are duplicates
 			}
-			return []jetstream.PublishOpt{jetstream.WithMsgTTL(p.TTL + time.Second), jetstream.WithMsgID(id + "/" + strconv.Itoa(i) + "/" + suffix)}
+			// JetStream removes a message a second after it expired by
+			// the store's clock (DLV-040), and a blob a minute after: its
+			// messages are stored after it, by retries of up to the
+			// publish's deadline, and expire after it.
+			ttl := p.TTL + time.Second
+			if suffix == "blob" {
+				ttl = p.TTL + time.Minute
+			}
+			return []jetstream.PublishOpt{jetstream.WithMsgTTL(ttl), jetstream.WithMsgID(id + "/" + strconv.Itoa(i) + "/" + suffix)}
 		}
 		var blobSeq uint64
 		var bh string
@@ -564,11 +580,16 @@ func (s *Store) handleOf(ctx context.Context, seq uint64) (string, error) {
 	return "0000000000000000", nil
 }
 
-// Pending implements store.Store with direct gets of the next message on
-// the client's subject.
+// Pending implements store.Store with gets of the next message on the
+// client's subject. Expiry is decided by the store's clock (DLV-040), not
+// the node's: a node whose clock runs ahead of the store's by more than a
+// TTL still delivers, and one behind delivers nothing expired.
 func (s *Store) Pending(ctx context.Context, clientID [32]byte, after uint64, limit int) ([]store.Message, error) {
 	subj := s.subject + hex.EncodeToString(clientID[:])
-	now := s.opt.Now().UnixMilli()
+	now, err := s.storeNow(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var out []store.Message
 	for len(out) < limit {
 		m, err := s.stream.GetMsg(ctx, after+1, jetstream.WithGetMsgSubject(subj))
@@ -579,10 +600,10 @@ func (s *Store) Pending(ctx context.Context, clientID [32]byte, after uint64, li
 			return nil, err
 		}
 		after = m.Sequence
-		exp, _ := strconv.ParseInt(m.Header.Get(hExpires), 10, 64)
-		if exp <= now {
-			continue // expired; JetStream removes it at its TTL
+		if expiredAt(m, now) {
+			continue // JetStream removes it a second later
 		}
+		exp, _ := strconv.ParseInt(m.Header.Get(hExpires), 10, 64)
 		msg := store.Message{ClientID: clientID, Seq: m.Sequence, Expires: time.UnixMilli(exp)}
 		var bs uint64
 		if b := m.Header.Get(hBlob); b != "" {
@@ -676,13 +697,17 @@ func (s *Store) ack(ctx context.Context, c [32]byte, subj string, id uint64) (bo
 	if m.Subject != subj {
 		return false, nil // not this client's message
 	}
-	created, _ := strconv.ParseInt(m.Header.Get(hCreated), 10, 64)
-	exp, _ := strconv.ParseInt(m.Header.Get(hExpires), 10, 64)
-	if exp <= s.opt.Now().UnixMilli() {
-		// Expired is final: JetStream removes it at its TTL, and a late
+	now, err := s.storeNow(ctx)
+	if err != nil {
+		return false, err
+	}
+	if expiredAt(m, now) {
+		// Expired by the store's clock (DLV-040) is final: a late
 		// acknowledgement must not report it acknowledged (API-032).
 		return false, nil
 	}
+	created, _ := strconv.ParseInt(m.Header.Get(hCreated), 10, 64)
+	exp, _ := strconv.ParseInt(m.Header.Get(hExpires), 10, 64)
 	rec, _ := json.Marshal(statusRecord{Handle: handleFor(id, m.Header.Get(hHandle)), ClientID: c[:],
 		Publisher: m.Header.Get(hPublisher), Created: created, Expires: exp})
 	if _, err := s.status.Create(ctx, strconv.FormatUint(id, 10), rec, jetstream.KeyTTL(s.opt.Retention)); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
@@ -699,8 +724,11 @@ func (s *Store) ack(ctx context.Context, c [32]byte, subj string, id uint64) (bo
 	return true, nil
 }
 
-// Status implements store.Store. An expired message is removed by its TTL
-// and then reported as not found.
+// Status implements store.Store. A message the stream holds is pending or
+// expired by the store's clock (DLV-040), whatever the node's clock says;
+// its created and expires are the stamps of the node that accepted it,
+// which the publish answered with (DLV-042). JetStream removes an expired
+// message a second later; its status is then not found (DLV-042).
 func (s *Store) Status(ctx context.Context, handle string) (*store.Status, error) {
 	seq, ok := seqOf(handle)
 	if !ok {
@@ -714,7 +742,11 @@ func (s *Store) Status(ctx context.Context, handle string) (*store.Status, error
 		created, _ := strconv.ParseInt(m.Header.Get(hCreated), 10, 64)
 		exp, _ := strconv.ParseInt(m.Header.Get(hExpires), 10, 64)
 		st.Created, st.Expires = time.UnixMilli(created), time.UnixMilli(exp)
-		if !st.Expires.After(s.opt.Now()) {
+		now, err := s.storeNow(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if expiredAt(m, now) {
 			st.State = store.Expired
 		}
 		return st, nil
@@ -731,6 +763,74 @@ func (s *Store) Status(ctx context.Context, handle string) (*store.Status, error
 		Created: time.UnixMilli(rec.Created), Expires: time.UnixMilli(rec.Expires)}
 	copy(st.ClientID[:], rec.ClientID)
 	return st, nil
+}
+
+// expiredAt reports whether m expired by the store's clock at now: its
+// TTL, the span between the publishing node's expiry and creation stamps
+// (both on that node's clock, so the span is exact), has passed since the
+// stream's own time stamp of it (DLV-040).
+func expiredAt(m *jetstream.RawStreamMsg, now time.Time) bool {
+	c, _ := strconv.ParseInt(m.Header.Get(hCreated), 10, 64)
+	e, _ := strconv.ParseInt(m.Header.Get(hExpires), 10, 64)
+	return !now.Before(m.Time.Add(time.Duration(e-c) * time.Millisecond))
+}
+
+// clockRefresh is how long a reading of the store's clock is carried
+// forward on the monotonic clock before it is read again.
+const clockRefresh = 30 * time.Second
+
+// storeClock is the last reading of the store's clock: the time stamp of a
+// stream info answer, and the monotonic reading of the midpoint of its
+// request.
+type storeClock struct {
+	mu      sync.Mutex
+	at      time.Time // monotonic reading
+	ts      time.Time // the store's clock then
+	reading bool      // a caller is reading it again; the others carry the last reading forward
+}
+
+// storeNow returns the store's clock (DLV-040): the stream leader's time,
+// read at most every clockRefresh and carried forward on this process's
+// monotonic clock, which neither the node's clock setting nor a step of
+// its wall clock moves; off by at most half the round trip of the reading.
+// When a reading fails, the last one stands in.
+func (s *Store) storeNow(ctx context.Context) (time.Time, error) {
+	c := &s.clock
+	c.mu.Lock()
+	at, ts := c.at, c.ts
+	if !at.IsZero() && (time.Since(at) < clockRefresh || c.reading) {
+		c.mu.Unlock()
+		return ts.Add(time.Since(at)), nil
+	}
+	c.reading = true
+	c.mu.Unlock()
+	defer func() { c.mu.Lock(); c.reading = false; c.mu.Unlock() }()
+	t0 := time.Now()
+	info, err := s.stream.Info(ctx)
+	if err != nil || info.TimeStamp.IsZero() {
+		if !at.IsZero() {
+			return ts.Add(time.Since(at)), nil
+		}
+		if err == nil {
+			err = errors.New("jsstore: the stream info carries no time stamp")
+		}
+		return time.Time{}, fmt.Errorf("jsstore: reading the store's clock: %w", err)
+	}
+	mid := t0.Add(time.Since(t0) / 2)
+	c.mu.Lock()
+	c.at, c.ts = mid, info.TimeStamp
+	c.mu.Unlock()
+	return info.TimeStamp.Add(time.Since(mid)), nil
+}
+
+// ClockOffset reports how far the node's clock (Options.Now) is ahead of
+// the store's (DLV-041).
+func (s *Store) ClockOffset(ctx context.Context) (time.Duration, error) {
+	now, err := s.storeNow(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return s.opt.Now().Sub(now), nil
 }
 
 // PendingCount implements store.Store (messages not yet removed by their
@@ -751,7 +851,8 @@ func (s *Store) Expire(context.Context, time.Time) ([][32]byte, error) { return 
 // the nonce bucket, kept until expires.
 func (s *Store) Seen(ctx context.Context, keyID, nonce string, expires time.Time) (bool, error) {
 	h := sha256.Sum256([]byte(keyID + "\x00" + nonce))
-	ttl := time.Until(expires)
+	// expires is on the node's clock, so the TTL is too (DLV-041).
+	ttl := expires.Sub(s.opt.Now())
 	if ttl < time.Second {
 		ttl = time.Second
 	}
