@@ -662,33 +662,39 @@ func (cn *conn) serve(ctx context.Context) error {
 // Alert, which ends serve with ErrServerSilent.
 func (cn *conn) watch(stop <-chan struct{}) {
 	interval, timeout := cn.c.cfg.HeartbeatInterval, cn.c.cfg.HeartbeatTimeout
-	t := time.NewTicker(min(interval, timeout) / 8)
+	t := time.NewTimer(interval)
 	defer t.Stop()
 	var sent time.Time // zero: no Heartbeat(1) outstanding
 	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-		}
+		// Exact deadlines, not a polling tick, so that a silent server is
+		// detected within HeartbeatInterval + HeartbeatTimeout (POST-021).
 		now, last := time.Now(), time.Unix(0, cn.lastRecv.Load())
 		if !sent.IsZero() && last.After(sent) {
 			sent = time.Time{} // any frame answers it
 		}
-		switch {
-		case sent.IsZero() && now.Sub(last) >= interval:
-			if err := cn.heartbeat(); err != nil {
-				cn.ws.Close()
-				return
+		var due time.Time
+		if sent.IsZero() {
+			if due = last.Add(interval); !due.After(now) {
+				if err := cn.heartbeat(); err != nil {
+					cn.ws.Close()
+					return
+				}
+				sent = now
+				continue
 			}
-			sent = now
-		case !sent.IsZero() && now.Sub(sent) >= timeout:
+		} else if due = sent.Add(timeout); !due.After(now) {
 			cn.silent.Store(true)
 			cn.mu.Lock()
 			cn.closed = true
 			cn.mu.Unlock()
 			cn.ws.Close()
 			return
+		}
+		t.Reset(due.Sub(now))
+		select {
+		case <-stop:
+			return
+		case <-t.C:
 		}
 	}
 }
