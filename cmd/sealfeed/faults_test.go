@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -70,6 +71,9 @@ var knownGaps = map[string]string{
 	"cut-off-from-nats-20s/failover": "#15 item 2: a node that lost its store does not close its sessions",
 	"cut-off-from-nats-20s/publish":  "#15 item 1: store calls on the publish path are not bounded (no 503 Retry-After)",
 	"cut-off-from-nats-20s/stall":    "#15 item 2: clients stay on the cut-off node",
+	// The publisher-nonce check (jsstore Seen) waits up to 10 s for a
+	// JetStream answer while the bucket elects a leader.
+	"nats-server-killed-restarted/publish": "#15 item 1: store calls on the publish path are not bounded at 5 s",
 }
 
 // faultCase is one fault, injected into a fresh cluster under load.
@@ -256,9 +260,16 @@ func runFault(t *testing.T, fcase faultCase, strict bool, res *faultResult) {
 	}
 	// Publish answer times: the probes to the faulted node (to every node
 	// for a NATS fault); where the node is paused, to the others.
+	outcomes := ld.probeOutcomes()
 	for n, d := range ld.probeTimes() {
 		if fcase.node < 0 || n == fcase.node {
 			res.pubFaulted = append(res.pubFaulted, d...)
+			for a, k := range outcomes[n] {
+				if res.answers == nil {
+					res.answers = map[string]int{}
+				}
+				res.answers[a] += k
+			}
 		}
 		if !(fcase.pauses && n == fcase.node) {
 			res.pubAsserted = append(res.pubAsserted, d...)
@@ -283,8 +294,11 @@ func runFault(t *testing.T, fcase faultCase, strict bool, res *faultResult) {
 		fail("alerts", "alerts at honest clients: %s", strings.Join(res.alerts, ", "))
 	}
 	if fcase.mustLeave {
-		if res.left < len(hit) || res.off > failoverLimit {
-			fail("failover", "%d of %d clients left the faulted node, the last after %v (limit %v)", res.left, len(hit), res.off.Round(time.Millisecond), failoverLimit)
+		switch {
+		case res.left < len(hit):
+			fail("failover", "%d of %d clients left the faulted node (limit %v)", res.left, len(hit), failoverLimit)
+		case res.off > failoverLimit:
+			fail("failover", "the last client left the faulted node after %v (limit %v)", res.off.Round(time.Millisecond), failoverLimit)
 		}
 	}
 	stallLimit := fcase.length + stallMargin
@@ -556,10 +570,14 @@ type faultLoad struct {
 	seq    int
 	ok     map[string][]int        // payload → recipients, for every 2xx
 	probes map[int][]time.Duration // node → answer times of its probe
+	// outcomes counts, per node, the probe attempts that got no 2xx, by
+	// answer: the HTTP status, or "none" (timeout or transport error).
+	outcomes map[int]map[string]int
 }
 
 func startFaultLoad(t *testing.T, fc *faultCluster) *faultLoad {
-	ld := &faultLoad{fc: fc, done: make(chan struct{}), ok: map[string][]int{}, probes: map[int][]time.Duration{}}
+	ld := &faultLoad{fc: fc, done: make(chan struct{}), ok: map[string][]int{}, probes: map[int][]time.Duration{},
+		outcomes: map[int]map[string]int{}}
 	for w := 0; w < 3; w++ {
 		ld.wg.Add(1)
 		go ld.worker(w)
@@ -663,6 +681,11 @@ func (ld *faultLoad) probe(n int) {
 			ld.probes[n] = append(ld.probes[n], time.Since(start))
 			if err == nil {
 				ld.ok[payload] = to
+			} else {
+				if ld.outcomes[n] == nil {
+					ld.outcomes[n] = map[string]int{}
+				}
+				ld.outcomes[n][answerOf(err)]++
 			}
 			ld.mu.Unlock()
 			if err == nil {
@@ -672,6 +695,26 @@ func (ld *faultLoad) probe(n int) {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
+}
+
+// answerOf names a publish error by the answer it got.
+func answerOf(err error) string {
+	var pr *publisher.Problem
+	if errors.As(err, &pr) {
+		return fmt.Sprint(pr.Status)
+	}
+	return "none"
+}
+
+// probeOutcomes returns the non-2xx answers of the probes, per node.
+func (ld *faultLoad) probeOutcomes() map[int]map[string]int {
+	ld.mu.Lock()
+	defer ld.mu.Unlock()
+	out := map[int]map[string]int{}
+	for n, m := range ld.outcomes {
+		out[n] = maps.Clone(m)
+	}
+	return out
 }
 
 func (ld *faultLoad) probeTimes() map[int][]time.Duration {
@@ -857,6 +900,7 @@ type faultResult struct {
 	stall         time.Duration
 	pubFaulted    []time.Duration // probe answer times, faulted node
 	pubAsserted   []time.Duration // probe answer times the bound applies to
+	answers       map[string]int  // probe attempts to the faulted node without a 2xx, by answer
 	failed, gaps  []string        // bounds violated, and those listed in knownGaps
 }
 
@@ -875,6 +919,12 @@ func (a *faultResult) merge(r *faultResult) {
 	a.stall = max(a.stall, r.stall)
 	a.pubFaulted = append(a.pubFaulted, r.pubFaulted...)
 	a.pubAsserted = append(a.pubAsserted, r.pubAsserted...)
+	for k, n := range r.answers {
+		if a.answers == nil {
+			a.answers = map[string]int{}
+		}
+		a.answers[k] += n
+	}
 	a.failed = append(a.failed, r.failed...)
 	a.gaps = append(a.gaps, r.gaps...)
 }
@@ -913,6 +963,15 @@ func (r *faultResult) row() string {
 		sort.Strings(names)
 		alerts = strings.Join(names, ", ")
 	}
+	pub := seconds(percentile(r.pubFaulted, 99)) + " / " + seconds(slices.Max(append(r.pubFaulted, 0)))
+	if len(r.answers) > 0 {
+		var names []string
+		for a, n := range r.answers {
+			names = append(names, fmt.Sprintf("%s ×%d", a, n))
+		}
+		sort.Strings(names)
+		pub += "; not 2xx: " + strings.Join(names, ", ")
+	}
 	verdict := "pass"
 	switch {
 	case len(r.failed) > 0:
@@ -920,8 +979,8 @@ func (r *faultResult) row() string {
 	case len(r.gaps) > 0:
 		verdict = "known gap: " + strings.Join(dedupe(r.gaps), ", ")
 	}
-	return fmt.Sprintf("| %s | %d | %s | %s | %s / %s | %d | %d | %s | %d | %s |", r.name, r.runs, seconds(r.stall), failover,
-		seconds(percentile(r.pubFaulted, 99)), seconds(slices.Max(append(r.pubFaulted, 0))), r.lost, r.dup+r.unexpected+r.disorder, alerts, r.published, verdict)
+	return fmt.Sprintf("| %s | %d | %s | %s | %s | %d | %d | %s | %d | %s |", r.name, r.runs, seconds(r.stall), failover,
+		pub, r.lost, r.dup+r.unexpected+r.disorder, alerts, r.published, verdict)
 }
 
 func dedupe(s []string) []string {
@@ -941,7 +1000,7 @@ func faultsTable(results []*faultResult, mode string, runs int) string {
 		"client's deliveries are checked. Bounds and their margins: docs/scale-out.md, \"Fault injection\".\n\n")
 	b.WriteString("- stall: the longest time without a delivery to a client the fault hit (the faulted node's, or all for a NATS fault), from the fault until the load stopped\n" +
 		"- failover: clients of the faulted node that left it / all of them, when the last one's connection ended (off) and when it was connected to another node (on), after the fault began; \"stayed\": none left\n" +
-		"- publish p99/max: how long the probe publishes to the faulted node (every node for a NATS fault) took to get any answer\n" +
+		"- publish p99/max: how long the probe publishes to the faulted node (every node for a NATS fault) took to get any answer; not 2xx: those answered otherwise, by status (none: no answer within 40 s, or the connection failed)\n" +
 		"- lost: messages answered 2xx that never reached their client; dup: delivered twice, never answered 2xx, or out of ID order\n" +
 		"- alerts: alerts other than going_away that ended or refused an honest client's connection\n\n")
 	b.WriteString("| fault | runs | stall | failover | publish p99 / max | lost | dup | alerts | 2xx | result |\n")
