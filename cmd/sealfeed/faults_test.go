@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
-	crand "crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -26,9 +25,7 @@ import (
 	"github.com/sealfeed/sealfeed/internal/keyfile"
 	"github.com/sealfeed/sealfeed/internal/natstest"
 	"github.com/sealfeed/sealfeed/protocol/alert"
-	"github.com/sealfeed/sealfeed/protocol/credential"
 	"github.com/sealfeed/sealfeed/protocol/handshake"
-	"github.com/sealfeed/sealfeed/protocol/sig"
 	"github.com/sealfeed/sealfeed/publisher"
 )
 
@@ -345,50 +342,28 @@ func startFaultCluster(t *testing.T, diskDir string) *faultCluster {
 		opt.StoreDirs = []string{"", "", diskDir}
 	}
 	fc.nats = natstest.StartWith(t, 3, opt)
-	dir := t.TempDir()
-	authPub, authKey, _ := ed25519.GenerateKey(nil)
-	authority, _ := sig.ParsePublicKey(authPub)
-	const realm = "faults.test"
-	storageKey := filepath.Join(dir, "storage.key")
-	k := make([]byte, 32)
-	crand.Read(k)
-	os.WriteFile(storageKey, k, 0o600)
-	fc.pubKey, _ = keyfile.Generate()
-	pubFile := filepath.Join(dir, "publisher.pub")
-	pem, _ := keyfile.MarshalPublic(fc.pubKey.Public().(ed25519.PublicKey))
-	os.WriteFile(pubFile, pem, 0o644)
-	now := time.Now()
-	var wsURLs []string
-	for i := 0; i < 3; i++ {
-		data := filepath.Join(dir, fmt.Sprintf("node%d", i))
-		sk, _, err := keyfile.LoadOrCreatePrivate(filepath.Join(data, "server.key"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cred, _ := credential.Issue(authKey, sk.Public().(ed25519.PublicKey), realm, uint64(i+1), now.Add(-time.Hour), now.Add(24*time.Hour))
-		crl, _ := credential.IssueRevocationList(authKey, 1, now.Add(-time.Hour), now.Add(24*time.Hour), nil)
-		credFile, crlFile := filepath.Join(dir, fmt.Sprintf("cred%d", i)), filepath.Join(dir, fmt.Sprintf("crl%d", i))
-		os.WriteFile(credFile, cred.Marshal(), 0o644)
-		os.WriteFile(crlFile, crl.Marshal(), 0o644)
-		n := &faultNode{}
-		var natsURLs []string
+	proxies := make([][]*tcpProxy, 3)
+	cl := startClusterNodes(t, func(i int) string {
+		var urls []string
 		for j := 0; j < 3; j++ {
 			p := startProxy(t, strings.TrimPrefix(fc.nats.ClientURL(j), "nats://"))
-			n.proxies = append(n.proxies, p)
-			natsURLs = append(natsURLs, "nats://"+p.addr())
+			proxies[i] = append(proxies[i], p)
+			urls = append(urls, "nats://"+p.addr())
 		}
-		addr := freeAddr(t)
-		n.proc = startServe(t, addr, "-data", data, "-nats", strings.Join(natsURLs, ","), "-storage-key", storageKey,
-			"-credential", credFile, "-revocation-list", crlFile, "-publisher", pubFile, "-log-level", "warn", "-sync", "NORMAL")
-		fc.nodes = append(fc.nodes, n)
-		wsURLs = append(wsURLs, "ws://"+addr+"/v1/ws")
+		return strings.Join(urls, ",")
+	})
+	for i, proc := range cl.nodes {
+		fc.nodes = append(fc.nodes, &faultNode{proc: proc, proxies: proxies[i]})
 	}
+	fc.pubKey = cl.pubKey
+	wsURLs := cl.wsURLs
+	dir := t.TempDir()
 	// Three key-identified clients per node, each with a state file and
 	// every node's URL, its own node first: client i starts on node i%3.
 	for i := 0; i < 9; i++ {
 		id, _ := keyfile.Generate()
 		cfg := client.Config{URLs: []string{wsURLs[i%3], wsURLs[(i+1)%3], wsURLs[(i+2)%3]},
-			Trust: &credential.Trust{Authority: authority, Realm: realm}, Identity: id,
+			Trust: cl.trust(), Identity: id,
 			StatePath: filepath.Join(dir, fmt.Sprintf("client%d.state", i))}
 		c, err := client.Dial(context.Background(), cfg)
 		if err != nil {
