@@ -39,38 +39,9 @@ func TestClusterLosesNothing(t *testing.T) {
 		t.Skip("cluster test runs a NATS cluster and server processes")
 	}
 	nc := natstest.Start(t, 3)
+	cl := startClusterNodes(t, func(int) string { return nc.URLs() })
+	nodes, wsURLs, pubKey := cl.nodes, cl.wsURLs, cl.pubKey
 	dir := t.TempDir()
-	authPub, authKey, _ := ed25519.GenerateKey(nil)
-	authority, _ := sig.ParsePublicKey(authPub)
-	const realm = "cluster.test"
-	storageKey := filepath.Join(dir, "storage.key")
-	k := make([]byte, 32)
-	crand.Read(k)
-	os.WriteFile(storageKey, k, 0o600)
-	pubKey, _ := keyfile.Generate()
-	pubFile := filepath.Join(dir, "publisher.pub")
-	pem, _ := keyfile.MarshalPublic(pubKey.Public().(ed25519.PublicKey))
-	os.WriteFile(pubFile, pem, 0o644)
-
-	now := time.Now()
-	var nodes []*subprocess
-	var wsURLs []string
-	for i := 0; i < 3; i++ {
-		data := filepath.Join(dir, fmt.Sprintf("node%d", i))
-		sk, _, err := keyfile.LoadOrCreatePrivate(filepath.Join(data, "server.key"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cred, _ := credential.Issue(authKey, sk.Public().(ed25519.PublicKey), realm, uint64(i+1), now.Add(-time.Hour), now.Add(24*time.Hour))
-		crl, _ := credential.IssueRevocationList(authKey, 1, now.Add(-time.Hour), now.Add(24*time.Hour), nil)
-		credFile, crlFile := filepath.Join(dir, fmt.Sprintf("cred%d", i)), filepath.Join(dir, fmt.Sprintf("crl%d", i))
-		os.WriteFile(credFile, cred.Marshal(), 0o644)
-		os.WriteFile(crlFile, crl.Marshal(), 0o644)
-		addr := freeAddr(t)
-		nodes = append(nodes, startServe(t, addr, "-data", data, "-nats", nc.URLs(), "-storage-key", storageKey,
-			"-credential", credFile, "-revocation-list", crlFile, "-publisher", pubFile, "-log-level", "warn", "-sync", "NORMAL"))
-		wsURLs = append(wsURLs, "ws://"+addr+"/v1/ws")
-	}
 
 	const nKeyed, nAnonymous = 6, 3
 	const nClients = nKeyed + nAnonymous
@@ -79,7 +50,7 @@ func TestClusterLosesNothing(t *testing.T) {
 	rxs := make([]*receiver, nClients)
 	for i := 0; i < nClients; i++ {
 		urls := []string{wsURLs[i%3], wsURLs[(i+1)%3], wsURLs[(i+2)%3]}
-		cfg := client.Config{URLs: urls, Trust: &credential.Trust{Authority: authority, Realm: realm},
+		cfg := client.Config{URLs: urls, Trust: cl.trust(),
 			MinBackoff: 20 * time.Millisecond, MaxBackoff: 300 * time.Millisecond}
 		if i < nKeyed {
 			cfg.Identity, _ = keyfile.Generate()
@@ -196,4 +167,56 @@ func TestClusterLosesNothing(t *testing.T) {
 			t.Errorf("anonymous client %d changed its client ID on failover", j)
 		}
 	}
+}
+
+// clusterNodes is three `sealfeed serve` nodes of one cluster: one
+// storage key, one publisher key, a credential for each node from one
+// authority, which clients trust.
+type clusterNodes struct {
+	nodes     []*subprocess
+	wsURLs    []string
+	pubKey    ed25519.PrivateKey
+	authority *sig.PublicKey
+	realm     string
+}
+
+func (cl *clusterNodes) trust() *credential.Trust {
+	return &credential.Trust{Authority: cl.authority, Realm: cl.realm}
+}
+
+// startClusterNodes starts three nodes; node i uses the NATS URLs
+// natsURLs(i) returns. It returns when every node answers /healthz.
+func startClusterNodes(t testing.TB, natsURLs func(i int) string) *clusterNodes {
+	t.Helper()
+	dir := t.TempDir()
+	authPub, authKey, _ := ed25519.GenerateKey(nil)
+	cl := &clusterNodes{realm: "cluster.test"}
+	cl.authority, _ = sig.ParsePublicKey(authPub)
+	storageKey := filepath.Join(dir, "storage.key")
+	k := make([]byte, 32)
+	crand.Read(k)
+	os.WriteFile(storageKey, k, 0o600)
+	cl.pubKey, _ = keyfile.Generate()
+	pubFile := filepath.Join(dir, "publisher.pub")
+	pem, _ := keyfile.MarshalPublic(cl.pubKey.Public().(ed25519.PublicKey))
+	os.WriteFile(pubFile, pem, 0o644)
+
+	now := time.Now()
+	for i := 0; i < 3; i++ {
+		data := filepath.Join(dir, fmt.Sprintf("node%d", i))
+		sk, _, err := keyfile.LoadOrCreatePrivate(filepath.Join(data, "server.key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cred, _ := credential.Issue(authKey, sk.Public().(ed25519.PublicKey), cl.realm, uint64(i+1), now.Add(-time.Hour), now.Add(24*time.Hour))
+		crl, _ := credential.IssueRevocationList(authKey, 1, now.Add(-time.Hour), now.Add(24*time.Hour), nil)
+		credFile, crlFile := filepath.Join(dir, fmt.Sprintf("cred%d", i)), filepath.Join(dir, fmt.Sprintf("crl%d", i))
+		os.WriteFile(credFile, cred.Marshal(), 0o644)
+		os.WriteFile(crlFile, crl.Marshal(), 0o644)
+		addr := freeAddr(t)
+		cl.nodes = append(cl.nodes, startServe(t, addr, "-data", data, "-nats", natsURLs(i), "-storage-key", storageKey,
+			"-credential", credFile, "-revocation-list", crlFile, "-publisher", pubFile, "-log-level", "warn", "-sync", "NORMAL"))
+		cl.wsURLs = append(cl.wsURLs, "ws://"+addr+"/v1/ws")
+	}
+	return cl
 }

@@ -27,11 +27,26 @@ func freePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// Options adjust StartWith; the zero value is what Start does.
+type Options struct {
+	// NoAdvertise: a server tells its clients no other server's URL, so a
+	// client reaches only the URLs it was given. A test that puts a proxy
+	// in front of each server needs it, or a client cut off from the
+	// proxies reconnects around them to the URLs it learnt.
+	NoAdvertise bool
+	// StoreDirs[i], where set, is server i's JetStream directory (default:
+	// a new t.TempDir()), e.g. a small file system the test fills.
+	StoreDirs []string
+}
+
 // Start starts n clustered JetStream servers and waits until JetStream has
 // a meta leader; with n = 1, one server without a cluster (JetStream
 // streams and buckets then need replicas 1). They stop at the end of the
 // test.
-func Start(t testing.TB, n int) *Cluster {
+func Start(t testing.TB, n int) *Cluster { return StartWith(t, n, Options{}) }
+
+// StartWith is Start with options.
+func StartWith(t testing.TB, n int, opt Options) *Cluster {
 	t.Helper()
 	c := &Cluster{}
 	routes := make([]int, n)
@@ -43,12 +58,19 @@ func Start(t testing.TB, n int) *Cluster {
 		urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", p))
 	}
 	for i := 0; i < n; i++ {
+		dir := ""
+		if i < len(opt.StoreDirs) {
+			dir = opt.StoreDirs[i]
+		}
+		if dir == "" {
+			dir = t.TempDir()
+		}
 		o := &server.Options{
 			ServerName: fmt.Sprintf("nats-%d", i), Host: "127.0.0.1", Port: freePort(t),
-			JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
+			JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true,
 		}
 		if n > 1 {
-			o.Cluster = server.ClusterOpts{Name: "sealfeed-test", Host: "127.0.0.1", Port: routes[i]}
+			o.Cluster = server.ClusterOpts{Name: "sealfeed-test", Host: "127.0.0.1", Port: routes[i], NoAdvertise: opt.NoAdvertise}
 			o.Routes = server.RoutesFromStr(strings.Join(urls, ","))
 		}
 		s, err := server.NewServer(o)
@@ -101,8 +123,30 @@ func (c *Cluster) URLs() string {
 	return strings.Join(us, ",")
 }
 
+// ClientURL returns server i's client URL, running or not.
+func (c *Cluster) ClientURL(i int) string {
+	return fmt.Sprintf("nats://127.0.0.1:%d", c.opts[i].Port)
+}
+
 // Kill stops server i abruptly.
 func (c *Cluster) Kill(i int) { c.Servers[i].Shutdown() }
+
+// Restart starts server i again, after Kill, with its options: the same
+// ports and JetStream directory, so it rejoins the cluster with what it
+// had stored. It waits until the server accepts connections.
+func (c *Cluster) Restart(t testing.TB, i int) {
+	t.Helper()
+	c.Servers[i].WaitForShutdown()
+	s, err := server.NewServer(c.opts[i])
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	c.Servers[i] = s
+	if !s.ReadyForConnections(20 * time.Second) {
+		t.Fatalf("nats server %d not ready after restart", i)
+	}
+}
 
 // Shutdown stops every server.
 func (c *Cluster) Shutdown() {
