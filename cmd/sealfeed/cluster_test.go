@@ -188,6 +188,13 @@ func (cl *clusterNodes) trust() *credential.Trust {
 // natsURLs(i) returns. It returns when every node answers /healthz.
 func startClusterNodes(t testing.TB, natsURLs func(i int) string) *clusterNodes {
 	t.Helper()
+	return startClusterNodesEnv(t, natsURLs, func(int) []string { return nil })
+}
+
+// startClusterNodesEnv is startClusterNodes with env(i) added to node i's
+// environment.
+func startClusterNodesEnv(t testing.TB, natsURLs func(i int) string, env func(i int) []string) *clusterNodes {
+	t.Helper()
 	dir := t.TempDir()
 	authPub, authKey, _ := ed25519.GenerateKey(nil)
 	cl := &clusterNodes{realm: "cluster.test"}
@@ -214,7 +221,7 @@ func startClusterNodes(t testing.TB, natsURLs func(i int) string) *clusterNodes 
 		os.WriteFile(credFile, cred.Marshal(), 0o644)
 		os.WriteFile(crlFile, crl.Marshal(), 0o644)
 		addr := freeAddr(t)
-		cl.nodes = append(cl.nodes, startServe(t, addr, "-data", data, "-nats", natsURLs(i), "-storage-key", storageKey,
+		cl.nodes = append(cl.nodes, startServeEnv(t, env(i), addr, "-data", data, "-nats", natsURLs(i), "-storage-key", storageKey,
 			"-credential", credFile, "-revocation-list", crlFile, "-publisher", pubFile, "-log-level", "warn", "-sync", "NORMAL"))
 		cl.wsURLs = append(cl.wsURLs, "ws://"+addr+"/v1/ws")
 	}

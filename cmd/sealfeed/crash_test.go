@@ -56,8 +56,15 @@ func freeAddr(t testing.TB) string {
 // its stdout and stderr together; the test's cleanup kills it.
 func startProcess(t testing.TB, args ...string) *subprocess {
 	t.Helper()
+	return startProcessEnv(t, nil, args...)
+}
+
+// startProcessEnv is startProcess with variables added to the child's
+// environment (a node's test clock file, for one).
+func startProcessEnv(t testing.TB, env []string, args ...string) *subprocess {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "SEALFEED_TEST_MAIN="+strings.Join(args, "\x1f"))
+	cmd.Env = append(append(os.Environ(), env...), "SEALFEED_TEST_MAIN="+strings.Join(args, "\x1f"))
 	out := &strings.Builder{}
 	var mu sync.Mutex
 	cmd.Stdout = lockedWriter{&mu, out}
@@ -74,7 +81,13 @@ func startProcess(t testing.TB, args ...string) *subprocess {
 // included, OPS-001).
 func startServe(t testing.TB, addr string, args ...string) *subprocess {
 	t.Helper()
-	p := startProcess(t, append([]string{"serve", "-listen", addr}, args...)...)
+	return startServeEnv(t, nil, addr, args...)
+}
+
+// startServeEnv is startServe with variables added to the environment.
+func startServeEnv(t testing.TB, env []string, addr string, args ...string) *subprocess {
+	t.Helper()
+	p := startProcessEnv(t, env, append([]string{"serve", "-listen", addr}, args...)...)
 	p.base = "http://" + addr
 	deadline := time.Now().Add(60 * time.Second) // a cluster node waits for its stream leader
 	for {
