@@ -311,7 +311,9 @@ func TestCrashLosesNothing(t *testing.T) {
 // looks like a dropped connection to a client; an alert, e.g.
 // replayed_batch after batch sequence numbers were reused, BATCH-020, is a
 // failure, except overloaded: a node sheds a resumption it cannot record
-// while its store elects a leader, and the client retries).
+// while its store elects a leader, and the client retries; and except
+// going_away, an orderly close (POST-022) that a node whose store stopped
+// answering sends its clients (OPS-003)).
 type receiver struct {
 	mu   sync.Mutex
 	got  []string
@@ -323,7 +325,7 @@ func watch(c *client.Client) *receiver {
 	r := &receiver{}
 	go func() {
 		for e := range c.Events() {
-			if code, ok := alert.Find(e.Err); ok && code != alert.Overloaded {
+			if code, ok := alert.Find(e.Err); ok && code != alert.Overloaded && !e.GoingAway {
 				r.mu.Lock()
 				if r.bad == nil {
 					r.bad = fmt.Errorf("connection failed with alert %v: %v", code, e.Err)
