@@ -365,7 +365,7 @@ func (s *Store) Publish(ctx context.Context, req *store.PublishRequest, onCommit
 	var ik string
 	if req.IdempotencyKey != "" {
 		ik = idemKey(req.Publisher, req.IdempotencyKey)
-		if e, err := s.idem.Get(ctx, ik); err == nil {
+		if e, err := get(ctx, s.idem, ik); err == nil {
 			var rec idemRecord
 			if err := json.Unmarshal(e.Value(), &rec); err != nil {
 				return nil, false, err
@@ -551,7 +551,7 @@ func (s *Store) recordPublishedTo(ctx context.Context, req *store.PublishRequest
 
 // PublishedTo implements store.Store.
 func (s *Store) PublishedTo(ctx context.Context, publisher string, clientID [32]byte) (bool, error) {
-	_, err := s.pubTo.Get(ctx, publishedToKey(publisher, clientID[:]))
+	_, err := get(ctx, s.pubTo, publishedToKey(publisher, clientID[:]))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return false, nil
 	}
@@ -571,7 +571,7 @@ func (s *Store) handleOf(ctx context.Context, seq uint64) (string, error) {
 	if !errors.Is(err, jetstream.ErrMsgNotFound) {
 		return "", err
 	}
-	if e, err := s.status.Get(ctx, strconv.FormatUint(seq, 10)); err == nil {
+	if e, err := get(ctx, s.status, strconv.FormatUint(seq, 10)); err == nil {
 		var rec statusRecord
 		if json.Unmarshal(e.Value(), &rec) == nil && len(rec.Handle) == 32 {
 			return rec.Handle[16:], nil
