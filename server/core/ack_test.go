@@ -33,7 +33,7 @@ var errStoreDown = errors.New("store down")
 func (s *ackStore) Ack(ctx context.Context, acks map[[32]byte][]uint64) (int, error) {
 	s.mu.Lock()
 	s.calls++
-	call, block := s.calls, s.block
+	call, block, failFirst := s.calls, s.block, s.failFirst
 	s.mu.Unlock()
 	if block && call == 1 {
 		close(s.entered)
@@ -45,7 +45,7 @@ func (s *ackStore) Ack(ctx context.Context, acks map[[32]byte][]uint64) (int, er
 			return 0, err // a store gives up a cancelled write
 		}
 	}
-	if call <= s.failFirst {
+	if call <= failFirst {
 		return 0, errStoreDown
 	}
 	s.mu.Lock()
