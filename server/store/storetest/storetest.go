@@ -887,26 +887,17 @@ func testSeen(t *testing.T, v *env) {
 	stores := v.nodes(t)
 	var fresh int
 	var mu sync.Mutex
-	var wg sync.WaitGroup
-	start := make(chan struct{}) // released at once, so that the callers race
-	for i := range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			s, err := stores[i%len(stores)].Seen(v.ctx, "k1", "racing", exp)
-			if err != nil {
-				t.Error(err)
-			}
-			if !s {
-				mu.Lock()
-				fresh++
-				mu.Unlock()
-			}
-		}()
-	}
-	close(start)
-	wg.Wait()
+	together(16, func(i int) {
+		s, err := stores[i%len(stores)].Seen(v.ctx, "k1", "racing", exp)
+		if err != nil {
+			t.Error(err)
+		}
+		if !s {
+			mu.Lock()
+			fresh++
+			mu.Unlock()
+		}
+	})
 	if fresh != 1 {
 		t.Fatalf("%d of 16 concurrent callers found one nonce fresh, want 1", fresh)
 	}
@@ -1000,19 +991,10 @@ func testBatchSeqs(t *testing.T, v *env) {
 	stores := v.nodes(t)
 	type block struct{ first, n uint64 }
 	blocks := make([]block, 16)
-	var wg sync.WaitGroup
-	start := make(chan struct{}) // released at once, so that the callers race
-	for i := range blocks {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			n := uint64(i%3 + 1)
-			blocks[i] = block{reserve(stores[i%len(stores)], s2, n), n}
-		}()
-	}
-	close(start)
-	wg.Wait()
+	together(len(blocks), func(i int) {
+		n := uint64(i%3 + 1)
+		blocks[i] = block{reserve(stores[i%len(stores)], s2, n), n}
+	})
 	used := map[uint64]bool{}
 	for _, bl := range blocks {
 		for x := bl.first; x < bl.first+bl.n; x++ {
@@ -1096,22 +1078,13 @@ func testTicketKeys(t *testing.T, v *env) {
 	for round := range 10 {
 		at := base.Add(time.Duration(round+2) * time.Hour)
 		sets = make([]*handshake.TicketKeys, 16)
-		var wg sync.WaitGroup
-		start := make(chan struct{}) // released at once, so that the callers race
-		for i := range sets {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				k, err := stores[i%len(stores)].TicketKeys(v.ctx, at, time.Hour)
-				if err != nil {
-					t.Error(err)
-				}
-				sets[i] = k
-			}()
-		}
-		close(start)
-		wg.Wait()
+		together(len(sets), func(i int) {
+			k, err := stores[i%len(stores)].TicketKeys(v.ctx, at, time.Hour)
+			if err != nil {
+				t.Error(err)
+			}
+			sets[i] = k
+		})
 		for i, k := range sets {
 			if k == nil || k.Current != sets[0].Current || k.Current.ID != prev.Current.ID+1 || k.Previous == nil || *k.Previous != prev.Current {
 				t.Fatalf("round %d, concurrent caller %d: %+v, want the one rotation to key %d with key %d previous", round, i, k, prev.Current.ID+1, prev.Current.ID)
@@ -1149,26 +1122,17 @@ func testTicketRecords(t *testing.T, v *env) {
 	stores := v.nodes(t)
 	var wins int
 	var mu sync.Mutex
-	var wg sync.WaitGroup
-	start := make(chan struct{}) // released at once, so that the callers race
-	for i := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			ok, err := stores[i%len(stores)].AdvanceTicketRecord(v.ctx, id, r, r.After(1), long)
-			if err != nil {
-				t.Error(err)
-			}
-			if ok {
-				mu.Lock()
-				wins++
-				mu.Unlock()
-			}
-		}()
-	}
-	close(start)
-	wg.Wait()
+	together(8, func(i int) {
+		ok, err := stores[i%len(stores)].AdvanceTicketRecord(v.ctx, id, r, r.After(1), long)
+		if err != nil {
+			t.Error(err)
+		}
+		if ok {
+			mu.Lock()
+			wins++
+			mu.Unlock()
+		}
+	})
 	if wins != 1 {
 		t.Fatalf("%d of 8 concurrent advances from one record succeeded (HS-047)", wins)
 	}
@@ -1227,37 +1191,28 @@ func testOnCommitOrder(t *testing.T, v *env) {
 	const workers, each = 8, 15
 	var mu sync.Mutex
 	var order []store.Assigned
-	var wg sync.WaitGroup
-	start := make(chan struct{}) // released at once, so that the callers race
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			for i := range each {
-				ps := []store.Publication{pub(a)}
-				if (w+i)%3 == 0 {
-					ps = append(ps, pub(b, a))
-				}
-				var got []store.Assigned
-				res, _, err := v.s.Publish(v.ctx, &store.PublishRequest{Publisher: "p", Publications: ps}, func(as []store.Assigned) {
-					mu.Lock()
-					order = append(order, as...)
-					mu.Unlock()
-					got = as
-				})
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				if fmt.Sprint(got) != fmt.Sprint(res) {
-					t.Errorf("onCommit got %v, Publish returned %v", got, res)
-				}
+	together(workers, func(w int) {
+		for i := range each {
+			ps := []store.Publication{pub(a)}
+			if (w+i)%3 == 0 {
+				ps = append(ps, pub(b, a))
 			}
-		}()
-	}
-	close(start)
-	wg.Wait()
+			var got []store.Assigned
+			res, _, err := v.s.Publish(v.ctx, &store.PublishRequest{Publisher: "p", Publications: ps}, func(as []store.Assigned) {
+				mu.Lock()
+				order = append(order, as...)
+				mu.Unlock()
+				got = as
+			})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if fmt.Sprint(got) != fmt.Sprint(res) {
+				t.Errorf("onCommit got %v, Publish returned %v", got, res)
+			}
+		}
+	})
 	if v.e.UnorderedCommits != "" {
 		t.Log("order of onCommit not checked: " + v.e.UnorderedCommits)
 	}
@@ -1370,4 +1325,21 @@ func testDurability(t *testing.T, v *env) {
 	if r := v.publish(t, &store.PublishRequest{Publications: []store.Publication{pub(a)}}); r[0].Seq <= last {
 		t.Fatalf("ID %d after reopening, %d assigned before (DLV-001)", r[0].Seq, last)
 	}
+}
+
+// together runs f(0) … f(n-1) on n goroutines released at the same moment,
+// so that the callers race, and returns when every one has returned.
+func together(n int, f func(i int)) {
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			f(i)
+		}()
+	}
+	close(start)
+	wg.Wait()
 }
