@@ -86,7 +86,7 @@ func TestStoreSurvivesANATSServer(t *testing.T) {
 // stored, delivered and acknowledged (so its message is gone from the
 // stream) still answers with the first attempt's handle instead of failing.
 func TestRetryAfterTheMessageWasAcknowledged(t *testing.T) {
-	s, _ := openTest(t)
+	s := openSingle(t) // no server is lost here: one JetStream server
 	ctx := context.Background()
 	req := &store.PublishRequest{Publisher: "p", IdempotencyKey: "k2", RequestHash: [32]byte{3},
 		Publications: []store.Publication{{To: [][32]byte{cid(5)}, Payload: []byte("once"), TTL: time.Hour}}}
@@ -116,7 +116,7 @@ func TestRetryAfterTheMessageWasAcknowledged(t *testing.T) {
 // ErrStoredDataTampered on each, and no client is handed another client's
 // payload (STORE-001, STORE-002, STORE-003, STORE-004).
 func TestStreamRewritesAreRefused(t *testing.T) {
-	s, _ := openTest(t)
+	s := openSingle(t) // no server is lost here: one JetStream server
 	ctx := context.Background()
 	res, _, err := s.Publish(ctx, &store.PublishRequest{Publisher: "p", Publications: []store.Publication{
 		{To: [][32]byte{cid(1), cid(2)}, Payload: []byte("for-1-and-2"), TTL: time.Hour},
