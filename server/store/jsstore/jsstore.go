@@ -146,12 +146,15 @@ func Open(ctx context.Context, nc *nats.Conn, opt Options) (*Store, error) {
 	}
 	s := &Store{js: js, aead: a, opt: opt, subject: opt.Prefix + ".msg.", blobs: opt.Prefix + ".blob"}
 	name := strings.ToUpper(opt.Prefix)
-	s.stream, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name: name, Subjects: []string{s.subject + "*", s.blobs}, Storage: jetstream.FileStorage,
-		// No direct gets: they may be served by a replica that has not yet
-		// applied a message a node was just woken for; reads go to the leader.
-		Replicas: opt.Replicas, Duplicates: opt.Retention, AllowMsgTTL: true,
-		Description: "SealFeed messages, one subject per client; broadcast payloads on the blob subject",
+	err = retry(ctx, func(ctx context.Context) (err error) {
+		s.stream, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name: name, Subjects: []string{s.subject + "*", s.blobs}, Storage: jetstream.FileStorage,
+			// No direct gets: they may be served by a replica that has not yet
+			// applied a message a node was just woken for; reads go to the leader.
+			Replicas: opt.Replicas, Duplicates: opt.Retention, AllowMsgTTL: true,
+			Description: "SealFeed messages, one subject per client; broadcast payloads on the blob subject",
+		})
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("jsstore: stream %s: %w", name, err)
@@ -162,7 +165,7 @@ func Open(ctx context.Context, nc *nats.Conn, opt Options) (*Store, error) {
 			cfg.LimitMarkerTTL = time.Minute
 		}
 		var b jetstream.KeyValue
-		err := retry(ctx, func() (err error) { b, err = js.CreateOrUpdateKeyValue(ctx, cfg); return err })
+		err := retry(ctx, func(ctx context.Context) (err error) { b, err = js.CreateOrUpdateKeyValue(ctx, cfg); return err })
 		if err != nil {
 			return nil, fmt.Errorf("jsstore: bucket %s: %w", cfg.Bucket, err)
 		}
@@ -182,7 +185,7 @@ func Open(ctx context.Context, nc *nats.Conn, opt Options) (*Store, error) {
 	}
 	// Each Put renews an entry's age: a pair lives PresenceRetention after
 	// the publisher's last message to the client.
-	if err = retry(ctx, func() (err error) {
+	if err = retry(ctx, func(ctx context.Context) (err error) {
 		s.pubTo, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: opt.Prefix + "-publishedto",
 			Replicas: opt.Replicas, Storage: jetstream.FileStorage, History: 1, TTL: store.PresenceRetention})
 		return err

@@ -17,12 +17,15 @@ import (
 
 const keyTicketKeys = "ticketkeys"
 
+// attemptTimeout bounds one attempt of a retried JetStream request.
+const attemptTimeout = 10 * time.Second
+
 // openTicketBucket creates the bucket of ticket records (HS-046): one key
 // per client ID; an entry lives at most MaxTicketLifetime plus a margin
 // after its last write, longer than any ticket it accepts.
 func (s *Store) openTicketBucket(ctx context.Context) error {
 	var b jetstream.KeyValue
-	err := retry(ctx, func() (err error) {
+	err := retry(ctx, func(ctx context.Context) (err error) {
 		b, err = s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: s.opt.Prefix + "-tickets", Replicas: s.opt.Replicas,
 			Storage: jetstream.FileStorage, History: 1, TTL: handshake.MaxTicketLifetime + time.Hour})
 		return err
@@ -63,7 +66,7 @@ func (s *Store) TicketKeys(ctx context.Context, now time.Time, rotate time.Durat
 		if err != nil {
 			return nil, err
 		}
-		err = retry(ctx, func() error {
+		err = retry(ctx, func(ctx context.Context) error {
 			var err error
 			if rev == 0 {
 				_, err = s.meta.Create(ctx, keyTicketKeys, v)
@@ -122,7 +125,7 @@ func (s *Store) TicketRecord(ctx context.Context, clientID [32]byte) (handshake.
 
 // StartTicketRecord implements store.Store.
 func (s *Store) StartTicketRecord(ctx context.Context, clientID [32]byte, expires time.Time) error {
-	return retry(ctx, func() error {
+	return retry(ctx, func(ctx context.Context) error {
 		_, err := s.ticket.Put(ctx, hex.EncodeToString(clientID[:]), encodeRecord(handshake.TicketRecord{Latest: 1}, expires))
 		return err
 	})
@@ -136,7 +139,7 @@ func (s *Store) AdvanceTicketRecord(ctx context.Context, clientID [32]byte, from
 	if err != nil || !ok || r != from {
 		return false, err
 	}
-	err = retry(ctx, func() error {
+	err = retry(ctx, func(ctx context.Context) error {
 		_, err := s.ticket.Update(ctx, hex.EncodeToString(clientID[:]), encodeRecord(to, expires), rev)
 		return err
 	})
@@ -152,10 +155,17 @@ func (s *Store) AdvanceTicketRecord(ctx context.Context, clientID [32]byte, from
 // retry runs op until it succeeds, fails with an error that is not
 // transient, or ctx ends: the handshake reads the epoch, the ticket keys
 // and the records, and a JetStream leader election must not fail it.
-func retry(ctx context.Context, op func() error) error {
+//
+// Each attempt has its own deadline (attemptTimeout, within ctx's): a
+// request lost while a leader is being elected is sent again, instead of
+// one attempt waiting out the caller's whole budget (a node's start-up
+// failed that way when the first bucket's creation went unanswered).
+func retry(ctx context.Context, op func(ctx context.Context) error) error {
 	wait := 20 * time.Millisecond
 	for {
-		err := op()
+		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+		err := op(actx)
+		cancel()
 		if err == nil || !transient(err) || ctx.Err() != nil {
 			return err
 		}
@@ -171,7 +181,7 @@ func retry(ctx context.Context, op func() error) error {
 // get is KeyValue.Get with retry of transient failures.
 func get(ctx context.Context, kv jetstream.KeyValue, key string) (jetstream.KeyValueEntry, error) {
 	var e jetstream.KeyValueEntry
-	err := retry(ctx, func() error {
+	err := retry(ctx, func(ctx context.Context) error {
 		var err error
 		e, err = kv.Get(ctx, key)
 		return err
