@@ -31,6 +31,7 @@ import (
 	"github.com/sealfeed/sealfeed/server/restapi"
 	"github.com/sealfeed/sealfeed/server/store"
 	"github.com/sealfeed/sealfeed/server/store/jsstore"
+	"github.com/sealfeed/sealfeed/server/store/pendingcache"
 	"github.com/sealfeed/sealfeed/server/store/sqlitestore"
 	"github.com/sealfeed/sealfeed/server/wsapi"
 )
@@ -194,7 +195,15 @@ func New(cfg Config) (*Node, error) {
 		if err != nil {
 			return nil, err
 		}
-		n.Store, n.own = s, true
+		// Pending messages of the clients connected here are held in
+		// memory, written through (DLV-050): every write to this engine
+		// goes through this node. Not for a Store given in Config (which
+		// tests make fail) nor a cluster's, whose other nodes write too.
+		maxPending := cfg.MaxPendingPerClient
+		if maxPending <= 0 {
+			maxPending = 10000
+		}
+		n.Store, n.own = pendingcache.New(s, pendingcache.Options{Now: cfg.Now, MaxPerClient: maxPending}), true
 	}
 	hc := core.Config{Key: key, Store: n.Store, Tick: cfg.Tick, Workers: cfg.Workers, Logger: cfg.Logger, Now: cfg.Now}
 	if js != nil {

@@ -108,6 +108,9 @@ type Hub struct {
 
 	aw ackWriter // owned by the ack writer goroutine of Run (tests call flushAcks)
 
+	cache   pendingCache    // the Store, if it holds tracked clients' pending messages; else nil
+	pendBuf []store.Message // owned by tick: the messages read from cache in one tick
+
 	seqNext, seqEnd uint64 // reserved batch sequence numbers: one counter for every session (BATCH-020)
 
 	tickFailingSince atomic.Int64 // Unix ns of the first failed delivery tick since the last good one; 0: none
@@ -154,8 +157,22 @@ func New(cfg Config) (*Hub, error) {
 	if cfg.Workers > 0 {
 		h.builder.SetWorkers(cfg.Workers)
 	}
+	h.cache, _ = cfg.Store.(pendingCache)
 	h.signer = h.builder.SignerID()
 	return h, nil
+}
+
+// pendingCache is a Store that holds the pending messages of the clients
+// the hub tracks in memory (pendingcache.Store, DLV-050): a client is
+// tracked from Attach until its connection ends, and a tick reads a
+// tracked client's messages with AppendPending, without a store round trip.
+type pendingCache interface {
+	Track(clientID [32]byte)
+	Untrack(clientID [32]byte)
+	// AppendPending appends what Pending would return, sharing payloads,
+	// and reports false (appending nothing) when the client's list is not
+	// in memory: then Pending reads it.
+	AppendPending(dst []store.Message, clientID [32]byte, after uint64, limit int) ([]store.Message, bool)
 }
 
 // Conn is one attached, connected session.
@@ -185,11 +202,17 @@ func (h *Hub) Attach(sess *session.Session, p Peer) (*Conn, error) {
 		return nil, err
 	}
 	c := &Conn{hub: h, peer: p, id: sess.State().ClientID, since: h.cfg.Now(), sess: sess, keys: keys}
+	if h.cache != nil {
+		h.cache.Track(c.id) // before the first tick reads the client; shutdown untracks
+	}
 	h.mu.Lock()
 	if h.stopping {
 		// A handshake that finished after closeAll would otherwise stay
 		// attached to a stopped hub, kept alive by its heartbeats.
 		h.mu.Unlock()
+		if h.cache != nil {
+			h.cache.Untrack(c.id)
+		}
 		return nil, alert.New(alert.GoingAway, "server shutting down")
 	}
 	old := h.conns[c.id]
@@ -383,6 +406,9 @@ func (c *Conn) shutdown(final []byte, why string) {
 	}
 	delete(h.dirty, c)
 	h.mu.Unlock()
+	if h.cache != nil {
+		h.cache.Untrack(c.id)
+	}
 	h.M.Connections.Add(-1)
 	h.log.Debug("connection closed", "client", fmt.Sprintf("%x", c.id[:8]), "reason", why)
 	c.peer.Close(final)
@@ -660,9 +686,9 @@ func (h *Hub) tick(ctx context.Context) error {
 	if len(ready) == 0 {
 		return nil
 	}
-	// Query the store for every ready connection, several at once: a
-	// store round trip (a networked engine especially) must not serialise
-	// the tick.
+	// A client whose messages the cache holds is read in this loop; the
+	// store is queried for the others, several at once: a store round trip
+	// (a networked engine especially) must not serialise the tick.
 	type query struct {
 		lowest uint64 // lowest ID in flight, 0: none
 		msgs   []store.Message
@@ -671,7 +697,12 @@ func (h *Hub) tick(ctx context.Context) error {
 	}
 	qs := make([]query, len(ready))
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, 16)
+	var sem chan struct{}
+	buf := h.pendBuf[:0]
+	defer func() {
+		clear(buf) // the tick's plans are done: drop the payload references
+		h.pendBuf = buf[:0]
+	}()
 	for i, c := range ready {
 		c.mu.Lock()
 		after, closed := c.sentUpTo, c.closed
@@ -682,6 +713,17 @@ func (h *Hub) tick(ctx context.Context) error {
 		if closed {
 			qs[i].skip = true
 			continue
+		}
+		if h.cache != nil {
+			start := len(buf)
+			var ok bool
+			if buf, ok = h.cache.AppendPending(buf, c.id, after, h.cfg.MaxMessagesPerDelivery); ok {
+				qs[i].msgs = buf[start:len(buf):len(buf)]
+				continue
+			}
+		}
+		if sem == nil {
+			sem = make(chan struct{}, 16)
 		}
 		wg.Add(1)
 		sem <- struct{}{}
