@@ -199,11 +199,12 @@ func New(cfg Config) (*Node, error) {
 		// memory, written through (DLV-050): every write to this engine
 		// goes through this node. Not for a Store given in Config (which
 		// tests make fail) nor a cluster's, whose other nodes write too.
-		maxPending := cfg.MaxPendingPerClient
-		if maxPending <= 0 {
-			maxPending = 10000
+		// A client with a longer backlog is read from the engine.
+		maxHeld := 10000
+		if cfg.MaxPendingPerClient > 0 {
+			maxHeld = min(maxHeld, cfg.MaxPendingPerClient)
 		}
-		n.Store, n.own = pendingcache.New(s, pendingcache.Options{Now: cfg.Now, MaxPerClient: maxPending}), true
+		n.Store, n.own = pendingcache.New(s, pendingcache.Options{Now: cfg.Now, MaxPerClient: maxHeld}), true
 	}
 	hc := core.Config{Key: key, Store: n.Store, Tick: cfg.Tick, Workers: cfg.Workers, Logger: cfg.Logger, Now: cfg.Now}
 	if js != nil {

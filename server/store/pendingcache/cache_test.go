@@ -354,6 +354,7 @@ func TestRacingWritersAgreeWithTheEngine(t *testing.T) {
 					time.Sleep(time.Millisecond)
 				}
 			}
+			time.Sleep(20 * time.Millisecond) // publishes to lists in memory
 			close(stop)
 			wg.Wait()
 			for _, id := range ids {
