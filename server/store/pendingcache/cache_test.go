@@ -145,6 +145,9 @@ func TestTrackedClientIsServedFromMemory(t *testing.T) {
 	if _, ok := s.AppendPending(nil, a, 0, 10); ok {
 		t.Fatal("an untracked client's list is in memory")
 	}
+	if s.Unwrap() != store.Store(e) {
+		t.Fatal("Unwrap does not return the engine")
+	}
 	s.Track(a)
 	s.Track(b)
 	if m, err := s.Pending(ctx, a, 0, 10); err != nil || describe(m) != "[1:before]" {

@@ -114,6 +114,10 @@ func New(engine store.Store, opt Options) *Store {
 		clients: map[[32]byte]*entry{}, blobs: map[int64]*sharedBlob{}}
 }
 
+// Unwrap returns the engine, for a caller that needs an engine's own
+// methods (a type assertion on the Store would not find them).
+func (s *Store) Unwrap() store.Store { return s.Store }
+
 // Track starts holding the pending list of a client (read on the next
 // Pending). Calls nest: the list is dropped when every Track has had its
 // Untrack.
