@@ -345,8 +345,9 @@ type msgKey struct {
 }
 
 // applyAcks applies the acknowledgements of several Ack requests in one
-// pass: each ID once (the first request that names it counts it), then one
-// update per client's pending count and one per blob.
+// pass of markAcked, then one update per client's pending count and one
+// per blob. An ID named again (in the same call or another of the group)
+// finds the message no longer pending and counts once, for the first.
 func (s *Store) applyAcks(w *writeTx, rs []*writeReq) error {
 	now := ms(s.opt.Now())
 	f := newFinisher(w)
@@ -372,23 +373,17 @@ func (s *Store) applyAcks(w *writeTx, rs []*writeReq) error {
 // references, counted up and written once per client and blob.
 type finisher struct {
 	w       *writeTx
-	seen    map[msgKey]bool
 	pending map[[32]byte]int
 	blobs   map[int64]int
 }
 
 func newFinisher(w *writeTx) *finisher {
-	return &finisher{w: w, seen: map[msgKey]bool{}, pending: map[[32]byte]int{}, blobs: map[int64]int{}}
+	return &finisher{w: w, pending: map[[32]byte]int{}, blobs: map[int64]int{}}
 }
 
 // finish marks one message with markAcked or markExpired; it reports
-// whether the message changed. A key seen before in this pass changes
-// nothing.
+// whether the message changed (it was pending).
 func (f *finisher) finish(stmt stmtID, k msgKey, now int64) (bool, error) {
-	if f.seen[k] {
-		return false, nil
-	}
-	f.seen[k] = true
 	var blob sql.NullInt64
 	args := []any{now, k.c[:], k.seq}
 	if stmt == markAcked {

@@ -378,7 +378,15 @@ func TestCloseCommitsQueuedWrites(t *testing.T) {
 	if err := <-closed; err != nil {
 		t.Fatal(err)
 	}
-	for i, r := range wait() {
+	answered := make(chan []result)
+	go func() { answered <- wait() }()
+	var got []result
+	select {
+	case got = <-answered:
+	case <-time.After(time.Minute):
+		t.Fatal("queued publishes still unanswered a minute after Close returned")
+	}
+	for i, r := range got {
 		if r.err != nil {
 			t.Fatalf("queued publish %d: %v", i, r.err)
 		}
