@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -144,11 +145,13 @@ func Open(path string, opt Options) (*Store, error) {
 		return nil, err
 	}
 	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "synchronous(" + opt.Synchronous + ")", "busy_timeout(10000)", "foreign_keys(1)"} {
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(" + opt.Synchronous + ")", "busy_timeout(10000)", "foreign_keys(1)", "temp_store(MEMORY)"} {
 		q.Add("_pragma", p)
 	}
 	dsn := "file:" + path + "?" + q.Encode()
-	w, err := sql.Open("sqlite", dsn)
+	// The writer's page cache holds the pages a group touches (the
+	// default, 2 MiB, made it read pages back from the file).
+	w, err := sql.Open("sqlite", dsn+"&_pragma="+url.QueryEscape("cache_size(-16384)"))
 	if err != nil {
 		return nil, err
 	}
@@ -441,10 +444,16 @@ func (s *Store) publish(w *writeTx, req *store.PublishRequest) ([]store.Assigned
 			if _, err := w.exec(insertMessage, to[:], seq, h, blob, nonce, data, req.Publisher, ms(now), ms(exp), ms(now)); err != nil {
 				return nil, false, err
 			}
-			if _, err := w.exec(recordPublishedTo, req.Publisher, to[:], ms(now.Add(store.PresenceRetention))); err != nil {
-				return nil, false, err
-			}
 			out = append(out, store.Assigned{Handle: h, ClientID: to, Seq: seq, Expires: time.UnixMilli(ms(exp))})
+		}
+	}
+	// One presence pair per client of the request (API-040).
+	for i, a := range out {
+		if slices.ContainsFunc(out[:i], func(b store.Assigned) bool { return b.ClientID == a.ClientID }) {
+			continue
+		}
+		if _, err := w.exec(recordPublishedTo, req.Publisher, a.ClientID[:], ms(now.Add(store.PresenceRetention))); err != nil {
+			return nil, false, err
 		}
 	}
 	if req.IdempotencyKey != "" {
