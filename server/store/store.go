@@ -110,10 +110,13 @@ type Store interface {
 	// ErrIdempotencyReused. onCommit, if not nil, runs once after the
 	// commit of a stored request (not for a replayed one) with what Publish
 	// returns, before Publish returns. An engine with one writer
-	// (sqlitestore, memstore) runs it before any later Publish commits, so
-	// its callers see commits in order; a clustered engine (jsstore) does
-	// not order the calls of concurrent publishes. The core needs only
-	// "after the commit": a Pending read that onCommit triggers sees it.
+	// (sqlitestore, memstore) runs the calls in commit order, each before
+	// any later commit (sqlitestore commits a group of requests in one
+	// transaction, STORE-010, and runs their calls in queue order after it,
+	// on its writer: onCommit must not call the Store's writes); a
+	// clustered engine (jsstore) does not order the calls of concurrent
+	// publishes. The core needs only "after the commit": a Pending read
+	// that onCommit triggers sees it.
 	Publish(ctx context.Context, req *PublishRequest, onCommit func([]Assigned)) (res []Assigned, replayed bool, err error)
 	// Pending returns up to limit unacknowledged, unexpired messages of a
 	// client with Seq > after, in Seq order.

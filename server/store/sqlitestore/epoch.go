@@ -26,7 +26,7 @@ func (s *Store) ensureEpoch() error {
 		_, err := s.Epoch(context.Background())
 		return err
 	}
-	_, err := s.writeEpoch(context.Background(), `INSERT INTO meta (k, v) VALUES ('epoch', ?)`)
+	_, err := s.writeEpoch(context.Background())
 	return err
 }
 
@@ -58,10 +58,12 @@ func (s *Store) Epoch(ctx context.Context) ([16]byte, error) {
 // putting the data back, so clients start new message-ID windows
 // (REPLAY-021) instead of dropping reassigned IDs as duplicates.
 func (s *Store) NewEpoch(ctx context.Context) ([16]byte, error) {
-	return s.writeEpoch(ctx, `INSERT INTO meta (k, v) VALUES ('epoch', ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v`)
+	return s.writeEpoch(ctx)
 }
 
-func (s *Store) writeEpoch(ctx context.Context, q string) ([16]byte, error) {
+// writeEpoch seals a new random epoch and stores it, as one request of
+// the writer.
+func (s *Store) writeEpoch(ctx context.Context) ([16]byte, error) {
 	var e [16]byte
 	if _, err := rand.Read(e[:]); err != nil {
 		return e, err
@@ -70,10 +72,9 @@ func (s *Store) writeEpoch(ctx context.Context, q string) ([16]byte, error) {
 	if err != nil {
 		return e, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, err := s.w.ExecContext(ctx, q, append(nonce, data...)); err != nil {
-		return e, err
-	}
-	return e, nil
+	err = s.do(ctx, &writeReq{apply: func(w *writeTx) error {
+		_, err := w.exec(writeMeta, "epoch", append(nonce, data...))
+		return err
+	}})
+	return e, err
 }

@@ -6,8 +6,9 @@
 // the blob's additional data binds too (STORE-001 … STORE-004), so that
 // rows cannot be swapped or repointed undetected.
 //
-// Writes go through one connection under a mutex (SQLite has one writer);
-// reads use a separate pool and see committed data only.
+// Writes go to one writer goroutine on one connection, which commits what
+// is queued in groups (writer.go, STORE-010); reads use a separate pool in
+// WAL mode, concurrent with the writer, and see committed data only.
 package sqlitestore
 
 import (
@@ -20,7 +21,9 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/chacha20poly1305"
@@ -36,42 +39,6 @@ const (
 	labelBlob    = "sealfeed v1 storage blob"
 	labelCheck   = "sealfeed v1 storage key check"
 )
-
-// Write statements, prepared once at Open (SQLite parses SQL slowly, and
-// the single writer connection cannot prepare while a transaction holds it).
-var (
-	wq1 = wq(`SELECT request_hash, response, expires FROM idempotency WHERE publisher = ? AND key = ?`)
-	wq2 = wq(`INSERT INTO blobs (nonce, data, refs) VALUES (x'', x'', ?)`)
-	wq3 = wq(`UPDATE blobs SET nonce = ?, data = ? WHERE blob_id = ?`)
-	wq4 = wq(`INSERT INTO clients (client_id, last_seq, pending) VALUES (?, 1, 1)
-				ON CONFLICT (client_id) DO UPDATE SET last_seq = last_seq + 1, pending = pending + 1 RETURNING last_seq, pending`)
-	wq5 = wq(`INSERT INTO messages (client_id, seq, handle, blob_id, nonce, data, state, publisher, created, expires, changed)
-				VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)`)
-	wq6 = wq(`INSERT INTO idempotency (publisher, key, request_hash, response, expires) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (publisher, key) DO UPDATE SET request_hash = excluded.request_hash, response = excluded.response, expires = excluded.expires`)
-	wq7 = wq(`UPDATE messages SET state = ?, nonce = NULL, data = NULL, changed = ?
-		WHERE client_id = ? AND seq = ? AND state = 0`)
-	wq8  = wq(`UPDATE clients SET pending = pending - 1 WHERE client_id = ?`)
-	wq9  = wq(`UPDATE blobs SET refs = refs - 1 WHERE blob_id = ?`)
-	wq10 = wq(`DELETE FROM blobs WHERE blob_id = ? AND refs <= 0`)
-	wq11 = wq(`DELETE FROM messages WHERE state <> 0 AND changed <= ?`)
-	wq12 = wq(`DELETE FROM idempotency WHERE expires <= ?`)
-	wq13 = wq(`DELETE FROM nonces WHERE expires <= ?`)
-	wq14 = wq(`INSERT INTO nonces (keyid, nonce, expires) VALUES (?, ?, ?)
-		ON CONFLICT (keyid, nonce) DO UPDATE SET expires = excluded.expires WHERE nonces.expires <= ?`)
-)
-
-// Publisher–client pairs for presence (API-040), kept PresenceRetention
-// after the publisher's last message to the client.
-var (
-	recordPublishedTo = wq(`INSERT INTO published_to (publisher, client_id, expires) VALUES (?, ?, ?)
-		ON CONFLICT (publisher, client_id) DO UPDATE SET expires = max(expires, excluded.expires)`)
-	deletePublishedTo = wq(`DELETE FROM published_to WHERE expires <= ?`)
-)
-
-var writeQueries []string
-
-func wq(q string) string { writeQueries = append(writeQueries, q); return q }
 
 // Options configure a Store.
 type Options struct {
@@ -91,7 +58,6 @@ type Options struct {
 // Store is the SQLite Store.
 type Store struct {
 	w, r *sql.DB
-	mu   sync.Mutex // serialises write transactions and their onCommit
 	aead interface {
 		Seal(dst, nonce, plaintext, additionalData []byte) []byte
 		Open(dst, nonce, ciphertext, additionalData []byte) ([]byte, error)
@@ -99,7 +65,24 @@ type Store struct {
 	opt Options
 
 	stmtMu sync.Mutex
-	stmts  map[stmtKey]*sql.Stmt
+	stmts  map[stmtKey]*sql.Stmt // the readers' statements
+
+	wstmts [numStmts]*sql.Stmt // the writer's statements, on w
+
+	qmu        sync.Mutex
+	queue      []*writeReq
+	closing    bool
+	maxGroup   int // maxGroupRequests; 1 in the benchmark of one transaction per request
+	wake       chan struct{}
+	writerDone chan struct{}
+	commits    atomic.Uint64 // commits of the writer, for tests and benchmarks
+
+	// testHookBeforeCommit, set only by this package's tests, runs on the
+	// writer before each commit; an error fails the group.
+	testHookBeforeCommit func(requests int) error
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 var _ store.Store = (*Store)(nil)
@@ -162,11 +145,13 @@ func Open(path string, opt Options) (*Store, error) {
 		return nil, err
 	}
 	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "synchronous(" + opt.Synchronous + ")", "busy_timeout(10000)", "foreign_keys(1)"} {
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(" + opt.Synchronous + ")", "busy_timeout(10000)", "foreign_keys(1)", "temp_store(MEMORY)"} {
 		q.Add("_pragma", p)
 	}
 	dsn := "file:" + path + "?" + q.Encode()
-	w, err := sql.Open("sqlite", dsn)
+	// The writer's page cache holds the pages a group touches (the
+	// default, 2 MiB, made it read pages back from the file).
+	w, err := sql.Open("sqlite", dsn+"&_pragma="+url.QueryEscape("cache_size(-16384)"))
 	if err != nil {
 		return nil, err
 	}
@@ -181,7 +166,17 @@ func Open(path string, opt Options) (*Store, error) {
 		return nil, err
 	}
 	r.SetMaxOpenConns(4)
-	s := &Store{w: w, r: r, aead: a, opt: opt, stmts: map[stmtKey]*sql.Stmt{}}
+	s := &Store{w: w, r: r, aead: a, opt: opt, stmts: map[stmtKey]*sql.Stmt{},
+		maxGroup: maxGroupRequests, wake: make(chan struct{}, 1), writerDone: make(chan struct{})}
+	go s.writeLoop()
+	if err := s.ensureTicketSchema(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.prepareWriter(); err != nil {
+		s.Close()
+		return nil, err
+	}
 	if err := s.checkKey(); err != nil {
 		s.Close()
 		return nil, err
@@ -189,16 +184,6 @@ func Open(path string, opt Options) (*Store, error) {
 	if err := s.ensureEpoch(); err != nil {
 		s.Close()
 		return nil, err
-	}
-	if err := s.ensureTicketSchema(); err != nil {
-		s.Close()
-		return nil, err
-	}
-	for _, q := range writeQueries {
-		if _, err := s.prep(s.w, q); err != nil {
-			s.Close()
-			return nil, fmt.Errorf("sqlitestore: preparing statements: %w", err)
-		}
 	}
 	return s, nil
 }
@@ -252,34 +237,6 @@ type stmtKey struct {
 	q  string
 }
 
-// wstmt returns the prepared write statement for q; Open prepared them all.
-func (s *Store) wstmt(q string) *sql.Stmt {
-	s.stmtMu.Lock()
-	defer s.stmtMu.Unlock()
-	return s.stmts[stmtKey{s.w, q}]
-}
-
-func (s *Store) txExec(tx *sql.Tx, q string, args ...any) (sql.Result, error) {
-	if st := s.wstmt(q); st != nil {
-		return tx.Stmt(st).Exec(args...)
-	}
-	return tx.Exec(q, args...)
-}
-
-func (s *Store) txQueryRow(tx *sql.Tx, q string, args ...any) *sql.Row {
-	if st := s.wstmt(q); st != nil {
-		return tx.Stmt(st).QueryRow(args...)
-	}
-	return tx.QueryRow(q, args...)
-}
-
-func (s *Store) wExec(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	if st := s.wstmt(q); st != nil {
-		return st.ExecContext(ctx, args...)
-	}
-	return s.w.ExecContext(ctx, q, args...)
-}
-
 func (s *Store) rQuery(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
 	st, err := s.prep(s.r, q)
 	if err != nil {
@@ -296,15 +253,33 @@ func (s *Store) rQueryRow(ctx context.Context, q string, args ...any) *sql.Row {
 	return st.QueryRowContext(ctx, args...)
 }
 
-// Close closes the database.
+// Close stops taking writes, lets the writer commit everything queued
+// before it (each caller gets its answer), and closes the database. A
+// write submitted after Close began fails.
 func (s *Store) Close() error {
-	s.stmtMu.Lock()
-	for _, st := range s.stmts {
-		st.Close()
-	}
-	s.stmts = map[stmtKey]*sql.Stmt{}
-	s.stmtMu.Unlock()
-	return errors.Join(s.r.Close(), s.w.Close())
+	s.closeOnce.Do(func() {
+		s.qmu.Lock()
+		s.closing = true
+		s.qmu.Unlock()
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+		<-s.writerDone
+		s.stmtMu.Lock()
+		for _, st := range s.stmts {
+			st.Close()
+		}
+		s.stmts = map[stmtKey]*sql.Stmt{}
+		s.stmtMu.Unlock()
+		for _, st := range s.wstmts {
+			if st != nil {
+				st.Close()
+			}
+		}
+		s.closeErr = errors.Join(s.r.Close(), s.w.Close())
+	})
+	return s.closeErr
 }
 
 // blobTagLen is the length of a blob's random tag (STORE-003).
@@ -365,22 +340,44 @@ type idemRecord struct {
 	Assigned []store.Assigned `json:"assigned"`
 }
 
-// Publish implements store.Store.
+// Publish implements store.Store. The request goes to the writer
+// (writer.go) and is committed with the others queued with it, inside its
+// own savepoint: it is stored entirely or not at all, whatever the others
+// do (STORE-010). Publish returns, and onCommit runs on the writer, only
+// after that commit; onCommit must not call the Store's writes. If ctx
+// ends while the request is still queued, Publish returns ctx.Err() and
+// nothing is stored; once the writer took it, ctx no longer matters and
+// Publish returns the committed result.
 func (s *Store) Publish(ctx context.Context, req *store.PublishRequest, onCommit func([]store.Assigned)) ([]store.Assigned, bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.opt.Now()
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
+	var out []store.Assigned
+	var replayed bool
+	r := &writeReq{apply: func(w *writeTx) (err error) {
+		out, replayed, err = s.publish(w, req)
+		return err
+	}}
+	for _, p := range req.Publications {
+		r.rows += len(p.To)
+	}
+	if onCommit != nil {
+		r.committed = func() {
+			if !replayed {
+				onCommit(out)
+			}
+		}
+	}
+	if err := s.do(ctx, r); err != nil {
 		return nil, false, err
 	}
-	defer tx.Rollback()
+	return out, replayed, nil
+}
 
+// publish applies one publish request in the writer's transaction.
+func (s *Store) publish(w *writeTx, req *store.PublishRequest) ([]store.Assigned, bool, error) {
+	now := s.opt.Now()
 	if req.IdempotencyKey != "" {
 		var h, resp []byte
 		var exp int64
-		err := s.txQueryRow(tx, wq1,
-			req.Publisher, req.IdempotencyKey).Scan(&h, &resp, &exp)
+		err := w.queryRow(findIdempotency, req.Publisher, req.IdempotencyKey).Scan(&h, &resp, &exp)
 		switch {
 		case err == nil && exp > ms(now):
 			if string(h) != string(req.RequestHash[:]) {
@@ -403,7 +400,7 @@ func (s *Store) Publish(ctx context.Context, req *store.PublishRequest, onCommit
 		var blobID int64
 		var blobTag []byte
 		if len(p.To) > 1 {
-			res, err := s.txExec(tx, wq2, len(p.To))
+			res, err := w.exec(insertBlob, len(p.To))
 			if err != nil {
 				return nil, false, err
 			}
@@ -418,17 +415,14 @@ func (s *Store) Publish(ctx context.Context, req *store.PublishRequest, onCommit
 			if err != nil {
 				return nil, false, err
 			}
-			if _, err := s.txExec(tx, wq3, nonce, data, blobID); err != nil {
+			if _, err := w.exec(sealBlob, nonce, data, blobID); err != nil {
 				return nil, false, err
 			}
 		}
 		for _, to := range p.To {
-			// One statement assigns the next message ID (DLV-001) and counts
-			// the client's pending messages for the limit (API-028).
 			var seq uint64
 			var pending int
-			err := s.txQueryRow(tx, wq4, to[:]).Scan(&seq, &pending)
-			if err != nil {
+			if err := w.queryRow(nextSeq, to[:]).Scan(&seq, &pending); err != nil {
 				return nil, false, err
 			}
 			if req.MaxPending > 0 && pending > req.MaxPending {
@@ -447,13 +441,19 @@ func (s *Store) Publish(ctx context.Context, req *store.PublishRequest, onCommit
 			if err != nil {
 				return nil, false, err
 			}
-			if _, err := s.txExec(tx, wq5, to[:], seq, h, blob, nonce, data, req.Publisher, ms(now), ms(exp), ms(now)); err != nil {
-				return nil, false, err
-			}
-			if _, err := s.txExec(tx, recordPublishedTo, req.Publisher, to[:], ms(now.Add(store.PresenceRetention))); err != nil {
+			if _, err := w.exec(insertMessage, to[:], seq, h, blob, nonce, data, req.Publisher, ms(now), ms(exp), ms(now)); err != nil {
 				return nil, false, err
 			}
 			out = append(out, store.Assigned{Handle: h, ClientID: to, Seq: seq, Expires: time.UnixMilli(ms(exp))})
+		}
+	}
+	// One presence pair per client of the request (API-040).
+	for i, a := range out {
+		if slices.ContainsFunc(out[:i], func(b store.Assigned) bool { return b.ClientID == a.ClientID }) {
+			continue
+		}
+		if _, err := w.exec(recordPublishedTo, req.Publisher, a.ClientID[:], ms(now.Add(store.PresenceRetention))); err != nil {
+			return nil, false, err
 		}
 	}
 	if req.IdempotencyKey != "" {
@@ -461,16 +461,10 @@ func (s *Store) Publish(ctx context.Context, req *store.PublishRequest, onCommit
 		if err != nil {
 			return nil, false, err
 		}
-		if _, err := s.txExec(tx, wq6,
+		if _, err := w.exec(saveIdempotency,
 			req.Publisher, req.IdempotencyKey, req.RequestHash[:], resp, ms(now.Add(s.opt.IdempotencyRetention))); err != nil {
 			return nil, false, err
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, false, err
-	}
-	if onCommit != nil {
-		onCommit(out)
 	}
 	return out, false, nil
 }
@@ -513,66 +507,21 @@ func (s *Store) Pending(ctx context.Context, clientID [32]byte, after uint64, li
 	return out, rows.Err()
 }
 
-// finish moves one message out of Pending and releases its payload.
-func (s *Store) finish(tx *sql.Tx, clientID []byte, seq uint64, state store.MessageState, now int64) (bool, error) {
-	var blob sql.NullInt64
-	// An acknowledgement that arrives after the TTL does not change an
-	// expired message: expired is final (api.md API-032).
-	cond := ""
-	if state == store.Acknowledged {
-		cond = " AND expires > ?"
-	}
-	args := []any{state, now, clientID, seq}
-	if cond != "" {
-		args = append(args, now)
-	}
-	err := s.txQueryRow(tx, wq7+cond+` RETURNING blob_id`, args...).Scan(&blob)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	if _, err := s.txExec(tx, wq8, clientID); err != nil {
-		return false, err
-	}
-	if blob.Valid {
-		if _, err := s.txExec(tx, wq9, blob.Int64); err != nil {
-			return false, err
-		}
-		if _, err := s.txExec(tx, wq10, blob.Int64); err != nil {
-			return false, err
-		}
-	}
-	return true, nil
-}
-
-// Ack implements store.Store.
+// Ack implements store.Store. The IDs of the Ack calls the writer takes
+// in one group are applied in one pass and one commit (writer.go); the
+// call returns after that commit. ctx is treated as in Publish.
 func (s *Store) Ack(ctx context.Context, acks map[[32]byte][]uint64) (int, error) {
 	if len(acks) == 0 {
 		return 0, nil
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
+	r := &writeReq{acks: acks}
+	for _, ids := range acks {
+		r.rows += len(ids)
+	}
+	if err := s.do(ctx, r); err != nil {
 		return 0, err
 	}
-	defer tx.Rollback()
-	now := ms(s.opt.Now())
-	n := 0
-	for c, ids := range acks {
-		for _, id := range ids {
-			ok, err := s.finish(tx, c[:], id, store.Acknowledged, now)
-			if err != nil {
-				return 0, err
-			}
-			if ok {
-				n++
-			}
-		}
-	}
-	return n, tx.Commit()
+	return r.acked, nil
 }
 
 // Status implements store.Store.
@@ -612,27 +561,28 @@ func (s *Store) PublishedTo(ctx context.Context, publisher string, clientID [32]
 	return n > 0, err
 }
 
-// Expire implements store.Store.
+// Expire implements store.Store, as one request of the writer.
 func (s *Store) Expire(ctx context.Context, now time.Time) ([][32]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	tx, err := s.w.BeginTx(ctx, nil)
+	var out [][32]byte
+	r := &writeReq{apply: func(w *writeTx) (err error) {
+		out, err = s.expire(w, now)
+		return err
+	}}
+	if err := s.do(ctx, r); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (s *Store) expire(w *writeTx, now time.Time) ([][32]byte, error) {
+	rows, err := w.stmt(selectExpired).Query(ms(now))
 	if err != nil {
 		return nil, err
 	}
-	defer tx.Rollback()
-	rows, err := tx.Query(`SELECT client_id, seq FROM messages WHERE state = 0 AND expires <= ? LIMIT 10000`, ms(now))
-	if err != nil {
-		return nil, err
-	}
-	type key struct {
-		c   [32]byte
-		seq uint64
-	}
-	var ks []key
+	var ks []msgKey
 	for rows.Next() {
 		var c []byte
-		var k key
+		var k msgKey
 		if err := rows.Scan(&c, &k.seq); err != nil {
 			rows.Close()
 			return nil, err
@@ -644,55 +594,56 @@ func (s *Store) Expire(ctx context.Context, now time.Time) ([][32]byte, error) {
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	changed := map[[32]byte]bool{}
+	f := newFinisher(w)
 	for _, k := range ks {
-		if _, err := s.finish(tx, k.c[:], k.seq, store.Expired, ms(now)); err != nil {
+		if _, err := f.finish(markExpired, k, ms(now)); err != nil {
 			return nil, err
 		}
-		changed[k.c] = true
+	}
+	if err := f.release(); err != nil {
+		return nil, err
 	}
 	// Tombstones: the row of the highest sequence number of each client
 	// stays, so that DLV-001 never reuses an ID (clients.last_seq holds it
 	// anyway); status rows go after the retention.
-	if _, err := s.txExec(tx, wq11, ms(now.Add(-s.opt.TombstoneRetention))); err != nil {
-		return nil, err
+	for _, d := range []struct {
+		stmt   stmtID
+		before time.Time
+	}{
+		{deleteTombstones, now.Add(-s.opt.TombstoneRetention)},
+		{deleteIdempotency, now},
+		{deleteNonces, now},
+		{deletePublishedTo, now},
+		{deleteTicketRecords, now}, // client IDs whose tickets all expired (HS-046)
+	} {
+		if _, err := w.exec(d.stmt, ms(d.before)); err != nil {
+			return nil, err
+		}
 	}
-	if _, err := s.txExec(tx, wq12, ms(now)); err != nil {
-		return nil, err
-	}
-	if _, err := s.txExec(tx, wq13, ms(now)); err != nil {
-		return nil, err
-	}
-	if _, err := s.txExec(tx, deletePublishedTo, ms(now)); err != nil {
-		return nil, err
-	}
-	if err := s.expireTicketRecords(tx, now); err != nil {
-		return nil, err
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, err
-	}
-	out := make([][32]byte, 0, len(changed))
-	for c := range changed {
+	out := make([][32]byte, 0, len(f.pending))
+	for c := range f.pending {
 		out = append(out, c)
 	}
 	return out, nil
 }
 
-// Seen implements store.Store and httpsig.NonceStore.
+// Seen implements store.Store and httpsig.NonceStore, as one request of
+// the writer.
 func (s *Store) Seen(ctx context.Context, keyID, nonce string, expires time.Time) (bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	res, err := s.wExec(ctx, wq14,
-		keyID, nonce, ms(expires), ms(s.opt.Now()))
-	if err != nil {
+	var seen bool
+	r := &writeReq{apply: func(w *writeTx) error {
+		res, err := w.exec(recordNonce, keyID, nonce, ms(expires), ms(s.opt.Now()))
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		seen = n == 0
+		return err
+	}}
+	if err := s.do(ctx, r); err != nil {
 		return false, err
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, err
-	}
-	return n == 0, nil
+	return seen, nil
 }
 
 // Ready implements store.Store: a trivial query on the reading and on the
@@ -707,17 +658,16 @@ func (s *Store) Ready(ctx context.Context) error {
 	return nil
 }
 
-// ReserveBatchSeqs implements store.Store.
+// ReserveBatchSeqs implements store.Store, as one request of the writer.
 func (s *Store) ReserveBatchSeqs(ctx context.Context, signer [32]byte, n uint64) (uint64, error) {
 	if n == 0 {
 		return 0, errors.New("sqlitestore: reserve at least one sequence number")
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	var hwm uint64
-	err := s.w.QueryRowContext(ctx, `INSERT INTO batch_seqs (signer, hwm) VALUES (?, ?)
-		ON CONFLICT (signer) DO UPDATE SET hwm = hwm + ? RETURNING hwm`, signer[:], n, n).Scan(&hwm)
-	if err != nil {
+	r := &writeReq{apply: func(w *writeTx) error {
+		return w.queryRow(reserveBatchSeqs, signer[:], n).Scan(&hwm)
+	}}
+	if err := s.do(ctx, r); err != nil {
 		return 0, err
 	}
 	return hwm - n + 1, nil

@@ -23,38 +23,46 @@ func (s *Store) ensureTicketSchema() error {
 
 // TicketKeys implements store.Store: the set is kept sealed in the meta
 // table (label store.LabelTicketKeys); it is created on first use and
-// rotated, under the write lock, when the current key is older than
-// rotate (HS-045).
+// rotated, by one request of the writer that reads the set again in its
+// transaction, when the current key is older than rotate (HS-045).
 func (s *Store) TicketKeys(ctx context.Context, now time.Time, rotate time.Duration) (*handshake.TicketKeys, error) {
-	set, err := s.readTicketKeys(ctx, s.r)
+	set, err := s.readTicketKeys(s.r.QueryRowContext(ctx, `SELECT v FROM meta WHERE k = 'ticket_keys'`))
 	if err != nil || (set != nil && !set.Due(now, rotate)) {
 		return set.Keys(), err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if set, err = s.readTicketKeys(ctx, s.w); err != nil {
+	var keys *handshake.TicketKeys
+	r := &writeReq{apply: func(w *writeTx) error {
+		set, err := s.readTicketKeys(w.queryRow(readMeta, "ticket_keys"))
+		if err != nil {
+			return err
+		}
+		if set != nil && !set.Due(now, rotate) {
+			keys = set.Keys() // another caller rotated first
+			return nil
+		}
+		next, err := set.Rotate(now)
+		if err != nil {
+			return err
+		}
+		v, err := next.Seal(s.aead)
+		if err != nil {
+			return err
+		}
+		if _, err := w.exec(writeMeta, "ticket_keys", v); err != nil {
+			return err
+		}
+		keys = next.Keys()
+		return nil
+	}}
+	if err := s.do(ctx, r); err != nil {
 		return nil, err
 	}
-	if set != nil && !set.Due(now, rotate) {
-		return set.Keys(), nil // another caller rotated first
-	}
-	next, err := set.Rotate(now)
-	if err != nil {
-		return nil, err
-	}
-	v, err := next.Seal(s.aead)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := s.w.ExecContext(ctx, `INSERT INTO meta (k, v) VALUES ('ticket_keys', ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v`, v); err != nil {
-		return nil, err
-	}
-	return next.Keys(), nil
+	return keys, nil
 }
 
-func (s *Store) readTicketKeys(ctx context.Context, db *sql.DB) (*store.TicketKeySet, error) {
+func (s *Store) readTicketKeys(row *sql.Row) (*store.TicketKeySet, error) {
 	var v []byte
-	err := db.QueryRowContext(ctx, `SELECT v FROM meta WHERE k = 'ticket_keys'`).Scan(&v)
+	err := row.Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -75,33 +83,31 @@ func (s *Store) TicketRecord(ctx context.Context, clientID [32]byte) (handshake.
 	return r, err == nil, err
 }
 
-// StartTicketRecord implements store.Store.
+// StartTicketRecord implements store.Store, as one request of the writer.
 func (s *Store) StartTicketRecord(ctx context.Context, clientID [32]byte, expires time.Time) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	_, err := s.w.ExecContext(ctx, `INSERT INTO ticket_records (client_id, latest, retry, expires) VALUES (?, 1, 0, ?)
-		ON CONFLICT (client_id) DO UPDATE SET latest = 1, retry = 0, expires = excluded.expires`, clientID[:], ms(expires))
-	return err
+	return s.do(ctx, &writeReq{apply: func(w *writeTx) error {
+		_, err := w.exec(startTicketRecord, clientID[:], ms(expires))
+		return err
+	}})
 }
 
-// AdvanceTicketRecord implements store.Store: one conditional update, so
-// of two handshakes that read the same record one changes it.
+// AdvanceTicketRecord implements store.Store: one conditional update by
+// the one writer, so of two handshakes that read the same record one
+// changes it.
 func (s *Store) AdvanceTicketRecord(ctx context.Context, clientID [32]byte, from, to handshake.TicketRecord, expires time.Time) (bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	res, err := s.w.ExecContext(ctx, `UPDATE ticket_records SET latest = ?, retry = ?, expires = ?
-		WHERE client_id = ? AND latest = ? AND retry = ? AND expires > ?`,
-		to.Latest, to.Retry, ms(expires), clientID[:], from.Latest, from.Retry, ms(s.opt.Now()))
-	if err != nil {
+	var changed bool
+	r := &writeReq{apply: func(w *writeTx) error {
+		res, err := w.exec(advanceTicketRecord,
+			to.Latest, to.Retry, ms(expires), clientID[:], from.Latest, from.Retry, ms(s.opt.Now()))
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		changed = n == 1
+		return err
+	}}
+	if err := s.do(ctx, r); err != nil {
 		return false, err
 	}
-	n, err := res.RowsAffected()
-	return n == 1, err
-}
-
-// expireTicketRecords drops the records of client IDs whose tickets have
-// all expired.
-func (s *Store) expireTicketRecords(tx *sql.Tx, now time.Time) error {
-	_, err := tx.Exec(`DELETE FROM ticket_records WHERE expires <= ?`, ms(now))
-	return err
+	return changed, nil
 }

@@ -1,0 +1,423 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync/atomic"
+)
+
+// One writer with group commit (STORE-010).
+//
+// Every write of the Store — Publish, Ack, Seen, Expire, ReserveBatchSeqs,
+// the ticket keys and records, NewEpoch — is a request on one queue. One
+// goroutine, the writer, takes everything queued when it is free (the
+// requests that arrived while the previous commit ran; nothing waits for a
+// timer, so an idle store commits a lone request at once), at most
+// maxGroupRequests requests or maxGroupRows message rows, and applies them
+// in one transaction with one commit: one fsync of the WAL under
+// synchronous=FULL for the whole group instead of one per request.
+//
+// Each request runs inside its own SAVEPOINT, so a request that fails
+// (ErrTooManyPending, ErrIdempotencyReused, a failing statement) is rolled
+// back alone and the others of the group commit. A request is answered only
+// after the commit that holds it; if the commit fails, every request of the
+// group fails with that error and none of them is stored. The onCommit
+// callbacks of a group run on the writer, in queue order, after its commit
+// and before the next group begins, so they run in commit order.
+//
+// The Ack requests of a group are merged: their IDs go through one pass of
+// markAcked, and the pending counts and blob references they release are
+// updated once per client and once per blob.
+
+// Bounds of one group: a group holds at least one request, and more only
+// while it stays within both.
+const (
+	maxGroupRequests = 256
+	maxGroupRows     = 4096
+)
+
+// errClosed answers a write submitted after Close began.
+var errClosed = errors.New("sqlitestore: store closed")
+
+// Statements of the writer, prepared once at Open on the writer's
+// connection (SQLite spends more time parsing SQL than running these).
+type stmtID int
+
+const (
+	findIdempotency stmtID = iota
+	saveIdempotency
+	insertBlob
+	sealBlob
+	nextSeq
+	insertMessage
+	recordPublishedTo
+	markAcked
+	markExpired
+	releasePending
+	releaseBlob
+	deleteReleasedBlob
+	selectExpired
+	deleteTombstones
+	deleteIdempotency
+	deleteNonces
+	deletePublishedTo
+	deleteTicketRecords
+	recordNonce
+	reserveBatchSeqs
+	startTicketRecord
+	advanceTicketRecord
+	readMeta
+	writeMeta
+	savepoint
+	releaseSavepoint
+	rollbackSavepoint
+	numStmts
+)
+
+var writeSQL = [numStmts]string{
+	findIdempotency: `SELECT request_hash, response, expires FROM idempotency WHERE publisher = ? AND key = ?`,
+	saveIdempotency: `INSERT INTO idempotency (publisher, key, request_hash, response, expires) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (publisher, key) DO UPDATE SET request_hash = excluded.request_hash, response = excluded.response, expires = excluded.expires`,
+	insertBlob: `INSERT INTO blobs (nonce, data, refs) VALUES (x'', x'', ?)`,
+	sealBlob:   `UPDATE blobs SET nonce = ?, data = ? WHERE blob_id = ?`,
+	// One statement assigns the next message ID (DLV-001) and counts the
+	// client's pending messages for the limit (API-028).
+	nextSeq: `INSERT INTO clients (client_id, last_seq, pending) VALUES (?, 1, 1)
+		ON CONFLICT (client_id) DO UPDATE SET last_seq = last_seq + 1, pending = pending + 1 RETURNING last_seq, pending`,
+	insertMessage: `INSERT INTO messages (client_id, seq, handle, blob_id, nonce, data, state, publisher, created, expires, changed)
+		VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)`,
+	// Publisher–client pairs for presence (API-040), kept
+	// PresenceRetention after the publisher's last message to the client.
+	recordPublishedTo: `INSERT INTO published_to (publisher, client_id, expires) VALUES (?, ?, ?)
+		ON CONFLICT (publisher, client_id) DO UPDATE SET expires = max(expires, excluded.expires)`,
+	// An acknowledgement that arrives after the TTL does not change an
+	// expired message: expired is final (api.md API-032).
+	markAcked: `UPDATE messages SET state = 1, nonce = NULL, data = NULL, changed = ?
+		WHERE client_id = ? AND seq = ? AND state = 0 AND expires > ? RETURNING blob_id`,
+	markExpired: `UPDATE messages SET state = 2, nonce = NULL, data = NULL, changed = ?
+		WHERE client_id = ? AND seq = ? AND state = 0 RETURNING blob_id`,
+	releasePending:      `UPDATE clients SET pending = pending - ? WHERE client_id = ?`,
+	releaseBlob:         `UPDATE blobs SET refs = refs - ? WHERE blob_id = ?`,
+	deleteReleasedBlob:  `DELETE FROM blobs WHERE blob_id = ? AND refs <= 0`,
+	selectExpired:       `SELECT client_id, seq FROM messages WHERE state = 0 AND expires <= ? LIMIT 10000`,
+	deleteTombstones:    `DELETE FROM messages WHERE state <> 0 AND changed <= ?`,
+	deleteIdempotency:   `DELETE FROM idempotency WHERE expires <= ?`,
+	deleteNonces:        `DELETE FROM nonces WHERE expires <= ?`,
+	deletePublishedTo:   `DELETE FROM published_to WHERE expires <= ?`,
+	deleteTicketRecords: `DELETE FROM ticket_records WHERE expires <= ?`,
+	recordNonce: `INSERT INTO nonces (keyid, nonce, expires) VALUES (?, ?, ?)
+		ON CONFLICT (keyid, nonce) DO UPDATE SET expires = excluded.expires WHERE nonces.expires <= ?`,
+	reserveBatchSeqs: `INSERT INTO batch_seqs (signer, hwm) VALUES (?, ?)
+		ON CONFLICT (signer) DO UPDATE SET hwm = hwm + excluded.hwm RETURNING hwm`,
+	startTicketRecord: `INSERT INTO ticket_records (client_id, latest, retry, expires) VALUES (?, 1, 0, ?)
+		ON CONFLICT (client_id) DO UPDATE SET latest = 1, retry = 0, expires = excluded.expires`,
+	advanceTicketRecord: `UPDATE ticket_records SET latest = ?, retry = ?, expires = ?
+		WHERE client_id = ? AND latest = ? AND retry = ? AND expires > ?`,
+	readMeta:          `SELECT v FROM meta WHERE k = ?`,
+	writeMeta:         `INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v`,
+	savepoint:         `SAVEPOINT request`,
+	releaseSavepoint:  `RELEASE request`,
+	rollbackSavepoint: `ROLLBACK TO request`,
+}
+
+// prepareWriter prepares the writer's statements.
+func (s *Store) prepareWriter() error {
+	for id, q := range writeSQL {
+		st, err := s.w.Prepare(q)
+		if err != nil {
+			return fmt.Errorf("sqlitestore: preparing statement %d: %w", id, err)
+		}
+		s.wstmts[id] = st
+	}
+	return nil
+}
+
+// writeTx is the transaction of one group, with the writer's statements
+// bound to it as they are first used.
+type writeTx struct {
+	tx    *sql.Tx
+	s     *Store
+	stmts [numStmts]*sql.Stmt
+}
+
+func (w *writeTx) stmt(id stmtID) *sql.Stmt {
+	if w.stmts[id] == nil {
+		w.stmts[id] = w.tx.Stmt(w.s.wstmts[id])
+	}
+	return w.stmts[id]
+}
+
+func (w *writeTx) exec(id stmtID, args ...any) (sql.Result, error) {
+	return w.stmt(id).Exec(args...)
+}
+
+func (w *writeTx) queryRow(id stmtID, args ...any) *sql.Row {
+	return w.stmt(id).QueryRow(args...)
+}
+
+// Request states: a caller may give up a request only while it is queued.
+const (
+	queued int32 = iota
+	taken
+	abandoned
+)
+
+// writeReq is one caller's write. apply runs in the group's transaction
+// inside the request's savepoint; for an Ack request (acks not nil) the
+// writer applies the merged acknowledgements instead. committed, if not
+// nil, runs on the writer after the commit when the request succeeded.
+type writeReq struct {
+	state     atomic.Int32
+	apply     func(w *writeTx) error
+	acks      map[[32]byte][]uint64
+	acked     int
+	rows      int
+	committed func()
+	err       error
+	done      chan struct{}
+}
+
+// do queues r for the writer and waits for its answer. A caller whose ctx
+// ends while r is still queued gets ctx.Err() and r is never applied; once
+// the writer took r, the caller waits for the commit and gets its result
+// (the request is committed or fails with its group), whatever ctx says.
+func (s *Store) do(ctx context.Context, r *writeReq) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	r.done = make(chan struct{})
+	s.qmu.Lock()
+	if s.closing {
+		s.qmu.Unlock()
+		return errClosed
+	}
+	s.queue = append(s.queue, r)
+	s.qmu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+	select {
+	case <-r.done:
+		return r.err
+	case <-ctx.Done():
+		if r.state.CompareAndSwap(queued, abandoned) {
+			return ctx.Err()
+		}
+		<-r.done
+		return r.err
+	}
+}
+
+// writeLoop is the writer goroutine; it returns once Close began and the
+// queue is empty.
+func (s *Store) writeLoop() {
+	defer close(s.writerDone)
+	for {
+		group := s.takeGroup()
+		if group == nil {
+			return
+		}
+		s.commitGroup(group)
+	}
+}
+
+// takeGroup waits for queued requests and takes a group of them: every
+// request queued now, within the group bounds. It returns nil when the
+// store is closing and nothing is queued.
+func (s *Store) takeGroup() []*writeReq {
+	for {
+		s.qmu.Lock()
+		var group []*writeReq
+		rows, n := 0, 0
+		for n < len(s.queue) && len(group) < s.maxGroup {
+			r := s.queue[n]
+			if len(group) > 0 && rows+r.rows > maxGroupRows {
+				break
+			}
+			n++
+			if r.state.CompareAndSwap(queued, taken) {
+				group = append(group, r)
+				rows += r.rows
+			}
+		}
+		rest := copy(s.queue, s.queue[n:])
+		clear(s.queue[rest:])
+		s.queue = s.queue[:rest]
+		closing := s.closing
+		s.qmu.Unlock()
+		if len(group) > 0 {
+			return group
+		}
+		if closing && rest == 0 {
+			return nil
+		}
+		if n == 0 {
+			<-s.wake
+		}
+	}
+}
+
+// commitGroup applies a group in one transaction, commits it, runs the
+// onCommit callbacks in order and answers every caller.
+func (s *Store) commitGroup(group []*writeReq) {
+	defer func() {
+		for _, r := range group {
+			close(r.done)
+		}
+	}()
+	fail := func(err error) {
+		for _, r := range group {
+			if r.err == nil {
+				r.err = err
+			}
+		}
+	}
+	tx, err := s.w.BeginTx(context.Background(), nil)
+	if err != nil {
+		fail(err)
+		return
+	}
+	w := &writeTx{tx: tx, s: s}
+	var acks []*writeReq
+	for _, r := range group {
+		if r.acks != nil {
+			acks = append(acks, r)
+		}
+	}
+	var groupErr error
+	if len(acks) > 0 {
+		groupErr = s.inSavepoint(w, func() error { return s.applyAcks(w, acks) }, acks)
+	}
+	for _, r := range group {
+		if groupErr != nil {
+			break
+		}
+		if r.acks == nil {
+			groupErr = s.inSavepoint(w, func() error { return r.apply(w) }, []*writeReq{r})
+		}
+	}
+	if groupErr == nil && s.testHookBeforeCommit != nil {
+		groupErr = s.testHookBeforeCommit(len(group))
+	}
+	if groupErr == nil {
+		groupErr = tx.Commit()
+		s.commits.Add(1)
+	}
+	if groupErr != nil {
+		tx.Rollback()
+		fail(groupErr)
+		return
+	}
+	for _, r := range group {
+		if r.err == nil && r.committed != nil {
+			r.committed()
+		}
+	}
+}
+
+// inSavepoint runs f inside the savepoint of the requests rs. When f
+// fails, its changes are rolled back and every request of rs gets the
+// error; the returned error is one that ends the whole group: a savepoint
+// that cannot be taken, released or rolled back (SQLite rolls back the
+// whole transaction on some errors, and the group cannot then commit).
+func (s *Store) inSavepoint(w *writeTx, f func() error, rs []*writeReq) error {
+	if _, err := w.exec(savepoint); err != nil {
+		return err
+	}
+	if err := f(); err != nil {
+		for _, r := range rs {
+			r.err = err
+		}
+		if _, err := w.exec(rollbackSavepoint); err != nil {
+			return err
+		}
+	}
+	_, err := w.exec(releaseSavepoint)
+	return err
+}
+
+type msgKey struct {
+	c   [32]byte
+	seq uint64
+}
+
+// applyAcks applies the acknowledgements of several Ack requests in one
+// pass of markAcked, then one update per client's pending count and one
+// per blob. An ID named again (in the same call or another of the group)
+// finds the message no longer pending and counts once, for the first.
+func (s *Store) applyAcks(w *writeTx, rs []*writeReq) error {
+	now := ms(s.opt.Now())
+	f := newFinisher(w)
+	for _, r := range rs {
+		r.acked = 0
+		for c, ids := range r.acks {
+			for _, id := range ids {
+				ok, err := f.finish(markAcked, msgKey{c, id}, now)
+				if err != nil {
+					return err
+				}
+				if ok {
+					r.acked++
+				}
+			}
+		}
+	}
+	return f.release()
+}
+
+// finisher moves messages out of Pending (acknowledged or expired) and
+// releases what they held: the client's pending count and the blob's
+// references, counted up and written once per client and blob.
+type finisher struct {
+	w       *writeTx
+	pending map[[32]byte]int
+	blobs   map[int64]int
+}
+
+func newFinisher(w *writeTx) *finisher {
+	return &finisher{w: w, pending: map[[32]byte]int{}, blobs: map[int64]int{}}
+}
+
+// finish marks one message with markAcked or markExpired; it reports
+// whether the message changed (it was pending).
+func (f *finisher) finish(stmt stmtID, k msgKey, now int64) (bool, error) {
+	var blob sql.NullInt64
+	args := []any{now, k.c[:], k.seq}
+	if stmt == markAcked {
+		args = append(args, now)
+	}
+	err := f.w.queryRow(stmt, args...).Scan(&blob)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	f.pending[k.c]++
+	if blob.Valid {
+		f.blobs[blob.Int64]++
+	}
+	return true, nil
+}
+
+// release writes the counts of what the finished messages held; a blob
+// goes with its last reference.
+func (f *finisher) release() error {
+	for c, n := range f.pending {
+		if _, err := f.w.exec(releasePending, n, c[:]); err != nil {
+			return err
+		}
+	}
+	for b, n := range f.blobs {
+		if _, err := f.w.exec(releaseBlob, n, b); err != nil {
+			return err
+		}
+		if _, err := f.w.exec(deleteReleasedBlob, b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
