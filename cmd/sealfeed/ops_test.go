@@ -411,3 +411,128 @@ func TestBackupRestoreServe(t *testing.T) {
 	}
 	t.Logf("backup while publishing held %d of the load's messages (%d published before it began)", len(got)-2, before)
 }
+
+// TestStorageKeyApartFromTheData: a single node given -storage-key keeps
+// no storage.key in its data directory and serves again with the same key
+// from $SEALFEED_STORAGE_KEY_HEX; another key is refused at start; a node
+// whose data directory still holds storage.key warns (OPS-015).
+func TestStorageKeyApartFromTheData(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs server processes")
+	}
+	n := newOpsNode(t)
+	secrets := t.TempDir()
+	key := make([]byte, 32)
+	for i := range key {
+		key[i] = byte(i * 7)
+	}
+	keyFile := filepath.Join(secrets, "storage.key")
+	if err := os.WriteFile(keyFile, []byte(hex.EncodeToString(key)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"-data", n.data(), "-publisher", n.pubFile, "-log-level", "warn"}
+	p := startServe(t, n.addr, append(args, "-storage-key", keyFile)...)
+	if _, err := os.Stat(filepath.Join(n.data(), "storage.key")); err == nil {
+		t.Fatal("the node wrote storage.key into its data directory although -storage-key was given")
+	}
+	p.kill()
+	p = startServeEnv(t, []string{"SEALFEED_STORAGE_KEY_HEX=" + hex.EncodeToString(key)}, n.addr, args...)
+	if strings.Contains(p.output(), "OPS-015") {
+		t.Errorf("warned without storage.key in the data directory:\n%s", p.output())
+	}
+	p.kill()
+
+	other := strings.Repeat("ab", 32)
+	var out, errb strings.Builder
+	t.Setenv("SEALFEED_STORAGE_KEY_HEX", other)
+	if code := run(append([]string{"serve", "-listen", "127.0.0.1:0"}, args...), &out, &errb); code == 0 {
+		t.Fatal("serve started with another storage key")
+	}
+	if strings.Contains(errb.String(), other) {
+		t.Fatal("the error quotes the key")
+	}
+	t.Setenv("SEALFEED_STORAGE_KEY_HEX", "abc")
+	errb.Reset()
+	if code := run(append([]string{"serve", "-listen", "127.0.0.1:0"}, args...), &out, &errb); code == 0 || !strings.Contains(errb.String(), "64 hex digits") {
+		t.Fatalf("a malformed key: %d %s", code, errb.String())
+	}
+
+	// The key copied back beside the database: the node warns.
+	t.Setenv("SEALFEED_STORAGE_KEY_HEX", "")
+	if err := os.WriteFile(filepath.Join(n.data(), "storage.key"), key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p = startServe(t, n.addr, append(args, "-storage-key", keyFile)...)
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(p.output(), "OPS-015") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no warning about storage.key in the data directory:\n%s", p.output())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestStorageKeyParsing(t *testing.T) {
+	dir := t.TempDir()
+	raw := make([]byte, 32)
+	raw[0] = 1
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, b, 0o600)
+		return p
+	}
+	env := func(v string) func(string) string {
+		return func(k string) string {
+			if k == storageKeyEnv {
+				return v
+			}
+			return ""
+		}
+	}
+	for _, tc := range []struct {
+		name, path, env string
+		want            []byte
+		fail            bool
+	}{
+		{"none", "", "", nil, false},
+		{"raw file", write("raw", raw), "", raw, false},
+		{"hex file", write("hex", []byte(hex.EncodeToString(raw)+"\n")), "", raw, false},
+		{"short file", write("short", raw[:31]), "", nil, true},
+		{"file wins over the environment", write("raw2", raw), strings.Repeat("ff", 32), raw, false},
+		{"environment", "", hex.EncodeToString(raw), raw, false},
+		{"environment, not hex", "", strings.Repeat("zz", 32), nil, true},
+		{"environment, short", "", hex.EncodeToString(raw[:31]), nil, true},
+	} {
+		got, err := storageKey(tc.path, env(tc.env))
+		if (err != nil) != tc.fail || string(got) != string(tc.want) {
+			t.Errorf("%s: %x, %v", tc.name, got, err)
+		}
+		if err != nil && tc.env != "" && strings.Contains(err.Error(), tc.env) {
+			t.Errorf("%s: the error quotes the key", tc.name)
+		}
+	}
+}
+
+// TestDemoPageOffByDefault: serve mounts the browser demo at /demo/ only
+// with -demo-page.
+func TestDemoPageOffByDefault(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs server processes")
+	}
+	n := newOpsNode(t)
+	for _, tc := range []struct {
+		flags []string
+		want  int
+	}{{nil, http.StatusNotFound}, {[]string{"-demo-page"}, http.StatusOK}} {
+		p := startServe(t, n.addr, append([]string{"-data", n.data(), "-log-level", "error"}, tc.flags...)...)
+		resp, err := http.Get("http://" + n.addr + "/demo/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("serve %v: /demo/ answered %d, want %d", tc.flags, resp.StatusCode, tc.want)
+		}
+		p.kill()
+	}
+}
