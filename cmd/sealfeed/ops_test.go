@@ -17,12 +17,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/sealfeed/sealfeed/client"
+
 	"github.com/sealfeed/sealfeed/internal/keyfile"
+	"github.com/sealfeed/sealfeed/internal/natstest"
 	"github.com/sealfeed/sealfeed/internal/testpki"
 	"github.com/sealfeed/sealfeed/protocol/handshake"
 	"github.com/sealfeed/sealfeed/protocol/sig"
 	"github.com/sealfeed/sealfeed/publisher"
+	"github.com/sealfeed/sealfeed/server/store/jsstore"
 	"github.com/sealfeed/sealfeed/server/store/sqlitestore"
 )
 
@@ -534,5 +538,54 @@ func TestDemoPageOffByDefault(t *testing.T) {
 			t.Errorf("serve %v: /demo/ answered %d, want %d", tc.flags, resp.StatusCode, tc.want)
 		}
 		p.kill()
+	}
+}
+
+// TestStoreNewEpochInACluster: after a JetStream restore, 'sealfeed store
+// new-epoch' replaces the cluster store's epoch (ID-004, OPS-016); with
+// another storage key it refuses and leaves the epoch.
+func TestStoreNewEpochInACluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a NATS server")
+	}
+	c := natstest.Start(t, 1)
+	nc, err := nats.Connect(c.URLs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	key := make([]byte, 32)
+	key[5] = 9
+	s, err := jsstore.Open(ctx, nc, jsstore.Options{StorageKey: key, Replicas: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := s.Epoch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "storage.key")
+	os.WriteFile(keyFile, key, 0o600)
+	wrongFile := filepath.Join(dir, "wrong.key")
+	os.WriteFile(wrongFile, make([]byte, 32), 0o600)
+	var out, errb strings.Builder
+	if code := run([]string{"store", "new-epoch", "-nats", c.URLs(), "-storage-key", wrongFile, "-replicas", "1"}, &out, &errb); code == 0 {
+		t.Fatalf("new-epoch with another storage key: %s", out.String())
+	}
+	if e, _ := s.Epoch(ctx); e != before {
+		t.Fatal("a refused new-epoch changed the epoch")
+	}
+	if code := run([]string{"store", "new-epoch", "-nats", c.URLs(), "-storage-key", keyFile, "-replicas", "1"}, &out, &errb); code != 0 {
+		t.Fatalf("store new-epoch: %s", errb.String())
+	}
+	after, err := s.Epoch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after == before || !strings.Contains(out.String(), hex.EncodeToString(after[:])) {
+		t.Fatalf("epoch %x before, %x after; printed %q", before, after, out.String())
 	}
 }

@@ -9,7 +9,11 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"time"
 
+	"github.com/nats-io/nats.go"
+
+	"github.com/sealfeed/sealfeed/server/store/jsstore"
 	"github.com/sealfeed/sealfeed/server/store/sqlitestore"
 )
 
@@ -19,6 +23,9 @@ const storeUsage = `usage: sealfeed store <backup|restore> [flags]
            snapshot, stamped with the data format (OPS-013)
   restore  put a backup back as a node's database and start a new store epoch,
            with the node stopped (OPS-014)
+  new-epoch
+           start a new store epoch in a cluster's JetStream store, after
+           restoring it with JetStream's own tools (OPS-016)
 
 Cluster nodes keep their data in NATS JetStream: back it up with JetStream's
 own tools (docs/operations.md).
@@ -36,6 +43,8 @@ func storeCommand(args []string, stdout, stderr io.Writer) error {
 		return storeBackup(ctx, args[1:], stdout, stderr)
 	case "restore":
 		return storeRestore(ctx, args[1:], stdout, stderr)
+	case "new-epoch":
+		return storeNewEpoch(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "-help", "help":
 		fmt.Fprint(stdout, storeUsage)
 		return nil
@@ -105,5 +114,49 @@ func storeRestore(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	fmt.Fprintf(stdout, "restored %s into %s; new store epoch %x: clients start a new replay window\n", *in, dbPath(*data), epoch)
+	return nil
+}
+
+func storeNewEpoch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("store new-epoch", "-nats URLS -storage-key FILE", "Starts a new store epoch (ID-004) in a cluster's JetStream store: run it once after restoring the\n"+
+		"stream and buckets from a JetStream backup, before any node serves from them (OPS-016).", stderr)
+	urls := fs.String("nats", "", "NATS JetStream server URLs, comma-separated")
+	keyFile := fs.String("storage-key", "", "file with the cluster's storage key (or $"+storageKeyEnv+")")
+	prefix := fs.String("prefix", "", "stream and bucket name prefix, if not the default")
+	replicas := fs.Int("replicas", 3, "replicas of the stream and buckets, as the nodes run them")
+	if err := parseFlags(fs, args, nil); err != nil {
+		return err
+	}
+	if *urls == "" {
+		return errors.New("-nats is required")
+	}
+	key, err := storageKey(*keyFile, os.Getenv)
+	if err != nil {
+		return err
+	}
+	if key == nil {
+		return fmt.Errorf("the cluster's storage key is required: -storage-key or $%s", storageKeyEnv)
+	}
+	nc, err := nats.Connect(*urls, nats.Timeout(10*time.Second))
+	if err != nil {
+		return fmt.Errorf("NATS %s: %w", *urls, err)
+	}
+	defer nc.Close()
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	s, err := jsstore.Open(ctx, nc, jsstore.Options{StorageKey: key, Replicas: *replicas, Prefix: *prefix})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	old, err := s.Epoch(ctx)
+	if err != nil {
+		return fmt.Errorf("the store's epoch does not open under this storage key: %w", err)
+	}
+	epoch, err := s.NewEpoch(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "store epoch %x replaced by %x: clients start a new replay window\n", old, epoch)
 	return nil
 }
