@@ -67,7 +67,7 @@ func serveCommand(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&f.sync, "sync", "FULL", "SQLite synchronous mode: FULL (survives power loss) or NORMAL (survives a crash)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
-	demoPage := fs.Bool("demo-page", false, "serve the browser demo at /demo/ (on in 'sealfeed demo')")
+	demoPage := fs.Bool("demo-page", false, "serve the browser demo at /demo/ (interop/ts/README.md)")
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "serve HTTPS and WSS with this certificate chain (PEM, leaf first); re-read when it changes (OPS-010)")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "private key of -tls-cert (PEM)")
 	fs.StringVar(&f.trustedProxies, "trusted-proxies", "", "reverse proxies (CIDRs or addresses, comma-separated) whose X-Forwarded-For or Forwarded\nclient address the per-address limits use; from any other peer those headers are ignored (OPS-011, docs/proxies.md)")
