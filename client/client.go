@@ -18,6 +18,7 @@ package client
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -94,7 +95,11 @@ type Config struct {
 	HeartbeatInterval, HeartbeatTimeout time.Duration
 
 	Header http.Header // extra headers for the WebSocket upgrade
-	Logger *slog.Logger
+	// TLSConfig is used for wss:// URLs; nil: the system's roots. The
+	// server is authenticated inside the protocol whatever TLS says
+	// (ID-003, CRED-*); TLS hides metadata and satisfies proxies.
+	TLSConfig *tls.Config
+	Logger    *slog.Logger
 }
 
 // Message is one verified, decrypted message.
@@ -555,7 +560,7 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.HandshakeTimeout)
 	defer cancel()
 	url := c.endpoint()
-	ws, err := wsframe.Dial(ctx, url, c.cfg.Header, c.cfg.HandshakeTimeout)
+	ws, err := wsframe.Dial(ctx, url, c.cfg.Header, c.cfg.HandshakeTimeout, c.cfg.TLSConfig)
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}

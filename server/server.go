@@ -27,6 +27,7 @@ import (
 	"github.com/sealfeed/sealfeed/protocol/handshake"
 	"github.com/sealfeed/sealfeed/protocol/session"
 	"github.com/sealfeed/sealfeed/protocol/sig"
+	"github.com/sealfeed/sealfeed/server/clientaddr"
 	"github.com/sealfeed/sealfeed/server/core"
 	"github.com/sealfeed/sealfeed/server/restapi"
 	"github.com/sealfeed/sealfeed/server/store"
@@ -80,6 +81,14 @@ type Config struct {
 	// its sessions with going_away and refuses new ones and publishes
 	// until the store answers again (OPS-003, OPS-004); 0: 5 s.
 	SickAfter time.Duration
+	// TrustedProxies are the reverse proxies whose forwarded client
+	// addresses the per-address limits use (OPS-011); nil: none, every
+	// connection counts under its peer's address.
+	TrustedProxies *clientaddr.Resolver
+	// StorageKey, if set, is the embedded store's 32-byte payload key,
+	// kept wherever the operator chooses; nil: DataDir/storage.key,
+	// created on first start (OPS-015).
+	StorageKey []byte
 	// Store replaces the embedded SQLite store (other engines).
 	Store store.Store
 	// Cluster, if set, makes the node one of several sharing a NATS
@@ -187,9 +196,14 @@ func New(cfg Config) (*Node, error) {
 		n.checkClock(context.Background())
 	}
 	if n.Store == nil {
-		storageKey, err := loadOrCreateSecret(filepath.Join(cfg.DataDir, "storage.key"))
-		if err != nil {
-			return nil, fmt.Errorf("server: storage key: %w", err)
+		storageKey := cfg.StorageKey
+		if storageKey == nil {
+			if storageKey, err = loadOrCreateSecret(filepath.Join(cfg.DataDir, "storage.key")); err != nil {
+				return nil, fmt.Errorf("server: storage key: %w", err)
+			}
+		} else if _, err := os.Stat(filepath.Join(cfg.DataDir, "storage.key")); err == nil {
+			cfg.Logger.Warn("the storage key is given apart from the data directory, but storage.key is still in it: whoever copies the directory has both (OPS-015)",
+				"file", filepath.Join(cfg.DataDir, "storage.key"))
 		}
 		s, err := sqlitestore.Open(filepath.Join(cfg.DataDir, "sealfeed.db"), sqlitestore.Options{StorageKey: storageKey, Synchronous: cfg.Synchronous, Now: cfg.Now})
 		if err != nil {
@@ -277,7 +291,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.WS = wsapi.New(wsapi.Config{Hub: n.Hub, Handshake: hsConfig, HandshakeTimeout: cfg.HandshakeTimeout,
 		IdleTimeout: cfg.IdleTimeout, MaxConnsPerIP: cfg.MaxConnsPerIP, MaxHandshakesPerIP: cfg.MaxHandshakesPerIP,
-		SendQueue: cfg.SendQueue, Logger: cfg.Logger})
+		SendQueue: cfg.SendQueue, Logger: cfg.Logger, ClientIP: cfg.TrustedProxies.ClientIP})
 	bytesOf := func(b []byte) func() []byte {
 		if b == nil {
 			return nil

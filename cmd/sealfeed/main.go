@@ -29,6 +29,10 @@ commands:
   credential
           issue a server credential or a revocation list signed by an
           authority key, or show one
+  store   back up a node's embedded store while it serves, or restore one
+          (a restore starts a new store epoch)
+  version print the version, VCS revision, Go, protocol and data format
+          versions (also --version)
 
 Run 'sealfeed <command> --help' for the flags of a command.
 `
@@ -60,6 +64,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = keygenCommand(args[1:], stdout, stderr)
 	case "credential":
 		err = credentialCommand(args[1:], stdout, stderr)
+	case "store":
+		err = storeCommand(args[1:], stdout, stderr)
+	case "version", "--version", "-version":
+		err = versionCommand(args[1:], stdout, stderr)
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/tls"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -22,12 +23,14 @@ import (
 	"github.com/sealfeed/sealfeed/protocol/sig"
 	"github.com/sealfeed/sealfeed/protocol/suite"
 	"github.com/sealfeed/sealfeed/server"
+	"github.com/sealfeed/sealfeed/server/certfile"
+	"github.com/sealfeed/sealfeed/server/clientaddr"
 	"github.com/sealfeed/sealfeed/server/demopage"
 )
 
 type serveFlags struct {
 	listen, data, config, credential, revocation, realm, sync, logLevel, logFormat, pprof                      string
-	nats, storageKey, aeads                                                                                    string
+	nats, storageKey, aeads, tlsCert, tlsKey, trustedProxies                                                   string
 	replicas                                                                                                   int
 	publishers, authorities, presencePublishers                                                                listFlag
 	tick, handshakeTimeout, idleTimeout, ticketLifetime, ticketRotation, storeTimeout, sickAfter, maxClockSkew time.Duration
@@ -64,9 +67,12 @@ func serveCommand(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&f.sync, "sync", "FULL", "SQLite synchronous mode: FULL (survives power loss) or NORMAL (survives a crash)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
-	demoPage := fs.Bool("demo-page", true, "serve the browser demo at /demo/")
+	demoPage := fs.Bool("demo-page", false, "serve the browser demo at /demo/ (interop/ts/README.md)")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "serve HTTPS and WSS with this certificate chain (PEM, leaf first); re-read when it changes (OPS-010)")
+	fs.StringVar(&f.tlsKey, "tls-key", "", "private key of -tls-cert (PEM)")
+	fs.StringVar(&f.trustedProxies, "trusted-proxies", "", "reverse proxies (CIDRs or addresses, comma-separated) whose X-Forwarded-For or Forwarded\nclient address the per-address limits use; from any other peer those headers are ignored (OPS-011, docs/proxies.md)")
 	fs.StringVar(&f.nats, "nats", "", "cluster mode: NATS JetStream server URLs, comma-separated (docs/scale-out.md)")
-	fs.StringVar(&f.storageKey, "storage-key", "", "cluster mode: file with the 32-byte payload key every node shares (hex or raw)")
+	fs.StringVar(&f.storageKey, "storage-key", "", "file with the 32-byte payload key (hex or raw): in cluster mode the key every node shares;\non a single node it replaces -data's storage.key, so the key can live apart from the database\n(OPS-015; or $"+storageKeyEnv+", 64 hex digits)")
 	fs.IntVar(&f.replicas, "replicas", 3, "cluster mode: replicas of the JetStream stream and buckets")
 	fs.DurationVar(&f.maxClockSkew, "max-clock-skew", 30*time.Second, "cluster mode: warn when this node's clock is further than this from the store's (DLV-041);\nmessage expiry follows the store's clock whatever this says (DLV-040)")
 	fs.StringVar(&f.pprof, "pprof", "", "serve Go's pprof profiles on this separate address (e.g. 127.0.0.1:6060); off by default")
@@ -127,17 +133,32 @@ func serveCommand(args []string, stdout, stderr io.Writer) error {
 		}
 		cfg.Realm = c.Realm
 	}
+	if cfg.TrustedProxies, err = clientaddr.ParseTrusted(f.trustedProxies); err != nil {
+		return fmt.Errorf("-trusted-proxies: %w", err)
+	}
+	var cert *certfile.Cert
+	if (f.tlsCert == "") != (f.tlsKey == "") {
+		return fmt.Errorf("-tls-cert and -tls-key go together")
+	}
+	if f.tlsCert != "" {
+		if cert, err = certfile.Load(f.tlsCert, f.tlsKey, log); err != nil {
+			return err
+		}
+	}
 	if *demoPage {
 		cfg.Extra = map[string]http.Handler{"/demo/": http.StripPrefix("/demo/", demopage.Handler())}
 	}
+	key, err := storageKey(f.storageKey, os.Getenv)
+	if err != nil {
+		return err
+	}
 	if f.nats != "" {
-		key, err := readStorageKey(f.storageKey)
-		if err != nil {
-			return err
+		if key == nil {
+			return fmt.Errorf("cluster mode needs -storage-key (the same file on every node) or $%s", storageKeyEnv)
 		}
 		cfg.Cluster = &server.ClusterConfig{NATS: f.nats, StorageKey: key, Replicas: f.replicas}
-	} else if f.storageKey != "" {
-		return fmt.Errorf("-storage-key is for cluster mode (-nats); a single node keeps its key in -data")
+	} else {
+		cfg.StorageKey = key
 	}
 	n, err := server.New(cfg)
 	if err != nil {
@@ -155,11 +176,16 @@ func serveCommand(args []string, stdout, stderr io.Writer) error {
 		n.Close()
 		return err
 	}
+	scheme, wsScheme := "http", "ws"
+	if cert != nil {
+		l = tls.NewListener(l, cert.TLSConfig())
+		scheme, wsScheme = "https", "wss"
+	}
 	if n.Created {
 		fmt.Fprintf(stdout, "created identity key %s\n", filepath.Join(f.data, "server.key"))
 	}
 	fmt.Fprintf(stdout, "fingerprint %s\n", n.Fingerprint())
-	fmt.Fprintf(stdout, "listening on http://%s (clients: ws://%s%s, %d publisher keys)\n", l.Addr(), l.Addr(), server.WebSocketPath, len(cfg.Publishers))
+	fmt.Fprintf(stdout, "listening on %s://%s (clients: %s://%s%s, %d publisher keys)\n", scheme, l.Addr(), wsScheme, l.Addr(), server.WebSocketPath, len(cfg.Publishers))
 	if len(cfg.Publishers) == 0 {
 		log.Warn("no publisher keys registered: every publish will be refused (use -publisher)")
 	}
@@ -205,11 +231,24 @@ func loadPublicKeyArg(v string) (ed25519.PublicKey, error) {
 	return k.Bytes(), nil
 }
 
-// readStorageKey reads a cluster's shared storage key: 32 raw bytes or 64
-// hex digits.
-func readStorageKey(path string) ([]byte, error) {
+// storageKeyEnv names the environment variable that may hold the storage
+// key itself, 64 hex digits, instead of -storage-key (OPS-015); SEALFEED_STORAGE_KEY
+// is the -storage-key flag, a file name, like every flag's variable.
+const storageKeyEnv = "SEALFEED_STORAGE_KEY_HEX"
+
+// storageKey reads the storage key from the -storage-key file (32 raw
+// bytes or 64 hex digits) or else from $SEALFEED_STORAGE_KEY_HEX; nil when
+// neither is set. Errors never quote the key.
+func storageKey(path string, getenv func(string) string) ([]byte, error) {
 	if path == "" {
-		return nil, fmt.Errorf("cluster mode needs -storage-key (the same file on every node)")
+		v := getenv(storageKeyEnv)
+		if v == "" {
+			return nil, nil
+		}
+		if k, err := hex.DecodeString(strings.TrimSpace(v)); err == nil && len(k) == 32 {
+			return k, nil
+		}
+		return nil, fmt.Errorf("$%s: want 64 hex digits", storageKeyEnv)
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {

@@ -55,7 +55,10 @@ type Config struct {
 	SendQueue int
 	// WriteTimeout bounds one write; 0: 10 s.
 	WriteTimeout time.Duration
-	Logger       *slog.Logger
+	// ClientIP returns the address the per-address limits count a
+	// request under (OPS-011); nil: the peer's address.
+	ClientIP func(*http.Request) string
+	Logger   *slog.Logger
 }
 
 // Stats are the transport's counters.
@@ -102,6 +105,9 @@ func New(cfg Config) *Handler {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ClientIP == nil {
+		cfg.ClientIP = clientIP
 	}
 	h := &Handler{cfg: cfg, log: cfg.Logger, conns: map[string]int{}, hs: map[string]int{}, peers: map[*peer]struct{}{},
 		stop: make(chan struct{})}
@@ -173,7 +179,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "subprotocol sealfeed.v1 required", http.StatusBadRequest)
 		return
 	}
-	ip := clientIP(r)
+	ip := h.cfg.ClientIP(r)
 	if !h.acquire(h.conns, ip, h.cfg.MaxConnsPerIP) {
 		h.Stats.Rejected.Add(1)
 		w.Header().Set("Retry-After", "5")

@@ -129,7 +129,7 @@ test('the /demo/ page shows verified messages in Chromium', { timeout: 240_000 }
     await run(bin, ['keygen', '-out', key, '-pub', pub], { timeoutMs: 15_000 });
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
-    server = spawn(bin, ['serve', '-listen', `127.0.0.1:${port}`, '-data', join(dir, 'data'), '-publisher', pub, '-sync', 'NORMAL'], {
+    server = spawn(bin, ['serve', '-listen', `127.0.0.1:${port}`, '-data', join(dir, 'data'), '-publisher', pub, '-sync', 'NORMAL', '-demo-page'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     server.stdout!.on('data', (d) => logs.push(`serve: ${String(d).trimEnd()}`));

@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/tls"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/sealfeed/sealfeed/client"
+	"github.com/sealfeed/sealfeed/internal/keyfile"
+	"github.com/sealfeed/sealfeed/internal/testpki"
+	"github.com/sealfeed/sealfeed/protocol/handshake"
+	"github.com/sealfeed/sealfeed/publisher"
+)
+
+// guideBlock returns the first fenced block of the given language in a
+// file of docs/.
+func guideBlock(t *testing.T, doc, lang string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "docs", doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "```"+lang+"\n")
+	if !ok {
+		t.Fatalf("docs/%s has no %s block", doc, lang)
+	}
+	block, _, ok := strings.Cut(rest, "```")
+	if !ok {
+		t.Fatalf("docs/%s: unterminated %s block", doc, lang)
+	}
+	return block
+}
+
+// replaceOnce replaces old, which must occur exactly once in s, so the
+// test notices when the guide changes under it.
+func replaceOnce(t *testing.T, s, old, new string) string {
+	t.Helper()
+	if n := strings.Count(s, old); n != 1 {
+		t.Fatalf("the guide's nginx block has %q %d times, want once", old, n)
+	}
+	return strings.Replace(s, old, new, 1)
+}
+
+// dialFromAddr opens a WebSocket connection to url from the local address
+// ip (any 127.x.y.z reaches loopback on Linux) with extra headers, and
+// returns the status of the upgrade.
+func dialFromAddr(t *testing.T, url, ip string, tlsConfig *tls.Config, h http.Header) int {
+	t.Helper()
+	nd := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
+	d := websocket.Dialer{Subprotocols: []string{"sealfeed.v1"}, NetDialContext: nd.DialContext, TLSClientConfig: tlsConfig, HandshakeTimeout: 5 * time.Second}
+	ws, resp, err := d.Dial(url, h)
+	if err == nil {
+		t.Cleanup(func() { ws.Close() })
+	}
+	if resp == nil {
+		t.Fatalf("dial %s from %s: %v", url, ip, err)
+	}
+	return resp.StatusCode
+}
+
+// TestNginxGuideConfig runs the nginx configuration of docs/proxies.md,
+// with its listen address, upstream and certificate paths replaced, in
+// front of a node started with -trusted-proxies 127.0.0.1 (OPS-011): a
+// client over wss:// and a publisher over https:// through nginx (the
+// upgrade, Host kept for the signature), and the per-address limit counts
+// the forwarded address: a second connection from one client address is
+// refused, another address connects, a client's own X-Forwarded-For is
+// ignored, and so is one sent straight to the node. It runs only where
+// nginx is installed (CI installs it), on loopback.
+func TestNginxGuideConfig(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs nginx and a server process")
+	}
+	nginx, err := exec.LookPath("nginx")
+	if err != nil {
+		nginx, err = exec.LookPath("/usr/sbin/nginx") // not on a user's PATH in Debian
+	}
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("nginx is not installed; CI runs this test (./scripts/test installs nginx)")
+		}
+		t.Skip("nginx is not installed (Debian: apt-get install nginx)")
+	}
+	n := newOpsNode(t)
+	proxyAddr := freeAddr(t)
+	// -authority: publishers sign for the proxy's address, which reaches
+	// the node only if nginx keeps Host (API-039).
+	n.proc = startServe(t, n.addr, "-data", n.data(), "-publisher", n.pubFile, "-log-level", "warn",
+		"-trusted-proxies", "127.0.0.1", "-max-conns-per-ip", "1", "-authority", proxyAddr)
+	n.loadPin(t)
+
+	dir := t.TempDir()
+	ca := testpki.NewCA(t, "nginx test CA")
+	certPath, keyPath, _ := ca.WriteLeaf(t, dir, "proxy")
+	conf := guideBlock(t, "proxies.md", "nginx")
+	conf = replaceOnce(t, conf, "listen 443 ssl;", "listen "+proxyAddr+" ssl;")
+	conf = replaceOnce(t, conf, "server 127.0.0.1:8080;", "server "+n.addr+";")
+	conf = replaceOnce(t, conf, "/etc/ssl/sealfeed/fullchain.pem", certPath)
+	conf = replaceOnce(t, conf, "/etc/ssl/sealfeed/privkey.pem", keyPath)
+	if err := os.WriteFile(filepath.Join(dir, "sealfeed.conf"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	main := `daemon off;
+master_process off;
+pid ` + dir + `/nginx.pid;
+error_log ` + dir + `/error.log warn;
+events { worker_connections 64; }
+http {
+    access_log off;
+    client_body_temp_path ` + dir + `/body;
+    proxy_temp_path ` + dir + `/proxy;
+    fastcgi_temp_path ` + dir + `/fastcgi;
+    uwsgi_temp_path ` + dir + `/uwsgi;
+    scgi_temp_path ` + dir + `/scgi;
+    include ` + dir + `/sealfeed.conf;
+}
+`
+	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(main), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(nginx, "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", filepath.Join(dir, "nginx.conf"))
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", proxyAddr)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+			t.Fatalf("nginx did not start: %v\n%s%s", err, out.String(), log)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	tlsConfig := &tls.Config{RootCAs: ca.Pool()}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	idKey, _ := keyfile.Generate()
+	c, err := client.Dial(ctx, client.Config{URL: "wss://" + proxyAddr + "/v1/ws", PinnedKeyID: &n.pin, Identity: idKey, TLSConfig: tlsConfig})
+	if err != nil {
+		t.Fatalf("client through nginx: %v", err)
+	}
+	defer c.Close()
+	p := publisher.New("https://"+proxyAddr, n.pubKey)
+	p.HTTP = &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConfig}, Timeout: 10 * time.Second}
+	to := handshake.ClientID(idKey.Public().(ed25519.PublicKey))
+	if _, err := p.Publish(ctx, publisher.Message{To: [][32]byte{to}, Payload: []byte("through nginx")}, ""); err != nil {
+		t.Fatalf("publish through nginx: %v", err)
+	}
+	select {
+	case m := <-c.Messages():
+		if string(m.Payload) != "through nginx" {
+			t.Fatalf("got %q", m.Payload)
+		}
+	case <-ctx.Done():
+		t.Fatal("no message through nginx")
+	}
+
+	wss := "wss://" + proxyAddr + "/v1/ws"
+	if got := dialFromAddr(t, wss, "127.0.0.2", tlsConfig, nil); got != http.StatusSwitchingProtocols {
+		t.Fatalf("first connection from 127.0.0.2 through nginx: %d", got)
+	}
+	if got := dialFromAddr(t, wss, "127.0.0.2", tlsConfig, nil); got != http.StatusTooManyRequests {
+		t.Fatalf("second connection from 127.0.0.2 through nginx: %d, want 429 (counted under the forwarded address)", got)
+	}
+	spoof := http.Header{"X-Forwarded-For": {"127.0.0.2"}}
+	if got := dialFromAddr(t, wss, "127.0.0.3", tlsConfig, spoof); got != http.StatusSwitchingProtocols {
+		t.Fatalf("127.0.0.3 claiming to be 127.0.0.2: %d, want 101 (the client's own header ignored)", got)
+	}
+	direct := http.Header{"X-Forwarded-For": {"198.51.100.7"}}
+	if got := dialFromAddr(t, "ws://"+n.addr+"/v1/ws", "127.0.0.2", nil, direct); got != http.StatusTooManyRequests {
+		t.Fatalf("127.0.0.2 straight to the node with X-Forwarded-For: %d, want 429 (an untrusted peer's header ignored)", got)
+	}
+}
