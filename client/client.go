@@ -541,9 +541,17 @@ type conn struct {
 }
 
 func (c *Client) connect(ctx context.Context) (*conn, error) {
-	hcfg := &handshake.ClientConfig{PinnedKeyID: c.cfg.PinnedKeyID, Identity: c.cfg.Identity,
+	hcfg := &handshake.ClientConfig{Identity: c.cfg.Identity,
 		Groups: c.cfg.Groups, AEADs: c.cfg.AEADs, GREASE: true}
 	c.st.mu.Lock()
+	if c.cfg.PinnedKeyID != nil {
+		// ID-010: the configured fingerprint, or the keys learned from it.
+		p := c.st.pinsFor(*c.cfg.PinnedKeyID)
+		hcfg.PinnedKeyID = &p[0]
+		if len(p) > 1 {
+			hcfg.NextPinnedKeyID = &p[1]
+		}
+	}
 	if c.cfg.Trust != nil {
 		t := *c.cfg.Trust
 		t.MinRevocationNumber = max(t.MinRevocationNumber, c.st.Revocation)
@@ -605,6 +613,15 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 	if rl := hs.RevocationList(); rl != nil {
 		c.st.Revocation = max(c.st.Revocation, rl.Number)
 	}
+	var learned *[32]byte
+	if k := hs.NextServerKey(); k != nil {
+		id := k.ID()
+		learned = &id
+	}
+	// ID-010, ID-012: the pins become the key the server authenticated
+	// with and the next key it announced, saved with the rest before any
+	// delivery.
+	pinsChanged := c.cfg.PinnedKeyID != nil && c.st.learnPins(*c.cfg.PinnedKeyID, info.ServerKey.ID(), learned)
 	err = c.saveLocked(nil)
 	c.st.mu.Unlock()
 	if err != nil {
@@ -627,6 +644,14 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 	c.clientID, c.cur = info.ClientID, cn
 	c.mu.Unlock()
 	c.log.Info("connected", "client_id", fmt.Sprintf("%x", info.ClientID[:8]), "resumed", info.Resumed)
+	if pinsChanged {
+		id := info.ServerKey.ID()
+		attrs := []any{"server_key", fmt.Sprintf("%x", id[:])}
+		if learned != nil {
+			attrs = append(attrs, "next_server_key", fmt.Sprintf("%x", learned[:]))
+		}
+		c.log.Info("pinned server keys changed (ID-010)", attrs...)
+	}
 	c.event(Event{Connected: true, ClientID: info.ClientID, Resumed: info.Resumed})
 	return cn, nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/sealfeed/sealfeed/protocol/batch"
 	"github.com/sealfeed/sealfeed/protocol/handshake"
 	"github.com/sealfeed/sealfeed/protocol/session"
+	"github.com/sealfeed/sealfeed/protocol/sig"
 	"github.com/sealfeed/sealfeed/protocol/wire"
 )
 
@@ -407,6 +408,37 @@ func ClientTests() []*clientTest {
 			setup: withBugs(serverBugs{closeAfterServerHello: true})},
 		&clientTest{id: "client/handshake/plaintext-alert", reqs: []string{"ALERT-004"}, want: expect{alert: alert.HandshakeFailure, peer: true},
 			setup: withBugs(serverBugs{garbage: wire.AppendPlaintextFrame(nil, wire.AppendAlert(nil, alert.HandshakeFailure))})},
+		// Server-key rotation (§5.3): keys per connection, the shim pins
+		// the first (CONF-030).
+		rotation("learn-then-switch", []string{"ID-010", "ID-012", "HS-070", "CONF-030"},
+			"the server announces its next key; the client connects to that key next, without reconfiguration",
+			expect{ok: true, conns: 2, sameID: true, messages: []msg{m1, m2}}, keyOld|announceNew, keyNew),
+		rotation("never-announced", []string{"ID-003", "ID-010", "CONF-030"},
+			"the server switches keys without announcing the new one: the client refuses it",
+			expect{alert: alert.UnknownServerKey, conns: 2, sameID: true, messages: []msg{m1}}, keyOld, keyNew),
+		rotation("announcement-withdrawn", []string{"ID-010", "CONF-030"},
+			"an announcement the next connection no longer carries is forgotten: the client refuses the key it named",
+			expect{alert: alert.UnknownServerKey, conns: 3, sameID: true, messages: []msg{m1, m2}}, keyOld|announceNew, keyOld, keyNew),
+		rotation("old-key-after-switch", []string{"ID-010", "CONF-030"},
+			"once the client has authenticated the new key it no longer accepts the old one",
+			expect{alert: alert.UnknownServerKey, conns: 3, sameID: true, messages: []msg{m1, m2}}, keyOld|announceNew, keyNew, keyOld),
+		rotation("second-pin-kept", []string{"ID-010", "HS-070", "CONF-030"},
+			"a client accepts the announcing key and the announced one on every connection until the switch",
+			expect{ok: true, conns: 3, sameID: true, messages: []msg{m1, m2, {id: 3, payload: "third"}}}, keyOld|announceNew, keyOld|announceNew, keyNew),
+		&clientTest{id: "client/rotation/announcement-unsigned", reqs: []string{"ID-011", "HS-022", "CONF-030"},
+			doc:  "next_server_key added to ServerIdentity in flight, ServerVerify unchanged: the handshake fails",
+			want: expect{alert: alert.BadSignature},
+			setup: withBugs(serverBugs{editFlight: func(ms [][]byte) [][]byte {
+				si, err := handshake.ParseServerIdentity(ms[0][4:])
+				if err != nil {
+					panic(err)
+				}
+				next := make([]byte, 32)
+				copy(next, ed25519.NewKeyFromSeed(bytes.Repeat([]byte{0x33}, 32)).Public().(ed25519.PublicKey))
+				si.Extensions = []wire.Extension{{Type: wire.ExtNextServerKey, Data: next}}
+				ms[0] = si.AppendTo(nil)
+				return ms
+			}})},
 		&clientTest{id: "client/handshake/wrong-server-key", reqs: []string{"ID-003"}, want: expect{alert: alert.UnknownServerKey},
 			setup: withBugs(serverBugs{}),
 			args: func(e *env) []string {
@@ -677,6 +709,50 @@ func ClientTests() []*clientTest {
 }
 
 // withMsgs sets the messages a failing test delivers before it fails.
+// rotation step flags: which key a connection's server uses and whether it
+// announces the next one.
+const (
+	keyOld      = 1
+	keyNew      = 2
+	announceNew = 4
+)
+
+// rotation is a key-identified client test over one connection per step:
+// each step's server uses the old key (e.serverKey, which the shim pins) or
+// a new one, announcing the new key or not; the connections deliver m1, m2
+// and "third" in turn, and a connection the client refuses ends the test.
+func rotation(name string, reqs []string, doc string, want expect, steps ...int) *clientTest {
+	newKey := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{0x31}, 32))
+	return &clientTest{id: "client/rotation/" + name, reqs: reqs, doc: doc, needs: []string{"identity"}, want: want,
+		setup: func(e *env) *peer {
+			next, err := sig.ParsePublicKey(newKey.Public().(ed25519.PublicKey))
+			if err != nil {
+				panic(err)
+			}
+			return &peer{cfg: func(i int) *handshake.ServerConfig {
+				c := rawConfig(e)
+				if steps[i]&keyNew != 0 {
+					c.Key = newKey
+				}
+				if steps[i]&announceNew != 0 {
+					c.NextKey = next
+				}
+				return c
+			},
+				script: func(i int, c *conn) error {
+					m := []msg{m1, m2, {id: 3, payload: "third"}}[i]
+					if err := c.deliver(uint64(i+1), m); err != nil {
+						return err
+					}
+					if got := c.acks(1, 5*time.Second); len(got) < 1 {
+						return fmt.Errorf("message %d not acknowledged", m.id)
+					}
+					return c.Close()
+				}}
+		},
+		args: func(e *env) []string { return append(e.pinArgs(), "-identity-seed", strings.Repeat("0b", 32)) }}
+}
+
 func withMsgs(t *clientTest, ms ...msg) *clientTest {
 	t.want.messages = ms
 	return t

@@ -220,7 +220,14 @@ func (p *peer) run(ctx context.Context, i int, ws *websocket.Conn) error {
 	if err != nil {
 		return err
 	}
-	c := &conn{p: p, i: i, ws: ws, sess: sess, keys: keys, key: p.key, read: read, write: write}
+	// Batches are signed with the key of this connection's handshake
+	// (BATCH-010): a test that rotates keys (ID-010) uses another per
+	// connection.
+	key := p.key
+	if cfg.Key != nil {
+		key = cfg.Key
+	}
+	c := &conn{p: p, i: i, ws: ws, sess: sess, keys: keys, key: key, read: read, write: write}
 	if p.script == nil {
 		return c.Close()
 	}

@@ -369,7 +369,11 @@ func TestAuthorityTrustedClient(t *testing.T) {
 		return c.Marshal(), l.Marshal()
 	}
 	cred, crl := issue(7)
-	tn := startNode(t, dir, 1, func(c *server.Config) { c.Credential, c.RevocationList, c.Realm = cred, crl, "push.example" })
+	// HS-070: the node announces a next key; only the pinned client is sent it.
+	next, _, _ := ed25519.GenerateKey(nil)
+	tn := startNode(t, dir, 1, func(c *server.Config) {
+		c.Credential, c.RevocationList, c.Realm, c.NextKey = cred, crl, "push.example", next
+	})
 
 	trusting := tn.dial(t, func(c *client.Config) {
 		c.PinnedKeyID = nil

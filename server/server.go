@@ -45,6 +45,13 @@ type Config struct {
 	// DataDir holds server.key, storage.key and sealfeed.db; missing keys
 	// are created on first start. Ticket keys live in the store (HS-045).
 	DataDir string
+	// KeyFile is the server's identity key; "": DataDir/server.key,
+	// created on first start. A KeyFile that does not exist is an error.
+	KeyFile string
+	// NextKey is the public key the node announces to pinned clients as
+	// its next key (HS-070); nil: none. Clients that trust an authority
+	// (with Credential) are not sent it.
+	NextKey ed25519.PublicKey
 	// Credential and RevocationList, if set, are offered to clients that
 	// send the realm extension (trust by authority, CRED-*).
 	Credential, RevocationList []byte
@@ -170,9 +177,26 @@ func New(cfg Config) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, err
 	}
-	key, created, err := keyfile.LoadOrCreatePrivate(filepath.Join(cfg.DataDir, "server.key"))
+	var key ed25519.PrivateKey
+	var created bool
+	var err error
+	if cfg.KeyFile != "" {
+		key, err = keyfile.LoadPrivate(cfg.KeyFile)
+	} else {
+		key, created, err = keyfile.LoadOrCreatePrivate(filepath.Join(cfg.DataDir, "server.key"))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("server: identity key: %w", err)
+	}
+	var nextKey *sig.PublicKey
+	if cfg.NextKey != nil {
+		// HS-072: a valid key (SIG-001), not the node's own.
+		if nextKey, err = sig.ParsePublicKey(cfg.NextKey); err != nil {
+			return nil, fmt.Errorf("server: next key: %w", err)
+		}
+		if nextKey.Equal(mustPublic(key)) {
+			return nil, errors.New("server: the next key is the node's own key (HS-072)")
+		}
 	}
 	ticketLifetime := orDefault(cfg.TicketLifetime, 24*time.Hour)
 	rotation := orDefault(cfg.TicketKeyRotation, ticketLifetime)
@@ -279,13 +303,13 @@ func New(cfg Config) (*Node, error) {
 			cfg.Logger.Error("store epoch or ticket keys", "err", err)
 			return &handshake.ServerConfig{} // NewServer refuses it: the client gets internal_error
 		}
-		c := &handshake.ServerConfig{Key: key, PublicKey: pk, TicketKeys: tickets, Generations: generations,
+		c := &handshake.ServerConfig{Key: key, PublicKey: pk, NextKey: nextKey, TicketKeys: tickets, Generations: generations,
 			TicketLifetime: ticketLifetime, AEADs: aeads, Now: cfg.Now,
 			MaxPayload: uint32(maxPayload), IdleTimeoutMs: uint32(orDefault(cfg.IdleTimeout, 90*time.Second) / time.Millisecond),
 			StoreEpoch: epoch}
 		// EXT-007: a client that names a realm trusts an authority.
 		if realm != "" && cfg.Credential != nil {
-			c.Credential, c.RevocationList = cfg.Credential, cfg.RevocationList
+			c.Credential, c.RevocationList, c.NextKey = cfg.Credential, cfg.RevocationList, nil
 		}
 		return c
 	}
@@ -300,7 +324,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.API = restapi.New(restapi.Config{Store: n.Store, Hub: n.Hub, Publishers: cfg.Publishers, Authorities: cfg.Authorities,
 		PresencePublishers: cfg.PresencePublishers, MaxPayload: maxPayload,
-		MaxPendingPerClient: cfg.MaxPendingPerClient, StoreTimeout: cfg.StoreTimeout, ServerKey: pub, Credential: bytesOf(cfg.Credential),
+		MaxPendingPerClient: cfg.MaxPendingPerClient, StoreTimeout: cfg.StoreTimeout, ServerKey: pub, NextServerKey: cfg.NextKey, Credential: bytesOf(cfg.Credential),
 		RevocationList: bytesOf(cfg.RevocationList), Realm: cfg.Realm, Metrics: n.writeMetrics, Logger: cfg.Logger, Now: cfg.Now})
 	storeTimeout := orDefault(cfg.StoreTimeout, restapi.DefaultStoreTimeout)
 	sickAfter := orDefault(cfg.SickAfter, 5*time.Second)
@@ -313,6 +337,16 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.mux.Handle("/", n.API)
 	return n, nil
+}
+
+// mustPublic returns the validated public key of a key loaded from a key
+// file, which checked it (SIG-006).
+func mustPublic(k ed25519.PrivateKey) *sig.PublicKey {
+	pk, err := sig.ParsePublicKey(k.Public().(ed25519.PublicKey))
+	if err != nil {
+		panic(err)
+	}
+	return pk
 }
 
 func orDefault(d, def time.Duration) time.Duration {

@@ -342,7 +342,9 @@ type HandshakeGroup struct {
 // "client" or "server": run that side alone; Frames lists every frame in
 // order; the frames of the other side are its input, and the frames of the
 // side under test are what it must produce. The last frame is the input that
-// the side under test rejects with the test's alert.
+// the side under test rejects with the test's alert. NextServerKey (role
+// both) is the next key the client learned from the completed handshake
+// (HS-070, ID-010), empty when the server announced none.
 type HandshakeTest struct {
 	Test
 	Role     string           `json:"role"`
@@ -354,6 +356,9 @@ type HandshakeTest struct {
 	Secrets  map[string]Hex   `json:"secrets"`
 	ClientID Hex              `json:"clientId"`
 	Ticket   Hex              `json:"ticket"`
+	// NextServerKey is the key announced in next_server_key and learned
+	// by the client (role both), or empty.
+	NextServerKey Hex `json:"nextServerKey"`
 }
 
 // HandshakeFrame is one frame and the side that sent it.
@@ -386,7 +391,9 @@ type HandshakeTicket struct {
 // offer in preference order; GREASE adds a GREASE version, group (with a
 // one-byte share), AEAD (each first in its list) and non-critical extension.
 // Exactly one of PinnedKeyID (ID-003) and AuthorityKey with Realm (CRED-*)
-// is set. IdentitySeed makes it key-identified (HS-030). Random lists, in
+// is set; NextPinnedKeyID, with PinnedKeyID only, is a second pinned
+// KeyID the client also accepts (ID-010), empty if none. IdentitySeed makes
+// it key-identified (HS-030). Random lists, in
 // order, every value the client draws from its randomness source: its
 // random, then per offered group the ML-KEM-768 seed d || z and the X25519
 // private key, then the two GREASE bytes.
@@ -396,6 +403,7 @@ type HandshakeClient struct {
 	AEADs               []uint16             `json:"aeads"`
 	GREASE              bool                 `json:"grease"`
 	PinnedKeyID         Hex                  `json:"pinnedKeyId"`
+	NextPinnedKeyID     Hex                  `json:"nextPinnedKeyId"`
 	AuthorityKey        Hex                  `json:"authorityKey"`
 	Realm               string               `json:"realm"`
 	MinRevocationNumber U64                  `json:"minRevocationNumber"`
@@ -414,7 +422,8 @@ type HandshakeClient struct {
 // the values it draws: the ML-KEM encapsulation randomness m (hybrid only),
 // its X25519 private key, its random, then for an anonymous client the
 // client ID (unless resumed) and the 12-byte ticket nonce. StoreEpoch is
-// the 16-byte store epoch its Welcome carries (POST-010).
+// the 16-byte store epoch its Welcome carries (POST-010). NextKey is the
+// public key it announces in next_server_key (HS-070), empty if none.
 type HandshakeServer struct {
 	Versions          []uint16                `json:"versions"`
 	Groups            []uint16                `json:"groups"`
@@ -429,6 +438,7 @@ type HandshakeServer struct {
 	MaxPayload        uint32                  `json:"maxPayload"`
 	IdleTimeoutMs     uint32                  `json:"idleTimeoutMs"`
 	StoreEpoch        Hex                     `json:"storeEpoch"`
+	NextKey           Hex                     `json:"nextKey"`
 	Random            []NamedBytes            `json:"random"`
 }
 

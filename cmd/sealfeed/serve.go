@@ -30,7 +30,7 @@ import (
 
 type serveFlags struct {
 	listen, data, config, credential, revocation, realm, sync, logLevel, logFormat, pprof                      string
-	nats, storageKey, aeads, tlsCert, tlsKey, trustedProxies                                                   string
+	nats, storageKey, aeads, tlsCert, tlsKey, trustedProxies, keyFile, nextKey                                 string
 	replicas                                                                                                   int
 	publishers, authorities, presencePublishers                                                                listFlag
 	tick, handshakeTimeout, idleTimeout, ticketLifetime, ticketRotation, storeTimeout, sickAfter, maxClockSkew time.Duration
@@ -45,6 +45,8 @@ func serveCommand(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:8080", "address to listen on")
 	fs.StringVar(&f.data, "data", "sealfeed-data", "data directory (keys and database)")
 	fs.StringVar(&f.config, "config", "", "JSON config file keyed by flag name")
+	fs.StringVar(&f.keyFile, "key", "", "the server's identity key file (default: server.key in -data, created on first start)")
+	fs.StringVar(&f.nextKey, "next-key", "", "public key (file, hex or base64) announced to pinned clients as this server's next key (HS-070);\nsee docs/operations.md, server-key rotation")
 	fs.Var(&f.publishers, "publisher", "publisher public key (file, hex or base64); repeatable; key ID = fingerprint")
 	fs.Var(&f.authorities, "authority", "public authorities of this server, host[:port] as publishers address it, comma-separated;\na publish signed for another is refused (API-039); unset: any (with a warning)")
 	fs.Var(&f.presencePublishers, "presence-publishers", "publisher key IDs that may query the presence of every client (API-040);\nothers only of clients they published to; comma-separated")
@@ -83,7 +85,7 @@ func serveCommand(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg := server.Config{DataDir: f.data, Tick: f.tick, HandshakeTimeout: f.handshakeTimeout, IdleTimeout: f.idleTimeout,
+	cfg := server.Config{DataDir: f.data, KeyFile: f.keyFile, Tick: f.tick, HandshakeTimeout: f.handshakeTimeout, IdleTimeout: f.idleTimeout,
 		TicketLifetime: f.ticketLifetime, TicketKeyRotation: f.ticketRotation, MaxClockSkew: f.maxClockSkew, MaxConnsPerIP: f.maxConnsPerIP, MaxHandshakesPerIP: f.maxHandshakesPerIP,
 		SendQueue: f.sendQueue, MaxPayload: f.maxPayload, MaxPendingPerClient: f.maxPending, Synchronous: f.sync,
 		Workers: f.workers, StoreTimeout: f.storeTimeout, SickAfter: f.sickAfter, Logger: log, Publishers: map[string]ed25519.PublicKey{},
@@ -112,6 +114,11 @@ func serveCommand(args []string, stdout, stderr io.Writer) error {
 	for _, id := range f.presencePublishers {
 		if _, ok := cfg.Publishers[id]; !ok {
 			return fmt.Errorf("-presence-publishers %s: not the key ID of a -publisher key", id)
+		}
+	}
+	if f.nextKey != "" {
+		if cfg.NextKey, err = loadPublicKeyArg(f.nextKey); err != nil {
+			return fmt.Errorf("-next-key %s: %w", f.nextKey, err)
 		}
 	}
 	if (f.credential == "") != (f.revocation == "") {
@@ -168,7 +175,7 @@ func serveCommand(args []string, stdout, stderr io.Writer) error {
 		c, _ := credential.ParseCredential(cfg.Credential)
 		if string(c.ServerKey[:]) != string(n.Key.Public().(ed25519.PublicKey)) {
 			n.Close()
-			return fmt.Errorf("-credential %s is for another server key than %s", f.credential, filepath.Join(f.data, "server.key"))
+			return fmt.Errorf("-credential %s is for another server key than %s", f.credential, keyPath(f))
 		}
 	}
 	l, err := net.Listen("tcp", f.listen)
@@ -185,6 +192,9 @@ func serveCommand(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "created identity key %s\n", filepath.Join(f.data, "server.key"))
 	}
 	fmt.Fprintf(stdout, "fingerprint %s\n", n.Fingerprint())
+	if cfg.NextKey != nil {
+		fmt.Fprintf(stdout, "next key %s (announced to pinned clients)\n", sig.Fingerprint(cfg.NextKey))
+	}
 	fmt.Fprintf(stdout, "listening on %s://%s (clients: %s://%s%s, %d publisher keys)\n", scheme, l.Addr(), wsScheme, l.Addr(), server.WebSocketPath, len(cfg.Publishers))
 	if len(cfg.Publishers) == 0 {
 		log.Warn("no publisher keys registered: every publish will be refused (use -publisher)")
@@ -212,6 +222,14 @@ func serveCommand(args []string, stdout, stderr io.Writer) error {
 	defer stop()
 	context.AfterFunc(ctx, stop)
 	return n.Serve(ctx, l)
+}
+
+// keyPath is the identity key file serve uses.
+func keyPath(f serveFlags) string {
+	if f.keyFile != "" {
+		return f.keyFile
+	}
+	return filepath.Join(f.data, "server.key")
 }
 
 // loadPublicKeyArg reads a public key from a file, or from the argument

@@ -87,7 +87,7 @@
 //	record          steps: [{result, messages}]                     steps
 //	batch           messages: [{messageId, payload, status}]        –
 //	handshake       role both: frames, messages, secrets,           frames (roles client and server)
-//	                clientId, ticket; client or server: frames
+//	                clientId, ticket, nextServerKey; client or server: frames
 //	session         steps: [{result, messages, answers}]            steps
 //	decode          –                                               –
 //

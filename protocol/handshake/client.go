@@ -29,8 +29,12 @@ type ClientConfig struct {
 	Versions, Groups, AEADs []uint16 // offer, in preference order; nil: suite.Supported*
 	GREASE                  bool     // add one GREASE value to each list and a GREASE extension
 
-	PinnedKeyID *[32]byte         // trust mode 1: KeyID of the server key (ID-003)
-	Trust       *credential.Trust // trust mode 2: authority and realm (CRED-*)
+	PinnedKeyID *[32]byte // trust mode 1: KeyID of the server key (ID-003)
+	// NextPinnedKeyID, with PinnedKeyID only, is a second pin: the KeyID
+	// of a next key a server announced (ID-010). The client accepts a
+	// server key that matches either.
+	NextPinnedKeyID *[32]byte
+	Trust           *credential.Trust // trust mode 2: authority and realm (CRED-*)
 
 	Identity ed25519.PrivateKey // optional: key-identified client (HS-030)
 	Ticket   *Ticket            // optional: resumption for anonymous clients (HS-040)
@@ -70,6 +74,7 @@ type Client struct {
 	sess       *session.Session
 	newTicket  *Ticket
 	revocation *credential.RevocationList
+	nextKey    *sig.PublicKey // announced in ServerIdentity (HS-070); trusted only once CONNECTED (ID-011)
 }
 
 // NewClient checks cfg and returns a Client in state START. The Client
@@ -80,6 +85,9 @@ type Client struct {
 func NewClient(cfg *ClientConfig) (*Client, error) {
 	if (cfg.PinnedKeyID == nil) == (cfg.Trust == nil) {
 		return nil, alert.New(alert.InternalError, "handshake: set exactly one of PinnedKeyID and Trust")
+	}
+	if cfg.NextPinnedKeyID != nil && cfg.PinnedKeyID == nil {
+		return nil, alert.New(alert.InternalError, "handshake: NextPinnedKeyID without PinnedKeyID")
 	}
 	if cfg.Trust != nil && cfg.Trust.Authority == nil {
 		return nil, alert.New(alert.InternalError, "handshake: Trust without an authority key")
@@ -427,14 +435,25 @@ func (c *Client) readServerFlight(frame []byte) ([]byte, error) {
 	return out, nil
 }
 
-// checkServerIdentity applies HS-021.
+// checkServerIdentity applies HS-021, and HS-070 and HS-071 to an
+// announced next key, in HS-071's order. The announced key is only kept
+// here: Client.NextServerKey returns it once the handshake has completed
+// (ID-011).
 func (c *Client) checkServerIdentity(body []byte) error {
 	si, err := ParseServerIdentity(body)
 	if err != nil {
 		return err
 	}
-	if err := session.CheckExtensions(si.Extensions); err != nil {
-		return err // HS-015, EXT-005
+	var allowed []uint16
+	if si.Type == IdentityRawKey {
+		allowed = []uint16{wire.ExtNextServerKey} // HS-070: not with a credential
+	}
+	if err := session.CheckExtensions(si.Extensions, allowed...); err != nil {
+		return err // HS-015, EXT-005, HS-070
+	}
+	next, announced := wire.FindExtension(si.Extensions, wire.ExtNextServerKey)
+	if announced && len(next.Data) != keyLen {
+		return alert.New(alert.DecodeError, "next_server_key is not 32 bytes (HS-070)")
 	}
 	switch {
 	case c.cfg.PinnedKeyID != nil && si.Type == IdentityRawKey:
@@ -442,11 +461,27 @@ func (c *Client) checkServerIdentity(body []byte) error {
 		if err != nil {
 			return err
 		}
+		// ID-003, ID-010: the key matches one of the pins; both are
+		// compared, in constant time.
 		id := k.ID()
-		if subtle.ConstantTimeCompare(id[:], c.cfg.PinnedKeyID[:]) != 1 {
+		match := subtle.ConstantTimeCompare(id[:], c.cfg.PinnedKeyID[:])
+		if p := c.cfg.NextPinnedKeyID; p != nil {
+			match |= subtle.ConstantTimeCompare(id[:], p[:])
+		}
+		if match != 1 {
 			return alert.New(alert.UnknownServerKey, "server key does not match the pinned fingerprint")
 		}
 		c.serverKey = k
+		if announced {
+			nk, err := sig.ParsePublicKey(next.Data)
+			if err != nil {
+				return err // SIG-001: bad_key
+			}
+			if nk.Equal(k) {
+				return alert.New(alert.IllegalParameter, "next_server_key is the server's current key (HS-071)")
+			}
+			c.nextKey = nk
+		}
 	case c.cfg.Trust != nil && si.Type == IdentityCredential:
 		k, l, err := credential.Validate(*c.cfg.Trust, si.Credential, si.RevocationList, now(c.cfg.Now))
 		if err != nil {
@@ -515,6 +550,18 @@ func (c *Client) Session() *session.Session { return c.sess }
 
 // NewTicket returns the ticket from Welcome, nil if none.
 func (c *Client) NewTicket() *Ticket { return c.newTicket }
+
+// NextServerKey returns the next key the server announced in this
+// handshake (HS-070), nil if none, and nil before the handshake has
+// completed: the announcement counts only once ServerVerify, Finished and
+// Welcome have verified (ID-011). The caller replaces its second pin with
+// it and keeps it durably (ID-010, ID-012).
+func (c *Client) NextServerKey() *sig.PublicKey {
+	if c.state != clientConnected {
+		return nil
+	}
+	return c.nextKey
+}
 
 // RevocationList returns the revocation list accepted with the server's
 // credential, nil in pinned-key mode; the caller persists its number

@@ -29,6 +29,10 @@ type ServerConfig struct {
 	// every connection. It must match Key.
 	PublicKey                  *sig.PublicKey
 	Credential, RevocationList []byte // set both for identity_type credential (CRED-015)
+	// NextKey, in raw-key mode only, is the public key the server will use
+	// next, announced to pinned clients in ServerIdentity (HS-070, HS-072).
+	// It comes from sig.ParsePublicKey and differs from Key.
+	NextKey *sig.PublicKey
 
 	// TicketKeys seal and open resumption tickets (HS-045); nil disables
 	// tickets. Generations keeps the per-client ticket generations
@@ -45,6 +49,10 @@ type ServerConfig struct {
 	AssignClientID func() [32]byte // nil: 32 random bytes (ID-002)
 
 	trace tracer // internal/hstrace
+	// identityExtensions, set by this package's tests only, replaces the
+	// extensions of ServerIdentity, so that a test can send announcements
+	// that NewServer would refuse to configure.
+	identityExtensions []wire.Extension
 }
 
 type serverState uint8
@@ -96,6 +104,9 @@ func NewServer(cfg *ServerConfig) (*Server, error) {
 	}
 	if (cfg.Credential == nil) != (cfg.RevocationList == nil) {
 		return nil, alert.New(alert.InternalError, "handshake: credential needs its revocation list (CRED-015)")
+	}
+	if cfg.NextKey != nil && (cfg.Credential != nil || cfg.NextKey.Equal(k)) {
+		return nil, alert.New(alert.InternalError, "handshake: NextKey is for raw-key mode and must differ from Key (HS-072)")
 	}
 	if cfg.TicketKeys != nil && cfg.Generations == nil {
 		return nil, alert.New(alert.InternalError, "handshake: ticket keys need ticket generations (HS-046)")
@@ -262,8 +273,14 @@ func (s *Server) readClientHello(frame []byte) ([][]byte, error) {
 
 	// The server flight (HS-020, HS-022, HS-023).
 	si := &ServerIdentity{Type: IdentityRawKey, PublicKey: s.serverKey.Bytes()}
+	if cfg.NextKey != nil {
+		si.Extensions = []wire.Extension{{Type: wire.ExtNextServerKey, Data: cfg.NextKey.Bytes()}} // HS-070
+	}
 	if cfg.Credential != nil {
 		si = &ServerIdentity{Type: IdentityCredential, Credential: cfg.Credential, RevocationList: cfg.RevocationList}
+	}
+	if cfg.identityExtensions != nil {
+		si.Extensions = cfg.identityExtensions
 	}
 	siRaw := si.AppendTo(nil)
 	s.tr.add(siRaw)

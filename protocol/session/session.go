@@ -43,7 +43,7 @@ func FromPeer(err error) bool {
 // registeredExtension reports whether t is an extension type of the
 // registry (registries.md §Extensions).
 func registeredExtension(t uint16) bool {
-	return t == wire.ExtRealm || t == wire.ExtResumptionTicket || t == wire.ExtPSKAccepted
+	return t == wire.ExtRealm || t == wire.ExtResumptionTicket || t == wire.ExtPSKAccepted || t == wire.ExtNextServerKey
 }
 
 // CheckExtensions applies EXT-002 and EXT-005 to the extensions of one

@@ -16,6 +16,7 @@ const (
 	ExtRealm            uint16 = 0x0001 // ClientHello: realm the client expects
 	ExtResumptionTicket uint16 = 0x0002 // ClientHello: ticket from Welcome
 	ExtPSKAccepted      uint16 = 0x0003 // ServerHello: the ticket's PSK is in use
+	ExtNextServerKey    uint16 = 0x0004 // ServerIdentity (raw_key): the key the server uses next (HS-070)
 
 	CriticalBit uint16 = 0x8000
 

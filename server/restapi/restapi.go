@@ -73,7 +73,9 @@ type Config struct {
 	StoreTimeout time.Duration
 	// ServerKey is the node's public key, Credential and RevocationList
 	// its credential and the authority's list (may be nil).
-	ServerKey                  ed25519.PublicKey
+	ServerKey ed25519.PublicKey
+	// NextServerKey is the next key the node announces (HS-070), or nil.
+	NextServerKey              ed25519.PublicKey
 	Credential, RevocationList func() []byte
 	Realm                      string
 	// Metrics writes Prometheus text exposition lines.
@@ -604,11 +606,19 @@ type ServerJSON struct {
 	PublicKey   string `json:"public_key"`
 	Realm       string `json:"realm,omitempty"`
 	Credential  string `json:"credential,omitempty"`
+	// NextKeyID and NextPublicKey show the next key the node announces
+	// to pinned clients (HS-070). They are for operators: a client learns
+	// a next key only in a handshake (ID-011), never from this answer.
+	NextKeyID     string `json:"next_key_id,omitempty"`
+	NextPublicKey string `json:"next_public_key,omitempty"`
 }
 
 func (a *API) server(w http.ResponseWriter, r *http.Request) {
 	out := ServerJSON{Protocol: "sealfeed v1", Subprotocol: "sealfeed.v1", KeyID: sig.Fingerprint(a.cfg.ServerKey),
 		PublicKey: base64.StdEncoding.EncodeToString(a.cfg.ServerKey), Realm: a.cfg.Realm}
+	if a.cfg.NextServerKey != nil {
+		out.NextKeyID, out.NextPublicKey = sig.Fingerprint(a.cfg.NextServerKey), base64.StdEncoding.EncodeToString(a.cfg.NextServerKey)
+	}
 	if a.cfg.Credential != nil {
 		if c := a.cfg.Credential(); c != nil {
 			out.Credential = base64.StdEncoding.EncodeToString(c)

@@ -80,7 +80,7 @@ func hybridOutputs(t map[string]json.RawMessage) (all, onInvalid []string) {
 // computes its own frames.
 func handshakeOutputs(t map[string]json.RawMessage) (all, onInvalid []string) {
 	if str(t, "role") == "both" {
-		return []string{"frames", "messages", "secrets", "clientId", "ticket"}, nil
+		return []string{"frames", "messages", "secrets", "clientId", "ticket", "nextServerKey"}, nil
 	}
 	return []string{"frames"}, []string{"frames"}
 }

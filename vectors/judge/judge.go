@@ -27,7 +27,7 @@
 //	record          steps: [{result, messages}]                     steps
 //	batch           messages: [{messageId, payload, status}]        –
 //	handshake       role both: frames: [{from, frame}], messages,   frames (roles client and server)
-//	                secrets, clientId, ticket;
+//	                secrets, clientId, ticket, nextServerKey;
 //	                role client or server: frames: [{from, frame}]
 //	session         steps: [{result, messages, answers}]            steps
 //	decode          –                                               –

@@ -73,6 +73,12 @@ func newHSRun(tc *vectors.HandshakeTest) (*hsRun, error) {
 		var id [32]byte
 		copy(id[:], c.PinnedKeyID)
 		cc.PinnedKeyID = &id
+		if len(c.NextPinnedKeyID) == 32 {
+			next := [32]byte(c.NextPinnedKeyID)
+			cc.NextPinnedKeyID = &next
+		} else if len(c.NextPinnedKeyID) != 0 {
+			return nil, fmt.Errorf("client next pinned key ID of %d bytes", len(c.NextPinnedKeyID))
+		}
 	} else {
 		ak, err := sig.ParsePublicKey(c.AuthorityKey)
 		if err != nil {
@@ -103,6 +109,13 @@ func newHSRun(tc *vectors.HandshakeTest) (*hsRun, error) {
 	hstrace.Set(sc, tracer)
 	if len(s.Credential) > 0 {
 		sc.Credential, sc.RevocationList = s.Credential, s.RevocationList
+	}
+	if len(s.NextKey) > 0 {
+		nk, err := sig.ParsePublicKey(s.NextKey)
+		if err != nil {
+			return nil, fmt.Errorf("server next key: %w", err)
+		}
+		sc.NextKey = nk
 	}
 	keys, gens, err := s.TicketConfig(now)
 	if err != nil {
@@ -259,6 +272,11 @@ func (r *hsRun) both() Answer {
 	clientID := cs.State().ClientID
 	a.Outputs["clientId"] = vectors.Hex(clientID[:])
 	a.Outputs["ticket"] = ticket
+	next := vectors.Hex{}
+	if k := cl.NextServerKey(); k != nil {
+		next = k.Bytes()
+	}
+	a.Outputs["nextServerKey"] = next
 	return r.finish(a, frames)
 }
 

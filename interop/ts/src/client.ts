@@ -8,14 +8,27 @@
  * package's (see `@sealfeed/client/node`).
  */
 import { type AlertName, isGoingAway, ORDERLY_CLOSE, SealFeedError } from './alert.js';
-import { toHex } from './bytes.js';
+import { fromHex, toHex } from './bytes.js';
 import { LIMITS, MSG } from './constants.js';
 import { ClientHandshake, type ClientConfig, type HandshakeResult, type Ticket } from './handshake.js';
+import { keyId } from './keyschedule.js';
 import { encodeAck, MAX_ACK_IDS } from './messages.js';
 import { openDelivery, type OpenedBatch } from './batch.js';
 import { secureRandom, type RandomSource } from './random.js';
 import { openWindow, planRecord, type Disposition, type WindowRecord } from './delivery.js';
-import { BatchSequence, EpochState, epochKey, MemoryReplayStore, ReplayState, replayKey, type ReplayStore, type SerializedEpochs, type SerializedReplayState } from './replay.js';
+import {
+  BatchSequence,
+  EpochState,
+  epochKey,
+  MemoryReplayStore,
+  pinsKey,
+  ReplayState,
+  replayKey,
+  type ReplayStore,
+  type SerializedEpochs,
+  type SerializedPins,
+  type SerializedReplayState,
+} from './replay.js';
 import type { Session } from './session.js';
 import { encodeMessage } from './wire.js';
 
@@ -88,7 +101,10 @@ export interface SealFeedClientOptions extends Omit<ClientConfig, 'trace'> {
   url: string;
   /** the WebSocket constructor: `WebSocket` in browsers, the `ws` package's in Node */
   WebSocket: WebSocketConstructor;
-  /** where replay state is persisted (REPLAY-013); default in memory */
+  /**
+   * where replay state is persisted (REPLAY-013), and a pinned client's pin set (ID-010, ID-012); default in
+   * memory
+   */
   replayStore?: ReplayStore;
   /** HS-051: default HandshakeTimeout (10 s) */
   handshakeTimeoutMs?: number;
@@ -270,6 +286,18 @@ export class SealFeedClient {
    * of the failed rule (the alert has then been sent to the server, ALERT-001).
    */
   static async connect(opts: SealFeedClientOptions): Promise<SealFeedClient> {
+    const trust = opts.trust;
+    if (trust.kind === 'pinned') {
+      // ID-010, ID-012: the pins given, or those learned from the configured fingerprint, if any; a copy,
+      // which learnPins updates
+      const replayStore = opts.replayStore ?? new MemoryReplayStore();
+      const saved = trust.pins ? undefined : ((await replayStore.load(pinsKey(trust.keyId))) as SerializedPins | undefined);
+      const pins = trust.pins ?? saved?.pins.map((p) => fromHex(p));
+      if (pins && (pins.length < 1 || pins.length > 2 || pins.some((p) => p.length !== 32))) {
+        throw new SealFeedError('internal_error', 'damaged pin set in the replay store', 'ID-012');
+      }
+      opts = { ...opts, replayStore, trust: { ...trust, pins } };
+    }
     const c = new SealFeedClient(opts);
     await c.connected;
     return c;
@@ -444,6 +472,7 @@ export class SealFeedClient {
     this.session = r.session;
     this.lastReceivedAt = now(); // Welcome
     this.armLiveness();
+    await this.learnPins(r);
     // REPLAY-011, REPLAY-020, REPLAY-021: one window per (client ID, store epoch) under the trust anchor; an
     // epoch left before is refused before anything of the session is kept; the batch sequence starts again
     // from 0 in every session (REPLAY-010), fromJSON does not restore one
@@ -471,6 +500,20 @@ export class SealFeedClient {
     if (r.ticket) await this.opts.onTicket?.(r.ticket);
     await this.opts.onConnected?.(this);
     this.connectSettle.resolve();
+  }
+
+  /**
+   * ID-010, ID-012: after a completed handshake the pin set becomes the key the server authenticated with and
+   * the next key it announced, saved before anything later in the session is acted on.
+   */
+  private async learnPins(r: HandshakeResult): Promise<void> {
+    const trust = this.opts.trust;
+    if (trust.kind !== 'pinned') return;
+    const next = [r.serverKeyId, ...(r.nextServerKey ? [keyId(r.nextServerKey)] : [])];
+    const old = trust.pins ?? [trust.keyId];
+    if (old.length === next.length && old.every((p, i) => toHex(p) === toHex(next[i]!))) return;
+    await this.store.save(pinsKey(trust.keyId), { pins: next.map((p) => toHex(p)) });
+    trust.pins = next;
   }
 
   /** Opens one BatchDelivery against `state` (BATCH-016 order; `state` is left unchanged, BATCH-014). */

@@ -44,6 +44,8 @@ export function isDefinedMessageType(t: number): boolean {
 export const EXT_REALM = 0x0001;
 export const EXT_RESUMPTION_TICKET = 0x0002;
 export const EXT_PSK_ACCEPTED = 0x0003;
+/** ServerIdentity of type raw_key: the server's next Ed25519 public key (HS-070) */
+export const EXT_NEXT_SERVER_KEY = 0x0004;
 /** EXT-001: the critical bit. */
 export const EXT_CRITICAL_BIT = 0x8000;
 

@@ -2,7 +2,7 @@
  * Extensions (spec §13, registries.md §Extensions): the list codec and the receiver's rules.
  */
 import { fail } from './alert.js';
-import { EXT_CRITICAL_BIT, EXT_PSK_ACCEPTED, EXT_REALM, EXT_RESUMPTION_TICKET } from './constants.js';
+import { EXT_CRITICAL_BIT, EXT_NEXT_SERVER_KEY, EXT_PSK_ACCEPTED, EXT_REALM, EXT_RESUMPTION_TICKET } from './constants.js';
 import { Reader, Writer } from './wire.js';
 
 export interface Extension {
@@ -11,7 +11,7 @@ export interface Extension {
 }
 
 /** The extension types this implementation knows (EXT-007). */
-export const KNOWN_EXTENSIONS: ReadonlySet<number> = new Set([EXT_REALM, EXT_RESUMPTION_TICKET, EXT_PSK_ACCEPTED]);
+export const KNOWN_EXTENSIONS: ReadonlySet<number> = new Set([EXT_REALM, EXT_RESUMPTION_TICKET, EXT_PSK_ACCEPTED, EXT_NEXT_SERVER_KEY]);
 
 /**
  * Reads `Extension extensions<0..32>` (§6.1) strictly (WIRE-001). The order check (checkAscending) is left to
@@ -72,7 +72,15 @@ export function checkExtensions(
 function validateKnownData(e: Extension): void {
   const n = e.data.length;
   const ok =
-    e.type === EXT_REALM ? n >= 1 && n <= 255 : e.type === EXT_RESUMPTION_TICKET ? n >= 1 && n <= 65535 : e.type === EXT_PSK_ACCEPTED ? n === 0 : true;
+    e.type === EXT_REALM
+      ? n >= 1 && n <= 255
+      : e.type === EXT_RESUMPTION_TICKET
+        ? n >= 1 && n <= 65535
+        : e.type === EXT_PSK_ACCEPTED
+          ? n === 0
+          : e.type === EXT_NEXT_SERVER_KEY
+            ? n === 32 // HS-070
+            : true;
   if (!ok) fail('decode_error', `malformed data of extension ${e.type}`, 'EXT-007');
 }
 

@@ -10,6 +10,7 @@
 import { fail, SealFeedError, alertName, type AlertName, LOCAL_ONLY, ALERTS } from './alert.js';
 import { concat, ctEqual, toHex, utf8, wipe } from './bytes.js';
 import {
+  EXT_NEXT_SERVER_KEY,
   EXT_PSK_ACCEPTED,
   EXT_REALM,
   EXT_RESUMPTION_TICKET,
@@ -61,7 +62,16 @@ import { decodeFrame, encodeFrame, encodeMessage, type Message, parsePlaintextFr
 
 /** How the client trusts the server (§5). */
 export type ServerTrust =
-  | { kind: 'pinned'; /** KeyID of the server's Ed25519 key (ID-003) */ keyId: Uint8Array }
+  | {
+      kind: 'pinned';
+      /** KeyID of the server's Ed25519 key (ID-003), as configured: also the trust anchor (REPLAY-011) */
+      keyId: Uint8Array;
+      /**
+       * The pin set (ID-010): one or two KeyIDs the client accepts, learned from servers' next_server_key;
+       * absent: `keyId` alone. SealFeedClient keeps it in its replay store (ID-012).
+       */
+      pins?: Uint8Array[];
+    }
   | {
       kind: 'authority';
       /** the authority's Ed25519 public key */
@@ -127,6 +137,11 @@ export interface HandshakeResult {
   version: number;
   /** with authority trust: the number of the revocation list accepted (CRED-013, to persist) */
   revocationNumber: bigint | undefined;
+  /**
+   * The next key the server announced in next_server_key (HS-070), validated (HS-071), or undefined. It exists
+   * only in the result of a completed handshake (ID-011); the pin set becomes [serverKeyId, KeyID of it] (ID-010).
+   */
+  nextServerKey: Uint8Array | undefined;
 }
 
 const defaultNow = (): bigint => BigInt(Math.floor(Date.now() / 1000));
@@ -153,6 +168,7 @@ export class ClientHandshake {
   private appReceiver: RecordReceiver | undefined;
   private appSender: RecordSender | undefined;
   private serverKey: ValidatedKey | undefined;
+  private nextServerKey: Uint8Array | undefined;
   private revocationNumber: bigint | undefined;
   private envelope: EnvelopeKeys | undefined;
   private resumptionPsk: Uint8Array | undefined;
@@ -164,6 +180,10 @@ export class ClientHandshake {
     this.now = cfg.now ?? defaultNow;
     if (cfg.trust.kind === 'pinned') {
       if (cfg.trust.keyId.length !== 32) throw new RangeError('pinned key ID is 32 bytes');
+      const pins = cfg.trust.pins;
+      if (pins && (pins.length < 1 || pins.length > 2 || pins.some((p) => p.length !== 32))) {
+        throw new RangeError('a pin set is one or two 32-byte key IDs (ID-010)');
+      }
     } else {
       // SIG-001: keys are validated when loaded
       this.trustKey = validatePublicKey(cfg.trust.authorityKey);
@@ -405,15 +425,28 @@ export class ClientHandshake {
     return flight;
   }
 
-  /** HS-021: SIG-001 then ID-003 for a raw key; CRED-001 … CRED-016 for a credential. */
+  /**
+   * HS-021: SIG-001 then ID-003 for a raw key; CRED-001 … CRED-016 for a credential. HS-071's order: the
+   * decoder checks next_server_key's place and length, then the identity, then the announced key; it is only
+   * kept here, and reaches the result once the handshake completes (ID-011).
+   */
   private checkServerIdentity(m: Message): ValidatedKey {
     const si = decodeServerIdentity(m.body);
     const trust = this.cfg.trust;
     if (si.identityType === IDENTITY_RAW_KEY) {
       if (trust.kind !== 'pinned') fail('unknown_server_key', 'raw key presented to a client that trusts an authority', 'HS-021');
       const key = validatePublicKey(si.publicKey); // SIG-001
-      // ID-003: KeyID compared with the pinned fingerprint in constant time
-      if (!ctEqual(keyId(key.bytes), trust.keyId)) fail('unknown_server_key', 'server key does not match the pinned fingerprint', 'ID-003');
+      // ID-003, ID-010: KeyID compared with every pin in constant time
+      const id = keyId(key.bytes);
+      let match = false;
+      for (const p of trust.pins ?? [trust.keyId]) match = ctEqual(id, p) || match;
+      if (!match) fail('unknown_server_key', 'server key does not match the pinned fingerprint', 'ID-003');
+      const next = findExtension(si.extensions, EXT_NEXT_SERVER_KEY);
+      if (next) {
+        const nk = validatePublicKey(next.data, 'bad_key', 'HS-071'); // SIG-001
+        if (ctEqual(nk.bytes, key.bytes)) fail('illegal_parameter', "next_server_key is the server's current key", 'HS-071');
+        this.nextServerKey = nk.bytes;
+      }
       return key;
     }
     if (si.identityType === IDENTITY_CREDENTIAL) {
@@ -471,6 +504,7 @@ export class ClientHandshake {
       group: sh.keyShare.group,
       version: sh.version,
       revocationNumber: this.revocationNumber,
+      nextServerKey: this.nextServerKey,
     };
     this.eraseHandshakeSecrets();
     this.hsReceiver!.destroy();

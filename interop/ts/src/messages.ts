@@ -3,7 +3,7 @@
  * Bodies only; the 4-byte Message header is added by `encodeMessage` (wire.ts).
  */
 import { fail } from './alert.js';
-import { EXT_PSK_ACCEPTED, IDENTITY_CREDENTIAL, IDENTITY_RAW_KEY, LIMITS } from './constants.js';
+import { EXT_NEXT_SERVER_KEY, EXT_PSK_ACCEPTED, IDENTITY_CREDENTIAL, IDENTITY_RAW_KEY, LIMITS } from './constants.js';
 import { checkAscending, checkExtensions, type Extension, readExtensions, writeExtensions } from './extensions.js';
 import { Reader, Writer } from './wire.js';
 
@@ -130,10 +130,14 @@ export type ServerIdentity =
       extensions: Extension[];
     };
 
+/** The extensions a ServerIdentity of type raw_key may carry (HS-070); one of type credential carries none. */
+export const RAW_KEY_IDENTITY_EXTENSIONS: ReadonlySet<number> = new Set([EXT_NEXT_SERVER_KEY]);
+
 /**
  * Decodes a ServerIdentity body: an undefined `identity_type` is `decode_error` (WIRE-004); credential<1..65535>
- * and revocation_list<1..2^24-1> (WIRE-001, CRED-015); v1 defines no ServerIdentity extension, so a known
- * one is `illegal_parameter` and an unknown critical one `unknown_critical_extension` (EXT-002, EXT-005).
+ * and revocation_list<1..2^24-1> (WIRE-001, CRED-015); v1 defines one ServerIdentity extension,
+ * `next_server_key`, for type raw_key only (HS-070): it is `decode_error` unless 32 bytes, any other known
+ * one is `illegal_parameter`, an unknown critical one `unknown_critical_extension` (EXT-002, EXT-005).
  * The credential and list are decoded by their own decoders (credential.ts).
  */
 export function decodeServerIdentity(body: Uint8Array): ServerIdentity {
@@ -153,7 +157,7 @@ export function decodeServerIdentity(body: Uint8Array): ServerIdentity {
   out.extensions = readExtensions(r);
   r.end();
   checkAscending(out.extensions);
-  checkExtensions(out.extensions, NONE);
+  checkExtensions(out.extensions, out.identityType === IDENTITY_RAW_KEY ? RAW_KEY_IDENTITY_EXTENSIONS : NONE);
   return out;
 }
 

@@ -6,7 +6,7 @@ import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { SealFeedClient, type SealFeedClientOptions, type WebSocketConstructor } from './client.js';
-import type { ReplayStore, SerializedEpochs, SerializedReplayState } from './replay.js';
+import type { ReplayStore, SerializedEpochs, SerializedPins, SerializedReplayState } from './replay.js';
 
 export * from './index.js';
 
@@ -31,13 +31,13 @@ export class FileReplayStore implements ReplayStore {
 
   constructor(readonly dir: string) {}
 
-  /** Keys are hex and colons (replayKey, epochKey): the file name is the key with ':' as '_'. */
+  /** Keys are hex and colons (replayKey, epochKey, pinsKey): the file name is the key with ':' as '_'. */
   private file(key: string): string {
-    if (!/^[0-9a-f:]+(epochs)?$/.test(key)) throw new RangeError('unexpected replay store key');
+    if (!/^[0-9a-f:]+(epochs|pins)?$/.test(key)) throw new RangeError('unexpected replay store key');
     return join(this.dir, `${key.replaceAll(':', '_')}.json`);
   }
 
-  async load(key: string): Promise<SerializedReplayState | SerializedEpochs | undefined> {
+  async load(key: string): Promise<SerializedReplayState | SerializedEpochs | SerializedPins | undefined> {
     let text: string;
     try {
       text = await readFile(this.file(key), 'utf8');
@@ -45,10 +45,10 @@ export class FileReplayStore implements ReplayStore {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw e;
     }
-    return JSON.parse(text) as SerializedReplayState | SerializedEpochs;
+    return JSON.parse(text) as SerializedReplayState | SerializedEpochs | SerializedPins;
   }
 
-  async save(key: string, state: SerializedReplayState | SerializedEpochs): Promise<void> {
+  async save(key: string, state: SerializedReplayState | SerializedEpochs | SerializedPins): Promise<void> {
     this.ready ??= mkdir(this.dir, { recursive: true, mode: 0o700 }).then(() => undefined);
     await this.ready;
     const file = this.file(key);

@@ -272,18 +272,31 @@ export class EpochState {
  * acknowledges them only afterwards (DLV-003).
  */
 export interface ReplayStore {
-  load(key: string): Promise<SerializedReplayState | SerializedEpochs | undefined>;
-  save(key: string, state: SerializedReplayState | SerializedEpochs): Promise<void>;
+  load(key: string): Promise<SerializedReplayState | SerializedEpochs | SerializedPins | undefined>;
+  save(key: string, state: SerializedReplayState | SerializedEpochs | SerializedPins): Promise<void>;
+}
+
+/** A pinned client's pin set learned from its configured fingerprint (ID-010, ID-012): KeyIDs in hex. */
+export interface SerializedPins {
+  pins: string[];
+}
+
+/**
+ * The store key of the pin set learned from a configured fingerprint (ID-012): a client configured with another
+ * fingerprint reads another key, so what it learned before does not count.
+ */
+export function pinsKey(configured: Uint8Array): string {
+  return `${toHex(configured)}:pins`;
 }
 
 /** A store in memory: state survives reconnects of one process, not restarts. */
 export class MemoryReplayStore implements ReplayStore {
   private readonly m = new Map<string, string>();
-  async load(key: string): Promise<SerializedReplayState | SerializedEpochs | undefined> {
+  async load(key: string): Promise<SerializedReplayState | SerializedEpochs | SerializedPins | undefined> {
     const v = this.m.get(key);
-    return v === undefined ? undefined : (JSON.parse(v) as SerializedReplayState | SerializedEpochs);
+    return v === undefined ? undefined : (JSON.parse(v) as SerializedReplayState | SerializedEpochs | SerializedPins);
   }
-  async save(key: string, state: SerializedReplayState | SerializedEpochs): Promise<void> {
+  async save(key: string, state: SerializedReplayState | SerializedEpochs | SerializedPins): Promise<void> {
     this.m.set(key, JSON.stringify(state));
   }
 }
@@ -294,11 +307,11 @@ export class StorageReplayStore implements ReplayStore {
     private readonly storage: { getItem(k: string): string | null; setItem(k: string, v: string): void },
     private readonly prefix = 'sealfeed.replay.',
   ) {}
-  async load(key: string): Promise<SerializedReplayState | SerializedEpochs | undefined> {
+  async load(key: string): Promise<SerializedReplayState | SerializedEpochs | SerializedPins | undefined> {
     const v = this.storage.getItem(this.prefix + key);
-    return v === null ? undefined : (JSON.parse(v) as SerializedReplayState | SerializedEpochs);
+    return v === null ? undefined : (JSON.parse(v) as SerializedReplayState | SerializedEpochs | SerializedPins);
   }
-  async save(key: string, state: SerializedReplayState | SerializedEpochs): Promise<void> {
+  async save(key: string, state: SerializedReplayState | SerializedEpochs | SerializedPins): Promise<void> {
     this.storage.setItem(this.prefix + key, JSON.stringify(state));
   }
 }

@@ -373,7 +373,7 @@ const decode = (g: Json, t: Json): VectorAnswer => {
 export function handshakeClientConfig(t: Json, trace?: ClientConfig['trace']): ClientConfig & { random: ReturnType<typeof sequenceRandom> } {
   const c = t.client;
   const trust: ServerTrust = c.pinnedKeyId
-    ? { kind: 'pinned', keyId: h(c.pinnedKeyId) }
+    ? { kind: 'pinned', keyId: h(c.pinnedKeyId), pins: c.nextPinnedKeyId ? [h(c.pinnedKeyId), h(c.nextPinnedKeyId)] : undefined }
     : { kind: 'authority', authorityKey: h(c.authorityKey), realm: utf8(c.realm), acceptedNumber: BigInt(c.minRevocationNumber) };
   return {
     trust,

@@ -17,7 +17,7 @@ import { dirname, join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { fromHex, secureRandom, type BatchStatus, type DeliveredMessage, type Ticket } from '../src/index.js';
+import { fromHex, keyId, secureRandom, toHex, type BatchStatus, type DeliveredMessage, type Ticket } from '../src/index.js';
 import { connect, FileReplayStore } from '../src/node.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
@@ -35,9 +35,13 @@ async function ensureBinary(): Promise<string> {
   return bin;
 }
 
-async function startServer(dir: string, publisherPub: string): Promise<{ proc: ChildProcess; port: number; fingerprint: string }> {
-  const port = 20000 + Math.floor(Math.random() * 20000);
-  const proc = spawn(bin, ['serve', '-listen', `127.0.0.1:${port}`, '-data', join(dir, 'data'), '-publisher', publisherPub, '-log-level', 'warn'], {
+async function startServer(
+  dir: string,
+  publisherPub: string,
+  extra: string[] = [],
+  port = 20000 + Math.floor(Math.random() * 20000),
+): Promise<{ proc: ChildProcess; port: number; fingerprint: string }> {
+  const proc = spawn(bin, ['serve', '-listen', `127.0.0.1:${port}`, '-data', join(dir, 'data'), '-publisher', publisherPub, '-log-level', 'warn', ...extra], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -200,6 +204,64 @@ test('delivery guarantee with the Go reference server: held across a reconnect, 
     assert.equal(s4.batches.reduce((n, b) => n + b.replayed + b.stale, 0), 0);
   } finally {
     for (const c of open) await c.close();
+    server?.proc.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('server-key rotation with the Go reference server: a pinned client learns the announced key and connects after the switch without reconfiguration', { timeout: 120000 }, async () => {
+  await ensureBinary();
+  const dir = mkdtempSync(join(tmpdir(), 'sealfeed-interop-'));
+  let server: Awaited<ReturnType<typeof startServer>> | undefined;
+  try {
+    const key = join(dir, 'publisher.pem');
+    const pub = join(dir, 'publisher.pub.pem');
+    await run(bin, ['keygen', '-out', key, '-pub', pub]);
+    const oldKey = join(dir, 'old.pem');
+    const newKey = join(dir, 'new.pem');
+    const newPub = join(dir, 'new.pub.pem');
+    await run(bin, ['keygen', '-out', oldKey]);
+    const announced = /fingerprint ([0-9a-f]{64})/.exec((await run(bin, ['keygen', '-out', newKey, '-pub', newPub])).stdout)![1]!;
+    // HS-070: the server announces its next key
+    server = await startServer(dir, pub, ['-key', oldKey, '-next-key', newPub]);
+    const port = server.port;
+    const url = `ws://127.0.0.1:${port}/v1/ws`;
+    const oldFingerprint = server.fingerprint;
+    const trust = { kind: 'pinned' as const, keyId: fromHex(oldFingerprint) };
+    const publish = (to: string, text: string) => run(bin, ['publish', '-server', `http://127.0.0.1:${port}`, '-key', key, '-to', to, '-text', text]);
+    const receive = async (client: Awaited<ReturnType<typeof connect>>, text: string) => {
+      const it = client.messages();
+      const p = it.next();
+      await publish(client.clientIdHex, text);
+      const m = (await p).value as DeliveredMessage;
+      m.ack();
+      assert.equal(new TextDecoder().decode(m.payload), text);
+    };
+    const disk = join(dir, 'client-state');
+    const identitySeed = secureRandom(32);
+
+    // a pinned client connected while the next key is announced learns it (ID-010, ID-011) and stores it (ID-012)
+    const a = await connect({ url, trust, identitySeed, replayStore: new FileReplayStore(disk) });
+    assert.equal(toHex(keyId(a.handshake.nextServerKey!)), announced);
+    await receive(a, 'before the switch');
+
+    // the switch: the same address and data, the new key, nothing announced; the connection ends
+    server.proc.kill('SIGTERM');
+    await a.closed;
+    server = await startServer(dir, pub, ['-key', newKey], port);
+    const newFingerprint = server.fingerprint;
+    assert.equal(newFingerprint, announced);
+
+    // a restart with the same configuration (the old fingerprint) connects to the new key
+    const b = await connect({ url, trust, identitySeed, replayStore: new FileReplayStore(disk) });
+    assert.equal(toHex(b.serverKeyId), newFingerprint);
+    assert.equal(b.clientIdHex, a.clientIdHex);
+    await receive(b, 'after the switch');
+    await b.close();
+
+    // a client that never saw the announcement is refused (ID-003)
+    await assert.rejects(connect({ url, trust, replayStore: new FileReplayStore(join(dir, 'other-state')) }), (e: unknown) => (e as { alert?: string }).alert === 'unknown_server_key');
+  } finally {
     server?.proc.kill('SIGTERM');
     rmSync(dir, { recursive: true, force: true });
   }

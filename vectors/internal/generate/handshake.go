@@ -34,6 +34,8 @@ func init() {
 	note("MisplacedExtension", "EXTENSION", "A registered extension in a message that registries.md does not list it for (EXT-005, EXT-009).", "")
 	note("OrderOfChecks", "STATE", "Two defects on purpose: the order of checks the cited rule states (HS-016, EXT-008, POST-015) decides the alert.", "")
 	note("PinnedKey", "BASIC", "The client trusts a pinned server key fingerprint (ID-003).", "")
+	note("NextServerKey", "EDGE_CASE", "Server-key rotation: the server announces its next key in next_server_key (HS-070); the client learns it from a completed handshake and then accepts either pin (ID-010, ID-011).", "")
+	note("BadNextServerKey", "MALFORMED", "A malformed, weak, misplaced or redundant next_server_key (HS-070, HS-071), checked in HS-071's order.", "")
 	note("Authority", "BASIC", "The client trusts an authority; the server presents a credential and a stapled revocation list (CRED-015).", "")
 	note("ClientKey", "BASIC", "A key-identified client: ClientIdentity and ClientVerify (HS-030, ID-001).", "")
 	note("Anonymous", "BASIC", "An anonymous client: the server assigns the client ID and issues a ticket (ID-002).", "")
@@ -91,6 +93,10 @@ func (c *hsCase) configs(r *hsRun) (*handshake.ClientConfig, *handshake.ServerCo
 		var id [32]byte
 		copy(id[:], c.client.PinnedKeyID)
 		cc.PinnedKeyID = &id
+		if len(c.client.NextPinnedKeyID) > 0 {
+			next := [32]byte(c.client.NextPinnedKeyID)
+			cc.NextPinnedKeyID = &next
+		}
 	} else {
 		ak, err := sig.ParsePublicKey(c.client.AuthorityKey)
 		if err != nil {
@@ -110,6 +116,13 @@ func (c *hsCase) configs(r *hsRun) (*handshake.ClientConfig, *handshake.ServerCo
 	hstrace.Set(sc, func(n string, v []byte) { r.strace[n] = v })
 	if len(c.server.Credential) > 0 {
 		sc.Credential, sc.RevocationList = c.server.Credential, c.server.RevocationList
+	}
+	if len(c.server.NextKey) > 0 {
+		nk, err := sig.ParsePublicKey(c.server.NextKey)
+		if err != nil {
+			panic(err)
+		}
+		sc.NextKey = nk
 	}
 	keys, gens, err := c.server.TicketConfig(now)
 	if err != nil {
@@ -282,7 +295,7 @@ func (r *hsRun) vector(t vectors.Test, role string) (vectors.HandshakeTest, erro
 		return vectors.HandshakeTest{}, err
 	}
 	v := vectors.HandshakeTest{Test: t, Role: role, Now: vectors.U64(r.c.now), Client: r.c.client, Server: r.c.server,
-		Messages: map[string]vectors.Hex{}, Secrets: map[string]vectors.Hex{}, ClientID: vectors.Hex{}, Ticket: vectors.Hex{}}
+		Messages: map[string]vectors.Hex{}, Secrets: map[string]vectors.Hex{}, ClientID: vectors.Hex{}, Ticket: vectors.Hex{}, NextServerKey: vectors.Hex{}}
 	v.Client.Random, v.Server.Random = cr, sr
 	for _, f := range r.frames {
 		if role == "both" || f.from == role {
@@ -330,6 +343,9 @@ func (r *hsRun) vector(t vectors.Test, role string) (vectors.HandshakeTest, erro
 		v.Secrets[n] = th
 	}
 	v.ClientID = cs.ClientID[:]
+	if k := r.client.NextServerKey(); k != nil {
+		v.NextServerKey = k.Bytes()
+	}
 	if t := r.client.NewTicket(); t != nil {
 		v.Ticket = t.Bytes
 	}
@@ -577,11 +593,11 @@ var handshakeArea = areaDef{
 		newCase := func(name string, opts ...opt) *hsCase {
 			c := &hsCase{name: name, now: now, serverKey: serverKey,
 				client: vectors.HandshakeClient{Versions: []uint16{}, Groups: []uint16{}, AEADs: []uint16{},
-					PinnedKeyID: pinned, AuthorityKey: vectors.Hex{}, IdentitySeed: vectors.Hex{}, ExtraExtensions: []vectors.HandshakeExtension{}},
+					PinnedKeyID: pinned, NextPinnedKeyID: vectors.Hex{}, AuthorityKey: vectors.Hex{}, IdentitySeed: vectors.Hex{}, ExtraExtensions: []vectors.HandshakeExtension{}},
 				server: vectors.HandshakeServer{Versions: []uint16{}, Groups: []uint16{}, AEADs: []uint16{}, KeySeed: serverKey.Seed(),
 					Credential: vectors.Hex{}, RevocationList: vectors.Hex{}, TicketKeys: []vectors.HandshakeTicketKey{{ID: 1, Key: ticketKey}},
 					TicketRecords: []vectors.HandshakeTicketRecord{}, TicketLifetimeSec: 86400,
-					MaxPayload: 65536, IdleTimeoutMs: 30000, StoreEpoch: storeEpoch}}
+					MaxPayload: 65536, IdleTimeoutMs: 30000, StoreEpoch: storeEpoch, NextKey: vectors.Hex{}}}
 			for _, o := range opts {
 				o(c)
 			}
@@ -831,6 +847,52 @@ var handshakeArea = areaDef{
 			x25519Case("server-identity-raw-key-when-authority", authorityTrust, func(c *hsCase) { c.server.Credential, c.server.RevocationList = vectors.Hex{}, vectors.Hex{} }), nil, "WrongKey")
 		invalid("pinned-key-mismatch", "the client pins another key's fingerprint", "ID-003", "client", alert.UnknownServerKey,
 			x25519Case("pinned-key-mismatch", func(c *hsCase) { c.client.PinnedKeyID = keyID(attacker.Public().(ed25519.PublicKey)) }), nil, "WrongKey")
+
+		// Server-key rotation (§5.3): next_server_key in ServerIdentity.
+		nextKey := ed25519.NewKeyFromSeed(randBytes(a.name, "next-server-key", 32))
+		nextPub := nextKey.Public().(ed25519.PublicKey)
+		announce := func(c *hsCase) { c.server.NextKey = vectors.Hex(nextPub) }
+		otherPin := func(c *hsCase) { c.client.PinnedKeyID = keyID(attacker.Public().(ed25519.PublicKey)) }
+		nextExt := func(d []byte) wire.Extension { return wire.Extension{Type: wire.ExtNextServerKey, Data: d} }
+		announceTamper := func(exts ...wire.Extension) map[string]tamper {
+			return flightTamper(func(r *hsRun) []byte { return r.serverFlight(rawIdentity(serverPub, exts...), serverKey, nil, nil) })
+		}
+		smallOrderKey := make([]byte, 32)
+		smallOrderKey[0] = 1 // the identity point
+		valid("next-key-announced", "the server announces its next key; the pinned client completes the handshake and learns it (nextServerKey)", "HS-070",
+			x25519Case("next-key-announced", announce), "PinnedKey", "NextServerKey")
+		valid("next-key-second-pin", "the client pins another key and, as its second pin, the server's key: it accepts the server (ID-010)", "ID-010",
+			x25519Case("next-key-second-pin", otherPin, func(c *hsCase) { c.client.NextPinnedKeyID = pinned }), "PinnedKey", "NextServerKey")
+		invalid("next-key-neither-pin", "the client's two pins both name other keys", "ID-010", "client", alert.UnknownServerKey,
+			x25519Case("next-key-neither-pin", otherPin, func(c *hsCase) { c.client.NextPinnedKeyID = keyID(nextPub) }), nil, "WrongKey", "NextServerKey")
+		invalid("next-key-31-bytes", "next_server_key holds 31 bytes", "HS-070", "client", alert.DecodeError,
+			x25519Case("next-key-31-bytes"), announceTamper(nextExt(nextPub[:31])), "BadNextServerKey", "WrongLength")
+		invalid("next-key-33-bytes", "next_server_key holds 33 bytes", "HS-070", "client", alert.DecodeError,
+			x25519Case("next-key-33-bytes"), announceTamper(nextExt(append(bytes.Clone(nextPub), 0))), "BadNextServerKey", "WrongLength")
+		invalid("next-key-empty", "next_server_key is empty", "HS-070", "client", alert.DecodeError,
+			x25519Case("next-key-empty"), announceTamper(nextExt([]byte{})), "BadNextServerKey", "WrongLength")
+		invalid("next-key-small-order", "next_server_key is the identity point, a small-order key", "HS-071", "client", alert.BadKey,
+			x25519Case("next-key-small-order"), announceTamper(nextExt(smallOrderKey)), "BadNextServerKey", "WeakServerKey")
+		invalid("next-key-is-current", "next_server_key announces the server's current key", "HS-071", "client", alert.IllegalParameter,
+			x25519Case("next-key-is-current"), announceTamper(nextExt(serverPub)), "BadNextServerKey")
+		invalid("next-key-twice", "next_server_key twice in ServerIdentity", "HS-004", "client", alert.IllegalParameter,
+			x25519Case("next-key-twice"), announceTamper(nextExt(nextPub), nextExt(nextPub)), "BadNextServerKey")
+		invalid("next-key-with-credential", "next_server_key in a ServerIdentity of type credential", "HS-070", "client", alert.IllegalParameter,
+			x25519Case("next-key-with-credential", authorityTrust), flightTamper(func(r *hsRun) []byte {
+				si := (&handshake.ServerIdentity{Type: handshake.IdentityCredential, Credential: goodCred, RevocationList: goodRL,
+					Extensions: []wire.Extension{nextExt(nextPub)}}).AppendTo(nil)
+				return r.serverFlight(si, serverKey, nil, nil)
+			}), "BadNextServerKey", "MisplacedExtension")
+		invalid("next-key-length-before-pin", "a 31-byte next_server_key from a server the client does not pin: the length is checked first", "HS-071", "client", alert.DecodeError,
+			x25519Case("next-key-length-before-pin", otherPin), announceTamper(nextExt(nextPub[:31])), "BadNextServerKey", "OrderOfChecks")
+		invalid("next-key-pin-before-key", "a small-order next_server_key from a server the client does not pin: the identity is checked first", "HS-071", "client", alert.UnknownServerKey,
+			x25519Case("next-key-pin-before-key", otherPin), announceTamper(nextExt(smallOrderKey)), "BadNextServerKey", "OrderOfChecks")
+		invalid("next-key-unsigned", "next_server_key added to ServerIdentity in flight, ServerVerify over the identity the server sent: the client learns nothing (ID-011)", "ID-011", "client", alert.BadSignature,
+			x25519Case("next-key-unsigned"), flightTamper(func(r *hsRun) []byte {
+				withNext := rawIdentity(serverPub, nextExt(nextPub))
+				svSigned := sig.Sign(serverKey, keyschedule.SigServer, th(r.strace["ClientHello"], r.strace["ServerHello"], si(r)))
+				return r.serverFlight(withNext, serverKey, func([]byte) []byte { return svSigned }, nil)
+			}), "BadNextServerKey", "TamperedFlight")
 		expCred, expRL := credFor(now-8*day, now-day, nil, realm)
 		invalid("credential-expired", "the server presents a credential that expired a day ago", "HS-021", "client", alert.CredentialExpired,
 			x25519Case("credential-expired", withCred(expCred, expRL)), nil, "Expired")
@@ -1091,7 +1153,7 @@ var handshakeArea = areaDef{
 		ext := strict(obj{"type": integer(0, 0xffff), "data": hexAny()})
 		ticket := strict(obj{"ticket": hexAny(), "psk": hexLen(32), "clientId": hexLen(32), "expires": u64()})
 		client := strict(obj{"versions": uint16s(), "groups": uint16s(), "aeads": uint16s(), "grease": obj{"type": "boolean"},
-			"pinnedKeyId": obj{"type": "string", "pattern": "^([0-9a-f]{64})?$"}, "authorityKey": obj{"type": "string", "pattern": "^([0-9a-f]{64})?$"},
+			"pinnedKeyId": obj{"type": "string", "pattern": "^([0-9a-f]{64})?$"}, "nextPinnedKeyId": obj{"type": "string", "pattern": "^([0-9a-f]{64})?$"}, "authorityKey": obj{"type": "string", "pattern": "^([0-9a-f]{64})?$"},
 			"realm": str(), "minRevocationNumber": u64(), "identitySeed": obj{"type": "string", "pattern": "^([0-9a-f]{64})?$"},
 			"ticket": ticket, "extraExtensions": arrayOf(ext), "random": arrayOf(named)}, "ticket")
 		server := strict(obj{"versions": uint16s(), "groups": uint16s(), "aeads": uint16s(), "keySeed": hexLen(32),
@@ -1099,14 +1161,15 @@ var handshakeArea = areaDef{
 			"ticketKeys":        obj{"type": "array", "maxItems": 2, "items": strict(obj{"id": integer(0, 1<<32-1), "key": hexLen(32)})},
 			"ticketRecords":     arrayOf(strict(obj{"clientId": hexLen(32), "latest": u64(), "retry": obj{"type": "boolean"}})),
 			"ticketLifetimeSec": integer(0, 7*86400), "requireClientKey": obj{"type": "boolean"}, "maxPayload": integer(0, 1<<32-1),
-			"idleTimeoutMs": integer(0, 1<<32-1), "storeEpoch": hexLen(16), "random": arrayOf(named)})
+			"idleTimeoutMs": integer(0, 1<<32-1), "storeEpoch": hexLen(16), "nextKey": obj{"type": "string", "pattern": "^([0-9a-f]{64})?$"}, "random": arrayOf(named)})
 		frame := strict(obj{"from": enum("client", "server"), "frame": hexAny()})
 		return fileSchema("handshake", "SealFeed v1 handshake vectors",
 			obj{"type": constant("Handshake")}, nil,
 			obj{"role": enum("both", "client", "server"), "now": u64(), "client": client, "server": server,
 				"frames":   obj{"type": "array", "minItems": 1, "items": frame},
 				"messages": obj{"type": "object", "additionalProperties": hexAny()}, "secrets": obj{"type": "object", "additionalProperties": hexAny()},
-				"clientId": obj{"type": "string", "pattern": "^([0-9a-f]{64})?$"}, "ticket": hexAny()}, nil)
+				"clientId": obj{"type": "string", "pattern": "^([0-9a-f]{64})?$"}, "ticket": hexAny(),
+				"nextServerKey": obj{"type": "string", "pattern": "^([0-9a-f]{64})?$"}}, nil)
 	},
 }
 

@@ -216,7 +216,7 @@ export const clientConfig = handshakeClientConfig;
 /**
  * Role both or client: the TypeScript client runs against the server frames of the vector; every frame it
  * produces must equal the vector's client frame. Valid: every message and secret the client sees, the
- * client ID and the ticket must match. Invalid: the last frame must be rejected with the alert.
+ * client ID, the ticket and the learned next server key must match. Invalid: the last frame must be rejected with the alert.
  */
 function runClientHandshake(t: Record<string, any>): Outcome {
   const messages = new Map<string, string>();
@@ -257,6 +257,7 @@ function runClientHandshake(t: Record<string, any>): Outcome {
   const r = hs.result!;
   eqHex(r.clientId, t.clientId, 'client ID');
   eqHex(r.ticket?.ticket ?? new Uint8Array(0), t.ticket, 'ticket');
+  eqHex(r.nextServerKey ?? new Uint8Array(0), t.nextServerKey, 'next server key (HS-070)');
   return { kind: 'pass' };
 }
 
