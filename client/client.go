@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"slices"
 	"sync"
@@ -94,7 +95,10 @@ type Config struct {
 	HeartbeatInterval, HeartbeatTimeout time.Duration
 
 	Header http.Header // extra headers for the WebSocket upgrade
-	Logger *slog.Logger
+	// NetDial, if set, opens the TCP connection (e.g. a net.Dialer's
+	// DialContext with a LocalAddr); nil: net.Dialer's default.
+	NetDial func(ctx context.Context, network, addr string) (net.Conn, error)
+	Logger  *slog.Logger
 }
 
 // Message is one verified, decrypted message.
@@ -555,7 +559,7 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.HandshakeTimeout)
 	defer cancel()
 	url := c.endpoint()
-	ws, err := wsframe.Dial(ctx, url, c.cfg.Header, c.cfg.HandshakeTimeout)
+	ws, err := wsframe.Dial(ctx, url, c.cfg.Header, c.cfg.HandshakeTimeout, c.cfg.NetDial)
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}

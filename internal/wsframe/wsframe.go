@@ -52,8 +52,8 @@ func (c Conn) WriteFrame(frame []byte) error {
 // subprotocol, refuses a server that does not select it, and sets the
 // read limit to the largest frame (WIRE §3.2) plus one byte, so an
 // oversize frame fails at the transport.
-func Dial(ctx context.Context, url string, header http.Header, timeout time.Duration) (*websocket.Conn, error) {
-	d := websocket.Dialer{Subprotocols: []string{Subprotocol}, HandshakeTimeout: timeout}
+func Dial(ctx context.Context, url string, header http.Header, timeout time.Duration, netDial func(ctx context.Context, network, addr string) (net.Conn, error)) (*websocket.Conn, error) {
+	d := websocket.Dialer{Subprotocols: []string{Subprotocol}, HandshakeTimeout: timeout, NetDialContext: netDial}
 	ws, resp, err := d.DialContext(ctx, url, header)
 	if err != nil {
 		if resp != nil {
