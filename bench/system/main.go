@@ -91,15 +91,16 @@ func run() error {
 	}
 	cfg.SealFeed = sealfeed
 	cfg.Progress, cfg.Log = os.Stderr, os.Stderr
-	start := time.Now()
+	start, load := time.Now(), loadavg()
 	res, err := system.Run(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	meta := fmt.Sprintf("Run %s at commit %s; %s/%s, %d CPUs (GOMAXPROCS %d), %s; the whole run took %.0f s.\n\n"+
+	meta := fmt.Sprintf("Run %s at commit %s; %s/%s, %d CPUs (GOMAXPROCS %d), %s; the whole run took %.0f s; "+
+		"load average (1 min) %s at the start, %s at the end (other work on the machine shares its cores).\n\n"+
 		"Command: `go run ./bench/system %s`",
 		start.UTC().Format("2006-01-02 15:04 MST"), commit(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0),
-		runtime.Version(), time.Since(start).Seconds(), strings.Join(os.Args[1:], " "))
+		runtime.Version(), time.Since(start).Seconds(), load, loadavg(), strings.Join(os.Args[1:], " "))
 	title := map[string]string{"before": "Before", "after": "After"}[section]
 	if title == "" {
 		title = section
@@ -128,4 +129,13 @@ func commit() string {
 		c += "+dirty"
 	}
 	return c
+}
+
+// loadavg is the 1-minute load average of the machine.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "unknown"
 }

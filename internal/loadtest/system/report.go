@@ -51,6 +51,9 @@ func (r *Result) Section(title, meta string) string {
 	}
 	row("published (2xx) / delivered", func(x *loadtest.Report) string { return fmt.Sprintf("%d / %d", x.Published, x.Delivered) })
 	row("lost / duplicated", func(x *loadtest.Report) string { return fmt.Sprintf("%d / %d", x.Lost, x.Duplicates) })
+	row("accepted msg/s (offered rate reached?)", func(x *loadtest.Report) string {
+		return fmt.Sprintf("%.0f (%s)", x.PublishedPerSec, map[bool]string{true: "yes", false: "**no**"}[x.PublishedPerSec >= 0.95*float64(c.Rate)])
+	})
 	row("delivered msg/s", func(x *loadtest.Report) string { return fmt.Sprintf("%.0f", x.DeliveredPerSec) })
 	row("server CPU (s)", func(x *loadtest.Report) string { return fmt.Sprintf("%.2f", x.ServerCPUSeconds) })
 	row("**server CPU per delivered message**", func(x *loadtest.Report) string { return fmt.Sprintf("**%.1f µs**", x.ServerCPUPerMsgUs) })
