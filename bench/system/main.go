@@ -51,10 +51,12 @@ func run() error {
 	flag.IntVar(&cfg.Bulk, "bulk", 10, "messages per publish request")
 	flag.DurationVar(&cfg.Duration, "duration", 10*time.Second, "publish phase of each run")
 	flag.DurationVar(&cfg.Tick, "tick", floor.DefaultTick, "the floor's tick; keep serve's default")
-	flag.IntVar(&cfg.MemoryConns, "memory-conns", 19000, "idle connections of the memory phase (0: skip it)")
+	flag.DurationVar(&cfg.IdleWindow, "idle", 3*time.Second, "read each server's CPU this long with its clients idle")
+	flag.IntVar(&cfg.MemoryConns, "memory-conns", -1, "idle connections of the memory phase (0: skip it; -1: the open-file limit, at most 20 000, less 1000)")
 	flag.IntVar(&cfg.Holders, "memory-procs", 2, "load-generator processes of the memory phase (at least 2)")
 	flag.StringVar(&local, "local", "127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5,127.0.0.6,127.0.0.7,127.0.0.8,127.0.0.9",
 		"clients' source addresses, comma-separated")
+	floorOnly := flag.Bool("floor-only", false, "measure the floor alone (no SealFeed phases)")
 	flag.BoolVar(&cfg.NoCluster, "no-cluster", false, "skip the cluster phase")
 	flag.BoolVar(&cfg.NoLatency, "no-latency", false, "skip the sustained-rate and latency phases")
 	flag.BoolVar(&cfg.NoProfile, "no-profile", false, "skip the CPU profile")
@@ -65,6 +67,15 @@ func run() error {
 	flag.Parse()
 	if local != "" {
 		cfg.LocalAddrs = strings.Split(local, ",")
+	}
+	if cfg.MemoryConns < 0 {
+		// The server holds one descriptor per connection, and a few for its
+		// listeners, database and log: leave it 1000.
+		var r syscall.Rlimit
+		if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &r); err != nil || r.Max < 2000 {
+			return fmt.Errorf("open-file limit: %v", err)
+		}
+		cfg.MemoryConns = int(min(r.Max, 20000)) - 1000
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -80,7 +91,9 @@ func run() error {
 	}
 	defer os.RemoveAll(tmp)
 	cfg.TmpDir = tmp
-	if sealfeed == "" {
+	if *floorOnly {
+		sealfeed = ""
+	} else if sealfeed == "" {
 		sealfeed = filepath.Join(tmp, "sealfeed")
 		fmt.Fprintln(os.Stderr, "building ./cmd/sealfeed")
 		b := exec.CommandContext(ctx, "go", "build", "-o", sealfeed, "./cmd/sealfeed")
@@ -91,7 +104,7 @@ func run() error {
 	}
 	cfg.SealFeed = sealfeed
 	cfg.Progress, cfg.Log = os.Stderr, os.Stderr
-	start, load := time.Now(), loadavg()
+	start, load, rev := time.Now(), loadavg(), commit()
 	res, err := system.Run(ctx, cfg)
 	if err != nil {
 		return err
@@ -99,7 +112,7 @@ func run() error {
 	meta := fmt.Sprintf("Run %s at commit %s; %s/%s, %d CPUs (GOMAXPROCS %d), %s; the whole run took %.0f s; "+
 		"load average (1 min) %s at the start, %s at the end (other work on the machine shares its cores).\n\n"+
 		"Command: `go run ./bench/system %s`",
-		start.UTC().Format("2006-01-02 15:04 MST"), commit(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0),
+		start.UTC().Format("2006-01-02 15:04 MST"), rev, runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0),
 		runtime.Version(), time.Since(start).Seconds(), load, loadavg(), strings.Join(os.Args[1:], " "))
 	title := map[string]string{"before": "Before", "after": "After"}[section]
 	if title == "" {

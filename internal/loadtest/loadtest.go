@@ -66,6 +66,10 @@ type Config struct {
 	// turn (e.g. 127.0.0.2 … 127.0.0.9): the ephemeral port range is per
 	// source address.
 	LocalAddrs []string
+	// IdleWindow, if positive, is how long the server's CPU is read with
+	// every client connected and nothing published, before the publish
+	// phase: the cost of liveness and ticks that no message pays for.
+	IdleWindow time.Duration
 	// OnLoad, if set, is called as the publish phase starts (e.g. to start
 	// a CPU profile of the server for Duration).
 	OnLoad func()
@@ -139,6 +143,8 @@ type Report struct {
 	// Published it tells whether the delivery backlog grew.
 	DeliveredInLoad  int64   `json:"delivered_during_load"`
 	ServerCPUSeconds float64 `json:"server_cpu_seconds"`
+	// IdleCPUPerSec is the server's CPU per second of Config.IdleWindow.
+	IdleCPUPerSec float64 `json:"server_idle_cpu_per_second"`
 }
 
 // SustainedPerSec is the rate the run sustained: the accepted rate, or
@@ -399,6 +405,16 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	n := float64(cfg.Clients)
 	rep.IdleRSSPerConn = (idle.RSSBytes - before.RSSBytes) / n
 	rep.IdleHeapPerConn = (idle.HeapStackBytes - before.HeapStackBytes) / n
+	if cfg.IdleWindow > 0 {
+		t0 := time.Now()
+		time.Sleep(cfg.IdleWindow)
+		s, err := meter.Sample(ctx)
+		if err != nil {
+			return nil, err
+		}
+		rep.IdleCPUPerSec = (s.CPUSeconds - idle.CPUSeconds) / time.Since(t0).Seconds()
+		idle = s
+	}
 
 	// Phase 2: publish load; every client records what it receives.
 	var delivered, dups atomic.Int64

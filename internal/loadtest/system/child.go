@@ -3,8 +3,6 @@ package system
 import (
 	"bufio"
 	"context"
-	"crypto/ed25519"
-	crand "crypto/rand"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -14,8 +12,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,10 +21,7 @@ import (
 	natsserver "github.com/nats-io/nats-server/v2/server"
 
 	"github.com/sealfeed/sealfeed/client"
-	"github.com/sealfeed/sealfeed/internal/keyfile"
-	"github.com/sealfeed/sealfeed/internal/loadtest"
 	"github.com/sealfeed/sealfeed/internal/loadtest/floor"
-	"github.com/sealfeed/sealfeed/protocol/sig"
 )
 
 // ChildEnv names the environment variable that makes the harness binary
@@ -243,120 +236,4 @@ func (p *proc) stop() {
 		p.cmd.Process.Kill()
 		<-done
 	}
-}
-
-// serveNode is a `sealfeed serve` child.
-type serveNode struct {
-	cmd         *exec.Cmd
-	base        string
-	fingerprint string
-	keys        []ed25519.PrivateKey
-	pprof       string // host:port of its pprof, if asked for
-}
-
-// serveOpts are the flags of one serve child.
-type serveOpts struct {
-	publishers int
-	maxConnsIP int
-	sync       string
-	nats       string // cluster mode when set (one node, replicas 1)
-	pprof      bool
-}
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
-// startServe runs `sealfeed serve` (the binary at exe) on a free loopback
-// port with fresh publisher keys and limits sized for the run, and waits
-// for /readyz.
-func startServe(ctx context.Context, exe, dir string, o serveOpts) (*serveNode, error) {
-	addr, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
-	data := filepath.Join(dir, "data")
-	args := []string{"serve", "-listen", addr, "-data", data, "-log-level", "warn", "-sync", o.sync,
-		"-max-conns-per-ip", strconv.Itoa(o.maxConnsIP), "-max-handshakes-per-ip", "1024", "-max-pending", "1000000",
-		"-demo-page=false"}
-	n := &serveNode{base: "http://" + addr}
-	for i := 0; i < o.publishers; i++ {
-		k, err := keyfile.Generate()
-		if err != nil {
-			return nil, err
-		}
-		n.keys = append(n.keys, k)
-		p := filepath.Join(dir, fmt.Sprintf("publisher%d.pub", i))
-		pem, _ := keyfile.MarshalPublic(k.Public().(ed25519.PublicKey))
-		if err := os.WriteFile(p, pem, 0o644); err != nil {
-			return nil, err
-		}
-		args = append(args, "-publisher", p)
-	}
-	if o.nats != "" {
-		sk := filepath.Join(dir, "storage.key")
-		k := make([]byte, 32)
-		if _, err := crand.Read(k); err != nil {
-			return nil, err
-		}
-		if err := os.WriteFile(sk, []byte(hex.EncodeToString(k)), 0o600); err != nil {
-			return nil, err
-		}
-		args = append(args, "-nats", o.nats, "-storage-key", sk, "-replicas", "1")
-	}
-	if o.pprof {
-		if n.pprof, err = freeAddr(); err != nil {
-			return nil, err
-		}
-		args = append(args, "-pprof", n.pprof)
-	}
-	n.cmd = exec.Command(exe, args...)
-	n.cmd.Stderr = os.Stderr
-	if err := n.cmd.Start(); err != nil {
-		return nil, err
-	}
-	for deadline := time.Now().Add(60 * time.Second); ; {
-		resp, e := http.Get(n.base + "/readyz")
-		if e == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			n.stop()
-			return nil, fmt.Errorf("sealfeed serve did not become ready: %v", e)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	sk, err := keyfile.LoadPrivate(filepath.Join(data, "server.key"))
-	if err != nil {
-		n.stop()
-		return nil, err
-	}
-	n.fingerprint = sig.Fingerprint(sk.Public().(ed25519.PublicKey))
-	return n, nil
-}
-
-func (n *serveNode) pid() int { return n.cmd.Process.Pid }
-
-func (n *serveNode) stop() {
-	n.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { n.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		n.cmd.Process.Kill()
-		<-done
-	}
-}
-
-func (n *serveNode) meter() loadtest.ProcMeter {
-	return loadtest.ProcMeter{PIDs: []int{n.pid()}, Metrics: []string{n.base}, Prefix: "sealfeed"}
 }

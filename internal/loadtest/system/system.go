@@ -48,6 +48,9 @@ type Config struct {
 	Bulk          int
 	Duration      time.Duration
 	Tick          time.Duration // the floor's tick: serve's default
+	// IdleWindow: how long each phase reads the server's CPU with its
+	// clients connected and idle (loadtest.Config.IdleWindow).
+	IdleWindow time.Duration
 	// MemoryConns is the idle connection count of the memory phase over
 	// Holders processes (at least 2); 0 skips it.
 	MemoryConns, Holders int
@@ -117,7 +120,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	lt := func(rate int) loadtest.Config {
 		return loadtest.Config{Clients: cfg.Clients, Rate: rate, Duration: cfg.Duration, PayloadSize: cfg.PayloadSize,
-			Bulk: cfg.Bulk, PublisherCount: cfg.Publishers, LocalAddrs: cfg.LocalAddrs, Progress: cfg.Progress}
+			Bulk: cfg.Bulk, PublisherCount: cfg.Publishers, LocalAddrs: cfg.LocalAddrs, Progress: cfg.Progress, IdleWindow: cfg.IdleWindow}
 	}
 
 	cfg.logf("floor at %d msg/s", cfg.Rate)
@@ -220,19 +223,19 @@ func runServe(ctx context.Context, cfg Config, lc loadtest.Config, nats string, 
 		return nil, nil, err
 	}
 	defer os.RemoveAll(dir)
-	n, err := startServe(ctx, cfg.SealFeed, dir, serveOpts{publishers: cfg.Publishers, maxConnsIP: cfg.Clients + 16,
-		sync: "FULL", nats: nats, pprof: profile})
+	n, err := loadtest.StartServe(ctx, loadtest.ServeOptions{Exe: cfg.SealFeed, Dir: dir, Publishers: cfg.Publishers,
+		MaxConnsPerIP: cfg.Clients + 16, Sync: "FULL", NATS: nats, PProf: profile})
 	if err != nil {
 		return nil, nil, err
 	}
-	defer n.stop()
-	lc.Targets = []loadtest.Target{{BaseURL: n.base, Fingerprint: n.fingerprint}}
-	lc.Publishers, lc.PublisherCount = n.keys, 0
-	lc.Meter = n.meter()
+	defer n.Stop()
+	lc.Targets = []loadtest.Target{{BaseURL: n.BaseURL, Fingerprint: n.Fingerprint}}
+	lc.Publishers, lc.PublisherCount = n.Keys, 0
+	lc.Meter = n.Meter()
 	var prof chan profileResult
 	if profile {
 		prof = make(chan profileResult, 1)
-		lc.OnLoad = func() { go func() { prof <- fetchProfile(ctx, n.pprof, cfg.Duration) }() }
+		lc.OnLoad = func() { go func() { prof <- fetchProfile(ctx, n.PProfAddr, cfg.Duration) }() }
 	}
 	r, err := checked(loadtest.Run(ctx, lc))
 	if err != nil {
@@ -293,15 +296,15 @@ func runCluster(ctx context.Context, cfg Config, lc loadtest.Config) (*loadtest.
 		return nil, 0, err
 	}
 	defer os.RemoveAll(sdir)
-	n, err := startServe(ctx, cfg.SealFeed, sdir, serveOpts{publishers: cfg.Publishers, maxConnsIP: cfg.Clients + 16,
-		sync: "FULL", nats: nats.ready})
+	n, err := loadtest.StartServe(ctx, loadtest.ServeOptions{Exe: cfg.SealFeed, Dir: sdir, Publishers: cfg.Publishers,
+		MaxConnsPerIP: cfg.Clients + 16, Sync: "FULL", NATS: nats.ready})
 	if err != nil {
 		return nil, 0, err
 	}
-	defer n.stop()
-	lc.Targets = []loadtest.Target{{BaseURL: n.base, Fingerprint: n.fingerprint}}
-	lc.Publishers, lc.PublisherCount = n.keys, 0
-	m := &pidMeter{Meter: n.meter(), pid: nats.pid()}
+	defer n.Stop()
+	lc.Targets = []loadtest.Target{{BaseURL: n.BaseURL, Fingerprint: n.Fingerprint}}
+	lc.Publishers, lc.PublisherCount = n.Keys, 0
+	m := &pidMeter{Meter: n.Meter(), pid: nats.pid()}
 	lc.Meter = m
 	r, err := checked(loadtest.Run(ctx, lc))
 	if err != nil {
@@ -320,12 +323,13 @@ func runMemory(ctx context.Context, cfg Config) (*Memory, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	n, err := startServe(ctx, cfg.SealFeed, dir, serveOpts{publishers: 1, maxConnsIP: cfg.MemoryConns + 16, sync: "FULL"})
+	n, err := loadtest.StartServe(ctx, loadtest.ServeOptions{Exe: cfg.SealFeed, Dir: dir, Publishers: 1,
+		MaxConnsPerIP: cfg.MemoryConns + 16, Sync: "FULL"})
 	if err != nil {
 		return nil, err
 	}
-	defer n.stop()
-	meter := n.meter()
+	defer n.Stop()
+	meter := n.Meter()
 	time.Sleep(time.Second)
 	before, err := meter.Sample(ctx)
 	if err != nil {
@@ -335,7 +339,7 @@ func runMemory(ctx context.Context, cfg Config) (*Memory, error) {
 	if len(addrs) == 0 {
 		addrs = []string{"127.0.0.1"}
 	}
-	ws := "ws" + strings.TrimPrefix(n.base, "http") + "/v1/ws"
+	ws := "ws" + strings.TrimPrefix(n.BaseURL, "http") + "/v1/ws"
 	start := time.Now()
 	var holders []*proc
 	defer func() {
@@ -354,7 +358,7 @@ func runMemory(ctx context.Context, cfg Config) (*Memory, error) {
 			count++
 		}
 		go func() {
-			p, err := startChild(ctx, cfg.Exe, "holder", []string{"-url", ws, "-pin", n.fingerprint, "-n", strconv.Itoa(count),
+			p, err := startChild(ctx, cfg.Exe, "holder", []string{"-url", ws, "-pin", n.Fingerprint, "-n", strconv.Itoa(count),
 				"-local", strings.Join(addrs, ",")}, 10*time.Minute)
 			ch <- started{p, err}
 		}()
@@ -377,7 +381,7 @@ func runMemory(ctx context.Context, cfg Config) (*Memory, error) {
 	if err != nil {
 		return nil, err
 	}
-	if v, err := loadtest.Metrics(ctx, n.base); err == nil {
+	if v, err := loadtest.Metrics(ctx, n.BaseURL); err == nil {
 		if c, ok := v["sealfeed_connections"]; ok && int(c) != cfg.MemoryConns {
 			return nil, fmt.Errorf("server counts %v connections, want %d", c, cfg.MemoryConns)
 		}

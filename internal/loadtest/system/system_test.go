@@ -24,7 +24,7 @@ func TestFloorPhaseAndReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	res, err := Run(context.Background(), Config{Exe: exe, Clients: 20, Publishers: 2, Rate: 400, PayloadSize: 256, Bulk: 10,
-		Duration: time.Second, LocalAddrs: []string{"127.0.0.2", "127.0.0.3"}, TmpDir: t.TempDir()})
+		Duration: time.Second, IdleWindow: 300 * time.Millisecond, LocalAddrs: []string{"127.0.0.2", "127.0.0.3"}, TmpDir: t.TempDir()})
 	if err != nil || len(res.Errors) > 0 {
 		t.Fatalf("%v %v", err, res.Errors)
 	}
