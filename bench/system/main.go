@@ -46,6 +46,7 @@ func run() error {
 	var mdOut, section, sealfeed, local string
 	flag.IntVar(&cfg.Clients, "clients", 10000, "concurrent clients of the throughput phases")
 	flag.IntVar(&cfg.Publishers, "publishers", 8, "publishing goroutines (each waits for its answer)")
+	flag.IntVar(&cfg.RatePublishers, "rate-publishers", 32, "publishers of the sustained-rate and latency phases")
 	flag.IntVar(&cfg.Rate, "rate", 1000, "fixed offered rate of the comparison, messages/s over all publishers")
 	flag.IntVar(&cfg.PayloadSize, "payload", 256, "payload bytes")
 	flag.IntVar(&cfg.Bulk, "bulk", 10, "messages per publish request")

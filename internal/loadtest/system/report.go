@@ -105,6 +105,7 @@ func (r *Result) Section(title, meta string) string {
 		if a := r.AtEighty; a != nil {
 			target := float64(c.Tick+TargetLatencyMargin) / 1e6
 			fmt.Fprintf(&b, "| at %d msg/s offered (80%%) | value |\n|---|---|\n", a.OfferedRate)
+			fmt.Fprintf(&b, "| accepted msg/s (%d publishers) | %.0f |\n", a.Publishers, a.PublishedPerSec)
 			fmt.Fprintf(&b, "| published / delivered / lost / duplicated | %d / %d / %d / %d |\n", a.Published, a.Delivered, a.Lost, a.Duplicates)
 			fmt.Fprintf(&b, "| publish → deliver p50 / p99 / max | %.1f / **%.1f** / %.1f ms |\n", a.LatencyP50Ms, a.LatencyP99Ms, a.LatencyMaxMs)
 			fmt.Fprintf(&b, "| target p99 ≤ tick + 25 ms = %.0f ms | %s |\n", target, passFail(a.LatencyP99Ms <= target))

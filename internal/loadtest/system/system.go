@@ -43,11 +43,15 @@ type Config struct {
 	Exe, SealFeed string
 	Clients       int
 	Publishers    int
-	Rate          int // the fixed offered rate of the comparison, messages/s
-	PayloadSize   int
-	Bulk          int
-	Duration      time.Duration
-	Tick          time.Duration // the floor's tick: serve's default
+	// RatePublishers publish in the sustained-rate and latency phases:
+	// more requests in flight than Publishers, so that the server, not
+	// the load generator's waiting, sets the highest rate.
+	RatePublishers int
+	Rate           int // the fixed offered rate of the comparison, messages/s
+	PayloadSize    int
+	Bulk           int
+	Duration       time.Duration
+	Tick           time.Duration // the floor's tick: serve's default
 	// IdleWindow: how long each phase reads the server's CPU with its
 	// clients connected and idle (loadtest.Config.IdleWindow).
 	IdleWindow time.Duration
@@ -160,7 +164,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	if !cfg.NoLatency {
 		cfg.logf("SealFeed unlimited: the highest sustained rate")
-		if r, _, err := runServe(ctx, cfg, lt(0), "", false); err != nil {
+		rc := cfg
+		rc.Publishers = max(cfg.RatePublishers, cfg.Publishers)
+		rlt := func(rate int) loadtest.Config { l := lt(rate); l.PublisherCount = rc.Publishers; return l }
+		if r, _, err := runServe(ctx, rc, rlt(0), "", false); err != nil {
 			fail("unlimited", err)
 		} else {
 			res.Unlimited, res.Sustained = r, r.SustainedPerSec()
@@ -169,7 +176,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 				fail("latency", errors.New("no sustained rate"))
 			} else {
 				cfg.logf("SealFeed at 80%% of %.0f msg/s = %d msg/s", res.Sustained, rate)
-				if r, _, err := runServe(ctx, cfg, lt(rate), "", false); err != nil {
+				if r, _, err := runServe(ctx, rc, rlt(rate), "", false); err != nil {
 					fail("latency", err)
 				} else {
 					res.AtEighty = r
