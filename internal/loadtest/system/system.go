@@ -128,10 +128,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 
 	cfg.logf("floor at %d msg/s", cfg.Rate)
-	if r, err := runFloor(ctx, cfg, lt(cfg.Rate)); err != nil {
+	// A phase that lost or duplicated messages keeps its report, so the
+	// table shows the counts, and is listed in Errors.
+	r, err := runFloor(ctx, cfg, lt(cfg.Rate))
+	res.Floor = r
+	if err != nil {
 		fail("floor", err)
-	} else {
-		res.Floor = r
 	}
 	if ctx.Err() != nil {
 		return res, ctx.Err()
@@ -141,10 +143,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 
 	cfg.logf("SealFeed (SQLite, -sync FULL) at %d msg/s", cfg.Rate)
-	if r, p, err := runServe(ctx, cfg, lt(cfg.Rate), "", !cfg.NoProfile); err != nil {
+	r, p, err := runServe(ctx, cfg, lt(cfg.Rate), "", !cfg.NoProfile)
+	res.SealFeed, res.Profile = r, p
+	if err != nil {
 		fail("sealfeed", err)
-	} else {
-		res.SealFeed, res.Profile = r, p
 	}
 	if ctx.Err() != nil {
 		return res, ctx.Err()
@@ -152,10 +154,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	if !cfg.NoCluster {
 		cfg.logf("SealFeed cluster mode (one node, one JetStream server) at %d msg/s", cfg.Rate)
-		if r, natsCPU, err := runCluster(ctx, cfg, lt(cfg.Rate)); err != nil {
+		r, natsCPU, err := runCluster(ctx, cfg, lt(cfg.Rate))
+		res.Cluster, res.NATSCPUSeconds = r, natsCPU
+		if err != nil {
 			fail("cluster", err)
-		} else {
-			res.Cluster, res.NATSCPUSeconds = r, natsCPU
 		}
 		if ctx.Err() != nil {
 			return res, ctx.Err()
@@ -314,11 +316,12 @@ func runCluster(ctx context.Context, cfg Config, lc loadtest.Config) (*loadtest.
 	m := &pidMeter{Meter: n.Meter(), pid: nats.pid()}
 	lc.Meter = m
 	r, err := checked(loadtest.Run(ctx, lc))
-	if err != nil {
-		return r, 0, err
+	if r == nil {
+		return nil, 0, err
 	}
-	// Samples: before connecting, idle, after the drain.
-	return r, m.cpus[len(m.cpus)-1] - m.cpus[1], nil
+	// Samples: before connecting, idle (and after the idle window), after
+	// the drain.
+	return r, m.cpus[len(m.cpus)-1] - m.cpus[len(m.cpus)-2], err
 }
 
 // runMemory connects MemoryConns idle SealFeed clients from Holders
