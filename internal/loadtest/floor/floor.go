@@ -50,7 +50,6 @@ const MaxBody = 1 << 20
 
 // Server is the floor. Its zero value is not usable: call New.
 type Server struct {
-	tick      time.Duration
 	sendQueue int
 	upgrader  websocket.Upgrader
 
@@ -84,7 +83,6 @@ func New(tick time.Duration, sendQueue int) *Server {
 	}
 	t := time.NewTicker(tick)
 	s := newServer(t.C, sendQueue)
-	s.tick = tick
 	go func() { <-s.done; t.Stop() }()
 	return s
 }
