@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"slices"
 	"sync"
@@ -99,7 +100,10 @@ type Config struct {
 	// server is authenticated inside the protocol whatever TLS says
 	// (ID-003, CRED-*); TLS hides metadata and satisfies proxies.
 	TLSConfig *tls.Config
-	Logger    *slog.Logger
+	// NetDial, if set, opens the TCP connection (e.g. a net.Dialer's
+	// DialContext with a LocalAddr); nil: net.Dialer's default.
+	NetDial func(ctx context.Context, network, addr string) (net.Conn, error)
+	Logger  *slog.Logger
 }
 
 // Message is one verified, decrypted message.
@@ -568,7 +572,7 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.HandshakeTimeout)
 	defer cancel()
 	url := c.endpoint()
-	ws, err := wsframe.Dial(ctx, url, c.cfg.Header, c.cfg.HandshakeTimeout, c.cfg.TLSConfig)
+	ws, err := wsframe.Dial(ctx, url, c.cfg.Header, c.cfg.HandshakeTimeout, c.cfg.TLSConfig, c.cfg.NetDial)
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}

@@ -7,20 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"runtime"
-	"strconv"
 	"syscall"
 	"time"
 
 	"github.com/sealfeed/sealfeed/internal/keyfile"
 	"github.com/sealfeed/sealfeed/internal/loadtest"
-	"github.com/sealfeed/sealfeed/protocol/sig"
 )
 
 func loadtestCommand(args []string, stdout, stderr io.Writer) error {
@@ -106,61 +101,22 @@ func loadtestCommand(args []string, stdout, stderr io.Writer) error {
 // startChildServer runs this binary's `serve` on a free loopback port with
 // fresh publisher keys and limits sized for the run.
 func startChildServer(ctx context.Context, dir string, publishers, clients int, syncMode string) (base, fingerprint string, keys []ed25519.PrivateKey, kill func(), err error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return
-	}
-	addr := l.Addr().String()
-	l.Close()
 	exe, err := os.Executable()
 	if err != nil {
 		return
 	}
-	args := []string{"serve", "-listen", addr, "-data", filepath.Join(dir, "data"), "-log-level", "warn", "-sync", syncMode,
-		"-max-conns-per-ip", strconv.Itoa(clients + 16), "-max-handshakes-per-ip", "1024", "-max-pending", "1000000"}
-	for i := 0; i < publishers; i++ {
-		k, e := keyfile.Generate()
-		if e != nil {
-			return "", "", nil, nil, e
-		}
-		keys = append(keys, k)
-		p := filepath.Join(dir, fmt.Sprintf("publisher%d.pub", i))
-		pem, _ := keyfile.MarshalPublic(k.Public().(ed25519.PublicKey))
-		if err = os.WriteFile(p, pem, 0o644); err != nil {
-			return
-		}
-		args = append(args, "-publisher", p)
-	}
-	cmd := exec.CommandContext(ctx, exe, args...)
-	if v := os.Getenv("SEALFEED_TEST_MAIN"); v != "" {
+	o := loadtest.ServeOptions{Exe: exe, Dir: dir, Publishers: publishers, MaxConnsPerIP: clients + 16, Sync: syncMode}
+	if os.Getenv("SEALFEED_TEST_MAIN") != "" {
 		// Inside the test binary: the child is `sealfeed` through TestMain.
-		cmd = exec.CommandContext(ctx, exe, "-test.run=^$")
-		cmd.Env = append(os.Environ(), "SEALFEED_TEST_MAIN="+joinArgs(args))
-	}
-	cmd.Stderr = os.Stderr
-	if err = cmd.Start(); err != nil {
-		return
-	}
-	kill = func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }
-	base = "http://" + addr
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		resp, e := http.Get(base + "/readyz")
-		if e == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
+		o.Command = func(args []string) *exec.Cmd {
+			cmd := exec.Command(exe, "-test.run=^$")
+			cmd.Env = append(os.Environ(), "SEALFEED_TEST_MAIN="+joinArgs(args))
+			return cmd
 		}
-		if time.Now().After(deadline) {
-			kill()
-			return "", "", nil, nil, fmt.Errorf("own server did not start: %v", e)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
-	sk, err := keyfile.LoadPrivate(filepath.Join(dir, "data", "server.key"))
+	s, err := loadtest.StartServe(ctx, o)
 	if err != nil {
-		kill()
-		return
+		return "", "", nil, nil, fmt.Errorf("own server: %w", err)
 	}
-	return base, sig.Fingerprint(sk.Public().(ed25519.PublicKey)), keys, kill, nil
+	return s.BaseURL, s.Fingerprint, s.Keys, s.Stop, nil
 }

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -52,6 +53,65 @@ type Config struct {
 	// DialConcurrency bounds handshakes in flight; 0: 32.
 	DialConcurrency int
 	Progress        io.Writer // live progress line; nil: none
+
+	// System, if set, is what the run drives instead of the SealFeed
+	// servers at BaseURL or Targets (e.g. the floor); PublisherCount then
+	// sets how many publishing goroutines there are.
+	System         System
+	PublisherCount int
+	// Meter, if set, samples the servers' CPU and memory instead of their
+	// /metrics (e.g. ProcMeter, which reads /proc/PID/stat of each).
+	Meter Meter
+	// LocalAddrs, if set, are the source addresses clients dial from, in
+	// turn (e.g. 127.0.0.2 … 127.0.0.9): the ephemeral port range is per
+	// source address.
+	LocalAddrs []string
+	// IdleWindow, if positive, is how long the server's CPU is read with
+	// every client connected and nothing published, before the publish
+	// phase: the cost of liveness and ticks that no message pays for.
+	IdleWindow time.Duration
+	// OnLoad, if set, is called as the publish phase starts (e.g. to start
+	// a CPU profile of the server for Duration).
+	OnLoad func()
+}
+
+// System is what a run drives: a SealFeed server, a cluster of them, or
+// the floor.
+type System interface {
+	// Dial connects client i; netDial opens its TCP connection.
+	Dial(ctx context.Context, i int, netDial NetDial) (Conn, error)
+	// Publisher returns publisher k's way to post a request.
+	Publisher(k int) Poster
+}
+
+// NetDial opens a TCP connection (net.Dialer.DialContext's shape).
+type NetDial = func(ctx context.Context, network, addr string) (net.Conn, error)
+
+// Conn is one connected client.
+type Conn interface {
+	ID() [32]byte
+	// Receive calls msg with each message's payload until the connection
+	// is closed; a SealFeed client acknowledges each one (DLV-016).
+	Receive(msg func(payload []byte))
+	Close()
+}
+
+// Poster posts one publish request of several messages.
+type Poster interface {
+	PublishMany(ctx context.Context, ms []publisher.Message) error
+}
+
+// Sample is one reading of the servers' counters, summed over them.
+type Sample struct {
+	CPUSeconds     float64 // user + system
+	RSSBytes       float64
+	HeapStackBytes float64 // Go heap and stacks in use
+	Batches        float64 // SealFeed batches built; 0 for the floor
+}
+
+// Meter samples the servers.
+type Meter interface {
+	Sample(ctx context.Context) (Sample, error)
 }
 
 // Report is the result of a run.
@@ -77,6 +137,24 @@ type Report struct {
 	ServerCPUPerMsgUs float64 `json:"server_cpu_us_per_message"`
 	ServerBatches     float64 `json:"server_batches"`
 	PublishErrors     int64   `json:"publish_errors"`
+	// OfferedRate is Config.Rate (0: as fast as accepted).
+	OfferedRate int `json:"offered_rate"`
+	// DeliveredInLoad is what arrived before the publish phase ended; with
+	// Published it tells whether the delivery backlog grew.
+	DeliveredInLoad  int64   `json:"delivered_during_load"`
+	ServerCPUSeconds float64 `json:"server_cpu_seconds"`
+	// IdleCPUPerSec is the server's CPU per second of Config.IdleWindow.
+	IdleCPUPerSec float64 `json:"server_idle_cpu_per_second"`
+}
+
+// SustainedPerSec is the rate the run sustained: the accepted rate, or
+// the rate delivered during the publish phase where that is lower (the
+// delivery backlog grew).
+func (r *Report) SustainedPerSec() float64 {
+	if r.LoadSeconds <= 0 {
+		return 0
+	}
+	return min(r.PublishedPerSec, float64(r.DeliveredInLoad)/r.LoadSeconds)
 }
 
 // Metrics scrapes the server's Prometheus text metrics into a map.
@@ -132,6 +210,98 @@ func metricsAll(ctx context.Context, ts []Target) (map[string]float64, error) {
 	return sum, nil
 }
 
+// metricsMeter samples SealFeed nodes through their /metrics.
+type metricsMeter []Target
+
+func (m metricsMeter) Sample(ctx context.Context) (Sample, error) {
+	v, err := metricsAll(ctx, m)
+	if err != nil {
+		return Sample{}, err
+	}
+	return Sample{CPUSeconds: v["process_cpu_seconds_total"], RSSBytes: v["process_resident_memory_bytes"],
+		HeapStackBytes: v["sealfeed_heap_inuse_bytes"] + v["sealfeed_stack_inuse_bytes"], Batches: v["sealfeed_batches_total"]}, nil
+}
+
+// sealfeedSystem is SealFeed: the client library and the signing
+// publisher, the code users ship.
+type sealfeedSystem struct {
+	wss  []string
+	pins [][32]byte
+	base []string
+	keys []ed25519.PrivateKey
+}
+
+// NewSealFeed returns the System of SealFeed nodes: client i connects to
+// targets[i mod n], publisher k posts to targets[k mod n] with keys[k].
+func NewSealFeed(targets []Target, keys []ed25519.PrivateKey) (System, error) {
+	s := &sealfeedSystem{keys: keys}
+	for _, t := range targets {
+		fp, err := hex.DecodeString(t.Fingerprint)
+		if err != nil || len(fp) != 32 {
+			return nil, errors.New("loadtest: fingerprint must be 64 hex digits")
+		}
+		s.pins = append(s.pins, [32]byte(fp))
+		s.base = append(s.base, strings.TrimRight(t.BaseURL, "/"))
+		s.wss = append(s.wss, "ws"+strings.TrimPrefix(strings.TrimRight(t.BaseURL, "/"), "http")+"/v1/ws")
+	}
+	if len(s.wss) == 0 || len(keys) == 0 {
+		return nil, errors.New("loadtest: at least one target and one publisher key")
+	}
+	return s, nil
+}
+
+func (s *sealfeedSystem) Dial(ctx context.Context, i int, netDial NetDial) (Conn, error) {
+	n := i % len(s.wss)
+	c, err := client.Dial(ctx, client.Config{URL: s.wss[n], PinnedKeyID: &s.pins[n], Buffer: 64,
+		MinBackoff: 200 * time.Millisecond, NetDial: netDial})
+	if err != nil {
+		return nil, err
+	}
+	return sealfeedConn{c}, nil
+}
+
+func (s *sealfeedSystem) Publisher(k int) Poster {
+	p := publisher.New(s.base[k%len(s.base)], s.keys[k%len(s.keys)])
+	p.Retries = -1
+	return sealfeedPoster{p}
+}
+
+type sealfeedConn struct{ c *client.Client }
+
+func (c sealfeedConn) ID() [32]byte { return c.c.ClientID() }
+func (c sealfeedConn) Close()       { c.c.Close() }
+func (c sealfeedConn) Receive(msg func([]byte)) {
+	for m := range c.c.Messages() {
+		m.Ack() // counted: taken (DLV-016)
+		msg(m.Payload)
+	}
+}
+
+type sealfeedPoster struct{ p *publisher.Publisher }
+
+func (p sealfeedPoster) PublishMany(ctx context.Context, ms []publisher.Message) error {
+	var err error
+	if len(ms) == 1 {
+		_, err = p.p.Publish(ctx, ms[0], "")
+	} else {
+		_, err = p.p.PublishMany(ctx, ms, "")
+	}
+	return err
+}
+
+// localDialer returns a NetDial from addrs[i mod n], or nil for none.
+func localDialer(addrs []string, i int) (NetDial, error) {
+	if len(addrs) == 0 {
+		return nil, nil
+	}
+	ip := net.ParseIP(addrs[i%len(addrs)])
+	if ip == nil {
+		return nil, fmt.Errorf("loadtest: bad source address %q", addrs[i%len(addrs)])
+	}
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}}
+	return d.DialContext, nil
+}
+
 // Run executes one load test.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Clients < 1 || cfg.Clients > MaxClients {
@@ -140,8 +310,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Duration <= 0 || cfg.Duration > MaxDuration {
 		return nil, fmt.Errorf("loadtest: duration must be positive and at most %v", MaxDuration)
 	}
-	if len(cfg.Publishers) == 0 {
-		return nil, errors.New("loadtest: at least one publisher key")
+	npub := len(cfg.Publishers)
+	if cfg.System != nil {
+		npub = cfg.PublisherCount
+	}
+	if npub == 0 {
+		return nil, errors.New("loadtest: at least one publisher")
 	}
 	if cfg.PayloadSize < 16 {
 		cfg.PayloadSize = 16
@@ -155,27 +329,33 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if len(cfg.Targets) == 0 {
 		cfg.Targets = []Target{{BaseURL: cfg.BaseURL, Fingerprint: cfg.Fingerprint}}
 	}
-	pins := make([][32]byte, len(cfg.Targets))
-	wss := make([]string, len(cfg.Targets))
-	for i, t := range cfg.Targets {
-		fp, err := hex.DecodeString(t.Fingerprint)
-		if err != nil || len(fp) != 32 {
-			return nil, errors.New("loadtest: fingerprint must be 64 hex digits")
+	sys := cfg.System
+	if sys == nil {
+		var err error
+		if sys, err = NewSealFeed(cfg.Targets, cfg.Publishers); err != nil {
+			return nil, err
 		}
-		copy(pins[i][:], fp)
-		wss[i] = "ws" + strings.TrimPrefix(strings.TrimRight(t.BaseURL, "/"), "http") + "/v1/ws"
 	}
-	rep := &Report{Clients: cfg.Clients, Publishers: len(cfg.Publishers), PayloadSize: cfg.PayloadSize, Bulk: cfg.Bulk}
+	meter := cfg.Meter
+	if meter == nil {
+		meter = metricsMeter(cfg.Targets)
+	}
+	for i := range cfg.LocalAddrs {
+		if _, err := localDialer(cfg.LocalAddrs, i); err != nil {
+			return nil, err
+		}
+	}
+	rep := &Report{Clients: cfg.Clients, Publishers: npub, PayloadSize: cfg.PayloadSize, Bulk: cfg.Bulk, OfferedRate: cfg.Rate}
 
 	prog := newProgress(cfg.Progress)
 	defer prog.stop()
 
 	// Phase 1: connect every client; measure handshakes/s and memory.
-	before, err := metricsAll(ctx, cfg.Targets)
+	before, err := meter.Sample(ctx)
 	if err != nil {
 		return nil, err
 	}
-	clients := make([]*client.Client, cfg.Clients)
+	clients := make([]Conn, cfg.Clients)
 	ids := make([][32]byte, cfg.Clients)
 	var connected atomic.Int64
 	prog.set(func() string { return fmt.Sprintf("connecting %d/%d", connected.Load(), cfg.Clients) })
@@ -192,15 +372,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			defer func() { <-sem }()
 			dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			defer cancel()
-			n := i % len(cfg.Targets)
-			c, err := client.Dial(dctx, client.Config{URL: wss[n], PinnedKeyID: &pins[n], Buffer: 64, MinBackoff: 200 * time.Millisecond})
+			nd, _ := localDialer(cfg.LocalAddrs, i)
+			c, err := sys.Dial(dctx, i, nd)
 			if err != nil {
 				dialMu.Lock()
 				dialErr = errors.Join(dialErr, err)
 				dialMu.Unlock()
 				return
 			}
-			clients[i], ids[i] = c, c.ClientID()
+			clients[i], ids[i] = c, c.ID()
 			connected.Add(1)
 		}()
 	}
@@ -218,20 +398,25 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep.ConnectSeconds = time.Since(start).Seconds()
 	rep.HandshakesPerSec = float64(cfg.Clients) / rep.ConnectSeconds
 	time.Sleep(time.Second) // let buffers settle
-	idle, err := metricsAll(ctx, cfg.Targets)
+	idle, err := meter.Sample(ctx)
 	if err != nil {
 		return nil, err
 	}
 	n := float64(cfg.Clients)
-	rep.IdleRSSPerConn = (idle["process_resident_memory_bytes"] - before["process_resident_memory_bytes"]) / n
-	rep.IdleHeapPerConn = (idle["sealfeed_heap_inuse_bytes"] + idle["sealfeed_stack_inuse_bytes"] -
-		before["sealfeed_heap_inuse_bytes"] - before["sealfeed_stack_inuse_bytes"]) / n
+	rep.IdleRSSPerConn = (idle.RSSBytes - before.RSSBytes) / n
+	rep.IdleHeapPerConn = (idle.HeapStackBytes - before.HeapStackBytes) / n
+	if cfg.IdleWindow > 0 {
+		t0 := time.Now()
+		time.Sleep(cfg.IdleWindow)
+		s, err := meter.Sample(ctx)
+		if err != nil {
+			return nil, err
+		}
+		rep.IdleCPUPerSec = (s.CPUSeconds - idle.CPUSeconds) / time.Since(t0).Seconds()
+		idle = s
+	}
 
 	// Phase 2: publish load; every client records what it receives.
-	index := make(map[[32]byte]int, len(ids))
-	for i, id := range ids {
-		index[id] = i
-	}
 	var delivered, dups atomic.Int64
 	lat := make([][]int32, len(clients)) // microseconds, per client (no shared lock)
 	seen := make([]map[uint64]bool, len(clients))
@@ -241,21 +426,20 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rwg.Add(1)
 		go func() {
 			defer rwg.Done()
-			for m := range c.Messages() {
-				m.Ack() // counted: taken (DLV-016)
-				if len(m.Payload) < 16 {
-					continue
+			c.Receive(func(p []byte) {
+				if len(p) < 16 {
+					return
 				}
-				ts := int64(binary.BigEndian.Uint64(m.Payload))
-				sq := binary.BigEndian.Uint64(m.Payload[8:])
+				ts := int64(binary.BigEndian.Uint64(p))
+				sq := binary.BigEndian.Uint64(p[8:])
 				if seen[i][sq] {
 					dups.Add(1)
-					continue
+					return
 				}
 				seen[i][sq] = true
 				lat[i] = append(lat[i], int32(time.Since(time.Unix(0, ts)).Microseconds()))
 				delivered.Add(1)
-			}
+			})
 		}()
 	}
 	var published, pubErrs atomic.Int64
@@ -266,13 +450,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return fmt.Sprintf("load %4.1fs  published %d  delivered %d (%.0f/s)  errors %d", el, published.Load(), delivered.Load(),
 			float64(delivered.Load())/max(el, 0.001), pubErrs.Load())
 	})
+	if cfg.OnLoad != nil {
+		cfg.OnLoad()
+	}
 	lctx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
 	var pwg sync.WaitGroup
-	perPub := float64(cfg.Rate) / float64(len(cfg.Publishers))
-	for pi, k := range cfg.Publishers {
-		p := publisher.New(cfg.Targets[pi%len(cfg.Targets)].BaseURL, k)
-		p.Retries = -1
+	perPub := float64(cfg.Rate) / float64(npub)
+	for pi := range npub {
+		p := sys.Publisher(pi)
 		pwg.Add(1)
 		go func() {
 			defer pwg.Done()
@@ -296,13 +482,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 					binary.BigEndian.PutUint64(payload[8:], seqGen.Add(1))
 					ms[j] = publisher.Message{To: [][32]byte{ids[rng.IntN(len(ids))]}, Payload: payload}
 				}
-				var err error
-				if cfg.Bulk == 1 {
-					_, err = p.Publish(context.WithoutCancel(lctx), ms[0], "")
-				} else {
-					_, err = p.PublishMany(context.WithoutCancel(lctx), ms, "")
-				}
-				if err != nil {
+				if err := p.PublishMany(context.WithoutCancel(lctx), ms); err != nil {
 					pubErrs.Add(1)
 					continue
 				}
@@ -312,12 +492,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	pwg.Wait()
 	loadEnd := time.Now()
+	rep.DeliveredInLoad = delivered.Load()
 	// Drain: wait for what was published to arrive.
 	for deadline := time.Now().Add(15 * time.Second); delivered.Load() < published.Load() && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)
 	}
 	drained := time.Now()
-	after, err := metricsAll(ctx, cfg.Targets)
+	after, err := meter.Sample(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -336,10 +517,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		q := func(p float64) float64 { return float64(all[min(len(all)-1, int(p*float64(len(all))))]) / 1000 }
 		rep.LatencyP50Ms, rep.LatencyP99Ms, rep.LatencyMaxMs = q(0.50), q(0.99), float64(all[len(all)-1])/1000
 	}
+	rep.ServerCPUSeconds = after.CPUSeconds - idle.CPUSeconds
 	if rep.Delivered > 0 {
-		rep.ServerCPUPerMsgUs = (after["process_cpu_seconds_total"] - idle["process_cpu_seconds_total"]) / float64(rep.Delivered) * 1e6
+		rep.ServerCPUPerMsgUs = rep.ServerCPUSeconds / float64(rep.Delivered) * 1e6
 	}
-	rep.ServerBatches = after["sealfeed_batches_total"] - idle["sealfeed_batches_total"]
+	rep.ServerBatches = after.Batches - idle.Batches
 	for _, c := range clients {
 		c.Close()
 	}

@@ -53,8 +53,8 @@ func (c Conn) WriteFrame(frame []byte) error {
 // subprotocol, refuses a server that does not select it, and sets the
 // read limit to the largest frame (WIRE §3.2) plus one byte, so an
 // oversize frame fails at the transport.
-func Dial(ctx context.Context, url string, header http.Header, timeout time.Duration, tlsConfig *tls.Config) (*websocket.Conn, error) {
-	d := websocket.Dialer{Subprotocols: []string{Subprotocol}, HandshakeTimeout: timeout, TLSClientConfig: tlsConfig}
+func Dial(ctx context.Context, url string, header http.Header, timeout time.Duration, tlsConfig *tls.Config, netDial func(ctx context.Context, network, addr string) (net.Conn, error)) (*websocket.Conn, error) {
+	d := websocket.Dialer{Subprotocols: []string{Subprotocol}, HandshakeTimeout: timeout, TLSClientConfig: tlsConfig, NetDialContext: netDial}
 	ws, resp, err := d.DialContext(ctx, url, header)
 	if err != nil {
 		if resp != nil {

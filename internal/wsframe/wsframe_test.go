@@ -34,7 +34,7 @@ func serve(t *testing.T, subprotocol string, send func(ws *websocket.Conn)) stri
 func TestReadFrameMapsTransportRejects(t *testing.T) {
 	ctx := context.Background()
 	url := serve(t, Subprotocol, func(ws *websocket.Conn) { ws.WriteMessage(websocket.TextMessage, []byte("hi")) })
-	ws, err := Dial(ctx, url, nil, time.Second, nil)
+	ws, err := Dial(ctx, url, nil, time.Second, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +44,7 @@ func TestReadFrameMapsTransportRejects(t *testing.T) {
 	ws.Close()
 
 	url = serve(t, Subprotocol, func(ws *websocket.Conn) {})
-	ws, err = Dial(ctx, url, nil, time.Second, nil)
+	ws, err = Dial(ctx, url, nil, time.Second, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func TestReadFrameMapsTransportRejects(t *testing.T) {
 	ws.Close()
 
 	url = serve(t, "other", func(ws *websocket.Conn) {})
-	if _, err := Dial(ctx, url, nil, time.Second, nil); err == nil {
+	if _, err := Dial(ctx, url, nil, time.Second, nil, nil); err == nil {
 		t.Fatal("a server without sealfeed.v1 was accepted")
 	}
 }
