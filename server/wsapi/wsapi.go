@@ -201,11 +201,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.wg.Add(1) // under mu: ordered before Wait (WaitGroup rule)
 	h.mu.Unlock()
-	go func() {
-		defer h.wg.Done()
-		defer h.release(h.conns, ip)
-		h.serve(ws, hj.br, ip)
-	}()
+	go h.serve(ws, hj.br, ip)
 }
 
 // frameLimits are the largest fragments the server reads from a client in
@@ -344,12 +340,21 @@ func realmOf(frame []byte) string {
 	return ""
 }
 
+// serve runs the handshake and attaches the session. The connected
+// session's reader then runs on a goroutine of its own: the handshake grew
+// this goroutine's stack (key exchange, signatures), and a new goroutine
+// starts at the small stack an idle reader needs instead of waiting for
+// collections to shrink this one (memory per idle connection). The
+// handler's WaitGroup and the connection's count for its address (taken
+// by ServeHTTP) are released when the connection ends.
 func (h *Handler) serve(ws *websocket.Conn, br *bufio.Reader, ip string) {
 	sess, err := h.handshake(ws, ip)
 	if err != nil {
 		h.Stats.HandshakeFailures.Add(1)
 		h.log.Debug("handshake failed", "remote", ip, "err", err)
 		ws.Close()
+		h.release(h.conns, ip)
+		h.wg.Done()
 		return
 	}
 	h.Stats.Handshakes.Add(1)
@@ -366,8 +371,20 @@ func (h *Handler) serve(ws *websocket.Conn, br *bufio.Reader, ip string) {
 		}
 		p.Close(final)
 		<-p.done
+		h.release(h.conns, ip)
+		h.wg.Done()
 		return
 	}
+	go func() {
+		defer h.wg.Done()
+		defer h.release(h.conns, ip)
+		h.connected(ws, br, p, c)
+	}()
+}
+
+// connected reads the client's frames into the hub until the connection
+// ends, and waits for its writer.
+func (h *Handler) connected(ws *websocket.Conn, br *bufio.Reader, p *peer, c *core.Conn) {
 	h.mu.Lock()
 	h.peers[p] = struct{}{}
 	h.mu.Unlock()
@@ -387,7 +404,7 @@ func (h *Handler) serve(ws *websocket.Conn, br *bufio.Reader, ip string) {
 		// one from readBuffers once bytes arrive.
 		var bp *[]byte
 		var buf []byte
-		err = idle.wait()
+		err := idle.wait()
 		if err == nil {
 			bp = readBuffers.Get().(*[]byte)
 			buf, err = readFrame(ws, *bp, limitsConnected)
