@@ -110,23 +110,7 @@ func TestIdleConnectionStack(t *testing.T) {
 	if testing.Short() || raceEnabled {
 		t.Skip("measures stacks of a build without the race detector")
 	}
-	key := ed25519.NewKeyFromSeed(make([]byte, 32))
-	pk, err := sig.ParsePublicKey(key.Public().(ed25519.PublicKey))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := memstore.New(memstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hub, err := core.New(core.Config{Key: key, Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := New(Config{Hub: hub, Handshake: func(string) *handshake.ServerConfig {
-		return &handshake.ServerConfig{Key: key, PublicKey: pk, MaxPayload: 65536, IdleTimeoutMs: 90000}
-	}})
-	srv := httptest.NewServer(h)
+	h, srv, id := newTestHandler(t, Config{})
 	defer func() {
 		srv.CloseClientConnections()
 		srv.Close()
@@ -136,7 +120,6 @@ func TestIdleConnectionStack(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	id := pk.ID()
 	url := "ws" + strings.TrimPrefix(srv.URL, "http")
 	conns := make([]*websocket.Conn, 0, n)
 	defer func() {
@@ -158,7 +141,7 @@ func TestIdleConnectionStack(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for deadline := time.Now().Add(10 * time.Second); hub.M.Attached.Load() < n && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(10 * time.Second); h.cfg.Hub.M.Attached.Load() < n && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)
 	}
 	// Each collection halves a stack that is less than a quarter used.
@@ -171,4 +154,92 @@ func TestIdleConnectionStack(t *testing.T) {
 	if per > 3584 {
 		t.Fatalf("stack per idle connection %d bytes, want about 2 KiB (at most 3.5 KiB)", per)
 	}
+}
+
+// newTestHandler returns a Handler over a hub on a memstore, served on
+// loopback, and the KeyID clients pin.
+func newTestHandler(t *testing.T, cfg Config) (*Handler, *httptest.Server, [32]byte) {
+	t.Helper()
+	key := ed25519.NewKeyFromSeed(make([]byte, 32))
+	pk, err := sig.ParsePublicKey(key.Public().(ed25519.PublicKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := memstore.New(memstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub, err := core.New(core.Config{Key: key, Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Hub = hub
+	cfg.Handshake = func(string) *handshake.ServerConfig {
+		return &handshake.ServerConfig{Key: key, PublicKey: pk, MaxPayload: 65536, IdleTimeoutMs: 90000}
+	}
+	h := New(cfg)
+	return h, httptest.NewServer(h), pk.ID()
+}
+
+// connect dials url and runs a handshake pinned to id.
+func connect(url string, id [32]byte) (*websocket.Conn, error) {
+	ws, err := wsframe.Dial(context.Background(), url, nil, 5*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	c, err := handshake.NewClient(&handshake.ClientConfig{PinnedKeyID: &id})
+	if err != nil {
+		ws.Close()
+		return nil, err
+	}
+	if _, err := c.Drive(wsframe.Conn{WS: ws}); err != nil {
+		ws.Close()
+		return nil, err
+	}
+	return ws, nil
+}
+
+// TestConnectionSlotReleased: the per-address connection count (the
+// MaxConnsPerIP bound) is given back when a connected session ends and
+// when a handshake fails, so the address can connect again.
+func TestConnectionSlotReleased(t *testing.T) {
+	h, srv, id := newTestHandler(t, Config{MaxConnsPerIP: 1})
+	defer func() {
+		srv.CloseClientConnections()
+		srv.Close()
+		h.Wait()
+	}()
+	url := "ws" + strings.TrimPrefix(srv.URL, "http")
+	again := func(what string) *websocket.Conn {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); ; {
+			ws, err := connect(url, id)
+			if err == nil {
+				return ws
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no connection after %s: %v", what, err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	ws := again("start")
+	if _, err := connect(url, id); err == nil {
+		t.Fatal("a second connection from the address was accepted with MaxConnsPerIP 1")
+	}
+	ws.Close()
+	ws = again("a connected session ended")
+	ws.Close()
+	// A handshake that fails: a text message where the ClientHello goes.
+	var bad *websocket.Conn
+	for deadline := time.Now().Add(5 * time.Second); bad == nil; time.Sleep(10 * time.Millisecond) {
+		var err error
+		if bad, err = wsframe.Dial(context.Background(), url, nil, 5*time.Second); err != nil && time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+	}
+	bad.WriteMessage(websocket.TextMessage, []byte("hello"))
+	bad.ReadMessage()
+	bad.Close()
+	again("a failed handshake").Close()
 }
