@@ -30,8 +30,9 @@ import (
 
 // Peer is the transport side of one connection.
 type Peer interface {
-	// Send queues one frame for writing without blocking; it reports false
-	// when the connection's queue is full (a slow consumer).
+	// Send queues a copy of frame for writing without blocking; it reports
+	// false when the connection's queue is full (a slow consumer). The
+	// caller may reuse frame once Send returns.
 	Send(frame []byte) bool
 	// Close writes the queued frames and then final (if not nil) within a
 	// short deadline, and closes the connection. It does not block.
@@ -858,7 +859,7 @@ func (h *Hub) send(ctx context.Context, plans []plan) error {
 			c.mu.Unlock()
 			continue
 		}
-		frame, err = c.sess.Seal(nil, msg)
+		frame, err = c.sess.Seal(frame[:0], msg) // Send copies it
 		if err != nil {
 			c.mu.Unlock()
 			code, _ := alert.CodeOf(err)

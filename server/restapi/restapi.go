@@ -21,7 +21,9 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -297,7 +299,11 @@ type handler func(w http.ResponseWriter, r *http.Request, publisher string, body
 // cancel them, so a publish is not cut short between its writes.
 func (a *API) signed(next handler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+		bb := bodyBuffers.Get().(*bytes.Buffer)
+		defer putBodyBuffer(bb)
+		bb.Reset()
+		_, err := bb.ReadFrom(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+		body := bb.Bytes()
 		if err != nil {
 			writeProblem(w, 413, "body-too-large", "Request body too large", "", fmt.Sprintf("at most %d bytes", MaxBodyBytes))
 			return
@@ -314,6 +320,20 @@ func (a *API) signed(next handler) http.HandlerFunc {
 			return
 		}
 		next(w, r, keyID, body)
+	}
+}
+
+// bodyBuffers hold request bodies while their handler runs. Nothing a
+// handler starts keeps the body: the store gets its hash (RequestHash) and
+// payloads decoded into slabs of their own (publicationSlab).
+var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledBody is the largest body buffer that goes back to bodyBuffers.
+const maxPooledBody = 1 << 20
+
+func putBodyBuffer(b *bytes.Buffer) {
+	if b.Cap() <= maxPooledBody {
+		bodyBuffers.Put(b)
 	}
 }
 
@@ -386,46 +406,99 @@ type invalid struct{ msg string }
 
 func (e invalid) Error() string { return e.msg }
 
-func (a *API) publication(p *PublicationJSON, i int) (store.Publication, error) {
+// where names publication i of a bulk request in an error (-1: a single
+// publication).
+func where(i int) string {
+	if i < 0 {
+		return ""
+	}
+	return fmt.Sprintf("messages[%d].", i)
+}
+
+// publicationSlab holds the recipients and payloads of one request's
+// publications, in one allocation each rather than one per publication.
+// Each publication's slices are capped at their own end.
+type publicationSlab struct {
+	to      [][32]byte
+	payload []byte
+}
+
+// newPublicationSlab sizes a slab for ps, within the limits checked later
+// (a count above them fails before the slab is used up).
+func newPublicationSlab(ps []PublicationJSON) *publicationSlab {
+	var to, payload int
+	for i := range ps {
+		to += min(len(ps[i].To), MaxRecipients+1)
+		switch {
+		case ps[i].Payload != nil:
+			payload += base64.StdEncoding.DecodedLen(len(*ps[i].Payload))
+		case ps[i].Text != nil:
+			payload += len(*ps[i].Text)
+		}
+	}
+	return &publicationSlab{to: make([][32]byte, 0, to), payload: make([]byte, 0, payload)}
+}
+
+// payloadEncoding is the encoding of payload: standard base64, padded,
+// with zero trailing bits.
+var payloadEncoding = base64.StdEncoding.Strict()
+
+// smallRecipientList is the longest list of recipients checked for
+// duplicates by comparing pairs rather than with a map.
+const smallRecipientList = 32
+
+func (a *API) publication(p *PublicationJSON, i int, slab *publicationSlab) (store.Publication, error) {
 	var out store.Publication
-	where := ""
-	if i >= 0 {
-		where = fmt.Sprintf("messages[%d].", i)
-	}
 	if len(p.To) == 0 || len(p.To) > MaxRecipients {
-		return out, invalid{fmt.Sprintf("%sto must list 1 to %d client IDs", where, MaxRecipients)}
+		return out, invalid{fmt.Sprintf("%sto must list 1 to %d client IDs", where(i), MaxRecipients)}
 	}
-	seen := make(map[[32]byte]bool, len(p.To))
+	start := len(slab.to)
+	var seen map[[32]byte]bool
+	if len(p.To) > smallRecipientList {
+		seen = make(map[[32]byte]bool, len(p.To))
+	}
 	for j, s := range p.To {
 		id, err := ParseClientID(s)
 		if err != nil {
-			return out, invalid{fmt.Sprintf("%sto[%d]: %v", where, j, err)}
+			return out, invalid{fmt.Sprintf("%sto[%d]: %v", where(i), j, err)}
 		}
-		if seen[id] {
-			return out, invalid{fmt.Sprintf("%sto[%d]: duplicate client ID", where, j)}
+		dup := false
+		if seen != nil {
+			dup = seen[id]
+			seen[id] = true
+		} else {
+			for _, prev := range slab.to[start:] {
+				dup = dup || prev == id
+			}
 		}
-		seen[id] = true
-		out.To = append(out.To, id)
+		if dup {
+			return out, invalid{fmt.Sprintf("%sto[%d]: duplicate client ID", where(i), j)}
+		}
+		slab.to = append(slab.to, id)
 	}
+	out.To = slab.to[start:len(slab.to):len(slab.to)]
+	start = len(slab.payload)
 	switch {
 	case (p.Payload == nil) == (p.Text == nil):
-		return out, invalid{where + "exactly one of payload (base64) and text must be set"}
+		return out, invalid{where(i) + "exactly one of payload (base64) and text must be set"}
 	case p.Payload != nil:
-		b, err := base64.StdEncoding.Strict().DecodeString(*p.Payload)
+		var err error
+		// The conversion does not escape: the compiler copies nothing.
+		slab.payload, err = payloadEncoding.AppendDecode(slab.payload, []byte(*p.Payload))
 		if err != nil {
-			return out, invalid{where + "payload is not standard base64"}
+			return out, invalid{where(i) + "payload is not standard base64"}
 		}
-		out.Payload = b
 	default:
-		out.Payload = []byte(*p.Text)
+		slab.payload = append(slab.payload, *p.Text...)
 	}
+	out.Payload = slab.payload[start:len(slab.payload):len(slab.payload)]
 	if len(out.Payload) > a.cfg.MaxPayload {
-		return out, invalid{fmt.Sprintf("%spayload of %d bytes exceeds MaxPayload %d", where, len(out.Payload), a.cfg.MaxPayload)}
+		return out, invalid{fmt.Sprintf("%spayload of %d bytes exceeds MaxPayload %d", where(i), len(out.Payload), a.cfg.MaxPayload)}
 	}
 	out.TTL = DefaultTTL
 	if p.TTL != nil {
 		if *p.TTL < 1 || time.Duration(*p.TTL)*time.Second > MaxTTL {
-			return out, invalid{fmt.Sprintf("%sttl must be 1 to %d seconds", where, int64(MaxTTL/time.Second))}
+			return out, invalid{fmt.Sprintf("%sttl must be 1 to %d seconds", where(i), int64(MaxTTL/time.Second))}
 		}
 		out.TTL = time.Duration(*p.TTL) * time.Second
 	}
@@ -438,7 +511,7 @@ func (a *API) publishOne(w http.ResponseWriter, r *http.Request, publisher strin
 		writeProblem(w, 400, "malformed-json", "Malformed JSON body", "", err.Error())
 		return
 	}
-	pub, err := a.publication(&p, -1)
+	pub, err := a.publication(&p, -1, newPublicationSlab([]PublicationJSON{p}))
 	if err != nil {
 		writeProblem(w, 422, "invalid-message", "Invalid message", "", err.Error())
 		return
@@ -457,9 +530,10 @@ func (a *API) publishMany(w http.ResponseWriter, r *http.Request, publisher stri
 		return
 	}
 	pubs := make([]store.Publication, len(b.Messages))
+	slab := newPublicationSlab(b.Messages)
 	for i := range b.Messages {
 		var err error
-		if pubs[i], err = a.publication(&b.Messages[i], i); err != nil {
+		if pubs[i], err = a.publication(&b.Messages[i], i, slab); err != nil {
 			writeProblem(w, 422, "invalid-message", "Invalid message", "", err.Error())
 			return
 		}
@@ -515,15 +589,60 @@ func (a *API) publish(w http.ResponseWriter, r *http.Request, publisher string, 
 		unavailable(w, "Message store unavailable")
 		return
 	}
-	out := publishResponse{Messages: make([]MessageJSON, len(res)), Replayed: replayed}
-	for i, m := range res {
-		out.Messages[i] = MessageJSON{ID: m.Handle, ClientID: hex.EncodeToString(m.ClientID[:]), MessageID: m.Seq,
-			Expires: m.Expires.UTC().Format(time.RFC3339Nano)}
-	}
 	if replayed {
 		w.Header().Set("Idempotent-Replayed", "true")
 	}
-	writeJSON(w, http.StatusAccepted, out)
+	rb := responseBuffers.Get().(*[]byte)
+	b := appendPublishResponse((*rb)[:0], res, replayed)
+	w.Header().Set("Content-Type", contentTypeJSON)
+	w.WriteHeader(http.StatusAccepted)
+	w.Write(b)
+	if cap(b) <= maxPooledBody {
+		*rb = b[:0]
+		responseBuffers.Put(rb)
+	}
+}
+
+// responseBuffers hold publish answers while they are written.
+var responseBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// appendPublishResponse appends the JSON of a publish's answer, as
+// encoding/json writes publishResponse (with its newline), without a
+// value per message. A handle that is not plain ASCII (the stores' are
+// hex) is quoted by encoding/json.
+func appendPublishResponse(b []byte, res []store.Assigned, replayed bool) []byte {
+	b = append(b, `{"messages":[`...)
+	for i, m := range res {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"id":`...)
+		b = appendJSONString(b, m.Handle)
+		b = append(b, `,"client_id":"`...)
+		b = hex.AppendEncode(b, m.ClientID[:])
+		b = append(b, `","message_id":`...)
+		b = strconv.AppendUint(b, m.Seq, 10)
+		b = append(b, `,"expires":"`...)
+		b = m.Expires.UTC().AppendFormat(b, time.RFC3339Nano)
+		b = append(b, `"}`...)
+	}
+	b = append(b, `],"replayed":`...)
+	b = strconv.AppendBool(b, replayed)
+	return append(b, "}\n"...)
+}
+
+// appendJSONString appends s as a JSON string: as is when it is printable
+// ASCII that encoding/json would not escape, else as encoding/json quotes it.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // StatusJSON is the answer of GET /v1/messages/{id}.

@@ -7,6 +7,7 @@
 package wsapi
 
 import (
+	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -31,8 +32,11 @@ import (
 // Subprotocol is the WebSocket subprotocol of SealFeed v1.
 const Subprotocol = "sealfeed.v1"
 
-// idleBuffer is the largest read buffer a connection keeps between frames.
+// idleBuffer is the largest frame buffer that goes back to readBuffers.
 const idleBuffer = 4096
+
+// readBuffers are the buffers connections read frames into.
+var readBuffers = sync.Pool{New: func() any { b := make([]byte, 0, minGrowth); return &b }}
 
 // Config configures a Handler.
 type Config struct {
@@ -115,9 +119,11 @@ func New(cfg Config) *Handler {
 	h.upgrader = websocket.Upgrader{
 		Subprotocols:     []string{Subprotocol},
 		HandshakeTimeout: cfg.HandshakeTimeout,
-		// Small read buffers (clients send little: Acks) and pooled write
-		// buffers keep an idle connection small.
-		ReadBufferSize:  1024,
+		// The read buffer is the hijacker's (readBuffer bytes, see
+		// wait.go): ReadBufferSize 0 makes the Upgrader use it. Write
+		// buffers are pooled, for the handshake's messages and the
+		// Alert at close; data frames bypass them (peer.go).
+		ReadBufferSize:  0,
 		WriteBufferSize: 4096,
 		WriteBufferPool: &sync.Pool{},
 		// SealFeed authenticates the server inside the protocol and the
@@ -186,7 +192,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "too many connections from this address", http.StatusTooManyRequests)
 		return
 	}
-	ws, err := h.upgrader.Upgrade(w, r, nil)
+	hj := &hijacker{ResponseWriter: w}
+	ws, err := h.upgrader.Upgrade(hj, r, nil)
 	if err != nil {
 		h.release(h.conns, ip)
 		return // the upgrader answered already
@@ -200,11 +207,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.wg.Add(1) // under mu: ordered before Wait (WaitGroup rule)
 	h.mu.Unlock()
-	go func() {
-		defer h.wg.Done()
-		defer h.release(h.conns, ip)
-		h.serve(ws, ip)
-	}()
+	go h.serve(ws, hj.br, ip)
 }
 
 // frameLimits are the largest fragments the server reads from a client in
@@ -343,12 +346,21 @@ func realmOf(frame []byte) string {
 	return ""
 }
 
-func (h *Handler) serve(ws *websocket.Conn, ip string) {
+// serve runs the handshake and attaches the session. The connected
+// session's reader then runs on a goroutine of its own: the handshake grew
+// this goroutine's stack (key exchange, signatures), and a new goroutine
+// starts at the small stack an idle reader needs instead of waiting for
+// collections to shrink this one (memory per idle connection). The
+// handler's WaitGroup and the connection's count for its address (taken
+// by ServeHTTP) are released when the connection ends.
+func (h *Handler) serve(ws *websocket.Conn, br *bufio.Reader, ip string) {
 	sess, err := h.handshake(ws, ip)
 	if err != nil {
 		h.Stats.HandshakeFailures.Add(1)
 		h.log.Debug("handshake failed", "remote", ip, "err", err)
 		ws.Close()
+		h.release(h.conns, ip)
+		h.wg.Done()
 		return
 	}
 	h.Stats.Handshakes.Add(1)
@@ -365,8 +377,20 @@ func (h *Handler) serve(ws *websocket.Conn, ip string) {
 		}
 		p.Close(final)
 		<-p.done
+		h.release(h.conns, ip)
+		h.wg.Done()
 		return
 	}
+	go func() {
+		defer h.wg.Done()
+		defer h.release(h.conns, ip)
+		h.connected(ws, br, p, c)
+	}()
+}
+
+// connected reads the client's frames into the hub until the connection
+// ends, and waits for its writer.
+func (h *Handler) connected(ws *websocket.Conn, br *bufio.Reader, p *peer, c *core.Conn) {
 	h.mu.Lock()
 	h.peers[p] = struct{}{}
 	h.mu.Unlock()
@@ -380,9 +404,17 @@ func (h *Handler) serve(ws *websocket.Conn, ip string) {
 		return ws.SetReadDeadline(time.Now().Add(h.cfg.IdleTimeout))
 	})
 	ws.SetReadLimit(limitsConnected.wsLimit())
-	var buf []byte
+	idle := newIdleWaiter(ws.NetConn(), br)
 	for {
-		buf, err = readFrame(ws, buf, limitsConnected)
+		// Between frames the connection holds no frame buffer: it takes
+		// one from readBuffers once bytes arrive.
+		var bp *[]byte
+		var buf []byte
+		err := idle.wait()
+		if err == nil {
+			bp = readBuffers.Get().(*[]byte)
+			buf, err = readFrame(ws, *bp, limitsConnected)
+		}
 		if err != nil {
 			var ne net.Error
 			if code, ok := alert.Find(err); ok {
@@ -398,8 +430,10 @@ func (h *Handler) serve(ws *websocket.Conn, ip string) {
 		if err := c.Receive(buf); err != nil {
 			break
 		}
-		if cap(buf) > idleBuffer {
-			buf = nil // an idle connection keeps no large buffer
+		if cap(buf) <= idleBuffer {
+			// Receive keeps no reference to the frame.
+			*bp = buf[:0]
+			readBuffers.Put(bp)
 		}
 	}
 	<-p.done
@@ -474,124 +508,6 @@ func (h *Handler) handshake(ws *websocket.Conn, ip string) (*session.Session, er
 			ws.SetWriteDeadline(time.Time{})
 			return srv.Session(), nil
 		}
-	}
-}
-
-// peer is the writer side of one connection. Frames wait in a bounded
-// queue; a writer goroutine runs only while there is something to write, so
-// an idle connection costs no goroutine but its reader (memory per idle
-// connection is what bounds how many clients a node holds). Pings come
-// from the handler's shared pinger.
-type peer struct {
-	ws      *websocket.Conn
-	max     int
-	timeout time.Duration
-
-	mu      sync.Mutex
-	q       [][]byte
-	writing bool
-	closing bool   // Close was called: final is written after q
-	final   []byte //
-	dead    bool   // the socket is closed
-	done    chan struct{}
-}
-
-func newPeer(ws *websocket.Conn, queue int, writeTimeout time.Duration) *peer {
-	return &peer{ws: ws, max: queue, timeout: writeTimeout, done: make(chan struct{})}
-}
-
-// Send implements core.Peer.
-func (p *peer) Send(frame []byte) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.dead || p.closing {
-		return true // closing: the frame goes down with the connection
-	}
-	if len(p.q) >= p.max {
-		return false
-	}
-	p.q = append(p.q, frame)
-	if !p.writing {
-		p.writing = true
-		go p.write()
-	}
-	return true
-}
-
-// Close implements core.Peer.
-func (p *peer) Close(final []byte) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closing || p.dead {
-		return
-	}
-	p.closing, p.final = true, final
-	if !p.writing {
-		p.writing = true
-		go p.write()
-	}
-}
-
-// write drains the queue, then exits; after Close it writes the final
-// Alert within a short deadline and closes the socket.
-func (p *peer) write() {
-	for {
-		p.mu.Lock()
-		if len(p.q) == 0 {
-			if p.closing {
-				final := p.final
-				p.mu.Unlock()
-				deadline := time.Now().Add(time.Second)
-				p.ws.SetWriteDeadline(deadline)
-				if final != nil {
-					p.ws.WriteMessage(websocket.BinaryMessage, final)
-				}
-				p.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), deadline)
-				p.kill()
-				return
-			}
-			p.writing = false
-			p.mu.Unlock()
-			return
-		}
-		f := p.q[0]
-		p.q[0] = nil
-		p.q = p.q[1:]
-		timeout := p.timeout
-		if p.closing {
-			timeout = time.Second // flushing before the Alert
-		}
-		p.mu.Unlock()
-		p.ws.SetWriteDeadline(time.Now().Add(timeout))
-		if err := p.ws.WriteMessage(websocket.BinaryMessage, f); err != nil {
-			// The reader then fails and detaches the connection.
-			p.kill()
-			return
-		}
-	}
-}
-
-// kill closes the socket once and releases the queue.
-func (p *peer) kill() {
-	p.mu.Lock()
-	if !p.dead {
-		p.dead = true
-		p.q = nil
-		p.ws.Close()
-		close(p.done)
-	}
-	p.writing = false
-	p.mu.Unlock()
-}
-
-// ping sends a WebSocket ping; gorilla allows WriteControl concurrently
-// with the writer.
-func (p *peer) ping(timeout time.Duration) {
-	p.mu.Lock()
-	dead := p.dead
-	p.mu.Unlock()
-	if !dead && p.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(timeout)) != nil {
-		p.kill()
 	}
 }
 
