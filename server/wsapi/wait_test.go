@@ -128,7 +128,7 @@ func TestIdleConnectionStack(t *testing.T) {
 		}
 	}()
 	for range n {
-		ws, err := wsframe.Dial(context.Background(), url, nil, 5*time.Second)
+		ws, err := wsframe.Dial(context.Background(), url, nil, 5*time.Second, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -183,7 +183,7 @@ func newTestHandler(t *testing.T, cfg Config) (*Handler, *httptest.Server, [32]b
 
 // connect dials url and runs a handshake pinned to id.
 func connect(url string, id [32]byte) (*websocket.Conn, error) {
-	ws, err := wsframe.Dial(context.Background(), url, nil, 5*time.Second)
+	ws, err := wsframe.Dial(context.Background(), url, nil, 5*time.Second, nil, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -234,7 +234,7 @@ func TestConnectionSlotReleased(t *testing.T) {
 	var bad *websocket.Conn
 	for deadline := time.Now().Add(5 * time.Second); bad == nil; time.Sleep(10 * time.Millisecond) {
 		var err error
-		if bad, err = wsframe.Dial(context.Background(), url, nil, 5*time.Second); err != nil && time.Now().After(deadline) {
+		if bad, err = wsframe.Dial(context.Background(), url, nil, 5*time.Second, nil, nil); err != nil && time.Now().After(deadline) {
 			t.Fatal(err)
 		}
 	}
