@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"io"
 	"runtime"
+	"sort"
 	"sync"
 	"sync/atomic"
 
@@ -54,10 +55,8 @@ type Builder struct {
 
 	arena   []byte
 	leaves  []span
-	hashes  [][merkle.HashSize]byte
 	tree    merkle.Tree
-	scratch [][]byte // per-worker additional-data buffers
-	chunks  []int    // first leaf of each chunk the workers take in turn, then the leaf count
+	scratch []*scratch // one per worker
 	workers int
 
 	layoutBroken atomic.Bool
@@ -217,9 +216,9 @@ func (b *Builder) SetWorkers(n int) {
 // failed counts as used: leaves may have been sealed under it before the
 // failure. Build does not fail for one recipient: AddRecipient already
 // refused any leaf past its key's limits (BATCH-008). Sealing and leaf
-// hashing run on up to SetWorkers goroutines, each writing its own leaves
-// of the arena; so does the lower part of a large tree
-// (merkle.Tree.BuildParallel).
+// hashing run on up to SetWorkers goroutines, the caller's among them,
+// each writing its own leaves of the arena and the subtrees above them
+// (sealParallel).
 func (b *Builder) Build(seq, timestampMs uint64) (*Batch, error) {
 	nBlobs, nLeaves := len(b.blobs), len(b.blobs)+len(b.recips)
 	if nLeaves == 0 || nLeaves > MaxBatchLeaves {
@@ -253,10 +252,8 @@ func (b *Builder) Build(seq, timestampMs uint64) (*Batch, error) {
 			return nil, alert.New(alert.InternalError, "batch: randomness source failed")
 		}
 	}
-	if cap(b.hashes) < nLeaves {
-		b.hashes = make([][merkle.HashSize]byte, nLeaves)
-	}
-	b.hashes = b.hashes[:nLeaves]
+	// Workers hash leaves straight into the tree's leaf level.
+	hashes := b.tree.Prepare(nLeaves)
 
 	workers := b.workers
 	if workers == 0 {
@@ -266,52 +263,82 @@ func (b *Builder) Build(seq, timestampMs uint64) (*Batch, error) {
 		workers = 1
 	}
 	for len(b.scratch) < workers {
-		b.scratch = append(b.scratch, make([]byte, 0, 64))
+		b.scratch = append(b.scratch, new(scratch))
 	}
+	var root [merkle.HashSize]byte
 	if workers == 1 {
-		b.sealRange(0, nLeaves, seq, b.scratch[0])
+		b.sealRange(0, nLeaves, seq, hashes, b.scratch[0])
+		root = b.tree.Finish(0)
 	} else {
-		// The leaves go to the workers in chunks of about total/(8·workers)
-		// bytes, each worker taking the next chunk when it is done: a worker
-		// slowed by the rest of the machine takes fewer chunks instead of
-		// holding up the batch.
-		target := max(total/(8*workers), parallelMin/4)
-		b.chunks = append(b.chunks[:0], 0)
-		for i := 1; i < nLeaves; i++ {
-			if b.leaves[i].off-b.leaves[b.chunks[len(b.chunks)-1]].off >= target {
-				b.chunks = append(b.chunks, i)
-			}
-		}
-		b.chunks = append(b.chunks, nLeaves)
-		var next atomic.Int64
-		var wg sync.WaitGroup
-		for w := 0; w < workers; w++ {
-			wg.Add(1)
-			go func(scratch []byte) {
-				defer wg.Done()
-				for c := int(next.Add(1)) - 1; c < len(b.chunks)-1; c = int(next.Add(1)) - 1 {
-					b.sealRange(b.chunks[c], b.chunks[c+1], seq, scratch)
-				}
-			}(b.scratch[w])
-		}
-		wg.Wait()
+		root = b.sealParallel(workers, total, seq, hashes)
 	}
 	if b.layoutBroken.Swap(false) {
 		return nil, alert.New(alert.InternalError, "batch: leaf size differs from its layout")
 	}
 
 	bt := &Batch{b: b, Header: Header{Version: Version, SignerID: b.signerID, Seq: seq,
-		TimestampMs: timestampMs, LeafCount: uint32(nLeaves), Root: b.tree.BuildParallel(b.hashes, workers)}}
+		TimestampMs: timestampMs, LeafCount: uint32(nLeaves), Root: root}}
 	// The one signing path (§10.4): crypto/ed25519 through sig.Sign.
-	hdr := bt.Header.AppendTo(b.scratch[0][:0])
+	hdr := bt.Header.AppendTo(b.scratch[0].aad[:0])
 	copy(bt.Signature[:], sig.Sign(b.signer, keyschedule.SigBatch, hdr))
 	return bt, nil
 }
 
-// sealRange seals leaves lo…hi−1 into their places in the arena and hashes
-// them. Each recipient's Keys appear in one leaf only (BATCH-002), so
-// ranges never share state.
-func (b *Builder) sealRange(lo, hi int, seq uint64, aad []byte) {
+// sealParallel seals and hashes every leaf on workers goroutines (the
+// caller's and workers − 1 more) and returns the tree's root. The leaves go
+// out in chunks of about total/(8·workers) bytes, each worker taking the
+// next chunk when it is done with one: a worker slowed by the rest of the
+// machine takes fewer chunks instead of holding up the batch. A chunk is
+// made of whole aligned blocks of 2^depth leaves, so the worker that seals
+// it also hashes the subtrees above them while they are in its cache
+// (merkle.Tree.HashSubtrees); only the few levels above the blocks are left
+// for one goroutine. Every phase of a build that touches each leaf or
+// recipient thus runs on all workers, and they write disjoint parts of the
+// arena and the tree.
+func (b *Builder) sealParallel(workers, total int, seq uint64, hashes [][merkle.HashSize]byte) [merkle.HashSize]byte {
+	n := len(b.leaves)
+	depth := merkle.SubtreeDepth(n, 16*workers)
+	target := max(total/(8*workers), 1)
+	chunks := (total + target - 1) / target
+	// start returns the first leaf of chunk c: the first block boundary at
+	// or past byte c·target of the arena (n past the last). Each worker
+	// finds its chunks' bounds itself, by binary search over the leaves'
+	// offsets, so no pass over the leaves runs on one goroutine.
+	start := func(c int) int {
+		if c >= chunks {
+			return n
+		}
+		blocks := (n + 1<<depth - 1) >> depth
+		k := sort.Search(blocks, func(k int) bool { return b.leaves[k<<depth].off >= c*target })
+		return min(k<<depth, n)
+	}
+	var next atomic.Int64
+	work := func(s *scratch) {
+		for c := int(next.Add(1)) - 1; c < chunks; c = int(next.Add(1)) - 1 {
+			lo, hi := start(c), start(c+1)
+			if lo < hi {
+				b.sealRange(lo, hi, seq, hashes, s)
+				b.tree.HashSubtrees(depth, lo, hi)
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	for w := 1; w < workers; w++ {
+		wg.Add(1)
+		go func(s *scratch) {
+			defer wg.Done()
+			work(s)
+		}(b.scratch[w])
+	}
+	work(b.scratch[0])
+	wg.Wait()
+	return b.tree.Finish(depth)
+}
+
+// sealRange seals leaves lo…hi−1 into their places in the arena and writes
+// their hashes into hashes. Each recipient's Keys appear in one leaf only
+// (BATCH-002), so ranges never share state.
+func (b *Builder) sealRange(lo, hi int, seq uint64, hashes [][merkle.HashSize]byte, s *scratch) {
 	nBlobs := len(b.blobs)
 	for i := lo; i < hi; i++ {
 		l := b.leaves[i]
@@ -321,13 +348,13 @@ func (b *Builder) sealRange(lo, hi int, seq uint64, aad []byte) {
 			leaf = append(leaf, KindBlob)
 			leaf = wire.AppendUint16(leaf, suite.AEADChaCha20Poly1305)
 			leaf = wire.AppendUint24(leaf, uint32(len(p)+suite.TagSize))
-			aad = blobAAD(aad[:0], &b.signerID, seq, uint32(i), suite.AEADChaCha20Poly1305)
+			aad := blobAAD(s.aad[:0], &b.signerID, seq, uint32(i), suite.AEADChaCha20Poly1305)
 			// The key has the right size, so New cannot fail.
 			a, _ := chacha20poly1305.New(b.dataKeys[i][:])
 			leaf = a.Seal(leaf, zeroNonce[:], p, aad)
 		} else {
 			r := &b.recips[i-nBlobs]
-			tag := r.keys.Tag(&b.signerID, seq)
+			tag := r.keys.tag(&b.signerID, seq, &s.tagScratch)
 			leaf = append(leaf, KindRecipient)
 			leaf = append(leaf, tag[:]...)
 			leaf = wire.AppendUint24(leaf, uint32(r.content+suite.TagSize))
@@ -345,15 +372,15 @@ func (b *Builder) sealRange(lo, hi int, seq uint64, aad []byte) {
 					leaf = append(leaf, b.dataKeys[e.Broadcast-1][:]...)
 				}
 			}
-			aad = recipientAAD(aad[:0], &b.signerID, seq, uint32(i), &tag)
-			leaf = r.keys.aead.Seal(leaf[:pt], r.keys.nonce(seq), leaf[pt:], aad)
+			aad := recipientAAD(s.aad[:0], &b.signerID, seq, uint32(i), &tag)
+			leaf = r.keys.aead.Seal(leaf[:pt], r.keys.nonceInto(&s.nonce, seq), leaf[pt:], aad)
 		}
 		if len(leaf) != l.end-l.off {
 			// A bug in contentLen; the leaf is left unhashed and Build fails.
 			b.layoutBroken.Store(true)
 			continue
 		}
-		b.hashes[i] = merkle.LeafHash(b.arena[l.off:l.end])
+		hashes[i] = merkle.LeafHash(b.arena[l.off:l.end])
 	}
 }
 

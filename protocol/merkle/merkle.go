@@ -80,35 +80,18 @@ func (t *Tree) Build(leafHashes [][HashSize]byte) [HashSize]byte {
 const parallelMinLeaves = 1024
 
 // BuildParallel computes the same tree as Build on up to workers
-// goroutines. In the level-by-level tree, every aligned block of 2^D leaves
-// is the subtree of one node at level D, and the promoted last node of a
-// level lies in the last block; so blocks are hashed up to level D
-// independently, each writing only its own nodes, and the few levels above
-// are finished on one goroutine.
+// goroutines: aligned blocks of leaves are hashed up to SubtreeDepth's
+// level independently (HashSubtrees), each block's nodes by one goroutine,
+// and the few levels above on one (Finish).
 func (t *Tree) BuildParallel(leafHashes [][HashSize]byte, workers int) [HashSize]byte {
 	n := len(leafHashes)
-	if n == 0 {
-		panic("merkle: empty tree")
-	}
-	depth := bits.Len(uint(n-1)) + 1
-	for len(t.levels) < depth {
-		t.levels = append(t.levels, nil)
-	}
-	t.levels = t.levels[:depth]
-	t.levels[0] = append(t.levels[0][:0], leafHashes...)
-	for d := 1; d < depth; d++ {
-		size := (n + 1<<d - 1) >> d // ceil(n / 2^d)
-		if cap(t.levels[d]) < size {
-			t.levels[d] = make([][HashSize]byte, size)
-		}
-		t.levels[d] = t.levels[d][:size]
-	}
-	done := 0 // levels hashed on the workers
+	copy(t.Prepare(n), leafHashes)
+	depth := 0
 	if workers > 1 && n >= parallelMinLeaves {
-		// Blocks of 2^D leaves, about four per worker so that a slow one
-		// does not hold up the rest.
-		done = max(min(bits.Len(uint(n/(4*workers)))-1, depth-1), 1) // D: 2^D ≤ n/(4·workers)
-		block := 1 << done
+		// Blocks of 2^depth leaves, about four per worker so that a slow
+		// one does not hold up the rest.
+		depth = max(SubtreeDepth(n, 4*workers), 1)
+		block := 1 << depth
 		blocks := (n + block - 1) / block
 		var wg sync.WaitGroup
 		for w := 0; w < workers; w++ {
@@ -119,13 +102,67 @@ func (t *Tree) BuildParallel(leafHashes [][HashSize]byte, workers int) [HashSize
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				t.hashLevels(1, done, lo*block, min(hi*block, n))
+				t.HashSubtrees(depth, lo*block, min(hi*block, n))
 			}()
 		}
 		wg.Wait()
 	}
-	t.hashLevels(done+1, depth-1, 0, n)
-	return t.levels[depth-1][0]
+	return t.Finish(depth)
+}
+
+// SubtreeDepth returns the depth of the aligned subtrees that split a tree
+// of n leaves into at least parts blocks where it can: the largest D with
+// 2^D ≤ n/parts, and 0 (single leaves) when n < 2·parts.
+func SubtreeDepth(n, parts int) int {
+	return max(bits.Len(uint(n/max(parts, 1)))-1, 0)
+}
+
+// Prepare sizes the tree for n ≥ 1 leaves, keeping the storage of the
+// previous tree, and returns its leaf level for the caller to fill with the
+// leaf hashes; then HashSubtrees and Finish compute the rest. The slice
+// stays valid until the next Prepare or Build.
+func (t *Tree) Prepare(n int) [][HashSize]byte {
+	if n <= 0 {
+		panic("merkle: empty tree")
+	}
+	levels := bits.Len(uint(n-1)) + 1
+	for len(t.levels) < levels {
+		t.levels = append(t.levels, nil)
+	}
+	t.levels = t.levels[:levels]
+	for d := range levels {
+		size := (n + 1<<d - 1) >> d // ceil(n / 2^d)
+		if cap(t.levels[d]) < size {
+			t.levels[d] = make([][HashSize]byte, size)
+		}
+		t.levels[d] = t.levels[d][:size]
+	}
+	return t.levels[0]
+}
+
+// HashSubtrees computes levels 1 to depth (at most the root's) over the
+// leaves lo…hi−1, whose hashes must be in place: the nodes of the aligned
+// subtrees of 2^depth leaves that cover them. lo must be a multiple of
+// 2^depth, and hi too unless it is the tree size. In the level-by-level
+// tree every aligned block of 2^depth leaves is the subtree of one node at
+// level depth, and the promoted last node of a level lies in the last
+// block; so calls over disjoint ranges write disjoint nodes and may run
+// concurrently.
+func (t *Tree) HashSubtrees(depth, lo, hi int) {
+	depth = min(depth, len(t.levels)-1)
+	if lo&(1<<depth-1) != 0 || (hi&(1<<depth-1) != 0 && hi != len(t.levels[0])) || lo > hi || hi > len(t.levels[0]) {
+		panic("merkle: HashSubtrees over a range not aligned to its subtrees")
+	}
+	t.hashLevels(1, depth, lo, hi)
+}
+
+// Finish computes the levels above depth, once HashSubtrees has covered
+// every leaf up to depth (nothing to cover for depth 0), and returns the
+// root.
+func (t *Tree) Finish(depth int) [HashSize]byte {
+	top := len(t.levels) - 1
+	t.hashLevels(min(depth, top)+1, top, 0, len(t.levels[0]))
+	return t.levels[top][0]
 }
 
 // hashLevels computes levels from…to over the nodes that cover leaves
