@@ -738,6 +738,54 @@ func TestBuildSameBytesOnAnyWorkers(t *testing.T) {
 	}
 }
 
+// Reset leaves the previous batch's recipients and entries to be
+// overwritten (it costs nothing per recipient); a smaller batch's Build
+// must still drop the references in the slots it does not reuse, or a
+// long-lived Builder would keep old payloads and sessions' keys alive.
+func TestBuildDropsReferencesOfLargerBatch(t *testing.T) {
+	priv, pk := signer(5)
+	b := newBuilder(t, priv, nil)
+	ps := make([]*party, 30)
+	for i := range ps {
+		ps[i] = newParty(t, pk, byte(100+i), suite.AEADChaCha20Poly1305)
+	}
+	build := func(n int, seq uint64) {
+		b.Reset()
+		for _, p := range ps[:n] {
+			es := []Entry{{MessageID: seq, Payload: []byte("payload")}, {MessageID: seq + 1, Payload: []byte("more")}}
+			if _, err := b.AddRecipient(p.server, es); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := b.Build(seq, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	build(30, 1)
+	build(30, 3) // a batch of the same size overwrites every slot
+	// A batch abandoned before its Build, then a smaller one.
+	b.Reset()
+	for _, p := range ps[:2] {
+		if _, err := b.AddRecipient(p.server, []Entry{{MessageID: 5}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	build(4, 5)
+	for i, r := range b.recips[len(b.recips):cap(b.recips)] {
+		if r != (recipient{}) {
+			t.Fatalf("recipient slot %d of the larger batch still holds %+v", len(b.recips)+i, r)
+		}
+	}
+	for i, e := range b.entries[len(b.entries):cap(b.entries)] {
+		if e.Payload != nil || e.MessageID != 0 || e.Broadcast != 0 {
+			t.Fatalf("entry slot %d of the larger batch still holds %+v", len(b.entries)+i, e)
+		}
+	}
+	// The Builder stays usable at any size after that.
+	build(30, 7)
+	build(1, 9)
+}
+
 // A Builder reused from batch to batch allocates a constant per batch, not
 // per recipient or message (the zero-allocation target of the benchmarks):
 // 2400 recipients cost no more allocations than 1200, on one worker and on
