@@ -602,11 +602,11 @@ func TestParallelBuildMatchesSerial(t *testing.T) {
 }
 
 // A batch of many small leaves also builds the lower part of its tree on
-// the workers (merkle.Tree.BuildParallel): the root, the signature and every
+// the workers (merkle.Tree.HashSubtrees): the root, the signature and every
 // recipient's delivery (its audit path) must be those of a serial build.
 func TestParallelTreeMatchesSerial(t *testing.T) {
 	priv, _ := signer(2)
-	const n = 3000 // above merkle's parallel threshold, not a power of two
+	const n = 3000 // many blocks of subtrees, not a power of two
 	keys := make([][2]*Keys, n)
 	for i := range keys {
 		ek := keyschedule.Envelope([]byte(fmt.Sprintf("session %d", i)))

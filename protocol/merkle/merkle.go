@@ -6,7 +6,6 @@ package merkle
 import (
 	"crypto/sha256"
 	"math/bits"
-	"sync"
 
 	"github.com/sealfeed/sealfeed/protocol/alert"
 )
@@ -72,42 +71,8 @@ func (t *Tree) Size() uint32 {
 // the same as pairing nodes level by level and promoting an unpaired last
 // node unchanged.
 func (t *Tree) Build(leafHashes [][HashSize]byte) [HashSize]byte {
-	return t.BuildParallel(leafHashes, 1)
-}
-
-// parallelMinLeaves is the tree size below which BuildParallel builds on
-// one goroutine: a node costs about 140 ns, starting goroutines microseconds.
-const parallelMinLeaves = 1024
-
-// BuildParallel computes the same tree as Build on up to workers
-// goroutines: aligned blocks of leaves are hashed up to SubtreeDepth's
-// level independently (HashSubtrees), each block's nodes by one goroutine,
-// and the few levels above on one (Finish).
-func (t *Tree) BuildParallel(leafHashes [][HashSize]byte, workers int) [HashSize]byte {
-	n := len(leafHashes)
-	copy(t.Prepare(n), leafHashes)
-	depth := 0
-	if workers > 1 && n >= parallelMinLeaves {
-		// Blocks of 2^depth leaves, about four per worker so that a slow
-		// one does not hold up the rest.
-		depth = max(SubtreeDepth(n, 4*workers), 1)
-		block := 1 << depth
-		blocks := (n + block - 1) / block
-		var wg sync.WaitGroup
-		for w := 0; w < workers; w++ {
-			lo, hi := blocks*w/workers, blocks*(w+1)/workers
-			if lo == hi {
-				continue
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				t.HashSubtrees(depth, lo*block, min(hi*block, n))
-			}()
-		}
-		wg.Wait()
-	}
-	return t.Finish(depth)
+	copy(t.Prepare(len(leafHashes)), leafHashes)
+	return t.Finish(0)
 }
 
 // SubtreeDepth returns the depth of the aligned subtrees that split a tree

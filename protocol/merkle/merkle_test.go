@@ -86,41 +86,6 @@ func TestTreeMatchesRFC9162(t *testing.T) {
 	}
 }
 
-// BuildParallel must give the tree Build gives, every level of it: the
-// root against the recursive RFC 9162 definition, and the audit paths of
-// leaves drawn across the blocks the workers split at (their edges, the
-// last partial block, the promoted last node). One Tree is reused across
-// sizes, as the batch builder reuses it.
-func TestBuildParallelMatchesBuild(t *testing.T) {
-	var par, ser Tree
-	rapid.Check(t, func(t *rapid.T) {
-		// Below parallelMinLeaves BuildParallel is Build; draw most sizes
-		// above it, and the sizes at its edges and at powers of two.
-		n := rapid.OneOf(rapid.IntRange(1, parallelMinLeaves), rapid.IntRange(parallelMinLeaves, 9000),
-			rapid.SampledFrom([]int{parallelMinLeaves - 1, parallelMinLeaves, parallelMinLeaves + 1, 2048, 2049, 4095, 8192})).Draw(t, "n")
-		workers := rapid.IntRange(1, 9).Draw(t, "workers")
-		ls := leaves(n)
-		root := par.BuildParallel(ls, workers)
-		if want := ser.Build(ls); root != want {
-			t.Fatalf("n=%d workers=%d: root differs from Build", n, workers)
-		}
-		if n <= 3000 && root != mth(ls) {
-			t.Fatalf("n=%d workers=%d: root differs from the recursive definition", n, workers)
-		}
-		for _, i := range []int{0, n - 1, n / 2, rapid.IntRange(0, n-1).Draw(t, "i")} {
-			p, q := par.AppendPath(nil, uint32(i)), ser.AppendPath(nil, uint32(i))
-			if len(p) != len(q) {
-				t.Fatalf("n=%d i=%d: path length %d, Build's %d", n, i, len(p), len(q))
-			}
-			for j := range p {
-				if p[j] != q[j] {
-					t.Fatalf("n=%d i=%d: path differs from Build's at %d", n, i, j)
-				}
-			}
-		}
-	})
-}
-
 // The batch builder's workers hash their own chunks of leaves into the
 // tree as they go (Prepare, HashSubtrees, Finish): whatever the depth of the
 // subtrees, however the aligned blocks are grouped into ranges and in
