@@ -820,8 +820,8 @@ func TestBuildAllocationsDoNotGrowWithRecipients(t *testing.T) {
 		build() // the first batch sizes the buffers
 		return testing.AllocsPerRun(20, build)
 	}
-	// Both sizes split the sealing and the tree (merkle's threshold is
-	// 1024 leaves) when workers > 1, so both start the same goroutines.
+	// Both sizes are large enough to be split (parallelMin) when
+	// workers > 1, so both start the same goroutines.
 	for _, workers := range []int{1, 4} {
 		small, large := allocs(1200, workers), allocs(2400, workers)
 		if large > small+2 {
