@@ -157,7 +157,7 @@ func (b *Builder) AddRecipient(k *Keys, entries []Entry) (int, error) {
 	if len(entries) == 0 || len(entries) > MaxEntriesPerLeaf {
 		return 0, alert.Errorf(alert.InternalError, "batch: %d entries for one recipient", len(entries))
 	}
-	// One pass checks the entries and sums the leaf's size (contentLen).
+	// One pass checks the entries and sums the size of their LeafContent.
 	var prev uint64
 	c := 2
 	for i := range entries {
