@@ -37,13 +37,17 @@ func BenchmarkBuild(b *testing.B) {
 	}
 }
 
-// BenchmarkBuildWorkers compares sealing on one goroutine with sealing on
-// GOMAXPROCS goroutines, in one run.
+// BenchmarkBuildWorkers compares building on one goroutine with building on
+// GOMAXPROCS goroutines, in one run, for the two shapes bench/report
+// compares: large leaves, and many small ones where the per-recipient work
+// (tags, tree nodes, AddRecipient) weighs most.
 func BenchmarkBuildWorkers(b *testing.B) {
-	for _, w := range []int{1, runtime.GOMAXPROCS(0)} {
-		b.Run(fmt.Sprintf("workers=%d/N=1000/M=10/S=1024", w), func(b *testing.B) {
-			Build(b, 1000, 10, 1024, false, w)
-		})
+	for _, shape := range []struct{ n, m, size int }{{1000, 10, 1024}, {10000, 1, 64}} {
+		for _, w := range []int{1, runtime.GOMAXPROCS(0)} {
+			b.Run(fmt.Sprintf("workers=%d/N=%d/M=%d/S=%d", w, shape.n, shape.m, shape.size), func(b *testing.B) {
+				Build(b, shape.n, shape.m, shape.size, false, w)
+			})
+		}
 	}
 }
 

@@ -83,18 +83,18 @@ func ParseHeader(b []byte) (Header, error) {
 // under env_key, env_iv and the tag MAC under tag_key. A Keys value is not
 // safe for concurrent use.
 type Keys struct {
-	aeadID uint16
-	aead   cipher.AEAD
-	iv     [suite.NonceSize]byte
-	tagMAC hash.Hash
-	sum    [sha256.Size]byte
-	nbuf   [suite.NonceSize]byte
-	// leaves, blocks and batch sit together: AddRecipient reads and
-	// writes all three, one cache line per recipient.
+	// leaves, blocks, batch and aeadID come first and together:
+	// AddRecipient reads and writes only these, one cache line per
+	// recipient; sealing reads aead, iv and tagMAC and, from a Builder,
+	// writes nothing here but the MAC's state.
 	leaves uint64    // leaves charged to this key (BATCH-007)
 	blocks uint64    // leafBlocks charged to this key (BATCH-007)
 	batch  batchMark // the batch being assembled that holds a leaf for these keys
-	tagIn  [len(keyschedule.MACRecipientTag) + 32 + 8]byte
+	aeadID uint16
+	iv     [suite.NonceSize]byte
+	aead   cipher.AEAD
+	tagMAC hash.Hash
+	own    tagScratch // Tag's and the Opener's buffers
 }
 
 // NewKeys prepares the envelope keys of a session that negotiated aeadID.
@@ -146,23 +146,54 @@ func (k *Keys) AEAD() uint16 { return k.aeadID }
 // Tag returns the recipient tag of this session in batch (signer, seq)
 // (BATCH-006).
 func (k *Keys) Tag(signerID *[32]byte, seq uint64) [TagLen]byte {
-	in := append(k.tagIn[:0], keyschedule.MACRecipientTag...)
+	return k.tag(signerID, seq, &k.own)
+}
+
+// tag is Tag with its input and output in s: a Builder's workers pass
+// their own scratch, so sealing a leaf writes nothing into the session's
+// Keys but its MAC's state.
+func (k *Keys) tag(signerID *[32]byte, seq uint64, s *tagScratch) [TagLen]byte {
+	in := append(s.tagIn[:0], keyschedule.MACRecipientTag...)
 	in = append(in, signerID[:]...)
 	in = wire.AppendUint64(in, seq)
 	k.tagMAC.Reset()
 	k.tagMAC.Write(in)
 	var t [TagLen]byte
-	copy(t[:], k.tagMAC.Sum(k.sum[:0]))
+	copy(t[:], k.tagMAC.Sum(s.sum[:0]))
 	return t
 }
 
 // nonce returns env_iv XOR (0^4 || seq) (spec §10.2), in a buffer of k.
-func (k *Keys) nonce(seq uint64) []byte {
-	k.nbuf = k.iv
+func (k *Keys) nonce(seq uint64) []byte { return k.nonceInto(&k.own.nonce, seq) }
+
+// nonceInto is nonce written into buf.
+func (k *Keys) nonceInto(buf *[suite.NonceSize]byte, seq uint64) []byte {
+	*buf = k.iv
 	for i := 0; i < 8; i++ {
-		k.nbuf[4+i] ^= byte(seq >> (56 - 8*i))
+		buf[4+i] ^= byte(seq >> (56 - 8*i))
 	}
-	return k.nbuf[:]
+	return buf[:]
+}
+
+// tagScratch holds what computing a recipient tag and a nonce writes
+// besides the MAC's state: the MAC's input and output and the nonce. A
+// stack buffer would escape through the MAC and AEAD interfaces and cost an
+// allocation per leaf.
+type tagScratch struct {
+	tagIn [len(keyschedule.MACRecipientTag) + 32 + 8]byte
+	sum   [sha256.Size]byte
+	nonce [suite.NonceSize]byte
+}
+
+// scratch is one Builder worker's buffers: its own tagScratch, so that
+// sealing a leaf writes nothing into the session's Keys but its MAC's
+// state, and the additional data.
+type scratch struct {
+	tagScratch
+	aad [HeaderLen]byte // the longest additional data, and the header the Builder signs
+	// The tail keeps the next allocation's bytes off the cache lines that
+	// the fields above share with no other worker.
+	_ [64]byte
 }
 
 // zeroNonce is the nonce of every blob: each data key seals one blob only

@@ -602,11 +602,11 @@ func TestParallelBuildMatchesSerial(t *testing.T) {
 }
 
 // A batch of many small leaves also builds the lower part of its tree on
-// the workers (merkle.Tree.BuildParallel): the root, the signature and every
+// the workers (merkle.Tree.HashSubtrees): the root, the signature and every
 // recipient's delivery (its audit path) must be those of a serial build.
 func TestParallelTreeMatchesSerial(t *testing.T) {
 	priv, _ := signer(2)
-	const n = 3000 // above merkle's parallel threshold, not a power of two
+	const n = 3000 // many blocks of subtrees, not a power of two
 	keys := make([][2]*Keys, n)
 	for i := range keys {
 		ek := keyschedule.Envelope([]byte(fmt.Sprintf("session %d", i)))
@@ -651,6 +651,141 @@ func TestParallelTreeMatchesSerial(t *testing.T) {
 	}
 }
 
+// Every number of workers writes the bytes one worker writes: each leaf,
+// the header, the signature and each delivery with its audit path, batch
+// after batch from the same Builders (their arenas, trees and per-worker
+// buffers reused). The leaves differ in size, so the chunks the workers take
+// start at every kind of boundary, and many small leaves make the workers
+// interleave closely: a buffer that two workers share (additional data, tag
+// input, nonce), or one reused before its leaf is sealed, changes a leaf's
+// bytes here, and the race detector reports the sharing itself.
+func TestBuildSameBytesOnAnyWorkers(t *testing.T) {
+	priv, _ := signer(4)
+	workerCounts := []int{1, 2, 3, 4, 8}
+	const n = 2500
+	// Each Builder gets its own copy of every session's keys: Keys carry
+	// their MAC's state and usage counts.
+	keys := make([][]*Keys, len(workerCounts))
+	for w := range keys {
+		for i := 0; i < n; i++ {
+			aead := []uint16{suite.AEADChaCha20Poly1305, suite.AEADAES256GCM}[i%3/2]
+			k, err := NewKeys(aead, keyschedule.Envelope([]byte(fmt.Sprintf("workers %d", i))))
+			if err != nil {
+				t.Fatal(err)
+			}
+			keys[w] = append(keys[w], k)
+		}
+	}
+	builders := make([]*Builder, len(workerCounts))
+	for w, workers := range workerCounts {
+		builders[w] = newBuilder(t, priv, seeded{mrand.NewChaCha8([32]byte{9})})
+		builders[w].SetWorkers(workers)
+	}
+	payload := make([]byte, 3000)
+	for i := range payload {
+		payload[i] = byte(i * 7)
+	}
+	for round := uint64(1); round <= 4; round++ {
+		batches := make([]*Batch, len(workerCounts))
+		for w, b := range builders {
+			b.Reset()
+			x := b.AddBroadcast(payload[:1000+int(round)])
+			for i, k := range keys[w] {
+				// 0 to 300 bytes, and every 97th recipient 3000 bytes.
+				size := (i * int(round) * 31) % 301
+				if i%97 == 0 {
+					size = 3000
+				}
+				es := []Entry{{MessageID: round, Payload: payload[:size]}}
+				if i%5 == 0 {
+					es = append(es, Entry{MessageID: round + 1, Broadcast: x})
+				}
+				if _, err := b.AddRecipient(k, es); err != nil {
+					t.Fatal(err)
+				}
+			}
+			bt, err := b.Build(round, 1000+round)
+			if err != nil {
+				t.Fatal(err)
+			}
+			batches[w] = bt
+		}
+		one := batches[0]
+		for w, bt := range batches[1:] {
+			workers := workerCounts[w+1]
+			if bt.Header != one.Header || bt.Signature != one.Signature || bt.Leaves() != one.Leaves() {
+				t.Fatalf("round %d, %d workers: header or signature differs from one worker's", round, workers)
+			}
+			for i := 0; i < one.Leaves(); i++ {
+				if !bytes.Equal(bt.Leaf(i), one.Leaf(i)) {
+					t.Fatalf("round %d, %d workers: leaf %d differs from one worker's", round, workers, i)
+				}
+			}
+			for r := 0; r < n; r++ {
+				a, err := one.AppendDelivery(nil, r)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, err := bt.AppendDelivery(nil, r)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(a, b) {
+					t.Fatalf("round %d, %d workers: delivery %d differs from one worker's", round, workers, r)
+				}
+			}
+		}
+	}
+}
+
+// Reset leaves the previous batch's recipients and entries to be
+// overwritten (it costs nothing per recipient); a smaller batch's Build
+// must still drop the references in the slots it does not reuse, or a
+// long-lived Builder would keep old payloads and sessions' keys alive.
+func TestBuildDropsReferencesOfLargerBatch(t *testing.T) {
+	priv, pk := signer(5)
+	b := newBuilder(t, priv, nil)
+	ps := make([]*party, 30)
+	for i := range ps {
+		ps[i] = newParty(t, pk, byte(100+i), suite.AEADChaCha20Poly1305)
+	}
+	build := func(n int, seq uint64) {
+		b.Reset()
+		for _, p := range ps[:n] {
+			es := []Entry{{MessageID: seq, Payload: []byte("payload")}, {MessageID: seq + 1, Payload: []byte("more")}}
+			if _, err := b.AddRecipient(p.server, es); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := b.Build(seq, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	build(30, 1)
+	build(30, 3) // a batch of the same size overwrites every slot
+	// A batch abandoned before its Build, then a smaller one.
+	b.Reset()
+	for _, p := range ps[:2] {
+		if _, err := b.AddRecipient(p.server, []Entry{{MessageID: 5}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	build(4, 5)
+	for i, r := range b.recips[len(b.recips):cap(b.recips)] {
+		if r != (recipient{}) {
+			t.Fatalf("recipient slot %d of the larger batch still holds %+v", len(b.recips)+i, r)
+		}
+	}
+	for i, e := range b.entries[len(b.entries):cap(b.entries)] {
+		if e.Payload != nil || e.MessageID != 0 || e.Broadcast != 0 {
+			t.Fatalf("entry slot %d of the larger batch still holds %+v", len(b.entries)+i, e)
+		}
+	}
+	// The Builder stays usable at any size after that.
+	build(30, 7)
+	build(1, 9)
+}
+
 // A Builder reused from batch to batch allocates a constant per batch, not
 // per recipient or message (the zero-allocation target of the benchmarks):
 // 2400 recipients cost no more allocations than 1200, on one worker and on
@@ -685,8 +820,8 @@ func TestBuildAllocationsDoNotGrowWithRecipients(t *testing.T) {
 		build() // the first batch sizes the buffers
 		return testing.AllocsPerRun(20, build)
 	}
-	// Both sizes split the sealing and the tree (merkle's threshold is
-	// 1024 leaves) when workers > 1, so both start the same goroutines.
+	// Both sizes are large enough to be split (parallelMin) when
+	// workers > 1, so both start the same goroutines.
 	for _, workers := range []int{1, 4} {
 		small, large := allocs(1200, workers), allocs(2400, workers)
 		if large > small+2 {

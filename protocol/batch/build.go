@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"io"
 	"runtime"
+	"sort"
 	"sync"
 	"sync/atomic"
 
@@ -32,6 +33,7 @@ type recipient struct {
 	keys       *Keys
 	first, end int // range in Builder.entries
 	content    int // length of the encoded LeafContent
+	off        int // offset of the leaf in the arena, after the blob leaves
 }
 
 // Builder builds batches. It is reusable: Reset keeps every buffer, so a
@@ -47,18 +49,26 @@ type Builder struct {
 	dataKeys [][DataKeyLen]byte
 	recips   []recipient
 	entries  []Entry
+	// recipBytes is the size of the recipient leaves queued so far: each
+	// recipient's place in the arena is known when it is added, so Build
+	// makes no pass over the recipients on one goroutine.
+	recipBytes int
+	// dirtyRecips and dirtyEntries count the slots of recips and entries
+	// that may still hold a reference from an earlier batch: Reset leaves
+	// them to be overwritten, and Build clears those the batch does not
+	// reuse.
+	dirtyRecips, dirtyEntries int
 	// id and gen mark the Keys of the sessions with a leaf in the batch
 	// being assembled (BATCH-002): Reset moves to a new generation, so no
 	// set needs clearing and the check touches only the Keys themselves.
 	id, gen uint64
 
-	arena   []byte
-	leaves  []span
-	hashes  [][merkle.HashSize]byte
-	tree    merkle.Tree
-	scratch [][]byte // per-worker additional-data buffers
-	chunks  []int    // first leaf of each chunk the workers take in turn, then the leaf count
-	workers int
+	arena     []byte
+	blobSpans []span // the blob leaves' places in the arena
+	blobBytes int    // their total size: the recipient leaves follow
+	tree      merkle.Tree
+	scratch   []*scratch // one per worker
+	workers   int
 
 	layoutBroken atomic.Bool
 }
@@ -91,14 +101,17 @@ func NewBuilder(signer ed25519.PrivateKey, r io.Reader) (*Builder, error) {
 // SignerID returns KeyID of the signing key.
 func (b *Builder) SignerID() [32]byte { return b.signerID }
 
-// Reset forgets the pending content and keeps the buffers.
+// Reset forgets the pending content and keeps the buffers. Its cost does
+// not grow with the recipients: the next batch overwrites their slots, and
+// its Build clears the slots it leaves over.
 func (b *Builder) Reset() {
 	clear(b.blobs)
 	b.blobs = b.blobs[:0]
-	clear(b.recips)
+	b.dirtyRecips = max(b.dirtyRecips, len(b.recips))
 	b.recips = b.recips[:0]
+	b.recipBytes = 0
 	b.gen++
-	clear(b.entries)
+	b.dirtyEntries = max(b.dirtyEntries, len(b.entries))
 	b.entries = b.entries[:0]
 }
 
@@ -144,23 +157,30 @@ func (b *Builder) AddRecipient(k *Keys, entries []Entry) (int, error) {
 	if len(entries) == 0 || len(entries) > MaxEntriesPerLeaf {
 		return 0, alert.Errorf(alert.InternalError, "batch: %d entries for one recipient", len(entries))
 	}
+	// One pass checks the entries and sums the size of their LeafContent.
 	var prev uint64
-	for i, e := range entries {
+	c := 2
+	for i := range entries {
+		e := &entries[i]
 		if e.MessageID <= prev {
 			return 0, alert.Errorf(alert.InternalError, "batch: entry %d: message IDs must be non-zero and ascending", i)
 		}
 		prev = e.MessageID
-		if e.Broadcast < 0 || e.Broadcast > len(b.blobs) {
+		switch {
+		case e.Broadcast == 0:
+			if len(e.Payload) > MaxPayload {
+				return 0, alert.Errorf(alert.RecordOverflow, "batch: entry %d: payload of %d bytes", i, len(e.Payload))
+			}
+			c += 1 + 8 + 3 + len(e.Payload)
+		case e.Broadcast < 0 || e.Broadcast > len(b.blobs):
 			return 0, alert.Errorf(alert.InternalError, "batch: entry %d: unknown broadcast handle", i)
-		}
-		if e.Broadcast == 0 && len(e.Payload) > MaxPayload {
-			return 0, alert.Errorf(alert.RecordOverflow, "batch: entry %d: payload of %d bytes", i, len(e.Payload))
+		default:
+			c += 1 + 8 + 4 + DataKeyLen
 		}
 	}
 	if b.holds(k) {
 		return 0, alert.New(alert.InternalError, "batch: two leaves for one session (BATCH-002)")
 	}
-	c := contentLen(entries)
 	if c > maxSealed-suite.TagSize {
 		return 0, alert.New(alert.RecordOverflow, "batch: leaf too large")
 	}
@@ -170,7 +190,8 @@ func (b *Builder) AddRecipient(k *Keys, entries []Entry) (int, error) {
 	k.batch = batchMark{b.id, b.gen}
 	first := len(b.entries)
 	b.entries = append(b.entries, entries...)
-	b.recips = append(b.recips, recipient{keys: k, first: first, end: len(b.entries), content: c})
+	b.recips = append(b.recips, recipient{keys: k, first: first, end: len(b.entries), content: c, off: b.recipBytes})
+	b.recipBytes += recipientLeafLen(c)
 	return len(b.recips) - 1, nil
 }
 
@@ -182,18 +203,22 @@ type Batch struct {
 	b         *Builder
 }
 
-// contentLen is the length of the encoded LeafContent of entries.
-func contentLen(entries []Entry) int {
-	n := 2
-	for _, e := range entries {
-		n += 1 + 8
-		if e.Broadcast == 0 {
-			n += 3 + len(e.Payload)
-		} else {
-			n += 4 + DataKeyLen
-		}
+// recipientLeafLen is the size of a recipient leaf whose LeafContent is
+// c bytes: kind, tag, the sealed content's length and the sealed content.
+func recipientLeafLen(c int) int { return 1 + TagLen + 3 + c + suite.TagSize }
+
+// blobLeafLen is the size of the blob leaf of a payload of p bytes: kind,
+// AEAD, the sealed payload's length and the sealed payload.
+func blobLeafLen(p int) int { return 1 + 2 + 3 + p + suite.TagSize }
+
+// span returns the place of leaf i in the arena.
+func (b *Builder) span(i int) span {
+	if i < len(b.blobSpans) {
+		return b.blobSpans[i]
 	}
-	return n
+	r := &b.recips[i-len(b.blobSpans)]
+	off := b.blobBytes + r.off
+	return span{off, off + recipientLeafLen(r.content)}
 }
 
 // parallelMin is the sealed size below which Build does not split the work:
@@ -217,29 +242,35 @@ func (b *Builder) SetWorkers(n int) {
 // failed counts as used: leaves may have been sealed under it before the
 // failure. Build does not fail for one recipient: AddRecipient already
 // refused any leaf past its key's limits (BATCH-008). Sealing and leaf
-// hashing run on up to SetWorkers goroutines, each writing its own leaves
-// of the arena; so does the lower part of a large tree
-// (merkle.Tree.BuildParallel).
+// hashing run on up to SetWorkers goroutines, the caller's among them,
+// each writing its own leaves of the arena and the subtrees above them
+// (sealParallel).
 func (b *Builder) Build(seq, timestampMs uint64) (*Batch, error) {
 	nBlobs, nLeaves := len(b.blobs), len(b.blobs)+len(b.recips)
 	if nLeaves == 0 || nLeaves > MaxBatchLeaves {
 		return nil, alert.Errorf(alert.InternalError, "batch: %d leaves", nLeaves)
 	}
-	// Lay out every leaf first, so that sealing in place never moves the
-	// arena and leaves can be sealed independently.
-	b.leaves = b.leaves[:0]
-	total := 0
+	// The slots of an earlier, larger batch that this one does not reuse
+	// drop their references.
+	if b.dirtyRecips > len(b.recips) {
+		clear(b.recips[len(b.recips):b.dirtyRecips])
+	}
+	if b.dirtyEntries > len(b.entries) {
+		clear(b.entries[len(b.entries):b.dirtyEntries])
+	}
+	b.dirtyRecips, b.dirtyEntries = len(b.recips), len(b.entries)
+	// Every leaf has its place before any is sealed, so that sealing in
+	// place never moves the arena and leaves can be sealed independently:
+	// the blob leaves first, then the recipient leaves, each of which
+	// AddRecipient placed (and checked, and charged to its key's limits).
+	b.blobSpans = b.blobSpans[:0]
+	b.blobBytes = 0
 	for _, p := range b.blobs {
-		n := 1 + 2 + 3 + len(p) + suite.TagSize
-		b.leaves = append(b.leaves, span{total, total + n})
-		total += n
+		n := blobLeafLen(len(p))
+		b.blobSpans = append(b.blobSpans, span{b.blobBytes, b.blobBytes + n})
+		b.blobBytes += n
 	}
-	for i := range b.recips {
-		// AddRecipient checked the size and charged the usage limits.
-		n := 1 + TagLen + 3 + b.recips[i].content + suite.TagSize
-		b.leaves = append(b.leaves, span{total, total + n})
-		total += n
-	}
+	total := b.blobBytes + b.recipBytes
 	if cap(b.arena) < total {
 		b.arena = make([]byte, total)
 	}
@@ -253,10 +284,8 @@ func (b *Builder) Build(seq, timestampMs uint64) (*Batch, error) {
 			return nil, alert.New(alert.InternalError, "batch: randomness source failed")
 		}
 	}
-	if cap(b.hashes) < nLeaves {
-		b.hashes = make([][merkle.HashSize]byte, nLeaves)
-	}
-	b.hashes = b.hashes[:nLeaves]
+	// Workers hash leaves straight into the tree's leaf level.
+	hashes := b.tree.Prepare(nLeaves)
 
 	workers := b.workers
 	if workers == 0 {
@@ -266,68 +295,98 @@ func (b *Builder) Build(seq, timestampMs uint64) (*Batch, error) {
 		workers = 1
 	}
 	for len(b.scratch) < workers {
-		b.scratch = append(b.scratch, make([]byte, 0, 64))
+		b.scratch = append(b.scratch, new(scratch))
 	}
+	var root [merkle.HashSize]byte
 	if workers == 1 {
-		b.sealRange(0, nLeaves, seq, b.scratch[0])
+		b.sealRange(0, nLeaves, seq, hashes, b.scratch[0])
+		root = b.tree.Finish(0)
 	} else {
-		// The leaves go to the workers in chunks of about total/(8·workers)
-		// bytes, each worker taking the next chunk when it is done: a worker
-		// slowed by the rest of the machine takes fewer chunks instead of
-		// holding up the batch.
-		target := max(total/(8*workers), parallelMin/4)
-		b.chunks = append(b.chunks[:0], 0)
-		for i := 1; i < nLeaves; i++ {
-			if b.leaves[i].off-b.leaves[b.chunks[len(b.chunks)-1]].off >= target {
-				b.chunks = append(b.chunks, i)
-			}
-		}
-		b.chunks = append(b.chunks, nLeaves)
-		var next atomic.Int64
-		var wg sync.WaitGroup
-		for w := 0; w < workers; w++ {
-			wg.Add(1)
-			go func(scratch []byte) {
-				defer wg.Done()
-				for c := int(next.Add(1)) - 1; c < len(b.chunks)-1; c = int(next.Add(1)) - 1 {
-					b.sealRange(b.chunks[c], b.chunks[c+1], seq, scratch)
-				}
-			}(b.scratch[w])
-		}
-		wg.Wait()
+		root = b.sealParallel(workers, total, seq, hashes)
 	}
 	if b.layoutBroken.Swap(false) {
 		return nil, alert.New(alert.InternalError, "batch: leaf size differs from its layout")
 	}
 
 	bt := &Batch{b: b, Header: Header{Version: Version, SignerID: b.signerID, Seq: seq,
-		TimestampMs: timestampMs, LeafCount: uint32(nLeaves), Root: b.tree.BuildParallel(b.hashes, workers)}}
+		TimestampMs: timestampMs, LeafCount: uint32(nLeaves), Root: root}}
 	// The one signing path (§10.4): crypto/ed25519 through sig.Sign.
-	hdr := bt.Header.AppendTo(b.scratch[0][:0])
+	hdr := bt.Header.AppendTo(b.scratch[0].aad[:0])
 	copy(bt.Signature[:], sig.Sign(b.signer, keyschedule.SigBatch, hdr))
 	return bt, nil
 }
 
-// sealRange seals leaves lo…hi−1 into their places in the arena and hashes
-// them. Each recipient's Keys appear in one leaf only (BATCH-002), so
-// ranges never share state.
-func (b *Builder) sealRange(lo, hi int, seq uint64, aad []byte) {
+// sealParallel seals and hashes every leaf on workers goroutines (the
+// caller's and workers − 1 more) and returns the tree's root. The leaves go
+// out in chunks of about total/(8·workers) bytes, each worker taking the
+// next chunk when it is done with one: a worker slowed by the rest of the
+// machine takes fewer chunks instead of holding up the batch. A chunk is
+// made of whole aligned blocks of 2^depth leaves, so the worker that seals
+// it also hashes the subtrees above them while they are in its cache
+// (merkle.Tree.HashSubtrees); only the few levels above the blocks are left
+// for one goroutine. Every phase of a build that touches each leaf or
+// recipient thus runs on all workers, and they write disjoint parts of the
+// arena and the tree.
+func (b *Builder) sealParallel(workers, total int, seq uint64, hashes [][merkle.HashSize]byte) [merkle.HashSize]byte {
+	n := len(hashes)
+	depth := merkle.SubtreeDepth(n, 16*workers)
+	target := max(total/(8*workers), 1)
+	chunks := (total + target - 1) / target
+	// start returns the first leaf of chunk c: the first block boundary at
+	// or past byte c·target of the arena (n past the last). Each worker
+	// finds its chunks' bounds itself, by binary search over the leaves'
+	// offsets, so no pass over the leaves runs on one goroutine.
+	start := func(c int) int {
+		if c >= chunks {
+			return n
+		}
+		blocks := (n + 1<<depth - 1) >> depth
+		k := sort.Search(blocks, func(k int) bool { return b.span(k<<depth).off >= c*target })
+		return min(k<<depth, n)
+	}
+	var next atomic.Int64
+	work := func(s *scratch) {
+		for c := int(next.Add(1)) - 1; c < chunks; c = int(next.Add(1)) - 1 {
+			lo, hi := start(c), start(c+1)
+			if lo < hi {
+				b.sealRange(lo, hi, seq, hashes, s)
+				b.tree.HashSubtrees(depth, lo, hi)
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	for w := 1; w < workers; w++ {
+		wg.Add(1)
+		go func(s *scratch) {
+			defer wg.Done()
+			work(s)
+		}(b.scratch[w])
+	}
+	work(b.scratch[0])
+	wg.Wait()
+	return b.tree.Finish(depth)
+}
+
+// sealRange seals leaves lo…hi−1 into their places in the arena and writes
+// their hashes into hashes. Each recipient's Keys appear in one leaf only
+// (BATCH-002), so ranges never share state.
+func (b *Builder) sealRange(lo, hi int, seq uint64, hashes [][merkle.HashSize]byte, s *scratch) {
 	nBlobs := len(b.blobs)
 	for i := lo; i < hi; i++ {
-		l := b.leaves[i]
+		l := b.span(i)
 		leaf := b.arena[l.off:l.off]
 		if i < nBlobs {
 			p := b.blobs[i]
 			leaf = append(leaf, KindBlob)
 			leaf = wire.AppendUint16(leaf, suite.AEADChaCha20Poly1305)
 			leaf = wire.AppendUint24(leaf, uint32(len(p)+suite.TagSize))
-			aad = blobAAD(aad[:0], &b.signerID, seq, uint32(i), suite.AEADChaCha20Poly1305)
+			aad := blobAAD(s.aad[:0], &b.signerID, seq, uint32(i), suite.AEADChaCha20Poly1305)
 			// The key has the right size, so New cannot fail.
 			a, _ := chacha20poly1305.New(b.dataKeys[i][:])
 			leaf = a.Seal(leaf, zeroNonce[:], p, aad)
 		} else {
 			r := &b.recips[i-nBlobs]
-			tag := r.keys.Tag(&b.signerID, seq)
+			tag := r.keys.tag(&b.signerID, seq, &s.tagScratch)
 			leaf = append(leaf, KindRecipient)
 			leaf = append(leaf, tag[:]...)
 			leaf = wire.AppendUint24(leaf, uint32(r.content+suite.TagSize))
@@ -345,23 +404,24 @@ func (b *Builder) sealRange(lo, hi int, seq uint64, aad []byte) {
 					leaf = append(leaf, b.dataKeys[e.Broadcast-1][:]...)
 				}
 			}
-			aad = recipientAAD(aad[:0], &b.signerID, seq, uint32(i), &tag)
-			leaf = r.keys.aead.Seal(leaf[:pt], r.keys.nonce(seq), leaf[pt:], aad)
+			aad := recipientAAD(s.aad[:0], &b.signerID, seq, uint32(i), &tag)
+			leaf = r.keys.aead.Seal(leaf[:pt], r.keys.nonceInto(&s.nonce, seq), leaf[pt:], aad)
 		}
 		if len(leaf) != l.end-l.off {
-			// A bug in contentLen; the leaf is left unhashed and Build fails.
+			// A bug in AddRecipient's size; the leaf is left unhashed and
+			// Build fails.
 			b.layoutBroken.Store(true)
 			continue
 		}
-		b.hashes[i] = merkle.LeafHash(b.arena[l.off:l.end])
+		hashes[i] = merkle.LeafHash(b.arena[l.off:l.end])
 	}
 }
 
 // Leaves returns the number of leaves.
-func (bt *Batch) Leaves() int { return len(bt.b.leaves) }
+func (bt *Batch) Leaves() int { return int(bt.Header.LeafCount) }
 
 // Leaf returns the encoding of leaf i (aliases the builder's arena).
-func (bt *Batch) Leaf(i int) []byte { l := bt.b.leaves[i]; return bt.b.arena[l.off:l.end] }
+func (bt *Batch) Leaf(i int) []byte { l := bt.b.span(i); return bt.b.arena[l.off:l.end] }
 
 func (bt *Batch) appendLeafProof(dst []byte, index int) []byte {
 	dst = wire.AppendUint32(dst, uint32(index))

@@ -6,7 +6,6 @@ package merkle
 import (
 	"crypto/sha256"
 	"math/bits"
-	"sync"
 
 	"github.com/sealfeed/sealfeed/protocol/alert"
 )
@@ -72,60 +71,63 @@ func (t *Tree) Size() uint32 {
 // the same as pairing nodes level by level and promoting an unpaired last
 // node unchanged.
 func (t *Tree) Build(leafHashes [][HashSize]byte) [HashSize]byte {
-	return t.BuildParallel(leafHashes, 1)
+	copy(t.Prepare(len(leafHashes)), leafHashes)
+	return t.Finish(0)
 }
 
-// parallelMinLeaves is the tree size below which BuildParallel builds on
-// one goroutine: a node costs about 140 ns, starting goroutines microseconds.
-const parallelMinLeaves = 1024
+// SubtreeDepth returns the depth of the aligned subtrees that split a tree
+// of n leaves into at least parts blocks where it can: the largest D with
+// 2^D ≤ n/parts, and 0 (single leaves) when n < 2·parts.
+func SubtreeDepth(n, parts int) int {
+	return max(bits.Len(uint(n/max(parts, 1)))-1, 0)
+}
 
-// BuildParallel computes the same tree as Build on up to workers
-// goroutines. In the level-by-level tree, every aligned block of 2^D leaves
-// is the subtree of one node at level D, and the promoted last node of a
-// level lies in the last block; so blocks are hashed up to level D
-// independently, each writing only its own nodes, and the few levels above
-// are finished on one goroutine.
-func (t *Tree) BuildParallel(leafHashes [][HashSize]byte, workers int) [HashSize]byte {
-	n := len(leafHashes)
-	if n == 0 {
+// Prepare sizes the tree for n ≥ 1 leaves, keeping the storage of the
+// previous tree, and returns its leaf level for the caller to fill with the
+// leaf hashes; then HashSubtrees and Finish compute the rest. The slice
+// stays valid until the next Prepare or Build.
+func (t *Tree) Prepare(n int) [][HashSize]byte {
+	if n <= 0 {
 		panic("merkle: empty tree")
 	}
-	depth := bits.Len(uint(n-1)) + 1
-	for len(t.levels) < depth {
+	levels := bits.Len(uint(n-1)) + 1
+	for len(t.levels) < levels {
 		t.levels = append(t.levels, nil)
 	}
-	t.levels = t.levels[:depth]
-	t.levels[0] = append(t.levels[0][:0], leafHashes...)
-	for d := 1; d < depth; d++ {
+	t.levels = t.levels[:levels]
+	for d := range levels {
 		size := (n + 1<<d - 1) >> d // ceil(n / 2^d)
 		if cap(t.levels[d]) < size {
 			t.levels[d] = make([][HashSize]byte, size)
 		}
 		t.levels[d] = t.levels[d][:size]
 	}
-	done := 0 // levels hashed on the workers
-	if workers > 1 && n >= parallelMinLeaves {
-		// Blocks of 2^D leaves, about four per worker so that a slow one
-		// does not hold up the rest.
-		done = max(min(bits.Len(uint(n/(4*workers)))-1, depth-1), 1) // D: 2^D ≤ n/(4·workers)
-		block := 1 << done
-		blocks := (n + block - 1) / block
-		var wg sync.WaitGroup
-		for w := 0; w < workers; w++ {
-			lo, hi := blocks*w/workers, blocks*(w+1)/workers
-			if lo == hi {
-				continue
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				t.hashLevels(1, done, lo*block, min(hi*block, n))
-			}()
-		}
-		wg.Wait()
+	return t.levels[0]
+}
+
+// HashSubtrees computes levels 1 to depth (at most the root's) over the
+// leaves lo…hi−1, whose hashes must be in place: the nodes of the aligned
+// subtrees of 2^depth leaves that cover them. lo must be a multiple of
+// 2^depth, and hi too unless it is the tree size. In the level-by-level
+// tree every aligned block of 2^depth leaves is the subtree of one node at
+// level depth, and the promoted last node of a level lies in the last
+// block; so calls over disjoint ranges write disjoint nodes and may run
+// concurrently.
+func (t *Tree) HashSubtrees(depth, lo, hi int) {
+	depth = min(depth, len(t.levels)-1)
+	if lo&(1<<depth-1) != 0 || (hi&(1<<depth-1) != 0 && hi != len(t.levels[0])) || lo > hi || hi > len(t.levels[0]) {
+		panic("merkle: HashSubtrees over a range not aligned to its subtrees")
 	}
-	t.hashLevels(done+1, depth-1, 0, n)
-	return t.levels[depth-1][0]
+	t.hashLevels(1, depth, lo, hi)
+}
+
+// Finish computes the levels above depth, once HashSubtrees has covered
+// every leaf up to depth (nothing to cover for depth 0), and returns the
+// root.
+func (t *Tree) Finish(depth int) [HashSize]byte {
+	top := len(t.levels) - 1
+	t.hashLevels(min(depth, top)+1, top, 0, len(t.levels[0]))
+	return t.levels[top][0]
 }
 
 // hashLevels computes levels from…to over the nodes that cover leaves

@@ -3,6 +3,7 @@ package merkle
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"sync"
 	"testing"
 
 	"pgregory.net/rapid"
@@ -85,39 +86,90 @@ func TestTreeMatchesRFC9162(t *testing.T) {
 	}
 }
 
-// BuildParallel must give the tree Build gives, every level of it: the
-// root against the recursive RFC 9162 definition, and the audit paths of
-// leaves drawn across the blocks the workers split at (their edges, the
-// last partial block, the promoted last node). One Tree is reused across
-// sizes, as the batch builder reuses it.
-func TestBuildParallelMatchesBuild(t *testing.T) {
-	var par, ser Tree
+// The batch builder's workers hash their own chunks of leaves into the
+// tree as they go (Prepare, HashSubtrees, Finish): whatever the depth of the
+// subtrees, however the aligned blocks are grouped into ranges and in
+// whatever order the ranges are hashed, concurrently or not, the tree is
+// Build's, every level of it. One Tree is reused across sizes.
+func TestHashSubtreesInAnyOrderMatchesBuild(t *testing.T) {
+	var split, ser Tree
 	rapid.Check(t, func(t *rapid.T) {
-		// Below parallelMinLeaves BuildParallel is Build; draw most sizes
-		// above it, and the sizes at its edges and at powers of two.
-		n := rapid.OneOf(rapid.IntRange(1, parallelMinLeaves), rapid.IntRange(parallelMinLeaves, 9000),
-			rapid.SampledFrom([]int{parallelMinLeaves - 1, parallelMinLeaves, parallelMinLeaves + 1, 2048, 2049, 4095, 8192})).Draw(t, "n")
-		workers := rapid.IntRange(1, 9).Draw(t, "workers")
+		n := rapid.OneOf(rapid.IntRange(1, 70), rapid.IntRange(1, 5000), rapid.SampledFrom([]int{64, 65, 1023, 1024, 4096})).Draw(t, "n")
+		depth := rapid.IntRange(0, 14).Draw(t, "depth")
 		ls := leaves(n)
-		root := par.BuildParallel(ls, workers)
-		if want := ser.Build(ls); root != want {
-			t.Fatalf("n=%d workers=%d: root differs from Build", n, workers)
-		}
-		if n <= 3000 && root != mth(ls) {
-			t.Fatalf("n=%d workers=%d: root differs from the recursive definition", n, workers)
-		}
-		for _, i := range []int{0, n - 1, n / 2, rapid.IntRange(0, n-1).Draw(t, "i")} {
-			p, q := par.AppendPath(nil, uint32(i)), ser.AppendPath(nil, uint32(i))
-			if len(p) != len(q) {
-				t.Fatalf("n=%d i=%d: path length %d, Build's %d", n, i, len(p), len(q))
+		// Cut the blocks of 2^depth leaves into ranges at drawn block
+		// boundaries.
+		block := 1 << depth
+		blocks := (n + block - 1) / block
+		var cuts []int
+		for k := 0; k < blocks; k++ {
+			if k == 0 || rapid.IntRange(0, 3).Draw(t, "cut") == 0 {
+				cuts = append(cuts, min(k*block, n))
 			}
-			for j := range p {
-				if p[j] != q[j] {
-					t.Fatalf("n=%d i=%d: path differs from Build's at %d", n, i, j)
+		}
+		cuts = append(cuts, n)
+		order := rapid.Permutation(makeRange(len(cuts)-1)).Draw(t, "order")
+		concurrent := rapid.Bool().Draw(t, "concurrent")
+		level0 := split.Prepare(n)
+		if len(level0) != n {
+			t.Fatalf("Prepare(%d) returned %d leaves", n, len(level0))
+		}
+		var wg sync.WaitGroup
+		for _, c := range order {
+			lo, hi := cuts[c], cuts[c+1]
+			hash := func() {
+				copy(level0[lo:hi], ls[lo:hi])
+				split.HashSubtrees(depth, lo, hi)
+			}
+			if concurrent {
+				wg.Add(1)
+				go func() { defer wg.Done(); hash() }()
+			} else {
+				hash()
+			}
+		}
+		wg.Wait()
+		root := split.Finish(depth)
+		if want := ser.Build(ls); root != want || split.Root() != want {
+			t.Fatalf("n=%d depth=%d: root differs from Build", n, depth)
+		}
+		for d := range ser.levels {
+			for j := range ser.levels[d] {
+				if split.levels[d][j] != ser.levels[d][j] {
+					t.Fatalf("n=%d depth=%d: node %d of level %d differs from Build", n, depth, j, d)
 				}
 			}
 		}
 	})
+}
+
+func makeRange(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
+
+// HashSubtrees refuses, as a caller's bug, a range that does not start and
+// end on the boundaries of its subtrees: such a range would share a node
+// with its neighbour.
+func TestHashSubtreesRefusesUnalignedRange(t *testing.T) {
+	var tr Tree
+	copy(tr.Prepare(100), leaves(100))
+	for _, r := range [][3]int{{2, 2, 8}, {2, 0, 6}, {3, 8, 99}, {0, 8, 101}, {0, 9, 8}} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("HashSubtrees(%d, %d, %d) did not panic", r[0], r[1], r[2])
+				}
+			}()
+			tr.HashSubtrees(r[0], r[1], r[2])
+		}()
+	}
+	// The tree's last, partial block ends at the tree size.
+	tr.HashSubtrees(3, 96, 100)
+	tr.HashSubtrees(10, 0, 100) // deeper than the tree: up to the root
 }
 
 func TestInclusionProofTamperRejected(t *testing.T) {
