@@ -29,6 +29,7 @@ commands:
   credential
           issue a server credential or a revocation list signed by an
           authority key, or show one
+  token   issue an access token for a client key with a publisher key
 
 Run 'sealfeed <command> --help' for the flags of a command.
 `
@@ -60,6 +61,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = keygenCommand(args[1:], stdout, stderr)
 	case "credential":
 		err = credentialCommand(args[1:], stdout, stderr)
+	case "token":
+		err = tokenCommand(args[1:], stdout, stderr)
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
 		return 0
