@@ -58,7 +58,7 @@ func peerCode(err error) alert.Code {
 	return code
 }
 
-// TestTokenRequired: on real sockets, a server with RequireToken refuses
+// TestTokenRequired (TOK-009 for the record): on real sockets, a server with RequireToken refuses
 // anonymous and tokenless clients with token_required and each invalid
 // token with its alert (HS-062, TOK-004 … TOK-006); a valid token connects,
 // the node records the user on the connection, and messages arrive.
@@ -240,6 +240,54 @@ func TestTokenExpiresWhileConnected(t *testing.T) {
 			return
 		case <-deadline:
 			t.Fatal("the connection outlived its token")
+		}
+	}
+}
+
+// TestTokenRefreshedOnSchedule: without being asked, the client refreshes
+// two thirds into its token's life (TOK-012) and the node accepts it.
+func TestTokenRefreshedOnSchedule(t *testing.T) {
+	tn := startNode(t, t.TempDir(), 1, requireTokens)
+	key, _ := keyfile.Generate()
+	var mu sync.Mutex
+	calls := 0
+	source := func(context.Context) ([]byte, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		tk, err := token.Issue(keyOf(tn), token.Params{Subject: "alice", ClientKey: key.Public().(ed25519.PublicKey),
+			Audience: token.Audience{Type: token.AudienceServerKey, ServerKeyID: tn.pinned}, Lifetime: 3 * time.Second})
+		if err != nil {
+			return nil, err
+		}
+		return tk.Marshal(), nil
+	}
+	start := time.Now()
+	cl := tn.dial(t, func(c *client.Config) { c.Identity = key; c.TokenSource = source })
+	deadline := time.After(15 * time.Second)
+	for {
+		select {
+		case e := <-cl.Events():
+			if e.Err != nil {
+				t.Fatalf("connection ended: %v", e.Err)
+			}
+			if !e.TokenRefreshed {
+				continue
+			}
+			// Whole seconds: the token's not_before is the second the
+			// source ran, two thirds of 3 s is 2 s after it.
+			if d := time.Since(start); d < time.Second {
+				t.Fatalf("refreshed %v after dialling, before two thirds of the 3 s lifetime", d)
+			}
+			mu.Lock()
+			n := calls
+			mu.Unlock()
+			if n != 2 {
+				t.Fatalf("token source called %d times, want 2 (handshake, refresh)", n)
+			}
+			return
+		case <-deadline:
+			t.Fatal("no refresh")
 		}
 	}
 }

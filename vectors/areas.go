@@ -164,6 +164,35 @@ type CredentialTest struct {
 	ServerKey      Hex `json:"serverKey"`
 }
 
+// TokenGroup is a group of token.json (spec §6.8): a server whose
+// registered publisher keys are IssuerKeys, whose credential names Realm
+// (empty: the server has none) and whose key has KeyID ServerKeyID, with
+// its clock at Now (Unix seconds; ClockSkew is 60 s), checks an access token
+// presented by a client that proved ClientKey in the same handshake
+// (TOK-007).
+type TokenGroup struct {
+	Type        string      `json:"type"` // "TokenVerify"
+	IssuerKeys  []Hex       `json:"issuerKeys"`
+	Realm       Hex         `json:"realm"`
+	ServerKeyID Hex         `json:"serverKeyId"`
+	ClientKey   Hex         `json:"clientKey"`
+	Now         U64         `json:"now"`
+	Tests       []TokenTest `json:"tests"`
+}
+
+// TokenTest checks one encoded AccessTokenBody. On success the server
+// records Subject, Device and TokenID for the session (TOK-009) and closes
+// it at NotAfter + ClockSkew unless refreshed (TOK-011); on failure these
+// are empty.
+type TokenTest struct {
+	Test
+	Token    Hex `json:"token"`
+	Subject  Hex `json:"subject"`
+	Device   Hex `json:"device"`
+	TokenID  Hex `json:"tokenId"`
+	NotAfter U64 `json:"notAfter"`
+}
+
 // MerkleGroup is a group of merkle.json (spec §10.3): the RFC 9162 tree over
 // Leaves (each an encoded Leaf structure, hashed as SHA-256(0x00 || leaf)),
 // with the tree head Root. Leaves is omitted for trees too large to list;

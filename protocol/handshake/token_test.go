@@ -34,7 +34,8 @@ func issueToken(t testing.TB, client ed25519.PrivateKey, edit func(*token.Params
 }
 
 // TestTokenInHandshake: a key-identified client presents a token bound to
-// its key; the server verifies it after the flight authenticated and the
+// its key without parsing it (TOK-010);
+// the server verifies it after the flight authenticated and the
 // session carries it (HS-060, HS-061, HS-062).
 func TestTokenInHandshake(t *testing.T) {
 	scfg := plainServer()

@@ -153,7 +153,13 @@ func TestExpiredAndDeadline(t *testing.T) {
 	}
 }
 
+// TestIssueRefuses: an issuer refuses what a verifier would reject, and a
+// key whose halves disagree (TOK-008, SIG-006); token IDs are fresh.
 func TestIssueRefuses(t *testing.T) {
+	a, b := issue(t, nil), issue(t, nil)
+	if ta, _ := Parse(a); ta.ID == [16]byte(b[len(b)-64-16-IDSize:len(b)-64-16]) || ta.ID == [16]byte{} {
+		t.Fatal("two tokens share a token_id (TOK-008)")
+	}
 	for name, edit := range map[string]func(*Params){
 		"lifetime above 1 h": func(p *Params) { p.Lifetime = time.Hour + time.Second },
 		"empty subject":      func(p *Params) { p.Subject = "" },
