@@ -49,8 +49,8 @@ var bugNames = map[string]string{
 
 type options struct {
 	url, pin, authority, realm, groups, aeads, identitySeed, tokenHex, bug string
-	connections                                                  int
-	handshakeTimeout                                             time.Duration
+	connections                                                            int
+	handshakeTimeout                                                       time.Duration
 }
 
 const exitUnimplemented = 89
