@@ -420,18 +420,21 @@ type HandshakeTicket struct {
 // random, then per offered group the ML-KEM-768 seed d || z and the X25519
 // private key, then the two GREASE bytes.
 type HandshakeClient struct {
-	Versions            []uint16             `json:"versions"`
-	Groups              []uint16             `json:"groups"`
-	AEADs               []uint16             `json:"aeads"`
-	GREASE              bool                 `json:"grease"`
-	PinnedKeyID         Hex                  `json:"pinnedKeyId"`
-	AuthorityKey        Hex                  `json:"authorityKey"`
-	Realm               string               `json:"realm"`
-	MinRevocationNumber U64                  `json:"minRevocationNumber"`
-	IdentitySeed        Hex                  `json:"identitySeed"`
-	Ticket              *HandshakeTicket     `json:"ticket,omitempty"`
-	ExtraExtensions     []HandshakeExtension `json:"extraExtensions"`
-	Random              []NamedBytes         `json:"random"`
+	Versions            []uint16         `json:"versions"`
+	Groups              []uint16         `json:"groups"`
+	AEADs               []uint16         `json:"aeads"`
+	GREASE              bool             `json:"grease"`
+	PinnedKeyID         Hex              `json:"pinnedKeyId"`
+	AuthorityKey        Hex              `json:"authorityKey"`
+	Realm               string           `json:"realm"`
+	MinRevocationNumber U64              `json:"minRevocationNumber"`
+	IdentitySeed        Hex              `json:"identitySeed"`
+	Ticket              *HandshakeTicket `json:"ticket,omitempty"`
+	// Token is the access token the client presents in its flight
+	// (HS-060); absent: none.
+	Token           Hex                  `json:"token,omitempty"`
+	ExtraExtensions []HandshakeExtension `json:"extraExtensions"`
+	Random          []NamedBytes         `json:"random"`
 }
 
 // HandshakeServer configures the server: its preferences, its Ed25519 key
@@ -455,10 +458,15 @@ type HandshakeServer struct {
 	TicketRecords     []HandshakeTicketRecord `json:"ticketRecords"`
 	TicketLifetimeSec uint32                  `json:"ticketLifetimeSec"`
 	RequireClientKey  bool                    `json:"requireClientKey"`
-	MaxPayload        uint32                  `json:"maxPayload"`
-	IdleTimeoutMs     uint32                  `json:"idleTimeoutMs"`
-	StoreEpoch        Hex                     `json:"storeEpoch"`
-	Random            []NamedBytes            `json:"random"`
+	// TokenIssuers are the publisher keys whose access tokens the server
+	// accepts (TOK-002), its audience being its key's KeyID (TOK-005);
+	// RequireToken refuses a flight without one (HS-062). Absent: none.
+	TokenIssuers  []Hex        `json:"tokenIssuers,omitempty"`
+	RequireToken  bool         `json:"requireToken,omitempty"`
+	MaxPayload    uint32       `json:"maxPayload"`
+	IdleTimeoutMs uint32       `json:"idleTimeoutMs"`
+	StoreEpoch    Hex          `json:"storeEpoch"`
+	Random        []NamedBytes `json:"random"`
 }
 
 // HandshakeTicketKey is one key of a server's ticket key set (HS-045).

@@ -390,6 +390,7 @@ export function handshakeClientConfig(t: Json, trace?: ClientConfig['trace']): C
   return {
     trust,
     identitySeed: c.identitySeed ? h(c.identitySeed) : undefined,
+    token: c.token ? h(c.token) : undefined,
     ticket: c.ticket ? { ticket: h(c.ticket.ticket), psk: h(c.ticket.psk), clientId: h(c.ticket.clientId), expires: BigInt(c.ticket.expires) } : undefined,
     versions: c.versions,
     groups: c.groups,

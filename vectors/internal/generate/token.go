@@ -21,6 +21,7 @@ func init() {
 		"A token stolen from one device is used from another.")
 	note("UnknownIssuer", "WRONG_KEY", "issuer_id names a key that is not a registered publisher key (TOK-002).", "")
 	note("BadTokenSignature", "MODIFIED", "The token was changed after signing, signed by another key or under another label (TOK-002).", "")
+	note("Token", "BASIC", "A handshake with an access token in the client flight, or a server that requires one (HS-060 … HS-063).", "")
 	note("NotUTF8", "MALFORMED", "subject or device is not valid UTF-8 (TOK-001).", "")
 }
 
