@@ -41,7 +41,7 @@ const range = (a: number, b: number): number[] => Array.from({ length: b - a + 1
  * aes: AES-256-GCM; credential: authority trust with revocation lists; identity: key-identified clients;
  * resumption: tickets), the run disables no test, and the shim implements every flag of CONF-010.
  *
- * Vector mode: the 56 handshake vectors that need a server (checked against the roles in
+ * Vector mode: the 62 handshake vectors that need a server (checked against the roles in
  * vectors/v1/handshake.json below).
  */
 const ALLOWED_SKIPS: ReadonlyMap<string, string> = new Map<string, string>([
@@ -49,6 +49,9 @@ const ALLOWED_SKIPS: ReadonlyMap<string, string> = new Map<string, string>([
   // the ticket key set and generations (HS-045, HS-046): server decisions, role both
   ...range(107, 112).map((n): [string, string] => [`vector/handshake/${n}`, ROLE_BOTH]),
   ...[...range(64, 95), 97, 98, ...range(103, 106)].map((n): [string, string] => [`vector/handshake/${n}`, ROLE_SERVER]),
+  // access tokens (§6.8): a handshake with a token (role both), then the server's checks of the flight
+  [`vector/handshake/113`, ROLE_BOTH],
+  ...range(114, 118).map((n): [string, string] => [`vector/handshake/${n}`, ROLE_SERVER]),
 ]);
 
 /** Time limits: per live test (the runner's -timeout), and for one whole run of the runner. */
