@@ -195,13 +195,11 @@ func (h *Hub) Attach(sess *session.Session, p Peer) (*Conn, error) {
 		return nil, err
 	}
 	c := &Conn{hub: h, peer: p, id: sess.State().ClientID, since: h.cfg.Now(), sess: sess, keys: keys}
-	c.startToken(sess.State().Token)
 	h.mu.Lock()
 	if h.stopping {
 		// A handshake that finished after closeAll would otherwise stay
 		// attached to a stopped hub, kept alive by its heartbeats.
 		h.mu.Unlock()
-		c.stopToken()
 		return nil, alert.New(alert.GoingAway, "server shutting down")
 	}
 	old := h.conns[c.id]
@@ -211,6 +209,7 @@ func (h *Hub) Attach(sess *session.Session, p Peer) (*Conn, error) {
 	if old != nil {
 		old.close(alert.CloseNotify, "replaced by a newer connection of the same client")
 	}
+	c.startToken(sess.State().Token) // once attached: its expiry closes it (TOK-011)
 	h.M.Connections.Add(1)
 	h.M.Attached.Add(1)
 	h.poke()

@@ -45,9 +45,15 @@ func (h *Hub) User(id [32]byte) (User, bool) {
 
 // startToken records the token the handshake verified (HS-062) and closes
 // the connection with token_expired when it expires unrefreshed (TOK-011).
-// Attach calls it before the Conn is shared.
+// Attach calls it once the Conn is attached, so that an expiry closes an
+// attached connection.
 func (c *Conn) startToken(t *token.Token) {
 	if t == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
 		return
 	}
 	c.token = t
@@ -113,7 +119,7 @@ func (c *Conn) refreshToken(body []byte) error {
 var errQueueFull = alert.New(alert.Overloaded, "send queue full")
 
 // stopToken stops the expiry timer of a connection that closed. The caller
-// holds c.mu or has not shared c.
+// holds c.mu.
 func (c *Conn) stopToken() {
 	if c.tokenTimer != nil {
 		c.tokenTimer.Stop()
