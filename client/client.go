@@ -39,6 +39,8 @@ import (
 	"github.com/sealfeed/sealfeed/protocol/handshake"
 	"github.com/sealfeed/sealfeed/protocol/receiver"
 	"github.com/sealfeed/sealfeed/protocol/session"
+	"github.com/sealfeed/sealfeed/protocol/token"
+	"github.com/sealfeed/sealfeed/protocol/wire"
 )
 
 // Subprotocol is the WebSocket subprotocol of SealFeed v1.
@@ -60,6 +62,14 @@ type Config struct {
 	// Without it the client is anonymous and keeps its client ID with
 	// resumption tickets (HS-040).
 	Identity ed25519.PrivateKey
+	// TokenSource, if set, returns an access token (§6.8) bound to
+	// Identity, which it requires: from the application's back end, which
+	// issues it with a publisher key. The client calls it before every
+	// handshake and presents the token there (HS-060), and again two
+	// thirds into each token's life to refresh it on the open connection
+	// (POST-030, TOK-012). A server that requires tokens refuses a
+	// connection without one (token_required).
+	TokenSource func(ctx context.Context) ([]byte, error)
 	// StatePath is the file holding the replay state, the messages handed
 	// over and not yet acknowledged, the ticket and the revocation number
 	// across restarts (REPLAY-013, DLV-011). Empty: memory only, which
@@ -149,6 +159,9 @@ type Event struct {
 	// GoingAway: the server closed the connection with going_away
 	// (POST-022); Err says so, and it is not a failure.
 	GoingAway bool
+	// TokenRefreshed: the server accepted a refreshed access token
+	// (POST-032).
+	TokenRefreshed bool
 }
 
 // Client is a connected (or reconnecting) SealFeed client.
@@ -299,6 +312,9 @@ func (c *Client) endSession() {
 func newClient(cfg Config) (*Client, error) {
 	if (cfg.PinnedKeyID == nil) == (cfg.Trust == nil) {
 		return nil, errors.New("client: set exactly one of PinnedKeyID and Trust")
+	}
+	if cfg.TokenSource != nil && cfg.Identity == nil {
+		return nil, errors.New("client: a TokenSource needs an Identity key, the key its tokens bind (HS-063)")
 	}
 	if cfg.MinBackoff <= 0 {
 		cfg.MinBackoff = 100 * time.Millisecond
@@ -542,9 +558,13 @@ type conn struct {
 
 	lastRecv atomic.Int64 // Unix nanoseconds of the last frame received
 	silent   atomic.Bool  // the watchdog dropped the connection (POST-021)
+
+	token      *token.Token  // the token of the handshake, nil without one (token.go)
+	refreshNow chan struct{} // RefreshToken's request; nil without a token
+	refreshing *token.Token  // guarded by mu: the refresh awaiting TokenAccepted
 }
 
-func (c *Client) connect(ctx context.Context) (*conn, error) {
+func (c *Client) connect(ctx context.Context) (_ *conn, err error) {
 	hcfg := &handshake.ClientConfig{Identity: c.cfg.Identity,
 		Groups: c.cfg.Groups, AEADs: c.cfg.AEADs, GREASE: true}
 	c.st.mu.Lock()
@@ -565,6 +585,12 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 		hcfg.Ticket = c.st.Ticket
 	}
 	c.st.mu.Unlock()
+	var tok *token.Token
+	if c.cfg.TokenSource != nil {
+		if hcfg.Token, tok, err = c.fetchToken(ctx); err != nil {
+			return nil, err
+		}
+	}
 	hs, err := handshake.NewClient(hcfg)
 	if err != nil {
 		return nil, err
@@ -632,7 +658,10 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 		return fail(alert.New(alert.InternalError, "client: saving state failed"))
 	}
 	ws.SetWriteDeadline(time.Time{})
-	cn := &conn{c: c, ws: ws, sess: sess}
+	cn := &conn{c: c, ws: ws, sess: sess, token: tok}
+	if tok != nil {
+		cn.refreshNow = make(chan struct{}, 1)
+	}
 	idle := time.Duration(info.Welcome.IdleTimeoutMs)*time.Millisecond + 15*time.Second
 	ws.SetReadDeadline(time.Now().Add(idle))
 	ws.SetPingHandler(func(data string) error {
@@ -668,6 +697,9 @@ func (cn *conn) serve(ctx context.Context) error {
 	stop := make(chan struct{})
 	defer close(stop)
 	go cn.watch(stop)
+	if cn.token != nil {
+		go cn.refresher(ctx, stop, cn.token)
+	}
 	for {
 		mt, frame, err := cn.ws.ReadMessage()
 		if err != nil {
@@ -798,6 +830,19 @@ func (cn *conn) handle(ctx context.Context, frame []byte) error {
 		return werr
 	}
 	c := cn.c
+	if n := slices.IndexFunc(msgs, func(m session.Message) bool { return m.Type == wire.TypeTokenAccepted }); n >= 0 {
+		// POST-032: handled here, in record order with the deliveries
+		// around it, which the receiver checks as one (POST-009).
+		var deliveries []session.Message
+		for _, m := range msgs {
+			if m.Type != wire.TypeTokenAccepted {
+				deliveries = append(deliveries, m)
+			} else if err := cn.tokenAccepted(m.Body); err != nil {
+				return err
+			}
+		}
+		msgs = deliveries
+	}
 	c.st.mu.Lock()
 	res, err := c.recv.Receive(msgs, c.saveLocked)
 	c.st.mu.Unlock()

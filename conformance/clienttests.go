@@ -705,6 +705,7 @@ func ClientTests() []*clientTest {
 				return editDelivery(2, []msg{m2}, func(d *batch.Delivery) { d.Own.Leaf = flipLast(d.Own.Leaf) })(c)
 			})},
 	)
+	add(tokenClientTests()...)
 	return ts
 }
 

@@ -64,7 +64,7 @@ type clientTest struct {
 	id    string
 	reqs  []string
 	doc   string
-	needs []string // capabilities: mlkem, aes, credential, identity, resumption
+	needs []string // capabilities: mlkem, aes, credential, identity, resumption, token
 	want  expect
 	setup func(e *env) *peer
 	args  func(e *env) []string // extra shim flags

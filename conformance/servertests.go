@@ -513,6 +513,7 @@ func ServerTests() []*serverTest {
 			return nil
 		}},
 	}
+	ts = append(ts, tokenServerTests()...)
 	return append(ts, ackTests()...)
 }
 

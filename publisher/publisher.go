@@ -25,6 +25,7 @@ import (
 
 	"github.com/sealfeed/sealfeed/internal/httpsig"
 	"github.com/sealfeed/sealfeed/protocol/sig"
+	"github.com/sealfeed/sealfeed/protocol/token"
 )
 
 // Publisher signs and sends requests to one server.
@@ -244,4 +245,35 @@ func (p *Publisher) Do(ctx context.Context, method, path string, body []byte, id
 		return json.Unmarshal(b, out)
 	}
 	return nil
+}
+
+// TokenRequest says whom an access token is for (spec §6.8).
+type TokenRequest struct {
+	Subject   string            // the user, 1 to 255 bytes of UTF-8
+	Device    string            // optional device name, up to 255 bytes
+	ClientKey ed25519.PublicKey // the client's identity key, which the token binds (TOK-006)
+	// Realm is the deployment's realm when clients trust it by authority;
+	// otherwise ServerKeyID, the fingerprint clients pin (TOK-005).
+	Realm       string
+	ServerKeyID [32]byte
+	Lifetime    time.Duration // 0: token.DefaultLifetime (15 min); at most 1 h (TOK-003)
+}
+
+// IssueToken returns an encoded access token signed with the publisher's
+// key (TOK-002, TOK-008), for the application's back end to hand to its
+// logged-in client, which presents it in its handshake. The server accepts
+// it if this key is registered there.
+func (p *Publisher) IssueToken(r TokenRequest) ([]byte, error) {
+	aud := token.Audience{Type: token.AudienceServerKey, ServerKeyID: r.ServerKeyID}
+	if r.Realm != "" {
+		aud = token.Audience{Type: token.AudienceRealm, Realm: r.Realm}
+	} else if r.ServerKeyID == ([32]byte{}) {
+		return nil, errors.New("publisher: a token needs a Realm or a ServerKeyID (TOK-005)")
+	}
+	t, err := token.Issue(p.Key, token.Params{Subject: r.Subject, Device: r.Device, Audience: aud,
+		ClientKey: r.ClientKey, Lifetime: r.Lifetime})
+	if err != nil {
+		return nil, err
+	}
+	return t.Marshal(), nil
 }

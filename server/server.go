@@ -27,6 +27,7 @@ import (
 	"github.com/sealfeed/sealfeed/protocol/handshake"
 	"github.com/sealfeed/sealfeed/protocol/session"
 	"github.com/sealfeed/sealfeed/protocol/sig"
+	"github.com/sealfeed/sealfeed/protocol/token"
 	"github.com/sealfeed/sealfeed/server/clientaddr"
 	"github.com/sealfeed/sealfeed/server/core"
 	"github.com/sealfeed/sealfeed/server/restapi"
@@ -63,6 +64,10 @@ type Config struct {
 	// captured on another deployment that trusts the same publisher key be
 	// replayed here.
 	Authorities []string
+	// RequireToken refuses sessions without an access token (HS-062).
+	// Every publisher key issues tokens (TOK-002); their audience is
+	// Realm or this node's key (TOK-005).
+	RequireToken bool
 	// PresencePublishers are publisher key IDs granted the presence of
 	// every client (API-040).
 	PresencePublishers []string
@@ -140,6 +145,26 @@ type Node struct {
 	js          *jsstore.Store // the cluster's store, or nil
 	clockOffset atomic.Int64   // ns the node's clock is ahead of the store's, last measured (DLV-041)
 	clockBeyond bool           // the last measurement exceeded MaxClockSkew; owned by checkClock's caller
+}
+
+// tokenVerifier is the node's access-token verifier (TOK-007): every
+// registered publisher key is an issuer (TOK-002), and the audience is the
+// node's realm or its key (TOK-005).
+// A publisher key that fails SIG-001 issues no token.
+func tokenVerifier(cfg Config, key ed25519.PrivateKey) (*token.Verifier, error) {
+	v := &token.Verifier{Issuers: map[[32]byte]*sig.PublicKey{}, Realm: cfg.Realm,
+		ServerKeyID: sig.KeyID(key.Public().(ed25519.PublicKey))}
+	for id, pub := range cfg.Publishers {
+		pk, err := sig.ParsePublicKey(pub)
+		if err != nil {
+			if cfg.Logger != nil {
+				cfg.Logger.Warn("publisher key fails SIG-001: it issues no access token", "keyid", id)
+			}
+			continue
+		}
+		v.Issuers[pk.ID()] = pk
+	}
+	return v, nil
 }
 
 func loadOrCreateSecret(path string) ([]byte, error) {
@@ -244,7 +269,13 @@ func New(cfg Config) (*Node, error) {
 		}
 		n.Store, n.own = pendingcache.New(s, pendingcache.Options{Now: cfg.Now, MaxPerClient: maxHeld}), true
 	}
-	hc := core.Config{Key: key, Store: n.Store, Tick: cfg.Tick, Workers: cfg.Workers, Logger: cfg.Logger, Now: cfg.Now}
+	tokens, err := tokenVerifier(cfg, key)
+	if err != nil {
+		n.Close()
+		return nil, err
+	}
+	hc := core.Config{Key: key, Store: n.Store, Tick: cfg.Tick, Workers: cfg.Workers, Logger: cfg.Logger, Now: cfg.Now,
+		Tokens: tokens}
 	if js != nil {
 		hc.ResyncInterval = 2 * time.Second
 	}
@@ -306,7 +337,7 @@ func New(cfg Config) (*Node, error) {
 		c := &handshake.ServerConfig{Key: key, PublicKey: pk, NextKey: nextKey, TicketKeys: tickets, Generations: generations,
 			TicketLifetime: ticketLifetime, AEADs: aeads, Now: cfg.Now,
 			MaxPayload: uint32(maxPayload), IdleTimeoutMs: uint32(orDefault(cfg.IdleTimeout, 90*time.Second) / time.Millisecond),
-			StoreEpoch: epoch}
+			StoreEpoch: epoch, Tokens: tokens, RequireToken: cfg.RequireToken}
 		// EXT-007: a client that names a realm trusts an authority.
 		if realm != "" && cfg.Credential != nil {
 			c.Credential, c.RevocationList, c.NextKey = cfg.Credential, cfg.RevocationList, nil

@@ -164,6 +164,35 @@ type CredentialTest struct {
 	ServerKey      Hex `json:"serverKey"`
 }
 
+// TokenGroup is a group of token.json (spec §6.8): a server whose
+// registered publisher keys are IssuerKeys, whose credential names Realm
+// (empty: the server has none) and whose key has KeyID ServerKeyID, with
+// its clock at Now (Unix seconds; ClockSkew is 60 s), checks an access token
+// presented by a client that proved ClientKey in the same handshake
+// (TOK-007).
+type TokenGroup struct {
+	Type        string      `json:"type"` // "TokenVerify"
+	IssuerKeys  []Hex       `json:"issuerKeys"`
+	Realm       Hex         `json:"realm"`
+	ServerKeyID Hex         `json:"serverKeyId"`
+	ClientKey   Hex         `json:"clientKey"`
+	Now         U64         `json:"now"`
+	Tests       []TokenTest `json:"tests"`
+}
+
+// TokenTest checks one encoded AccessTokenBody. On success the server
+// records Subject, Device and TokenID for the session (TOK-009) and closes
+// it at NotAfter + ClockSkew unless refreshed (TOK-011); on failure these
+// are empty.
+type TokenTest struct {
+	Test
+	Token    Hex `json:"token"`
+	Subject  Hex `json:"subject"`
+	Device   Hex `json:"device"`
+	TokenID  Hex `json:"tokenId"`
+	NotAfter U64 `json:"notAfter"`
+}
+
 // MerkleGroup is a group of merkle.json (spec §10.3): the RFC 9162 tree over
 // Leaves (each an encoded Leaf structure, hashed as SHA-256(0x00 || leaf)),
 // with the tree head Root. Leaves is omitted for trees too large to list;
@@ -398,19 +427,22 @@ type HandshakeTicket struct {
 // random, then per offered group the ML-KEM-768 seed d || z and the X25519
 // private key, then the two GREASE bytes.
 type HandshakeClient struct {
-	Versions            []uint16             `json:"versions"`
-	Groups              []uint16             `json:"groups"`
-	AEADs               []uint16             `json:"aeads"`
-	GREASE              bool                 `json:"grease"`
-	PinnedKeyID         Hex                  `json:"pinnedKeyId"`
-	NextPinnedKeyID     Hex                  `json:"nextPinnedKeyId"`
-	AuthorityKey        Hex                  `json:"authorityKey"`
-	Realm               string               `json:"realm"`
-	MinRevocationNumber U64                  `json:"minRevocationNumber"`
-	IdentitySeed        Hex                  `json:"identitySeed"`
-	Ticket              *HandshakeTicket     `json:"ticket,omitempty"`
-	ExtraExtensions     []HandshakeExtension `json:"extraExtensions"`
-	Random              []NamedBytes         `json:"random"`
+	Versions            []uint16         `json:"versions"`
+	Groups              []uint16         `json:"groups"`
+	AEADs               []uint16         `json:"aeads"`
+	GREASE              bool             `json:"grease"`
+	PinnedKeyID         Hex              `json:"pinnedKeyId"`
+	NextPinnedKeyID     Hex              `json:"nextPinnedKeyId"`
+	AuthorityKey        Hex              `json:"authorityKey"`
+	Realm               string           `json:"realm"`
+	MinRevocationNumber U64              `json:"minRevocationNumber"`
+	IdentitySeed        Hex              `json:"identitySeed"`
+	Ticket              *HandshakeTicket `json:"ticket,omitempty"`
+	// Token is the access token the client presents in its flight
+	// (HS-060); absent: none.
+	Token           Hex                  `json:"token,omitempty"`
+	ExtraExtensions []HandshakeExtension `json:"extraExtensions"`
+	Random          []NamedBytes         `json:"random"`
 }
 
 // HandshakeServer configures the server: its preferences, its Ed25519 key
@@ -435,11 +467,16 @@ type HandshakeServer struct {
 	TicketRecords     []HandshakeTicketRecord `json:"ticketRecords"`
 	TicketLifetimeSec uint32                  `json:"ticketLifetimeSec"`
 	RequireClientKey  bool                    `json:"requireClientKey"`
-	MaxPayload        uint32                  `json:"maxPayload"`
-	IdleTimeoutMs     uint32                  `json:"idleTimeoutMs"`
-	StoreEpoch        Hex                     `json:"storeEpoch"`
-	NextKey           Hex                     `json:"nextKey"`
-	Random            []NamedBytes            `json:"random"`
+	// TokenIssuers are the publisher keys whose access tokens the server
+	// accepts (TOK-002), its audience being its key's KeyID (TOK-005);
+	// RequireToken refuses a flight without one (HS-062). Absent: none.
+	TokenIssuers  []Hex        `json:"tokenIssuers,omitempty"`
+	RequireToken  bool         `json:"requireToken,omitempty"`
+	MaxPayload    uint32       `json:"maxPayload"`
+	IdleTimeoutMs uint32       `json:"idleTimeoutMs"`
+	StoreEpoch    Hex          `json:"storeEpoch"`
+	NextKey       Hex          `json:"nextKey"`
+	Random        []NamedBytes `json:"random"`
 }
 
 // HandshakeTicketKey is one key of a server's ticket key set (HS-045).

@@ -4,7 +4,11 @@ import (
 	"fmt"
 	"time"
 
+	"crypto/ed25519"
+
 	"github.com/sealfeed/sealfeed/protocol/handshake"
+	"github.com/sealfeed/sealfeed/protocol/sig"
+	"github.com/sealfeed/sealfeed/protocol/token"
 )
 
 // TicketConfig returns the ticket key set and generations a handshake
@@ -37,4 +41,26 @@ func (s *HandshakeServer) TicketConfig(now func() time.Time) (*handshake.TicketK
 		}
 	}
 	return &keys, g, nil
+}
+
+// TokenVerifier returns the access-token verifier of a handshake vector's
+// server (TOK-007): its TokenIssuers, and its key's KeyID as the audience;
+// nil when it has no issuer.
+func (s *HandshakeServer) TokenVerifier() (*token.Verifier, error) {
+	if len(s.TokenIssuers) == 0 {
+		return nil, nil
+	}
+	if len(s.KeySeed) != ed25519.SeedSize {
+		return nil, fmt.Errorf("server key seed of %d bytes", len(s.KeySeed))
+	}
+	v := &token.Verifier{Issuers: map[[32]byte]*sig.PublicKey{},
+		ServerKeyID: sig.KeyID(ed25519.NewKeyFromSeed(s.KeySeed).Public().(ed25519.PublicKey))}
+	for _, b := range s.TokenIssuers {
+		k, err := sig.ParsePublicKey(b)
+		if err != nil {
+			return nil, fmt.Errorf("token issuer: %w", err)
+		}
+		v.Issuers[k.ID()] = k
+	}
+	return v, nil
 }

@@ -71,7 +71,7 @@ func TestParseFlagsConfigFromEnvironment(t *testing.T) {
 
 // Every command answers --help with its usage and exit status 0.
 func TestEveryCommandHasHelp(t *testing.T) {
-	for _, c := range []string{"serve", "publish", "listen", "keygen", "credential", "loadtest", "conformance", "demo"} {
+	for _, c := range []string{"serve", "publish", "listen", "keygen", "credential", "token", "loadtest", "conformance", "demo"} {
 		var out, errb strings.Builder
 		if code := run([]string{c, "--help"}, &out, &errb); code != 0 {
 			t.Errorf("%s --help: exit %d: %s", c, code, errb.String())

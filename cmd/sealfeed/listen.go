@@ -25,7 +25,7 @@ func listenCommand(args []string, stdout, stderr io.Writer) error {
 			"'<message id> <unicast|broadcast> <payload>', and acknowledges it once printed (with -out:\n"+
 			"once appended to FILE and synced). Reconnects on its own. A message printed and not yet\n"+
 			"acknowledged when listen is killed is printed again by the next listen on the same state.", stderr)
-	var server, pin, authority, realm, identity, state, config, out string
+	var server, pin, authority, realm, identity, state, config, out, tokenFile string
 	var count int
 	var timeout time.Duration
 	var anonymous, manualAck bool
@@ -35,6 +35,7 @@ func listenCommand(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&realm, "realm", "", "realm the server's credential must name")
 	fs.StringVar(&identity, "identity", "", "client identity key file, created if missing (stable client ID)")
 	fs.BoolVar(&anonymous, "anonymous", false, "connect without an identity key (client ID kept by resumption tickets)")
+	fs.StringVar(&tokenFile, "token", "", "access token `FILE` from 'sealfeed token' (binary or base64), read for every handshake and refresh; needs -identity")
 	fs.StringVar(&state, "state", "", "replay state file (default: next to -identity, else memory only)")
 	fs.IntVar(&count, "count", 0, "exit after this many messages (0: run until interrupted)")
 	fs.DurationVar(&timeout, "timeout", 0, "exit with an error if -count messages have not arrived by then")
@@ -89,6 +90,12 @@ func listenCommand(args []string, stdout, stderr io.Writer) error {
 		if cfg.StatePath == "" {
 			cfg.StatePath = identity + ".state"
 		}
+	}
+	if tokenFile != "" {
+		if cfg.Identity == nil {
+			return errors.New("-token needs -identity, the key the token binds")
+		}
+		cfg.TokenSource = func(context.Context) ([]byte, error) { return readTokenFile(tokenFile) }
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

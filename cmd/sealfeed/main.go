@@ -31,6 +31,7 @@ commands:
           authority key, or show one
   store   back up a node's embedded store while it serves, or restore one
           (a restore starts a new store epoch)
+  token   issue an access token for a client key with a publisher key
   version print the version, VCS revision, Go, protocol and data format
           versions (also --version)
 
@@ -68,6 +69,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = storeCommand(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		err = versionCommand(args[1:], stdout, stderr)
+	case "token":
+		err = tokenCommand(args[1:], stdout, stderr)
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
 		return 0

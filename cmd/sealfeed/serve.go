@@ -35,6 +35,7 @@ type serveFlags struct {
 	publishers, authorities, presencePublishers                                                                listFlag
 	tick, handshakeTimeout, idleTimeout, ticketLifetime, ticketRotation, storeTimeout, sickAfter, maxClockSkew time.Duration
 	maxConnsPerIP, maxHandshakesPerIP, sendQueue, maxPayload, maxPending, workers                              int
+	requireToken                                                                                               bool
 }
 
 func serveCommand(args []string, stdout, stderr io.Writer) error {
@@ -50,6 +51,7 @@ func serveCommand(args []string, stdout, stderr io.Writer) error {
 	fs.Var(&f.publishers, "publisher", "publisher public key (file, hex or base64); repeatable; key ID = fingerprint")
 	fs.Var(&f.authorities, "authority", "public authorities of this server, host[:port] as publishers address it, comma-separated;\na publish signed for another is refused (API-039); unset: any (with a warning)")
 	fs.Var(&f.presencePublishers, "presence-publishers", "publisher key IDs that may query the presence of every client (API-040);\nothers only of clients they published to; comma-separated")
+	fs.BoolVar(&f.requireToken, "require-token", false, "refuse clients without an access token signed by a -publisher key (HS-062, 'sealfeed token')")
 	fs.StringVar(&f.credential, "credential", "", "server credential file from 'sealfeed credential issue'")
 	fs.StringVar(&f.revocation, "revocation-list", "", "revocation list file from 'sealfeed credential revoke' (with -credential)")
 	fs.DurationVar(&f.tick, "tick", 5*time.Millisecond, "batching interval")
@@ -89,7 +91,7 @@ func serveCommand(args []string, stdout, stderr io.Writer) error {
 		TicketLifetime: f.ticketLifetime, TicketKeyRotation: f.ticketRotation, MaxClockSkew: f.maxClockSkew, MaxConnsPerIP: f.maxConnsPerIP, MaxHandshakesPerIP: f.maxHandshakesPerIP,
 		SendQueue: f.sendQueue, MaxPayload: f.maxPayload, MaxPendingPerClient: f.maxPending, Synchronous: f.sync,
 		Workers: f.workers, StoreTimeout: f.storeTimeout, SickAfter: f.sickAfter, Logger: log, Publishers: map[string]ed25519.PublicKey{},
-		Authorities: f.authorities, PresencePublishers: f.presencePublishers}
+		Authorities: f.authorities, PresencePublishers: f.presencePublishers, RequireToken: f.requireToken}
 	// Only a sealfeed_testhooks build reads the test clock's variables.
 	now, desc, err := testclock.FromEnv(os.Getenv)
 	if err != nil {

@@ -82,6 +82,7 @@
 //	                finish: clientShare, shared
 //	ed25519         –                                               –
 //	credential      serverKey                                       –
+//	token           subject, device, tokenId, notAfter              –
 //	merkle          –                                               –
 //	replay          steps: [{result}]                               steps
 //	record          steps: [{result, messages}]                     steps

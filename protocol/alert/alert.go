@@ -36,6 +36,8 @@ const (
 	UnknownServerKey         Code = 55
 	RealmMismatch            Code = 56
 	ClientAuthRequired       Code = 57
+	TokenRequired            Code = 58 // HS-062
+	TokenKeyMismatch         Code = 59 // TOK-006
 	UnknownSigner            Code = 60
 	ReplayedBatch            Code = 61
 	BadProof                 Code = 62
@@ -46,6 +48,7 @@ const (
 	ReplayedEpoch            Code = 67
 	LimitExceeded            Code = 70
 	Timeout                  Code = 71
+	TokenExpired             Code = 72 // TOK-004, TOK-011
 	InternalError            Code = 80
 	Overloaded               Code = 81
 )
@@ -71,6 +74,8 @@ var names = map[Code]string{
 	UnknownServerKey:         "unknown_server_key",
 	RealmMismatch:            "realm_mismatch",
 	ClientAuthRequired:       "client_auth_required",
+	TokenRequired:            "token_required",
+	TokenKeyMismatch:         "token_key_mismatch",
 	UnknownSigner:            "unknown_signer",
 	ReplayedBatch:            "replayed_batch",
 	BadProof:                 "bad_proof",
@@ -81,6 +86,7 @@ var names = map[Code]string{
 	ReplayedEpoch:            "replayed_epoch",
 	LimitExceeded:            "limit_exceeded",
 	Timeout:                  "timeout",
+	TokenExpired:             "token_expired",
 	InternalError:            "internal_error",
 	Overloaded:               "overloaded",
 }

@@ -38,6 +38,10 @@ type ClientConfig struct {
 
 	Identity ed25519.PrivateKey // optional: key-identified client (HS-030)
 	Ticket   *Ticket            // optional: resumption for anonymous clients (HS-040)
+	// Token is an encoded access token (§6.8) sent in the client flight
+	// after the server authenticated itself (HS-060, HS-063); it needs
+	// Identity, the key it binds. The client does not parse it.
+	Token []byte
 
 	ExtraExtensions []wire.Extension // added to ClientHello, for tests
 
@@ -75,7 +79,19 @@ type Client struct {
 	newTicket  *Ticket
 	revocation *credential.RevocationList
 	nextKey    *sig.PublicKey // announced in ServerIdentity (HS-070); trusted only once CONNECTED (ID-011)
+
+	// testingOnlyToken, set only by this package's tests, builds a client
+	// flight that breaks HS-060 or HS-061 on purpose.
+	testingOnlyToken tokenTest
 }
+
+type tokenTest uint8
+
+const (
+	tokenTestNone          tokenTest = iota
+	tokenTestSignBefore              // ClientVerify over the transcript without the AccessToken
+	tokenTestAnonymousWith           // [AccessToken, Finished]: a token without ClientIdentity
+)
 
 // NewClient checks cfg and returns a Client in state START. The Client
 // keeps cfg; the caller does not change it during the handshake.
@@ -94,6 +110,11 @@ func NewClient(cfg *ClientConfig) (*Client, error) {
 	}
 	if cfg.Identity != nil && cfg.Ticket != nil {
 		return nil, alert.New(alert.InternalError, "handshake: a key-identified client does not resume (HS-005)")
+	}
+	// The token's length is the server's to judge (TOK-001): a test sends
+	// oversize ones; the flight's record limit bounds it (LIM-003).
+	if cfg.Token != nil && (cfg.Identity == nil || len(cfg.Token) == 0) {
+		return nil, alert.New(alert.InternalError, "handshake: an access token needs a client identity key (HS-063)")
 	}
 	if cfg.Identity != nil && len(cfg.Identity) != ed25519.PrivateKeySize {
 		return nil, alert.New(alert.InternalError, "handshake: client identity key must be an Ed25519 private key")
@@ -401,14 +422,33 @@ func (c *Client) readServerFlight(frame []byte) ([]byte, error) {
 
 	// The client flight (HS-030, HS-031).
 	var flight []byte
-	if c.cfg.Identity != nil {
+	if c.testingOnlyToken == tokenTestAnonymousWith {
+		at := wire.AppendMessage(nil, wire.TypeAccessToken, c.cfg.Token)
+		c.tr.add(at)
+		flight = append(flight, at...)
+	} else if c.cfg.Identity != nil {
 		ci := wire.AppendMessage(nil, wire.TypeClientIdentity, c.clientKey.Bytes())
 		c.tr.add(ci)
 		c.cfg.trace.trace("ClientIdentity", ci)
+		flight = append(flight, ci...)
+		var at []byte
+		if c.cfg.Token != nil {
+			// HS-060, HS-063: only now that the server is authenticated,
+			// and under the client handshake key, never in ClientHello.
+			at = wire.AppendMessage(nil, wire.TypeAccessToken, c.cfg.Token)
+			c.cfg.trace.trace("AccessToken", at)
+			flight = append(flight, at...)
+			if c.testingOnlyToken != tokenTestSignBefore {
+				c.tr.add(at)
+			}
+		}
 		cv := wire.AppendMessage(nil, wire.TypeClientVerify, sig.Sign(c.cfg.Identity, keyschedule.SigClient, c.tr.hash()))
+		if c.testingOnlyToken == tokenTestSignBefore {
+			c.tr.add(at)
+		}
 		c.tr.add(cv)
 		c.cfg.trace.trace("ClientVerify", cv)
-		flight = append(append(flight, ci...), cv...)
+		flight = append(flight, cv...)
 	}
 	cf := wire.AppendMessage(nil, wire.TypeFinished, keyschedule.FinishedMAC(c.keys.clientHS, c.tr.hash()))
 	c.tr.add(cf)

@@ -13,6 +13,7 @@ import (
 	"github.com/sealfeed/sealfeed/protocol/session"
 	"github.com/sealfeed/sealfeed/protocol/sig"
 	"github.com/sealfeed/sealfeed/protocol/suite"
+	"github.com/sealfeed/sealfeed/protocol/token"
 	"github.com/sealfeed/sealfeed/protocol/wire"
 )
 
@@ -41,6 +42,13 @@ type ServerConfig struct {
 	Generations      TicketGenerations
 	TicketLifetime   time.Duration // at most 7 days; 0: 24 h
 	RequireClientKey bool          // HS-032
+
+	// Tokens verifies the access tokens clients present (HS-062, TOK-007);
+	// nil: no issuer is registered, and every token is unknown_signer.
+	Tokens *token.Verifier
+	// RequireToken makes a flight without an access token fail with
+	// token_required (HS-062); it implies key-identified clients.
+	RequireToken bool
 
 	MaxPayload, IdleTimeoutMs uint32
 	// StoreEpoch is the epoch of the server's store, sent in Welcome
@@ -82,6 +90,7 @@ type Server struct {
 	opener        *record.Opener
 	serverKey     *sig.PublicKey
 	sess          *session.Session
+	token         *token.Token // the verified access token, nil without one
 }
 
 // NewServer checks cfg and returns a Server in state START.
@@ -319,10 +328,16 @@ func (s *Server) readClientFlight(frame []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	// HS-031, HS-060: [ClientIdentity, AccessToken?, ClientVerify,
+	// Finished] or [Finished].
 	var types []wire.MsgType
-	if len(inner) > 0 && wire.MsgType(inner[0]) == wire.TypeClientIdentity {
+	switch {
+	case len(inner) > 0 && wire.MsgType(inner[0]) == wire.TypeClientIdentity &&
+		secondType(inner) == wire.TypeAccessToken:
+		types = []wire.MsgType{wire.TypeClientIdentity, wire.TypeAccessToken, wire.TypeClientVerify, wire.TypeFinished}
+	case len(inner) > 0 && wire.MsgType(inner[0]) == wire.TypeClientIdentity:
 		types = []wire.MsgType{wire.TypeClientIdentity, wire.TypeClientVerify, wire.TypeFinished}
-	} else {
+	default:
 		types = []wire.MsgType{wire.TypeFinished}
 	}
 	msgs, err := expectMessages(inner, types...)
@@ -330,7 +345,8 @@ func (s *Server) readClientFlight(frame []byte) ([]byte, error) {
 		return nil, err
 	}
 	var clientKey *sig.PublicKey
-	if len(msgs) == 3 {
+	var rawToken []byte
+	if len(msgs) > 1 {
 		if s.ticketOffered {
 			return nil, alert.New(alert.IllegalParameter, "ticket and ClientIdentity in one handshake (HS-005)")
 		}
@@ -342,14 +358,22 @@ func (s *Server) readClientFlight(frame []byte) ([]byte, error) {
 			return nil, err
 		}
 		s.tr.add(msgs[0][1])
-		cv, err := parseFixed(msgs[1][0], signatureLen, "client verify")
+		cvMsg := msgs[1]
+		if len(msgs) == 4 {
+			// HS-061: ClientVerify covers the token, so the client proves
+			// that the key the token binds is its own in this handshake.
+			rawToken = msgs[1][0]
+			s.tr.add(msgs[1][1])
+			cvMsg = msgs[2]
+		}
+		cv, err := parseFixed(cvMsg[0], signatureLen, "client verify")
 		if err != nil {
 			return nil, err
 		}
 		if err := sig.Verify(clientKey, keyschedule.SigClient, s.tr.hash(), cv); err != nil {
 			return nil, err
 		}
-		s.tr.add(msgs[1][1])
+		s.tr.add(cvMsg[1])
 	}
 	fin := msgs[len(msgs)-1]
 	v, err := parseFixed(fin[0], finishedLen, "finished")
@@ -358,6 +382,20 @@ func (s *Server) readClientFlight(frame []byte) ([]byte, error) {
 	}
 	if !hmac.Equal(v, keyschedule.FinishedMAC(s.keys.clientHS, s.tr.hash())) {
 		return nil, alert.New(alert.DecryptError, "client Finished does not verify")
+	}
+	// HS-062: the token after the flight authenticated, then the
+	// server's requirements.
+	if rawToken != nil {
+		ver := cfg.Tokens
+		if ver == nil {
+			ver = &token.Verifier{}
+		}
+		if s.token, err = ver.Verify(rawToken, clientKey, now(cfg.Now)); err != nil {
+			return nil, err
+		}
+	}
+	if s.token == nil && cfg.RequireToken {
+		return nil, alert.New(alert.TokenRequired, "this server requires an access token (HS-062)")
 	}
 	if clientKey == nil && cfg.RequireClientKey {
 		return nil, alert.New(alert.ClientAuthRequired, "this server requires key-identified clients")
@@ -413,7 +451,8 @@ func (s *Server) readClientFlight(frame []byte) ([]byte, error) {
 		return nil, err
 	}
 	sess := session.New(session.State{Role: session.Server, Version: s.version, Group: s.group, AEAD: s.aead,
-		ClientID: w.ClientID, Resumed: w.Resumed, ServerKey: s.serverKey, ClientKey: clientKey, Welcome: *w},
+		ClientID: w.ClientID, Resumed: w.Resumed, ServerKey: s.serverKey, ClientKey: clientKey, Welcome: *w,
+		Token: s.token},
 		keyschedule.Envelope(s.keys.envelope), sealer, opener)
 	s.opener.Erase()
 	s.opener = opener
@@ -447,6 +486,19 @@ func (s *Server) nextGeneration(clientID [32]byte, expires time.Time) (uint64, e
 		return 0, alert.New(alert.HandshakeFailure, "the ticket was used by a concurrent handshake (HS-047)")
 	}
 	return gen, nil
+}
+
+// secondType returns the type of the second message of an inner
+// plaintext, 0 when there is none or it cannot be found.
+func secondType(inner []byte) wire.MsgType {
+	if len(inner) < wire.MessageHeaderLen {
+		return 0
+	}
+	n := wire.MessageHeaderLen + (int(inner[1])<<16 | int(inner[2])<<8 | int(inner[3]))
+	if n >= len(inner) {
+		return 0
+	}
+	return wire.MsgType(inner[n])
 }
 
 // Session returns the connected session, nil before the handshake is done.

@@ -38,6 +38,7 @@ const (
 	SigCredential     = "sealfeed v1 credential"
 	SigRevocationList = "sealfeed v1 revocation list"
 	SigBatch          = "sealfeed v1 batch signature"
+	SigAccessToken    = "sealfeed v1 access token"
 	HashKeyID         = "sealfeed v1 key id"
 	HashClientID      = "sealfeed v1 client id"
 	MACRecipientTag   = "sealfeed v1 recipient tag"

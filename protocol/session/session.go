@@ -13,6 +13,7 @@ import (
 	"github.com/sealfeed/sealfeed/protocol/keyschedule"
 	"github.com/sealfeed/sealfeed/protocol/record"
 	"github.com/sealfeed/sealfeed/protocol/sig"
+	"github.com/sealfeed/sealfeed/protocol/token"
 	"github.com/sealfeed/sealfeed/protocol/wire"
 )
 
@@ -263,6 +264,10 @@ type State struct {
 	ServerKey            *sig.PublicKey // the authenticated server key
 	ClientKey            *sig.PublicKey // the proven client key, nil for anonymous clients
 	Welcome              Welcome        // as sent (server) or received (client); zero before one
+	// Token is the access token the server verified in the handshake
+	// (HS-062), nil on clients and without one; a refresh (POST-030)
+	// does not change it here: the layer above tracks the current one.
+	Token *token.Token
 }
 
 // New returns a Session over a record layer, with the parameters st (its
@@ -349,7 +354,8 @@ func (s *Session) fail(err error) error {
 }
 
 // Open decrypts a frame in place and returns its application messages:
-// BatchDelivery on a client, Ack on a server. It handles KeyUpdate and
+// BatchDelivery and TokenAccepted on a client, Ack and TokenRefresh on a
+// server (POST-016). It handles KeyUpdate and
 // Heartbeat itself (POST-003, POST-004, POST-020): the receiving key
 // switches after the frame, and an answer owed to the peer is queued for
 // Pending. A received Alert is
@@ -416,6 +422,15 @@ func (s *Session) Open(frame []byte) ([]Message, error) {
 		case wire.TypeAck:
 			if s.st.Role != Server {
 				return alert.New(alert.UnexpectedMessage, "Ack sent to a client")
+			}
+		case wire.TypeTokenRefresh:
+			// POST-030: only a key-identified client has a key to bind.
+			if s.st.Role != Server || s.st.ClientKey == nil {
+				return alert.New(alert.UnexpectedMessage, "TokenRefresh from an anonymous client or to a client")
+			}
+		case wire.TypeTokenAccepted:
+			if s.st.Role != Client {
+				return alert.New(alert.UnexpectedMessage, "TokenAccepted sent to a server")
 			}
 		default:
 			return alert.Errorf(alert.UnexpectedMessage, "message type 0x%02x after the handshake", uint8(t))
@@ -524,3 +539,23 @@ func (s *Session) AlertFrame(code alert.Code) []byte {
 
 // Closed reports whether the session failed or was closed.
 func (s *Session) Closed() bool { return s.closed }
+
+// AppendTokenAccepted appends a TokenAccepted message (POST-032): the ID
+// and not_after of the access token the server now holds.
+func AppendTokenAccepted(b []byte, id [16]byte, notAfter uint64) []byte {
+	b, off := wire.BeginMessage(b, wire.TypeTokenAccepted)
+	b = append(b, id[:]...)
+	b = wire.AppendUint64(b, notAfter)
+	return wire.EndMessage(b, off)
+}
+
+// ParseTokenAccepted decodes a TokenAccepted body strictly (WIRE-001).
+func ParseTokenAccepted(body []byte) (id [16]byte, notAfter uint64, err error) {
+	r := wire.NewReader(body)
+	r.Copy(id[:], "token id")
+	notAfter = r.Uint64("token not_after")
+	if err := r.Finish("token accepted"); err != nil {
+		return [16]byte{}, 0, err
+	}
+	return id, notAfter, nil
+}

@@ -16,12 +16,15 @@ const (
 	TypeFinished       MsgType = 0x05
 	TypeClientIdentity MsgType = 0x06
 	TypeClientVerify   MsgType = 0x07
+	TypeAccessToken    MsgType = 0x08 // client flight, between ClientIdentity and ClientVerify (HS-060)
 	TypeWelcome        MsgType = 0x10
 	TypeKeyUpdate      MsgType = 0x11
 	TypeBatchDelivery  MsgType = 0x12
 	TypeAck            MsgType = 0x13
 	TypeHeartbeat      MsgType = 0x14
 	TypeAlert          MsgType = 0x15
+	TypeTokenRefresh   MsgType = 0x16 // client → server (POST-030)
+	TypeTokenAccepted  MsgType = 0x17 // server → client (POST-032)
 )
 
 // MaxMessageBody is the largest body a uint24 length can describe.

@@ -24,6 +24,7 @@ import (
 	"github.com/sealfeed/sealfeed/protocol/alert"
 	"github.com/sealfeed/sealfeed/protocol/batch"
 	"github.com/sealfeed/sealfeed/protocol/session"
+	"github.com/sealfeed/sealfeed/protocol/token"
 	"github.com/sealfeed/sealfeed/protocol/wire"
 	"github.com/sealfeed/sealfeed/server/store"
 )
@@ -64,6 +65,10 @@ type Config struct {
 	// ShutdownFlushTimeout bounds how long Run, once its context ends,
 	// retries storing the acknowledgements it received (DLV-022); 0: 10 s.
 	ShutdownFlushTimeout time.Duration
+
+	// Tokens verifies the access tokens of TokenRefresh (POST-030); nil:
+	// every refresh is unknown_signer.
+	Tokens *token.Verifier
 
 	Logger *slog.Logger
 	Now    func() time.Time
@@ -189,6 +194,11 @@ type Conn struct {
 	sentUpTo uint64   // highest message ID sent on this connection
 	inflight []uint64 // sent, not acknowledged, ascending
 	closed   bool
+	// token is the connection's current access token (§6.8), nil
+	// without one; tokenTimer closes the connection when it expires
+	// (TOK-011). See token.go.
+	token      *token.Token
+	tokenTimer *time.Timer
 }
 
 // ClientID returns the connection's client ID.
@@ -223,6 +233,7 @@ func (h *Hub) Attach(sess *session.Session, p Peer) (*Conn, error) {
 	if old != nil {
 		old.close(alert.CloseNotify, "replaced by a newer connection of the same client")
 	}
+	c.startToken(sess.State().Token) // once attached: its expiry closes it (TOK-011)
 	h.M.Connections.Add(1)
 	h.M.Attached.Add(1)
 	h.poke()
@@ -320,8 +331,22 @@ func (c *Conn) Receive(frame []byte) error {
 	}
 	var acked []uint64
 	for _, m := range msgs {
+		if m.Type == wire.TypeTokenRefresh {
+			if err := c.refreshToken(m.Body); err != nil {
+				c.mu.Unlock()
+				c.hub.M.ProtocolErrors.Add(1)
+				if err == errQueueFull {
+					c.shutdown(nil, "send queue full") // no Alert: see send
+					return err
+				}
+				code, _ := alert.CodeOf(err)
+				c.close(code, err.Error())
+				return err
+			}
+			continue
+		}
 		if m.Type != wire.TypeAck {
-			continue // Session.Open admits only Ack for a server
+			continue // Session.Open admits only Ack and TokenRefresh for a server
 		}
 		ids, err := session.ParseAck(m.Body)
 		if err != nil {
@@ -399,6 +424,7 @@ func (c *Conn) shutdown(final []byte, why string) {
 		return
 	}
 	c.closed = true
+	c.stopToken()
 	c.mu.Unlock()
 	h := c.hub
 	h.mu.Lock()

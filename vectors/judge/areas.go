@@ -38,6 +38,7 @@ var areas = map[string]*area{
 	"x25519mlkem768": {outputs: hybridOutputs},
 	"ed25519":        {outputs: fixed(nil)},
 	"credential":     {outputs: fixed([]string{"serverKey"})},
+	"token":          {outputs: fixed([]string{"subject", "device", "tokenId", "notAfter"})},
 	"merkle":         {outputs: fixed(nil)},
 	"replay":         {outputs: fixed(steps, steps...), stepFields: []string{"result"}},
 	"record":         {outputs: fixed(steps, steps...), stepFields: []string{"result", "messages"}},

@@ -29,7 +29,8 @@ func init() {
 var transcriptSteps = []struct{ msg, th string }{
 	{"ClientHello", ""}, {"ServerHello", "th_server_hello"}, {"ServerIdentity", "th_server_identity"},
 	{"ServerVerify", "th_server_verify"}, {"ServerFinished", "th_server_finished"},
-	{"ClientIdentity", "th_client_identity"}, {"ClientVerify", "th_client_verify"}, {"ClientFinished", "th_client_finished"},
+	{"ClientIdentity", "th_client_identity"}, {"AccessToken", "th_access_token"}, {"ClientVerify", "th_client_verify"},
+	{"ClientFinished", "th_client_finished"},
 }
 
 // hsRun is one handshake test being run: the configurations built from the
@@ -92,6 +93,9 @@ func newHSRun(tc *vectors.HandshakeTest) (*hsRun, error) {
 		}
 		cc.Identity = ed25519.NewKeyFromSeed(c.IdentitySeed)
 	}
+	if len(c.Token) > 0 {
+		cc.Token = c.Token
+	}
 	if c.Ticket != nil {
 		tk := &handshake.Ticket{Bytes: c.Ticket.Ticket, PSK: c.Ticket.PSK, Expires: time.Unix(int64(c.Ticket.Expires), 0)}
 		copy(tk.ClientID[:], c.Ticket.ClientID)
@@ -128,6 +132,11 @@ func newHSRun(tc *vectors.HandshakeTest) (*hsRun, error) {
 		return nil, fmt.Errorf("server store epoch of %d bytes", len(s.StoreEpoch))
 	}
 	copy(sc.StoreEpoch[:], s.StoreEpoch)
+	tv, err := s.TokenVerifier()
+	if err != nil {
+		return nil, err
+	}
+	sc.Tokens, sc.RequireToken = tv, s.RequireToken
 	r.cc, r.sc = cc, sc
 	return r, nil
 }

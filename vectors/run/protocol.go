@@ -15,12 +15,14 @@ import (
 	"github.com/sealfeed/sealfeed/protocol/replay"
 	"github.com/sealfeed/sealfeed/protocol/session"
 	"github.com/sealfeed/sealfeed/protocol/sig"
+	"github.com/sealfeed/sealfeed/protocol/token"
 	"github.com/sealfeed/sealfeed/protocol/wire"
 	"github.com/sealfeed/sealfeed/vectors"
 )
 
 func init() {
 	runs["credential"] = runCredential
+	runs["token"] = runToken
 	runs["merkle"] = runMerkle
 	runs["replay"] = runReplay
 	runs["record"] = runRecord
@@ -357,4 +359,39 @@ func stepResultDeliver(err error) string {
 		return "deliver"
 	}
 	return stepResult(err)
+}
+
+// runToken checks the token as a server does in the client flight
+// (TOK-007); on success the outputs are what the server records (TOK-009)
+// and the token's not_after (TOK-011).
+func runToken(group, test json.RawMessage) Answer {
+	g, tc, err := decode[vectors.TokenGroup, vectors.TokenTest](group, test)
+	if err != nil {
+		return internal(err)
+	}
+	v := &token.Verifier{Issuers: map[[32]byte]*sig.PublicKey{}, Realm: string(g.Realm)}
+	for _, b := range g.IssuerKeys {
+		k, err := sig.ParsePublicKey(b)
+		if err != nil {
+			return internalf("issuer key: %v", err)
+		}
+		v.Issuers[k.ID()] = k
+	}
+	if len(g.ServerKeyID) != 32 {
+		return internalf("server key ID of %d bytes", len(g.ServerKeyID))
+	}
+	copy(v.ServerKeyID[:], g.ServerKeyID)
+	ck, err := sig.ParsePublicKey(g.ClientKey)
+	if err != nil {
+		return internalf("client key: %v", err)
+	}
+	t, err := v.Verify(tc.Token, ck, time.Unix(int64(g.Now), 0))
+	a := fromErr(err)
+	if err == nil {
+		a.Outputs["subject"] = vectors.Hex(t.Subject)
+		a.Outputs["device"] = vectors.Hex(t.Device)
+		a.Outputs["tokenId"] = vectors.Hex(t.ID[:])
+		a.Outputs["notAfter"] = vectors.U64(t.NotAfter)
+	}
+	return a
 }

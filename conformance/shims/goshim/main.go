@@ -48,9 +48,9 @@ var bugNames = map[string]string{
 }
 
 type options struct {
-	url, pin, authority, realm, groups, aeads, identitySeed, bug string
-	connections                                                  int
-	handshakeTimeout                                             time.Duration
+	url, pin, authority, realm, groups, aeads, identitySeed, tokenHex, bug string
+	connections                                                            int
+	handshakeTimeout                                                       time.Duration
 }
 
 const exitUnimplemented = 89
@@ -65,6 +65,7 @@ func main() {
 	flag.StringVar(&o.groups, "groups", "x25519,x25519mlkem768", "groups to offer")
 	flag.StringVar(&o.aeads, "aeads", "chacha20poly1305,aes256gcm", "AEADs to offer")
 	flag.StringVar(&o.identitySeed, "identity-seed", "", "32-byte hex seed of a client key (key-identified client)")
+	flag.StringVar(&o.tokenHex, "token", "", "hex access token to present in every handshake (§6.8, CONF-010; needs -identity-seed)")
 	flag.IntVar(&o.connections, "connections", 1, "connections to make, one after another, keeping state")
 	flag.DurationVar(&o.handshakeTimeout, "handshake-timeout", 10*time.Second, "handshake time limit (HS-051)")
 	flag.StringVar(&o.bug, "bug", "", "make this a broken implementation: "+strings.Join(sortedKeys(bugNames), ", "))
@@ -180,6 +181,13 @@ func live(o *options) int {
 			return 2
 		}
 		cfg.Identity = ed25519.NewKeyFromSeed(b)
+	}
+	if o.tokenHex != "" {
+		tok, err := hex.DecodeString(o.tokenHex)
+		if err != nil || len(tok) == 0 || cfg.Identity == nil {
+			return 2
+		}
+		cfg.TokenSource = func(context.Context) ([]byte, error) { return tok, nil }
 	}
 	cfg.Handler = func(_ context.Context, m client.Message) error {
 		kind := "unicast"

@@ -28,6 +28,8 @@ export const ALERTS = {
   unknown_server_key: 55,
   realm_mismatch: 56,
   client_auth_required: 57,
+  token_required: 58,
+  token_key_mismatch: 59,
   unknown_signer: 60,
   replayed_batch: 61,
   bad_proof: 62,
@@ -38,6 +40,7 @@ export const ALERTS = {
   replayed_epoch: 67,
   limit_exceeded: 70,
   timeout: 71,
+  token_expired: 72,
   internal_error: 80,
   overloaded: 81,
 } as const;

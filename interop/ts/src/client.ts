@@ -7,8 +7,8 @@
  * Platform neutral: the WebSocket constructor is injected — browsers pass `WebSocket`, Node passes the `ws`
  * package's (see `@sealfeed/client/node`).
  */
-import { type AlertName, isGoingAway, ORDERLY_CLOSE, SealFeedError } from './alert.js';
-import { fromHex, toHex } from './bytes.js';
+import { type AlertName, fail, isGoingAway, ORDERLY_CLOSE, SealFeedError } from './alert.js';
+import { bytesEqual, fromHex, toHex } from './bytes.js';
 import { LIMITS, MSG } from './constants.js';
 import { ClientHandshake, type ClientConfig, type HandshakeResult, type Ticket } from './handshake.js';
 import { keyId } from './keyschedule.js';
@@ -30,7 +30,8 @@ import {
   type SerializedReplayState,
 } from './replay.js';
 import type { Session } from './session.js';
-import { encodeMessage } from './wire.js';
+import { decodeToken } from './token.js';
+import { encodeMessage, Reader } from './wire.js';
 
 /** The subprotocol of §1. */
 export const SUBPROTOCOL = 'sealfeed.v1';
@@ -242,6 +243,8 @@ export class SealFeedClient {
   private timer: ReturnType<typeof setTimeout> | undefined;
   private done = false;
   private endedByGoingAway = false;
+  /** POST-032: the refresh awaiting TokenAccepted */
+  private refreshing: { tokenId: Uint8Array; notAfter: bigint; resolve: () => void; reject: (e: unknown) => void } | undefined;
   // POST-021 liveness: frames received (counted as they arrive from the transport, before processing), when
   // the last arrived, the outstanding Heartbeat(1) and when the last Heartbeat(1) went out
   private readonly heartbeatIntervalMs: number;
@@ -438,7 +441,13 @@ export class SealFeedClient {
     const record = this.record!;
     let state = new ReplayState(record.state.window, this.batch);
     const opened: OpenedBatch[] = [];
+    const accepted: Uint8Array[] = [];
     const input = this.session.receive(frame, (m) => {
+      if (m.type === MSG.TokenAccepted) {
+        this.checkTokenAccepted(m.body); // POST-032, at its place in the record (POST-009)
+        accepted.push(m.body);
+        return;
+      }
       if (m.type !== MSG.BatchDelivery) return;
       const o = this.openBatch(m.body, state);
       opened.push(o);
@@ -446,6 +455,11 @@ export class SealFeedClient {
     });
     // POST-003, POST-020: the answer to a KeyUpdate(1) or Heartbeat(1) goes out before any other frame
     for (const a of input.answers) this.send(a);
+    if (accepted.length > 0) {
+      const r = this.refreshing!;
+      this.refreshing = undefined;
+      r.resolve();
+    }
     if (opened.length === 0) return;
     // what to hand over, hand over again, hold or acknowledge, decided for the whole record; committed with no
     // await since the window was read, so the record's window is the one its deliveries were checked against
@@ -463,6 +477,38 @@ export class SealFeedClient {
     // or acknowledged
     await record.save();
     for (let i = 0; i < opened.length; i++) await this.onDelivery(opened[i]!, plan[i]!);
+  }
+
+  /**
+   * POST-030: replaces the access token of this connection without a new handshake. `token` is a new token from
+   * the application's back end for the same user and device, bound to the same identity key (POST-031); the
+   * client does not verify it (TOK-010). Resolves when the server answers TokenAccepted (POST-032); a server
+   * that refuses it closes the connection with the alert (`closed` resolves with it). One refresh at a time
+   * (TOK-012). Refresh two thirds into the current token's life: otherwise the server closes the connection
+   * with token_expired at its not_after + 60 s (TOK-011).
+   */
+  refreshToken(token: Uint8Array): Promise<void> {
+    if (!this.opts.identitySeed) return Promise.reject(new RangeError('only key-identified clients hold tokens (POST-030)'));
+    if (this.refreshing) return Promise.reject(new RangeError('a token refresh is outstanding (TOK-012)'));
+    if (this.done || !this.session) return Promise.reject(new RangeError('not connected'));
+    if (token.length < 1 || token.length > LIMITS.MaxAccessToken) return Promise.reject(new RangeError('token length'));
+    // the ID and not_after that TokenAccepted must repeat; read, not verified (TOK-010)
+    const t = decodeToken(token);
+    return new Promise<void>((resolve, reject) => {
+      this.refreshing = { tokenId: t.tokenId, notAfter: t.notAfter, resolve, reject };
+      this.send(this.session!.send([encodeMessage(MSG.TokenRefresh, token)]));
+    });
+  }
+
+  /** POST-032: TokenAccepted answers the outstanding refresh, with its token's ID and not_after. */
+  private checkTokenAccepted(body: Uint8Array): void {
+    const r = new Reader(body, 'TokenAccepted');
+    const tokenId = r.bytes(16);
+    const notAfter = r.u64();
+    r.end();
+    const p = this.refreshing;
+    if (!p) fail('unexpected_message', 'TokenAccepted without a TokenRefresh', 'POST-032');
+    if (!bytesEqual(p.tokenId, tokenId) || p.notAfter !== notAfter) fail('illegal_parameter', 'TokenAccepted for another token', 'POST-032');
   }
 
   private async onConnected(): Promise<void> {
@@ -726,6 +772,8 @@ export class SealFeedClient {
       // already closed
     }
     this.connectSettle.reject(err ?? peerClose ?? new SealFeedError('close_notify', 'closed before the handshake completed'));
+    this.refreshing?.reject(err ?? peerClose ?? new SealFeedError('close_notify', 'closed before TokenAccepted'));
+    this.refreshing = undefined;
     this.queue.end(err);
     this.closedSettle(err);
   }

@@ -26,12 +26,15 @@ export const MSG = {
   Finished: 0x05,
   ClientIdentity: 0x06,
   ClientVerify: 0x07,
+  AccessToken: 0x08,
   Welcome: 0x10,
   KeyUpdate: 0x11,
   BatchDelivery: 0x12,
   Ack: 0x13,
   Heartbeat: 0x14,
   Alert: 0x15,
+  TokenRefresh: 0x16,
+  TokenAccepted: 0x17,
 } as const;
 
 const DEFINED_MSG = new Set<number>(Object.values(MSG));
@@ -82,6 +85,10 @@ export const LIMITS = {
   MinHeartbeatIntervalMs: 1_000,
   /** POST-022: the reconnect delay after going_away is uniform in [0, GoingAwaySpread] */
   GoingAwaySpreadMs: 1_000,
+  /** TOK-003: the longest validity period a server accepts, seconds */
+  MaxTokenLifetime: 3600n,
+  /** TOK-001: the longest encoding of an access token */
+  MaxAccessToken: 931,
 } as const;
 
 /** REC-005: frames per record key. */

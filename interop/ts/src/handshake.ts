@@ -21,6 +21,7 @@ import {
   isGrease,
   greaseExtension,
   greaseValue,
+  LIMITS,
   MSG,
   VERSION_V1,
 } from './constants.js';
@@ -96,6 +97,11 @@ export interface ClientConfig {
   trust: ServerTrust;
   /** Ed25519 seed (32 bytes) of a key-identified client (§6.5); absent: anonymous */
   identitySeed?: Uint8Array;
+  /**
+   * an access token (§6.8) bound to the identity key, sent in the client flight after the server authenticated
+   * itself (HS-060, HS-063); opaque to the client (TOK-010). Needs identitySeed.
+   */
+  token?: Uint8Array;
   /** a ticket from an earlier Welcome (anonymous clients only, HS-005) */
   ticket?: Ticket;
   /** versions to offer, by preference (default [1]) */
@@ -191,6 +197,9 @@ export class ClientHandshake {
     if (cfg.identitySeed) {
       if (cfg.identitySeed.length !== 32) throw new RangeError('identity seed is 32 bytes');
       this.identityPub = publicKeyOf(cfg.identitySeed);
+    }
+    if (cfg.token && (!cfg.identitySeed || cfg.token.length < 1 || cfg.token.length > LIMITS.MaxAccessToken)) {
+      throw new RangeError('an access token needs identitySeed and 1 … MaxAccessToken bytes (HS-063)');
     }
   }
 
@@ -389,16 +398,24 @@ export class ClientHandshake {
     this.secret('c_ap_traffic_0', cAp);
     this.secret('s_ap_traffic_0', sAp);
 
-    // the client flight: [ClientIdentity, ClientVerify,] Finished (HS-030, HS-031)
+    // the client flight: [ClientIdentity, [AccessToken,] ClientVerify,] Finished (HS-030, HS-031, HS-060)
     const out: Uint8Array[] = [];
     if (this.cfg.identitySeed) {
       const ci = encodeMessage(MSG.ClientIdentity, this.identityPub!);
       this.addTranscript('ClientIdentity', ci);
-      const thCi = this.th('th_client_identity');
-      const cv = encodeMessage(MSG.ClientVerify, sign(this.cfg.identitySeed, SIG_LABELS.client, thCi));
+      let th = this.th('th_client_identity');
+      out.push(ci);
+      if (this.cfg.token) {
+        // HS-061: ClientVerify covers the token; HS-063: only now, under the client handshake key
+        const at = encodeMessage(MSG.AccessToken, this.cfg.token);
+        this.addTranscript('AccessToken', at);
+        th = this.th('th_access_token');
+        out.push(at);
+      }
+      const cv = encodeMessage(MSG.ClientVerify, sign(this.cfg.identitySeed, SIG_LABELS.client, th));
       this.addTranscript('ClientVerify', cv);
       this.th('th_client_verify');
-      out.push(ci, cv);
+      out.push(cv);
     }
     // HS-023, KS-005: the client Finished covers ClientHello through the message just before it
     const cfin = encodeMessage(MSG.Finished, finishedMac(this.cHs!, hash(concat(...this.transcript))));

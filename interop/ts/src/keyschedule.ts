@@ -34,6 +34,7 @@ export const SIG_LABELS = {
   credential: 'sealfeed v1 credential',
   revocationList: 'sealfeed v1 revocation list',
   batch: 'sealfeed v1 batch signature',
+  accessToken: 'sealfeed v1 access token',
 } as const;
 
 /** Hash and MAC labels (registries.md §Hash and MAC labels). */

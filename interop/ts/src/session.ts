@@ -26,7 +26,10 @@ export interface SessionInput {
 }
 
 /** The application message each role receives after the handshake. */
-const APP_MESSAGE: Record<Role, number> = { client: MSG.BatchDelivery, server: MSG.Ack };
+const APP_MESSAGES: Record<Role, ReadonlySet<number>> = {
+  client: new Set([MSG.BatchDelivery, MSG.TokenAccepted]),
+  server: new Set([MSG.Ack, MSG.TokenRefresh]),
+};
 
 export class Session {
   readonly role: Role;
@@ -103,7 +106,7 @@ export class Session {
           break;
         default:
           // WIRE-010: undefined types, and types this role never receives in this state (HS-052)
-          if (m.type !== APP_MESSAGE[this.role]) fail('unexpected_message', `message type ${m.type} not allowed here`, 'WIRE-010');
+          if (!APP_MESSAGES[this.role].has(m.type)) fail('unexpected_message', `message type ${m.type} not allowed here`, 'WIRE-010');
           check?.(m);
           this.keyUpdatesInRow = 0;
           out.push(m);

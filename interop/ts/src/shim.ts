@@ -7,7 +7,7 @@
  * ```
  * shim -mode live -url ws://127.0.0.1:PORT/v1/ws -connections N -handshake-timeout 2s
  *      (-pin HEX | -authority HEX -realm REALM)
- *      [-groups x25519,x25519mlkem768] [-aeads chacha20poly1305,aes256gcm] [-identity-seed HEX]
+ *      [-groups x25519,x25519mlkem768] [-aeads chacha20poly1305,aes256gcm] [-identity-seed HEX] [-token HEX]
  * ```
  *
  * Each connection is a `SealFeedClient` (the library's own handshake, record layer, batch opening and replay
@@ -55,6 +55,7 @@ const FLAG_DEFAULTS = {
   groups: '',
   aeads: '',
   'identity-seed': '',
+  token: '',
 } as const;
 
 export type FlagName = keyof typeof FLAG_DEFAULTS;
@@ -148,6 +149,8 @@ export interface LiveConfig {
   groups: number[] | undefined;
   aeads: number[] | undefined;
   identitySeed: Uint8Array | undefined;
+  /** an access token presented in every handshake (§6.8) */
+  token: Uint8Array | undefined;
 }
 
 export function liveConfig(f: Flags): LiveConfig {
@@ -171,6 +174,7 @@ export function liveConfig(f: Flags): LiveConfig {
     groups: listFlag(f, 'groups', GROUPS),
     aeads: listFlag(f, 'aeads', AEADS),
     identitySeed: f['identity-seed'] ? hexFlag(f, 'identity-seed', 32) : undefined,
+    token: f.token ? hexFlag(f, 'token') : undefined,
   };
 }
 
@@ -244,6 +248,7 @@ export async function runLive(cfg: LiveConfig, sockets: WebSocket[]): Promise<Ou
         WebSocket: TrackedWebSocket,
         trust,
         identitySeed: cfg.identitySeed,
+        token: cfg.token,
         ticket: cfg.identitySeed ? undefined : ticket,
         groups: cfg.groups,
         aeads: cfg.aeads,

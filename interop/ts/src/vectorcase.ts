@@ -14,6 +14,7 @@
  *   x25519mlkem768  exchange: clientShare, serverShare, shared; respond: serverShare, shared;
  *                   finish: clientShare, shared (clientShare also when the server share is rejected)
  *   credential      serverKey
+ *   token           subject, device, tokenId, notAfter
  *   replay          steps: [{result}]
  *   record          steps: [{result, messages}] (stopping at the first failure)
  *   session         steps: [{result, messages, answers}] (a failed step closes the session)
@@ -34,6 +35,7 @@ import { decodeBatchHeader, encodeBatchHeader, openDelivery } from './batch.js';
 import { bytesEqual, fromHex, toHex, utf8, xorNonce } from './bytes.js';
 import { FRAME_PLAINTEXT, GROUP_X25519, GROUP_X25519MLKEM768 } from './constants.js';
 import { verifyCredential } from './credential.js';
+import { verifyToken } from './token.js';
 import { validatePublicKey, verify } from './ed25519.js';
 import { checkAscending, checkExtensions, readExtensions, writeExtensions } from './extensions.js';
 import { ClientHandshake, type ClientConfig, type ServerTrust } from './handshake.js';
@@ -81,6 +83,7 @@ export const VECTOR_AREAS = [
   'x25519mlkem768',
   'ed25519',
   'credential',
+  'token',
   'merkle',
   'replay',
   'record',
@@ -232,6 +235,15 @@ const credential = (g: Json, t: Json): VectorAnswer => {
   });
 };
 
+/** A server's check of an access token (TOK-007); outputs what it records (TOK-009, TOK-011). */
+const token = (g: Json, t: Json): VectorAnswer => {
+  const v = { issuers: (g.issuerKeys as unknown[]).map((k) => validatePublicKey(h(k))), realm: h(g.realm), serverKeyId: h(g.serverKeyId) };
+  return attempt(() => {
+    const r = verifyToken(v, h(t.token), h(g.clientKey), BigInt(g.now));
+    return { subject: toHex(r.subject), device: toHex(r.device), tokenId: toHex(r.tokenId), notAfter: r.notAfter.toString() };
+  });
+};
+
 const merkle = (g: Json, t: Json): VectorAnswer => attempt(() => void verifyInclusion(t.leafIndex, t.leafCount, h(t.leaf), (t.path as unknown[]).map(h), h(g.root)));
 
 /**
@@ -378,6 +390,7 @@ export function handshakeClientConfig(t: Json, trace?: ClientConfig['trace']): C
   return {
     trust,
     identitySeed: c.identitySeed ? h(c.identitySeed) : undefined,
+    token: c.token ? h(c.token) : undefined,
     ticket: c.ticket ? { ticket: h(c.ticket.ticket), psk: h(c.ticket.psk), clientId: h(c.ticket.clientId), expires: BigInt(c.ticket.expires) } : undefined,
     versions: c.versions,
     groups: c.groups,
@@ -440,6 +453,7 @@ const AREAS: Record<string, (g: Json, t: Json) => VectorAnswer> = {
   x25519mlkem768,
   ed25519,
   credential,
+  token,
   merkle,
   replay,
   record,

@@ -107,6 +107,9 @@ func (c *hsCase) configs(r *hsRun) (*handshake.ClientConfig, *handshake.ServerCo
 	if len(c.client.IdentitySeed) > 0 {
 		cc.Identity = ed25519.NewKeyFromSeed(c.client.IdentitySeed)
 	}
+	if len(c.client.Token) > 0 {
+		cc.Token = c.client.Token
+	}
 	for _, e := range c.client.ExtraExtensions {
 		cc.ExtraExtensions = append(cc.ExtraExtensions, wire.Extension{Type: e.Type, Data: e.Data})
 	}
@@ -132,6 +135,11 @@ func (c *hsCase) configs(r *hsRun) (*handshake.ClientConfig, *handshake.ServerCo
 		sc.TicketKeys, sc.Generations = keys, gens
 	}
 	copy(sc.StoreEpoch[:], c.server.StoreEpoch)
+	tv, err := c.server.TokenVerifier()
+	if err != nil {
+		panic(err)
+	}
+	sc.Tokens, sc.RequireToken = tv, c.server.RequireToken
 	return cc, sc
 }
 
@@ -226,7 +234,7 @@ func (c *hsCase) run(area, name string, tampers map[string]tamper) *hsRun {
 // hsMessageNames are the traced messages; other traced names are secrets
 // or frames.
 var hsMessageNames = []string{"ClientHello", "ServerHello", "ServerIdentity", "ServerVerify", "ServerFinished",
-	"ClientIdentity", "ClientVerify", "ClientFinished", "Welcome"}
+	"ClientIdentity", "AccessToken", "ClientVerify", "ClientFinished", "Welcome"}
 
 // randomNames names the reads of each side.
 func (r *hsRun) randomNames() (client, server []vectors.NamedBytes, err error) {
@@ -362,7 +370,8 @@ func transcriptHashes(m map[string]vectors.Hex) map[string][]byte {
 	for _, step := range []struct{ msg, name string }{
 		{"ClientHello", ""}, {"ServerHello", "th_server_hello"}, {"ServerIdentity", "th_server_identity"},
 		{"ServerVerify", "th_server_verify"}, {"ServerFinished", "th_server_finished"},
-		{"ClientIdentity", "th_client_identity"}, {"ClientVerify", "th_client_verify"}, {"ClientFinished", "th_client_finished"},
+		{"ClientIdentity", "th_client_identity"}, {"AccessToken", "th_access_token"}, {"ClientVerify", "th_client_verify"},
+		{"ClientFinished", "th_client_finished"},
 	} {
 		b, ok := m[step.msg]
 		if !ok {
@@ -427,7 +436,11 @@ func checkTranscript(v *vectors.HandshakeTest) error {
 	}
 	before := s["th_server_finished"]
 	if ci, ok := m["ClientIdentity"]; ok {
-		if !ed25519.Verify(ed25519.PublicKey(ci[4:]), labelled(keyschedule.SigClient, s["th_client_identity"]), body("ClientVerify")) {
+		signed := s["th_client_identity"]
+		if _, ok := m["AccessToken"]; ok {
+			signed = s["th_access_token"] // HS-061
+		}
+		if !ed25519.Verify(ed25519.PublicKey(ci[4:]), labelled(keyschedule.SigClient, signed), body("ClientVerify")) {
 			return fmt.Errorf("ClientVerify does not verify")
 		}
 		id := handshake.ClientID(ed25519.PublicKey(ci[4:]))
@@ -473,6 +486,9 @@ func checkTranscript(v *vectors.HandshakeTest) error {
 	cflight := []string{"ClientFinished"}
 	if _, ok := m["ClientIdentity"]; ok {
 		cflight = []string{"ClientIdentity", "ClientVerify", "ClientFinished"}
+		if _, ok := m["AccessToken"]; ok {
+			cflight = []string{"ClientIdentity", "AccessToken", "ClientVerify", "ClientFinished"}
+		}
 	}
 	if err := open(s["c_hs_traffic"], f[3].Frame, cflight...); err != nil {
 		return err
@@ -1118,6 +1134,41 @@ var handshakeArea = areaDef{
 			}), "BadFlight")
 		invalid("client-anonymous-when-key-required", "an anonymous client flight to a server that requires client keys", "HS-032", "server", alert.ClientAuthRequired,
 			x25519Case("client-anonymous-when-key-required", requireKey), nil, "ClientKey")
+		// Access tokens in the client flight (§6.8).
+		tokenIssuer := ed25519.NewKeyFromSeed(randBytes(a.name, "token-issuer", 32))
+		hsToken := func(client []byte, nb, na uint64) []byte {
+			t := tok{version: 1, issuerID: keyID(tokenIssuer.Public().(ed25519.PublicKey)), audType: 2, audience: pinned,
+				subject: []byte("alice"), device: []byte("phone"), clientKey: client, id: randBytes(a.name, fmt.Sprintf("token-id-%d", na), 16), nb: nb, na: na}
+			return t.sign(tokenIssuer, tokenLabel)
+		}
+		clientPub := []byte(ed25519.NewKeyFromSeed(clientKeySeed).Public().(ed25519.PublicKey))
+		withToken := func(raw []byte) opt {
+			return func(c *hsCase) {
+				c.client.Token = raw
+				c.server.TokenIssuers = []vectors.Hex{vectors.Hex(tokenIssuer.Public().(ed25519.PublicKey))}
+			}
+		}
+		requireToken := func(c *hsCase) {
+			c.server.RequireToken = true
+			c.server.TokenIssuers = []vectors.Hex{vectors.Hex(tokenIssuer.Public().(ed25519.PublicKey))}
+		}
+		goodToken := hsToken(clientPub, now-60, now+840)
+		valid("client-key-token", "a key-identified client presents an access token between ClientIdentity and ClientVerify, which signs the transcript through it (HS-060, HS-061); the server requires one", "HS-060",
+			newCase("client-key-token", groups(x), withClientKey, withToken(goodToken), requireToken), "ClientKey", "Token")
+		invalid("token-required-missing", "a key-identified client without a token to a server that requires one", "HS-062", "server", alert.TokenRequired,
+			x25519Case("token-required-missing", withClientKey, requireToken), nil, "Token")
+		invalid("token-required-anonymous", "an anonymous client to a server that requires tokens", "HS-062", "server", alert.TokenRequired,
+			x25519Case("token-required-anonymous", requireToken), nil, "Token")
+		invalid("token-bound-to-other-key", "a valid token for another client key, with a correct ClientVerify by this one", "TOK-006", "server", alert.TokenKeyMismatch,
+			x25519Case("token-bound-to-other-key", withClientKey, withToken(hsToken(ed25519.NewKeyFromSeed(randBytes(a.name, "token-other-client", 32)).Public().(ed25519.PublicKey), now-60, now+840))), nil, "Token", "BoundToOtherKey")
+		invalid("token-expired", "a token that expired 61 s ago", "TOK-004", "server", alert.TokenExpired,
+			x25519Case("token-expired", withClientKey, withToken(hsToken(clientPub, now-900, now-61))), nil, "Token", "TokenExpired")
+		invalid("token-without-client-identity", "an AccessToken in an anonymous flight: [AccessToken, Finished]", "HS-060", "server", alert.UnexpectedMessage,
+			x25519Case("token-without-client-identity", func(c *hsCase) {
+				c.server.TokenIssuers = []vectors.Hex{vectors.Hex(tokenIssuer.Public().(ed25519.PublicKey))}
+			}), clientFlight(func(r *hsRun) []byte {
+				return cat(wire.AppendMessage(nil, wire.TypeAccessToken, goodToken), r.ctrace["ClientFinished"])
+			}), "Token", "BadFlight")
 		invalid("ticket-and-client-identity", "a resuming client sends ClientIdentity too", "HS-005", "server", alert.IllegalParameter,
 			x25519Case("ticket-and-client-identity", withTicket(ticket)), clientFlight(func(r *hsRun) []byte { return keyedFlight(r, ckeyPub, ckey, nil, nil) }), "Resumption", "BadFlight")
 		invalid("ack-in-client-flight", "an Ack before the client Finished: no application data before CONNECTED", "HS-052", "server", alert.UnexpectedMessage,
@@ -1155,13 +1206,14 @@ var handshakeArea = areaDef{
 		client := strict(obj{"versions": uint16s(), "groups": uint16s(), "aeads": uint16s(), "grease": obj{"type": "boolean"},
 			"pinnedKeyId": obj{"type": "string", "pattern": "^([0-9a-f]{64})?$"}, "nextPinnedKeyId": obj{"type": "string", "pattern": "^([0-9a-f]{64})?$"}, "authorityKey": obj{"type": "string", "pattern": "^([0-9a-f]{64})?$"},
 			"realm": str(), "minRevocationNumber": u64(), "identitySeed": obj{"type": "string", "pattern": "^([0-9a-f]{64})?$"},
-			"ticket": ticket, "extraExtensions": arrayOf(ext), "random": arrayOf(named)}, "ticket")
+			"ticket": ticket, "token": hexAny(), "extraExtensions": arrayOf(ext), "random": arrayOf(named)}, "ticket", "token")
 		server := strict(obj{"versions": uint16s(), "groups": uint16s(), "aeads": uint16s(), "keySeed": hexLen(32),
 			"credential": hexAny(), "revocationList": hexAny(),
 			"ticketKeys":        obj{"type": "array", "maxItems": 2, "items": strict(obj{"id": integer(0, 1<<32-1), "key": hexLen(32)})},
 			"ticketRecords":     arrayOf(strict(obj{"clientId": hexLen(32), "latest": u64(), "retry": obj{"type": "boolean"}})),
 			"ticketLifetimeSec": integer(0, 7*86400), "requireClientKey": obj{"type": "boolean"}, "maxPayload": integer(0, 1<<32-1),
-			"idleTimeoutMs": integer(0, 1<<32-1), "storeEpoch": hexLen(16), "nextKey": obj{"type": "string", "pattern": "^([0-9a-f]{64})?$"}, "random": arrayOf(named)})
+			"idleTimeoutMs": integer(0, 1<<32-1), "storeEpoch": hexLen(16), "nextKey": obj{"type": "string", "pattern": "^([0-9a-f]{64})?$"}, "random": arrayOf(named),
+			"tokenIssuers": arrayOf(hexLen(32)), "requireToken": obj{"type": "boolean"}}, "tokenIssuers", "requireToken")
 		frame := strict(obj{"from": enum("client", "server"), "frame": hexAny()})
 		return fileSchema("handshake", "SealFeed v1 handshake vectors",
 			obj{"type": constant("Handshake")}, nil,

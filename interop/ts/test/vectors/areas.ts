@@ -85,6 +85,9 @@ const ed25519 = judgedArea('ed25519');
 
 const credential = judgedArea('credential');
 
+// a server's check of an access token (§6.8, TOK-007); issuing and the check are this package's token.ts
+const token = judgedArea('token');
+
 const merkle: Runner = (f) => {
   const run = each(f, (g, t) => {
     const o = judged('merkle', g, t);
@@ -284,6 +287,7 @@ export const RUNNERS: Record<string, Runner> = {
   x25519mlkem768,
   ed25519,
   credential,
+  token,
   merkle,
   replay,
   record,

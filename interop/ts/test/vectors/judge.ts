@@ -33,6 +33,7 @@ const OUTPUTS: Record<string, (t: Json) => OutputSpec> = {
   },
   ed25519: fixed([]),
   credential: fixed(['serverKey']),
+  token: fixed(['subject', 'device', 'tokenId', 'notAfter']),
   merkle: fixed([]),
   replay: fixed(['steps'], ['steps'], ['result']),
   record: fixed(['steps'], ['steps'], ['result', 'messages']),
