@@ -101,7 +101,7 @@ type Config struct {
 	// HeartbeatInterval and HeartbeatTimeout set liveness (POST-021):
 	// after HeartbeatInterval without a frame from the server the client
 	// sends Heartbeat(1), and it drops the connection if no frame arrives
-	// within HeartbeatTimeout after that. 0: 5 s and 10 s; the interval is
+	// within HeartbeatTimeout after that. 0: 9 s and 6 s; the interval is
 	// at least MinHeartbeatInterval.
 	HeartbeatInterval, HeartbeatTimeout time.Duration
 
@@ -329,11 +329,11 @@ func newClient(cfg Config) (*Client, error) {
 		cfg.Buffer = 256
 	}
 	if cfg.HeartbeatInterval <= 0 {
-		cfg.HeartbeatInterval = 5 * time.Second
+		cfg.HeartbeatInterval = 9 * time.Second
 	}
 	cfg.HeartbeatInterval = max(cfg.HeartbeatInterval, MinHeartbeatInterval)
 	if cfg.HeartbeatTimeout <= 0 {
-		cfg.HeartbeatTimeout = 10 * time.Second
+		cfg.HeartbeatTimeout = 6 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

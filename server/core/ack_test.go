@@ -648,3 +648,39 @@ func (s *failingPending) Pending(ctx context.Context, id [32]byte, after uint64,
 	}
 	return s.ackStore.Pending(ctx, id, after, limit)
 }
+
+// DLV-051: acknowledgements are stored every AckInterval, not every tick:
+// Acks received over many ticks wait for one write, and meanwhile nothing
+// acknowledged is sent again on the connection.
+func TestAcksAreStoredEveryAckInterval(t *testing.T) {
+	st := &ackStore{pendingStore: pendingStore{pending: map[[32]byte][]store.Message{}}}
+	h := newHub(t, st, func(c *Config) {
+		c.Now, c.Tick, c.AckInterval, c.ShutdownFlushTimeout = time.Now, time.Millisecond, time.Hour, time.Minute
+	})
+	cancel, wait := runHub(t, h)
+	c := attach(t, h, 1)
+	st.add(c.id, 1, 2)
+	h.Wake(c.id)
+	waitFor(t, "two messages", func() bool { c.received(t); return len(c.ids) == 2 })
+	c.ack(t, 1)
+	time.Sleep(30 * time.Millisecond) // 30 ticks
+	c.ack(t, 2)
+	st.add(c.id, 3)
+	h.Wake(c.id)
+	waitFor(t, "a third message", func() bool { c.received(t); return len(c.ids) == 3 })
+	time.Sleep(30 * time.Millisecond)
+	st.mu.Lock()
+	calls := st.calls
+	st.mu.Unlock()
+	if calls != 0 {
+		t.Fatalf("%d Store.Ack calls within the first AckInterval, want 0", calls)
+	}
+	if got := c.ids; !slices.Equal(got, []uint64{1, 2, 3}) {
+		t.Fatalf("received %v on the acknowledging connection, want [1 2 3] (nothing sent again)", got)
+	}
+	cancel()
+	wait()
+	if st.calls != 1 || !slices.Equal(st.storedIDs(c.id), []uint64{1, 2}) {
+		t.Fatalf("%d Store.Ack calls storing %v at shutdown, want one storing [1 2]", st.calls, st.storedIDs(c.id))
+	}
+}

@@ -59,6 +59,12 @@ type Config struct {
 	ResyncInterval time.Duration
 	// Workers seal leaves in parallel; 0: GOMAXPROCS.
 	Workers int
+	// AckInterval is how often the acknowledgements received from every
+	// connection are stored, together in one Store.Ack; 0: 10 × Tick
+	// (50 ms at the default tick). A longer interval means fewer store
+	// commits; an acknowledged message stays pending in the store that
+	// much longer (DLV-051).
+	AckInterval time.Duration
 	// AckTimeout bounds one attempt to store acknowledgements; a failed
 	// or timed-out attempt is retried with backoff (DLV-021); 0: 5 s.
 	AckTimeout time.Duration
@@ -144,6 +150,9 @@ func New(cfg Config) (*Hub, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.AckInterval <= 0 {
+		cfg.AckInterval = 10 * cfg.Tick
 	}
 	if cfg.AckTimeout <= 0 {
 		cfg.AckTimeout = 5 * time.Second
@@ -579,7 +588,7 @@ const maxAckBackoff = time.Second
 // closes done.
 func (h *Hub) ackLoop(ctx context.Context, stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
-	t := time.NewTicker(h.cfg.Tick)
+	t := time.NewTicker(h.cfg.AckInterval)
 	defer t.Stop()
 	for {
 		select {

@@ -111,14 +111,14 @@ export interface SealFeedClientOptions extends Omit<ClientConfig, 'trace'> {
   handshakeTimeoutMs?: number;
   /**
    * POST-021: after this long without a frame from the server the client sends Heartbeat(1); 0 or absent:
-   * HeartbeatInterval (5 s). Shorter values are allowed, but Heartbeat(1) is never sent more than once per
+   * HeartbeatInterval (9 s). Shorter values are allowed, but Heartbeat(1) is never sent more than once per
    * MinHeartbeatInterval (1 s), nor while an earlier one is unanswered.
    */
   heartbeatIntervalMs?: number;
   /**
    * POST-021: when no frame arrives within this long after a Heartbeat(1), the connection is dead: the
    * transport is closed without an Alert and `closed` resolves with a `timeout` error (`transportClosed`).
-   * 0 or absent: HeartbeatTimeout (10 s).
+   * 0 or absent: HeartbeatTimeout (6 s).
    */
   heartbeatTimeoutMs?: number;
   /**

@@ -78,9 +78,9 @@ export const LIMITS = {
   ReplayWindow: 1024,
   MaxKeyUpdatesWithoutData: 16,
   /** POST-021: a client's default silence before it sends Heartbeat(1) */
-  HeartbeatIntervalMs: 5_000,
+  HeartbeatIntervalMs: 9_000,
   /** POST-021: a client's default wait for any frame after its Heartbeat(1) */
-  HeartbeatTimeoutMs: 10_000,
+  HeartbeatTimeoutMs: 6_000,
   /** POST-021: the least time between two Heartbeat(1) a client sends */
   MinHeartbeatIntervalMs: 1_000,
   /** POST-022: the reconnect delay after going_away is uniform in [0, GoingAwaySpread] */

@@ -76,6 +76,7 @@ type Store struct {
 	wake       chan struct{}
 	writerDone chan struct{}
 	commits    atomic.Uint64 // commits of the writer, for tests and benchmarks
+	syncMode   string        // the writer connection's synchronous mode; "": unknown (only the writer goroutine uses it)
 
 	// testHookBeforeCommit, set only by this package's tests, runs on the
 	// writer before each commit; an error fails the group.
@@ -166,7 +167,7 @@ func Open(path string, opt Options) (*Store, error) {
 		return nil, err
 	}
 	r.SetMaxOpenConns(4)
-	s := &Store{w: w, r: r, aead: a, opt: opt, stmts: map[stmtKey]*sql.Stmt{},
+	s := &Store{w: w, r: r, aead: a, opt: opt, stmts: map[stmtKey]*sql.Stmt{}, syncMode: opt.Synchronous,
 		maxGroup: maxGroupRequests, wake: make(chan struct{}, 1), writerDone: make(chan struct{})}
 	go s.writeLoop()
 	if err := s.ensureTicketSchema(); err != nil {
@@ -631,7 +632,10 @@ func (s *Store) expire(w *writeTx, now time.Time) ([][32]byte, error) {
 // the writer.
 func (s *Store) Seen(ctx context.Context, keyID, nonce string, expires time.Time) (bool, error) {
 	var seen bool
-	r := &writeReq{apply: func(w *writeTx) error {
+	// lazy (STORE-011): a nonce protects against the replay of a request
+	// that changed something, and that change (a publish) is committed
+	// with an fsync after this returns, which makes the nonce durable too.
+	r := &writeReq{lazy: true, apply: func(w *writeTx) error {
 		res, err := w.exec(recordNonce, keyID, nonce, ms(expires), ms(s.opt.Now()))
 		if err != nil {
 			return err

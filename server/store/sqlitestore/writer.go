@@ -169,11 +169,14 @@ const (
 // writer applies the merged acknowledgements instead. committed, if not
 // nil, runs on the writer after the commit when the request succeeded.
 type writeReq struct {
-	state     atomic.Int32
-	apply     func(w *writeTx) error
-	acks      map[[32]byte][]uint64
-	acked     int
-	rows      int
+	state atomic.Int32
+	apply func(w *writeTx) error
+	acks  map[[32]byte][]uint64
+	acked int
+	rows  int
+	// lazy: the write may commit without an fsync of its own; it becomes
+	// durable with the next commit that has one (STORE-011).
+	lazy      bool
 	committed func()
 	err       error
 	done      chan struct{}
@@ -275,6 +278,14 @@ func (s *Store) commitGroup(group []*writeReq) {
 			}
 		}
 	}
+	lazy := true
+	for _, r := range group {
+		lazy = lazy && r.lazy
+	}
+	if err := s.setSync(lazy); err != nil {
+		fail(err)
+		return
+	}
 	tx, err := s.w.BeginTx(context.Background(), nil)
 	if err != nil {
 		fail(err)
@@ -316,6 +327,27 @@ func (s *Store) commitGroup(group []*writeReq) {
 			r.committed()
 		}
 	}
+}
+
+// setSync sets the writer connection's synchronous mode for the next
+// commit: NORMAL for a group of lazy writes only (no fsync: in WAL mode
+// the frames they append are flushed by the fsync of any later commit
+// under FULL, or before a checkpoint), the configured mode otherwise. A
+// group holding anything else never commits under NORMAL (STORE-011).
+func (s *Store) setSync(lazy bool) error {
+	want := s.opt.Synchronous
+	if lazy {
+		want = "NORMAL"
+	}
+	if s.syncMode == want {
+		return nil
+	}
+	s.syncMode = "" // unknown until the pragma succeeded
+	if _, err := s.w.Exec("PRAGMA synchronous=" + want); err != nil {
+		return err
+	}
+	s.syncMode = want
+	return nil
 }
 
 // inSavepoint runs f inside the savepoint of the requests rs. When f

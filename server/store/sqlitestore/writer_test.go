@@ -522,3 +522,65 @@ func TestAcksOfAGroupAreMerged(t *testing.T) {
 		t.Fatal("the blob outlived its last reference")
 	}
 }
+
+// STORE-011: a group of nonces only commits without an fsync (synchronous
+// NORMAL on the writer's connection); any other write commits under the
+// configured mode, whose fsync also makes the nonces before it durable.
+func TestNoncesCommitWithoutTheirOwnFsync(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(filepath.Join(t.TempDir(), "db"), Options{StorageKey: testKey(7), Synchronous: "FULL"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	mode := func() int { // the mode of the writer's connection, that the last commit used
+		var m int
+		if err := s.w.QueryRow("PRAGMA synchronous").Scan(&m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	const normal, full = 1, 2
+	exp := time.Now().Add(time.Minute)
+	if seen, err := s.Seen(ctx, "k", "n1", exp); err != nil || seen {
+		t.Fatalf("first Seen: %v, %v", seen, err)
+	}
+	if m := mode(); m != normal {
+		t.Fatalf("a nonce alone committed with synchronous=%d, want NORMAL (%d)", m, normal)
+	}
+	if _, _, err := s.Publish(ctx, publishTo(cid(1), 2), nil); err != nil {
+		t.Fatal(err)
+	}
+	if m := mode(); m != full {
+		t.Fatalf("a publish committed with synchronous=%d, want FULL (%d)", m, full)
+	}
+	if seen, err := s.Seen(ctx, "k", "n1", exp); err != nil || !seen {
+		t.Fatalf("second Seen of the same nonce: %v, %v", seen, err)
+	}
+	if _, err := s.Ack(ctx, map[[32]byte][]uint64{cid(1): {1}}); err != nil {
+		t.Fatal(err)
+	}
+	if m := mode(); m != full {
+		t.Fatalf("an ack committed with synchronous=%d, want FULL (%d)", m, full)
+	}
+	// A group that mixes a nonce with a publish commits under FULL.
+	h := holdWriter(s)
+	blocked := h.block(t, s)
+	var wg sync.WaitGroup
+	wg.Go(func() { s.Seen(ctx, "k", "n2", exp) })
+	wg.Go(func() { s.Publish(ctx, publishTo(cid(2), 1), nil) })
+	waitQueued(s, 2)
+	h.verdict <- nil
+	if err := <-blocked; err != nil {
+		t.Fatal(err)
+	}
+	if n := <-h.entered; n != 2 {
+		t.Fatalf("group of %d, want 2", n)
+	}
+	h.active.Store(false)
+	h.verdict <- nil
+	wg.Wait()
+	if m := mode(); m != full {
+		t.Fatalf("a group of a nonce and a publish committed with synchronous=%d, want FULL (%d)", m, full)
+	}
+}
