@@ -5,6 +5,7 @@ import (
 	"math/bits"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -39,6 +40,11 @@ type peer struct {
 	final   []byte //
 	dead    bool   // the socket is closed
 	done    chan struct{}
+
+	// lastRead is when the last frame from the client arrived (Unix
+	// nanoseconds): the pinger leaves a connection alone that spoke
+	// within its interval.
+	lastRead atomic.Int64
 }
 
 func newPeer(ws *websocket.Conn, queue int, writeTimeout time.Duration) *peer {

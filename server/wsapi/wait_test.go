@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 
 	"github.com/sealfeed/sealfeed/internal/wsframe"
 	"github.com/sealfeed/sealfeed/protocol/handshake"
+	"github.com/sealfeed/sealfeed/protocol/session"
 	"github.com/sealfeed/sealfeed/protocol/sig"
 	"github.com/sealfeed/sealfeed/protocol/wire"
 	"github.com/sealfeed/sealfeed/server/core"
@@ -242,4 +244,63 @@ func TestConnectionSlotReleased(t *testing.T) {
 	bad.ReadMessage()
 	bad.Close()
 	again("a failed handshake").Close()
+}
+
+// TestPingerSkipsConnectionsThatSpeak: a connection whose client sent a
+// frame within the ping interval gets no ping; a silent one gets one each
+// interval (and answers with a pong, which keeps it open).
+func TestPingerSkipsConnectionsThatSpeak(t *testing.T) {
+	h, srv, id := newTestHandler(t, Config{IdleTimeout: 600 * time.Millisecond}) // a ping every 200 ms
+	defer func() {
+		srv.CloseClientConnections()
+		srv.Close()
+		h.Wait()
+	}()
+	url := "ws" + strings.TrimPrefix(srv.URL, "http")
+	dial := func() (*websocket.Conn, *session.Session, *atomic.Int32) {
+		ws, err := wsframe.Dial(context.Background(), url, nil, 5*time.Second, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := handshake.NewClient(&handshake.ClientConfig{PinnedKeyID: &id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sess, err := c.Drive(wsframe.Conn{WS: ws})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pings := new(atomic.Int32)
+		ws.SetPingHandler(func(data string) error {
+			pings.Add(1)
+			return ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+		})
+		go func() { // reads the answers to Heartbeats, and handles pings
+			for {
+				if _, _, err := ws.ReadMessage(); err != nil {
+					return
+				}
+			}
+		}()
+		return ws, sess, pings
+	}
+	talker, tsess, talkerPings := dial()
+	defer talker.Close()
+	silent, _, silentPings := dial()
+	defer silent.Close()
+	for end := time.Now().Add(1500 * time.Millisecond); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		f, err := tsess.Heartbeat(false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := talker.WriteMessage(websocket.BinaryMessage, f); err != nil { // pongs: WriteControl, safe beside it
+			t.Fatal(err)
+		}
+	}
+	if n := talkerPings.Load(); n != 0 {
+		t.Errorf("a client that sent a frame every 50 ms got %d pings (interval 200 ms), want 0", n)
+	}
+	if n := silentPings.Load(); n < 3 {
+		t.Errorf("a silent client got %d pings in 1.5 s (interval 200 ms), want at least 3", n)
+	}
 }

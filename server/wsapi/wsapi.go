@@ -426,7 +426,9 @@ func (h *Handler) connected(ws *websocket.Conn, br *bufio.Reader, p *peer, c *co
 			}
 			break
 		}
-		ws.SetReadDeadline(time.Now().Add(h.cfg.IdleTimeout))
+		now := time.Now()
+		p.lastRead.Store(now.UnixNano())
+		ws.SetReadDeadline(now.Add(h.cfg.IdleTimeout))
 		if err := c.Receive(buf); err != nil {
 			break
 		}
@@ -511,8 +513,12 @@ func (h *Handler) handshake(ws *websocket.Conn, ip string) (*session.Session, er
 	}
 }
 
-// pinger pings every registered peer every interval, from one goroutine
-// for all connections.
+// pinger pings, every interval, each registered peer that sent no frame
+// within the last interval, from one goroutine for all connections. A
+// client that speaks (a Heartbeat every HeartbeatInterval, POST-021; Acks)
+// keeps its connection and the paths under it alive by itself, and its
+// frames reset the idle timeout; a ping to it would cost a write and a
+// pong read for nothing.
 func (h *Handler) pinger(interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -522,10 +528,13 @@ func (h *Handler) pinger(interval time.Duration) {
 			return
 		case <-t.C:
 		}
+		quiet := time.Now().Add(-interval).UnixNano()
 		h.mu.Lock()
 		ps := make([]*peer, 0, len(h.peers))
 		for p := range h.peers {
-			ps = append(ps, p)
+			if p.lastRead.Load() < quiet {
+				ps = append(ps, p)
+			}
 		}
 		h.mu.Unlock()
 		for _, p := range ps {
