@@ -149,43 +149,109 @@ http {
 		time.Sleep(20 * time.Millisecond)
 	}
 
+	checkThroughProxy(t, n, proxyAddr, ca, "nginx")
+}
+
+// checkThroughProxy drives a node behind a TLS proxy on proxyAddr, as a
+// guide configures it: a client connects and receives a publish signed for
+// the proxy's address (the proxy keeps Host), and the per-address limit of
+// one connection counts the forwarded address of a client, not the proxy,
+// while a client's own X-Forwarded-For is not believed, and an untrusted
+// peer's header is ignored by the node.
+func checkThroughProxy(t *testing.T, n *opsNode, proxyAddr string, ca *testpki.CA, name string) {
+	t.Helper()
 	tlsConfig := &tls.Config{RootCAs: ca.Pool()}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	idKey, _ := keyfile.Generate()
 	c, err := client.Dial(ctx, client.Config{URL: "wss://" + proxyAddr + "/v1/ws", PinnedKeyID: &n.pin, Identity: idKey, TLSConfig: tlsConfig})
 	if err != nil {
-		t.Fatalf("client through nginx: %v", err)
+		t.Fatalf("client through %s: %v", name, err)
 	}
 	defer c.Close()
 	p := publisher.New("https://"+proxyAddr, n.pubKey)
 	p.HTTP = &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConfig}, Timeout: 10 * time.Second}
 	to := handshake.ClientID(idKey.Public().(ed25519.PublicKey))
-	if _, err := p.Publish(ctx, publisher.Message{To: [][32]byte{to}, Payload: []byte("through nginx")}, ""); err != nil {
-		t.Fatalf("publish through nginx: %v", err)
+	if _, err := p.Publish(ctx, publisher.Message{To: [][32]byte{to}, Payload: []byte("through " + name)}, ""); err != nil {
+		t.Fatalf("publish through %s: %v", name, err)
 	}
 	select {
 	case m := <-c.Messages():
-		if string(m.Payload) != "through nginx" {
+		if string(m.Payload) != "through "+name {
 			t.Fatalf("got %q", m.Payload)
 		}
 	case <-ctx.Done():
-		t.Fatal("no message through nginx")
+		t.Fatal("no message through " + name)
 	}
 
 	wss := "wss://" + proxyAddr + "/v1/ws"
 	if got := dialFromAddr(t, wss, "127.0.0.2", tlsConfig, nil); got != http.StatusSwitchingProtocols {
-		t.Fatalf("first connection from 127.0.0.2 through nginx: %d", got)
+		t.Fatalf("first connection from 127.0.0.2 through %s: %d", name, got)
 	}
 	if got := dialFromAddr(t, wss, "127.0.0.2", tlsConfig, nil); got != http.StatusTooManyRequests {
-		t.Fatalf("second connection from 127.0.0.2 through nginx: %d, want 429 (counted under the forwarded address)", got)
+		t.Fatalf("second connection from 127.0.0.2 through %s: %d, want 429 (counted under the forwarded address)", name, got)
 	}
 	spoof := http.Header{"X-Forwarded-For": {"127.0.0.2"}}
 	if got := dialFromAddr(t, wss, "127.0.0.3", tlsConfig, spoof); got != http.StatusSwitchingProtocols {
-		t.Fatalf("127.0.0.3 claiming to be 127.0.0.2: %d, want 101 (the client's own header ignored)", got)
+		t.Fatalf("127.0.0.3 claiming to be 127.0.0.2 through %s: %d, want 101 (the client's own header not believed)", name, got)
 	}
 	direct := http.Header{"X-Forwarded-For": {"198.51.100.7"}}
 	if got := dialFromAddr(t, "ws://"+n.addr+"/v1/ws", "127.0.0.2", nil, direct); got != http.StatusTooManyRequests {
 		t.Fatalf("127.0.0.2 straight to the node with X-Forwarded-For: %d, want 429 (an untrusted peer's header ignored)", got)
 	}
+}
+
+// TestCaddyGuideConfig runs docs/proxies.md's Caddyfile in front of a node,
+// with the test's certificate instead of Caddy's own (no ACME here): the
+// same checks as nginx's.
+func TestCaddyGuideConfig(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs caddy and a server process")
+	}
+	caddy, err := exec.LookPath("caddy")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("caddy is not installed; CI runs this test (./scripts/test installs caddy)")
+		}
+		t.Skip("caddy is not installed (Debian: apt-get install caddy)")
+	}
+	n := newOpsNode(t)
+	proxyAddr := freeAddr(t)
+	n.proc = startServe(t, n.addr, "-data", n.data(), "-publisher", n.pubFile, "-log-level", "warn",
+		"-trusted-proxies", "127.0.0.1", "-max-conns-per-ip", "1", "-authority", proxyAddr)
+	n.loadPin(t)
+
+	dir := t.TempDir()
+	ca := testpki.NewCA(t, "caddy test CA")
+	certPath, keyPath, _ := ca.WriteLeaf(t, dir, "proxy")
+	conf := guideBlock(t, "proxies.md", "caddy")
+	conf = replaceOnce(t, conf, "push.example.com {", "https://"+proxyAddr+" {\n    tls "+certPath+" "+keyPath)
+	conf = replaceOnce(t, conf, "reverse_proxy 127.0.0.1:8080 {", "reverse_proxy "+n.addr+" {")
+	// The test's own global options: no admin endpoint, no redirect
+	// listener on :80, state under the test's directory.
+	conf = "{\n    admin off\n    auto_https disable_redirects\n    storage file_system " + filepath.Join(dir, "state") + "\n}\n" + conf
+	cfgPath := filepath.Join(dir, "Caddyfile")
+	if err := os.WriteFile(cfgPath, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(caddy, "run", "--config", cfgPath, "--adapter", "caddyfile")
+	cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		c, err := net.Dial("tcp", proxyAddr)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("caddy did not start: %v\n%s", err, out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	checkThroughProxy(t, n, proxyAddr, ca, "caddy")
 }
