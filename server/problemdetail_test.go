@@ -20,7 +20,8 @@ import (
 // repeats no key, signature, digest or body; a malformed-json problem names
 // the field.
 //
-// API-080 (bad-signature names the covered components and the derived
+// API-083 (malformed-signature and incomplete-signature say which part
+// is at fault), API-080 (bad-signature names the covered components and the derived
 // values the server built its base from), API-081 (stale-request gives
 // created, the server's clock and the window), API-082 (malformed-json
 // names an unknown field, cut to 64 bytes, or the field of a wrong type),
@@ -92,6 +93,28 @@ func TestProblemDetailsNameWhatTheServerUsed(t *testing.T) {
 			t.Fatalf("%d %s", st, raw)
 		}
 	})
+	for _, c := range []struct {
+		name, input, want, rule string
+		status                  int
+	}{
+		{"unparsable Signature-Input", `sealfeed=(((`, "Signature-Input: ", "API-010", 400},
+		{"short nonce", `sealfeed=("@method" "@authority" "@path" "@query" "content-digest");created=%d;nonce="short";keyid="k"`, "nonce must be 16 to 128 characters", "API-010", 400},
+		{"no keyid", `sealfeed=("@method" "@authority" "@path" "@query" "content-digest");created=%d;nonce="0123456789abcdef"`, "created, nonce and keyid are required", "API-011", 401},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			input := c.input
+			if strings.Contains(input, "%d") {
+				input = fmt.Sprintf(input, time.Now().Unix())
+			}
+			st, p, raw := send("/v1/messages", body, func(r *http.Request) {
+				signed(key, time.Now())(r)
+				r.Header.Set("Signature-Input", input)
+			})
+			if st != c.status || p.Rule != c.rule || !strings.Contains(p.Detail, c.want) {
+				t.Fatalf("%d %s, want %d %s with %q", st, raw, c.status, c.rule, c.want)
+			}
+		})
+	}
 	t.Run("stale", func(t *testing.T) {
 		created := time.Now().Add(-10 * time.Minute)
 		st, p, raw := send("/v1/messages", body, signed(key, created))

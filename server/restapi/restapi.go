@@ -255,7 +255,7 @@ func authProblem(w http.ResponseWriter, err error) {
 	case errors.Is(err, httpsig.ErrMissingSignature):
 		writeProblem(w, 401, "unsigned", "Request is not signed", "API-010", "")
 	case errors.Is(err, httpsig.ErrMalformed):
-		writeProblem(w, 400, "malformed-signature", "Malformed signature fields", "API-010", "")
+		writeProblem(w, 400, "malformed-signature", "Malformed signature fields", "API-010", reason(err, httpsig.ErrMalformed))
 	case errors.Is(err, httpsig.ErrMissingComponent):
 		var ce *httpsig.ComponentError
 		switch {
@@ -266,7 +266,8 @@ func authProblem(w http.ResponseWriter, err error) {
 			writeProblem(w, 401, "incomplete-signature", "Signature does not cover every required component and parameter", "API-011",
 				fmt.Sprintf("the signature must cover %q", ce.Component))
 		default:
-			writeProblem(w, 401, "incomplete-signature", "Signature does not cover every required component and parameter", "API-011", "")
+			writeProblem(w, 401, "incomplete-signature", "Signature does not cover every required component and parameter", "API-011",
+				reason(err, httpsig.ErrMissingComponent))
 		}
 	case errors.Is(err, httpsig.ErrWrongAuthority):
 		var ae *httpsig.AuthorityError
@@ -298,6 +299,23 @@ func authProblem(w http.ResponseWriter, err error) {
 	default:
 		unavailable(w, "Cannot check the request now")
 	}
+}
+
+// maxReason bounds the part of a verification error a problem repeats.
+const maxReason = 200
+
+// reason is what err adds to its sentinel, e.g. "Signature-Input: invalid
+// inner list format" (API-083): the part of the fields at fault and the
+// structured-field parser's complaint, never a field's value.
+func reason(err, sentinel error) string {
+	r, ok := strings.CutPrefix(err.Error(), sentinel.Error()+": ")
+	if !ok {
+		return ""
+	}
+	if len(r) > maxReason {
+		r = strings.ToValidUTF8(r[:maxReason], "") + "…"
+	}
+	return r
 }
 
 type handler func(w http.ResponseWriter, r *http.Request, publisher string, body []byte)
