@@ -5,8 +5,10 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/hex"
+	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -322,5 +324,71 @@ func TestPublishingGuideSnippets(t *testing.T) {
 			}
 			s.receive(t, "Your order has shipped")
 		})
+	}
+}
+
+// TestSignStatusQuery: the fields `sealfeed sign -method GET` prints, sent
+// as they are, authorize a status query (an empty body), once: the same
+// fields again are a replay (API-016).
+func TestSignStatusQuery(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a server process")
+	}
+	s := newPublishingServer(t)
+	var out bytes.Buffer
+	if err := publishCommand([]string{"-server", s.base(), "-key", s.keyFile, "-to", hex.EncodeToString(s.to[:]), "-text", "status me"}, nil, &out, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	var answer struct{ Messages []struct{ ID string } }
+	if err := json.Unmarshal(out.Bytes(), &answer); err != nil || len(answer.Messages) != 1 {
+		t.Fatalf("publish printed %s (%v)", out.String(), err)
+	}
+	url := s.base() + "/v1/messages/" + answer.Messages[0].ID
+	out.Reset()
+	if err := signCommand([]string{"-key", s.keyFile, "-method", "GET", "-url", url}, nil, &out, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	get := func() (int, string) {
+		r, _ := http.NewRequest("GET", url, nil)
+		for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+			name, value, _ := strings.Cut(line, ": ")
+			r.Header.Set(name, value)
+		}
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if st, b := get(); st != 200 || !strings.Contains(b, answer.Messages[0].ID) {
+		t.Fatalf("status with sign's fields: %d %s", st, b)
+	}
+	if st, b := get(); st != 409 {
+		t.Fatalf("the same fields again: %d %s, want 409", st, b)
+	}
+}
+
+// TestSignRefuses: sign's argument checks.
+func TestSignRefuses(t *testing.T) {
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "k")
+	pem, _ := keyfile.MarshalPrivate(exampleKey(t))
+	os.WriteFile(keyFile, pem, 0o600)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-url", exampleURL}, "-key and -url are required"},
+		{[]string{"-key", keyFile}, "-key and -url are required"},
+		{[]string{"-key", keyFile, "-url", "push.example.com/v1/messages"}, "want an absolute"},
+		{[]string{"-key", keyFile, "-url", exampleURL, "-nonce", "short"}, "-nonce: want 16 to 128"},
+		{[]string{"-key", keyFile, "-url", exampleURL, "extra"}, "unexpected argument"},
+	} {
+		err := signCommand(c.args, nil, &bytes.Buffer{}, &bytes.Buffer{})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("sign %q: %v, want %q", c.args, err, c.want)
+		}
 	}
 }
