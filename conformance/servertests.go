@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -255,10 +256,20 @@ func connectedTest(id string, reqs []string, code alert.Code, send func(ws *webs
 // rest sends one request signed (or not) by sign and wants status and
 // problem type.
 func restTest(id string, reqs []string, status int, problem string, build func(r *serverRun) (*http.Request, error)) *serverTest {
+	return restDetailTest(id, reqs, status, problem, nil, build)
+}
+
+// restDetailTest is restTest whose problem's detail must also contain each
+// string details returns for the request sent (API-080 … API-083).
+func restDetailTest(id string, reqs []string, status int, problem string, details func(req *http.Request) []string, build func(r *serverRun) (*http.Request, error)) *serverTest {
 	return &serverTest{id: "server/rest/" + id, reqs: reqs, run: func(ctx context.Context, r *serverRun) error {
 		req, err := build(r)
 		if err != nil {
 			return err
+		}
+		var want []string
+		if details != nil {
+			want = details(req)
 		}
 		resp, err := http.DefaultClient.Do(req.WithContext(ctx))
 		if err != nil {
@@ -275,6 +286,13 @@ func restTest(id string, reqs []string, status int, problem string, build func(r
 			}
 			if !bytes.Contains(b, []byte(`/problems/`+problem+`"`)) {
 				return fmt.Errorf("problem %s, want %s", b, problem)
+			}
+		}
+		var p struct{ Detail string }
+		json.Unmarshal(b, &p)
+		for _, w := range want {
+			if !strings.Contains(p.Detail, w) {
+				return fmt.Errorf("problem %s: its detail does not name %q", b, w)
 			}
 		}
 		return nil
@@ -403,6 +421,27 @@ func ServerTests() []*serverTest {
 		restTest("bad-signature", []string{"API-015"}, 401, "bad-signature", func(r *serverRun) (*http.Request, error) {
 			return r.signed("POST", "/v1/messages", body(r), r.pub.KeyID, other, time.Now())
 		}),
+		restDetailTest("bad-signature-names-the-base", []string{"API-080"}, 401, "bad-signature", func(req *http.Request) []string {
+			return []string{`"content-digest"`, strings.ToLower(req.URL.Host), "/v1/messages", "POST"}
+		}, func(r *serverRun) (*http.Request, error) {
+			return r.signed("POST", "/v1/messages", body(r), r.pub.KeyID, other, time.Now())
+		}),
+		restDetailTest("stale-names-the-window", []string{"API-081"}, 401, "stale-request", func(req *http.Request) []string {
+			_, created, _ := strings.Cut(req.Header.Get("Signature-Input"), ";created=")
+			created, _, _ = strings.Cut(created, ";")
+			return []string{created, "300"}
+		}, func(r *serverRun) (*http.Request, error) {
+			return r.signed("POST", "/v1/messages", body(r), r.pub.KeyID, r.t.Publisher, time.Now().Add(-time.Hour))
+		}),
+		restDetailTest("malformed-signature-names-the-part", []string{"API-083"}, 400, "malformed-signature", func(*http.Request) []string {
+			return []string{"Signature-Input"}
+		}, func(r *serverRun) (*http.Request, error) {
+			req, err := good(r, "POST", "/v1/messages", body(r))
+			if err == nil {
+				req.Header.Set("Signature-Input", "sealfeed=(((")
+			}
+			return req, err
+		}),
 		restTest("unsigned-idempotency-key", []string{"API-038"}, 401, "incomplete-signature", func(r *serverRun) (*http.Request, error) {
 			req, err := good(r, "POST", "/v1/messages", body(r))
 			if err == nil {
@@ -418,7 +457,9 @@ func ServerTests() []*serverTest {
 		restTest("malformed-json", []string{"API-021"}, 400, "malformed-json", func(r *serverRun) (*http.Request, error) {
 			return good(r, "POST", "/v1/messages", []byte(`{"to":`))
 		}),
-		restTest("unknown-field", []string{"API-021"}, 400, "malformed-json", func(r *serverRun) (*http.Request, error) {
+		restDetailTest("unknown-field", []string{"API-021", "API-082"}, 400, "malformed-json", func(*http.Request) []string {
+			return []string{"priority"}
+		}, func(r *serverRun) (*http.Request, error) {
 			return good(r, "POST", "/v1/messages", []byte(`{"to":[],"text":"x","priority":1}`))
 		}),
 		restTest("invalid-client-id", []string{"API-022"}, 422, "invalid-message", func(r *serverRun) (*http.Request, error) {

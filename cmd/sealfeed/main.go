@@ -17,6 +17,7 @@ commands:
   serve   run a server node on the embedded store (creates its key on first
           start and prints the fingerprint clients pin)
   publish sign and send a message (or a status / presence query) as a publisher
+  sign    print the header fields that sign a publisher request, for curl
   listen  connect as a client and print verified, decrypted messages
   loadtest
           many clients and publishers against a server on loopback: memory per
@@ -55,6 +56,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = serveCommand(args[1:], stdout, stderr)
 	case "publish":
 		err = publishCommand(args[1:], os.Stdin, stdout, stderr)
+	case "sign":
+		err = signCommand(args[1:], os.Stdin, stdout, stderr)
 	case "listen":
 		err = listenCommand(args[1:], stdout, stderr)
 	case "loadtest":

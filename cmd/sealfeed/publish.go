@@ -34,8 +34,28 @@ func publishCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) er
 	fs.StringVar(&presence, "presence", "", "print the presence of this client ID instead of publishing")
 	fs.DurationVar(&timeout, "timeout", 30*time.Second, "overall time limit")
 	fs.StringVar(&config, "config", "", "JSON config file keyed by flag name")
-	if err := parseFlags(fs, args, &config); err != nil {
+	// A lone "-" asks for the payload from standard input; flags may come
+	// before and after it. The flag package stops at it, so parse on.
+	fromStdin := false
+	rest := args
+	for {
+		if err := fs.Parse(rest); err != nil {
+			return err
+		}
+		if fs.NArg() == 0 || fs.Arg(0) != "-" {
+			break
+		}
+		fromStdin = true
+		rest = fs.Args()[1:]
+	}
+	if err := parseFlags(fs, fs.Args(), &config); err != nil {
 		return err
+	}
+	if fromStdin {
+		if file != "" && file != "-" || text != "" {
+			return errors.New("use one of -text, -file and -")
+		}
+		file = "-"
 	}
 	if key == "" {
 		return errors.New("-key is required")

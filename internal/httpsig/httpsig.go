@@ -59,6 +59,56 @@ func (e *AuthorityError) Error() string {
 // Is reports whether target is ErrWrongAuthority.
 func (e *AuthorityError) Is(target error) bool { return target == ErrWrongAuthority }
 
+// SignatureError is a signature that does not verify over the base the
+// server built (API-015). It matches ErrBadSignature and says what the
+// base was built from (API-080): the covered components in order and the
+// values of the derived ones, which are the request's own method and
+// target. It holds no field value, key, signature or body.
+type SignatureError struct {
+	Covered []string // component identifiers, in the signature's order
+	Derived []string // "@name" = value, for each covered derived component
+}
+
+func (e *SignatureError) Error() string {
+	return "httpsig: signature does not verify over a base built from " + e.Detail()
+}
+
+// Detail describes the base for a problem's detail (API-080).
+func (e *SignatureError) Detail() string {
+	q := make([]string, len(e.Covered))
+	for i, c := range e.Covered {
+		q[i] = strconv.Quote(c)
+	}
+	return fmt.Sprintf("covered (%s) with %s", strings.Join(q, " "), strings.Join(e.Derived, ", "))
+}
+
+// Is reports whether target is ErrBadSignature.
+func (e *SignatureError) Is(target error) bool { return target == ErrBadSignature }
+
+// StaleError is a request whose created is outside the clock-skew window,
+// or whose expires has passed (API-013). It matches ErrStale and gives the
+// values the server compared (API-081).
+type StaleError struct {
+	Created int64 // the signature's created, Unix seconds
+	Expires int64 // its expires; 0 when absent or not the cause
+	Now     int64 // the server's clock, Unix seconds
+	Skew    time.Duration
+}
+
+func (e *StaleError) Error() string { return "httpsig: " + e.Detail() }
+
+// Detail describes the comparison for a problem's detail (API-081).
+func (e *StaleError) Detail() string {
+	if e.Expires != 0 {
+		return fmt.Sprintf("expires %d has passed: the server's clock reads %d", e.Expires, e.Now)
+	}
+	return fmt.Sprintf("created %d is %+d s from the server's clock (%d); the window is ±%d s",
+		e.Created, e.Created-e.Now, e.Now, int64(e.Skew/time.Second))
+}
+
+// Is reports whether target is ErrStale.
+func (e *StaleError) Is(target error) bool { return target == ErrStale }
+
 // Nonce length bounds (API-003).
 const (
 	MinNonceLen = 16
@@ -340,10 +390,10 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (string, error) {
 	}
 	at := time.Unix(created, 0)
 	if at.Before(now.Add(-skew)) || at.After(now.Add(skew)) {
-		return "", ErrStale
+		return "", &StaleError{Created: created, Now: now.Unix(), Skew: skew}
 	}
 	if expires, ok := paramInt(il.Params, "expires"); ok && time.Unix(expires, 0).Before(now) {
-		return "", ErrStale
+		return "", &StaleError{Created: created, Expires: expires, Now: now.Unix(), Skew: skew}
 	}
 	if covered["content-digest"] {
 		if err := CheckContentDigest(r.Header.Values("Content-Digest"), body); err != nil {
@@ -355,7 +405,7 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (string, error) {
 		return "", err
 	}
 	if !ed25519.Verify(pub, base, sig) {
-		return "", ErrBadSignature
+		return "", signatureError(r, il)
 	}
 	seen, err := v.Nonces.Seen(r.Context(), keyID, nonce, at.Add(2*skew))
 	if err != nil {
@@ -365,6 +415,21 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (string, error) {
 		return "", ErrReplay
 	}
 	return keyID, nil
+}
+
+// signatureError describes the base of a signature that did not verify
+// (API-080). SignatureBase already accepted every component of il.
+func signatureError(r *http.Request, il httpsfv.InnerList) *SignatureError {
+	e := &SignatureError{}
+	for _, it := range il.Items {
+		name := it.Value.(string)
+		e.Covered = append(e.Covered, name)
+		if strings.HasPrefix(name, "@") {
+			v, _ := componentValue(r, name)
+			e.Derived = append(e.Derived, fmt.Sprintf("%s %q", name, v))
+		}
+	}
+	return e
 }
 
 // authorityOK reports whether the request's @authority, the value the

@@ -262,3 +262,50 @@ func TestAuthorityMustBeTheServers(t *testing.T) {
 		t.Fatalf("no authorities configured: %v", err)
 	}
 }
+
+// API-080, API-081: a signature that does not verify says what the base
+// was built from (covered components, the derived values), and a stale one
+// the values compared; neither repeats a field value, the digest or the
+// signature.
+func TestRejectionsSayWhatWasCompared(t *testing.T) {
+	v := verifier()
+	body := `{}`
+	r := httptest.NewRequest("POST", "https://push.example/v1/messages?x=1", strings.NewReader(body))
+	r.Header.Set("Idempotency-Key", "idem-value-not-repeated")
+	if err := Sign(r, []byte(body), "publisher-1", privKey, now, "0123456789abcdef-d1"); err != nil {
+		t.Fatal(err)
+	}
+	r.URL.Path = "/v1/other"
+	_, err := v.Verify(r, []byte(body))
+	var se *SignatureError
+	if !errors.As(err, &se) || !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("got %v, want a SignatureError", err)
+	}
+	want := `covered ("@method" "@authority" "@path" "@query" "content-digest" "idempotency-key") with ` +
+		`@method "POST", @authority "push.example", @path "/v1/other", @query "?x=1"`
+	if se.Detail() != want {
+		t.Fatalf("detail %q\nwant   %q", se.Detail(), want)
+	}
+	sigValue := strings.Trim(strings.TrimPrefix(r.Header.Get("Signature"), "sealfeed="), ":")
+	for _, secret := range []string{"idem-value-not-repeated", sigValue[:16], ContentDigest([]byte(body))[9:25]} {
+		if strings.Contains(err.Error(), secret) {
+			t.Fatalf("error repeats %q: %v", secret, err)
+		}
+	}
+
+	_, err = v.Verify(signed(t, body, now.Add(-400*time.Second), "d2"), []byte(body))
+	var st *StaleError
+	if !errors.As(err, &st) || !errors.Is(err, ErrStale) {
+		t.Fatalf("got %v, want a StaleError", err)
+	}
+	if want := "created 1799999600 is -400 s from the server's clock (1800000000); the window is ±300 s"; st.Detail() != want {
+		t.Fatalf("detail %q\nwant   %q", st.Detail(), want)
+	}
+
+	r = signed(t, body, now, "d3")
+	r.Header.Set("Signature-Input", r.Header.Get("Signature-Input")+";expires=1799999999")
+	_, err = v.Verify(r, []byte(body))
+	if !errors.As(err, &st) || st.Detail() != "expires 1799999999 has passed: the server's clock reads 1800000000" {
+		t.Fatalf("expired: %v", err)
+	}
+}

@@ -255,7 +255,7 @@ func authProblem(w http.ResponseWriter, err error) {
 	case errors.Is(err, httpsig.ErrMissingSignature):
 		writeProblem(w, 401, "unsigned", "Request is not signed", "API-010", "")
 	case errors.Is(err, httpsig.ErrMalformed):
-		writeProblem(w, 400, "malformed-signature", "Malformed signature fields", "API-010", "")
+		writeProblem(w, 400, "malformed-signature", "Malformed signature fields", "API-010", reason(err, httpsig.ErrMalformed))
 	case errors.Is(err, httpsig.ErrMissingComponent):
 		var ce *httpsig.ComponentError
 		switch {
@@ -266,7 +266,8 @@ func authProblem(w http.ResponseWriter, err error) {
 			writeProblem(w, 401, "incomplete-signature", "Signature does not cover every required component and parameter", "API-011",
 				fmt.Sprintf("the signature must cover %q", ce.Component))
 		default:
-			writeProblem(w, 401, "incomplete-signature", "Signature does not cover every required component and parameter", "API-011", "")
+			writeProblem(w, 401, "incomplete-signature", "Signature does not cover every required component and parameter", "API-011",
+				reason(err, httpsig.ErrMissingComponent))
 		}
 	case errors.Is(err, httpsig.ErrWrongAuthority):
 		var ae *httpsig.AuthorityError
@@ -278,16 +279,43 @@ func authProblem(w http.ResponseWriter, err error) {
 	case errors.Is(err, httpsig.ErrUnknownKey):
 		writeProblem(w, 401, "unknown-key", "Unknown publisher key", "API-012", "")
 	case errors.Is(err, httpsig.ErrStale):
-		writeProblem(w, 401, "stale-request", "Request outside the clock-skew window", "API-013", "")
+		var se *httpsig.StaleError
+		detail := ""
+		if errors.As(err, &se) {
+			detail = se.Detail() // API-081
+		}
+		writeProblem(w, 401, "stale-request", "Request outside the clock-skew window", "API-013", detail)
 	case errors.Is(err, httpsig.ErrBadDigest):
 		writeProblem(w, 400, "bad-digest", "Content-Digest does not match the body", "API-014", "")
 	case errors.Is(err, httpsig.ErrBadSignature):
-		writeProblem(w, 401, "bad-signature", "Signature does not verify", "API-015", "")
+		var se *httpsig.SignatureError
+		detail := ""
+		if errors.As(err, &se) {
+			detail = "the server's signature base: " + se.Detail() // API-080
+		}
+		writeProblem(w, 401, "bad-signature", "Signature does not verify", "API-015", detail)
 	case errors.Is(err, httpsig.ErrReplay):
 		writeProblem(w, 409, "replayed-request", "Nonce already used", "API-016", "")
 	default:
 		unavailable(w, "Cannot check the request now")
 	}
+}
+
+// maxReason bounds the part of a verification error a problem repeats.
+const maxReason = 200
+
+// reason is what err adds to its sentinel, e.g. "Signature-Input: invalid
+// inner list format" (API-083): the part of the fields at fault and the
+// structured-field parser's complaint, never a field's value.
+func reason(err, sentinel error) string {
+	r, ok := strings.CutPrefix(err.Error(), sentinel.Error()+": ")
+	if !ok {
+		return ""
+	}
+	if len(r) > maxReason {
+		r = strings.ToValidUTF8(r[:maxReason], "") + "…"
+	}
+	return r
 }
 
 type handler func(w http.ResponseWriter, r *http.Request, publisher string, body []byte)
@@ -376,8 +404,8 @@ func decodeStrict(body []byte, v any) error {
 			return fmt.Errorf("JSON syntax error at byte %d", se.Offset)
 		case errors.As(err, &te):
 			return fmt.Errorf("wrong JSON type for field %q", te.Field)
-		case strings.HasPrefix(err.Error(), "json: unknown field"):
-			return errors.New("unknown field (the schema is in spec/api/openapi.yaml)")
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			return fmt.Errorf("unknown field %s (the schema is in spec/api/openapi.yaml)", unknownFieldName(err.Error()))
 		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 			return errors.New("body is empty or truncated")
 		}
@@ -388,6 +416,23 @@ func decodeStrict(body []byte, v any) error {
 		return errors.New("data after the JSON value")
 	}
 	return nil
+}
+
+// maxFieldNameInDetail bounds the unknown field name a problem repeats.
+const maxFieldNameInDetail = 64
+
+// unknownFieldName returns the quoted name in encoding/json's "json: unknown
+// field" error, cut to maxFieldNameInDetail bytes (API-082): a name, not the
+// body's values.
+func unknownFieldName(msg string) string {
+	name, err := strconv.Unquote(strings.TrimPrefix(msg, "json: unknown field "))
+	if err != nil {
+		return "(unnamed)"
+	}
+	if len(name) > maxFieldNameInDetail {
+		name = strings.ToValidUTF8(name[:maxFieldNameInDetail], "") + "…"
+	}
+	return strconv.Quote(name)
 }
 
 // ParseClientID decodes a client ID given as 64 hex digits.
