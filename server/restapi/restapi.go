@@ -83,11 +83,12 @@ type Config struct {
 	// Metrics writes Prometheus text exposition lines.
 	Metrics func(w io.Writer)
 	Logger  *slog.Logger
+	Now     func() time.Time
+
 	// ClientIP resolves a request's client address for the audit line
 	// (OPS-052), as the per-address limits do (OPS-011); nil: the peer's
 	// address.
 	ClientIP func(*http.Request) string
-	Now      func() time.Time
 }
 
 // API is the HTTP handler of the REST endpoints.
