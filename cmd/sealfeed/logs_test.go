@@ -59,7 +59,7 @@ func TestServeJSONLogs(t *testing.T) {
 		t.Skip("runs a server process")
 	}
 	n := newOpsNode(t)
-	p := startServe(t, n.addr, "-data", n.data(), "-publisher", n.pubFile, "-log-format", "json")
+	p := startServe(t, n.addr, "-data", n.data(), "-publisher", n.pubFile, "-log-format", "json", "-trusted-proxies", "127.0.0.1")
 	n.loadPin(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -77,6 +77,7 @@ func TestServeJSONLogs(t *testing.T) {
 	}
 	req, _ := http.NewRequest("POST", p.base+"/v1/messages", strings.NewReader(`{}`))
 	req.Header.Set(restapi.HeaderRequestID, "op-trace-7")
+	req.Header.Set("X-Forwarded-For", "198.51.100.7") // from a trusted proxy: the client address (OPS-011)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -131,7 +132,7 @@ func TestServeJSONLogs(t *testing.T) {
 	want := []map[string]any{
 		{"outcome": "accepted", "keyid": sig.Fingerprint(n.pubKey.Public().(ed25519.PublicKey)), "remote": "127.0.0.1", "messages": 1.0, "status": 202.0},
 		{"outcome": "refused", "keyid": "", "remote": "127.0.0.1", "status": 401.0, "problem": "unknown-key", "request_id": pr.RequestID},
-		{"outcome": "refused", "keyid": "", "status": 401.0, "problem": "unsigned", "request_id": "op-trace-7"},
+		{"outcome": "refused", "keyid": "", "remote": "198.51.100.7", "status": 401.0, "problem": "unsigned", "request_id": "op-trace-7"},
 	}
 	for i, w := range want {
 		for k, v := range w {
@@ -188,5 +189,20 @@ func TestEnumsLogByName(t *testing.T) {
 	}
 	if rec["alert"] != alert.BadProof.String() || rec["state"] != "expired" {
 		t.Errorf("logged alert %v, state %v; want names", rec["alert"], rec["state"])
+	}
+}
+
+// TestServeJSONFatalError: under -log-format json the error that ends
+// serve is a record too, and main does not print it again as plain text
+// (OPS-050).
+func TestServeJSONFatalError(t *testing.T) {
+	var stdout, stderr strings.Builder
+	code := run([]string{"serve", "-data", t.TempDir(), "-log-format", "json", "-aeads", "rot13"}, &stdout, &stderr)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	recs := records(t, stdout.String()+stderr.String())
+	if rs := find(recs, "serve failed"); len(rs) != 1 || !strings.Contains(rs[0]["err"].(string), "-aeads") {
+		t.Errorf("want one serve failed record naming -aeads:\n%s%s", stdout.String(), stderr.String())
 	}
 }
