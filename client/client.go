@@ -499,6 +499,7 @@ func (c *Client) run(ctx context.Context, cn *conn) {
 	defer close(c.msgs)
 	defer close(c.events)
 	attempt := 0
+	var reason any // why the client reconnects: an error or a going_away
 	for {
 		away := false
 		if cn != nil {
@@ -512,13 +513,12 @@ func (c *Client) run(ctx context.Context, cn *conn) {
 				attempt = 0
 			}
 			away = GoingAway(err)
+			reason = err
 			if away {
 				// POST-022: not a failure; the next endpoint after a random
 				// delay within GoingAwaySpread, then the usual backoff.
-				c.log.Info("server going away: reconnecting elsewhere")
+				reason = "server going away: reconnecting elsewhere"
 				attempt = 0
-			} else {
-				c.log.Info("connection ended", "err", err)
 			}
 			c.event(Event{Err: err, GoingAway: away})
 		}
@@ -530,6 +530,8 @@ func (c *Client) run(ctx context.Context, cn *conn) {
 		}
 		d := time.Duration(rand.Int64N(int64(capd)) + 1)
 		attempt++
+		// OPS-055: every reconnect is logged with its reason and backoff.
+		c.log.Info("reconnecting", "reason", reason, "backoff", d, "attempt", attempt)
 		select {
 		case <-ctx.Done():
 			return
@@ -541,7 +543,7 @@ func (c *Client) run(ctx context.Context, cn *conn) {
 			if ctx.Err() != nil {
 				return
 			}
-			c.log.Info("reconnect failed", "err", err, "attempt", attempt)
+			reason = err
 			c.event(Event{Err: err, Retry: d})
 			cn = nil
 		}

@@ -75,6 +75,9 @@ type Problem struct {
 	Status int    `json:"status"`
 	Detail string `json:"detail"`
 	Rule   string `json:"rule"`
+	// RequestID is the answer's Request-Id, which the node's audit line
+	// names too (OPS-053).
+	RequestID string `json:"request_id"`
 	// RetryAfter is the answer's Retry-After in seconds (429, 503); 0
 	// when absent or not a number of seconds.
 	RetryAfter time.Duration `json:"-"`
@@ -236,6 +239,9 @@ func (p *Publisher) Do(ctx context.Context, method, path string, body []byte, id
 	if resp.StatusCode/100 != 2 {
 		pr := &Problem{Status: resp.StatusCode, Title: resp.Status}
 		json.Unmarshal(b, pr)
+		if pr.RequestID == "" {
+			pr.RequestID = resp.Header.Get("Request-Id")
+		}
 		if s, err := strconv.ParseUint(resp.Header.Get("Retry-After"), 10, 16); err == nil {
 			pr.RetryAfter = time.Duration(s) * time.Second
 		}

@@ -356,7 +356,8 @@ func New(cfg Config) (*Node, error) {
 	n.API = restapi.New(restapi.Config{Store: n.Store, Hub: n.Hub, Publishers: cfg.Publishers, Authorities: cfg.Authorities,
 		PresencePublishers: cfg.PresencePublishers, MaxPayload: maxPayload,
 		MaxPendingPerClient: cfg.MaxPendingPerClient, StoreTimeout: cfg.StoreTimeout, ServerKey: pub, NextServerKey: cfg.NextKey, Credential: bytesOf(cfg.Credential),
-		RevocationList: bytesOf(cfg.RevocationList), Realm: cfg.Realm, Metrics: n.writeMetrics, Logger: cfg.Logger, Now: cfg.Now})
+		RevocationList: bytesOf(cfg.RevocationList), Realm: cfg.Realm, Metrics: n.writeMetrics, Logger: cfg.Logger, Now: cfg.Now,
+		ClientIP: cfg.TrustedProxies.ClientIP})
 	storeTimeout := orDefault(cfg.StoreTimeout, restapi.DefaultStoreTimeout)
 	sickAfter := orDefault(cfg.SickAfter, 5*time.Second)
 	n.dog = &watchdog{n: n, sickAfter: sickAfter, probeEvery: min(time.Second, sickAfter/5),
@@ -389,6 +390,11 @@ func orDefault(d, def time.Duration) time.Duration {
 
 // Fingerprint is the node's key fingerprint, which clients pin.
 func (n *Node) Fingerprint() string { return sig.Fingerprint(n.Key.Public().(ed25519.PublicKey)) }
+
+// Logger is the node's logger (Config.Logger): lifecycle events the node's
+// owner handles, a signal or a reload, are logged through it, so that under
+// a JSON handler every line of the process is JSON (OPS-050, OPS-051).
+func (n *Node) Logger() *slog.Logger { return n.cfg.Logger }
 
 // Handler is the node's HTTP handler (WebSocket endpoint and REST API).
 func (n *Node) Handler() http.Handler { return n.mux }

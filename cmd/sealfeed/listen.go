@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strconv"
@@ -47,7 +48,10 @@ func listenCommand(args []string, stdout, stderr io.Writer) error {
 	if err := parseFlags(fs, args, &config); err != nil {
 		return err
 	}
-	cfg := client.Config{URL: wsURL(server), StatePath: state}
+	// OPS-055: reconnects, with their reason and backoff, go to stderr;
+	// stdout holds only the client ID and the messages.
+	cfg := client.Config{URL: wsURL(server), StatePath: state,
+		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))}
 	switch {
 	case pin != "" && authority != "":
 		return errors.New("use one of -pin and -authority")

@@ -38,7 +38,7 @@ type serveFlags struct {
 	requireToken                                                                                               bool
 }
 
-func serveCommand(args []string, stdout, stderr io.Writer) error {
+func serveCommand(args []string, stdout, stderr io.Writer) (err error) {
 	fs := newFlagSet("serve", "[flags]", "Runs a SealFeed server node on the embedded SQLite store: WebSocket endpoint\n"+
 		server.WebSocketPath+" for clients, signed REST API for publishers. Creates its identity key in the\n"+
 		"data directory on first start and prints its fingerprint, which clients pin.", stderr)
@@ -86,6 +86,17 @@ func serveCommand(args []string, stdout, stderr io.Writer) error {
 	log, err := newLogger(stderr, f.logLevel, f.logFormat)
 	if err != nil {
 		return err
+	}
+	jsonLogs := f.logFormat == "json"
+	if jsonLogs {
+		// OPS-050: the error that ends serve is a record too, not main's
+		// plain "sealfeed serve: ..." line.
+		defer func() {
+			if err != nil {
+				log.Error("serve failed", "err", err)
+				err = loggedError{err}
+			}
+		}()
 	}
 	cfg := server.Config{DataDir: f.data, KeyFile: f.keyFile, Tick: f.tick, HandshakeTimeout: f.handshakeTimeout, IdleTimeout: f.idleTimeout,
 		TicketLifetime: f.ticketLifetime, TicketKeyRotation: f.ticketRotation, MaxClockSkew: f.maxClockSkew, MaxConnsPerIP: f.maxConnsPerIP, MaxHandshakesPerIP: f.maxHandshakesPerIP,
@@ -190,14 +201,34 @@ func serveCommand(args []string, stdout, stderr io.Writer) error {
 		l = tls.NewListener(l, cert.TLSConfig())
 		scheme, wsScheme = "https", "wss"
 	}
-	if n.Created {
-		fmt.Fprintf(stdout, "created identity key %s\n", filepath.Join(f.data, "server.key"))
+	mode, storeKind := "single", "sqlite"
+	if cfg.Cluster != nil {
+		mode, storeKind = "cluster", "jetstream" // not the URLs: they may hold NATS credentials
 	}
-	fmt.Fprintf(stdout, "fingerprint %s\n", n.Fingerprint())
-	if cfg.NextKey != nil {
-		fmt.Fprintf(stdout, "next key %s (announced to pinned clients)\n", sig.Fingerprint(cfg.NextKey))
+	version, revision := buildVersion()
+	log.Info("starting", "version", version, "revision", revision, "listen", l.Addr().String(), "mode", mode,
+		"store", storeKind, "data", f.data)
+	// Under -log-format text these lines stay plain text on stdout, where
+	// scripts read the fingerprint; under json they are records (OPS-050).
+	if jsonLogs {
+		if n.Created {
+			log.Info("created identity key", "path", keyPath(f))
+		}
+		if cfg.NextKey != nil {
+			log.Info("next key announced to pinned clients", "next_key", sig.Fingerprint(cfg.NextKey))
+		}
+		log.Info("listening on", "url", scheme+"://"+l.Addr().String(), "clients", wsScheme+"://"+l.Addr().String()+server.WebSocketPath,
+			"fingerprint", n.Fingerprint(), "publisher_keys", len(cfg.Publishers))
+	} else {
+		if n.Created {
+			fmt.Fprintf(stdout, "created identity key %s\n", filepath.Join(f.data, "server.key"))
+		}
+		fmt.Fprintf(stdout, "fingerprint %s\n", n.Fingerprint())
+		if cfg.NextKey != nil {
+			fmt.Fprintf(stdout, "next key %s (announced to pinned clients)\n", sig.Fingerprint(cfg.NextKey))
+		}
+		fmt.Fprintf(stdout, "listening on %s://%s (clients: %s://%s%s, %d publisher keys)\n", scheme, l.Addr(), wsScheme, l.Addr(), server.WebSocketPath, len(cfg.Publishers))
 	}
-	fmt.Fprintf(stdout, "listening on %s://%s (clients: %s://%s%s, %d publisher keys)\n", scheme, l.Addr(), wsScheme, l.Addr(), server.WebSocketPath, len(cfg.Publishers))
 	if len(cfg.Publishers) == 0 {
 		log.Warn("no publisher keys registered: every publish will be refused (use -publisher)")
 	}
@@ -218,13 +249,42 @@ func serveCommand(args []string, stdout, stderr io.Writer) error {
 		go http.Serve(pl, mux)
 		log.Info("pprof enabled", "addr", pl.Addr().String())
 	}
-	// SIGTERM or SIGINT: graceful shutdown (DLV-022); a second signal
-	// during it ends the process at once.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	context.AfterFunc(ctx, stop)
+	// SIGTERM or SIGINT: graceful shutdown (DLV-022), logged with the
+	// signal's name (OPS-051); a second signal during it ends the process
+	// at once.
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		select {
+		case s := <-sigs:
+			signal.Stop(sigs)
+			log.Info("signal received: draining", "signal", signalName(s))
+			cancel(fmt.Errorf("signal %s", signalName(s)))
+		case <-ctx.Done():
+		}
+	}()
 	return n.Serve(ctx, l)
 }
+
+// signalName is a shutdown signal's conventional name.
+func signalName(s os.Signal) string {
+	switch s {
+	case os.Interrupt:
+		return "SIGINT"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	}
+	return s.String()
+}
+
+// loggedError is an error serve already logged as a record (OPS-050):
+// main exits 1 without printing it again.
+type loggedError struct{ error }
+
+func (e loggedError) Unwrap() error { return e.error }
 
 // keyPath is the identity key file serve uses.
 func keyPath(f serveFlags) string {

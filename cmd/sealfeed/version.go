@@ -15,7 +15,19 @@ import (
 // VCS revision it was built from, the Go version, the protocol versions it
 // speaks and the data format of its embedded store.
 func versionInfo() string {
-	mod, rev := "(unknown)", "(unknown)"
+	mod, rev := buildVersion()
+	var protos []string
+	for _, v := range suite.SupportedVersions {
+		protos = append(protos, fmt.Sprintf("%d (0x%04x)", v, v))
+	}
+	return fmt.Sprintf("sealfeed %s\nrevision: %s\ngo: %s %s/%s\nprotocol: %s\ndata format: %d\n",
+		mod, rev, runtime.Version(), runtime.GOOS, runtime.GOARCH, strings.Join(protos, ", "), sqlitestore.DataFormat)
+}
+
+// buildVersion returns the module version and the VCS revision of this
+// build, "(unknown)" where the build does not say.
+func buildVersion() (mod, rev string) {
+	mod, rev = "(unknown)", "(unknown)"
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		mod = bi.Main.Version
 		var r, tm, dirty string
@@ -38,12 +50,7 @@ func versionInfo() string {
 			}
 		}
 	}
-	var protos []string
-	for _, v := range suite.SupportedVersions {
-		protos = append(protos, fmt.Sprintf("%d (0x%04x)", v, v))
-	}
-	return fmt.Sprintf("sealfeed %s\nrevision: %s\ngo: %s %s/%s\nprotocol: %s\ndata format: %d\n",
-		mod, rev, runtime.Version(), runtime.GOOS, runtime.GOARCH, strings.Join(protos, ", "), sqlitestore.DataFormat)
+	return mod, rev
 }
 
 func versionCommand(args []string, stdout, stderr io.Writer) error {

@@ -9,6 +9,7 @@ package alert
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 )
 
 // Code is a one-byte alert code.
@@ -104,6 +105,10 @@ func (c Code) String() string {
 	}
 	return fmt.Sprintf("alert(%d)", uint8(c))
 }
+
+// LogValue logs a code by its registered name, also under a JSON handler
+// that would otherwise write the number (OPS-054).
+func (c Code) LogValue() slog.Value { return slog.StringValue(c.String()) }
 
 // Codes returns every registered code in ascending order.
 func Codes() []Code {

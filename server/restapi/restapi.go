@@ -84,6 +84,11 @@ type Config struct {
 	Metrics func(w io.Writer)
 	Logger  *slog.Logger
 	Now     func() time.Time
+
+	// ClientIP resolves a request's client address for the audit line
+	// (OPS-052), as the per-address limits do (OPS-011); nil: the peer's
+	// address.
+	ClientIP func(*http.Request) string
 }
 
 // API is the HTTP handler of the REST endpoints.
@@ -183,6 +188,9 @@ func New(cfg Config) *API {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.ClientIP == nil {
+		cfg.ClientIP = peerIP
+	}
 	if cfg.StoreTimeout <= 0 {
 		cfg.StoreTimeout = DefaultStoreTimeout
 	}
@@ -210,10 +218,16 @@ func New(cfg Config) *API {
 	return a
 }
 
-// ServeHTTP implements http.Handler.
+// ServeHTTP implements http.Handler. Every answer carries a Request-Id
+// (OPS-053); every publish request, accepted or refused, is logged in one
+// audit line when it has been answered (OPS-052).
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set(HeaderRequestID, requestID(r))
 	if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/v1/messages") {
+		aw := &auditWriter{ResponseWriter: w}
+		defer a.audit(aw, r)
+		w = aw
 		switch {
 		case a.draining.Load():
 			w.Header().Set("Retry-After", RetryAfterDraining)
@@ -235,12 +249,19 @@ type Problem struct {
 	Status int    `json:"status"`
 	Detail string `json:"detail,omitempty"`
 	Rule   string `json:"rule,omitempty"` // the requirement ID that failed (API-019)
+	// RequestID is the answer's Request-Id, which the node's audit line
+	// names too (OPS-053).
+	RequestID string `json:"request_id,omitempty"`
 }
 
 func writeProblem(w http.ResponseWriter, status int, name, title, rule, detail string) {
+	if aw, ok := w.(*auditWriter); ok {
+		aw.problem = name
+	}
 	w.Header().Set("Content-Type", contentTypeProblem)
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(Problem{Type: ProblemBase + name, Title: title, Status: status, Detail: detail, Rule: rule})
+	json.NewEncoder(w).Encode(Problem{Type: ProblemBase + name, Title: title, Status: status, Detail: detail, Rule: rule,
+		RequestID: w.Header().Get(HeaderRequestID)})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -330,7 +351,7 @@ func (a *API) signed(next handler) http.HandlerFunc {
 		bb := bodyBuffers.Get().(*bytes.Buffer)
 		defer putBodyBuffer(bb)
 		bb.Reset()
-		_, err := bb.ReadFrom(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+		_, err := bb.ReadFrom(http.MaxBytesReader(unwrapAudit(w), r.Body, MaxBodyBytes))
 		body := bb.Bytes()
 		if err != nil {
 			writeProblem(w, 413, "body-too-large", "Request body too large", "", fmt.Sprintf("at most %d bytes", MaxBodyBytes))
@@ -340,12 +361,18 @@ func (a *API) signed(next handler) http.HandlerFunc {
 		defer cancel()
 		r = r.WithContext(ctx)
 		keyID, err := a.v.Verify(r, body)
+		aw, audited := w.(*auditWriter)
 		if err != nil {
-			if !errors.Is(err, httpsig.ErrMissingSignature) {
+			if audited {
+				aw.reason = err // the audit line says why
+			} else if !errors.Is(err, httpsig.ErrMissingSignature) {
 				a.log.Info("rejected publisher request", "path", r.URL.Path, "err", err)
 			}
 			authProblem(w, err)
 			return
+		}
+		if audited {
+			aw.keyID = keyID
 		}
 		next(w, r, keyID, body)
 	}
@@ -556,6 +583,9 @@ func (a *API) publishOne(w http.ResponseWriter, r *http.Request, publisher strin
 		writeProblem(w, 400, "malformed-json", "Malformed JSON body", "", err.Error())
 		return
 	}
+	if aw, ok := w.(*auditWriter); ok {
+		aw.messages = 1
+	}
 	pub, err := a.publication(&p, -1, newPublicationSlab([]PublicationJSON{p}))
 	if err != nil {
 		writeProblem(w, 422, "invalid-message", "Invalid message", "", err.Error())
@@ -569,6 +599,9 @@ func (a *API) publishMany(w http.ResponseWriter, r *http.Request, publisher stri
 	if err := decodeStrict(body, &b); err != nil {
 		writeProblem(w, 400, "malformed-json", "Malformed JSON body", "", err.Error())
 		return
+	}
+	if aw, ok := w.(*auditWriter); ok {
+		aw.messages = len(b.Messages)
 	}
 	if len(b.Messages) == 0 || len(b.Messages) > MaxPublications {
 		writeProblem(w, 422, "invalid-message", "Invalid message", "", fmt.Sprintf("messages must hold 1 to %d entries", MaxPublications))
@@ -599,6 +632,9 @@ func validIdempotencyKey(k string) bool {
 }
 
 func (a *API) publish(w http.ResponseWriter, r *http.Request, publisher string, body []byte, pubs []store.Publication) {
+	if aw, ok := w.(*auditWriter); ok {
+		aw.messages = len(pubs)
+	}
 	req := &store.PublishRequest{Publisher: publisher, Publications: pubs, MaxPending: a.cfg.MaxPendingPerClient,
 		RequestHash: store.RequestHash(r.Method, r.URL.Path, body)}
 	if vals := r.Header.Values(headerIdempotencyKey); len(vals) > 0 {
@@ -630,7 +666,7 @@ func (a *API) publish(w http.ResponseWriter, r *http.Request, publisher string, 
 	case err != nil:
 		// API-041: the outcome is unknown; a retry with the same
 		// Idempotency-Key stores the request once.
-		a.log.Error("publish failed", "publisher", publisher, "err", err)
+		a.log.Error("publish failed", "publisher", publisher, "request_id", w.Header().Get(HeaderRequestID), "err", err)
 		unavailable(w, "Message store unavailable")
 		return
 	}

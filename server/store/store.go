@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"log/slog"
 	"time"
 
 	"github.com/sealfeed/sealfeed/protocol/handshake"
@@ -38,6 +39,9 @@ func (s MessageState) String() string {
 	}
 	return "unknown"
 }
+
+// LogValue logs a state by its name, also under a JSON handler (OPS-054).
+func (s MessageState) LogValue() slog.Value { return slog.StringValue(s.String()) }
 
 // Publication is one payload for one or more clients. With several clients
 // the payload is stored once and delivered as a broadcast blob.
