@@ -8,6 +8,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/sealfeed/sealfeed/internal/natstest"
+	"github.com/sealfeed/sealfeed/server/store"
 )
 
 // presenceNodes opens two Stores, two nodes of one deployment, on one
@@ -144,4 +145,39 @@ func TestPresenceEntryStrict(t *testing.T) {
 			t.Errorf("entry %q: online %v, err %v; want an error", v, on, err)
 		}
 	}
+}
+
+// BenchmarkDeliveredStateCost compares the store write of a publish of one
+// message with one key-value write, what a cluster-wide "delivered" state
+// (API-032) would add for every message sent, and again when it is
+// acknowledged or turns back to pending: on one JetStream server, a ratio
+// within one run (docs/scale-out.md).
+func BenchmarkDeliveredStateCost(b *testing.B) {
+	c := natstest.Start(b, 1)
+	nc, err := nats.Connect(c.URLs())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(nc.Close)
+	ctx := context.Background()
+	s, err := Open(ctx, nc, Options{StorageKey: make([]byte, 32), Replicas: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	payload := make([]byte, 256)
+	b.Run("publish", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			req := &store.PublishRequest{Publisher: "bench", Publications: []store.Publication{{To: [][32]byte{cid(byte(i))}, Payload: payload, TTL: time.Hour}}}
+			if _, _, err := s.Publish(ctx, req, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("kv-write", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			if err := s.SetOnline(ctx, cid(byte(i)), time.Now()); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
