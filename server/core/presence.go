@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -59,33 +60,48 @@ func (h *Hub) presenceLoop(stop <-chan struct{}, done chan<- struct{}) {
 			h.presMu.Unlock()
 		case <-h.presWake:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), presenceTimeout)
-		h.writePresence(ctx)
-		cancel()
+		h.writePresence(context.Background())
 	}
 }
 
+// presenceWriters bounds the presence writes in flight at once: a node
+// renews every connected client each PresenceRefresh, and one write at a
+// time at a replicated store's round trip would not get through thousands.
+const presenceWriters = 16
+
+// writePresence writes the queued clients' records, each write bounded by
+// presenceTimeout within ctx.
 func (h *Hub) writePresence(ctx context.Context) {
 	h.presMu.Lock()
 	dirty := h.presDirty
 	h.presDirty = map[[32]byte]struct{}{}
 	h.presMu.Unlock()
+	sem := make(chan struct{}, presenceWriters)
+	var wg sync.WaitGroup
 	for id := range dirty {
-		h.mu.Lock()
-		c := h.conns[id]
-		h.mu.Unlock()
-		var err error
-		if c != nil {
-			err = h.board.SetOnline(ctx, id, c.since)
-		} else {
-			err = h.board.SetOffline(ctx, id)
-		}
-		if err != nil {
-			h.M.StoreErrors.Add(1)
-			h.log.Warn("presence write failed", "client", fmt.Sprintf("%x", id[:8]), "online", c != nil, "err", err)
-		}
 		if ctx.Err() != nil {
-			return
+			break
 		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			h.mu.Lock()
+			c := h.conns[id]
+			h.mu.Unlock()
+			wctx, cancel := context.WithTimeout(ctx, presenceTimeout)
+			defer cancel()
+			var err error
+			if c != nil {
+				err = h.board.SetOnline(wctx, id, c.since)
+			} else {
+				err = h.board.SetOffline(wctx, id)
+			}
+			if err != nil {
+				h.M.StoreErrors.Add(1)
+				h.log.Warn("presence write failed", "client", fmt.Sprintf("%x", id[:8]), "online", c != nil, "err", err)
+			}
+		}()
 	}
+	wg.Wait()
 }
