@@ -18,7 +18,7 @@ import (
 // message without acknowledging it: node B answers presence for the
 // client as A does (API-070), and the message's state is `delivered` on A
 // only; B answers `pending` (API-073). Once the application acknowledges,
-// both answer `acknowledged`.
+// both answer `acknowledged`. When A stops, B answers offline.
 func TestClusterPresenceAndDeliveredPerNode(t *testing.T) {
 	nats := natstest.Start(t, 1)
 	storageKey := make([]byte, 32)
@@ -42,13 +42,22 @@ func TestClusterPresenceAndDeliveredPerNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	handle := r.Messages[0].ID
+	// Attach queues the record's write: B sees it after that one write,
+	// long before the first renewal (10 s at the default TTL).
 	for name, p := range map[string]*publisher.Publisher{"A": pubA, "B": pubB} {
-		pr, err := p.Presence(ctx, c.ClientID())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !pr.Online || pr.Pending != 1 {
-			t.Errorf("presence on node %s: online %v, pending %d; want online, 1", name, pr.Online, pr.Pending)
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			pr, err := p.Presence(ctx, c.ClientID())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pr.Online && pr.Pending == 1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("presence on node %s: online %v, pending %d; want online, 1", name, pr.Online, pr.Pending)
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
 	}
 	m := collectHeld(t, c, 1, 10*time.Second)
@@ -63,4 +72,22 @@ func TestClusterPresenceAndDeliveredPerNode(t *testing.T) {
 	m[0].Ack()
 	waitState(t, pubA, handle, "acknowledged")
 	waitState(t, pubB, handle, "acknowledged")
+
+	// A node that stops in order removes its clients' records on its way
+	// out (API-072), without waiting for the 30 s TTL.
+	a.stop()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		pr, err := pubB.Presence(ctx, c.ClientID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !pr.Online {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("still online on node B 5 s after node A stopped")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -86,14 +86,18 @@ func TestClusterPresence(t *testing.T) {
 
 	c0, id0 := dial(0)
 	_, id1 := dial(1)
-	// Attach writes the entry at once: no waiting for a refresh.
+	// Attach and the connection's end write the record at once; waiting
+	// less than the TTL shows the end was not left to lapse (the server
+	// test TestClusterPresenceAndDeliveredPerNode, with its 10 s renewal,
+	// shows Attach's write).
+	const change = 2 * ttl / 3
 	for _, n := range []int{1, 2} {
-		online(n, id0, true, ttl/3)
+		online(n, id0, true, change)
 	}
-	online(0, id1, true, ttl/3)
+	online(0, id1, true, change)
 	c0.Close()
 	for _, n := range []int{1, 2} {
-		online(n, id0, false, ttl/3)
+		online(n, id0, false, change)
 	}
 
 	// Renewals keep a live node's client online past the TTL.
