@@ -589,6 +589,9 @@ type ClusterConfig struct {
 	Replicas int
 	// Prefix names the stream and buckets; "": "sealfeed".
 	Prefix string
+	// PresenceTTL is how long a node's presence entries outlive its last
+	// renewal (API-071); 0: jsstore.DefaultPresenceTTL.
+	PresenceTTL time.Duration
 }
 
 func (n *Node) openCluster(c *ClusterConfig) (*jsstore.Store, error) {
@@ -600,7 +603,7 @@ func (n *Node) openCluster(c *ClusterConfig) (*jsstore.Store, error) {
 	n.nc = nc
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second) // the stream and buckets wait for their leaders (more buckets since the ticket keys and presence pairs)
 	defer cancel()
-	js, err := jsstore.Open(ctx, nc, jsstore.Options{StorageKey: c.StorageKey, Replicas: c.Replicas, Prefix: c.Prefix, Now: n.cfg.Now})
+	js, err := jsstore.Open(ctx, nc, jsstore.Options{StorageKey: c.StorageKey, Replicas: c.Replicas, Prefix: c.Prefix, Now: n.cfg.Now, PresenceTTL: c.PresenceTTL})
 	if err != nil {
 		nc.Close()
 		return nil, err

@@ -126,6 +126,13 @@ type Hub struct {
 	seqNext, seqEnd uint64 // reserved batch sequence numbers: one counter for every session (BATCH-020)
 
 	tickFailingSince atomic.Int64 // Unix ns of the first failed delivery tick since the last good one; 0: none
+
+	// Cluster-wide presence (presence.go): the Store, if its nodes share
+	// presence, else nil; the clients whose entries to write.
+	board     store.PresenceBoard
+	presMu    sync.Mutex
+	presDirty map[[32]byte]struct{}
+	presWake  chan struct{}
 }
 
 // New returns a Hub.
@@ -173,6 +180,8 @@ func New(cfg Config) (*Hub, error) {
 		h.builder.SetWorkers(cfg.Workers)
 	}
 	h.cache, _ = cfg.Store.(pendingCache)
+	h.board, _ = cfg.Store.(store.PresenceBoard)
+	h.presDirty, h.presWake = map[[32]byte]struct{}{}, make(chan struct{}, 1)
 	h.signer = h.builder.SignerID()
 	return h, nil
 }
@@ -243,6 +252,7 @@ func (h *Hub) Attach(sess *session.Session, p Peer) (*Conn, error) {
 		old.close(alert.CloseNotify, "replaced by a newer connection of the same client")
 	}
 	c.startToken(sess.State().Token) // once attached: its expiry closes it (TOK-011)
+	h.presenceChanged(c.id)
 	h.M.Connections.Add(1)
 	h.M.Attached.Add(1)
 	h.poke()
@@ -445,6 +455,7 @@ func (c *Conn) shutdown(final []byte, why string) {
 	if h.cache != nil {
 		h.cache.Untrack(c.id)
 	}
+	h.presenceChanged(c.id)
 	h.M.Connections.Add(-1)
 	h.log.Debug("connection closed", "client", fmt.Sprintf("%x", c.id[:8]), "reason", why)
 	c.peer.Close(final)
@@ -470,6 +481,12 @@ func (h *Hub) Run(ctx context.Context) error {
 	// store calls are not cancelled by ctx (DLV-021, DLV-022).
 	stopAcks, ackDone := make(chan struct{}), make(chan struct{})
 	go h.ackLoop(context.WithoutCancel(ctx), stopAcks, ackDone)
+	stopPresence, presenceDone := make(chan struct{}), make(chan struct{})
+	if h.board != nil {
+		go h.presenceLoop(stopPresence, presenceDone)
+	} else {
+		close(presenceDone)
+	}
 	for {
 		select {
 		case <-resync:
@@ -492,7 +509,9 @@ func (h *Hub) Run(ctx context.Context) error {
 			h.mu.Unlock()
 			n := h.GoAway("server shutting down")
 			h.log.Info("shutdown: sessions closed with going_away", "sessions", n)
+			close(stopPresence) // its last pass removes the entries of the connections GoAway closed
 			h.finalFlush(context.WithoutCancel(ctx))
+			<-presenceDone
 			return nil
 		case <-exp.C:
 			if _, err := h.cfg.Store.Expire(ctx, h.cfg.Now()); err != nil && ctx.Err() == nil {

@@ -791,6 +791,22 @@ func (a *API) presence(w http.ResponseWriter, r *http.Request, publisher string,
 		return
 	}
 	on, since := a.cfg.Hub.Online(id)
+	if b, ok := a.cfg.Store.(store.PresenceBoard); ok && !on {
+		// API-070: a client connected to another node of the deployment.
+		type where struct {
+			on    bool
+			since time.Time
+		}
+		w2, err := bounded(r.Context(), func(ctx context.Context) (where, error) {
+			on, since, err := b.Presence(ctx, id)
+			return where{on, since}, err
+		})
+		if err != nil {
+			unavailable(w, "Message store unavailable")
+			return
+		}
+		on, since = w2.on, w2.since
+	}
 	p := PresenceJSON{ClientID: hex.EncodeToString(id[:]), Online: on, Pending: n}
 	if on {
 		p.ConnectedSince = since.UTC().Format(time.RFC3339Nano)

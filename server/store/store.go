@@ -183,6 +183,26 @@ type Store interface {
 	Close() error
 }
 
+// PresenceBoard is implemented by a Store whose nodes share presence
+// (API-070, jsstore): each node records the clients connected to it, and
+// any node reads where a client is. A single-node Store does not implement
+// it; the node's own connections are its presence.
+type PresenceBoard interface {
+	// SetOnline records that clientID is connected to this node since
+	// since. The entry lapses PresenceTTL after its last write unless
+	// written again (API-071).
+	SetOnline(ctx context.Context, clientID [32]byte, since time.Time) error
+	// SetOffline removes clientID's entry if this node wrote it; an entry
+	// of another node (the client moved there) is left alone (API-072).
+	SetOffline(ctx context.Context, clientID [32]byte) error
+	// Presence reports whether clientID is connected to some node of the
+	// deployment and since when (API-070).
+	Presence(ctx context.Context, clientID [32]byte) (online bool, since time.Time, err error)
+	// PresenceRefresh is how often a node writes again the entries of
+	// its connected clients: a third of PresenceTTL.
+	PresenceRefresh() time.Duration
+}
+
 // RequestHash is the hash a publish request is identified by for
 // Idempotency-Key: SHA-256 over the method, path and body.
 func RequestHash(method, path string, body []byte) [32]byte {

@@ -76,6 +76,10 @@ type Options struct {
 	// publish answers with and the expiry of nonces and ticket records; it
 	// never decides whether a message expired (DLV-040).
 	Now func() time.Time
+	// PresenceTTL is how long a presence entry lives after its node last
+	// wrote it (API-071); nodes write theirs every PresenceTTL/3; 0:
+	// DefaultPresenceTTL. Every node of a deployment uses the same.
+	PresenceTTL time.Duration
 }
 
 // Store is the JetStream Store.
@@ -100,6 +104,9 @@ type Store struct {
 	pubToSubject string // prefix of the subjects of pubTo's keys
 
 	clock storeClock
+
+	presence jetstream.KeyValue // client ID -> node, connected since (presence.go)
+	node     string             // this Store's instance in presence entries
 }
 
 var _ store.Store = (*Store)(nil)
@@ -135,6 +142,9 @@ func Open(ctx context.Context, nc *nats.Conn, opt Options) (*Store, error) {
 	}
 	if opt.Now == nil {
 		opt.Now = time.Now
+	}
+	if opt.PresenceTTL <= 0 {
+		opt.PresenceTTL = DefaultPresenceTTL
 	}
 	a, err := chacha20poly1305.NewX(opt.StorageKey)
 	if err != nil {
@@ -200,6 +210,9 @@ func Open(ctx context.Context, nc *nats.Conn, opt Options) (*Store, error) {
 		return nil, err
 	}
 	if err := s.openTicketBucket(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.openPresenceBucket(ctx); err != nil {
 		return nil, err
 	}
 	// A replicated stream answers only once its replicas elected a leader.
@@ -277,7 +290,7 @@ func (s *Store) Ready(ctx context.Context) error {
 	if s.opt.Replicas > 1 && (info.Cluster == nil || info.Cluster.Leader == "") {
 		return errors.New("jsstore: stream has no leader")
 	}
-	for _, b := range []jetstream.KeyValue{s.idem, s.status, s.nonces, s.seqs, s.pubTo, s.meta, s.ticket} {
+	for _, b := range []jetstream.KeyValue{s.idem, s.status, s.nonces, s.seqs, s.pubTo, s.meta, s.ticket, s.presence} {
 		st, err := b.Status(ctx)
 		if err != nil {
 			return fmt.Errorf("jsstore: bucket %s: %w", b.Bucket(), err)
