@@ -6,32 +6,41 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log"
+	"net"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/sealfeed/sealfeed/client"
-	"github.com/sealfeed/sealfeed/internal/keyfile"
-	"github.com/sealfeed/sealfeed/internal/servertest"
+	"github.com/sealfeed/sealfeed/keys"
 	"github.com/sealfeed/sealfeed/protocol/sig"
 	"github.com/sealfeed/sealfeed/publisher"
 	"github.com/sealfeed/sealfeed/server"
 )
 
 // startServer runs a server node on loopback for the examples and returns
-// its base URL, its fingerprint and a registered publisher key.
+// its base URL, its fingerprint and a registered publisher key. It uses only
+// exported packages, so the examples build outside this module too
+// (TestExampleBuildsOutsideModule).
 func startServer() (base string, fingerprint string, pub ed25519.PrivateKey, stop func()) {
 	dir, err := os.MkdirTemp("", "sealfeed-example-")
 	if err != nil {
 		log.Fatal(err)
 	}
-	pub, _ = keyfile.Generate()
+	pub, _ = keys.Generate()
 	pk := pub.Public().(ed25519.PublicKey)
-	n, err := servertest.Start(server.Config{DataDir: dir, Publishers: map[string]ed25519.PublicKey{sig.Fingerprint(pk): pk}})
+	n, err := server.New(server.Config{DataDir: dir, Publishers: map[string]ed25519.PublicKey{sig.Fingerprint(pk): pk}})
 	if err != nil {
 		log.Fatal(err)
 	}
-	return n.Base, n.Fingerprint(), pub, func() { n.Stop(); os.RemoveAll(dir) }
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- n.Serve(ctx, l) }()
+	return "http://" + l.Addr().String(), n.Fingerprint(), pub, func() { cancel(); <-served; os.RemoveAll(dir) }
 }
 
 // A client pins the server's fingerprint, keeps its identity key and
@@ -47,7 +56,7 @@ func Example() {
 	copy(pin[:], fp)
 	dir, _ := os.MkdirTemp("", "sealfeed-client-")
 	defer os.RemoveAll(dir)
-	identity, _, err := keyfile.LoadOrCreatePrivate(filepath.Join(dir, "identity.key"))
+	identity, _, err := keys.LoadOrCreatePrivate(filepath.Join(dir, "identity.key"))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sealfeed/sealfeed/internal/keyfile"
+	"github.com/sealfeed/sealfeed/keys"
 	"github.com/sealfeed/sealfeed/protocol/handshake"
 	"github.com/sealfeed/sealfeed/protocol/receiver"
 )
@@ -174,5 +174,5 @@ func (s *state) save() error {
 	if err != nil {
 		return err
 	}
-	return keyfile.WriteAtomic(s.path, b, 0o600)
+	return keys.WriteAtomic(s.path, b, 0o600)
 }

@@ -149,8 +149,8 @@ export interface SealFeedClientOptions extends Omit<ClientConfig, 'trace'> {
   onRevocationNumber?: (n: bigint) => void | Promise<void>;
 }
 
-/** A minimal async queue behind `messages()`. */
-class MessageQueue {
+/** A minimal async queue behind `messages()` (of SealFeedClient and ReconnectingClient). */
+export class MessageQueue {
   private items: DeliveredMessage[] = [];
   private waiters: { resolve: (r: IteratorResult<DeliveredMessage>) => void; reject: (e: unknown) => void }[] = [];
   private ended = false;

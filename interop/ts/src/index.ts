@@ -22,3 +22,5 @@ export * from './merkle.js';
 export * from './batch.js';
 export * from './replay.js';
 export * from './client.js';
+export * from './reconnect.js';
+export * from './idbstore.js';

@@ -17,8 +17,8 @@ import { dirname, join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { fromHex, keyId, secureRandom, toHex, type BatchStatus, type DeliveredMessage, type Ticket } from '../src/index.js';
-import { connect, FileReplayStore } from '../src/node.js';
+import { fromHex, keyId, ReconnectingClient, secureRandom, toHex, type BatchStatus, type DeliveredMessage, type Ticket } from '../src/index.js';
+import { connect, FileReplayStore, NodeWebSocket } from '../src/node.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
 const run = promisify(execFile);
@@ -262,6 +262,74 @@ test('server-key rotation with the Go reference server: a pinned client learns t
     // a client that never saw the announcement is refused (ID-003)
     await assert.rejects(connect({ url, trust, replayStore: new FileReplayStore(join(dir, 'other-state')) }), (e: unknown) => (e as { alert?: string }).alert === 'unknown_server_key');
   } finally {
+    server?.proc.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('ReconnectingClient with the Go reference server: going_away on shutdown, reconnect after the restart, the client ID resumed with the newest ticket', { timeout: 120000 }, async () => {
+  await ensureBinary();
+  const dir = mkdtempSync(join(tmpdir(), 'sealfeed-reconnect-'));
+  let server: Awaited<ReturnType<typeof startServer>> | undefined;
+  let rc: ReconnectingClient | undefined;
+  try {
+    const key = join(dir, 'publisher.pem');
+    const pub = join(dir, 'publisher.pub.pem');
+    await run(bin, ['keygen', '-out', key, '-pub', pub]);
+    server = await startServer(dir, pub);
+    const port = server.port;
+    const url = `ws://127.0.0.1:${port}/v1/ws`;
+    const trust = { kind: 'pinned' as const, keyId: fromHex(server.fingerprint) };
+    const publish = (to: string, text: string) => run(bin, ['publish', '-server', `http://127.0.0.1:${port}`, '-key', key, '-to', to, '-text', text]);
+    const tickets: Ticket[] = [];
+    const disconnects: { goingAway: boolean; retryInMs: number }[] = [];
+    rc = await ReconnectingClient.connect({
+      url,
+      trust,
+      WebSocket: NodeWebSocket,
+      replayStore: new FileReplayStore(join(dir, 'state')),
+      minBackoffMs: 50,
+      maxBackoffMs: 200,
+      onTicket: (t) => void tickets.push(t),
+      onDisconnect: (d) => void disconnects.push({ goingAway: d.goingAway, retryInMs: d.retryInMs }),
+    });
+    const it = rc.messages();
+    const id = rc.current!.clientIdHex;
+    assert.equal(rc.current!.resumed, false);
+    await publish(id, 'before the restart');
+    const m1 = (await it.next()).value as DeliveredMessage;
+    assert.equal(new TextDecoder().decode(m1.payload), 'before the restart');
+    m1.ack();
+    assert.equal(tickets.length, 1);
+
+    // the server shuts down gracefully (going_away), is down a while (failed attempts back off), comes back
+    const exited = new Promise((r) => server!.proc.once('exit', r));
+    server.proc.kill('SIGTERM');
+    await exited;
+    await new Promise((r) => setTimeout(r, 1500));
+    server = await startServer(dir, pub, [], port);
+    const t0 = Date.now();
+    while (!rc.current && Date.now() - t0 < 20000) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(rc.current, 'no reconnect within 20 s of the restart');
+    assert.equal(rc.current.resumed, true, 'the ticket did not resume the client ID');
+    assert.equal(rc.current.clientIdHex, id);
+    assert.ok(tickets.length >= 2, 'the new connection gave no new ticket');
+    assert.equal(disconnects[0]?.goingAway, true, `the shutdown was not seen as going_away: ${JSON.stringify(disconnects)}`);
+    assert.ok(disconnects[0]!.retryInMs <= 1000, 'the delay after going_away exceeds GoingAwaySpread');
+    assert.ok(disconnects.length >= 2, `no failed attempt while the server was down: ${JSON.stringify(disconnects)}`);
+    for (const d of disconnects.slice(1)) assert.ok(!d.goingAway && d.retryInMs >= 1 && d.retryInMs <= 200, JSON.stringify(d));
+
+    // messages keep coming through the same iterator
+    await publish(id, 'after the restart');
+    const m2 = (await it.next()).value as DeliveredMessage;
+    assert.equal(new TextDecoder().decode(m2.payload), 'after the restart');
+    assert.ok(m2.messageId > m1.messageId);
+    m2.ack();
+    await rc.close();
+    assert.equal(rc.current, undefined);
+    assert.equal((await it.next()).done, true);
+  } finally {
+    await rc?.close();
     server?.proc.kill('SIGTERM');
     rmSync(dir, { recursive: true, force: true });
   }

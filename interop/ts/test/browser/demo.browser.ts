@@ -244,6 +244,71 @@ test('the /demo/ page shows verified messages in Chromium', { timeout: 240_000 }
     assert.equal(await wrong.textContent('#status'), 'error: unknown_server_key');
     assert.equal(await wrong.textContent('#client-id'), '—');
     await wrong.close();
+
+    // 8. IndexedDBReplayStore (REPLAY-013 in browsers): a key-identified client connects with it and
+    // acknowledges a message; a new page (a restart) reads the state it saved through a new store object
+    const dbName = 'sealfeed-test-replay';
+    const seed = randomBytes(32).toString('hex');
+    const first = await context.newPage();
+    await first.goto(`${base}/demo/`, { waitUntil: 'load' });
+    const idA = await first.evaluate(
+      async ({ dbName, seed, bundle }) => {
+        const m = await import(bundle);
+        const info = (await (await fetch('/v1/server')).json()) as { key_id: string };
+        const store = new m.IndexedDBReplayStore(dbName);
+        await store.save('00:pins', { pins: ['ab'.repeat(32)] });
+        const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/v1/ws`;
+        const c = await m.SealFeedClient.connect({
+          url,
+          WebSocket,
+          trust: { kind: 'pinned', keyId: m.fromHex(info.key_id) },
+          identitySeed: m.fromHex(seed),
+          replayStore: store,
+        });
+        const id = c.clientIdHex as string;
+        (globalThis as unknown as { sealfeedTest: unknown }).sealfeedTest = { c, it: c.messages() };
+        return id;
+      },
+      { dbName, seed, bundle: '/demo/sealfeed-client.js' },
+    );
+    await run(bin, ['publish', '-server', base, '-key', key, '-to', idA, '-text', 'kept in IndexedDB'], { timeoutMs: 30_000 });
+    const gotA = await first.evaluate(async () => {
+      const t = (globalThis as unknown as { sealfeedTest: { c: { close(): Promise<void> }; it: AsyncIterator<{ payload: Uint8Array; ack(): void }> } }).sealfeedTest;
+      const m = (await t.it.next()).value!;
+      m.ack();
+      await t.c.close();
+      return new TextDecoder().decode(m.payload);
+    });
+    assert.equal(gotA, 'kept in IndexedDB');
+    await first.close();
+    const second = await context.newPage();
+    await second.goto(`${base}/demo/`, { waitUntil: 'load' });
+    const reread = await second.evaluate(async ({ dbName, bundle }) => {
+      const m = await import(bundle);
+      const store = new m.IndexedDBReplayStore(dbName);
+      const pins = await store.load('00:pins');
+      const missing = await store.load('11:pins');
+      // every entry the client saved, read through the raw API
+      const db = await new Promise<IDBDatabase>((res, rej) => {
+        const r = indexedDB.open(dbName);
+        r.onsuccess = () => res(r.result);
+        r.onerror = () => rej(r.error);
+      });
+      const keys = await new Promise<IDBValidKey[]>((res, rej) => {
+        const r = db.transaction('replay').objectStore('replay').getAllKeys();
+        r.onsuccess = () => res(r.result);
+        r.onerror = () => rej(r.error);
+      });
+      db.close();
+      const states = [];
+      for (const k of keys) if (k !== '00:pins') states.push(await store.load(String(k)));
+      return { pins, missing: missing === undefined, keys: keys.map(String), states: JSON.stringify(states) };
+    }, { dbName, bundle: '/demo/sealfeed-client.js' });
+    assert.deepEqual(reread.pins, { pins: ['ab'.repeat(32)] });
+    assert.equal(reread.missing, true);
+    assert.ok(reread.keys.length >= 2, `the client saved no state in IndexedDB: keys ${reread.keys.join(', ')}`);
+    assert.match(reread.states, /[0-9]/, 'the saved states are empty');
+    await second.close();
   } catch (e) {
     // the logs of the server and the page help whoever reads the failure
     if (logs.length) console.error(logs.join('\n'));
