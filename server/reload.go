@@ -92,7 +92,7 @@ func (n *Node) prepare(r Reloadable, reload bool) (*trust, error) {
 		}
 		t.credNotBefore, t.credNotAfter = time.Unix(int64(c.NotBefore), 0), time.Unix(int64(c.NotAfter), 0)
 		// OPS-030: never replace a credential with one clients refuse.
-		if now := n.cfg.Now(); reload && now.Before(t.credNotBefore) || !now.Before(t.credNotAfter) {
+		if now := n.cfg.Now(); reload && (now.Before(t.credNotBefore) || !now.Before(t.credNotAfter)) {
 			return nil, fmt.Errorf("the credential is not valid now (valid %s to %s)",
 				t.credNotBefore.UTC().Format(time.RFC3339), t.credNotAfter.UTC().Format(time.RFC3339))
 		}

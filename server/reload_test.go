@@ -219,10 +219,12 @@ func getBody(t *testing.T, url string) (int, []byte) {
 	return resp.StatusCode, b
 }
 
-// TestCredentialRenewalByReload: OPS-030. A renewed credential is served
-// to the clients that connect afterwards (handshake and REST), a client
-// connected under the old one stays, and a credential for another key or
-// one not valid now is refused.
+// TestCredentialRenewalByReload: OPS-030. A renewed credential (here from
+// a new authority key) is served to the clients that connect afterwards
+// (handshake and REST), a client
+// connected under the old one stays, and a credential for another key,
+// one not valid now, or none (the realm is fixed until a restart) is
+// refused.
 func TestCredentialRenewalByReload(t *testing.T) {
 	dir := t.TempDir()
 	nk := nodeKey(t, dir)
@@ -244,6 +246,7 @@ func TestCredentialRenewalByReload(t *testing.T) {
 	for name, r := range map[string]server.Reloadable{
 		"another server key": {Credential: wrongKey, RevocationList: wrongCRL},
 		"expired":            {Credential: expired, RevocationList: expiredCRL},
+		"removed":            {Publishers: keys},
 	} {
 		if err := tn.Reload(r); err == nil {
 			t.Fatalf("%s: reload accepted", name)
@@ -253,9 +256,10 @@ func TestCredentialRenewalByReload(t *testing.T) {
 		t.Fatal("a refused credential is served")
 	}
 
-	// The new list revokes the old credential: a client served the old
-	// one would fail with credential_revoked.
-	renewed, renewedCRL := auth.issue(t, nk, 4, now.Add(-time.Minute), now.Add(3*time.Hour), 1)
+	// The renewal comes from a new authority key (the same realm): only a
+	// client served the new credential connects trusting that key.
+	auth2 := newAuthority(t)
+	renewed, renewedCRL := auth2.issue(t, nk, 4, now.Add(-time.Minute), now.Add(3*time.Hour))
 	if err := tn.Reload(server.Reloadable{Publishers: keys, Credential: renewed, RevocationList: renewedCRL}); err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +272,9 @@ func TestCredentialRenewalByReload(t *testing.T) {
 	if got, want := tn.CredentialExpiry(), now.Add(3*time.Hour).Truncate(time.Second); !got.Equal(want) {
 		t.Fatalf("CredentialExpiry %v, want %v", got, want)
 	}
-	tn.dial(t, func(c *client.Config) { c.PinnedKeyID, c.Trust = nil, trust })
+	tn.dial(t, func(c *client.Config) {
+		c.PinnedKeyID, c.Trust = nil, &credential.Trust{Authority: auth2.pub, Realm: "push.example"}
+	})
 	if got := metricValue(t, tn, "sealfeed_connections"); got != "2" {
 		t.Fatalf("%s connections, want 2 (the old client stays)", got)
 	}
