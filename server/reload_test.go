@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -379,4 +380,75 @@ func TestExpiryWarnings(t *testing.T) {
 	if !strings.Contains(log.String(), "expiry: renewed") {
 		t.Fatalf("the renewal is not logged:\n%s", log.String())
 	}
+}
+
+// TestReloadChangesTokenIssuers: OPS-030 for access tokens (TOK-002): after
+// a reload that replaces publisher key A with B, a new session with a
+// token from A is refused and one from B accepted, and a connected
+// session refreshes with a token from B on its open connection
+// (POST-030).
+func TestReloadChangesTokenIssuers(t *testing.T) {
+	tn := startNode(t, t.TempDir(), 1, requireTokens)
+	bID, b := publisherKey(t)
+	pb := publisher.New(tn.base, b)
+	var mu sync.Mutex
+	issuer := tn.pubs[0]
+	sourceFor := func(key ed25519.PrivateKey) func(context.Context) ([]byte, error) {
+		return func(context.Context) ([]byte, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			return issuer.IssueToken(publisher.TokenRequest{Subject: "alice", Device: "phone", ClientKey: key.Public().(ed25519.PublicKey),
+				ServerKeyID: tn.pinned, Lifetime: 10 * time.Minute})
+		}
+	}
+	key, _ := keyfile.Generate()
+	cl := tn.dial(t, func(c *client.Config) { c.Identity = key; c.TokenSource = sourceFor(key) })
+	if err := tn.Reload(server.Reloadable{Publishers: map[string]ed25519.PublicKey{bID: b.Public().(ed25519.PublicKey)}}); err != nil {
+		t.Fatal(err)
+	}
+	other, _ := keyfile.Generate()
+	if err := dialErr(tn, func(c *client.Config) { c.Identity = other; c.TokenSource = sourceFor(other) }); err == nil {
+		t.Fatal("a token from the removed key was accepted")
+	}
+	mu.Lock()
+	issuer = pb
+	mu.Unlock()
+	if err := dialErr(tn, func(c *client.Config) { c.Identity = other; c.TokenSource = sourceFor(other) }); err != nil {
+		t.Fatalf("a token from the added key: %v", err)
+	}
+	cl.RefreshToken()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case e := <-cl.Events():
+			if e.Err != nil {
+				t.Fatalf("refresh with a token from the added key: %v", e.Err)
+			}
+			if e.TokenRefreshed {
+				return
+			}
+		case <-deadline:
+			t.Fatal("no refresh")
+		}
+	}
+}
+
+// TestExpiredCredentialAtStart: a node started with a credential past its
+// validity starts (it still serves pinned clients) and reports it:
+// /readyz 503 credential_expired (OPS-033), /healthz 200 with the
+// warning (OPS-032).
+func TestExpiredCredentialAtStart(t *testing.T) {
+	dir := t.TempDir()
+	nk := nodeKey(t, dir)
+	auth := newAuthority(t)
+	now := time.Now()
+	cred, crl := auth.issue(t, nk, 1, now.Add(-3*time.Hour), now.Add(-time.Hour))
+	tn := startNode(t, dir, 0, func(c *server.Config) { c.Credential, c.RevocationList, c.Realm = cred, crl, "push.example" })
+	if rc, r := readyz(t, tn); rc != 503 || r.Reason != "credential_expired" {
+		t.Fatalf("/readyz %d %+v, want 503 credential_expired", rc, r)
+	}
+	if code, h := healthz(t, tn); code != 200 || !slices.Equal(reasons(h), []string{"credential_expired"}) {
+		t.Fatalf("/healthz %d %+v", code, h)
+	}
+	tn.dial(t, nil)
 }
