@@ -831,7 +831,8 @@ type ReadyJSON struct {
 }
 
 // ready answers /readyz (OPS-001): 200 only when the node is neither
-// draining (DLV-022) nor sick (OPS-003) and its store reports Ready within
+// draining (DLV-022) nor sick (OPS-003) nor unready for a reason of its own
+// (Config.Unready: an expired credential, OPS-033) and its store reports Ready within
 // the store timeout; else 503 with the first reason. The store's error is
 // logged, not sent: the endpoint is public.
 func (a *API) ready(w http.ResponseWriter, r *http.Request) {
