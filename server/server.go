@@ -28,6 +28,7 @@ import (
 	"github.com/sealfeed/sealfeed/protocol/session"
 	"github.com/sealfeed/sealfeed/protocol/sig"
 	"github.com/sealfeed/sealfeed/protocol/token"
+	"github.com/sealfeed/sealfeed/server/certfile"
 	"github.com/sealfeed/sealfeed/server/clientaddr"
 	"github.com/sealfeed/sealfeed/server/core"
 	"github.com/sealfeed/sealfeed/server/restapi"
@@ -120,6 +121,13 @@ type Config struct {
 	// deployment on clocks that disagree; sealfeed serve sets it only in a
 	// sealfeed_testhooks build (internal/testclock, DLV-041).
 	Now func() time.Time
+	// TLSCert, if set, is the certificate the node's listener serves: a
+	// reload re-reads it (OPS-030) and its expiry is watched (OPS-031).
+	TLSCert *certfile.Cert
+	// WarnExpiryFraction: the credential and the TLS certificate are
+	// warned about once less than this fraction of their lifetime is left
+	// (OPS-031); 0: 0.25.
+	WarnExpiryFraction float64
 	// MaxClockSkew is the skew tolerance (DLV-041): a cluster node warns
 	// when its clock is further than this from the store's; 0: 30 s.
 	MaxClockSkew time.Duration
@@ -141,6 +149,7 @@ type Node struct {
 	started time.Time
 	own     bool // the node opened Store and closes it
 	dog     *watchdog
+	reload  reloader
 
 	js          *jsstore.Store // the cluster's store, or nil
 	clockOffset atomic.Int64   // ns the node's clock is ahead of the store's, last measured (DLV-041)
@@ -269,13 +278,15 @@ func New(cfg Config) (*Node, error) {
 		}
 		n.Store, n.own = pendingcache.New(s, pendingcache.Options{Now: cfg.Now, MaxPerClient: maxHeld}), true
 	}
-	tokens, err := tokenVerifier(cfg, key)
+	live, err := n.prepare(Reloadable{Publishers: cfg.Publishers, Authorities: cfg.Authorities, PresencePublishers: cfg.PresencePublishers,
+		Credential: cfg.Credential, RevocationList: cfg.RevocationList}, false)
 	if err != nil {
 		n.Close()
-		return nil, err
+		return nil, fmt.Errorf("server: %w", err)
 	}
+	n.reload.cur.Store(live)
 	hc := core.Config{Key: key, Store: n.Store, Tick: cfg.Tick, Workers: cfg.Workers, Logger: cfg.Logger, Now: cfg.Now,
-		Tokens: tokens}
+		Tokens: live.tokens}
 	if js != nil {
 		hc.ResyncInterval = 2 * time.Second
 	}
@@ -334,29 +345,27 @@ func New(cfg Config) (*Node, error) {
 			cfg.Logger.Error("store epoch or ticket keys", "err", err)
 			return &handshake.ServerConfig{} // NewServer refuses it: the client gets internal_error
 		}
+		t := n.reload.cur.Load() // OPS-030: one state for the whole handshake
 		c := &handshake.ServerConfig{Key: key, PublicKey: pk, NextKey: nextKey, TicketKeys: tickets, Generations: generations,
 			TicketLifetime: ticketLifetime, AEADs: aeads, Now: cfg.Now,
 			MaxPayload: uint32(maxPayload), IdleTimeoutMs: uint32(orDefault(cfg.IdleTimeout, 90*time.Second) / time.Millisecond),
-			StoreEpoch: epoch, Tokens: tokens, RequireToken: cfg.RequireToken}
+			StoreEpoch: epoch, Tokens: t.tokens, RequireToken: cfg.RequireToken}
 		// EXT-007: a client that names a realm trusts an authority.
-		if realm != "" && cfg.Credential != nil {
-			c.Credential, c.RevocationList, c.NextKey = cfg.Credential, cfg.RevocationList, nil
+		if realm != "" && t.Credential != nil {
+			c.Credential, c.RevocationList, c.NextKey = t.Credential, t.RevocationList, nil
 		}
 		return c
 	}
 	n.WS = wsapi.New(wsapi.Config{Hub: n.Hub, Handshake: hsConfig, HandshakeTimeout: cfg.HandshakeTimeout,
 		IdleTimeout: cfg.IdleTimeout, MaxConnsPerIP: cfg.MaxConnsPerIP, MaxHandshakesPerIP: cfg.MaxHandshakesPerIP,
 		SendQueue: cfg.SendQueue, Logger: cfg.Logger, ClientIP: cfg.TrustedProxies.ClientIP})
-	bytesOf := func(b []byte) func() []byte {
-		if b == nil {
-			return nil
-		}
-		return func() []byte { return b }
-	}
-	n.API = restapi.New(restapi.Config{Store: n.Store, Hub: n.Hub, Publishers: cfg.Publishers, Authorities: cfg.Authorities,
-		PresencePublishers: cfg.PresencePublishers, MaxPayload: maxPayload,
-		MaxPendingPerClient: cfg.MaxPendingPerClient, StoreTimeout: cfg.StoreTimeout, ServerKey: pub, NextServerKey: cfg.NextKey, Credential: bytesOf(cfg.Credential),
-		RevocationList: bytesOf(cfg.RevocationList), Realm: cfg.Realm, Metrics: n.writeMetrics, Logger: cfg.Logger, Now: cfg.Now,
+	n.API = restapi.New(restapi.Config{Store: n.Store, Hub: n.Hub, Publishers: live.Publishers, Authorities: live.Authorities,
+		PresencePublishers: live.PresencePublishers, MaxPayload: maxPayload,
+		MaxPendingPerClient: cfg.MaxPendingPerClient, StoreTimeout: cfg.StoreTimeout, ServerKey: pub, NextServerKey: cfg.NextKey,
+		Credential:     func() []byte { return n.reload.cur.Load().Credential },
+		RevocationList: func() []byte { return n.reload.cur.Load().RevocationList },
+		Warnings:       n.healthWarnings, Unready: n.unready,
+		Realm: cfg.Realm, Metrics: n.writeMetrics, Logger: cfg.Logger, Now: cfg.Now,
 		ClientIP: cfg.TrustedProxies.ClientIP})
 	storeTimeout := orDefault(cfg.StoreTimeout, restapi.DefaultStoreTimeout)
 	sickAfter := orDefault(cfg.SickAfter, 5*time.Second)
@@ -421,6 +430,8 @@ func (n *Node) Serve(ctx context.Context, l net.Listener) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); n.watchClock(hubCtx) }()
 	}
+	wg.Add(1)
+	go func() { defer wg.Done(); n.watchExpiry(dogCtx.Done()) }() // OPS-031
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(l) }()
 	var err error

@@ -37,6 +37,7 @@ type serveFlags struct {
 	presenceTTL                                                                                                time.Duration
 	maxConnsPerIP, maxHandshakesPerIP, sendQueue, maxPayload, maxPending, workers                              int
 	requireToken                                                                                               bool
+	warnExpiryFraction                                                                                         float64
 }
 
 func serveCommand(args []string, stdout, stderr io.Writer) (err error) {
@@ -49,11 +50,12 @@ func serveCommand(args []string, stdout, stderr io.Writer) (err error) {
 	fs.StringVar(&f.config, "config", "", "JSON config file keyed by flag name")
 	fs.StringVar(&f.keyFile, "key", "", "the server's identity key file (default: server.key in -data, created on first start)")
 	fs.StringVar(&f.nextKey, "next-key", "", "public key (file, hex or base64) announced to pinned clients as this server's next key (HS-070);\nsee docs/operations.md, server-key rotation")
-	fs.Var(&f.publishers, "publisher", "publisher public key (file, hex or base64); repeatable; key ID = fingerprint")
+	fs.Var(&f.publishers, "publisher", "publisher public key (file, hex or base64) or a directory of *.pub key files; repeatable;\nkey ID = fingerprint; files re-read on SIGHUP (OPS-030)")
 	fs.Var(&f.authorities, "authority", "public authorities of this server, host[:port] as publishers address it, comma-separated;\na publish signed for another is refused (API-039); unset: any (with a warning)")
 	fs.Var(&f.presencePublishers, "presence-publishers", "publisher key IDs that may query the presence of every client (API-040);\nothers only of clients they published to; comma-separated")
 	fs.BoolVar(&f.requireToken, "require-token", false, "refuse clients without an access token signed by a -publisher key (HS-062, 'sealfeed token')")
 	fs.StringVar(&f.credential, "credential", "", "server credential file from 'sealfeed credential issue'")
+	fs.Float64Var(&f.warnExpiryFraction, "warn-expiry-fraction", 0.25, "warn in the log and on /healthz once less than this fraction of the credential's or\nthe TLS certificate's lifetime is left (OPS-031)")
 	fs.StringVar(&f.revocation, "revocation-list", "", "revocation list file from 'sealfeed credential revoke' (with -credential)")
 	fs.DurationVar(&f.tick, "tick", 5*time.Millisecond, "batching interval")
 	fs.DurationVar(&f.handshakeTimeout, "handshake-timeout", 10*time.Second, "handshake time limit (HS-051)")
@@ -103,8 +105,8 @@ func serveCommand(args []string, stdout, stderr io.Writer) (err error) {
 	cfg := server.Config{DataDir: f.data, KeyFile: f.keyFile, Tick: f.tick, HandshakeTimeout: f.handshakeTimeout, IdleTimeout: f.idleTimeout,
 		TicketLifetime: f.ticketLifetime, TicketKeyRotation: f.ticketRotation, MaxClockSkew: f.maxClockSkew, MaxConnsPerIP: f.maxConnsPerIP, MaxHandshakesPerIP: f.maxHandshakesPerIP,
 		SendQueue: f.sendQueue, MaxPayload: f.maxPayload, MaxPendingPerClient: f.maxPending, Synchronous: f.sync,
-		Workers: f.workers, StoreTimeout: f.storeTimeout, SickAfter: f.sickAfter, Logger: log, Publishers: map[string]ed25519.PublicKey{},
-		Authorities: f.authorities, PresencePublishers: f.presencePublishers, RequireToken: f.requireToken}
+		Workers: f.workers, StoreTimeout: f.storeTimeout, SickAfter: f.sickAfter, Logger: log,
+		Authorities: f.authorities, PresencePublishers: f.presencePublishers, RequireToken: f.requireToken, WarnExpiryFraction: f.warnExpiryFraction}
 	// Only a sealfeed_testhooks build reads the test clock's variables.
 	now, desc, err := testclock.FromEnv(os.Getenv)
 	if err != nil {
@@ -119,40 +121,21 @@ func serveCommand(args []string, stdout, stderr io.Writer) (err error) {
 			return fmt.Errorf("-aeads: %w", err)
 		}
 	}
-	for _, p := range f.publishers {
-		k, err := loadPublicKeyArg(p)
-		if err != nil {
-			return fmt.Errorf("-publisher %s: %w", p, err)
-		}
-		cfg.Publishers[sig.Fingerprint(k)] = k
-	}
-	for _, id := range f.presencePublishers {
-		if _, ok := cfg.Publishers[id]; !ok {
-			return fmt.Errorf("-presence-publishers %s: not the key ID of a -publisher key", id)
-		}
-	}
 	if f.nextKey != "" {
 		if cfg.NextKey, err = loadPublicKeyArg(f.nextKey); err != nil {
 			return fmt.Errorf("-next-key %s: %w", f.nextKey, err)
 		}
 	}
-	if (f.credential == "") != (f.revocation == "") {
-		return fmt.Errorf("-credential and -revocation-list go together (CRED-015)")
+	if f.warnExpiryFraction <= 0 || f.warnExpiryFraction >= 1 {
+		return fmt.Errorf("-warn-expiry-fraction %v: want a fraction between 0 and 1", f.warnExpiryFraction)
 	}
-	if f.credential != "" {
-		if cfg.Credential, err = os.ReadFile(f.credential); err != nil {
-			return err
-		}
-		if cfg.RevocationList, err = os.ReadFile(f.revocation); err != nil {
-			return err
-		}
-		c, err := credential.ParseCredential(cfg.Credential)
-		if err != nil {
-			return fmt.Errorf("-credential %s: %w", f.credential, err)
-		}
-		if _, err := credential.ParseRevocationList(cfg.RevocationList); err != nil {
-			return fmt.Errorf("-revocation-list %s: %w", f.revocation, err)
-		}
+	live, err := loadReloadable(f)
+	if err != nil {
+		return err
+	}
+	cfg.Publishers, cfg.Credential, cfg.RevocationList = live.Publishers, live.Credential, live.RevocationList
+	if cfg.Credential != nil {
+		c, _ := credential.ParseCredential(cfg.Credential)
 		cfg.Realm = c.Realm
 	}
 	if cfg.TrustedProxies, err = clientaddr.ParseTrusted(f.trustedProxies); err != nil {
@@ -166,6 +149,7 @@ func serveCommand(args []string, stdout, stderr io.Writer) (err error) {
 		if cert, err = certfile.Load(f.tlsCert, f.tlsKey, log); err != nil {
 			return err
 		}
+		cfg.TLSCert = cert
 	}
 	if *demoPage {
 		cfg.Extra = map[string]http.Handler{"/demo/": http.StripPrefix("/demo/", demopage.Handler())}
@@ -185,13 +169,6 @@ func serveCommand(args []string, stdout, stderr io.Writer) (err error) {
 	n, err := server.New(cfg)
 	if err != nil {
 		return err
-	}
-	if cfg.Credential != nil {
-		c, _ := credential.ParseCredential(cfg.Credential)
-		if string(c.ServerKey[:]) != string(n.Key.Public().(ed25519.PublicKey)) {
-			n.Close()
-			return fmt.Errorf("-credential %s is for another server key than %s", f.credential, keyPath(f))
-		}
 	}
 	l, err := net.Listen("tcp", f.listen)
 	if err != nil {
@@ -268,6 +245,26 @@ func serveCommand(args []string, stdout, stderr io.Writer) (err error) {
 		case <-ctx.Done():
 		}
 	}()
+	// OPS-030: SIGHUP re-reads the key, credential and certificate files.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				log.Info("reload: SIGHUP received")
+				r, err := loadReloadable(f)
+				if err != nil {
+					log.Error("reload: refused; the configuration in use stays", "err", err, "rule", "OPS-030")
+					continue
+				}
+				n.Reload(r) // logs its outcome
+			}
+		}
+	}()
 	return n.Serve(ctx, l)
 }
 
@@ -296,6 +293,74 @@ func keyPath(f serveFlags) string {
 	return filepath.Join(f.data, "server.key")
 }
 
+// loadReloadable reads what a reload replaces (OPS-030) from the files the
+// flags name: the -publisher keys (a directory: each *.pub file in it), the
+// credential and the revocation list. Any failure fails it as a whole.
+func loadReloadable(f serveFlags) (server.Reloadable, error) {
+	r := server.Reloadable{Publishers: map[string]ed25519.PublicKey{}, Authorities: f.authorities, PresencePublishers: f.presencePublishers}
+	for _, p := range f.publishers {
+		keys, err := loadPublisherArg(p)
+		if err != nil {
+			return r, fmt.Errorf("-publisher %s: %w", p, err)
+		}
+		for _, k := range keys {
+			r.Publishers[sig.Fingerprint(k)] = k
+		}
+	}
+	for _, id := range f.presencePublishers {
+		if _, ok := r.Publishers[id]; !ok {
+			return r, fmt.Errorf("-presence-publishers %s: not the key ID of a -publisher key", id)
+		}
+	}
+	if (f.credential == "") != (f.revocation == "") {
+		return r, fmt.Errorf("-credential and -revocation-list go together (CRED-015)")
+	}
+	if f.credential == "" {
+		return r, nil
+	}
+	var err error
+	if r.Credential, err = os.ReadFile(f.credential); err != nil {
+		return r, err
+	}
+	if r.RevocationList, err = os.ReadFile(f.revocation); err != nil {
+		return r, err
+	}
+	if _, err := credential.ParseCredential(r.Credential); err != nil {
+		return r, fmt.Errorf("-credential %s: %w", f.credential, err)
+	}
+	if _, err := credential.ParseRevocationList(r.RevocationList); err != nil {
+		return r, fmt.Errorf("-revocation-list %s: %w", f.revocation, err)
+	}
+	return r, nil
+}
+
+// loadPublisherArg reads one -publisher value: a key (file, hex or
+// base64), or a directory whose *.pub files are keys.
+func loadPublisherArg(v string) ([]ed25519.PublicKey, error) {
+	fi, err := os.Stat(v)
+	if err != nil || !fi.IsDir() {
+		k, err := loadPublicKeyArg(v)
+		if err != nil {
+			return nil, err
+		}
+		return []ed25519.PublicKey{k}, nil
+	}
+	names, err := filepath.Glob(filepath.Join(v, "*.pub"))
+	if err != nil {
+		return nil, err
+	}
+	var keys []ed25519.PublicKey
+	for _, name := range names {
+		k, err := keyfile.LoadPublic(name)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		keys = append(keys, k.Bytes())
+	}
+	return keys, nil
+}
+
+// keyPath is the identity key file serve uses.
 // loadPublicKeyArg reads a public key from a file, or from the argument
 // itself (hex or base64).
 func loadPublicKeyArg(v string) (ed25519.PublicKey, error) {

@@ -107,6 +107,7 @@ type Hub struct {
 	builder *batch.Builder
 	signer  [32]byte
 	M       Metrics
+	tokens  atomic.Pointer[token.Verifier] // Config.Tokens, replaced by SetTokens (OPS-030)
 
 	// mu guards the fields below. Lock order: a Conn's mu, then mu;
 	// nothing takes a Conn's mu while holding mu.
@@ -183,8 +184,13 @@ func New(cfg Config) (*Hub, error) {
 	h.board, _ = cfg.Store.(store.PresenceBoard)
 	h.presDirty, h.presWake = map[[32]byte]struct{}{}, make(chan struct{}, 1)
 	h.signer = h.builder.SignerID()
+	h.tokens.Store(cfg.Tokens)
 	return h, nil
 }
+
+// SetTokens replaces the verifier of TokenRefresh (a reload, OPS-030):
+// a refresh that starts afterwards is verified by v; sessions stay.
+func (h *Hub) SetTokens(v *token.Verifier) { h.tokens.Store(v) }
 
 // pendingCache is a Store that holds the pending messages of the clients
 // the hub tracks in memory (pendingcache.Store, DLV-050): a client is

@@ -86,7 +86,7 @@ func (c *Conn) expireToken() {
 // moves the expiry; the answer is TokenAccepted (POST-032). The caller
 // holds c.mu.
 func (c *Conn) refreshToken(body []byte) error {
-	ver := c.hub.cfg.Tokens
+	ver := c.hub.tokens.Load()
 	if ver == nil {
 		ver = &token.Verifier{}
 	}

@@ -82,8 +82,13 @@ type Config struct {
 	Realm                      string
 	// Metrics writes Prometheus text exposition lines.
 	Metrics func(w io.Writer)
-	Logger  *slog.Logger
-	Now     func() time.Time
+	// Warnings, if set, lists what /healthz reports beside its status
+	// (OPS-032); Unready, if set, is the reason /readyz answers 503 for
+	// a node that cannot serve for a reason of its own ("": none, OPS-033).
+	Warnings func() []HealthWarning
+	Unready  func() string
+	Logger   *slog.Logger
+	Now      func() time.Time
 
 	// ClientIP resolves a request's client address for the audit line
 	// (OPS-052), as the per-address limits do (OPS-011); nil: the peer's
@@ -94,11 +99,42 @@ type Config struct {
 // API is the HTTP handler of the REST endpoints.
 type API struct {
 	cfg      Config
-	v        *httpsig.Verifier
 	mux      *http.ServeMux
 	log      *slog.Logger
 	draining atomic.Bool
 	sick     atomic.Bool
+	trust    atomic.Pointer[trustState]
+}
+
+// Trust is the part of Config a reload replaces (OPS-030).
+type Trust struct {
+	Publishers         map[string]ed25519.PublicKey
+	Authorities        []string
+	PresencePublishers []string
+}
+
+// trustState is a Trust and the request verifier built from it.
+type trustState struct {
+	Trust
+	v *httpsig.Verifier
+}
+
+// SetTrust replaces the publisher keys, authorities and presence grants
+// at once (OPS-030): a request whose signature is checked afterwards is
+// checked against t; one already past its check finishes under the old.
+// The caller must not modify t afterwards.
+func (a *API) SetTrust(t Trust) {
+	v := &httpsig.Verifier{
+		Key: func(id string) (ed25519.PublicKey, bool) {
+			k, ok := t.Publishers[id]
+			return k, ok
+		},
+		Nonces:      boundedNonces{a.cfg.Store},
+		MaxSkew:     a.cfg.MaxSkew,
+		Now:         a.cfg.Now,
+		Authorities: t.Authorities,
+	}
+	a.trust.Store(&trustState{Trust: t, v: v})
 }
 
 // SetSick says whether the node is sick (OPS-003): while it is, publishes
@@ -195,16 +231,7 @@ func New(cfg Config) *API {
 		cfg.StoreTimeout = DefaultStoreTimeout
 	}
 	a := &API{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
-	a.v = &httpsig.Verifier{
-		Key: func(id string) (ed25519.PublicKey, bool) {
-			k, ok := cfg.Publishers[id]
-			return k, ok
-		},
-		Nonces:      boundedNonces{cfg.Store},
-		MaxSkew:     cfg.MaxSkew,
-		Now:         cfg.Now,
-		Authorities: cfg.Authorities,
-	}
+	a.SetTrust(Trust{Publishers: cfg.Publishers, Authorities: cfg.Authorities, PresencePublishers: cfg.PresencePublishers})
 	a.mux.HandleFunc("POST /v1/messages", a.signed(a.publishOne))
 	a.mux.HandleFunc("POST /v1/messages/bulk", a.signed(a.publishMany))
 	a.mux.HandleFunc("GET /v1/messages/{id}", a.signed(a.status))
@@ -360,7 +387,7 @@ func (a *API) signed(next handler) http.HandlerFunc {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), a.cfg.StoreTimeout)
 		defer cancel()
 		r = r.WithContext(ctx)
-		keyID, err := a.v.Verify(r, body)
+		keyID, err := a.trust.Load().v.Verify(r, body)
 		aw, audited := w.(*auditWriter)
 		if err != nil {
 			if audited {
@@ -774,7 +801,7 @@ func (a *API) presence(w http.ResponseWriter, r *http.Request, publisher string,
 	// API-040: only a publisher that published to the client, or one the
 	// operator granted presence of all clients; the others get the answer
 	// of an unknown handle (API-031), whether or not the client exists.
-	if !slices.Contains(a.cfg.PresencePublishers, publisher) {
+	if !slices.Contains(a.trust.Load().PresencePublishers, publisher) {
 		ok, err := bounded(r.Context(), func(ctx context.Context) (bool, error) { return a.cfg.Store.PublishedTo(ctx, publisher, id) })
 		if err != nil {
 			unavailable(w, "Message store unavailable")
@@ -864,26 +891,45 @@ func (a *API) revocationList(w http.ResponseWriter, r *http.Request) {
 	a.binary(w, a.cfg.RevocationList, "revocation list")
 }
 
+// HealthJSON is the answer of /healthz.
+type HealthJSON struct {
+	Status   string          `json:"status"` // ok, unavailable
+	Warnings []HealthWarning `json:"warnings,omitempty"`
+}
+
+// HealthWarning is a condition an operator must act on that does not stop
+// the node serving yet (OPS-032).
+type HealthWarning struct {
+	Reason   string `json:"reason"`              // credential_expiring, credential_expired, tls_certificate_expiring, tls_certificate_expired
+	NotAfter string `json:"not_after,omitempty"` // RFC 3339, UTC
+}
+
 // health answers /healthz, liveness (OPS-002): 200 while the process
 // serves, 503 once it drains (DLV-022). It does not ask the store: a node
 // whose store is down is alive and recovers by itself; /readyz says
-// whether it can serve.
+// whether it can serve. The warnings are listed, and never change the
+// status (OPS-032).
 func (a *API) health(w http.ResponseWriter, r *http.Request) {
 	if a.draining.Load() {
-		writeJSON(w, 503, map[string]string{"status": "unavailable"})
+		writeJSON(w, 503, HealthJSON{Status: "unavailable"})
 		return
 	}
-	writeJSON(w, 200, map[string]string{"status": "ok"})
+	out := HealthJSON{Status: "ok"}
+	if a.cfg.Warnings != nil {
+		out.Warnings = a.cfg.Warnings()
+	}
+	writeJSON(w, 200, out)
 }
 
 // ReadyJSON is the answer of /readyz.
 type ReadyJSON struct {
 	Status string `json:"status"`           // ready, unavailable
-	Reason string `json:"reason,omitempty"` // draining, sick, store
+	Reason string `json:"reason,omitempty"` // draining, sick, credential_expired, store
 }
 
 // ready answers /readyz (OPS-001): 200 only when the node is neither
-// draining (DLV-022) nor sick (OPS-003) and its store reports Ready within
+// draining (DLV-022) nor sick (OPS-003) nor unready for a reason of its own
+// (Config.Unready: an expired credential, OPS-033) and its store reports Ready within
 // the store timeout; else 503 with the first reason. The store's error is
 // logged, not sent: the endpoint is public.
 func (a *API) ready(w http.ResponseWriter, r *http.Request) {
@@ -893,6 +939,8 @@ func (a *API) ready(w http.ResponseWriter, r *http.Request) {
 		reason = "draining"
 	case a.sick.Load():
 		reason = "sick"
+	case a.cfg.Unready != nil && a.cfg.Unready() != "":
+		reason = a.cfg.Unready()
 	default:
 		ctx, cancel := context.WithTimeout(r.Context(), a.cfg.StoreTimeout)
 		defer cancel()
