@@ -684,3 +684,32 @@ func TestAcksAreStoredEveryAckInterval(t *testing.T) {
 		t.Fatalf("%d Store.Ack calls storing %v at shutdown, want one storing [1 2]", st.calls, st.storedIDs(c.id))
 	}
 }
+
+// DLV-051: a client that acknowledged messages and reconnects before the
+// next AckInterval is not sent them again: its queued acknowledgements are
+// stored before the new connection's first delivery.
+func TestReconnectBeforeAckIntervalGetsNothingAgain(t *testing.T) {
+	st := &ackStore{pendingStore: pendingStore{pending: map[[32]byte][]store.Message{}}}
+	h := newHub(t, st, func(c *Config) {
+		c.Now, c.Tick, c.AckInterval, c.ShutdownFlushTimeout = time.Now, time.Millisecond, time.Hour, time.Minute
+	})
+	cancel, wait := runHub(t, h)
+	defer func() { cancel(); wait() }()
+	a := attach(t, h, 1)
+	st.add(a.id, 1, 2, 3)
+	h.Wake(a.id)
+	waitFor(t, "three messages", func() bool { a.received(t); return len(a.ids) == 3 })
+	a.ack(t, 1, 2)
+	a.conn.Detach()
+	b := attach(t, h, 1) // the same client, at once
+	h.Wake(b.id)
+	waitFor(t, "a delivery on the new connection", func() bool { b.received(t); return len(b.ids) > 0 })
+	time.Sleep(20 * time.Millisecond) // 20 more ticks
+	b.received(t)
+	if !slices.Equal(b.ids, []uint64{3}) {
+		t.Fatalf("the new connection received %v, want [3] (1 and 2 were acknowledged)", b.ids)
+	}
+	if got := st.storedIDs(b.id); !slices.Equal(got, []uint64{1, 2}) {
+		t.Fatalf("stored %v before the new connection's delivery, want [1 2]", got)
+	}
+}

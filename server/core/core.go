@@ -119,7 +119,8 @@ type Hub struct {
 	acks     map[*Conn][]uint64 // accepted by Receive, not yet taken by the ack writer
 	wake     chan struct{}
 
-	aw ackWriter // owned by the ack writer goroutine of Run (tests call flushAcks)
+	ackMu sync.Mutex // serialises flushAcks: the ack writer, the final flush and tick (DLV-051)
+	aw    ackWriter  // guarded by ackMu
 
 	cache   pendingCache    // the Store, if it holds tracked clients' pending messages; else nil
 	pendBuf []store.Message // owned by tick: the messages read from cache in one tick
@@ -660,6 +661,8 @@ func (h *Hub) finalFlush(ctx context.Context) {
 // connection, where the client drops and acknowledges it (DLV-021,
 // REPLAY-012).
 func (h *Hub) flushAcks(ctx context.Context, final bool) (stored, left int, err error) {
+	h.ackMu.Lock()
+	defer h.ackMu.Unlock()
 	w := &h.aw
 	now := h.cfg.Now()
 	if !final && w.failures > 0 && now.Before(w.next) {
@@ -747,6 +750,13 @@ func (h *Hub) tick(ctx context.Context) error {
 	if len(ready) == 0 {
 		return nil
 	}
+	if h.acksQueuedForNewConns(ready) {
+		// DLV-051: a client that acknowledged messages on a connection
+		// and reconnected before the next AckInterval would be sent them
+		// again, read as pending from the store; its queued
+		// acknowledgements are stored before its first delivery.
+		h.flushAcks(ctx, false)
+	}
 	// A client whose messages the cache holds is read in this loop; the
 	// store is queried for the others, several at once: a store round trip
 	// (a networked engine especially) must not serialise the tick.
@@ -824,6 +834,33 @@ func (h *Hub) tick(ctx context.Context) error {
 		h.markDirty(again...)
 	}
 	return nil
+}
+
+// acksQueuedForNewConns reports whether a connection in ready has sent
+// nothing yet while acknowledgements of another connection of its client
+// wait for the ack writer.
+func (h *Hub) acksQueuedForNewConns(ready []*Conn) bool {
+	var fresh []*Conn
+	for _, c := range ready {
+		c.mu.Lock()
+		if c.sentUpTo == 0 {
+			fresh = append(fresh, c)
+		}
+		c.mu.Unlock()
+	}
+	if len(fresh) == 0 {
+		return false
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, c := range fresh {
+		for q := range h.acks {
+			if q != c && q.id == c.id {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (h *Hub) markDirty(cs ...*Conn) {
