@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/sealfeed/sealfeed/internal/buildinfo"
 	"github.com/sealfeed/sealfeed/internal/wsframe"
 	"github.com/sealfeed/sealfeed/publisher"
+	"github.com/sealfeed/sealfeed/server"
 )
 
 // scrape reads the node's /metrics with the Prometheus text parser.
@@ -225,5 +227,36 @@ func TestDashboardMetricsExist(t *testing.T) {
 		if mf[n] == nil {
 			t.Errorf("the dashboard names %s, which no scrape holds", n)
 		}
+	}
+}
+
+// TestBacklogGauges: OPS-045. The pending backlog counts unexpired,
+// unacknowledged messages of every client, and the age of the oldest
+// follows the node's clock.
+func TestBacklogGauges(t *testing.T) {
+	var skew atomic.Int64
+	tn := startNode(t, t.TempDir(), 1, func(c *server.Config) {
+		c.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	})
+	mf := scrape(t, tn)
+	if v, ok := sample(mf, "sealfeed_pending_messages", nil); !ok || v != 0 {
+		t.Fatalf("sealfeed_pending_messages %v (present %v) on an empty node", v, ok)
+	}
+	if v, ok := sample(mf, "sealfeed_oldest_pending_age_seconds", nil); !ok || v != 0 {
+		t.Fatalf("sealfeed_oldest_pending_age_seconds %v (present %v) on an empty node", v, ok)
+	}
+	ctx := context.Background()
+	for i := range 3 {
+		if _, err := tn.pubs[0].Publish(ctx, publisher.Message{To: [][32]byte{{byte(i + 1)}, {9}}, Payload: []byte("m")}, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	skew.Store(int64(90 * time.Second))
+	mf = scrape(t, tn)
+	if v, _ := sample(mf, "sealfeed_pending_messages", nil); v != 6 {
+		t.Errorf("sealfeed_pending_messages %v, want 6", v)
+	}
+	if v, _ := sample(mf, "sealfeed_oldest_pending_age_seconds", nil); v < 90 || v > 150 {
+		t.Errorf("sealfeed_oldest_pending_age_seconds %v, want 90 s and a little", v)
 	}
 }

@@ -536,6 +536,9 @@ func (n *Node) registerMetrics() {
 		func() float64 { return float64(n.dog.transitions.Load()) })
 	r.Counter("sealfeed_store_probe_failures_total", "Failed store readiness probes (OPS-003).",
 		func() float64 { return float64(n.dog.probeFails.Load()) })
+	if b, ok := n.Store.(store.Backlogger); ok {
+		r.Backlog(b.Backlog, n.cfg.Now, orDefault(n.cfg.StoreTimeout, restapi.DefaultStoreTimeout))
+	}
 	r.Gauge("sealfeed_clock_offset_seconds", "How far the node's clock was ahead of the store's when last measured (DLV-041); 0 with the embedded store.",
 		func() float64 { return time.Duration(n.clockOffset.Load()).Seconds() })
 }

@@ -8,7 +8,9 @@
 package metrics
 
 import (
+	"context"
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -93,4 +95,42 @@ func (n *Node) Gauge(name, help string, f func() float64) {
 // Handler serves the registry in the Prometheus exposition formats.
 func (n *Node) Handler() http.Handler {
 	return promhttp.HandlerFor(n.Registry, promhttp.HandlerOpts{})
+}
+
+// Backlog exports the store's backlog, read once per scrape within
+// timeout (OPS-045): sealfeed_pending_messages and
+// sealfeed_oldest_pending_age_seconds (0 when nothing is pending). A scrape
+// during which the store fails or does not answer omits both.
+func (n *Node) Backlog(f func(ctx context.Context) (int, time.Time, error), now func() time.Time, timeout time.Duration) {
+	n.Registry.MustRegister(&backlog{f: f, now: now, timeout: timeout})
+}
+
+var (
+	pendingDesc = prometheus.NewDesc("sealfeed_pending_messages",
+		"Unexpired messages not yet acknowledged, every client's together (OPS-045).", nil, nil)
+	oldestDesc = prometheus.NewDesc("sealfeed_oldest_pending_age_seconds",
+		"Age of the oldest unexpired pending message; 0 when none is pending (OPS-045).", nil, nil)
+)
+
+type backlog struct {
+	f       func(ctx context.Context) (int, time.Time, error)
+	now     func() time.Time
+	timeout time.Duration
+}
+
+func (b *backlog) Describe(ch chan<- *prometheus.Desc) { ch <- pendingDesc; ch <- oldestDesc }
+
+func (b *backlog) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
+	defer cancel()
+	pending, oldest, err := b.f(ctx)
+	if err != nil {
+		return
+	}
+	age := 0.0
+	if !oldest.IsZero() {
+		age = max(0, b.now().Sub(oldest).Seconds())
+	}
+	ch <- prometheus.MustNewConstMetric(pendingDesc, prometheus.GaugeValue, float64(pending))
+	ch <- prometheus.MustNewConstMetric(oldestDesc, prometheus.GaugeValue, age)
 }

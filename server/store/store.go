@@ -179,6 +179,14 @@ type Store interface {
 	Close() error
 }
 
+// Backlogger is a Store that reports its backlog to the metrics
+// (OPS-045): how many unexpired messages are pending and when the oldest
+// of them was created (zero when none). It may read every pending
+// message; the node calls it once per scrape, not per message.
+type Backlogger interface {
+	Backlog(ctx context.Context) (pending int, oldest time.Time, err error)
+}
+
 // RequestHash is the hash a publish request is identified by for
 // Idempotency-Key: SHA-256 over the method, path and body.
 func RequestHash(method, path string, body []byte) [32]byte {

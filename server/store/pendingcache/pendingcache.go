@@ -33,6 +33,7 @@ package pendingcache
 import (
 	"bytes"
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -492,4 +493,14 @@ func (s *Store) Stats() (clients, messages int) {
 		messages += len(e.msgs)
 	}
 	return len(s.clients), messages
+}
+
+// Backlog implements store.Backlogger when the engine does (OPS-045): the
+// engine holds every pending message, the cache only some; otherwise it
+// fails with errors.ErrUnsupported.
+func (s *Store) Backlog(ctx context.Context) (int, time.Time, error) {
+	if b, ok := s.Store.(store.Backlogger); ok {
+		return b.Backlog(ctx)
+	}
+	return 0, time.Time{}, errors.ErrUnsupported
 }

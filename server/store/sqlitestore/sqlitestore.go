@@ -554,6 +554,19 @@ func (s *Store) PendingCount(ctx context.Context, clientID [32]byte) (int, error
 	return n, err
 }
 
+// Backlog implements store.Backlogger: one read of the pending messages
+// through their partial index (OPS-045).
+func (s *Store) Backlog(ctx context.Context) (int, time.Time, error) {
+	var n int
+	var oldest sql.NullInt64
+	err := s.rQueryRow(ctx, `SELECT count(*), min(created) FROM messages WHERE state = 0 AND expires > ?`,
+		ms(s.opt.Now())).Scan(&n, &oldest)
+	if err != nil || !oldest.Valid {
+		return n, time.Time{}, err
+	}
+	return n, time.UnixMilli(oldest.Int64), nil
+}
+
 // PublishedTo implements store.Store.
 func (s *Store) PublishedTo(ctx context.Context, publisher string, clientID [32]byte) (bool, error) {
 	var n int
