@@ -18,7 +18,9 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/sealfeed/sealfeed/client"
 	"github.com/sealfeed/sealfeed/internal/buildinfo"
+	"github.com/sealfeed/sealfeed/internal/keyfile"
 	"github.com/sealfeed/sealfeed/internal/wsframe"
 	"github.com/sealfeed/sealfeed/publisher"
 	"github.com/sealfeed/sealfeed/server"
@@ -151,6 +153,9 @@ func TestMetricsLabelledAndStandard(t *testing.T) {
 			t.Errorf("%s%v = %v (present %v), want %v", c.name, c.labels, v, ok, c.want)
 		}
 	}
+	if v, _ := sample(mf, "sealfeed_publish_to_sent_seconds", nil); v != 1 {
+		t.Errorf("sealfeed_publish_to_sent_seconds holds %v samples, want 1", v)
+	}
 	if v, _ := sample(mf, "sealfeed_batch_build_seconds", nil); v < 1 {
 		t.Errorf("sealfeed_batch_build_seconds holds %v samples", v)
 	}
@@ -246,6 +251,22 @@ func TestBacklogGauges(t *testing.T) {
 		t.Fatalf("sealfeed_oldest_pending_age_seconds %v (present %v) on an empty node", v, ok)
 	}
 	ctx := context.Background()
+	// A client that goes away before its message is published.
+	k, _ := keyfile.Generate()
+	late := tn.dial(t, func(c *client.Config) { c.Identity = k })
+	lateID := late.ClientID()
+	late.Close()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if v, _ := sample(scrape(t, tn), "sealfeed_connections", nil); v == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the client stays connected")
+		}
+	}
+	if _, err := tn.pubs[0].Publish(ctx, publisher.Message{To: [][32]byte{lateID}, Payload: []byte("late")}, ""); err != nil {
+		t.Fatal(err)
+	}
 	for i := range 3 {
 		if _, err := tn.pubs[0].Publish(ctx, publisher.Message{To: [][32]byte{{byte(i + 1)}, {9}}, Payload: []byte("m")}, ""); err != nil {
 			t.Fatal(err)
@@ -253,10 +274,17 @@ func TestBacklogGauges(t *testing.T) {
 	}
 	skew.Store(int64(90 * time.Second))
 	mf = scrape(t, tn)
-	if v, _ := sample(mf, "sealfeed_pending_messages", nil); v != 6 {
-		t.Errorf("sealfeed_pending_messages %v, want 6", v)
+	if v, _ := sample(mf, "sealfeed_pending_messages", nil); v != 7 {
+		t.Errorf("sealfeed_pending_messages %v, want 7", v)
 	}
 	if v, _ := sample(mf, "sealfeed_oldest_pending_age_seconds", nil); v < 90 || v > 150 {
 		t.Errorf("sealfeed_oldest_pending_age_seconds %v, want 90 s and a little", v)
+	}
+
+	// Published 90 s ago by the node's clock, sent now (OPS-044).
+	collect(t, tn.dial(t, func(c *client.Config) { c.Identity = k }), 1, 10*time.Second)
+	h := scrape(t, tn)["sealfeed_publish_to_sent_seconds"].GetMetric()[0].GetHistogram()
+	if h.GetSampleCount() != 1 || h.GetSampleSum() < 90 || h.GetSampleSum() > 150 {
+		t.Errorf("sealfeed_publish_to_sent_seconds: %d samples, sum %v s; want 1 of 90 s and a little", h.GetSampleCount(), h.GetSampleSum())
 	}
 }

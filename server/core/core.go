@@ -79,6 +79,10 @@ type Config struct {
 	// BatchBuild observes the seconds each batch took to build, sign and
 	// queue (OPS-044); nil: none.
 	BatchBuild Observer
+	// PublishToSent observes, for each message sent, the seconds since
+	// its store committed it (store.Message.Created; redeliveries
+	// included), by the node's clock (OPS-044); nil: none.
+	PublishToSent Observer
 
 	Logger *slog.Logger
 	Now    func() time.Time
@@ -889,6 +893,7 @@ func (h *Hub) send(ctx context.Context, plans []plan) error {
 	h.M.Batches.Add(1)
 	h.M.BatchLeaves.Add(uint64(bt.Leaves()))
 	var body, msg, frame []byte
+	sent := h.cfg.Now()
 	for i := range plans {
 		p := &plans[i]
 		body, err = bt.AppendDelivery(body[:0], p.handle)
@@ -928,6 +933,13 @@ func (h *Hub) send(ctx context.Context, plans []plan) error {
 		c.sentUpTo = p.msgs[len(p.msgs)-1].Seq
 		c.mu.Unlock()
 		h.M.Delivered.Add(uint64(len(p.msgs)))
+		if h.cfg.PublishToSent != nil {
+			for _, m := range p.msgs {
+				if !m.Created.IsZero() {
+					h.cfg.PublishToSent.Observe(max(0, sent.Sub(m.Created).Seconds()))
+				}
+			}
+		}
 	}
 	built := time.Since(start)
 	h.M.BatchBuildNanos.Add(uint64(built))

@@ -39,6 +39,9 @@ type Node struct {
 	// BatchBuildSeconds is the time to build, sign and queue one batch
 	// (OPS-044).
 	BatchBuildSeconds prometheus.Histogram
+	// PublishToSentSeconds is the time from a message's commit to each
+	// batch that carries it to its client (OPS-044).
+	PublishToSentSeconds prometheus.Histogram
 }
 
 // New returns a Node with its own registry.
@@ -78,7 +81,12 @@ func New() *Node {
 		Help:    "Time to build, sign and queue one batch (OPS-044).",
 		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16), // 0.1 ms … 3.3 s
 	})
-	r.MustRegister(n.HandshakeFailures, n.Rejected, n.HandshakeSeconds, n.BatchBuildSeconds)
+	n.PublishToSentSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "sealfeed_publish_to_sent_seconds",
+		Help:    "Time from a message's commit to the batch that sends it, redeliveries included (OPS-044).",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 18), // 1 ms … 131 s
+	})
+	r.MustRegister(n.HandshakeFailures, n.Rejected, n.HandshakeSeconds, n.BatchBuildSeconds, n.PublishToSentSeconds)
 	return n
 }
 

@@ -72,6 +72,10 @@ type Message struct {
 	BlobID   int64 // non-zero: the payload is the shared blob of a broadcast
 	Payload  []byte
 	Expires  time.Time
+	// Created is when the store committed the message; the zero time if
+	// the engine does not say. The metrics measure publish to sent from
+	// it (OPS-044).
+	Created time.Time
 }
 
 // Status is what the status endpoint reports about one message.

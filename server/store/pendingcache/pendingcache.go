@@ -179,6 +179,7 @@ func (s *Store) committed(req *store.PublishRequest, as []store.Assigned) {
 		return
 	}
 	k := 0
+	committed := s.now() // the Created of the cached copies (OPS-044)
 	for _, p := range req.Publications {
 		var payload []byte // copied once per publication, if a recipient is tracked
 		var blobID int64
@@ -208,7 +209,7 @@ func (s *Store) committed(req *store.PublishRequest, as []store.Assigned) {
 					blobID = s.lastBlob
 				}
 			}
-			m := store.Message{ClientID: to, Seq: a.Seq, BlobID: blobID, Payload: payload, Expires: a.Expires}
+			m := store.Message{ClientID: to, Seq: a.Seq, BlobID: blobID, Payload: payload, Expires: a.Expires, Created: committed}
 			if e.state == loading {
 				e.added = append(e.added, m)
 				continue
