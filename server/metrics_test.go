@@ -74,7 +74,8 @@ next:
 	return 0, false
 }
 
-// TestMetricsLabelledAndStandard: OPS-040…OPS-045. Two nodes in one
+// TestMetricsLabelledAndStandard: OPS-040, OPS-041, OPS-042, OPS-043,
+// OPS-044, OPS-045. Two nodes in one
 // process each serve their own registry; a scrape parses with the
 // Prometheus text parser and holds the process and Go collectors, the
 // build info, the handshake failure counted under its alert, a rejected
