@@ -265,8 +265,12 @@ func TestBacklogGauges(t *testing.T) {
 			t.Fatal("the client stays connected")
 		}
 	}
-	if _, err := tn.pubs[0].Publish(ctx, publisher.Message{To: [][32]byte{lateID}, Payload: []byte("late")}, ""); err != nil {
-		t.Fatal(err)
+	// Two messages for it, 90 s and 60 s before it comes back.
+	for _, at := range []time.Duration{0, 30 * time.Second} {
+		skew.Store(int64(at))
+		if _, err := tn.pubs[0].Publish(ctx, publisher.Message{To: [][32]byte{lateID}, Payload: []byte("late")}, ""); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for i := range 3 {
 		if _, err := tn.pubs[0].Publish(ctx, publisher.Message{To: [][32]byte{{byte(i + 1)}, {9}}, Payload: []byte("m")}, ""); err != nil {
@@ -275,17 +279,26 @@ func TestBacklogGauges(t *testing.T) {
 	}
 	skew.Store(int64(90 * time.Second))
 	mf = scrape(t, tn)
-	if v, _ := sample(mf, "sealfeed_pending_messages", nil); v != 7 {
-		t.Errorf("sealfeed_pending_messages %v, want 7", v)
+	if v, _ := sample(mf, "sealfeed_pending_messages", nil); v != 8 {
+		t.Errorf("sealfeed_pending_messages %v, want 8", v)
 	}
 	if v, _ := sample(mf, "sealfeed_oldest_pending_age_seconds", nil); v < 90 || v > 150 {
 		t.Errorf("sealfeed_oldest_pending_age_seconds %v, want 90 s and a little", v)
 	}
 
-	// Published 90 s ago by the node's clock, sent now (OPS-044).
-	collect(t, tn.dial(t, func(c *client.Config) { c.Identity = k }), 1, 10*time.Second)
+	// Published 90 s and 60 s ago by the node's clock, sent now (OPS-044).
+	collect(t, tn.dial(t, func(c *client.Config) { c.Identity = k }), 2, 10*time.Second)
 	h := scrape(t, tn)["sealfeed_publish_to_sent_seconds"].GetMetric()[0].GetHistogram()
-	if h.GetSampleCount() != 1 || h.GetSampleSum() < 90 || h.GetSampleSum() > 150 {
-		t.Errorf("sealfeed_publish_to_sent_seconds: %d samples, sum %v s; want 1 of 90 s and a little", h.GetSampleCount(), h.GetSampleSum())
+	if h.GetSampleCount() != 2 || h.GetSampleSum() < 150 || h.GetSampleSum() > 170 {
+		t.Errorf("sealfeed_publish_to_sent_seconds: %d samples, sum %v s; want 90 s and 60 s and a little", h.GetSampleCount(), h.GetSampleSum())
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		h = scrape(t, tn)["sealfeed_publish_to_acked_seconds"].GetMetric()[0].GetHistogram()
+		if h.GetSampleCount() > 1 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if h.GetSampleCount() != 2 || h.GetSampleSum() < 150 || h.GetSampleSum() > 170 {
+		t.Errorf("sealfeed_publish_to_acked_seconds: %d samples, sum %v s; want 90 s and 60 s and a little", h.GetSampleCount(), h.GetSampleSum())
 	}
 }

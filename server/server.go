@@ -277,7 +277,8 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.Metrics = metrics.New()
 	hc := core.Config{Key: key, Store: n.Store, Tick: cfg.Tick, Workers: cfg.Workers, Logger: cfg.Logger, Now: cfg.Now,
-		Tokens: tokens, BatchBuild: n.Metrics.BatchBuildSeconds, PublishToSent: n.Metrics.PublishToSentSeconds}
+		Tokens: tokens, BatchBuild: n.Metrics.BatchBuildSeconds, PublishToSent: n.Metrics.PublishToSentSeconds,
+		PublishToAcked: n.Metrics.PublishToAckedSeconds}
 	if js != nil {
 		hc.ResyncInterval = 2 * time.Second
 	}

@@ -83,6 +83,10 @@ type Config struct {
 	// its store committed it (store.Message.Created; redeliveries
 	// included), by the node's clock (OPS-044); nil: none.
 	PublishToSent Observer
+	// PublishToAcked observes, for each message acknowledged, the seconds
+	// from its commit to the Ack's arrival, by the node's clock (OPS-044);
+	// nil: none.
+	PublishToAcked Observer
 
 	Logger *slog.Logger
 	Now    func() time.Time
@@ -214,7 +218,10 @@ type Conn struct {
 	keys     *batch.Keys
 	sentUpTo uint64   // highest message ID sent on this connection
 	inflight []uint64 // sent, not acknowledged, ascending
-	closed   bool
+	// inflightAt[i] is when inflight[i] was committed (Unix ns of
+	// store.Message.Created; 0: unknown), for PublishToAcked (OPS-044).
+	inflightAt []int64
+	closed     bool
 	// token is the connection's current access token (§6.8), nil
 	// without one; tokenTimer closes the connection when it expires
 	// (TOK-011). See token.go.
@@ -382,9 +389,17 @@ func (c *Conn) Receive(frame []byte) error {
 		// (never sent, sent on another connection, already acknowledged,
 		// repeated in a later Ack) changes nothing. A client cannot
 		// acknowledge what it has not received (DLV-003).
+		var now int64 // read once per Ack, when a latency is observed
 		for _, id := range ids {
 			if i, found := slices.BinarySearch(c.inflight, id); found {
+				if at := c.inflightAt[i]; at != 0 && c.hub.cfg.PublishToAcked != nil {
+					if now == 0 {
+						now = c.hub.cfg.Now().UnixNano()
+					}
+					c.hub.cfg.PublishToAcked.Observe(max(0, time.Duration(now-at).Seconds()))
+				}
 				c.inflight = slices.Delete(c.inflight, i, i+1)
+				c.inflightAt = slices.Delete(c.inflightAt, i, i+1)
 				acked = append(acked, id)
 			}
 		}
@@ -929,6 +944,11 @@ func (h *Hub) send(ctx context.Context, plans []plan) error {
 		}
 		for _, m := range p.msgs {
 			c.inflight = append(c.inflight, m.Seq)
+			var at int64
+			if !m.Created.IsZero() {
+				at = m.Created.UnixNano()
+			}
+			c.inflightAt = append(c.inflightAt, at)
 		}
 		c.sentUpTo = p.msgs[len(p.msgs)-1].Seq
 		c.mu.Unlock()

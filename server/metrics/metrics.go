@@ -42,6 +42,9 @@ type Node struct {
 	// PublishToSentSeconds is the time from a message's commit to each
 	// batch that carries it to its client (OPS-044).
 	PublishToSentSeconds prometheus.Histogram
+	// PublishToAckedSeconds is the time from a message's commit to the
+	// Ack that acknowledges it (OPS-044).
+	PublishToAckedSeconds prometheus.Histogram
 }
 
 // New returns a Node with its own registry.
@@ -86,7 +89,13 @@ func New() *Node {
 		Help:    "Time from a message's commit to the batch that sends it, redeliveries included (OPS-044).",
 		Buckets: prometheus.ExponentialBuckets(0.001, 2, 18), // 1 ms … 131 s
 	})
-	r.MustRegister(n.HandshakeFailures, n.Rejected, n.HandshakeSeconds, n.BatchBuildSeconds, n.PublishToSentSeconds)
+	n.PublishToAckedSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "sealfeed_publish_to_acked_seconds",
+		Help:    "Time from a message's commit to the arrival of the client's Ack for it (OPS-044).",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 18), // 1 ms … 131 s
+	})
+	r.MustRegister(n.HandshakeFailures, n.Rejected, n.HandshakeSeconds, n.BatchBuildSeconds, n.PublishToSentSeconds,
+		n.PublishToAckedSeconds)
 	return n
 }
 
