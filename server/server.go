@@ -10,15 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"github.com/nats-io/nats.go"
-	"io"
 	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,6 +28,7 @@ import (
 	"github.com/sealfeed/sealfeed/server/certfile"
 	"github.com/sealfeed/sealfeed/server/clientaddr"
 	"github.com/sealfeed/sealfeed/server/core"
+	"github.com/sealfeed/sealfeed/server/metrics"
 	"github.com/sealfeed/sealfeed/server/restapi"
 	"github.com/sealfeed/sealfeed/server/store"
 	"github.com/sealfeed/sealfeed/server/store/jsstore"
@@ -141,15 +139,17 @@ type Node struct {
 	WS      *wsapi.Handler
 	API     *restapi.API
 	Store   store.Store
+	// Metrics is the node's own Prometheus registry, served on /metrics
+	// (OPS-040).
+	Metrics *metrics.Node
 
-	cfg     Config
-	nc      *nats.Conn
-	sub     *nats.Subscription
-	mux     *http.ServeMux
-	started time.Time
-	own     bool // the node opened Store and closes it
-	dog     *watchdog
-	reload  reloader
+	cfg    Config
+	nc     *nats.Conn
+	sub    *nats.Subscription
+	mux    *http.ServeMux
+	own    bool // the node opened Store and closes it
+	dog    *watchdog
+	reload reloader
 
 	js          *jsstore.Store // the cluster's store, or nil
 	clockOffset atomic.Int64   // ns the node's clock is ahead of the store's, last measured (DLV-041)
@@ -241,7 +241,7 @@ func New(cfg Config) (*Node, error) {
 		cfg.Now = time.Now
 	}
 	cfg.MaxClockSkew = orDefault(cfg.MaxClockSkew, 30*time.Second)
-	n := &Node{Key: key, Created: created, cfg: cfg, Store: cfg.Store, started: time.Now()}
+	n := &Node{Key: key, Created: created, cfg: cfg, Store: cfg.Store}
 	var js *jsstore.Store
 	if cfg.Cluster != nil {
 		if cfg.Store != nil {
@@ -285,8 +285,10 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	n.reload.cur.Store(live)
+	n.Metrics = metrics.New()
 	hc := core.Config{Key: key, Store: n.Store, Tick: cfg.Tick, Workers: cfg.Workers, Logger: cfg.Logger, Now: cfg.Now,
-		Tokens: live.tokens}
+		Tokens: live.tokens, BatchBuild: n.Metrics.BatchBuildSeconds, PublishToSent: n.Metrics.PublishToSentSeconds,
+		PublishToAcked: n.Metrics.PublishToAckedSeconds}
 	if js != nil {
 		hc.ResyncInterval = 2 * time.Second
 	}
@@ -358,19 +360,23 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.WS = wsapi.New(wsapi.Config{Hub: n.Hub, Handshake: hsConfig, HandshakeTimeout: cfg.HandshakeTimeout,
 		IdleTimeout: cfg.IdleTimeout, MaxConnsPerIP: cfg.MaxConnsPerIP, MaxHandshakesPerIP: cfg.MaxHandshakesPerIP,
-		SendQueue: cfg.SendQueue, Logger: cfg.Logger, ClientIP: cfg.TrustedProxies.ClientIP})
+		SendQueue: cfg.SendQueue, Logger: cfg.Logger, ClientIP: cfg.TrustedProxies.ClientIP,
+		HandshakeFailed: func(a string) { n.Metrics.HandshakeFailures.WithLabelValues(a).Inc() },
+		HandshakeTime:   n.Metrics.HandshakeSeconds})
 	n.API = restapi.New(restapi.Config{Store: n.Store, Hub: n.Hub, Publishers: live.Publishers, Authorities: live.Authorities,
 		PresencePublishers: live.PresencePublishers, MaxPayload: maxPayload,
 		MaxPendingPerClient: cfg.MaxPendingPerClient, StoreTimeout: cfg.StoreTimeout, ServerKey: pub, NextServerKey: cfg.NextKey,
 		Credential:     func() []byte { return n.reload.cur.Load().Credential },
 		RevocationList: func() []byte { return n.reload.cur.Load().RevocationList },
 		Warnings:       n.healthWarnings, Unready: n.unready,
-		Realm: cfg.Realm, Metrics: n.writeMetrics, Logger: cfg.Logger, Now: cfg.Now,
+		Realm: cfg.Realm, Logger: cfg.Logger, Now: cfg.Now,
+		Metrics: n.Metrics.Handler(), Rejected: func(p string) { n.Metrics.Rejected.WithLabelValues(p).Inc() },
 		ClientIP: cfg.TrustedProxies.ClientIP})
 	storeTimeout := orDefault(cfg.StoreTimeout, restapi.DefaultStoreTimeout)
 	sickAfter := orDefault(cfg.SickAfter, 5*time.Second)
 	n.dog = &watchdog{n: n, sickAfter: sickAfter, probeEvery: min(time.Second, sickAfter/5),
 		timeout: min(storeTimeout, sickAfter)}
+	n.registerMetrics()
 	n.mux = http.NewServeMux()
 	n.mux.Handle(WebSocketPath, n.WS)
 	for p, h := range cfg.Extra {
@@ -514,80 +520,44 @@ func (n *Node) Close() error {
 	return err
 }
 
-// writeMetrics writes the Prometheus text exposition format.
-func (n *Node) writeMetrics(w io.Writer) {
+// registerMetrics exports the counters the node's parts keep as atomics;
+// they are read at scrape time, so the message path pays one atomic add
+// per counter, as before (OPS-040).
+func (n *Node) registerMetrics() {
 	m := &n.Hub.M
 	s := &n.WS.Stats
-	metric := func(name, typ, help string, v any) {
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %v\n", name, help, name, typ, name, v)
+	u := func(v *atomic.Uint64) func() float64 { return func() float64 { return float64(v.Load()) } }
+	r := n.Metrics
+	r.Gauge("sealfeed_connections", "Connected sessions (OPS-045).", func() float64 { return float64(m.Connections.Load()) })
+	r.Counter("sealfeed_handshakes_total", "Completed handshakes.", u(&s.Handshakes))
+	r.Counter("sealfeed_connections_rejected_total", "Connections refused by limits before the handshake.", u(&s.Rejected))
+	r.Counter("sealfeed_messages_published_total", "Messages accepted from publishers.", u(&m.Published))
+	r.Counter("sealfeed_messages_delivered_total", "Messages sent in deliveries, redeliveries included.", u(&m.Delivered))
+	r.Counter("sealfeed_messages_acked_total", "Messages acknowledged by clients.", u(&m.Acked))
+	r.Counter("sealfeed_batches_total", "Batches built and signed.", u(&m.Batches))
+	r.Counter("sealfeed_batch_leaves_total", "Leaves in built batches.", u(&m.BatchLeaves))
+	r.Counter("sealfeed_batch_build_seconds_total", "Time spent building and sealing batches.",
+		func() float64 { return float64(m.BatchBuildNanos.Load()) / 1e9 })
+	r.Counter("sealfeed_slow_consumers_total", "Connections closed because their send queue was full.", u(&m.SlowConsumers))
+	r.Counter("sealfeed_protocol_errors_total", "Connections closed with an alert for a protocol error.", u(&m.ProtocolErrors))
+	r.Counter("sealfeed_store_errors_total", "Failed store operations.", u(&m.StoreErrors))
+	r.Counter("sealfeed_ack_write_retries_total", "Failed attempts to store acknowledgements, each retried (DLV-021).", u(&m.AckRetries))
+	r.Counter("sealfeed_acks_abandoned_total", "Acknowledged IDs not stored before their connection ended; their messages are redelivered (DLV-021).", u(&m.AcksAbandoned))
+	r.Gauge("sealfeed_node_sick", "1 while the node is sick: its store has not answered for -sick-after (OPS-003).", func() float64 {
+		if n.dog.sick.Load() {
+			return 1
+		}
+		return 0
+	})
+	r.Counter("sealfeed_node_sick_transitions_total", "Times the node became sick or recovered (OPS-003, OPS-004).",
+		func() float64 { return float64(n.dog.transitions.Load()) })
+	r.Counter("sealfeed_store_probe_failures_total", "Failed store readiness probes (OPS-003).",
+		func() float64 { return float64(n.dog.probeFails.Load()) })
+	if b, ok := n.Store.(store.Backlogger); ok {
+		r.Backlog(b.Backlog, n.cfg.Now, orDefault(n.cfg.StoreTimeout, restapi.DefaultStoreTimeout))
 	}
-	metric("sealfeed_connections", "gauge", "Connected sessions.", m.Connections.Load())
-	metric("sealfeed_handshakes_total", "counter", "Completed handshakes.", s.Handshakes.Load())
-	metric("sealfeed_handshake_failures_total", "counter", "Failed handshakes.", s.HandshakeFailures.Load())
-	metric("sealfeed_connections_rejected_total", "counter", "Connections refused by limits before the handshake.", s.Rejected.Load())
-	metric("sealfeed_messages_published_total", "counter", "Messages accepted from publishers.", m.Published.Load())
-	metric("sealfeed_messages_delivered_total", "counter", "Messages sent in deliveries, redeliveries included.", m.Delivered.Load())
-	metric("sealfeed_messages_acked_total", "counter", "Messages acknowledged by clients.", m.Acked.Load())
-	metric("sealfeed_batches_total", "counter", "Batches built and signed.", m.Batches.Load())
-	metric("sealfeed_batch_leaves_total", "counter", "Leaves in built batches.", m.BatchLeaves.Load())
-	metric("sealfeed_batch_build_seconds_total", "counter", "Time spent building and sealing batches.", float64(m.BatchBuildNanos.Load())/1e9)
-	metric("sealfeed_slow_consumers_total", "counter", "Connections closed because their send queue was full.", m.SlowConsumers.Load())
-	metric("sealfeed_protocol_errors_total", "counter", "Connections closed with an alert for a protocol error.", m.ProtocolErrors.Load())
-	metric("sealfeed_store_errors_total", "counter", "Failed store operations.", m.StoreErrors.Load())
-	metric("sealfeed_ack_write_retries_total", "counter", "Failed attempts to store acknowledgements, each retried (DLV-021).", m.AckRetries.Load())
-	metric("sealfeed_acks_abandoned_total", "counter", "Acknowledged IDs not stored before their connection ended; their messages are redelivered (DLV-021).", m.AcksAbandoned.Load())
-	sick := 0
-	if n.dog.sick.Load() {
-		sick = 1
-	}
-	metric("sealfeed_node_sick", "gauge", "1 while the node is sick: its store has not answered for -sick-after (OPS-003).", sick)
-	metric("sealfeed_node_sick_transitions_total", "counter", "Times the node became sick or recovered (OPS-003, OPS-004).", n.dog.transitions.Load())
-	metric("sealfeed_store_probe_failures_total", "counter", "Failed store readiness probes (OPS-003).", n.dog.probeFails.Load())
-	metric("sealfeed_uptime_seconds", "gauge", "Seconds since the node started.", int64(time.Since(n.started).Seconds()))
-	metric("sealfeed_clock_offset_seconds", "gauge", "How far the node's clock was ahead of the store's when last measured (DLV-041); 0 with the embedded store.",
-		time.Duration(n.clockOffset.Load()).Seconds())
-	metric("sealfeed_goroutines", "gauge", "Goroutines.", runtime.NumGoroutine())
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	metric("sealfeed_heap_inuse_bytes", "gauge", "Go heap in use.", ms.HeapInuse)
-	metric("sealfeed_stack_inuse_bytes", "gauge", "Goroutine stacks in use.", ms.StackInuse)
-	if rss, cpu, ok := procStats(); ok {
-		metric("process_resident_memory_bytes", "gauge", "Resident memory.", rss)
-		metric("process_cpu_seconds_total", "counter", "User and system CPU time.", cpu)
-	}
-}
-
-// procStats reads the resident set size and the CPU time of this process
-// from /proc (Linux); ok is false elsewhere.
-func procStats() (rss int64, cpu float64, ok bool) {
-	statm, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		return 0, 0, false
-	}
-	var size, resident int64
-	if _, err := fmt.Sscan(string(statm), &size, &resident); err != nil {
-		return 0, 0, false
-	}
-	stat, err := os.ReadFile("/proc/self/stat")
-	if err != nil {
-		return 0, 0, false
-	}
-	// Fields after the command name, which is in parentheses and may hold
-	// spaces: state is field 3, utime 14, stime 15 (proc(5)).
-	s := string(stat)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, 0, false
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 13 {
-		return 0, 0, false
-	}
-	var ut, st int64
-	fmt.Sscan(f[11], &ut)
-	fmt.Sscan(f[12], &st)
-	const clockTicks = 100 // USER_HZ on Linux
-	return resident * int64(os.Getpagesize()), float64(ut+st) / clockTicks, true
+	r.Gauge("sealfeed_clock_offset_seconds", "How far the node's clock was ahead of the store's when last measured (DLV-041); 0 with the embedded store.",
+		func() float64 { return time.Duration(n.clockOffset.Load()).Seconds() })
 }
 
 // ClusterConfig joins a node to a NATS JetStream cluster.

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sealfeed/sealfeed/internal/buildinfo"
 	"github.com/sealfeed/sealfeed/internal/keyfile"
 	"github.com/sealfeed/sealfeed/internal/testclock"
 	"github.com/sealfeed/sealfeed/protocol/credential"
@@ -184,8 +185,8 @@ func serveCommand(args []string, stdout, stderr io.Writer) (err error) {
 	if cfg.Cluster != nil {
 		mode, storeKind = "cluster", "jetstream" // not the URLs: they may hold NATS credentials
 	}
-	version, revision := buildVersion()
-	log.Info("starting", "version", version, "revision", revision, "listen", l.Addr().String(), "mode", mode,
+	bi := buildinfo.Read()
+	log.Info("starting", "version", bi.Version, "revision", bi.Revision, "listen", l.Addr().String(), "mode", mode,
 		"store", storeKind, "data", f.data)
 	// Under -log-format text these lines stay plain text on stdout, where
 	// scripts read the fingerprint; under json they are records (OPS-050).

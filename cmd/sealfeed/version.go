@@ -4,10 +4,8 @@ import (
 	"fmt"
 	"io"
 	"runtime"
-	"runtime/debug"
-	"strings"
 
-	"github.com/sealfeed/sealfeed/protocol/suite"
+	"github.com/sealfeed/sealfeed/internal/buildinfo"
 	"github.com/sealfeed/sealfeed/server/store/sqlitestore"
 )
 
@@ -15,42 +13,9 @@ import (
 // VCS revision it was built from, the Go version, the protocol versions it
 // speaks and the data format of its embedded store.
 func versionInfo() string {
-	mod, rev := buildVersion()
-	var protos []string
-	for _, v := range suite.SupportedVersions {
-		protos = append(protos, fmt.Sprintf("%d (0x%04x)", v, v))
-	}
+	bi := buildinfo.Read()
 	return fmt.Sprintf("sealfeed %s\nrevision: %s\ngo: %s %s/%s\nprotocol: %s\ndata format: %d\n",
-		mod, rev, runtime.Version(), runtime.GOOS, runtime.GOARCH, strings.Join(protos, ", "), sqlitestore.DataFormat)
-}
-
-// buildVersion returns the module version and the VCS revision of this
-// build, "(unknown)" where the build does not say.
-func buildVersion() (mod, rev string) {
-	mod, rev = "(unknown)", "(unknown)"
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		mod = bi.Main.Version
-		var r, tm, dirty string
-		for _, s := range bi.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				r = s.Value
-			case "vcs.time":
-				tm = s.Value
-			case "vcs.modified":
-				if s.Value == "true" {
-					dirty = "+modified"
-				}
-			}
-		}
-		if r != "" {
-			rev = r + dirty
-			if tm != "" {
-				rev += " (" + tm + ")"
-			}
-		}
-	}
-	return mod, rev
+		bi.Version, bi.Revision, bi.Go, runtime.GOOS, runtime.GOARCH, buildinfo.ProtocolList(), sqlitestore.DataFormat)
 }
 
 func versionCommand(args []string, stdout, stderr io.Writer) error {

@@ -219,7 +219,7 @@ func (m metricsMeter) Sample(ctx context.Context) (Sample, error) {
 		return Sample{}, err
 	}
 	return Sample{CPUSeconds: v["process_cpu_seconds_total"], RSSBytes: v["process_resident_memory_bytes"],
-		HeapStackBytes: v["sealfeed_heap_inuse_bytes"] + v["sealfeed_stack_inuse_bytes"], Batches: v["sealfeed_batches_total"]}, nil
+		HeapStackBytes: v["go_memstats_heap_inuse_bytes"] + v["go_memstats_stack_inuse_bytes"], Batches: v["sealfeed_batches_total"]}, nil
 }
 
 // sealfeedSystem is SealFeed: the client library and the signing

@@ -64,8 +64,9 @@ func ProcRSS(pid int) (float64, error) {
 // /proc, Go heap and stacks (and SealFeed's batches) from each /metrics.
 type ProcMeter struct {
 	PIDs []int
-	// Metrics are the base URLs whose /metrics carry Prefix_heap_inuse_bytes
-	// and Prefix_stack_inuse_bytes; Prefix is "sealfeed" or "floor".
+	// Metrics are the base URLs whose /metrics carry the Go collector's
+	// go_memstats_heap_inuse_bytes and go_memstats_stack_inuse_bytes, and
+	// Prefix_batches_total; Prefix is "sealfeed" or "floor".
 	Metrics []string
 	Prefix  string
 }
@@ -90,7 +91,7 @@ func (m ProcMeter) Sample(ctx context.Context) (Sample, error) {
 		if err != nil {
 			return s, err
 		}
-		s.HeapStackBytes += v[m.Prefix+"_heap_inuse_bytes"] + v[m.Prefix+"_stack_inuse_bytes"]
+		s.HeapStackBytes += v["go_memstats_heap_inuse_bytes"] + v["go_memstats_stack_inuse_bytes"]
 		s.Batches += v[m.Prefix+"_batches_total"]
 	}
 	return s, nil

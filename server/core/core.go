@@ -76,9 +76,25 @@ type Config struct {
 	// every refresh is unknown_signer.
 	Tokens *token.Verifier
 
+	// BatchBuild observes the seconds each batch took to build, sign and
+	// queue (OPS-044); nil: none.
+	BatchBuild Observer
+	// PublishToSent observes, for each message sent, the seconds since
+	// its store committed it (store.Message.Created; redeliveries
+	// included), by the node's clock (OPS-044); nil: none.
+	PublishToSent Observer
+	// PublishToAcked observes, for each message acknowledged, the seconds
+	// from its commit to the Ack's arrival, by the node's clock (OPS-044);
+	// nil: none.
+	PublishToAcked Observer
+
 	Logger *slog.Logger
 	Now    func() time.Time
 }
+
+// Observer takes one sample of a histogram: a prometheus.Histogram, a few
+// atomic operations per call.
+type Observer interface{ Observe(float64) }
 
 // Metrics are the counters a Hub keeps; all are monotonic except
 // Connections.
@@ -218,7 +234,10 @@ type Conn struct {
 	keys     *batch.Keys
 	sentUpTo uint64   // highest message ID sent on this connection
 	inflight []uint64 // sent, not acknowledged, ascending
-	closed   bool
+	// inflightAt[i] is when inflight[i] was committed (Unix ns of
+	// store.Message.Created; 0: unknown), for PublishToAcked (OPS-044).
+	inflightAt []int64
+	closed     bool
 	// token is the connection's current access token (§6.8), nil
 	// without one; tokenTimer closes the connection when it expires
 	// (TOK-011). See token.go.
@@ -387,9 +406,17 @@ func (c *Conn) Receive(frame []byte) error {
 		// (never sent, sent on another connection, already acknowledged,
 		// repeated in a later Ack) changes nothing. A client cannot
 		// acknowledge what it has not received (DLV-003).
+		var now int64 // read once per Ack, when a latency is observed
 		for _, id := range ids {
 			if i, found := slices.BinarySearch(c.inflight, id); found {
+				if at := c.inflightAt[i]; at != 0 && c.hub.cfg.PublishToAcked != nil {
+					if now == 0 {
+						now = c.hub.cfg.Now().UnixNano()
+					}
+					c.hub.cfg.PublishToAcked.Observe(max(0, time.Duration(now-at).Seconds()))
+				}
 				c.inflight = slices.Delete(c.inflight, i, i+1)
+				c.inflightAt = slices.Delete(c.inflightAt, i, i+1)
 				acked = append(acked, id)
 			}
 		}
@@ -943,6 +970,7 @@ func (h *Hub) send(ctx context.Context, plans []plan) error {
 	h.M.Batches.Add(1)
 	h.M.BatchLeaves.Add(uint64(bt.Leaves()))
 	var body, msg, frame []byte
+	sent := h.cfg.Now()
 	for i := range plans {
 		p := &plans[i]
 		body, err = bt.AppendDelivery(body[:0], p.handle)
@@ -978,12 +1006,28 @@ func (h *Hub) send(ctx context.Context, plans []plan) error {
 		}
 		for _, m := range p.msgs {
 			c.inflight = append(c.inflight, m.Seq)
+			var at int64
+			if !m.Created.IsZero() {
+				at = m.Created.UnixNano()
+			}
+			c.inflightAt = append(c.inflightAt, at)
 		}
 		c.sentUpTo = p.msgs[len(p.msgs)-1].Seq
 		c.mu.Unlock()
 		h.M.Delivered.Add(uint64(len(p.msgs)))
+		if h.cfg.PublishToSent != nil {
+			for _, m := range p.msgs {
+				if !m.Created.IsZero() {
+					h.cfg.PublishToSent.Observe(max(0, sent.Sub(m.Created).Seconds()))
+				}
+			}
+		}
 	}
-	h.M.BatchBuildNanos.Add(uint64(time.Since(start)))
+	built := time.Since(start)
+	h.M.BatchBuildNanos.Add(uint64(built))
+	if h.cfg.BatchBuild != nil {
+		h.cfg.BatchBuild.Observe(built.Seconds())
+	}
 	if h.log.Enabled(ctx, slog.LevelDebug) {
 		n := 0
 		for _, p := range plans {

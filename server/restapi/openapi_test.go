@@ -149,7 +149,7 @@ func problemsUsed(src string) (uses []problemUse, calls int) {
 			uses = append(uses, u)
 		}
 	}
-	calls = strings.Count(src, "writeProblem(") - strings.Count(src, "func writeProblem(")
+	calls = strings.Count(src, "writeProblem(") - strings.Count(src, "func (a *API) writeProblem(")
 	return uses, calls
 }
 

@@ -80,8 +80,11 @@ type Config struct {
 	NextServerKey              ed25519.PublicKey
 	Credential, RevocationList func() []byte
 	Realm                      string
-	// Metrics writes Prometheus text exposition lines.
-	Metrics func(w io.Writer)
+	// Metrics serves GET /metrics (OPS-040); nil: an empty answer.
+	Metrics http.Handler
+	// Rejected is called with the problem type of every problem answered
+	// (OPS-043); nil: none.
+	Rejected func(problem string)
 	// Warnings, if set, lists what /healthz reports beside its status
 	// (OPS-032); Unready, if set, is the reason /readyz answers 503 for
 	// a node that cannot serve for a reason of its own ("": none, OPS-033).
@@ -202,9 +205,9 @@ func (b boundedNonces) Seen(ctx context.Context, keyID, nonce string, expires ti
 
 // unavailable answers 503 with Retry-After for a store that failed or did
 // not answer in time (API-041).
-func unavailable(w http.ResponseWriter, title string) {
+func (a *API) unavailable(w http.ResponseWriter, title string) {
 	w.Header().Set("Retry-After", RetryAfterUnavailable)
-	writeProblem(w, 503, "unavailable", title, "API-041", "")
+	a.writeProblem(w, 503, "unavailable", title, "API-041", "")
 }
 
 // New returns the API.
@@ -258,11 +261,11 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case a.draining.Load():
 			w.Header().Set("Retry-After", RetryAfterDraining)
-			writeProblem(w, 503, "unavailable", "Server shutting down", "DLV-022", "")
+			a.writeProblem(w, 503, "unavailable", "Server shutting down", "DLV-022", "")
 			return
 		case a.sick.Load():
 			w.Header().Set("Retry-After", RetryAfterUnavailable)
-			writeProblem(w, 503, "unavailable", "Server cannot reach its store", "OPS-003", "")
+			a.writeProblem(w, 503, "unavailable", "Server cannot reach its store", "OPS-003", "")
 			return
 		}
 	}
@@ -281,7 +284,11 @@ type Problem struct {
 	RequestID string `json:"request_id,omitempty"`
 }
 
-func writeProblem(w http.ResponseWriter, status int, name, title, rule, detail string) {
+// writeProblem answers a problem and counts it by type (OPS-043).
+func (a *API) writeProblem(w http.ResponseWriter, status int, name, title, rule, detail string) {
+	if a.cfg.Rejected != nil {
+		a.cfg.Rejected(name)
+	}
 	if aw, ok := w.(*auditWriter); ok {
 		aw.problem = name
 	}
@@ -298,23 +305,23 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // authProblem maps a verification error to its row of spec/api.md.
-func authProblem(w http.ResponseWriter, err error) {
+func (a *API) authProblem(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, httpsig.ErrMissingSignature):
-		writeProblem(w, 401, "unsigned", "Request is not signed", "API-010", "")
+		a.writeProblem(w, 401, "unsigned", "Request is not signed", "API-010", "")
 	case errors.Is(err, httpsig.ErrMalformed):
-		writeProblem(w, 400, "malformed-signature", "Malformed signature fields", "API-010", reason(err, httpsig.ErrMalformed))
+		a.writeProblem(w, 400, "malformed-signature", "Malformed signature fields", "API-010", reason(err, httpsig.ErrMalformed))
 	case errors.Is(err, httpsig.ErrMissingComponent):
 		var ce *httpsig.ComponentError
 		switch {
 		case errors.As(err, &ce) && ce.Component == "idempotency-key":
-			writeProblem(w, 401, "incomplete-signature", "Signature does not cover every required component and parameter", "API-038",
+			a.writeProblem(w, 401, "incomplete-signature", "Signature does not cover every required component and parameter", "API-038",
 				`the signature must cover "idempotency-key" when the request carries Idempotency-Key`)
 		case errors.As(err, &ce):
-			writeProblem(w, 401, "incomplete-signature", "Signature does not cover every required component and parameter", "API-011",
+			a.writeProblem(w, 401, "incomplete-signature", "Signature does not cover every required component and parameter", "API-011",
 				fmt.Sprintf("the signature must cover %q", ce.Component))
 		default:
-			writeProblem(w, 401, "incomplete-signature", "Signature does not cover every required component and parameter", "API-011",
+			a.writeProblem(w, 401, "incomplete-signature", "Signature does not cover every required component and parameter", "API-011",
 				reason(err, httpsig.ErrMissingComponent))
 		}
 	case errors.Is(err, httpsig.ErrWrongAuthority):
@@ -323,29 +330,29 @@ func authProblem(w http.ResponseWriter, err error) {
 		if errors.As(err, &ae) {
 			detail = "this server answers to @authority " + strings.Join(ae.Want, ", ")
 		}
-		writeProblem(w, 401, "wrong-authority", "Request signed for another authority", "API-039", detail)
+		a.writeProblem(w, 401, "wrong-authority", "Request signed for another authority", "API-039", detail)
 	case errors.Is(err, httpsig.ErrUnknownKey):
-		writeProblem(w, 401, "unknown-key", "Unknown publisher key", "API-012", "")
+		a.writeProblem(w, 401, "unknown-key", "Unknown publisher key", "API-012", "")
 	case errors.Is(err, httpsig.ErrStale):
 		var se *httpsig.StaleError
 		detail := ""
 		if errors.As(err, &se) {
 			detail = se.Detail() // API-081
 		}
-		writeProblem(w, 401, "stale-request", "Request outside the clock-skew window", "API-013", detail)
+		a.writeProblem(w, 401, "stale-request", "Request outside the clock-skew window", "API-013", detail)
 	case errors.Is(err, httpsig.ErrBadDigest):
-		writeProblem(w, 400, "bad-digest", "Content-Digest does not match the body", "API-014", "")
+		a.writeProblem(w, 400, "bad-digest", "Content-Digest does not match the body", "API-014", "")
 	case errors.Is(err, httpsig.ErrBadSignature):
 		var se *httpsig.SignatureError
 		detail := ""
 		if errors.As(err, &se) {
 			detail = "the server's signature base: " + se.Detail() // API-080
 		}
-		writeProblem(w, 401, "bad-signature", "Signature does not verify", "API-015", detail)
+		a.writeProblem(w, 401, "bad-signature", "Signature does not verify", "API-015", detail)
 	case errors.Is(err, httpsig.ErrReplay):
-		writeProblem(w, 409, "replayed-request", "Nonce already used", "API-016", "")
+		a.writeProblem(w, 409, "replayed-request", "Nonce already used", "API-016", "")
 	default:
-		unavailable(w, "Cannot check the request now")
+		a.unavailable(w, "Cannot check the request now")
 	}
 }
 
@@ -381,7 +388,7 @@ func (a *API) signed(next handler) http.HandlerFunc {
 		_, err := bb.ReadFrom(http.MaxBytesReader(unwrapAudit(w), r.Body, MaxBodyBytes))
 		body := bb.Bytes()
 		if err != nil {
-			writeProblem(w, 413, "body-too-large", "Request body too large", "", fmt.Sprintf("at most %d bytes", MaxBodyBytes))
+			a.writeProblem(w, 413, "body-too-large", "Request body too large", "", fmt.Sprintf("at most %d bytes", MaxBodyBytes))
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), a.cfg.StoreTimeout)
@@ -395,7 +402,7 @@ func (a *API) signed(next handler) http.HandlerFunc {
 			} else if !errors.Is(err, httpsig.ErrMissingSignature) {
 				a.log.Info("rejected publisher request", "path", r.URL.Path, "err", err)
 			}
-			authProblem(w, err)
+			a.authProblem(w, err)
 			return
 		}
 		if audited {
@@ -607,7 +614,7 @@ func (a *API) publication(p *PublicationJSON, i int, slab *publicationSlab) (sto
 func (a *API) publishOne(w http.ResponseWriter, r *http.Request, publisher string, body []byte) {
 	var p PublicationJSON
 	if err := decodeStrict(body, &p); err != nil {
-		writeProblem(w, 400, "malformed-json", "Malformed JSON body", "", err.Error())
+		a.writeProblem(w, 400, "malformed-json", "Malformed JSON body", "", err.Error())
 		return
 	}
 	if aw, ok := w.(*auditWriter); ok {
@@ -615,7 +622,7 @@ func (a *API) publishOne(w http.ResponseWriter, r *http.Request, publisher strin
 	}
 	pub, err := a.publication(&p, -1, newPublicationSlab([]PublicationJSON{p}))
 	if err != nil {
-		writeProblem(w, 422, "invalid-message", "Invalid message", "", err.Error())
+		a.writeProblem(w, 422, "invalid-message", "Invalid message", "", err.Error())
 		return
 	}
 	a.publish(w, r, publisher, body, []store.Publication{pub})
@@ -624,14 +631,14 @@ func (a *API) publishOne(w http.ResponseWriter, r *http.Request, publisher strin
 func (a *API) publishMany(w http.ResponseWriter, r *http.Request, publisher string, body []byte) {
 	var b bulkJSON
 	if err := decodeStrict(body, &b); err != nil {
-		writeProblem(w, 400, "malformed-json", "Malformed JSON body", "", err.Error())
+		a.writeProblem(w, 400, "malformed-json", "Malformed JSON body", "", err.Error())
 		return
 	}
 	if aw, ok := w.(*auditWriter); ok {
 		aw.messages = len(b.Messages)
 	}
 	if len(b.Messages) == 0 || len(b.Messages) > MaxPublications {
-		writeProblem(w, 422, "invalid-message", "Invalid message", "", fmt.Sprintf("messages must hold 1 to %d entries", MaxPublications))
+		a.writeProblem(w, 422, "invalid-message", "Invalid message", "", fmt.Sprintf("messages must hold 1 to %d entries", MaxPublications))
 		return
 	}
 	pubs := make([]store.Publication, len(b.Messages))
@@ -639,7 +646,7 @@ func (a *API) publishMany(w http.ResponseWriter, r *http.Request, publisher stri
 	for i := range b.Messages {
 		var err error
 		if pubs[i], err = a.publication(&b.Messages[i], i, slab); err != nil {
-			writeProblem(w, 422, "invalid-message", "Invalid message", "", err.Error())
+			a.writeProblem(w, 422, "invalid-message", "Invalid message", "", err.Error())
 			return
 		}
 	}
@@ -666,7 +673,7 @@ func (a *API) publish(w http.ResponseWriter, r *http.Request, publisher string, 
 		RequestHash: store.RequestHash(r.Method, r.URL.Path, body)}
 	if vals := r.Header.Values(headerIdempotencyKey); len(vals) > 0 {
 		if len(vals) > 1 || !validIdempotencyKey(vals[0]) {
-			writeProblem(w, 400, "invalid-idempotency-key", "Invalid Idempotency-Key", "",
+			a.writeProblem(w, 400, "invalid-idempotency-key", "Invalid Idempotency-Key", "",
 				fmt.Sprintf("one header of 1 to %d printable ASCII characters", MaxIdempotencyKeyLen))
 			return
 		}
@@ -683,18 +690,18 @@ func (a *API) publish(w http.ResponseWriter, r *http.Request, publisher string, 
 	res, replayed := p.res, p.replayed
 	switch {
 	case errors.Is(err, store.ErrIdempotencyReused):
-		writeProblem(w, 422, "idempotency-key-reused", "Idempotency-Key already used for a different request", "", "")
+		a.writeProblem(w, 422, "idempotency-key-reused", "Idempotency-Key already used for a different request", "", "")
 		return
 	case errors.Is(err, store.ErrTooManyPending):
 		w.Header().Set("Retry-After", "10")
-		writeProblem(w, 429, "too-many-pending", "A recipient has too many unacknowledged messages", "",
+		a.writeProblem(w, 429, "too-many-pending", "A recipient has too many unacknowledged messages", "",
 			fmt.Sprintf("at most %d pending messages per client", a.cfg.MaxPendingPerClient))
 		return
 	case err != nil:
 		// API-041: the outcome is unknown; a retry with the same
 		// Idempotency-Key stores the request once.
 		a.log.Error("publish failed", "publisher", publisher, "request_id", w.Header().Get(HeaderRequestID), "err", err)
-		unavailable(w, "Message store unavailable")
+		a.unavailable(w, "Message store unavailable")
 		return
 	}
 	if replayed {
@@ -769,11 +776,11 @@ func (a *API) status(w http.ResponseWriter, r *http.Request, publisher string, _
 	// A publisher sees only its own messages; others are "not found" so
 	// that handles cannot be probed.
 	if errors.Is(err, store.ErrNotFound) || err == nil && st.Publisher != publisher {
-		writeProblem(w, 404, "not-found", "No such message", "", "")
+		a.writeProblem(w, 404, "not-found", "No such message", "", "")
 		return
 	}
 	if err != nil {
-		unavailable(w, "Message store unavailable")
+		a.unavailable(w, "Message store unavailable")
 		return
 	}
 	state := st.State.String()
@@ -795,7 +802,7 @@ type PresenceJSON struct {
 func (a *API) presence(w http.ResponseWriter, r *http.Request, publisher string, _ []byte) {
 	id, err := ParseClientID(r.PathValue("id"))
 	if err != nil {
-		writeProblem(w, 422, "invalid-client-id", "Invalid client ID", "", err.Error())
+		a.writeProblem(w, 422, "invalid-client-id", "Invalid client ID", "", err.Error())
 		return
 	}
 	// API-040: only a publisher that published to the client, or one the
@@ -804,17 +811,17 @@ func (a *API) presence(w http.ResponseWriter, r *http.Request, publisher string,
 	if !slices.Contains(a.trust.Load().PresencePublishers, publisher) {
 		ok, err := bounded(r.Context(), func(ctx context.Context) (bool, error) { return a.cfg.Store.PublishedTo(ctx, publisher, id) })
 		if err != nil {
-			unavailable(w, "Message store unavailable")
+			a.unavailable(w, "Message store unavailable")
 			return
 		}
 		if !ok {
-			writeProblem(w, 404, "not-found", "No such client for this publisher", "API-040", "")
+			a.writeProblem(w, 404, "not-found", "No such client for this publisher", "API-040", "")
 			return
 		}
 	}
 	n, err := bounded(r.Context(), func(ctx context.Context) (int, error) { return a.cfg.Store.PendingCount(ctx, id) })
 	if err != nil {
-		unavailable(w, "Message store unavailable")
+		a.unavailable(w, "Message store unavailable")
 		return
 	}
 	on, since := a.cfg.Hub.Online(id)
@@ -829,7 +836,7 @@ func (a *API) presence(w http.ResponseWriter, r *http.Request, publisher string,
 			return where{on, since}, err
 		})
 		if err != nil {
-			unavailable(w, "Message store unavailable")
+			a.unavailable(w, "Message store unavailable")
 			return
 		}
 		on, since = w2.on, w2.since
@@ -876,7 +883,7 @@ func (a *API) binary(w http.ResponseWriter, f func() []byte, what string) {
 		b = f()
 	}
 	if b == nil {
-		writeProblem(w, 404, "not-found", "This server has no "+what, "", "")
+		a.writeProblem(w, 404, "not-found", "This server has no "+what, "", "")
 		return
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
@@ -957,8 +964,9 @@ func (a *API) ready(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) metrics(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	if a.cfg.Metrics != nil {
-		a.cfg.Metrics(w)
+	if a.cfg.Metrics == nil {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		return
 	}
+	a.cfg.Metrics.ServeHTTP(w, r)
 }

@@ -76,6 +76,10 @@ type Message struct {
 	BlobID   int64 // non-zero: the payload is the shared blob of a broadcast
 	Payload  []byte
 	Expires  time.Time
+	// Created is when the store committed the message; the zero time if
+	// the engine does not say. The metrics measure publish to sent from
+	// it (OPS-044).
+	Created time.Time
 }
 
 // Status is what the status endpoint reports about one message.
@@ -201,6 +205,14 @@ type PresenceBoard interface {
 	// PresenceRefresh is how often a node writes again the entries of
 	// its connected clients: a third of PresenceTTL.
 	PresenceRefresh() time.Duration
+}
+
+// Backlogger is a Store that reports its backlog to the metrics
+// (OPS-045): how many unexpired messages are pending and when the oldest
+// of them was created (zero when none). It may read every pending
+// message; the node calls it once per scrape, not per message.
+type Backlogger interface {
+	Backlog(ctx context.Context) (pending int, oldest time.Time, err error)
 }
 
 // RequestHash is the hash a publish request is identified by for

@@ -62,7 +62,13 @@ type Config struct {
 	// ClientIP returns the address the per-address limits count a
 	// request under (OPS-011); nil: the peer's address.
 	ClientIP func(*http.Request) string
-	Logger   *slog.Logger
+	// HandshakeFailed is called with the alert name of each failed
+	// handshake, metrics.NoAlert when it ended without one (OPS-042);
+	// HandshakeTime observes the seconds of each completed one (OPS-044).
+	// Either may be nil.
+	HandshakeFailed func(alert string)
+	HandshakeTime   core.Observer
+	Logger          *slog.Logger
 }
 
 // Stats are the transport's counters.
@@ -354,9 +360,17 @@ func realmOf(frame []byte) string {
 // handler's WaitGroup and the connection's count for its address (taken
 // by ServeHTTP) are released when the connection ends.
 func (h *Handler) serve(ws *websocket.Conn, br *bufio.Reader, ip string) {
+	start := time.Now()
 	sess, err := h.handshake(ws, ip)
 	if err != nil {
 		h.Stats.HandshakeFailures.Add(1)
+		if h.cfg.HandshakeFailed != nil {
+			name := "none"
+			if c, ok := alert.Find(err); ok {
+				name = c.String()
+			}
+			h.cfg.HandshakeFailed(name)
+		}
 		h.log.Debug("handshake failed", "remote", ip, "err", err)
 		ws.Close()
 		h.release(h.conns, ip)
@@ -364,6 +378,9 @@ func (h *Handler) serve(ws *websocket.Conn, br *bufio.Reader, ip string) {
 		return
 	}
 	h.Stats.Handshakes.Add(1)
+	if h.cfg.HandshakeTime != nil {
+		h.cfg.HandshakeTime.Observe(time.Since(start).Seconds())
+	}
 	st := sess.State()
 	h.log.Debug("handshake complete", "remote", ip, "client", fmt.Sprintf("%x", st.ClientID[:]),
 		"resumed", st.Resumed, "key_identified", st.ClientKey != nil, "group", st.Group, "aead", st.AEAD)

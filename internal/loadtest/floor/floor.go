@@ -296,7 +296,7 @@ func (s *Server) serveMetrics(w http.ResponseWriter) {
 	runtime.ReadMemStats(&ms)
 	st := s.Stats()
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-	fmt.Fprintf(w, "floor_heap_inuse_bytes %d\nfloor_stack_inuse_bytes %d\nfloor_connected %d\nfloor_frames_total %d\nfloor_messages_total %d\nfloor_slow_consumers_total %d\n",
+	fmt.Fprintf(w, "go_memstats_heap_inuse_bytes %d\ngo_memstats_stack_inuse_bytes %d\nfloor_connected %d\nfloor_frames_total %d\nfloor_messages_total %d\nfloor_slow_consumers_total %d\n",
 		ms.HeapInuse, ms.StackInuse, st.Connected, st.Frames, st.Messages, st.SlowConsumers)
 }
 

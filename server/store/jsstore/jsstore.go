@@ -620,7 +620,7 @@ func (s *Store) Pending(ctx context.Context, clientID [32]byte, after uint64, li
 			continue // JetStream removes it a second later
 		}
 		exp, _ := strconv.ParseInt(m.Header.Get(hExpires), 10, 64)
-		msg := store.Message{ClientID: clientID, Seq: m.Sequence, Expires: time.UnixMilli(exp)}
+		msg := store.Message{ClientID: clientID, Seq: m.Sequence, Expires: time.UnixMilli(exp), Created: m.Time}
 		var bs uint64
 		if b := m.Header.Get(hBlob); b != "" {
 			if bs, err = strconv.ParseUint(b, 10, 64); err != nil || bs == 0 {

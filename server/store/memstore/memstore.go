@@ -281,7 +281,7 @@ func (s *Store) Pending(ctx context.Context, clientID [32]byte, after uint64, li
 		if m.state != store.Pending || !m.expires.After(now) {
 			continue
 		}
-		msg := store.Message{ClientID: clientID, Seq: m.seq, Expires: m.expires, Payload: bytes.Clone(m.payload)}
+		msg := store.Message{ClientID: clientID, Seq: m.seq, Expires: m.expires, Created: m.created, Payload: bytes.Clone(m.payload)}
 		if m.blob != nil {
 			msg.BlobID, msg.Payload = m.blob.id, bytes.Clone(m.blob.payload)
 		}

@@ -534,3 +534,22 @@ func TestOutOfOrderCommitsAreSorted(t *testing.T) {
 		t.Fatal("not sorted")
 	}
 }
+
+// TestCachedCopiesSayWhenCommitted: OPS-044. A message added to a tracked
+// client's list at its commit carries the commit time, as the engine's
+// copy does, for the publish to sent latency.
+func TestCachedCopiesSayWhenCommitted(t *testing.T) {
+	s, _, clk := newMem(t, Options{})
+	a := client(1)
+	s.Track(a)
+	if _, err := s.Pending(ctx, a, 0, 10); err != nil {
+		t.Fatal(err)
+	}
+	at := clk.Now()
+	publish(t, s, to("m", time.Hour, a))
+	clk.advance(time.Minute)
+	msgs := cached(t, s, a)
+	if len(msgs) != 1 || !msgs[0].Created.Equal(at) {
+		t.Fatalf("cached %s created %v, committed at %v", describe(msgs), msgs[0].Created, at)
+	}
+}

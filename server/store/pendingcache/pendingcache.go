@@ -33,6 +33,7 @@ package pendingcache
 import (
 	"bytes"
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -178,6 +179,7 @@ func (s *Store) committed(req *store.PublishRequest, as []store.Assigned) {
 		return
 	}
 	k := 0
+	committed := s.now() // the Created of the cached copies (OPS-044)
 	for _, p := range req.Publications {
 		var payload []byte // copied once per publication, if a recipient is tracked
 		var blobID int64
@@ -207,7 +209,7 @@ func (s *Store) committed(req *store.PublishRequest, as []store.Assigned) {
 					blobID = s.lastBlob
 				}
 			}
-			m := store.Message{ClientID: to, Seq: a.Seq, BlobID: blobID, Payload: payload, Expires: a.Expires}
+			m := store.Message{ClientID: to, Seq: a.Seq, BlobID: blobID, Payload: payload, Expires: a.Expires, Created: committed}
 			if e.state == loading {
 				e.added = append(e.added, m)
 				continue
@@ -492,4 +494,14 @@ func (s *Store) Stats() (clients, messages int) {
 		messages += len(e.msgs)
 	}
 	return len(s.clients), messages
+}
+
+// Backlog implements store.Backlogger when the engine does (OPS-045): the
+// engine holds every pending message, the cache only some; otherwise it
+// fails with errors.ErrUnsupported.
+func (s *Store) Backlog(ctx context.Context) (int, time.Time, error) {
+	if b, ok := s.Store.(store.Backlogger); ok {
+		return b.Backlog(ctx)
+	}
+	return 0, time.Time{}, errors.ErrUnsupported
 }

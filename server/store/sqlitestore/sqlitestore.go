@@ -472,7 +472,7 @@ func (s *Store) publish(w *writeTx, req *store.PublishRequest) ([]store.Assigned
 
 // Pending implements store.Store.
 func (s *Store) Pending(ctx context.Context, clientID [32]byte, after uint64, limit int) ([]store.Message, error) {
-	rows, err := s.rQuery(ctx, `SELECT m.seq, m.blob_id, m.nonce, m.data, m.expires, b.nonce, b.data
+	rows, err := s.rQuery(ctx, `SELECT m.seq, m.blob_id, m.nonce, m.data, m.expires, m.created, b.nonce, b.data
 		FROM messages m LEFT JOIN blobs b ON b.blob_id = m.blob_id
 		WHERE m.client_id = ? AND m.seq > ? AND m.state = 0 AND m.expires > ?
 		ORDER BY m.seq LIMIT ?`, clientID[:], after, ms(s.opt.Now()), limit)
@@ -485,11 +485,11 @@ func (s *Store) Pending(ctx context.Context, clientID [32]byte, after uint64, li
 		var m store.Message
 		var blob sql.NullInt64
 		var nonce, data, bnonce, bdata []byte
-		var exp int64
-		if err := rows.Scan(&m.Seq, &blob, &nonce, &data, &exp, &bnonce, &bdata); err != nil {
+		var exp, created int64
+		if err := rows.Scan(&m.Seq, &blob, &nonce, &data, &exp, &created, &bnonce, &bdata); err != nil {
 			return nil, err
 		}
-		m.ClientID, m.Expires, m.BlobID = clientID, time.UnixMilli(exp), blob.Int64
+		m.ClientID, m.Expires, m.BlobID, m.Created = clientID, time.UnixMilli(exp), blob.Int64, time.UnixMilli(created)
 		// The record is bound to this row's client, ID, expiry and blob
 		// ID; a broadcast's blob opens only under the tag in the record.
 		m.Payload, err = s.open(nonce, data, messageAD(clientID[:], m.Seq, exp, m.BlobID))
@@ -552,6 +552,19 @@ func (s *Store) PendingCount(ctx context.Context, clientID [32]byte) (int, error
 	err := s.rQueryRow(ctx, `SELECT count(*) FROM messages WHERE client_id = ? AND state = 0 AND expires > ?`,
 		clientID[:], ms(s.opt.Now())).Scan(&n)
 	return n, err
+}
+
+// Backlog implements store.Backlogger: one read of the pending messages
+// through their partial index (OPS-045).
+func (s *Store) Backlog(ctx context.Context) (int, time.Time, error) {
+	var n int
+	var oldest sql.NullInt64
+	err := s.rQueryRow(ctx, `SELECT count(*), min(created) FROM messages WHERE state = 0 AND expires > ?`,
+		ms(s.opt.Now())).Scan(&n, &oldest)
+	if err != nil || !oldest.Valid {
+		return n, time.Time{}, err
+	}
+	return n, time.UnixMilli(oldest.Int64), nil
 }
 
 // PublishedTo implements store.Store.

@@ -86,6 +86,7 @@ func Run(t *testing.T, e Engine) {
 		{"IdempotencyRetention", testIdempotencyRetention},
 		{"MaxPending", testMaxPending},
 		{"Status", testStatus},
+		{"PendingCreated", testPendingCreated},
 		{"Payloads", testPayloads},
 		{"CancelledContext", testCancelled},
 		{"Seen", testSeen},
@@ -795,6 +796,25 @@ func testStatus(t *testing.T, v *env) {
 	for _, h := range []string{"", "00", "0123456789abcdef0123456789abcdef", "0123456789ABCDEF0123456789ABCDEF", res[0].Handle + "0", res[0].Handle[:31]} {
 		if _, err := v.s.Status(v.ctx, h); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("status of %q: %v, want ErrNotFound", h, err)
+		}
+	}
+}
+
+// Pending says when each message was committed, by the store's clock
+// (store.Message.Created): the metrics measure publish to sent from it
+// (OPS-044).
+func testPendingCreated(t *testing.T, v *env) {
+	before := v.c.Now()
+	v.publish(t, &store.PublishRequest{Publisher: "pub-1", Publications: []store.Publication{pub(cid(1), cid(2)), pub(cid(1))}})
+	after := v.c.Now()
+	v.c.advance(t, time.Second)
+	msgs := v.pending(t, v.s, cid(1), 0, 10)
+	if len(msgs) != 2 {
+		t.Fatalf("%d pending, want 2", len(msgs))
+	}
+	for _, m := range msgs {
+		if m.Created.Before(before.Truncate(time.Second)) || m.Created.After(after.Add(time.Second)) {
+			t.Fatalf("message %d created %v, published between %v and %v", m.Seq, m.Created, before, after)
 		}
 	}
 }
