@@ -389,6 +389,15 @@ func TestExpiryWarnings(t *testing.T) {
 	if !strings.Contains(log.String(), "expiry: renewed") {
 		t.Fatalf("the renewal is not logged:\n%s", log.String())
 	}
+	// The gauges give the expiry times of what is in use: the renewed
+	// credential's, the certificate's (OPS-031).
+	mf := scrape(t, tn)
+	if v, ok := sample(mf, "sealfeed_credential_expiry_timestamp_seconds", nil); !ok || int64(v) != now.Add(10*time.Hour).Unix() {
+		t.Fatalf("sealfeed_credential_expiry_timestamp_seconds %v (%v), want %d", v, ok, now.Add(10*time.Hour).Unix())
+	}
+	if v, ok := sample(mf, "sealfeed_tls_certificate_expiry_timestamp_seconds", nil); !ok || int64(v) != cert.Leaf().NotAfter.Unix() {
+		t.Fatalf("sealfeed_tls_certificate_expiry_timestamp_seconds %v (%v), want %d", v, ok, cert.Leaf().NotAfter.Unix())
+	}
 }
 
 // TestReloadChangesTokenIssuers: OPS-030 for access tokens (TOK-002): after

@@ -556,6 +556,18 @@ func (n *Node) registerMetrics() {
 	if b, ok := n.Store.(store.Backlogger); ok {
 		r.Backlog(b.Backlog, n.cfg.Now, orDefault(n.cfg.StoreTimeout, restapi.DefaultStoreTimeout))
 	}
+	// OPS-031: the expiry times, 0 when the node has none (a pinned node,
+	// no TLS certificate); a reload moves them.
+	unix := func(f func() time.Time) func() float64 {
+		return func() float64 {
+			if t := f(); !t.IsZero() {
+				return float64(t.Unix())
+			}
+			return 0
+		}
+	}
+	r.Gauge("sealfeed_credential_expiry_timestamp_seconds", "When the node's credential expires (Unix seconds); 0: no credential (OPS-031).", unix(n.CredentialExpiry))
+	r.Gauge("sealfeed_tls_certificate_expiry_timestamp_seconds", "When the node's TLS certificate expires (Unix seconds); 0: no certificate (OPS-031).", unix(n.TLSExpiry))
 	r.Gauge("sealfeed_clock_offset_seconds", "How far the node's clock was ahead of the store's when last measured (DLV-041); 0 with the embedded store.",
 		func() float64 { return time.Duration(n.clockOffset.Load()).Seconds() })
 }

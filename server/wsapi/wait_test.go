@@ -250,7 +250,7 @@ func TestConnectionSlotReleased(t *testing.T) {
 // frame within the ping interval gets no ping; a silent one gets one each
 // interval (and answers with a pong, which keeps it open).
 func TestPingerSkipsConnectionsThatSpeak(t *testing.T) {
-	h, srv, id := newTestHandler(t, Config{IdleTimeout: 600 * time.Millisecond}) // a ping every 200 ms
+	h, srv, id := newTestHandler(t, Config{IdleTimeout: 1200 * time.Millisecond}) // a ping every 400 ms
 	defer func() {
 		srv.CloseClientConnections()
 		srv.Close()
@@ -288,7 +288,7 @@ func TestPingerSkipsConnectionsThatSpeak(t *testing.T) {
 	defer talker.Close()
 	silent, _, silentPings := dial()
 	defer silent.Close()
-	for end := time.Now().Add(1500 * time.Millisecond); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+	for end := time.Now().Add(2400 * time.Millisecond); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
 		f, err := tsess.Heartbeat(false)
 		if err != nil {
 			t.Fatal(err)
@@ -297,10 +297,12 @@ func TestPingerSkipsConnectionsThatSpeak(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := talkerPings.Load(); n != 0 {
-		t.Errorf("a client that sent a frame every 50 ms got %d pings (interval 200 ms), want 0", n)
+	// One ping is tolerated: a loaded machine can hold the talker back
+	// for a whole interval once; pinging every interval gives about 6.
+	if n := talkerPings.Load(); n > 1 {
+		t.Errorf("a client that sent a frame every 50 ms got %d pings (interval 400 ms), want none (one at most on a loaded machine)", n)
 	}
 	if n := silentPings.Load(); n < 3 {
-		t.Errorf("a silent client got %d pings in 1.5 s (interval 200 ms), want at least 3", n)
+		t.Errorf("a silent client got %d pings in 2.4 s (interval 400 ms), want at least 3", n)
 	}
 }
