@@ -908,3 +908,22 @@ func (s *Store) ReserveBatchSeqs(ctx context.Context, signer [32]byte, n uint64)
 	}
 	return 0, errors.New("jsstore: batch sequence reservation kept conflicting")
 }
+
+// Backlog implements store.Backlogger (OPS-045) from the stream's state:
+// every message on a client subject is pending (an acknowledged one is
+// deleted, an expired one removed by its TTL), the broadcast blobs are
+// not counted, and the stream's first message is the oldest pending one
+// (a blob is stored with the messages that refer to it). One stream info
+// request per scrape.
+func (s *Store) Backlog(ctx context.Context) (int, time.Time, error) {
+	info, err := s.stream.Info(ctx, jetstream.WithSubjectFilter(s.blobs))
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	st := info.State
+	if st.Msgs == 0 {
+		return 0, time.Time{}, nil
+	}
+	n := int(st.Msgs) - int(st.Subjects[s.blobs])
+	return max(n, 0), st.FirstTime, nil
+}

@@ -298,3 +298,34 @@ func TestReadyNeedsEveryBucket(t *testing.T) {
 		t.Fatal("ready without its nonce bucket")
 	}
 }
+
+// OPS-045: the backlog counts pending messages, not broadcast blobs nor
+// acknowledged messages, and its oldest is the first message stored.
+func TestBacklog(t *testing.T) {
+	s := openSingle(t)
+	ctx := context.Background()
+	if n, oldest, err := s.Backlog(ctx); err != nil || n != 0 || !oldest.IsZero() {
+		t.Fatalf("empty store: %d, %v, %v", n, oldest, err)
+	}
+	before := time.Now().Add(-time.Second)
+	pub := func(p store.Publication) []store.Assigned {
+		res, _, err := s.Publish(ctx, &store.PublishRequest{Publisher: "p", Publications: []store.Publication{p}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	first := pub(store.Publication{To: [][32]byte{cid(1)}, Payload: []byte("one"), TTL: time.Hour})
+	pub(store.Publication{To: [][32]byte{cid(1)}, Payload: []byte("two"), TTL: time.Hour})
+	pub(store.Publication{To: [][32]byte{cid(2), cid(3)}, Payload: []byte("broadcast"), TTL: time.Hour})
+	n, oldest, err := s.Backlog(ctx)
+	if err != nil || n != 4 || oldest.Before(before) || oldest.After(time.Now().Add(time.Second)) {
+		t.Fatalf("after 2 messages and a broadcast to 2: %d pending, oldest %v, %v; want 4", n, oldest, err)
+	}
+	if _, err := s.Ack(ctx, map[[32]byte][]uint64{cid(1): {first[0].Seq}}); err != nil {
+		t.Fatal(err)
+	}
+	if n, _, err := s.Backlog(ctx); err != nil || n != 3 {
+		t.Fatalf("after one acknowledgement: %d pending, %v; want 3", n, err)
+	}
+}
