@@ -104,7 +104,8 @@ func TestBrokenShimsFailTheExpectedTests(t *testing.T) {
 	for bug, want := range cases {
 		t.Run(bug, func(t *testing.T) {
 			var failed []string
-			for id, r := range runLive(t, "-bug", bug) {
+			res := runLive(t, "-bug", bug)
+			for id, r := range res {
 				if r.Status == Fail {
 					failed = append(failed, id)
 				}
@@ -112,6 +113,14 @@ func TestBrokenShimsFailTheExpectedTests(t *testing.T) {
 			slices.Sort(failed)
 			if !slices.Equal(failed, want) {
 				t.Errorf("failed %v, want exactly %v", failed, want)
+				for _, id := range failed { // what an unexpected failure says
+					if !slices.Contains(want, id) {
+						t.Logf("%s: %s", id, res[id].Message)
+						for _, l := range res[id].Transcript {
+							t.Log("   ", l)
+						}
+					}
+				}
 			}
 		})
 	}
