@@ -5,7 +5,7 @@
  * Live mode (CONF-010 … CONF-014):
  *
  * ```
- * shim -mode live -url ws://127.0.0.1:PORT/v1/ws -connections N -handshake-timeout 2s
+ * shim -mode live -url ws://127.0.0.1:PORT/v1/ws -connections N -handshake-timeout 5s
  *      (-pin HEX | -authority HEX -realm REALM)
  *      [-groups x25519,x25519mlkem768] [-aeads chacha20poly1305,aes256gcm] [-identity-seed HEX] [-token HEX]
  * ```
@@ -195,7 +195,7 @@ export function outcomeOf(e: unknown): Outcome {
 /**
  * Runs each primitive once before the first connection: @noble's first X25519, ML-KEM and Ed25519 operations
  * build tables and get compiled, which costs a cold Node process a few hundred milliseconds of CPU (seconds on
- * a loaded machine). Done before dialing, so that the runner's -handshake-timeout (2 s) measures the
+ * a loaded machine). Done before dialing, so that the runner's -handshake-timeout (5 s) measures the
  * handshake, as it would for a long-running client, not the process's warm-up. It changes no state.
  */
 export function warmUp(): void {
