@@ -45,8 +45,25 @@ type Options struct {
 // test.
 func Start(t testing.TB, n int) *Cluster { return StartWith(t, n, Options{}) }
 
-// StartWith is Start with options.
+// StartWith is Start with options. A server that does not become ready
+// (a port taken between freePort and its listen, by another test's
+// process) makes it start the whole cluster again on new ports, at most
+// three times.
 func StartWith(t testing.TB, n int, opt Options) *Cluster {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		c, ok := startOnce(t, n, opt, attempt == 3)
+		if ok {
+			return c
+		}
+		t.Logf("natstest: a server was not ready (attempt %d); starting the cluster again on new ports", attempt)
+	}
+}
+
+// startOnce starts the cluster once; ok is false when a server did not
+// become ready, or the cluster elected no meta leader, and last is not set
+// (the servers are then shut down).
+func startOnce(t testing.TB, n int, opt Options, last bool) (*Cluster, bool) {
 	t.Helper()
 	c := &Cluster{}
 	routes := make([]int, n)
@@ -81,17 +98,22 @@ func StartWith(t testing.TB, n int, opt Options) *Cluster {
 		c.Servers = append(c.Servers, s)
 		c.opts = append(c.opts, o)
 	}
-	t.Cleanup(c.Shutdown)
 	for _, s := range c.Servers {
 		if !s.ReadyForConnections(20 * time.Second) {
+			if !last {
+				c.Shutdown()
+				return nil, false
+			}
+			c.Shutdown()
 			t.Fatal("nats server not ready")
 		}
 	}
+	t.Cleanup(c.Shutdown)
 	if n == 1 {
 		if !c.Servers[0].JetStreamEnabled() {
 			t.Fatal("JetStream not enabled")
 		}
-		return c
+		return c, true
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -102,9 +124,13 @@ func StartWith(t testing.TB, n int, opt Options) *Cluster {
 			}
 		}
 		if ready {
-			return c
+			return c, true
 		}
 		if time.Now().After(deadline) {
+			if !last {
+				c.Shutdown()
+				return nil, false
+			}
 			t.Fatal("no JetStream meta leader")
 		}
 		time.Sleep(50 * time.Millisecond)
