@@ -81,23 +81,12 @@ func TestNginxGuideConfig(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs nginx and a server process")
 	}
-	nginx, err := exec.LookPath("nginx")
-	if err != nil {
-		nginx, err = exec.LookPath("/usr/sbin/nginx") // not on a user's PATH in Debian
+	nginx := "nginx"
+	if _, err := exec.LookPath(nginx); err != nil {
+		nginx = "/usr/sbin/nginx" // not on a user's PATH in Debian
 	}
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("nginx is not installed; CI runs this test (./scripts/test installs nginx)")
-		}
-		t.Skip("nginx is not installed (Debian: apt-get install nginx)")
-	}
-	n := newOpsNode(t)
-	proxyAddr := freeAddr(t)
-	// -authority: publishers sign for the proxy's address, which reaches
-	// the node only if nginx keeps Host (API-039).
-	n.proc = startServe(t, n.addr, "-data", n.data(), "-publisher", n.pubFile, "-log-level", "warn",
-		"-trusted-proxies", "127.0.0.1", "-max-conns-per-ip", "1", "-authority", proxyAddr)
-	n.loadPin(t)
+	nginx = needTool(t, nginx, "nginx")
+	n, proxyAddr := proxiedNode(t)
 
 	dir := t.TempDir()
 	ca := testpki.NewCA(t, "nginx test CA")
@@ -129,27 +118,50 @@ http {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(nginx, "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", filepath.Join(dir, "nginx.conf"))
+	runProxy(t, cmd, proxyAddr, 10*time.Second, filepath.Join(dir, "error.log"))
+	checkThroughProxy(t, n, proxyAddr, ca, "nginx")
+}
+
+// proxiedNode starts a node for a proxy guide test and returns it with the
+// address the proxy is to listen on. -authority: publishers sign for the
+// proxy's address, which reaches the node only if the proxy keeps Host
+// (API-039); the node trusts forwarded headers from loopback only
+// (OPS-011) and takes one connection per address.
+func proxiedNode(t *testing.T) (*opsNode, string) {
+	t.Helper()
+	n := newOpsNode(t)
+	proxyAddr := freeAddr(t)
+	n.proc = startServe(t, n.addr, "-data", n.data(), "-publisher", n.pubFile, "-log-level", "warn",
+		"-trusted-proxies", "127.0.0.1", "-max-conns-per-ip", "1", "-authority", proxyAddr)
+	n.loadPin(t)
+	return n, proxyAddr
+}
+
+// runProxy starts a proxy process, stops it with the test, and waits up to
+// wait until it accepts connections on addr; when it does not, the test
+// fails with the process's output and, if logFile is set, that file.
+func runProxy(t *testing.T, cmd *exec.Cmd, addr string, wait time.Duration, logFile string) {
+	t.Helper()
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.Dial("tcp", proxyAddr)
+	for deadline := time.Now().Add(wait); ; time.Sleep(20 * time.Millisecond) {
+		c, err := net.Dial("tcp", addr)
 		if err == nil {
 			c.Close()
-			break
+			return
 		}
 		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			t.Fatalf("nginx did not start: %v\n%s%s", err, out.String(), log)
+			var log []byte
+			if logFile != "" {
+				log, _ = os.ReadFile(logFile)
+			}
+			t.Fatalf("%s did not start: %v\n%s%s", filepath.Base(cmd.Path), err, out.String(), log)
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
-
-	checkThroughProxy(t, n, proxyAddr, ca, "nginx")
 }
 
 // checkThroughProxy drives a node behind a TLS proxy on proxyAddr, as a
@@ -208,18 +220,8 @@ func TestCaddyGuideConfig(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs caddy and a server process")
 	}
-	caddy, err := exec.LookPath("caddy")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("caddy is not installed; CI runs this test (./scripts/test installs caddy)")
-		}
-		t.Skip("caddy is not installed (Debian: apt-get install caddy)")
-	}
-	n := newOpsNode(t)
-	proxyAddr := freeAddr(t)
-	n.proc = startServe(t, n.addr, "-data", n.data(), "-publisher", n.pubFile, "-log-level", "warn",
-		"-trusted-proxies", "127.0.0.1", "-max-conns-per-ip", "1", "-authority", proxyAddr)
-	n.loadPin(t)
+	caddy := needTool(t, "caddy", "caddy")
+	n, proxyAddr := proxiedNode(t)
 
 	dir := t.TempDir()
 	ca := testpki.NewCA(t, "caddy test CA")
@@ -236,22 +238,6 @@ func TestCaddyGuideConfig(t *testing.T) {
 	}
 	cmd := exec.Command(caddy, "run", "--config", cfgPath, "--adapter", "caddyfile")
 	cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	for deadline := time.Now().Add(15 * time.Second); ; {
-		c, err := net.Dial("tcp", proxyAddr)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("caddy did not start: %v\n%s", err, out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	runProxy(t, cmd, proxyAddr, 15*time.Second, "")
 	checkThroughProxy(t, n, proxyAddr, ca, "caddy")
 }
