@@ -40,7 +40,7 @@ type timeline struct {
 }
 
 func (t *timeline) say(who, format string, args ...any) {
-	fmt.Fprintf(t.w, "%8.3fms  %-7s %s\n", float64(time.Since(t.start).Microseconds())/1000, who, fmt.Sprintf(format, args...))
+	fmt.Fprintf(t.w, "%8.3fms  %-12s %s\n", float64(time.Since(t.start).Microseconds())/1000, who, fmt.Sprintf(format, args...))
 }
 
 func demoCommand(args []string, stdout, stderr io.Writer) error {
@@ -51,9 +51,12 @@ func demoCommand(args []string, stdout, stderr io.Writer) error {
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: sealfeed demo [-protocol] [-work D]\n\n"+
 			"Runs the whole flow on loopback in one process: a server node on a temporary embedded\n"+
-			"store, a slow HTTP service with a publisher key (examples/slowbusiness), and two clients\n"+
-			"that connect, hand their client IDs to the service and receive its results, verified and\n"+
-			"decrypted, plus a broadcast. Prints a timeline of every step.")
+			"store that requires connect tokens, and a slow HTTP service with a publisher key\n"+
+			"(examples/slowbusiness) that logs users in (a demo login: no password) and issues their\n"+
+			"tokens. alice connects from two devices (phone, laptop) and bob from one; each hands\n"+
+			"its client ID to the service and receives its result, verified and decrypted; the\n"+
+			"service notifies alice, which reaches both of her devices, and sends a broadcast.\n"+
+			"Prints a timeline of every step.")
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args, nil); err != nil {

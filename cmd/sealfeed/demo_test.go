@@ -2,32 +2,90 @@ package main
 
 import (
 	"bytes"
+	"maps"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/sealfeed/sealfeed/examples/slowbusiness"
+	"github.com/sealfeed/sealfeed/protocol/alert"
 )
 
 // The demo is README's first command; it must complete and show every step
-// of the slow-business flow over real sockets.
+// of the slow-business flow over real sockets: a node that requires connect
+// tokens, alice with two devices and bob with one, each logged in to the
+// service for a token that binds its key, and a notification for alice that
+// reaches both of her devices and not bob's.
 func TestDemoRunsTheFlowEndToEnd(t *testing.T) {
-	var out, errb bytes.Buffer
-	if code := run([]string{"demo", "-work", "50ms"}, &out, &errb); code != 0 {
-		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())
-	}
+	var out bytes.Buffer
+	rep, err := flowDemo(&out, 50*time.Millisecond)
 	text := out.String()
+	if err != nil {
+		t.Fatalf("demo: %v\n%s", err, text)
+	}
+	if code, _ := alert.CodeOf(rep.anonymous); code != alert.TokenRequired {
+		t.Errorf("a client without a token: %v, want token_required", rep.anonymous)
+	}
+	// what the node recorded from the verified tokens (core.Hub.User)
+	wantUsers := map[string]string{"alice/phone": "alice/phone", "alice/laptop": "alice/laptop", "bob/laptop": "bob/laptop"}
+	if !maps.Equal(rep.users, wantUsers) {
+		t.Errorf("the node recorded users %v, want %v", rep.users, wantUsers)
+	}
+	// the notification: one message per device of alice, each received by
+	// that device under the message ID the publish answered, once
+	byDevice := map[string]uint64{}
+	for _, d := range rep.notify.Deliveries {
+		byDevice["alice/"+d.Device] = d.MessageID
+	}
+	if len(byDevice) != 2 || len(rep.notify.Deliveries) != 2 {
+		t.Fatalf("notify answered %+v, want one delivery for each of alice's two devices", rep.notify.Deliveries)
+	}
+	for _, dev := range []string{"alice/phone", "alice/laptop", "bob/laptop"} {
+		var got []uint64
+		for _, m := range rep.received[dev] {
+			if string(m.Payload) == rep.notice {
+				got = append(got, m.ID)
+			}
+		}
+		want, isAlice := byDevice[dev]
+		switch {
+		case isAlice && (len(got) != 1 || got[0] != want):
+			t.Errorf("%s received the notification as %v, want once as message %d", dev, got, want)
+		case !isAlice && len(got) != 0:
+			t.Errorf("%s received alice's notification %v", dev, got)
+		}
+	}
+	// each device got the result of its own job
+	for dev, job := range map[string]string{"alice/phone": "quarterly report for ACME", "alice/laptop": "invoice 1042", "bob/laptop": "render thumbnail 7"} {
+		n := 0
+		for _, m := range rep.received[dev] {
+			if r, err := slowbusiness.ParseResult(m.Payload); err == nil && !m.Broadcast && r.Input == job {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("%s received the result of %q %d times, want once", dev, job, n)
+		}
+	}
 	for _, want := range []string{
+		"mallory      connects without a token: refused (token_required)",
+		"demo login alice/phone: token",
+		"access token",
+		"the node knows client",
+		"as alice/laptop (token",
 		"handshake complete: client",
 		"(key-identified)",
-		"(anonymous, resumable by ticket)",
 		`job 1 "quarterly report for ACME": 4 words`,
 		`job 3 "render thumbnail 7": 3 words`,
-		"5 messages published, 5 delivered and acknowledged once each",
+		`"alice: invoice 1042 was paid" reached 2 device(s) of alice`,
+		"8 messages published, 8 delivered and acknowledged once each",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("demo output lacks %q\n%s", want, text)
 		}
 	}
-	if n := strings.Count(text, "(broadcast, batch"); n != 2 {
-		t.Errorf("broadcast delivered %d times, want 2 (once per client)", n)
+	if n := strings.Count(text, "(broadcast, batch"); n != 3 {
+		t.Errorf("broadcast delivered %d times, want 3 (once per device)", n)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -39,6 +40,11 @@ func (h timelineHandler) Handle(_ context.Context, r slog.Record) error {
 			kind = "key-identified"
 		}
 		h.tl.say("server", "handshake complete: client %s… (%s)", a["client"][:12], kind)
+	case "access token":
+		h.tl.say("server", "access token %s… verified in the handshake (signed by a registered publisher key, for this server, bound to the key the client proved): client %s…",
+			a["token_id"][:8], a["client"][:12])
+	case "handshake failed":
+		h.tl.say("server", "handshake refused: %s", a["err"])
 	case "batch sent":
 		h.tl.say("server", "batch seq %s signed once: %s recipient(s), %s leaves, %s message(s), built in %s",
 			a["seq"], a["recipients"], a["leaves"], a["messages"], a["build"])
@@ -61,114 +67,225 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	return s.w.Write(p)
 }
 
-// runFlowDemo runs examples/slowbusiness end to end on loopback.
-func runFlowDemo(out io.Writer, work time.Duration) error {
-	tl := &timeline{w: &syncWriter{w: out}, start: time.Now()}
+// demoStack is what both demos run: a node on a temporary embedded store
+// that requires connect tokens, and examples/slowbusiness as the app's back
+// end, which logs its users in and issues their tokens with its publisher
+// key.
+type demoStack struct {
+	node       *server.Node
+	svc        *slowbusiness.Service
+	base       string // the node's HTTP URL
+	wsURL      string
+	pin        [32]byte
+	serviceURL string // where svc answers (its API root)
+	close      func()
+}
+
+// startDemoStack starts the node and the service. The service listens on
+// serviceAddr ("": a free loopback port) and answers its API under
+// apiPrefix; page, if set, is mounted at "/" beside it.
+func startDemoStack(tl *timeline, work time.Duration, serviceAddr, apiPrefix string, page func(nodeWS string) http.Handler) (_ *demoStack, err error) {
+	var undo []func()
+	st := &demoStack{close: func() {
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i]()
+		}
+	}}
+	defer func() {
+		if err != nil {
+			st.close()
+		}
+	}()
 	dir, err := os.MkdirTemp("", "sealfeed-demo-")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer os.RemoveAll(dir)
+	undo = append(undo, func() { os.RemoveAll(dir) })
 
 	pubKey, err := keyfile.Generate()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	pubID := sig.Fingerprint(pubKey.Public().(ed25519.PublicKey))
-	node, err := server.New(server.Config{DataDir: dir, Logger: slog.New(timelineHandler{tl}),
+	node, err := server.New(server.Config{DataDir: dir, Logger: slog.New(timelineHandler{tl}), RequireToken: true,
 		Publishers: map[string]ed25519.PublicKey{pubID: pubKey.Public().(ed25519.PublicKey)}})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		node.Close()
-		return err
+		return nil, err
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() { served <- node.Serve(ctx, l) }()
-	defer func() { stop(); <-served }()
-	base := "http://" + l.Addr().String()
-	tl.say("server", "serving on %s with an embedded store in %s", base, dir)
+	undo = append(undo, func() { stop(); <-served })
+	st.node = node
+	st.base = "http://" + l.Addr().String()
+	st.wsURL = "ws" + st.base[len("http"):] + server.WebSocketPath
+	fp, _ := hex.DecodeString(node.Fingerprint())
+	copy(st.pin[:], fp)
+	tl.say("server", "serving on %s with an embedded store in %s; connect tokens required: a client without one is refused", st.base, dir)
 	tl.say("server", "identity key fingerprint %s (clients pin it)", node.Fingerprint())
 
-	svc := &slowbusiness.Service{Publisher: publisher.New(base, pubKey), Work: work,
+	st.svc = &slowbusiness.Service{Publisher: publisher.New(st.base, pubKey), Work: work,
+		ServerKeyID: st.pin, WebSocketURL: st.wsURL,
 		OnEvent: func(f string, a ...any) { tl.say("service", f, a...) }}
-	sl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
+	if serviceAddr == "" {
+		serviceAddr = "127.0.0.1:0"
 	}
-	hs := &http.Server{Handler: svc}
+	sl, err := net.Listen("tcp", serviceAddr)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle(apiPrefix+"/", http.StripPrefix(apiPrefix, st.svc))
+	if page != nil {
+		mux.Handle("/", page(st.wsURL))
+	}
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go hs.Serve(sl)
-	defer hs.Close()
-	serviceURL := "http://" + sl.Addr().String()
-	tl.say("service", "slow HTTP service on %s, publisher key ID %s…", serviceURL, pubID[:16])
+	undo = append(undo, func() { hs.Close(); st.svc.Wait() })
+	st.serviceURL = "http://" + sl.Addr().String() + apiPrefix
+	tl.say("service", "app back end on %s: demo login issues connect tokens signed with publisher key %s…", st.serviceURL, pubID[:16])
+	return st, nil
+}
 
-	var pin [32]byte
-	fp, _ := hex.DecodeString(node.Fingerprint())
-	copy(pin[:], fp)
-	aliceKey, err := keyfile.Generate()
+// demoDevice is one device of a user in the flow demo.
+type demoDevice struct {
+	user, device string
+	jobs         []string
+	c            *client.Client
+	count        int // messages it is to receive
+}
+
+func (d *demoDevice) label() string { return d.user + "/" + d.device }
+
+// flowReport is what the flow demo observed, for its test.
+type flowReport struct {
+	anonymous error             // the refusal of a client without a token
+	users     map[string]string // device label → the user/device the node recorded for its connection
+	received  map[string][]client.Message
+	notify    *slowbusiness.NotifyAnswer
+	notice    string // the text published to alice
+}
+
+// runFlowDemo runs examples/slowbusiness end to end on loopback.
+func runFlowDemo(out io.Writer, work time.Duration) error {
+	_, err := flowDemo(out, work)
+	return err
+}
+
+func flowDemo(out io.Writer, work time.Duration) (*flowReport, error) {
+	tl := &timeline{w: &syncWriter{w: out}, start: time.Now()}
+	st, err := startDemoStack(tl, work, "", "", nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	type who struct {
-		name  string
-		c     *client.Client
-		jobs  []string
-		count int
+	defer st.close()
+	node, svc := st.node, st.svc
+	rep := &flowReport{users: map[string]string{}, received: map[string][]client.Message{}}
+
+	// Tokens are required: a client without one gets nothing (HS-062).
+	actx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	anon, err := client.Dial(actx, client.Config{URL: st.wsURL, PinnedKeyID: &st.pin})
+	cancel()
+	if err == nil {
+		anon.Close()
+		return nil, errors.New("an anonymous client connected to a node that requires tokens")
 	}
-	people := []*who{{name: "alice", jobs: []string{"quarterly report for ACME", "invoice 1042"}}, {name: "bob", jobs: []string{"render thumbnail 7"}}}
-	for i, p := range people {
-		cfg := client.Config{URL: "ws" + base[len("http"):] + server.WebSocketPath, PinnedKeyID: &pin}
-		if i == 0 {
-			cfg.Identity = aliceKey
+	rep.anonymous = err
+	tl.say("mallory", "connects without a token: refused (%s)", alertName(err))
+
+	devices := []*demoDevice{
+		{user: "alice", device: "phone", jobs: []string{"quarterly report for ACME"}},
+		{user: "alice", device: "laptop", jobs: []string{"invoice 1042"}},
+		{user: "bob", device: "laptop", jobs: []string{"render thumbnail 7"}},
+	}
+	for _, d := range devices {
+		key, err := keyfile.Generate()
+		if err != nil {
+			return nil, err
 		}
+		tl.say(d.label(), "identity key generated; logs in to the service with its public key for a connect token")
+		cfg := client.Config{URL: st.wsURL, PinnedKeyID: &st.pin, Identity: key,
+			TokenSource: slowbusiness.TokenSource(st.serviceURL, d.user, d.device, key.Public().(ed25519.PublicKey))}
 		dctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		p.c, err = client.Dial(dctx, cfg)
+		d.c, err = client.Dial(dctx, cfg)
 		cancel()
 		if err != nil {
-			return fmt.Errorf("%s: %w", p.name, err)
+			return nil, fmt.Errorf("%s: %w", d.label(), err)
 		}
-		defer p.c.Close()
-		id := p.c.ClientID()
-		tl.say(p.name, "connected, server key verified against the pin; client ID %x…", id[:6])
+		defer d.c.Close()
+		id := d.c.ClientID()
+		// The node records the connection's user once it is attached,
+		// just after the client saw Welcome.
+		u, ok := node.Hub.User(id)
+		for deadline := time.Now().Add(5 * time.Second); !ok && time.Now().Before(deadline); u, ok = node.Hub.User(id) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if !ok {
+			return nil, fmt.Errorf("%s: the node recorded no user for client %x", d.label(), id[:6])
+		}
+		rep.users[d.label()] = u.Subject + "/" + u.Device
+		tl.say(d.label(), "connected, server key verified against the pin; the node knows client %x… as %s/%s (token %x…, until %s)",
+			id[:6], u.Subject, u.Device, u.TokenID[:4], u.Expires.UTC().Format(time.TimeOnly))
 	}
-	for _, p := range people {
-		for _, job := range p.jobs {
-			n, err := slowbusiness.Submit(context.Background(), serviceURL, p.c.ClientID(), job)
+	for _, d := range devices {
+		for _, job := range d.jobs {
+			n, err := slowbusiness.Submit(context.Background(), st.serviceURL, d.c.ClientID(), job)
 			if err != nil {
-				return err
+				return nil, err
 			}
-			tl.say(p.name, "→ POST %s/jobs %q with my client ID → 202, job %d; not waiting on the call", serviceURL, job, n)
-			p.count++
+			tl.say(d.label(), "→ POST %s/jobs %q with my client ID → 202, job %d; not waiting on the call", st.serviceURL, job, n)
+			d.count++
 		}
 	}
 	bctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	rep.notice = "alice: invoice 1042 was paid"
+	if rep.notify, err = slowbusiness.Notify(bctx, st.serviceURL, "alice", rep.notice); err != nil {
+		return nil, err
+	}
+	for _, d := range devices {
+		if d.user == "alice" {
+			d.count++
+		}
+	}
 	var all [][32]byte
-	for _, p := range people {
-		all = append(all, p.c.ClientID())
+	for _, d := range devices {
+		all = append(all, d.c.ClientID())
+		d.count++ // the broadcast
 	}
 	if _, err := svc.Publisher.Publish(bctx, publisher.Message{To: all, Payload: []byte("service notice: maintenance tonight 22:00 UTC")}, ""); err != nil {
-		return err
+		return nil, err
 	}
 	tl.say("service", "published one broadcast to %d clients (stored once, sealed once)", len(all))
 
-	var wg sync.WaitGroup
-	errs := make(chan error, len(people))
-	for _, p := range people {
-		p.count++ // the broadcast
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs = make(chan error, len(devices))
+	)
+	for _, d := range devices {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			deadline := time.After(work + 10*time.Second)
-			for got := 0; got < p.count; got++ {
+			for got := 0; got < d.count; got++ {
 				select {
-				case m := <-p.c.Messages():
+				case m := <-d.c.Messages():
 					m.Ack() // shown: taken (DLV-016)
+					mu.Lock()
+					rep.received[d.label()] = append(rep.received[d.label()], m)
+					mu.Unlock()
+					if string(m.Payload) == rep.notice {
+						tl.say(d.label(), "← message %d (published to %s, batch %d) verified and decrypted: %q", m.ID, d.user, m.BatchSeq, m.Payload)
+						continue
+					}
 					if m.Broadcast {
-						tl.say(p.name, "← message %d (broadcast, batch %d) verified and decrypted: %q", m.ID, m.BatchSeq, m.Payload)
+						tl.say(d.label(), "← message %d (broadcast, batch %d) verified and decrypted: %q", m.ID, m.BatchSeq, m.Payload)
 						continue
 					}
 					r, err := slowbusiness.ParseResult(m.Payload)
@@ -176,9 +293,9 @@ func runFlowDemo(out io.Writer, work time.Duration) error {
 						errs <- err
 						return
 					}
-					tl.say(p.name, "← message %d (batch %d) verified and decrypted: job %d %q: %d words, sha256 %s…", m.ID, m.BatchSeq, r.Job, r.Input, r.Words, r.SHA256)
+					tl.say(d.label(), "← message %d (batch %d) verified and decrypted: job %d %q: %d words, sha256 %s…", m.ID, m.BatchSeq, r.Job, r.Input, r.Words, r.SHA256)
 				case <-deadline:
-					errs <- fmt.Errorf("%s: received %d of %d messages", p.name, got, p.count)
+					errs <- fmt.Errorf("%s: received %d of %d messages", d.label(), got, d.count)
 					return
 				}
 			}
@@ -187,7 +304,7 @@ func runFlowDemo(out io.Writer, work time.Duration) error {
 	wg.Wait()
 	close(errs)
 	if err := <-errs; err != nil {
-		return err
+		return nil, err
 	}
 	svc.Wait()
 	m := &node.Hub.M
@@ -195,10 +312,19 @@ func runFlowDemo(out io.Writer, work time.Duration) error {
 	for deadline := time.Now().Add(5 * time.Second); m.Acked.Load() < m.Published.Load() && time.Now().Before(deadline); {
 		time.Sleep(5 * time.Millisecond)
 	}
+	var both []string
+	for _, d := range devices {
+		for _, msg := range rep.received[d.label()] {
+			if string(msg.Payload) == rep.notice {
+				both = append(both, fmt.Sprintf("%s (message %d)", d.label(), msg.ID))
+			}
+		}
+	}
+	tl.say("demo", "%q reached %d device(s) of alice: %s", rep.notice, len(both), strings.Join(both, ", "))
 	tl.say("demo", "done: %d handshakes, %d batches, %d messages published, %d delivered and acknowledged once each",
 		node.WS.Stats.Handshakes.Load(), m.Batches.Load(), m.Published.Load(), m.Acked.Load())
 	if m.Acked.Load() != m.Published.Load() {
-		return errors.New("not every message was acknowledged")
+		return nil, errors.New("not every message was acknowledged")
 	}
-	return nil
+	return rep, nil
 }

@@ -27,6 +27,10 @@ import (
 
 // Service is an ordinary HTTP service: POST /jobs accepts work for a
 // client ID and answers at once; the result is pushed through SealFeed.
+// With a token audience set (ServerKeyID or Realm) it is also the back end
+// of a logged-in app (users.go): POST /login issues connect tokens, POST
+// /notify publishes to a user's devices, GET /config and GET /events feed
+// the browser demo.
 type Service struct {
 	Publisher *publisher.Publisher
 	// Work is how long a job takes; 0: 1 s.
@@ -35,8 +39,19 @@ type Service struct {
 	OnEvent func(format string, args ...any)
 	Logger  *slog.Logger
 
-	next atomic.Uint64
-	wg   sync.WaitGroup
+	// ServerKeyID or Realm is the audience of the connect tokens POST
+	// /login issues (TOK-005): the pinned node key, or the deployment's
+	// realm. Both unset: no /login, /notify, /config or /events.
+	ServerKeyID [32]byte
+	Realm       string
+	// TokenLifetime of issued tokens; 0: token.DefaultLifetime (15 min).
+	TokenLifetime time.Duration
+	// WebSocketURL is the node endpoint GET /config tells browsers.
+	WebSocketURL string
+
+	next  atomic.Uint64
+	wg    sync.WaitGroup
+	users users
 }
 
 // JobRequest is the body of POST /jobs.
@@ -65,8 +80,12 @@ func (s *Service) event(format string, args ...any) {
 	}
 }
 
-// ServeHTTP implements POST /jobs.
+// ServeHTTP implements POST /jobs, and with a token audience the routes of
+// users.go.
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.loginEnabled() && s.serveUsers(w, r) {
+		return
+	}
 	if r.Method != http.MethodPost || r.URL.Path != "/jobs" {
 		http.Error(w, "POST /jobs", http.StatusNotFound)
 		return
@@ -84,7 +103,11 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var cid [32]byte
 	copy(cid[:], id)
 	job := s.next.Add(1)
-	s.event("accepted job %d for client %s…; working", job, req.ClientID[:12])
+	if who, ok := s.deviceOf(cid); ok {
+		s.record("job", "accepted job %d %q from %s (client %s…); working", job, req.Input, who, req.ClientID[:12])
+	} else {
+		s.event("accepted job %d for client %s…; working", job, req.ClientID[:12])
+	}
 	s.wg.Add(1)
 	go s.work(job, cid, req.Input)
 	w.Header().Set("Content-Type", "application/json")
@@ -109,13 +132,13 @@ func (s *Service) work(job uint64, to [32]byte, input string) {
 	// result is stored exactly once even if an answer is lost.
 	ans, err := s.Publisher.Publish(ctx, publisher.Message{To: [][32]byte{to}, Payload: payload, TTL: time.Hour}, fmt.Sprintf("job-%d", job))
 	if err != nil {
-		s.event("job %d: publish failed: %v", job, err)
+		s.record("job", "job %d: publish failed: %v", job, err)
 		if s.Logger != nil {
 			s.Logger.Error("publish failed", "job", job, "err", err)
 		}
 		return
 	}
-	s.event("job %d done after %v → published (signed request) as message %d, id %s", job, d, ans.Messages[0].MessageID, ans.Messages[0].ID)
+	s.record("job", "job %d done after %v → published (signed request) as message %d, id %s", job, d, ans.Messages[0].MessageID, ans.Messages[0].ID)
 }
 
 // Wait waits for running jobs.

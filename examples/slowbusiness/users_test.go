@@ -1,0 +1,129 @@
+package slowbusiness
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sealfeed/sealfeed/protocol/handshake"
+	"github.com/sealfeed/sealfeed/protocol/sig"
+	"github.com/sealfeed/sealfeed/protocol/token"
+	"github.com/sealfeed/sealfeed/publisher"
+)
+
+func newUserService(t *testing.T) (*Service, *httptest.Server, ed25519.PrivateKey) {
+	t.Helper()
+	_, pk, _ := ed25519.GenerateKey(nil)
+	s := &Service{Publisher: publisher.New("http://127.0.0.1:1", pk), ServerKeyID: [32]byte{7}, WebSocketURL: "ws://node/v1/ws"}
+	ts := httptest.NewServer(s)
+	t.Cleanup(ts.Close)
+	return s, ts, pk
+}
+
+func post(t *testing.T, url, body string) (int, string) {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// The token POST /login issues names the user and device, binds the key
+// the device sent and verifies at a server that registered the service's
+// publisher key and has the audience's key (TOK-005 … TOK-007).
+func TestLoginIssuesATokenBindingTheDeviceKey(t *testing.T) {
+	s, ts, pk := newUserService(t)
+	_, dev, _ := ed25519.GenerateKey(nil)
+	pub := dev.Public().(ed25519.PublicKey)
+	a, err := Login(context.Background(), ts.URL, LoginRequest{User: "alice", Device: "phone", ClientKey: hex.EncodeToString(pub)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := hex.DecodeString(a.Token)
+	issuer, _ := sig.ParsePublicKey(pk.Public().(ed25519.PublicKey))
+	v := &token.Verifier{Issuers: map[[32]byte]*sig.PublicKey{sig.KeyID(pk.Public().(ed25519.PublicKey)): issuer}, ServerKeyID: s.ServerKeyID}
+	clientKey, _ := sig.ParsePublicKey(pub)
+	tok, err := v.Verify(raw, clientKey, time.Now())
+	if err != nil {
+		t.Fatalf("the issued token does not verify: %v", err)
+	}
+	if tok.Subject != "alice" || tok.Device != "phone" || hex.EncodeToString(tok.ID[:]) != a.TokenID {
+		t.Errorf("token for %s/%s id %x, answer says %s", tok.Subject, tok.Device, tok.ID, a.TokenID)
+	}
+	id := handshake.ClientID(pub)
+	if a.ClientID != hex.EncodeToString(id[:]) {
+		t.Errorf("client_id %s, want %x", a.ClientID, id)
+	}
+	// bound to this key: another device's key is refused (TOK-006)
+	_, other, _ := ed25519.GenerateKey(nil)
+	otherKey, _ := sig.ParsePublicKey(other.Public().(ed25519.PublicKey))
+	if _, err := v.Verify(raw, otherKey, time.Now()); err == nil {
+		t.Error("the token verified for another client key")
+	}
+	if who, ok := s.deviceOf(id); !ok || who != "alice/phone" {
+		t.Errorf("deviceOf = %q, %v", who, ok)
+	}
+	ev := s.Events(0)
+	if len(ev) != 1 || ev[0].Kind != "login" || !strings.Contains(ev[0].Text, "alice/phone") || strings.Contains(ev[0].Text, a.Token) {
+		t.Errorf("events %+v: want one login event naming alice/phone, without the token", ev)
+	}
+}
+
+func TestLoginRefusesBadInput(t *testing.T) {
+	_, ts, _ := newUserService(t)
+	key := hex.EncodeToString(make([]byte, 32)) // the all-zero key is a small-order point (SIG-001)
+	_, dev, _ := ed25519.GenerateKey(nil)
+	good := hex.EncodeToString(dev.Public().(ed25519.PublicKey))
+	for _, c := range []struct{ body string }{
+		{`{"user":"alice","device":"phone"}`},
+		{`{"user":"","device":"phone","client_key":"` + good + `"}`},
+		{`{"user":"Alice<b>","device":"phone","client_key":"` + good + `"}`},
+		{`{"user":"alice","device":"` + strings.Repeat("x", 33) + `","client_key":"` + good + `"}`},
+		{`{"user":"alice","device":"phone","client_key":"` + good[:62] + `"}`},
+		{`{"user":"alice","device":"phone","client_key":"` + key + `"}`},
+		{`{"user":"alice","device":"phone","client_key":"` + good + `","extra":1}`},
+		{`not json`},
+	} {
+		if code, _ := post(t, ts.URL+"/login", c.body); code == http.StatusOK {
+			t.Errorf("login %s: 200", c.body)
+		}
+	}
+}
+
+func TestNotifyNeedsALoggedInDevice(t *testing.T) {
+	_, ts, _ := newUserService(t)
+	if code, body := post(t, ts.URL+"/notify", `{"user":"carol","text":"hi"}`); code != http.StatusNotFound {
+		t.Errorf("notify to a user without devices: %d %s", code, body)
+	}
+	resp, err := http.Get(ts.URL + "/config")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var c Config
+	if err := json.NewDecoder(resp.Body).Decode(&c); err != nil || c.WebSocketURL != "ws://node/v1/ws" || c.ServerKeyID != "07"+strings.Repeat("00", 31) {
+		t.Errorf("config %+v %v", c, err)
+	}
+}
+
+// Without a token audience the service is the plain job service.
+func TestLoginDisabledWithoutAudience(t *testing.T) {
+	_, pk, _ := ed25519.GenerateKey(nil)
+	ts := httptest.NewServer(&Service{Publisher: publisher.New("http://127.0.0.1:1", pk)})
+	defer ts.Close()
+	for _, p := range []string{"/login", "/notify"} {
+		if code, _ := post(t, ts.URL+p, `{}`); code != http.StatusNotFound {
+			t.Errorf("%s without an audience: %d, want 404", p, code)
+		}
+	}
+}
