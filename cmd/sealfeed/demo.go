@@ -1,12 +1,16 @@
 package main
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/sealfeed/sealfeed/protocol/alert"
@@ -48,15 +52,20 @@ func demoCommand(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	protocol := fs.Bool("protocol", false, "run the protocol-level demo instead: three in-memory handshakes, one batch, two replays")
 	work := fs.Duration("work", 800*time.Millisecond, "how long the slow service works on a job")
+	browser := fs.Bool("browser", false, "serve the browser demo instead (one user, two devices) until interrupted")
+	listen := fs.String("listen", "127.0.0.1:8090", "with -browser: the address of the app's page and API")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: sealfeed demo [-protocol] [-work D]\n\n"+
+		fmt.Fprintln(stderr, "usage: sealfeed demo [-protocol] [-work D] [-browser [-listen ADDR]]\n\n"+
 			"Runs the whole flow on loopback in one process: a server node on a temporary embedded\n"+
 			"store that requires connect tokens, and a slow HTTP service with a publisher key\n"+
 			"(examples/slowbusiness) that logs users in (a demo login: no password) and issues their\n"+
 			"tokens. alice connects from two devices (phone, laptop) and bob from one; each hands\n"+
 			"its client ID to the service and receives its result, verified and decrypted; the\n"+
 			"service notifies alice, which reaches both of her devices, and sends a broadcast.\n"+
-			"Prints a timeline of every step.")
+			"Prints a timeline of every step.\n\n"+
+			"With -browser it serves the same node and service, and the service's page: alice with two\n"+
+			"devices in one browser page, each with its own key and token, a button that makes the\n"+
+			"service publish to alice, and the service's log. Open the URL it prints.")
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args, nil); err != nil {
@@ -64,6 +73,11 @@ func demoCommand(args []string, stdout, stderr io.Writer) error {
 	}
 	if *protocol {
 		return runProtocolDemo(stdout)
+	}
+	if *browser {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return runBrowserDemo(ctx, stdout, *work, *listen)
 	}
 	return runFlowDemo(stdout, *work)
 }

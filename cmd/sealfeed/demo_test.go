@@ -2,10 +2,20 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/hex"
+	"encoding/json"
 	"maps"
+	"net/http"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/sealfeed/sealfeed/client"
+	"github.com/sealfeed/sealfeed/internal/keyfile"
 
 	"github.com/sealfeed/sealfeed/examples/slowbusiness"
 	"github.com/sealfeed/sealfeed/protocol/alert"
@@ -122,5 +132,81 @@ func TestUnknownCommand(t *testing.T) {
 	}
 	if code := run([]string{"demo", "--help"}, &out, &errb); code != 0 {
 		t.Fatalf("demo --help exit %d", code)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for a writer and a reader.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// demo -browser serves the app page and the service's API on one origin and
+// prints the page's URL; a device that logs in there connects to the node
+// with its token (the Chromium test in interop/ts drives the page itself).
+func TestBrowserDemoServesThePageAndTheAPI(t *testing.T) {
+	var out lockedBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- runBrowserDemo(ctx, &out, 10*time.Millisecond, "127.0.0.1:0") }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	re := regexp.MustCompile(`open (http://127\.0\.0\.1:[0-9]+/) in a browser`)
+	var page string
+	for deadline := time.Now().Add(10 * time.Second); page == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if m := re.FindStringSubmatch(out.String()); m != nil {
+			page = m[1]
+		}
+	}
+	if page == "" {
+		t.Fatalf("no page URL printed:\n%s", out.String())
+	}
+	res, err := http.Get(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || !strings.Contains(res.Header.Get("Content-Security-Policy"), "connect-src 'self' ws://127.0.0.1:") {
+		t.Fatalf("GET %s: %d, CSP %q", page, res.StatusCode, res.Header.Get("Content-Security-Policy"))
+	}
+	res, err = http.Get(page + "api/config")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg slowbusiness.Config
+	err = json.NewDecoder(res.Body).Decode(&cfg)
+	res.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pin, err := hex.DecodeString(cfg.ServerKeyID)
+	if err != nil || len(pin) != 32 {
+		t.Fatalf("config %+v", cfg)
+	}
+	key, _ := keyfile.Generate()
+	c, err := client.Dial(ctx, client.Config{URL: cfg.WebSocketURL, PinnedKeyID: (*[32]byte)(pin), Identity: key,
+		TokenSource: slowbusiness.TokenSource(page+"api", "alice", "phone", key.Public().(ed25519.PublicKey))})
+	if err != nil {
+		t.Fatalf("a device that logged in at the page's API: %v\n%s", err, out.String())
+	}
+	c.Close()
+	if !strings.Contains(out.String(), "demo login alice/phone: token") {
+		t.Errorf("no login in the timeline:\n%s", out.String())
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/sealfeed/sealfeed/protocol/sig"
 	"github.com/sealfeed/sealfeed/publisher"
 	"github.com/sealfeed/sealfeed/server"
+	"github.com/sealfeed/sealfeed/server/demopage"
 )
 
 // timelineHandler turns the server's debug records about handshakes and
@@ -327,4 +328,19 @@ func flowDemo(out io.Writer, work time.Duration) (*flowReport, error) {
 		return nil, errors.New("not every message was acknowledged")
 	}
 	return rep, nil
+}
+
+// runBrowserDemo serves the node, the service and its page
+// (demopage.AppHandler) until ctx ends.
+func runBrowserDemo(ctx context.Context, out io.Writer, work time.Duration, listen string) error {
+	tl := &timeline{w: &syncWriter{w: out}, start: time.Now()}
+	st, err := startDemoStack(tl, work, listen, "/api", demopage.AppHandler)
+	if err != nil {
+		return err
+	}
+	defer st.close()
+	page := strings.TrimSuffix(st.serviceURL, "/api") + "/"
+	tl.say("demo", "open %s in a browser: alice with two devices (Ctrl-C stops)", page)
+	<-ctx.Done()
+	return nil
 }

@@ -162,3 +162,67 @@ func TestCSPHost(t *testing.T) {
 		}
 	}
 }
+
+// The app page (sealfeed demo -browser) is served with the same headers; its
+// policy lets it connect to its own origin and to the node's WebSocket
+// origin, nothing else.
+func TestAppHandler(t *testing.T) {
+	srv := httptest.NewServer(AppHandler("ws://127.0.0.1:4242/v1/ws"))
+	defer srv.Close()
+	for _, tc := range []struct {
+		path, contentType, contains string
+	}{
+		{"/", "text/html; charset=utf-8", `id="device-laptop"`},
+		{"/user.js", "text/javascript; charset=utf-8", "from './sealfeed-client.js'"},
+		{"/user.css", "text/css; charset=utf-8", ".devices"},
+		{"/sealfeed-client.js", "text/javascript; charset=utf-8", "GENERATED FILE - DO NOT EDIT"},
+		{"/style.css", "text/css; charset=utf-8", ".card"},
+	} {
+		res, body := get(t, http.MethodGet, srv.URL+tc.path)
+		if res.StatusCode != http.StatusOK {
+			t.Errorf("GET %s: %d", tc.path, res.StatusCode)
+			continue
+		}
+		if got := res.Header.Get("Content-Type"); got != tc.contentType {
+			t.Errorf("GET %s: Content-Type %q, want %q", tc.path, got, tc.contentType)
+		}
+		if !strings.Contains(body, tc.contains) {
+			t.Errorf("GET %s: body lacks %q", tc.path, tc.contains)
+		}
+		csp := res.Header.Get("Content-Security-Policy")
+		if !strings.Contains(csp, "connect-src 'self' ws://127.0.0.1:4242;") || strings.Contains(csp, "unsafe-") || strings.Contains(csp, "*") {
+			t.Errorf("GET %s: Content-Security-Policy %q", tc.path, csp)
+		}
+		if res.Header.Get("Cache-Control") != "no-store" || res.Header.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("GET %s: headers %v", tc.path, res.Header)
+		}
+	}
+	_, html := get(t, http.MethodGet, srv.URL+"/")
+	for _, bad := range []string{"<script>", "<style", " style=", " onclick="} {
+		if strings.Contains(html, bad) {
+			t.Errorf("app index.html contains %q, which the Content-Security-Policy blocks", bad)
+		}
+	}
+	for _, p := range []string{"/index.html", "/app.js", "/app/user.js", "/static/style.css", "/../demopage.go", "/nope"} {
+		if res, _ := get(t, http.MethodGet, srv.URL+p); res.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s: %d, want 404", p, res.StatusCode)
+		}
+	}
+	if res, _ := get(t, http.MethodPost, srv.URL+"/"); res.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("POST /: %d", res.StatusCode)
+	}
+	// the node's page does not serve the app's files
+	node := newServer(t)
+	if res, _ := get(t, http.MethodGet, node.URL+"/demo/user.js"); res.StatusCode != http.StatusNotFound {
+		t.Errorf("the node's /demo/ serves user.js: %d", res.StatusCode)
+	}
+	// a node URL that could smuggle a directive is left out
+	for _, u := range []string{"ws://evil;script-src */v1/ws", "ws://a;script-src:1/v1/ws", "ws://x'unsafe-eval'/v1/ws", "http://127.0.0.1:1/v1/ws", "javascript:alert(1)"} {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		w := httptest.NewRecorder()
+		AppHandler(u).ServeHTTP(w, r)
+		if csp := w.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "connect-src 'self';") {
+			t.Errorf("node URL %q: %q", u, csp)
+		}
+	}
+}

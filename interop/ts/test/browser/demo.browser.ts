@@ -4,6 +4,10 @@
  * with `sealfeed publish` — once each, in message ID order, with their texts and the batch verification marks;
  * and with a wrong key ID from /v1/server the page shows the handshake failing with unknown_server_key.
  *
+ * The app page of `sealfeed demo -browser` (demopage.AppHandler, examples/slowbusiness): one user with two device
+ * panes, each with its own key and a connect token from the app, both connected to a node that requires tokens;
+ * "Publish to alice" reaches both panes under the message IDs the app's answer names.
+ *
  *   npm run test:browser
  *
  * Needs Go (builds ./cmd/sealfeed from the repository root, or uses $SEALFEED_BIN) and Chromium at
@@ -102,13 +106,74 @@ async function shownMessages(page: Page): Promise<Shown[]> {
   );
 }
 
-test('the /demo/ page shows verified messages in Chromium', { timeout: 240_000 }, async () => {
+function needChromium(): void {
   // a missing browser fails the test (CI installs it)
   assert.ok(
     existsSync(chromiumBin),
     `Chromium not found at ${chromiumBin}: install it (Debian: apt-get install -y chromium) or set CHROMIUM_BIN. ` +
       'The browser test does not download browsers.',
   );
+}
+
+/** $SEALFEED_BIN, or ./cmd/sealfeed built into dir. */
+async function sealfeedBinary(dir: string): Promise<string> {
+  let bin = process.env.SEALFEED_BIN;
+  if (!bin) {
+    bin = join(dir, 'sealfeed');
+    await run('go', ['build', '-o', bin, './cmd/sealfeed'], { cwd: repoRoot, timeoutMs: 180_000 });
+  }
+  assert.ok(existsSync(bin), `no sealfeed binary at ${bin}`);
+  return bin;
+}
+
+/** Polls url until it answers 200, while proc runs. */
+async function waitReady(proc: ChildProcess, url: string, what: string): Promise<void> {
+  const t0 = Date.now();
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`${what} exited with ${proc.exitCode}`);
+    if (Date.now() - t0 > 15_000) throw new Error(`${what}: ${url} not ready in 15 s`);
+    try {
+      const r = await fetch(url, { signal: AbortSignal.timeout(1000) });
+      if (r.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await sleep(100);
+  }
+}
+
+async function launch(dir: string): Promise<BrowserContext> {
+  const profile = join(dir, 'chromium-profile');
+  mkdirSync(profile);
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: chromiumBin,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    viewport: { width: 1000, height: 900 },
+    timeout: 30_000,
+  });
+  context.setDefaultTimeout(20_000);
+  return context;
+}
+
+/** Collects the page's console and errors: a Content-Security-Policy violation shows up in pageErrors. */
+function watchPage(page: Page, logs: string[], pageErrors: string[]): void {
+  page.on('console', (m) => {
+    logs.push(`console.${m.type()}: ${m.text()}`);
+    if (m.type() === 'error') pageErrors.push(m.text());
+  });
+  page.on('response', (r) => {
+    if (r.status() >= 400) pageErrors.push(`HTTP ${r.status()} for ${r.url()}`);
+  });
+  page.on('requestfailed', (r) => pageErrors.push(`request failed: ${r.url()} (${r.failure()?.errorText ?? '?'})`));
+  page.on('pageerror', (e) => {
+    logs.push(`pageerror: ${e.message}`);
+    pageErrors.push(e.message);
+  });
+}
+
+test('the /demo/ page shows verified messages in Chromium', { timeout: 240_000 }, async () => {
+  needChromium();
 
   const dir = mkdtempSync(join(tmpdir(), 'sealfeed-browser-'));
   const logs: string[] = [];
@@ -116,12 +181,7 @@ test('the /demo/ page shows verified messages in Chromium', { timeout: 240_000 }
   let context: BrowserContext | undefined;
   try {
     // 1. the Go binary
-    let bin = process.env.SEALFEED_BIN;
-    if (!bin) {
-      bin = join(dir, 'sealfeed');
-      await run('go', ['build', '-o', bin, './cmd/sealfeed'], { cwd: repoRoot, timeoutMs: 180_000 });
-    }
-    assert.ok(existsSync(bin), `no sealfeed binary at ${bin}`);
+    const bin = await sealfeedBinary(dir);
 
     // 2. publisher key and server
     const key = join(dir, 'k');
@@ -134,44 +194,13 @@ test('the /demo/ page shows verified messages in Chromium', { timeout: 240_000 }
     });
     server.stdout!.on('data', (d) => logs.push(`serve: ${String(d).trimEnd()}`));
     server.stderr!.on('data', (d) => logs.push(`serve: ${String(d).trimEnd()}`));
-    const t0 = Date.now();
-    for (;;) {
-      if (server.exitCode !== null) throw new Error(`sealfeed serve exited with ${server.exitCode}`);
-      if (Date.now() - t0 > 15_000) throw new Error('sealfeed serve: /healthz not ready in 15 s');
-      try {
-        const r = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(1000) });
-        if (r.ok) break;
-      } catch {
-        // not listening yet
-      }
-      await sleep(100);
-    }
+    await waitReady(server, `${base}/healthz`, 'sealfeed serve');
 
     // 3. the browser
-    const profile = join(dir, 'chromium-profile');
-    mkdirSync(profile);
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: chromiumBin,
-      headless: true,
-      args: CHROMIUM_ARGS,
-      viewport: { width: 1000, height: 900 },
-      timeout: 30_000,
-    });
-    context.setDefaultTimeout(20_000);
+    context = await launch(dir);
     const page = context.pages()[0] ?? (await context.newPage());
     const pageErrors: string[] = [];
-    page.on('console', (m) => {
-      logs.push(`console.${m.type()}: ${m.text()}`);
-      if (m.type() === 'error') pageErrors.push(m.text());
-    });
-    page.on('response', (r) => {
-      if (r.status() >= 400) pageErrors.push(`HTTP ${r.status()} for ${r.url()}`);
-    });
-    page.on('requestfailed', (r) => pageErrors.push(`request failed: ${r.url()} (${r.failure()?.errorText ?? '?'})`));
-    page.on('pageerror', (e) => {
-      logs.push(`pageerror: ${e.message}`);
-      pageErrors.push(e.message);
-    });
+    watchPage(page, logs, pageErrors);
 
     const res = await page.goto(`${base}/demo/`, { waitUntil: 'load' });
     assert.equal(res?.status(), 200);
@@ -316,6 +345,120 @@ test('the /demo/ page shows verified messages in Chromium', { timeout: 240_000 }
   } finally {
     if (context) await within(context.close(), 10_000, 'closing Chromium').catch((e) => console.error(String(e)));
     await stop(server);
+    rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+  }
+});
+
+interface Pane {
+  state: string;
+  clientId: string;
+  tokenId: string;
+  messages: { id: string; payload: string; checks: string }[];
+}
+
+async function panes(page: Page): Promise<Record<string, Pane>> {
+  return page.$$eval('.device', (els) =>
+    Object.fromEntries(
+      els.map((el) => [
+        (el as HTMLElement).dataset.device ?? '',
+        {
+          state: (el as HTMLElement).dataset.state ?? '',
+          clientId: (el as HTMLElement).dataset.clientId ?? '',
+          tokenId: (el as HTMLElement).dataset.tokenId ?? '',
+          messages: Array.from(el.querySelectorAll('.device-messages > li'), (li) => ({
+            id: (li as HTMLElement).dataset.messageId ?? '',
+            payload: li.querySelector('.payload')?.textContent ?? '',
+            checks: li.querySelector('.checks')?.textContent ?? '',
+          })),
+        },
+      ]),
+    ),
+  );
+}
+
+test('sealfeed demo -browser: one user, two devices, both receive what the app publishes to the user', { timeout: 240_000 }, async () => {
+  needChromium();
+  const dir = mkdtempSync(join(tmpdir(), 'sealfeed-browser-app-'));
+  const logs: string[] = [];
+  let demo: ChildProcess | undefined;
+  let context: BrowserContext | undefined;
+  try {
+    const bin = await sealfeedBinary(dir);
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    demo = spawn(bin, ['demo', '-browser', '-listen', `127.0.0.1:${port}`, '-work', '50ms'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    demo.stdout!.on('data', (d) => logs.push(`demo: ${String(d).trimEnd()}`));
+    demo.stderr!.on('data', (d) => logs.push(`demo: ${String(d).trimEnd()}`));
+    await waitReady(demo, `${base}/api/config`, 'sealfeed demo -browser');
+    const config = (await (await fetch(`${base}/api/config`)).json()) as { ws_url: string; server_key_id: string };
+    const nodeOrigin = new URL(config.ws_url).origin.replace(/^http/, 'ws');
+    assert.match(config.ws_url, /^ws:\/\/127\.0\.0\.1:[0-9]+\/v1\/ws$/);
+    assert.notEqual(new URL(config.ws_url).port, String(port), 'the node and the app are separate origins');
+
+    context = await launch(dir);
+    const page = context.pages()[0] ?? (await context.newPage());
+    const pageErrors: string[] = [];
+    watchPage(page, logs, pageErrors);
+    const res = await page.goto(`${base}/`, { waitUntil: 'load' });
+    assert.equal(res?.status(), 200);
+    const csp = res!.headers()['content-security-policy'] ?? '';
+    assert.match(csp, /default-src 'self'/);
+    assert.ok(csp.includes(`connect-src 'self' ${nodeOrigin};`), `the page may connect to its origin and the node only: ${csp}`);
+    assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval|\*/);
+
+    // both devices: logged in, connected with their own keys
+    await page.waitForSelector('#status[data-state="connected"]', { timeout: 30_000 });
+    let p = await panes(page);
+    assert.deepEqual(Object.keys(p).sort(), ['laptop', 'phone']);
+    for (const [name, pane] of Object.entries(p)) {
+      assert.equal(pane.state, 'connected', `${name}: ${JSON.stringify(pane)}`);
+      assert.match(pane.clientId, /^[0-9a-f]{64}$/, name);
+      assert.match(pane.tokenId, /^[0-9a-f]{32}$/, name);
+    }
+    assert.notEqual(p.phone!.clientId, p.laptop!.clientId, 'each device has its own key');
+    assert.notEqual(p.phone!.tokenId, p.laptop!.tokenId, 'each device has its own token');
+
+    // the app publishes to alice: both devices get it, under the IDs the app's answer names
+    const text = `paid ${randomBytes(4).toString('hex')} ✓ <b>not bold</b>`;
+    await page.fill('#publish-text', text);
+    await page.click('#publish');
+    await page.waitForFunction(() => document.querySelectorAll('#deliveries > li').length === 2, undefined, { timeout: 20_000 });
+    const deliveries = await page.$$eval('#deliveries > li', (lis) =>
+      Object.fromEntries(lis.map((li) => [(li as HTMLElement).dataset.device ?? '', (li as HTMLElement).dataset.messageId ?? ''])),
+    );
+    assert.deepEqual(Object.keys(deliveries).sort(), ['laptop', 'phone']);
+    await page.waitForFunction(
+      (t) => Array.from(document.querySelectorAll('.device')).every((d) => Array.from(d.querySelectorAll('.payload')).some((e) => e.textContent === t)),
+      text,
+      { timeout: 20_000 },
+    );
+    await sleep(500); // a duplicate would show up now
+    p = await panes(page);
+    for (const name of ['phone', 'laptop']) {
+      const got = p[name]!.messages.filter((m) => m.payload === text);
+      assert.equal(got.length, 1, `${name} shows the message ${got.length} times: ${JSON.stringify(p[name])}`);
+      assert.equal(got[0]!.id, deliveries[name], `${name} shows message ${got[0]!.id}, the app's answer says ${deliveries[name]}`);
+      assert.equal(got[0]!.checks, 'signature ✓ proof ✓ decrypted ✓');
+    }
+    assert.equal(await page.locator('.device b').count(), 0, 'the payload is text, never markup');
+
+    // the app's log: a login per device, the publication
+    await page.waitForFunction(() => /published .* to alice/.test(document.getElementById('events')?.textContent ?? ''), undefined, {
+      timeout: 10_000,
+    });
+    const events = (await page.textContent('#events'))!;
+    assert.match(events, /demo login alice\/phone: token/);
+    assert.match(events, /demo login alice\/laptop: token/);
+    assert.deepEqual(pageErrors, [], 'errors in the page (a Content-Security-Policy violation shows up here)');
+
+    mkdirSync(artifacts, { recursive: true });
+    await page.screenshot({ path: join(artifacts, 'demo-user.png'), fullPage: true });
+  } catch (e) {
+    if (logs.length) console.error(logs.join('\n'));
+    throw e;
+  } finally {
+    if (context) await within(context.close(), 10_000, 'closing Chromium').catch((e) => console.error(String(e)));
+    await stop(demo);
     rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
   }
 });
