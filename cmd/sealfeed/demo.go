@@ -21,6 +21,7 @@ import (
 	"github.com/sealfeed/sealfeed/protocol/session"
 	"github.com/sealfeed/sealfeed/protocol/sig"
 	"github.com/sealfeed/sealfeed/protocol/suite"
+	"github.com/sealfeed/sealfeed/protocol/token"
 	"github.com/sealfeed/sealfeed/protocol/wire"
 )
 
@@ -54,8 +55,9 @@ func demoCommand(args []string, stdout, stderr io.Writer) error {
 	work := fs.Duration("work", 800*time.Millisecond, "how long the slow service works on a job")
 	browser := fs.Bool("browser", false, "serve the browser demo instead (one user, two devices) until interrupted")
 	listen := fs.String("listen", "127.0.0.1:8090", "with -browser: the address of the app's page and API")
+	tokenLifetime := fs.Duration("token-lifetime", 0, "with -browser: lifetime of the connect tokens the service issues, 1s to 1h (0: 15m); the page refreshes them")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: sealfeed demo [-protocol] [-work D] [-browser [-listen ADDR]]\n\n"+
+		fmt.Fprintln(stderr, "usage: sealfeed demo [-protocol] [-work D] [-browser [-listen ADDR] [-token-lifetime D]]\n\n"+
 			"Runs the whole flow on loopback in one process: a server node on a temporary embedded\n"+
 			"store that requires connect tokens, and a slow HTTP service with a publisher key\n"+
 			"(examples/slowbusiness) that logs users in (a demo login: no password) and issues their\n"+
@@ -77,7 +79,10 @@ func demoCommand(args []string, stdout, stderr io.Writer) error {
 	if *browser {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		return runBrowserDemo(ctx, stdout, *work, *listen)
+		if *tokenLifetime != 0 && (*tokenLifetime < time.Second || *tokenLifetime > token.MaxLifetime) {
+			return fmt.Errorf("-token-lifetime: %v is not between 1s and %v (TOK-003)", *tokenLifetime, token.MaxLifetime)
+		}
+		return runBrowserDemo(ctx, stdout, *work, *tokenLifetime, *listen)
 	}
 	return runFlowDemo(stdout, *work)
 }

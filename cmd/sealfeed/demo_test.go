@@ -160,7 +160,7 @@ func TestBrowserDemoServesThePageAndTheAPI(t *testing.T) {
 	var out lockedBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- runBrowserDemo(ctx, &out, 10*time.Millisecond, "127.0.0.1:0") }()
+	go func() { done <- runBrowserDemo(ctx, &out, 10*time.Millisecond, 0, "127.0.0.1:0") }()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {

@@ -44,6 +44,8 @@ func (h timelineHandler) Handle(_ context.Context, r slog.Record) error {
 	case "access token":
 		h.tl.say("server", "access token %s… verified in the handshake (signed by a registered publisher key, for this server, bound to the key the client proved): client %s…",
 			a["token_id"][:8], a["client"][:12])
+	case "access token refreshed":
+		h.tl.say("server", "access token %s… verified and accepted on the open connection (TokenRefresh): client %s…", a["token_id"][:8], a["client"][:12])
 	case "handshake failed":
 		h.tl.say("server", "handshake refused: %s", a["err"])
 	case "batch sent":
@@ -85,7 +87,7 @@ type demoStack struct {
 // startDemoStack starts the node and the service. The service listens on
 // serviceAddr ("": a free loopback port) and answers its API under
 // apiPrefix; page, if set, is mounted at "/" beside it.
-func startDemoStack(tl *timeline, work time.Duration, serviceAddr, apiPrefix string, page func(nodeWS string) http.Handler) (_ *demoStack, err error) {
+func startDemoStack(tl *timeline, work, tokenLifetime time.Duration, serviceAddr, apiPrefix string, page func(nodeWS string) http.Handler) (_ *demoStack, err error) {
 	var undo []func()
 	st := &demoStack{close: func() {
 		for i := len(undo) - 1; i >= 0; i-- {
@@ -131,7 +133,7 @@ func startDemoStack(tl *timeline, work time.Duration, serviceAddr, apiPrefix str
 	tl.say("server", "identity key fingerprint %s (clients pin it)", node.Fingerprint())
 
 	st.svc = &slowbusiness.Service{Publisher: publisher.New(st.base, pubKey), Work: work,
-		ServerKeyID: st.pin, WebSocketURL: st.wsURL,
+		ServerKeyID: st.pin, WebSocketURL: st.wsURL, TokenLifetime: tokenLifetime,
 		OnEvent: func(f string, a ...any) { tl.say("service", f, a...) }}
 	if serviceAddr == "" {
 		serviceAddr = "127.0.0.1:0"
@@ -180,7 +182,7 @@ func runFlowDemo(out io.Writer, work time.Duration) error {
 
 func flowDemo(out io.Writer, work time.Duration) (*flowReport, error) {
 	tl := &timeline{w: &syncWriter{w: out}, start: time.Now()}
-	st, err := startDemoStack(tl, work, "", "", nil)
+	st, err := startDemoStack(tl, work, 0, "", "", nil)
 	if err != nil {
 		return nil, err
 	}
@@ -331,10 +333,12 @@ func flowDemo(out io.Writer, work time.Duration) (*flowReport, error) {
 }
 
 // runBrowserDemo serves the node, the service and its page
-// (demopage.AppHandler) until ctx ends.
-func runBrowserDemo(ctx context.Context, out io.Writer, work time.Duration, listen string) error {
+// (demopage.AppHandler) until ctx ends. tokenLifetime is that of the
+// tokens the service issues (0: 15 min); the page refreshes them two
+// thirds into their life.
+func runBrowserDemo(ctx context.Context, out io.Writer, work, tokenLifetime time.Duration, listen string) error {
 	tl := &timeline{w: &syncWriter{w: out}, start: time.Now()}
-	st, err := startDemoStack(tl, work, listen, "/api", demopage.AppHandler)
+	st, err := startDemoStack(tl, work, tokenLifetime, listen, "/api", demopage.AppHandler)
 	if err != nil {
 		return err
 	}

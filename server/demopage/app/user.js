@@ -108,7 +108,8 @@ class Device {
     this.refreshTimer = setTimeout(async () => {
       try {
         const next = await this.login();
-        await this.client.refreshToken(fromHex(next.token));
+        await this.client.refreshToken(fromHex(next.token)); // resolves on the node's TokenAccepted (POST-032)
+        this.el.dataset.refreshes = String(Number(this.el.dataset.refreshes ?? '0') + 1);
         this.scheduleRefresh(next);
       } catch (e) {
         console.warn(`sealfeed demo: ${this.name}: token refresh failed`, e);

@@ -386,7 +386,10 @@ test('sealfeed demo -browser: one user, two devices, both receive what the app p
     const bin = await sealfeedBinary(dir);
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
-    demo = spawn(bin, ['demo', '-browser', '-listen', `127.0.0.1:${port}`, '-work', '50ms'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // 6 s tokens: each pane refreshes its token about 4 s after it logged in
+    demo = spawn(bin, ['demo', '-browser', '-listen', `127.0.0.1:${port}`, '-work', '50ms', '-token-lifetime', '6s'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     demo.stdout!.on('data', (d) => logs.push(`demo: ${String(d).trimEnd()}`));
     demo.stderr!.on('data', (d) => logs.push(`demo: ${String(d).trimEnd()}`));
     await waitReady(demo, `${base}/api/config`, 'sealfeed demo -browser');
@@ -449,6 +452,21 @@ test('sealfeed demo -browser: one user, two devices, both receive what the app p
     const events = (await page.textContent('#events'))!;
     assert.match(events, /demo login alice\/phone: token/);
     assert.match(events, /demo login alice\/laptop: token/);
+
+    // token refresh (POST-030): each pane gets a new token from the app and the node accepts it on the open
+    // connection; the panes stay connected under the same client IDs
+    await page.waitForFunction(
+      () => Array.from(document.querySelectorAll('.device')).every((d) => Number((d as HTMLElement).dataset.refreshes ?? '0') >= 1),
+      undefined,
+      { timeout: 20_000 },
+    );
+    const after = await panes(page);
+    for (const name of ['phone', 'laptop']) {
+      assert.equal(after[name]!.state, 'connected', `${name} after the refresh: ${JSON.stringify(after[name])}`);
+      assert.equal(after[name]!.clientId, p[name]!.clientId);
+      assert.notEqual(after[name]!.tokenId, p[name]!.tokenId, `${name}: the token ID did not change`);
+    }
+    assert.match(logs.join('\n'), /verified and accepted on the open connection \(TokenRefresh\)/);
     assert.deepEqual(pageErrors, [], 'errors in the page (a Content-Security-Policy violation shows up here)');
 
     mkdirSync(artifacts, { recursive: true });
