@@ -287,7 +287,7 @@ func (h *Hub) Attach(sess *session.Session, p Peer) (*Conn, error) {
 		old.close(alert.CloseNotify, "replaced by a newer connection of the same client")
 	}
 	c.startToken(sess.State().Token) // once attached: its expiry closes it (TOK-011)
-	c.recordDevice() // TOK-020
+	c.recordDevice()                 // TOK-020
 	h.presenceChanged(c.id)
 	h.M.Connections.Add(1)
 	h.M.Attached.Add(1)
