@@ -91,9 +91,6 @@ type Problem struct {
 	// RequestID is the answer's Request-Id, which the node's audit line
 	// names too (OPS-053).
 	RequestID string `json:"request_id"`
-	// UnknownUsers: of a 422 unknown-users answer, the users of the
-	// request, none of whose devices the server knows (API-093).
-	UnknownUsers []string `json:"unknown_users,omitempty"`
 	// RetryAfter is the answer's Retry-After in seconds (429, 503); 0
 	// when absent or not a number of seconds.
 	RetryAfter time.Duration `json:"-"`

@@ -282,9 +282,6 @@ type Problem struct {
 	// RequestID is the answer's Request-Id, which the node's audit line
 	// names too (OPS-053).
 	RequestID string `json:"request_id,omitempty"`
-	// UnknownUsers: the users of a request none of whose devices is known
-	// (unknown-users, API-093).
-	UnknownUsers []string `json:"unknown_users,omitempty"`
 }
 
 // writeProblem answers a problem and counts it by type (OPS-043).

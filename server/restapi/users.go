@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -107,18 +106,7 @@ func (a *API) resolveUsers(w http.ResponseWriter, r *http.Request, pubs []store.
 			return out, true
 		}
 	}
-	a.log.Debug("publish to unknown users", "request_id", w.Header().Get(HeaderRequestID))
-	w.Header().Set("Content-Type", contentTypeProblem)
-	p := Problem{Type: ProblemBase + "unknown-users", Title: "No device is known for any user of the request", Status: 422,
-		Rule: "API-093", RequestID: w.Header().Get(HeaderRequestID), UnknownUsers: distinct}
-	if a.cfg.Rejected != nil {
-		a.cfg.Rejected("unknown-users")
-	}
-	if aw, ok := w.(*auditWriter); ok {
-		aw.problem = "unknown-users"
-	}
-	w.WriteHeader(422)
-	json.NewEncoder(w).Encode(p)
+	a.writeProblem(w, 422, "unknown-users", "No device is known for any user of the request", "API-093", "")
 	return nil, false
 }
 
