@@ -59,7 +59,6 @@ func waitDevices(t *testing.T, s store.Store, user string, want ...[32]byte) {
 	t.Fatalf("devices of %q: %x, want %x", user, got, want)
 }
 
-
 // problemOf returns the problem an API call failed with.
 func problemOf(t *testing.T, err error) *publisher.Problem {
 	t.Helper()
