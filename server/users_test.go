@@ -60,6 +60,22 @@ func waitDevices(t *testing.T, s store.Store, user string, want ...[32]byte) {
 }
 
 // problemOf returns the problem an API call failed with.
+// lastSeen returns when the directory last saw client id of user.
+func lastSeen(t *testing.T, s store.Store, user string, id [32]byte) time.Time {
+	t.Helper()
+	ds, err := s.(store.Directory).Devices(context.Background(), user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range ds {
+		if d.ClientID == id {
+			return d.LastSeen
+		}
+	}
+	t.Fatalf("no device %x of %q", id[:4], user)
+	return time.Time{}
+}
+
 func problemOf(t *testing.T, err error) *publisher.Problem {
 	t.Helper()
 	var p *publisher.Problem
@@ -129,7 +145,15 @@ func TestPublishToUser(t *testing.T) {
 	}
 
 	// An offline device of the user gets the message when it reconnects.
+	// Its last seen moves to when its connection ended (STORE-021).
+	connected := lastSeen(t, tn.Store, "alice", laptop.id)
+	time.Sleep(5 * time.Millisecond)
 	laptop.c.Close()
+	for end := time.Now().Add(10 * time.Second); !lastSeen(t, tn.Store, "alice", laptop.id).After(connected); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatal("the laptop's last seen did not move when its connection ended")
+		}
+	}
 	res, err = pub.Publish(ctx, publisher.Message{ToUser: []string{"alice"}, Payload: []byte("while away")}, "")
 	if err != nil {
 		t.Fatal(err)
