@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -93,10 +95,12 @@ func problemOf(t *testing.T, err error) *publisher.Problem {
 // Idempotency-Key; an offline device gets its message on reconnect; users
 // together are a broadcast to every device; a new key for alice's phone
 // replaces the old one; all users unknown, both or neither of to and
-// to_user, and invalid users are refused with 422.
+// to_user, and invalid users are refused with 422. The publisher is not
+// the key that issued the tokens: any registered key addresses any user
+// (API-095).
 func TestPublishToUser(t *testing.T) {
-	tn := startNode(t, t.TempDir(), 1, requireTokens)
-	pub := tn.pubs[0]
+	tn := startNode(t, t.TempDir(), 2, requireTokens)
+	pub := tn.pubs[1] // not the key that issued the tokens (API-095)
 	ctx := context.Background()
 	phone := dialDevice(t, tn, nil, "alice", "phone")
 	laptop := dialDevice(t, tn, nil, "alice", "laptop")
@@ -213,4 +217,48 @@ func TestPublishToUser(t *testing.T) {
 		t.Fatalf("bulk with both: %+v", p)
 	}
 	quiet(t, bob.c, 100*time.Millisecond)
+}
+
+// TestPublishToUserDeviceLimit: the devices a request's to_user
+// publications resolve to are at most 10 000 together (API-092): 101 users
+// of 100 devices each (STORE-022's most) are refused with 422 naming the
+// limit and store nothing; 100 of them are stored.
+func TestPublishToUserDeviceLimit(t *testing.T) {
+	tn := startNode(t, t.TempDir(), 1, nil)
+	dir := tn.Store.(store.Directory)
+	users := make([]string, 101)
+	now := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, len(users))
+	for u := range users {
+		users[u] = fmt.Sprintf("user%03d", u)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for d := range store.MaxDevicesPerUser {
+				id := [32]byte{byte(u), byte(d), 0xd1}
+				if err := dir.RecordDevice(context.Background(), store.UserDevice{User: users[u], Device: fmt.Sprint(d)}, id, now); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	_, err := tn.pubs[0].Publish(ctx, publisher.Message{ToUser: users, Payload: []byte("x")}, "")
+	if p := problemOf(t, err); p.Status != 422 || p.Rule != "API-092" || !strings.Contains(p.Detail, "more than 10000 devices") {
+		t.Fatalf("10 100 devices: %+v", p)
+	}
+	if n, err := tn.Store.PendingCount(ctx, [32]byte{0, 0, 0xd1}); err != nil || n != 0 {
+		t.Fatalf("a refused request stored %d messages (%v)", n, err)
+	}
+	res, err := tn.pubs[0].Publish(ctx, publisher.Message{ToUser: users[1:], Payload: []byte("x")}, "")
+	if err != nil || len(res.Messages) != 10000 || len(res.UnknownUsers) != 0 {
+		t.Fatalf("10 000 devices: %v", err)
+	}
 }
