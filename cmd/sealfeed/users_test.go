@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/hex"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -99,5 +101,58 @@ func TestClusterToUser(t *testing.T) {
 	case m := <-bob.Messages():
 		t.Fatalf("bob received %q", m.Payload)
 	case <-time.After(300 * time.Millisecond):
+	}
+}
+
+// TestPublishToUserCommand: `sealfeed publish -to-user` publishes to the
+// devices of a user (API-090) and prints the answer with user and device;
+// -to with -to-user is refused, and a user name may hold a comma.
+func TestPublishToUserCommand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a server process")
+	}
+	s := newPublishingServer(t)
+	key, _ := keyfile.Generate()
+	raw, err := publisher.New(s.base(), s.pubKey).IssueToken(publisher.TokenRequest{Subject: "smith, anna", Device: "phone",
+		ClientKey: key.Public().(ed25519.PublicKey), ServerKeyID: s.pin, Lifetime: 10 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, client.Config{URL: "ws://" + s.addr + "/v1/ws", PinnedKeyID: &s.pin, Identity: key,
+		TokenSource: func(context.Context) ([]byte, error) { return raw, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	args := []string{"-server", s.base(), "-key", s.keyFile, "-to-user", "smith, anna", "-text", "to anna"}
+	var out bytes.Buffer
+	for i := 0; ; i++ {
+		out.Reset()
+		err := publishCommand(args, nil, &out, &bytes.Buffer{})
+		if err == nil {
+			break
+		}
+		if i == 100 || !strings.Contains(err.Error(), "API-093") {
+			t.Fatalf("publish -to-user: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond) // the device is recorded off the session's path (TOK-020)
+	}
+	if !strings.Contains(out.String(), `"user": "smith, anna"`) || !strings.Contains(out.String(), `"device": "phone"`) {
+		t.Fatalf("publish -to-user printed %s", out.String())
+	}
+	select {
+	case m := <-c.Messages():
+		if string(m.Payload) != "to anna" {
+			t.Fatalf("payload %q", m.Payload)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("nothing arrived")
+	}
+	err = publishCommand([]string{"-server", s.base(), "-key", s.keyFile, "-to-user", "x", "-to", hex.EncodeToString(s.to[:]), "-text", "x"},
+		nil, &bytes.Buffer{}, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "give one of -to and -to-user") {
+		t.Fatalf("-to with -to-user: %v", err)
 	}
 }
