@@ -15,7 +15,9 @@ import (
 	"github.com/sealfeed/sealfeed/internal/keyfile"
 	"github.com/sealfeed/sealfeed/protocol/handshake"
 	"github.com/sealfeed/sealfeed/publisher"
+	"github.com/sealfeed/sealfeed/server"
 	"github.com/sealfeed/sealfeed/server/store"
+	"github.com/sealfeed/sealfeed/server/store/memstore"
 )
 
 // device is a client of a user: its key, client ID and connection.
@@ -181,6 +183,21 @@ func TestPublishToUser(t *testing.T) {
 	}
 	collect(t, bob.c, 2, 10*time.Second)
 
+	// API-091: a client reached through an earlier user is not addressed
+	// again (eve's only device is alice's phone; API-094 then lists eve).
+	if err := tn.Store.(store.Directory).RecordDevice(ctx, store.UserDevice{User: "eve"}, phone.id, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	res, err = pub.Publish(ctx, publisher.Message{ToUser: []string{"alice", "eve"}, Payload: []byte("shared")}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("a device of two users", res, want, "eve")
+	for _, d := range []*device{phone, laptop} {
+		collect(t, d.c, 1, 10*time.Second)
+	}
+	quiet(t, phone.c, 100*time.Millisecond)
+
 	// STORE-020: a new key for alice's phone replaces the old one.
 	phone.c.Close()
 	newPhone := dialDevice(t, tn, nil, "alice", "phone")
@@ -222,9 +239,16 @@ func TestPublishToUser(t *testing.T) {
 // TestPublishToUserDeviceLimit: the devices a request's to_user
 // publications resolve to are at most 10 000 together (API-092): 101 users
 // of 100 devices each (STORE-022's most) are refused with 422 naming the
-// limit and store nothing; 100 of them are stored.
+// limit and store nothing; 100 of them are stored. The node runs on the
+// memory store: the limit is the API's, and ten thousand device records
+// are cheap there.
 func TestPublishToUserDeviceLimit(t *testing.T) {
-	tn := startNode(t, t.TempDir(), 1, nil)
+	mem, err := memstore.New(memstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mem.Close() })
+	tn := startNode(t, t.TempDir(), 1, func(c *server.Config) { c.Store = mem })
 	dir := tn.Store.(store.Directory)
 	users := make([]string, 101)
 	now := time.Now()
@@ -250,7 +274,7 @@ func TestPublishToUserDeviceLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	_, err := tn.pubs[0].Publish(ctx, publisher.Message{ToUser: users, Payload: []byte("x")}, "")
+	_, err = tn.pubs[0].Publish(ctx, publisher.Message{ToUser: users, Payload: []byte("x")}, "")
 	if p := problemOf(t, err); p.Status != 422 || p.Rule != "API-092" || !strings.Contains(p.Detail, "more than 10000 devices") {
 		t.Fatalf("10 100 devices: %+v", p)
 	}

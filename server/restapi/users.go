@@ -82,11 +82,13 @@ func (a *API) resolveUsers(w http.ResponseWriter, r *http.Request, pubs []store.
 		}
 		p := pubs[i]
 		p.To, p.Devices = nil, nil
+		reached := map[[32]byte]struct{}{}
 		for _, u := range users[i] {
 			for _, d := range found[index[u]] {
-				if slices.Contains(p.To, d.ClientID) {
+				if _, dup := reached[d.ClientID]; dup {
 					continue
 				}
+				reached[d.ClientID] = struct{}{}
 				p.To = append(p.To, d.ClientID)
 				p.Devices = append(p.Devices, store.UserDevice{User: u, Device: d.Device})
 			}
