@@ -286,3 +286,36 @@ func TestPublishToUserDeviceLimit(t *testing.T) {
 		t.Fatalf("10 000 devices: %v", err)
 	}
 }
+
+// TestDeviceSeenOnRefresh: a TokenRefresh records the device again, so a
+// device connected for longer than the retention stays known (TOK-020,
+// STORE-021).
+func TestDeviceSeenOnRefresh(t *testing.T) {
+	tn := startNode(t, t.TempDir(), 1, requireTokens)
+	key, _ := keyfile.Generate()
+	cl := tn.dial(t, func(c *client.Config) {
+		c.Identity = key
+		c.TokenSource = func(context.Context) ([]byte, error) { return tokenFor(t, tn, key, nil), nil }
+	})
+	id := handshake.ClientID(key.Public().(ed25519.PublicKey))
+	waitDevices(t, tn.Store, "alice", id)
+	before := lastSeen(t, tn.Store, "alice", id)
+	time.Sleep(5 * time.Millisecond)
+	cl.RefreshToken()
+	for deadline := time.After(10 * time.Second); ; {
+		select {
+		case e := <-cl.Events():
+			if !e.TokenRefreshed {
+				continue
+			}
+		case <-deadline:
+			t.Fatal("no refresh")
+		}
+		break
+	}
+	for end := time.Now().Add(10 * time.Second); !lastSeen(t, tn.Store, "alice", id).After(before); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatal("the refresh did not record the device again")
+		}
+	}
+}

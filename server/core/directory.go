@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/sealfeed/sealfeed/server/store"
@@ -75,26 +76,35 @@ func (h *Hub) directoryLoop(stop <-chan struct{}, done chan<- struct{}) {
 	}
 }
 
-// writeDevices writes the queued records one by one, each bounded by
-// directoryTimeout within ctx; the failed ones go back to the queue.
+// writeDevices writes the queued records, presenceWriters at a time (a
+// node whose clients all reconnect at once records them all), each bounded
+// by directoryTimeout within ctx; the failed ones go back to the queue.
 func (h *Hub) writeDevices(ctx context.Context) {
 	h.dirMu.Lock()
 	q := h.dirQueue
 	h.dirQueue = map[string]deviceRecord{}
 	h.dirMu.Unlock()
+	sem := make(chan struct{}, presenceWriters)
+	var wg sync.WaitGroup
 	for k, r := range q {
-		wctx, cancel := context.WithTimeout(ctx, directoryTimeout)
-		err := h.dir.RecordDevice(wctx, r.d, r.id, r.seen)
-		cancel()
-		if err == nil {
-			continue
-		}
-		h.M.StoreErrors.Add(1)
-		h.log.Warn("device record write failed; retried", "client", fmt.Sprintf("%x", r.id[:8]), "err", err)
-		h.dirMu.Lock()
-		if _, newer := h.dirQueue[k]; !newer {
-			h.dirQueue[k] = r
-		}
-		h.dirMu.Unlock()
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			wctx, cancel := context.WithTimeout(ctx, directoryTimeout)
+			err := h.dir.RecordDevice(wctx, r.d, r.id, r.seen)
+			cancel()
+			if err == nil {
+				return
+			}
+			h.M.StoreErrors.Add(1)
+			h.log.Warn("device record write failed; retried", "client", fmt.Sprintf("%x", r.id[:8]), "err", err)
+			h.dirMu.Lock()
+			if _, newer := h.dirQueue[k]; !newer {
+				h.dirQueue[k] = r
+			}
+			h.dirMu.Unlock()
+		}()
 	}
+	wg.Wait()
 }
