@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -94,8 +95,8 @@ func (h *Hub) writeDevices(ctx context.Context) {
 			wctx, cancel := context.WithTimeout(ctx, directoryTimeout)
 			err := h.dir.RecordDevice(wctx, r.d, r.id, r.seen)
 			cancel()
-			if err == nil {
-				return
+			if err == nil || errors.Is(err, errors.ErrUnsupported) {
+				return // a wrapper over an engine without a directory records nothing
 			}
 			h.M.StoreErrors.Add(1)
 			h.log.Warn("device record write failed; retried", "client", fmt.Sprintf("%x", r.id[:8]), "err", err)

@@ -54,3 +54,24 @@ func TestDeviceRecordRetried(t *testing.T) {
 	}
 
 }
+
+// unsupportedDirectory is a pendingcache-like wrapper over an engine
+// without a directory: every call fails with errors.ErrUnsupported.
+type unsupportedDirectory struct{ *memstore.Store }
+
+func (unsupportedDirectory) RecordDevice(context.Context, store.UserDevice, [32]byte, time.Time) error {
+	return errors.ErrUnsupported
+}
+
+// TestDeviceRecordUnsupported: a Store that says it has no directory is
+// not asked again, nor counted as failing.
+func TestDeviceRecordUnsupported(t *testing.T) {
+	mem, _ := memstore.New(memstore.Options{})
+	defer mem.Close()
+	h := newHub(t, unsupportedDirectory{mem})
+	h.queueDevice([32]byte{1}, "alice", "")
+	h.writeDevices(context.Background())
+	if len(h.dirQueue) != 0 || h.M.StoreErrors.Load() != 0 {
+		t.Fatalf("queued %d, store errors %d", len(h.dirQueue), h.M.StoreErrors.Load())
+	}
+}

@@ -68,6 +68,10 @@ func (a *API) resolveUsers(w http.ResponseWriter, r *http.Request, pubs []store.
 	found, err := bounded(r.Context(), func(ctx context.Context) ([][]store.Device, error) {
 		return lookUpDevices(ctx, dir, distinct)
 	})
+	if errors.Is(err, errors.ErrUnsupported) { // a wrapper over an engine without a directory
+		a.writeProblem(w, 422, "invalid-message", "Invalid message", "API-090", "this server does not record the devices of users")
+		return nil, false
+	}
 	if err != nil {
 		a.log.Error("resolving users failed", "request_id", w.Header().Get(HeaderRequestID), "err", err)
 		a.unavailable(w, "Message store unavailable")
