@@ -582,9 +582,8 @@ export class SealFeedClient {
       this.tokenTimer = setTimeout(() => void this.refreshFromSource(), TOKEN_RETRY_MS);
       return;
     }
-    let token: Uint8Array | undefined;
     try {
-      token = await this.opts.tokenSource!();
+      const token = await this.opts.tokenSource!();
       const t = decodeToken(token);
       if (this.currentToken && bytesEqual(t.tokenId, this.currentToken.tokenId)) {
         throw new RangeError('the token source returned the current token again');

@@ -73,9 +73,11 @@ test('token refresh with the Go reference server: kept connected across several 
 
     // 1. With a tokenSource: each token's deadline is 2·TOKEN_RETRY_MS away when issued; the client refreshes
     // (at once, since these tokens are past two thirds of their life, then no sooner than TOKEN_RETRY_MS after
-    // each) and is still connected after the deadlines of its first three tokens have passed
+    // each; a failed source again after TOKEN_RETRY_MS) and is still connected after the deadlines of its first
+    // three tokens have passed
     const seed = secureRandom(32);
     const issued: Uint8Array[] = [];
+    let failedOnce = false;
     const events: TokenRefreshEvent[] = [];
     const got: DeliveredMessage[] = [];
     const c = await connect({
@@ -83,6 +85,11 @@ test('token refresh with the Go reference server: kept connected across several 
       trust,
       identitySeed: seed,
       tokenSource: () => {
+        // the first refresh fails: the client asks again TOKEN_RETRY_MS later, still before the deadline
+        if (issued.length === 1 && !failedOnce) {
+          failedOnce = true;
+          throw new Error('back end unavailable');
+        }
         const t = shortToken(seed, (2 * TOKEN_RETRY_MS) / 1000);
         issued.push(t);
         return t;
@@ -113,7 +120,8 @@ test('token refresh with the Go reference server: kept connected across several 
     const third = deadlineOf(issued[2]!);
     await until(() => Date.now() > third + 500 || closedEarly !== null, "the third token's deadline", 60000);
     assert.equal(closedEarly, null, `the connection ended: ${String(closedEarly)}`);
-    assert.ok(events.length >= 2 && events.every((e) => e.ok), JSON.stringify(events.map((e) => e.ok)));
+    assert.ok(events.length >= 3 && !events[0]!.ok && events.slice(1).every((e) => e.ok), JSON.stringify(events.map((e) => e.ok)));
+    assert.match(String((events[0] as { error: unknown }).error), /back end unavailable/);
     const accepted = events.filter((e): e is Extract<TokenRefreshEvent, { ok: true }> => e.ok).map((e) => toHex(e.tokenId));
     assert.deepEqual(accepted, issued.slice(1, 1 + accepted.length).map((t) => toHex(decodeToken(t).tokenId)));
     await publish(c.clientIdHex, 'still connected');
