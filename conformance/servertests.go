@@ -555,6 +555,7 @@ func ServerTests() []*serverTest {
 		}},
 	}
 	ts = append(ts, tokenServerTests()...)
+	ts = append(ts, userServerTests()...)
 	return append(ts, ackTests()...)
 }
 

@@ -47,9 +47,14 @@ func New(baseURL string, key ed25519.PrivateKey) *Publisher {
 }
 
 // Message is one publication: a payload for one client, or for several
-// (a broadcast).
+// (a broadcast), or for every known device of one or more users (ToUser,
+// API-090). Set exactly one of To and ToUser.
 type Message struct {
-	To      [][32]byte
+	To [][32]byte
+	// ToUser names users, as their access tokens' subject (§6.8): the
+	// server stores the message for each device of theirs it knows
+	// (API-091).
+	ToUser  []string
 	Payload []byte
 	TTL     time.Duration // 0: server default (24 h)
 }
@@ -60,12 +65,20 @@ type Accepted struct {
 	ClientID  string `json:"client_id"`
 	MessageID uint64 `json:"message_id"`
 	Expires   string `json:"expires"`
+	// User and Device name the device of a message addressed with
+	// ToUser (API-094): empty otherwise, and Device is empty for a
+	// token that named no device.
+	User   string `json:"user,omitempty"`
+	Device string `json:"device,omitempty"`
 }
 
 // Result is the answer to a publish.
 type Result struct {
 	Messages []Accepted `json:"messages"`
 	Replayed bool       `json:"replayed"` // the server had stored this request before
+	// UnknownUsers lists the users of ToUser for whom nothing was stored:
+	// the server knows no device of theirs (API-094).
+	UnknownUsers []string `json:"unknown_users,omitempty"`
 }
 
 // Problem is an RFC 9457 error answer.
@@ -95,13 +108,14 @@ func (p *Problem) Error() string {
 }
 
 type pubJSON struct {
-	To      []string `json:"to"`
+	To      []string `json:"to,omitempty"`
+	ToUser  []string `json:"to_user,omitempty"`
 	Payload string   `json:"payload"`
 	TTL     *int64   `json:"ttl,omitempty"`
 }
 
 func encode(m Message) pubJSON {
-	p := pubJSON{Payload: base64.StdEncoding.EncodeToString(m.Payload)}
+	p := pubJSON{Payload: base64.StdEncoding.EncodeToString(m.Payload), ToUser: m.ToUser}
 	for _, id := range m.To {
 		p.To = append(p.To, hex.EncodeToString(id[:]))
 	}

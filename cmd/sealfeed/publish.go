@@ -16,16 +16,19 @@ import (
 )
 
 func publishCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlagSet("publish", "-key FILE (-to ID[,ID…] [-text T | -file F | -] | -status MSGID | -presence ID)",
+	fs := newFlagSet("publish", "-key FILE (-to ID[,ID…] | -to-user USER …) [-text T | -file F | -] | -status MSGID | -presence ID)",
 		"Signs a request with a publisher key (RFC 9421, spec/api.md) and sends it: publish one\n"+
-			"message to one client or a broadcast to several, or ask for a message's status or a\n"+
+			"message to one client or a broadcast to several, or to every known device of users\n"+
+			"(-to-user, API-090), or ask for a message's status or a\n"+
 			"client's presence. Prints the server's JSON answer.", stderr)
 	var to listFlag
+	var toUser userFlag
 	var server, key, text, file, status, presence, idem, config string
 	var ttl, timeout time.Duration
 	fs.StringVar(&server, "server", "http://127.0.0.1:8080", "server base URL")
 	fs.StringVar(&key, "key", "", "publisher private key file (PEM)")
 	fs.Var(&to, "to", "recipient client ID (64 hex digits); repeatable or comma-separated; several = broadcast")
+	fs.Var(&toUser, "to-user", "recipient user (an access token's subject): every device of the user the server knows; repeatable (API-090)")
 	fs.StringVar(&text, "text", "", "message text")
 	fs.StringVar(&file, "file", "", "read the payload from a file ('-' for standard input)")
 	fs.DurationVar(&ttl, "ttl", 0, "time to live (default: the server's, 24h)")
@@ -78,10 +81,10 @@ func publishCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) er
 		}
 		out, err = p.Presence(ctx, id)
 	default:
-		if len(to) == 0 {
-			return errors.New("-to is required (or -status / -presence)")
+		if (len(to) == 0) == (len(toUser) == 0) {
+			return errors.New("give one of -to and -to-user (or -status / -presence)")
 		}
-		m := publisher.Message{TTL: ttl}
+		m := publisher.Message{TTL: ttl, ToUser: toUser}
 		for _, s := range to {
 			id, err := restapi.ParseClientID(s)
 			if err != nil {
@@ -131,3 +134,10 @@ func wsURL(base string) string {
 	}
 	return base
 }
+
+// userFlag collects -to-user values, one user each: a user name may hold
+// a comma.
+type userFlag []string
+
+func (u *userFlag) String() string     { return strings.Join(*u, " ") }
+func (u *userFlag) Set(v string) error { *u = append(*u, v); return nil }

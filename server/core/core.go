@@ -151,6 +151,13 @@ type Hub struct {
 	presMu    sync.Mutex
 	presDirty map[[32]byte]struct{}
 	presWake  chan struct{}
+
+	// User addressing (directory.go): the Store, if it records the devices
+	// of users, else nil; the records to write.
+	dir      store.Directory
+	dirMu    sync.Mutex
+	dirQueue map[string]deviceRecord
+	dirWake  chan struct{}
 }
 
 // New returns a Hub.
@@ -200,6 +207,8 @@ func New(cfg Config) (*Hub, error) {
 	h.cache, _ = cfg.Store.(pendingCache)
 	h.board, _ = cfg.Store.(store.PresenceBoard)
 	h.presDirty, h.presWake = map[[32]byte]struct{}{}, make(chan struct{}, 1)
+	h.dir, _ = cfg.Store.(store.Directory)
+	h.dirQueue, h.dirWake = map[string]deviceRecord{}, make(chan struct{}, 1)
 	h.signer = h.builder.SignerID()
 	h.tokens.Store(cfg.Tokens)
 	return h, nil
@@ -278,6 +287,7 @@ func (h *Hub) Attach(sess *session.Session, p Peer) (*Conn, error) {
 		old.close(alert.CloseNotify, "replaced by a newer connection of the same client")
 	}
 	c.startToken(sess.State().Token) // once attached: its expiry closes it (TOK-011)
+	c.recordDevice()                 // TOK-020
 	h.presenceChanged(c.id)
 	h.M.Connections.Add(1)
 	h.M.Attached.Add(1)
@@ -490,6 +500,7 @@ func (c *Conn) shutdown(final []byte, why string) {
 		h.cache.Untrack(c.id)
 	}
 	h.presenceChanged(c.id)
+	c.recordDevice() // last seen now (TOK-020)
 	h.M.Connections.Add(-1)
 	h.log.Debug("connection closed", "client", fmt.Sprintf("%x", c.id[:8]), "reason", why)
 	c.peer.Close(final)
@@ -521,6 +532,12 @@ func (h *Hub) Run(ctx context.Context) error {
 	} else {
 		close(presenceDone)
 	}
+	stopDirectory, directoryDone := make(chan struct{}), make(chan struct{})
+	if h.dir != nil {
+		go h.directoryLoop(stopDirectory, directoryDone)
+	} else {
+		close(directoryDone)
+	}
 	for {
 		select {
 		case <-resync:
@@ -545,7 +562,9 @@ func (h *Hub) Run(ctx context.Context) error {
 			h.log.Info("shutdown: sessions closed with going_away", "sessions", n)
 			close(stopPresence) // its last pass removes the entries of the connections GoAway closed
 			h.finalFlush(context.WithoutCancel(ctx))
+			close(stopDirectory) // its last pass records when GoAway's connections ended
 			<-presenceDone
+			<-directoryDone
 			return nil
 		case <-exp.C:
 			if _, err := h.cfg.Store.Expire(ctx, h.cfg.Now()); err != nil && ctx.Err() == nil {

@@ -107,6 +107,7 @@ func (c *Conn) refreshToken(body []byte) error {
 	} else {
 		c.tokenTimer.Reset(c.untilExpiry(t))
 	}
+	c.hub.queueDevice(c.id, t.Subject, t.Device) // TOK-020: renews the device's last seen
 	c.hub.log.Debug("access token refreshed", "client", fmt.Sprintf("%x", c.id[:8]), "token_id", fmt.Sprintf("%x", t.ID[:]))
 	if !c.peer.Send(f) {
 		return errQueueFull

@@ -236,6 +236,14 @@ func TestOpenAPIDocumentsEveryProblem(t *testing.T) {
 	for _, m := range missingProblems(doc, uses) {
 		t.Errorf("%s: %s", openAPIFile, m)
 	}
+	// users.go: user addressing (API-090 … API-093).
+	uses, calls = problemsUsed(readFile(t, "users.go"))
+	if len(uses) != 2 || len(problemCallRE.FindAllString(readFile(t, "users.go"), -1)) != calls {
+		t.Errorf("users.go: %d distinct problems, %d calls; has the writeProblem call shape changed?", len(uses), calls)
+	}
+	for _, m := range missingProblems(doc, uses) {
+		t.Errorf("%s: %s", openAPIFile, m)
+	}
 }
 
 // TestOpenAPICheckersDetectOmissions deletes lines from an in-memory copy

@@ -173,22 +173,30 @@ func TestPublishResponseMatchesEncodingJSON(t *testing.T) {
 	for _, tc := range []struct {
 		res      []store.Assigned
 		replayed bool
+		unknown  *[]string
 	}{
-		{nil, false},
-		{[]store.Assigned{{Handle: "0123456789abcdef0123456789abcdef", ClientID: [32]byte{1, 2}, Seq: 1, Expires: at[0]}}, true},
+		{nil, false, &[]string{}},
+		{[]store.Assigned{{Handle: "h", Seq: 1, Expires: at[0], UserDevice: store.UserDevice{User: "alice", Device: "phone"}},
+			{Handle: "h2", Seq: 2, Expires: at[0], UserDevice: store.UserDevice{User: "b\"ö<", Device: ""}}}, true, &[]string{"carol", "d\u2028"}},
+		{nil, false, nil},
+		{[]store.Assigned{{Handle: "0123456789abcdef0123456789abcdef", ClientID: [32]byte{1, 2}, Seq: 1, Expires: at[0]}}, true, nil},
 		{[]store.Assigned{
 			{Handle: "h1", ClientID: [32]byte{0xff}, Seq: 1<<64 - 1, Expires: at[1]},
 			{Handle: "<&>\"\\\n\u00e9\u2028", Seq: 0, Expires: at[2]},
-		}, false},
+		}, false, nil},
 	} {
 		out := publishResponse{Messages: make([]MessageJSON, len(tc.res)), Replayed: tc.replayed}
 		for i, m := range tc.res {
 			out.Messages[i] = MessageJSON{ID: m.Handle, ClientID: hex.EncodeToString(m.ClientID[:]), MessageID: m.Seq,
 				Expires: m.Expires.UTC().Format(time.RFC3339Nano)}
+			if m.User != "" {
+				out.Messages[i].User, out.Messages[i].Device = &m.User, &m.Device
+			}
 		}
+		out.UnknownUsers = tc.unknown
 		var want bytes.Buffer
 		json.NewEncoder(&want).Encode(out)
-		if got := appendPublishResponse(nil, tc.res, tc.replayed); !bytes.Equal(got, want.Bytes()) {
+		if got := appendPublishResponse(nil, tc.res, tc.replayed, tc.unknown); !bytes.Equal(got, want.Bytes()) {
 			t.Fatalf("answer\n%s\nencoding/json writes\n%s", got, want.Bytes())
 		}
 	}

@@ -428,7 +428,10 @@ func putBodyBuffer(b *bytes.Buffer) {
 
 // PublicationJSON is one publication in a request.
 type PublicationJSON struct {
-	To      []string `json:"to"`
+	To []string `json:"to,omitempty"`
+	// ToUser addresses every known device of each user (API-090); a
+	// publication has exactly one of To and ToUser.
+	ToUser  []string `json:"to_user,omitempty"`
 	Payload *string  `json:"payload,omitempty"` // standard base64
 	Text    *string  `json:"text,omitempty"`    // UTF-8, alternative to payload
 	TTL     *int64   `json:"ttl,omitempty"`     // seconds
@@ -444,11 +447,20 @@ type MessageJSON struct {
 	ClientID  string `json:"client_id"`
 	MessageID uint64 `json:"message_id"`
 	Expires   string `json:"expires"`
+	// User and Device name the device of a message addressed with
+	// to_user (API-094); absent otherwise. Device is "" for a token that
+	// named no device.
+	User   *string `json:"user,omitempty"`
+	Device *string `json:"device,omitempty"`
 }
 
 type publishResponse struct {
 	Messages []MessageJSON `json:"messages"`
 	Replayed bool          `json:"replayed"`
+	// UnknownUsers lists the users of to_user for whom no message was
+	// stored (API-094); present, possibly empty, when the request used
+	// to_user.
+	UnknownUsers *[]string `json:"unknown_users,omitempty"`
 }
 
 // decodeStrict decodes exactly one JSON value with no unknown fields. Its
@@ -555,6 +567,15 @@ const smallRecipientList = 32
 
 func (a *API) publication(p *PublicationJSON, i int, slab *publicationSlab) (store.Publication, error) {
 	var out store.Publication
+	if (p.To == nil) == (p.ToUser == nil) {
+		return out, invalid{where(i) + "exactly one of to and to_user must be set (API-090)"}
+	}
+	if p.ToUser != nil {
+		if err := validUsers(p.ToUser, i); err != nil {
+			return out, err
+		}
+		return a.content(p, i, slab, out) // To: resolved in publish (API-091)
+	}
 	if len(p.To) == 0 || len(p.To) > MaxRecipients {
 		return out, invalid{fmt.Sprintf("%sto must list 1 to %d client IDs", where(i), MaxRecipients)}
 	}
@@ -583,7 +604,12 @@ func (a *API) publication(p *PublicationJSON, i int, slab *publicationSlab) (sto
 		slab.to = append(slab.to, id)
 	}
 	out.To = slab.to[start:len(slab.to):len(slab.to)]
-	start = len(slab.payload)
+	return a.content(p, i, slab, out)
+}
+
+// content reads a publication's payload and TTL into out.
+func (a *API) content(p *PublicationJSON, i int, slab *publicationSlab, out store.Publication) (store.Publication, error) {
+	start := len(slab.payload)
 	switch {
 	case (p.Payload == nil) == (p.Text == nil):
 		return out, invalid{where(i) + "exactly one of payload (base64) and text must be set"}
@@ -625,7 +651,11 @@ func (a *API) publishOne(w http.ResponseWriter, r *http.Request, publisher strin
 		a.writeProblem(w, 422, "invalid-message", "Invalid message", "", err.Error())
 		return
 	}
-	a.publish(w, r, publisher, body, []store.Publication{pub})
+	var users [][]string
+	if p.ToUser != nil {
+		users = [][]string{p.ToUser}
+	}
+	a.publish(w, r, publisher, body, []store.Publication{pub}, users)
 }
 
 func (a *API) publishMany(w http.ResponseWriter, r *http.Request, publisher string, body []byte) {
@@ -643,14 +673,21 @@ func (a *API) publishMany(w http.ResponseWriter, r *http.Request, publisher stri
 	}
 	pubs := make([]store.Publication, len(b.Messages))
 	slab := newPublicationSlab(b.Messages)
+	var users [][]string
 	for i := range b.Messages {
 		var err error
 		if pubs[i], err = a.publication(&b.Messages[i], i, slab); err != nil {
 			a.writeProblem(w, 422, "invalid-message", "Invalid message", "", err.Error())
 			return
 		}
+		if b.Messages[i].ToUser != nil {
+			if users == nil {
+				users = make([][]string, len(b.Messages))
+			}
+			users[i] = b.Messages[i].ToUser
+		}
 	}
-	a.publish(w, r, publisher, body, pubs)
+	a.publish(w, r, publisher, body, pubs, users)
 }
 
 func validIdempotencyKey(k string) bool {
@@ -665,9 +702,19 @@ func validIdempotencyKey(k string) bool {
 	return true
 }
 
-func (a *API) publish(w http.ResponseWriter, r *http.Request, publisher string, body []byte, pubs []store.Publication) {
+// publish stores pubs. users, if not nil, holds for each publication the
+// users of its to_user (nil for one addressed with to): those are resolved
+// to their devices first (API-091).
+func (a *API) publish(w http.ResponseWriter, r *http.Request, publisher string, body []byte, pubs []store.Publication, users [][]string) {
 	if aw, ok := w.(*auditWriter); ok {
 		aw.messages = len(pubs)
+	}
+	var unknown *[]string
+	if users != nil {
+		var ok bool
+		if pubs, ok = a.resolveUsers(w, r, pubs, users); !ok {
+			return
+		}
 	}
 	req := &store.PublishRequest{Publisher: publisher, Publications: pubs, MaxPending: a.cfg.MaxPendingPerClient,
 		RequestHash: store.RequestHash(r.Method, r.URL.Path, body)}
@@ -707,8 +754,12 @@ func (a *API) publish(w http.ResponseWriter, r *http.Request, publisher string, 
 	if replayed {
 		w.Header().Set("Idempotent-Replayed", "true")
 	}
+	if users != nil {
+		u := unknownUsers(users, res)
+		unknown = &u
+	}
 	rb := responseBuffers.Get().(*[]byte)
-	b := appendPublishResponse((*rb)[:0], res, replayed)
+	b := appendPublishResponse((*rb)[:0], res, replayed, unknown)
 	w.Header().Set("Content-Type", contentTypeJSON)
 	w.WriteHeader(http.StatusAccepted)
 	w.Write(b)
@@ -725,7 +776,7 @@ var responseBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 1024); re
 // encoding/json writes publishResponse (with its newline), without a
 // value per message. A handle that is not plain ASCII (the stores' are
 // hex) is quoted by encoding/json.
-func appendPublishResponse(b []byte, res []store.Assigned, replayed bool) []byte {
+func appendPublishResponse(b []byte, res []store.Assigned, replayed bool, unknown *[]string) []byte {
 	b = append(b, `{"messages":[`...)
 	for i, m := range res {
 		if i > 0 {
@@ -739,10 +790,27 @@ func appendPublishResponse(b []byte, res []store.Assigned, replayed bool) []byte
 		b = strconv.AppendUint(b, m.Seq, 10)
 		b = append(b, `,"expires":"`...)
 		b = m.Expires.UTC().AppendFormat(b, time.RFC3339Nano)
-		b = append(b, `"}`...)
+		b = append(b, '"')
+		if m.User != "" {
+			b = append(b, `,"user":`...)
+			b = appendJSONString(b, m.User)
+			b = append(b, `,"device":`...)
+			b = appendJSONString(b, m.Device)
+		}
+		b = append(b, '}')
 	}
 	b = append(b, `],"replayed":`...)
 	b = strconv.AppendBool(b, replayed)
+	if unknown != nil {
+		b = append(b, `,"unknown_users":[`...)
+		for i, u := range *unknown {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, u)
+		}
+		b = append(b, ']')
+	}
 	return append(b, "}\n"...)
 }
 

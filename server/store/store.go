@@ -9,6 +9,7 @@ package store
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"log/slog"
 	"time"
@@ -46,9 +47,22 @@ func (s MessageState) LogValue() slog.Value { return slog.StringValue(s.String()
 // Publication is one payload for one or more clients. With several clients
 // the payload is stored once and delivered as a broadcast blob.
 type Publication struct {
-	To      [][32]byte
+	To [][32]byte
+	// Devices, for a publication addressed to users (API-090), holds the
+	// user and device each client ID of To was resolved from, one entry
+	// per To; nil otherwise. Engines keep it in the answer an
+	// Idempotency-Key replays (Annotate), so a replay names the same
+	// devices even after the directory changed (API-094).
+	Devices []UserDevice
 	Payload []byte
 	TTL     time.Duration
+}
+
+// UserDevice names a device of a user (TOK-020): the token's subject and
+// device ("" when the token named none).
+type UserDevice struct {
+	User   string `json:",omitempty"`
+	Device string `json:",omitempty"`
 }
 
 // Assigned says where one accepted message went.
@@ -57,6 +71,33 @@ type Assigned struct {
 	ClientID [32]byte //
 	Seq      uint64   // per-client message ID (DLV-001)
 	Expires  time.Time
+	// UserDevice is set for a message of a publication addressed to
+	// users (Publication.Devices); empty otherwise.
+	UserDevice
+}
+
+// Annotate copies each publication's Devices into the Assigned entries
+// that Publish made for it, which are in the order of the publications
+// and their To (API-024). An engine calls it before it records the answer
+// for an Idempotency-Key; it does nothing when out does not hold one entry
+// per recipient.
+func Annotate(pubs []Publication, out []Assigned) {
+	n := 0
+	for _, p := range pubs {
+		n += len(p.To)
+	}
+	if n != len(out) {
+		return
+	}
+	i := 0
+	for _, p := range pubs {
+		for j := range p.To {
+			if len(p.Devices) == len(p.To) {
+				out[i].UserDevice = p.Devices[j]
+			}
+			i++
+		}
+	}
 }
 
 // PublishRequest is one atomic publish: every publication is stored, or
@@ -205,6 +246,51 @@ type PresenceBoard interface {
 	// PresenceRefresh is how often a node writes again the entries of
 	// its connected clients: a third of PresenceTTL.
 	PresenceRefresh() time.Duration
+}
+
+// DeviceRetention is how long after its last connection a device of a
+// user stays known to user addressing (STORE-021): the longest TTL, 7 days,
+// plus a day.
+const DeviceRetention = 8 * 24 * time.Hour
+
+// MaxDevicesPerUser bounds the devices a directory keeps for one user
+// (STORE-022): recording one more drops the least recently seen.
+const MaxDevicesPerUser = 100
+
+// Device is a device of a user as the directory records it (TOK-020).
+type Device struct {
+	UserDevice
+	ClientID [32]byte
+	// LastSeen is when a connection of the device last presented its
+	// token or ended, by the recording node's clock.
+	LastSeen time.Time
+}
+
+// Directory is implemented by a Store that records the devices of users
+// for user addressing (TOK-020, STORE-020 … STORE-023): every engine of
+// the reference server does, and a clustered engine shares the records
+// between its nodes (jsstore: a key-value bucket).
+type Directory interface {
+	// RecordDevice records that clientID is device d.Device of user
+	// d.User, seen at seen. A non-empty device label names one entry per
+	// (user, device): a new client ID replaces the old one. An empty label
+	// is keyed by the client ID. A record older than the one kept (an
+	// earlier seen) does not replace it. Beyond MaxDevicesPerUser the
+	// least recently seen entry of the user is dropped.
+	RecordDevice(ctx context.Context, d UserDevice, clientID [32]byte, seen time.Time) error
+	// Devices returns the devices of user seen within DeviceRetention
+	// before now (the engine's clock), in no particular order; none for an
+	// unknown user.
+	Devices(ctx context.Context, user string) ([]Device, error)
+}
+
+// DeviceKey is the key of a device entry within its user (STORE-020): the
+// label, or for an unlabelled device its client ID.
+func DeviceKey(device string, clientID [32]byte) string {
+	if device == "" {
+		return "c:" + hex.EncodeToString(clientID[:])
+	}
+	return "d:" + device
 }
 
 // Backlogger is a Store that reports its backlog to the metrics

@@ -147,6 +147,44 @@ export interface SealFeedClientOptions extends Omit<ClientConfig, 'trace'> {
   onTicket?: (t: Ticket) => void | Promise<void>;
   /** Called with the number of the accepted revocation list: persist it (CRED-013). */
   onRevocationNumber?: (n: bigint) => void | Promise<void>;
+  /**
+   * Where access tokens (§6.8) come from, instead of `token`: typically a call to the application's back end,
+   * which issues a token bound to `identitySeed` (needed) for the logged-in user. Called before the handshake,
+   * whose flight presents the token (HS-060), and again to refresh it on the open connection (POST-030) at a
+   * random point between two thirds and three quarters of each token's validity period (TOK-012; the spread
+   * keeps clients that connected together from refreshing together), never sooner than `TOKEN_RETRY_MS` after the
+   * previous refresh. A failed call or refresh is tried again after `TOKEN_RETRY_MS`; a token the server refuses
+   * closes the connection with its alert (POST-031). ReconnectingClient calls it for every connection (TOK-012).
+   */
+  tokenSource?: () => Uint8Array | Promise<Uint8Array>;
+  /** Called after each refresh by `tokenSource`: the new token's ID and not_after, or why it failed. */
+  onTokenRefresh?: (r: TokenRefreshEvent) => void;
+}
+
+/** The outcome of an automatic token refresh (`tokenSource`). */
+export type TokenRefreshEvent = { ok: true; tokenId: Uint8Array; notAfter: bigint } | { ok: false; error: unknown };
+
+/**
+ * How long the client waits before it asks `tokenSource` again after a failed refresh, and the least time
+ * between two refreshes (a source that hands out tokens already two thirds through their life does not make the
+ * client refresh in a loop); the Go client's RefreshRetry.
+ */
+export const TOKEN_RETRY_MS = 5000;
+
+/** What the client reads from a token to schedule its refresh (TOK-010: read, not verified). */
+interface TokenTimes {
+  tokenId: Uint8Array;
+  notBefore: bigint;
+  notAfter: bigint;
+}
+
+/** TOK-012: when to refresh, in ms since the epoch: uniformly between 2/3 and 3/4 of the validity period. */
+export function tokenRefreshAt(notBefore: bigint, notAfter: bigint, random: RandomSource = secureRandom): number {
+  const nb = Number(notBefore) * 1000;
+  const life = Math.max(0, Number(notAfter) * 1000 - nb);
+  const b = random(4);
+  const u = ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0;
+  return nb + (life * 2) / 3 + Math.floor((u / 2 ** 32) * (life / 12));
 }
 
 /** A minimal async queue behind `messages()` (of SealFeedClient and ReconnectingClient). */
@@ -175,6 +213,16 @@ export class MessageQueue {
     if (m) return Promise.resolve({ value: m, done: false });
     if (this.ended) return this.error !== undefined ? Promise.reject(this.error) : Promise.resolve({ value: undefined, done: true });
     return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+  }
+}
+
+/** A token's ID and validity period, if it decodes (TOK-010: the client reads them only to schedule TOK-012). */
+function readTokenTimes(token: Uint8Array): TokenTimes | undefined {
+  try {
+    const t = decodeToken(token);
+    return { tokenId: t.tokenId, notBefore: t.notBefore, notAfter: t.notAfter };
+  } catch {
+    return undefined; // the server will say what is wrong with it
   }
 }
 
@@ -244,7 +292,10 @@ export class SealFeedClient {
   private done = false;
   private endedByGoingAway = false;
   /** POST-032: the refresh awaiting TokenAccepted */
-  private refreshing: { tokenId: Uint8Array; notAfter: bigint; resolve: () => void; reject: (e: unknown) => void } | undefined;
+  private refreshing: (TokenTimes & { resolve: () => void; reject: (e: unknown) => void }) | undefined;
+  /** the session's current token, as read to schedule its refresh (TOK-010) */
+  private currentToken: TokenTimes | undefined;
+  private tokenTimer: ReturnType<typeof setTimeout> | undefined;
   // POST-021 liveness: frames received (counted as they arrive from the transport, before processing), when
   // the last arrived, the outstanding Heartbeat(1) and when the last Heartbeat(1) went out
   private readonly heartbeatIntervalMs: number;
@@ -273,6 +324,7 @@ export class SealFeedClient {
     this.heartbeatTimeoutMs = durationOption('heartbeatTimeoutMs', opts.heartbeatTimeoutMs, LIMITS.HeartbeatTimeoutMs);
     this.store = opts.replayStore ?? new MemoryReplayStore();
     this.hs = new ClientHandshake(opts);
+    if (opts.token) this.currentToken = readTokenTimes(opts.token);
     this.connected = new Promise<void>((resolve, reject) => (this.connectSettle = { resolve, reject }));
     this.connected.catch(() => undefined);
     this.closed = new Promise((resolve) => (this.closedSettle = resolve));
@@ -289,6 +341,11 @@ export class SealFeedClient {
    * of the failed rule (the alert has then been sent to the server, ALERT-001).
    */
   static async connect(opts: SealFeedClientOptions): Promise<SealFeedClient> {
+    if (opts.tokenSource) {
+      if (opts.token) throw new RangeError('set token or tokenSource, not both');
+      if (!opts.identitySeed) throw new RangeError('a tokenSource needs identitySeed, the key its tokens bind (HS-063)');
+      opts = { ...opts, token: await opts.tokenSource() };
+    }
     const trust = opts.trust;
     if (trust.kind === 'pinned') {
       // ID-010, ID-012: the pins given, or those learned from the configured fingerprint, if any; a copy,
@@ -458,6 +515,9 @@ export class SealFeedClient {
     if (accepted.length > 0) {
       const r = this.refreshing!;
       this.refreshing = undefined;
+      // TOK-011: the server now counts from the new token's not_after
+      this.currentToken = { tokenId: r.tokenId, notBefore: r.notBefore, notAfter: r.notAfter };
+      this.scheduleTokenRefresh(TOKEN_RETRY_MS);
       r.resolve();
     }
     if (opened.length === 0) return;
@@ -495,9 +555,48 @@ export class SealFeedClient {
     // the ID and not_after that TokenAccepted must repeat; read, not verified (TOK-010)
     const t = decodeToken(token);
     return new Promise<void>((resolve, reject) => {
-      this.refreshing = { tokenId: t.tokenId, notAfter: t.notAfter, resolve, reject };
+      this.refreshing = { tokenId: t.tokenId, notBefore: t.notBefore, notAfter: t.notAfter, resolve, reject };
       this.send(this.session!.send([encodeMessage(MSG.TokenRefresh, token)]));
     });
+  }
+
+  /**
+   * TOK-012: with a `tokenSource`, the next refresh of the current token, at `tokenRefreshAt` but no sooner than
+   * `minDelayMs` from now.
+   */
+  private scheduleTokenRefresh(minDelayMs: number): void {
+    if (this.tokenTimer !== undefined) clearTimeout(this.tokenTimer);
+    this.tokenTimer = undefined;
+    const t = this.currentToken;
+    if (this.done || !this.opts.tokenSource || !t) return;
+    const delay = Math.min(Math.max(minDelayMs, tokenRefreshAt(t.notBefore, t.notAfter) - Date.now()), 3_600_000);
+    this.tokenTimer = setTimeout(() => void this.refreshFromSource(), delay);
+  }
+
+  /** One automatic refresh: a new token from `tokenSource`, sent in TokenRefresh; a failure is retried later. */
+  private async refreshFromSource(): Promise<void> {
+    this.tokenTimer = undefined;
+    if (this.done) return;
+    if (this.refreshing) {
+      // an application's refreshToken is outstanding; its TokenAccepted reschedules
+      this.tokenTimer = setTimeout(() => void this.refreshFromSource(), TOKEN_RETRY_MS);
+      return;
+    }
+    try {
+      const token = await this.opts.tokenSource!();
+      const t = decodeToken(token);
+      if (this.currentToken && bytesEqual(t.tokenId, this.currentToken.tokenId)) {
+        throw new RangeError('the token source returned the current token again');
+      }
+      await this.refreshToken(token);
+      this.opts.onTokenRefresh?.({ ok: true, tokenId: t.tokenId, notAfter: t.notAfter });
+    } catch (error) {
+      if (this.done) return; // the server refused it: `closed` has its alert (POST-031)
+      this.opts.onTokenRefresh?.({ ok: false, error });
+      if (!this.refreshing && this.tokenTimer === undefined) {
+        this.tokenTimer = setTimeout(() => void this.refreshFromSource(), TOKEN_RETRY_MS);
+      }
+    }
   }
 
   /** POST-032: TokenAccepted answers the outstanding refresh, with its token's ID and not_after. */
@@ -518,6 +617,7 @@ export class SealFeedClient {
     this.session = r.session;
     this.lastReceivedAt = now(); // Welcome
     this.armLiveness();
+    this.scheduleTokenRefresh(0);
     await this.learnPins(r);
     // REPLAY-011, REPLAY-020, REPLAY-021: one window per (client ID, store epoch) under the trust anchor; an
     // epoch left before is refused before anything of the session is kept; the batch sequence starts again
@@ -760,6 +860,7 @@ export class SealFeedClient {
     this.endedByGoingAway = isGoingAway(peerClose);
     if (this.timer !== undefined) clearTimeout(this.timer);
     if (this.livenessTimer !== undefined) clearTimeout(this.livenessTimer);
+    if (this.tokenTimer !== undefined) clearTimeout(this.tokenTimer);
     this.session?.destroy();
     if (this.record) {
       if (this.record.ackSink === this.ackSink) this.record.ackSink = undefined;

@@ -15,6 +15,7 @@ export * from './ed25519.js';
 export * from './keyschedule.js';
 export * from './credential.js';
 export * from './token.js';
+export * from './publisher.js';
 export * from './record.js';
 export * from './session.js';
 export * from './handshake.js';

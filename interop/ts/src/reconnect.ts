@@ -5,7 +5,8 @@
  * uniform in [0, GoingAwaySpread] and to the next endpoint first (POST-022). An anonymous client resumes its
  * client ID with the newest ticket of its Welcomes (HS-040; never one past its lifetime, HS-044), and every
  * connection shares one replay store object, so the window, the unacknowledged messages and the pins carry
- * over (REPLAY-011, REPLAY-013, ID-012).
+ * over (REPLAY-011, REPLAY-013, ID-012). With a `tokenSource`, every connection presents a token fresh from it
+ * (TOK-012: also after the server closed one with token_expired) and refreshes it while it lasts.
  */
 import { isGoingAway, type SealFeedError } from './alert.js';
 import { goingAwayDelayMs, MessageQueue, SealFeedClient, type DeliveredMessage, type SealFeedClientOptions } from './client.js';

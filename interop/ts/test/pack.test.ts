@@ -31,7 +31,7 @@ const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 
 const consumerTs = `import { SealFeedClient, ReconnectingClient, IndexedDBReplayStore, MemoryReplayStore, backoffDelayMs, fromHex,
   type DeliveredMessage, type ReplayStore, type SealFeedClientOptions, type Ticket } from '@sealfeed/client';
-import { connect, FileReplayStore, NodeWebSocket } from '@sealfeed/client/node';
+import { connect, FileReplayStore, NodeWebSocket, Publisher, type PublishResult } from '@sealfeed/client/node';
 
 const stores: ReplayStore[] = [new MemoryReplayStore(), new IndexedDBReplayStore('x'), new FileReplayStore('/tmp/x')];
 const opts: SealFeedClientOptions = {
@@ -47,17 +47,18 @@ export async function use(): Promise<number> {
   const r: ReconnectingClient = await ReconnectingClient.connect({ ...opts, minBackoffMs: 100 });
   await c.close();
   await r.close();
-  return backoffDelayMs(0);
+  const p: PublishResult = await new Publisher({ baseUrl: 'http://127.0.0.1:1', key: new Uint8Array(32) }).publish({ to: ['00'.repeat(32)], text: 'x' });
+  return backoffDelayMs(0) + p.messages.length;
 }
 `;
 
 const nodeCheck = `import * as core from '@sealfeed/client';
 import * as node from '@sealfeed/client/node';
 import { readFileSync } from 'node:fs';
-for (const n of ['SealFeedClient', 'ReconnectingClient', 'IndexedDBReplayStore', 'MemoryReplayStore', 'backoffDelayMs', 'fromHex']) {
+for (const n of ['SealFeedClient', 'ReconnectingClient', 'IndexedDBReplayStore', 'MemoryReplayStore', 'backoffDelayMs', 'fromHex', 'Publisher', 'ProblemError']) {
   if (typeof core[n] !== 'function') throw new Error('@sealfeed/client lacks ' + n);
 }
-for (const n of ['connect', 'FileReplayStore', 'NodeWebSocket', 'SealFeedClient']) {
+for (const n of ['connect', 'FileReplayStore', 'NodeWebSocket', 'SealFeedClient', 'Publisher']) {
   if (typeof node[n] !== 'function') throw new Error('@sealfeed/client/node lacks ' + n);
 }
 const pkg = JSON.parse(readFileSync(new URL(import.meta.resolve('@sealfeed/client/package.json')), 'utf8'));

@@ -18,7 +18,7 @@ import (
 // subtest under its own prefix (its own stream and buckets, replicas 1):
 // DLV-001, API-016, API-017, API-023, API-024, API-026, API-027, API-028,
 // API-029, API-030, API-032, API-040, BATCH-020, ID-004, HS-045, HS-046,
-// HS-047. Survival of a lost server is TestStoreSurvivesANATSServer's.
+// HS-047, the shared device directory (STORE-020, STORE-022, API-094). Survival of a lost server is TestStoreSurvivesANATSServer's.
 // Message IDs are stream sequences, shared by every client: the dense-ID
 // subtest (DLV-007, a SHOULD) is a known deviation, and so is the order of
 // onCommit of concurrent publishes, which a cluster cannot give, and the

@@ -106,6 +106,7 @@ type Store struct {
 	clock storeClock
 
 	presence jetstream.KeyValue // client ID -> node, connected since (presence.go)
+	devices  jetstream.KeyValue // user -> devices (directory.go)
 	node     string             // this Store's instance in presence entries
 }
 
@@ -215,6 +216,9 @@ func Open(ctx context.Context, nc *nats.Conn, opt Options) (*Store, error) {
 	if err := s.openPresenceBucket(ctx); err != nil {
 		return nil, err
 	}
+	if err := s.openDeviceBucket(ctx); err != nil {
+		return nil, err
+	}
 	// A replicated stream answers only once its replicas elected a leader.
 	for {
 		info, err := s.stream.Info(ctx)
@@ -290,7 +294,7 @@ func (s *Store) Ready(ctx context.Context) error {
 	if s.opt.Replicas > 1 && (info.Cluster == nil || info.Cluster.Leader == "") {
 		return errors.New("jsstore: stream has no leader")
 	}
-	for _, b := range []jetstream.KeyValue{s.idem, s.status, s.nonces, s.seqs, s.pubTo, s.meta, s.ticket, s.presence} {
+	for _, b := range []jetstream.KeyValue{s.idem, s.status, s.nonces, s.seqs, s.pubTo, s.meta, s.ticket, s.presence, s.devices} {
 		st, err := b.Status(ctx)
 		if err != nil {
 			return fmt.Errorf("jsstore: bucket %s: %w", b.Bucket(), err)
@@ -493,6 +497,7 @@ func (s *Store) Publish(ctx context.Context, req *store.PublishRequest, onCommit
 	if err := s.recordPublishedTo(ctx, req); err != nil {
 		return nil, false, err
 	}
+	store.Annotate(req.Publications, out) // the replayed answer names the devices (API-094)
 	if ik != "" {
 		b, _ := json.Marshal(idemRecord{Hash: req.RequestHash[:], Assigned: out})
 		if _, err := s.idem.Create(ctx, ik, b, jetstream.KeyTTL(s.opt.Retention)); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {

@@ -66,6 +66,7 @@ type Store struct {
 	epoch    [16]byte
 	tickets  *store.TicketKeySet
 	records  map[[32]byte]ticketRecord
+	devices  map[string]map[string]store.Device // user -> device key -> entry (directory.go)
 }
 
 var _ store.Store = (*Store)(nil)
@@ -136,6 +137,7 @@ func New(opt Options) (*Store, error) {
 		pubTo:   map[pubToKey]time.Time{},
 		batch:   map[[32]byte]uint64{},
 		records: map[[32]byte]ticketRecord{},
+		devices: map[string]map[string]store.Device{},
 	}
 	if _, err := rand.Read(s.epoch[:]); err != nil {
 		return nil, err
@@ -254,6 +256,7 @@ func (s *Store) Publish(ctx context.Context, req *store.PublishRequest, onCommit
 			out = append(out, store.Assigned{Handle: m.handle, ClientID: to, Seq: m.seq, Expires: exp})
 		}
 	}
+	store.Annotate(req.Publications, out)
 	if req.IdempotencyKey != "" {
 		s.idem[ik] = &idemRecord{hash: req.RequestHash, assigned: slices.Clone(out), expires: now.Add(s.opt.IdempotencyRetention)}
 	}
@@ -413,6 +416,7 @@ func (s *Store) Expire(ctx context.Context, now time.Time) ([][32]byte, error) {
 		}
 		// The client stays, with lastSeq: IDs are never reused (DLV-001).
 	}
+	s.expireDevices(now)
 	for k, r := range s.idem {
 		if !r.expires.After(now) {
 			delete(s.idem, k)

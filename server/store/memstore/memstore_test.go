@@ -12,7 +12,7 @@ import (
 
 // TestContract runs the store contract suite: DLV-001, DLV-007, API-016,
 // API-023, API-024, API-026, API-027, API-028, API-029, API-030, API-032,
-// API-040, BATCH-020, ID-004, HS-045, HS-046, HS-047. The memory store is
+// API-040, BATCH-020, ID-004, HS-045, HS-046, HS-047, STORE-020, STORE-021, STORE-022, API-094. The memory store is
 // not durable, so the suite's durability subtest is skipped.
 func TestContract(t *testing.T) {
 	storetest.Run(t, storetest.Engine{

@@ -49,7 +49,7 @@ func openSQLite(t *testing.T, path string, clock func() time.Time) *sqlitestore.
 // TestContractOverMemstore runs the store contract suite through the cache
 // over the memory engine, every client tracked: DLV-050, DLV-001, DLV-007,
 // API-016, API-023, API-024, API-026, API-027, API-028, API-029, API-030,
-// API-032, API-040, BATCH-020, ID-004, HS-045, HS-046, HS-047.
+// API-032, API-040, BATCH-020, ID-004, HS-045, HS-046, HS-047, STORE-020, STORE-021, STORE-022, API-094.
 func TestContractOverMemstore(t *testing.T) {
 	storetest.Run(t, storetest.Engine{
 		Open: func(t *testing.T, clock func() time.Time) store.Store {

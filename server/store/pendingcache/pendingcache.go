@@ -505,3 +505,22 @@ func (s *Store) Backlog(ctx context.Context) (int, time.Time, error) {
 	}
 	return 0, time.Time{}, errors.ErrUnsupported
 }
+
+// RecordDevice implements store.Directory when the engine does
+// (STORE-020); otherwise it fails with errors.ErrUnsupported. The cache
+// holds no device records.
+func (s *Store) RecordDevice(ctx context.Context, d store.UserDevice, clientID [32]byte, seen time.Time) error {
+	if dir, ok := s.Store.(store.Directory); ok {
+		return dir.RecordDevice(ctx, d, clientID, seen)
+	}
+	return errors.ErrUnsupported
+}
+
+// Devices implements store.Directory when the engine does (STORE-021);
+// otherwise it fails with errors.ErrUnsupported.
+func (s *Store) Devices(ctx context.Context, user string) ([]store.Device, error) {
+	if dir, ok := s.Store.(store.Directory); ok {
+		return dir.Devices(ctx, user)
+	}
+	return nil, errors.ErrUnsupported
+}

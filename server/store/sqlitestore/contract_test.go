@@ -13,7 +13,7 @@ import (
 // TestContract runs the store contract suite, durability across Close and
 // Open included: DLV-001, DLV-007, API-016, API-017, API-023, API-024,
 // API-026, API-027, API-028, API-029, API-030, API-032, API-040, BATCH-020,
-// ID-004, HS-045, HS-046, HS-047.
+// ID-004, HS-045, HS-046, HS-047, STORE-020, STORE-021, STORE-022, API-094.
 func TestContract(t *testing.T) {
 	var mu sync.Mutex
 	paths := map[store.Store]string{}

@@ -174,6 +174,10 @@ func Open(path string, opt Options) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	if err := s.ensureDeviceSchema(); err != nil {
+		s.Close()
+		return nil, err
+	}
 	if err := s.prepareWriter(); err != nil {
 		s.Close()
 		return nil, err
@@ -457,6 +461,7 @@ func (s *Store) publish(w *writeTx, req *store.PublishRequest) ([]store.Assigned
 			return nil, false, err
 		}
 	}
+	store.Annotate(req.Publications, out) // the replayed answer names the devices (API-094)
 	if req.IdempotencyKey != "" {
 		resp, err := json.Marshal(idemRecord{Assigned: out})
 		if err != nil {
@@ -633,6 +638,9 @@ func (s *Store) expire(w *writeTx, now time.Time) ([][32]byte, error) {
 		if _, err := w.exec(d.stmt, ms(d.before)); err != nil {
 			return nil, err
 		}
+	}
+	if err := expireDevices(w, now); err != nil {
+		return nil, err
 	}
 	out := make([][32]byte, 0, len(f.pending))
 	for c := range f.pending {

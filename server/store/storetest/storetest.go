@@ -10,7 +10,8 @@
 // tombstones, idempotency keys (API-026, API-027), the pending limit
 // (API-023, API-028), broadcasts (API-029), nonces (API-016, API-017),
 // presence pairs (API-040), batch sequences (BATCH-020), the store epoch
-// (ID-004), the ticket key set and records (HS-045 … HS-047), the order of
+// (ID-004), the ticket key set and records (HS-045 … HS-047), the device directory of user addressing (STORE-020 …
+// STORE-022, API-094), the order of
 // onCommit, and, for engines that persist, all of it across Close and
 // open. What an engine does with its rows (sealing, STORE-001 …) is tested
 // beside the engine.
@@ -99,6 +100,12 @@ func Run(t *testing.T, e Engine) {
 		{"TicketRecords", testTicketRecords},
 		{"OnCommitOrder", testOnCommitOrder},
 		{"Durability", testDurability},
+		{"Directory", testDirectory},
+		{"DirectoryReplace", testDirectoryReplace},
+		{"DirectoryRetention", testDirectoryRetention},
+		{"DirectoryLimit", testDirectoryLimit},
+		{"DirectoryDurability", testDirectoryDurability},
+		{"AnnotatedReplay", testAnnotatedReplay},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := &clock{wall: e.WallClock, now: time.Unix(1_800_000_000, 0)}
