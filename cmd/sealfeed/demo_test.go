@@ -89,6 +89,7 @@ func TestDemoRunsTheFlowEndToEnd(t *testing.T) {
 		`job 3 "render thumbnail 7": 3 words`,
 		`"alice: invoice 1042 was paid" reached 2 device(s) of alice`,
 		"8 messages published, 8 delivered and acknowledged once each",
+		"(to_user; the push server answered one message per device)",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("demo output lacks %q\n%s", want, text)

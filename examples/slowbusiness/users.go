@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"net/http"
 	"regexp"
 	"slices"
@@ -50,12 +49,15 @@ type NotifyRequest struct {
 	Text string `json:"text"`
 }
 
-// Delivery is one device's message of a notification.
+// Delivery is one device's message of a notification, as the push
+// server's answer names it (API-094), with the device's presence right
+// after the publish.
 type Delivery struct {
 	Device    string `json:"device"`
 	ClientID  string `json:"client_id"`
 	MessageID uint64 `json:"message_id"`
-	Status    string `json:"status"`
+	ID        string `json:"id"`     // the message's handle
+	Status    string `json:"status"` // "online" or "offline": whether the device is connected now
 }
 
 // NotifyAnswer is the answer to POST /notify.
@@ -89,7 +91,9 @@ const maxEvents = 256
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,31}$`)
 
 // users is the service's record of its logins: which client IDs each
-// user's devices hold. It is the map the issue says apps had to keep.
+// user's devices hold. Publishing to a user does not need it (the push
+// server resolves to_user, API-091); the service uses it to name the
+// device of a job or a webhook event.
 type users struct {
 	mu      sync.Mutex
 	devices map[string]map[string][32]byte // user → device → client ID
@@ -129,17 +133,22 @@ func (s *Service) Events(after int) []Event {
 
 // deviceOf names the user and device that logged in with client ID id.
 func (s *Service) deviceOf(id [32]byte) (string, bool) {
+	user, dev, ok := s.whoIs(id)
+	return user + "/" + dev, ok
+}
+
+func (s *Service) whoIs(id [32]byte) (user, device string, ok bool) {
 	u := &s.users
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	for user, devs := range u.devices {
 		for dev, cid := range devs {
 			if cid == id {
-				return user + "/" + dev, true
+				return user, dev, true
 			}
 		}
 	}
-	return "", false
+	return "", "", false
 }
 
 // serveUsers answers the routes of a logged-in app; false for any other
@@ -241,20 +250,14 @@ func (s *Service) notify(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "user: a user name; text: 1 to 1024 bytes", http.StatusUnprocessableEntity)
 		return
 	}
-	u := &s.users
-	u.mu.Lock()
-	var devices []string
-	var to [][32]byte
-	for _, d := range slices.Sorted(maps.Keys(u.devices[req.User])) {
-		devices = append(devices, d)
-		to = append(to, u.devices[req.User][d])
-	}
-	u.mu.Unlock()
-	if len(to) == 0 {
-		http.Error(w, "no device of "+req.User+" has logged in", http.StatusNotFound)
+	// The push server resolves the user to the devices it knows (to_user,
+	// API-091): the devices that connected with a token naming the user.
+	res, err := s.Publisher.Publish(r.Context(), publisher.Message{ToUser: []string{req.User}, Payload: []byte(req.Text), TTL: time.Hour}, "")
+	var pr *publisher.Problem
+	if errors.As(err, &pr) && pr.Status == http.StatusUnprocessableEntity && pr.Rule == "API-093" {
+		http.Error(w, "the push server knows no device of "+req.User, http.StatusNotFound)
 		return
 	}
-	res, err := s.Publisher.Publish(r.Context(), publisher.Message{To: to, Payload: []byte(req.Text), TTL: time.Hour}, "")
 	if err != nil {
 		s.record("notify", "publish to %s failed: %v", req.User, err)
 		http.Error(w, "publish: "+err.Error(), http.StatusBadGateway)
@@ -262,10 +265,12 @@ func (s *Service) notify(w http.ResponseWriter, r *http.Request) {
 	}
 	ans := NotifyAnswer{User: req.User}
 	for _, m := range res.Messages {
-		d := Delivery{ClientID: m.ClientID, MessageID: m.MessageID, Status: "stored"}
-		for i, id := range to {
-			if hex.EncodeToString(id[:]) == m.ClientID {
-				d.Device = devices[i]
+		d := Delivery{Device: m.Device, ClientID: m.ClientID, MessageID: m.MessageID, ID: m.ID, Status: "offline"}
+		var id [32]byte
+		if b, err := hex.DecodeString(m.ClientID); err == nil && len(b) == 32 {
+			copy(id[:], b)
+			if p, err := s.Publisher.Presence(r.Context(), id); err == nil && p.Online {
+				d.Status = "online"
 			}
 		}
 		ans.Deliveries = append(ans.Deliveries, d)
@@ -274,7 +279,7 @@ func (s *Service) notify(w http.ResponseWriter, r *http.Request) {
 	for _, d := range ans.Deliveries {
 		parts = append(parts, fmt.Sprintf("%s → message %d (%s)", d.Device, d.MessageID, d.Status))
 	}
-	s.record("notify", "published %q to %s: %s", req.Text, req.User, strings.Join(parts, ", "))
+	s.record("notify", "published %q to %s (to_user; the push server answered one message per device): %s", req.Text, req.User, strings.Join(parts, ", "))
 	writeJSON(w, http.StatusOK, ans)
 }
 

@@ -5,9 +5,11 @@ import (
 	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -100,11 +102,65 @@ func TestLoginRefusesBadInput(t *testing.T) {
 	}
 }
 
-func TestNotifyNeedsALoggedInDevice(t *testing.T) {
-	_, ts, _ := newUserService(t)
+// fakeNode answers the publish API as a node with alice's two devices does
+// (API-094), and 422 unknown-users for anyone else (API-093).
+func fakeNode(t *testing.T) *httptest.Server {
+	t.Helper()
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case r.Method == http.MethodPost && r.URL.Path == "/v1/messages":
+			var req struct {
+				ToUser []string `json:"to_user"`
+			}
+			json.NewDecoder(r.Body).Decode(&req)
+			if len(req.ToUser) != 1 || req.ToUser[0] != "alice" {
+				w.WriteHeader(422)
+				io.WriteString(w, `{"type":"https://sealfeed.dev/problems/unknown-users","status":422,"rule":"API-093"}`)
+				return
+			}
+			w.WriteHeader(202)
+			io.WriteString(w, `{"messages":[`+
+				`{"id":"`+strings.Repeat("1", 32)+`","client_id":"`+strings.Repeat("aa", 32)+`","message_id":4,"user":"alice","device":"laptop"},`+
+				`{"id":"`+strings.Repeat("2", 32)+`","client_id":"`+strings.Repeat("bb", 32)+`","message_id":7,"user":"alice","device":"phone"}],"unknown_users":[]}`)
+		case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/v1/clients/"):
+			io.WriteString(w, `{"online":`+fmt.Sprint(strings.HasSuffix(r.URL.Path, "aa"))+`}`)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(ts.Close)
+	return ts
+}
+
+// POST /notify publishes with to_user and answers one delivery per device
+// as the push server named them, with each device's presence.
+func TestNotifyPublishesToTheUser(t *testing.T) {
+	s, ts, _ := newUserService(t)
+	s.Publisher.BaseURL = fakeNode(t).URL
+	a, err := Notify(context.Background(), ts.URL, "alice", "hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Delivery{
+		{Device: "laptop", ClientID: strings.Repeat("aa", 32), MessageID: 4, ID: strings.Repeat("1", 32), Status: "online"},
+		{Device: "phone", ClientID: strings.Repeat("bb", 32), MessageID: 7, ID: strings.Repeat("2", 32), Status: "offline"},
+	}
+	if a.User != "alice" || !slices.Equal(a.Deliveries, want) {
+		t.Errorf("notify answered %+v, want %+v", a, want)
+	}
 	if code, body := post(t, ts.URL+"/notify", `{"user":"carol","text":"hi"}`); code != http.StatusNotFound {
 		t.Errorf("notify to a user without devices: %d %s", code, body)
 	}
+	for _, bad := range []string{`{"user":"alice","text":""}`, `{"user":"Alice!","text":"x"}`, `{"user":"alice"`} {
+		if code, _ := post(t, ts.URL+"/notify", bad); code == http.StatusOK {
+			t.Errorf("notify %s: 200", bad)
+		}
+	}
+}
+
+func TestConfig(t *testing.T) {
+	_, ts, _ := newUserService(t)
 	resp, err := http.Get(ts.URL + "/config")
 	if err != nil {
 		t.Fatal(err)

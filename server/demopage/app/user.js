@@ -79,42 +79,35 @@ class Device {
 
   async connect() {
     this.setState('connecting', 'logging in…');
-    const login = await this.login();
-    this.setState('connecting', 'connecting…');
+    let clientId;
     this.client = await SealFeedClient.connect({
       url: this.config.ws_url,
       WebSocket,
       trust: { kind: 'pinned', keyId: fromHex(this.config.server_key_id) },
       identitySeed: this.seed,
-      token: fromHex(login.token),
+      // asked before the handshake, and again on the open connection two thirds to three quarters into each
+      // token's life (TOK-012, POST-030)
+      tokenSource: async () => {
+        const login = await this.login();
+        clientId = login.client_id;
+        this.setState(this.client ? 'connected' : 'connecting', this.client ? 'connected' : 'connecting…');
+        return fromHex(login.token);
+      },
+      onTokenRefresh: (r) => {
+        if (r.ok) this.el.dataset.refreshes = String(Number(this.el.dataset.refreshes ?? '0') + 1); // TokenAccepted
+        else console.warn(`sealfeed demo: ${this.name}: token refresh failed`, r.error);
+      },
       replayStore: new MemoryReplayStore(),
       onMessage: (m) => this.show(m),
     });
-    if (this.client.clientIdHex !== login.client_id) throw new Error('the client ID is not the one the token was issued for');
+    if (this.client.clientIdHex !== clientId) throw new Error('the client ID is not the one the token was issued for');
     this.el.querySelector('.client-id').textContent = this.client.clientIdHex;
     this.el.dataset.clientId = this.client.clientIdHex;
     this.setState('connected', 'connected');
-    this.scheduleRefresh(login);
     this.client.closed.then((err) => {
-      clearTimeout(this.refreshTimer);
       if (err) this.setState('error', `error: ${describeError(err).name}`);
       else this.setState('closed', 'closed');
     });
-  }
-
-  /** TOK-012: a new token two thirds into the current one's life, sent on the open connection (POST-030). */
-  scheduleRefresh(login) {
-    const left = new Date(login.expires).getTime() - Date.now();
-    this.refreshTimer = setTimeout(async () => {
-      try {
-        const next = await this.login();
-        await this.client.refreshToken(fromHex(next.token)); // resolves on the node's TokenAccepted (POST-032)
-        this.el.dataset.refreshes = String(Number(this.el.dataset.refreshes ?? '0') + 1);
-        this.scheduleRefresh(next);
-      } catch (e) {
-        console.warn(`sealfeed demo: ${this.name}: token refresh failed`, e);
-      }
-    }, Math.max((left * 2) / 3, 1000));
   }
 
   show(m) {
