@@ -90,6 +90,7 @@ func TestDemoRunsTheFlowEndToEnd(t *testing.T) {
 		`"alice: invoice 1042 was paid" reached 2 device(s) of alice`,
 		"8 messages published, 8 delivered and acknowledged once each",
 		"(to_user; the push server answered one message per device)",
+		"directory: alice's devices are laptop (client",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("demo output lacks %q\n%s", want, text)
@@ -206,7 +207,23 @@ func TestBrowserDemoServesThePageAndTheAPI(t *testing.T) {
 	if err != nil {
 		t.Fatalf("a device that logged in at the page's API: %v\n%s", err, out.String())
 	}
-	c.Close()
+	defer c.Close()
+	// the node's directory lists the device once the hub recorded it (TOK-020)
+	id := c.ClientID()
+	var listed []directoryDevice
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		listed = nil
+		if res, err := http.Get(page + "api/directory?user=alice"); err == nil {
+			json.NewDecoder(res.Body).Decode(&listed)
+			res.Body.Close()
+		}
+		if len(listed) == 1 {
+			break
+		}
+	}
+	if len(listed) != 1 || listed[0].Device != "phone" || listed[0].ClientID != hex.EncodeToString(id[:]) {
+		t.Errorf("directory of alice: %+v, want phone with client %x", listed, id)
+	}
 	if !strings.Contains(out.String(), "demo login alice/phone: token") {
 		t.Errorf("no login in the timeline:\n%s", out.String())
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -22,6 +24,7 @@ import (
 	"github.com/sealfeed/sealfeed/publisher"
 	"github.com/sealfeed/sealfeed/server"
 	"github.com/sealfeed/sealfeed/server/demopage"
+	"github.com/sealfeed/sealfeed/server/store"
 )
 
 // timelineHandler turns the server's debug records about handshakes and
@@ -144,6 +147,7 @@ func startDemoStack(tl *timeline, work, tokenLifetime time.Duration, serviceAddr
 	}
 	mux := http.NewServeMux()
 	mux.Handle(apiPrefix+"/", http.StripPrefix(apiPrefix, st.svc))
+	mux.Handle("GET "+apiPrefix+"/directory", st.directoryHandler())
 	if page != nil {
 		mux.Handle("/", page(st.wsURL))
 	}
@@ -153,6 +157,68 @@ func startDemoStack(tl *timeline, work, tokenLifetime time.Duration, serviceAddr
 	st.serviceURL = "http://" + sl.Addr().String() + apiPrefix
 	tl.say("service", "app back end on %s: demo login issues connect tokens signed with publisher key %s…", st.serviceURL, pubID[:16])
 	return st, nil
+}
+
+// devices returns the devices of user that the node's directory lists
+// (TOK-020), by label.
+func (st *demoStack) devices(ctx context.Context, user string) ([]store.Device, error) {
+	dir, ok := st.node.Store.(store.Directory)
+	if !ok {
+		return nil, errors.New("the node's store keeps no device directory")
+	}
+	ds, err := dir.Devices(ctx, user)
+	slices.SortFunc(ds, func(a, b store.Device) int { return strings.Compare(a.Device, b.Device) })
+	return ds, err
+}
+
+// waitForDevices waits until the node's directory lists the client IDs
+// of want as devices of user. The hub records a device from its verified
+// token off the delivery path (TOK-020), so a publication to the user
+// right after the connection may not reach it yet.
+func (st *demoStack) waitForDevices(user string, want ...[32]byte) ([]store.Device, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		ds, err := st.devices(ctx, user)
+		if err == nil && len(want) == len(ds) && !slices.ContainsFunc(want, func(id [32]byte) bool {
+			return !slices.ContainsFunc(ds, func(d store.Device) bool { return d.ClientID == id })
+		}) {
+			return ds, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("the node's directory lists %d devices of %s, want %d (%v)", len(ds), user, len(want), err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// directoryDevice is one entry of GET /api/directory.
+type directoryDevice struct {
+	Device   string `json:"device"`
+	ClientID string `json:"client_id"`
+	LastSeen string `json:"last_seen"`
+}
+
+// directoryHandler answers GET /api/directory?user=U with the devices of
+// U in the node's directory. DEMO ONLY: it reads the node's store in
+// process, to show what to_user will resolve to; an app has no such view.
+func (st *demoStack) directoryHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ds, err := st.devices(r.Context(), r.URL.Query().Get("user"))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		out := []directoryDevice{}
+		for _, d := range ds {
+			out = append(out, directoryDevice{Device: d.Device, ClientID: hex.EncodeToString(d.ClientID[:]),
+				LastSeen: d.LastSeen.UTC().Format(time.RFC3339)})
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		json.NewEncoder(w).Encode(out)
+	})
 }
 
 // demoDevice is one device of a user in the flow demo.
@@ -235,6 +301,21 @@ func flowDemo(out io.Writer, work time.Duration) (*flowReport, error) {
 		tl.say(d.label(), "connected, server key verified against the pin; the node knows client %x… as %s/%s (token %x…, until %s)",
 			id[:6], u.Subject, u.Device, u.TokenID[:4], u.Expires.UTC().Format(time.TimeOnly))
 	}
+	var alice [][32]byte
+	for _, d := range devices {
+		if d.user == "alice" {
+			alice = append(alice, d.c.ClientID())
+		}
+	}
+	ds, err := st.waitForDevices("alice", alice...)
+	if err != nil {
+		return nil, err
+	}
+	var labels []string
+	for _, d := range ds {
+		labels = append(labels, fmt.Sprintf("%s (client %x…)", d.Device, d.ClientID[:6]))
+	}
+	tl.say("server", "directory: alice's devices are %s, recorded from their verified tokens", strings.Join(labels, ", "))
 	for _, d := range devices {
 		for _, job := range d.jobs {
 			n, err := slowbusiness.Submit(context.Background(), st.serviceURL, d.c.ClientID(), job)

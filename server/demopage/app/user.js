@@ -145,6 +145,19 @@ async function pollEvents() {
   }
 }
 
+// DEMO ONLY: what the push node's device directory lists for the user (TOK-020), read by the demo from the
+// node's store: to_user resolves to these devices at publish time. The node records a device from its verified
+// token just after the connection, so the button waits until the directory lists this page's two devices.
+let devices = [];
+async function pollDirectory() {
+  const listed = await api(`/directory?user=${USER}`);
+  $('directory').textContent = listed.length
+    ? listed.map((d) => `${d.device} (client ${d.client_id.slice(0, 12)}…)`).join(', ')
+    : 'no device yet';
+  const ready = devices.length > 0 && devices.every((d) => d.client && listed.some((l) => l.client_id === d.client.clientIdHex));
+  $('publish').disabled = !ready;
+}
+
 function startPolling() {
   let busy = false;
   setInterval(async () => {
@@ -152,6 +165,7 @@ function startPolling() {
     busy = true;
     try {
       await pollEvents();
+      await pollDirectory();
     } catch (e) {
       console.warn('sealfeed demo: events', e);
     } finally {
@@ -165,9 +179,9 @@ function setUpPublish() {
   const button = $('publish');
   const result = $('publish-result');
   const list = $('deliveries');
-  button.disabled = false;
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
+    if (button.disabled) return;
     button.disabled = true;
     try {
       const a = await api('/notify', { user: USER, text: $('publish-text').value });
@@ -183,7 +197,7 @@ function setUpPublish() {
     } catch (e) {
       result.textContent = `publish failed: ${describeError(e).name}`;
     } finally {
-      button.disabled = false;
+      await pollDirectory().catch(() => undefined);
     }
   });
 }
@@ -197,9 +211,10 @@ async function main() {
   if (typeof config.ws_url !== 'string' || !/^wss?:\/\//.test(config.ws_url)) throw new Error('config: no ws_url');
   $('endpoint').textContent = config.ws_url;
   $('server-key').textContent = config.server_key_id;
+  setUpPublish();
   startPolling();
   setStatus('connecting', 'connecting both devices…');
-  const devices = DEVICES.map((d) => new Device(d, config));
+  devices = DEVICES.map((d) => new Device(d, config));
   const results = await Promise.allSettled(devices.map((d) => d.connect()));
   results.forEach((r, i) => {
     if (r.status === 'rejected') {
@@ -211,7 +226,6 @@ async function main() {
     setStatus('error', 'a device failed to connect');
     return;
   }
-  setUpPublish();
   setStatus('connected', 'both devices connected');
 }
 

@@ -421,6 +421,12 @@ test('sealfeed demo -browser: one user, two devices, both receive what the app p
     assert.notEqual(p.phone!.clientId, p.laptop!.clientId, 'each device has its own key');
     assert.notEqual(p.phone!.tokenId, p.laptop!.tokenId, 'each device has its own token');
 
+    // the node's directory lists both devices (recorded from their tokens just after they connected), and then
+    // the page lets the app publish to alice
+    await page.waitForSelector('#publish:not([disabled])', { timeout: 20_000 });
+    const directory = (await page.textContent('#directory'))!;
+    for (const name of ['laptop', 'phone']) assert.ok(directory.includes(`${name} (client ${p[name]!.clientId.slice(0, 12)}…)`), directory);
+
     // the app publishes to alice: both devices get it, under the IDs the app's answer names
     const text = `paid ${randomBytes(4).toString('hex')} ✓ <b>not bold</b>`;
     await page.fill('#publish-text', text);
