@@ -113,6 +113,12 @@ const (
 	ErrTooLarge           Code = "too_large"                // SEAL-012
 )
 
+// Codes returns the registry of spec/sealed.md §7 in its order.
+func Codes() []Code {
+	return []Code{ErrDecode, ErrVersion, ErrSuite, ErrBadKey, ErrRecordSignature, ErrRecordIdentity, ErrRecordPeriod,
+		ErrRecordExpired, ErrWrongRecipient, ErrSuiteMismatch, ErrUntrustedPublisher, ErrOpen, ErrPublisherSignature, ErrTooLarge}
+}
+
 // Error is a rejection with its registry code.
 type Error struct {
 	Code Code
