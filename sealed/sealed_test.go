@@ -3,9 +3,12 @@ package sealed
 import (
 	"bytes"
 	"crypto/ed25519"
+	"encoding/hex"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/sealfeed/sealfeed/protocol/keyschedule"
 	"github.com/sealfeed/sealfeed/protocol/sig"
 )
 
@@ -53,6 +56,11 @@ func wantCode(t *testing.T, err error, c Code) {
 	}
 }
 
+// TestSealOpenRoundTrip seals and opens with every suite of SEAL-001, in
+// HPKE base mode (SEAL-017: vectors/v1/sealed.json's envelopes, opened by
+// Go and TypeScript alike, fix the mode), returns the stated time
+// (SEAL-016) and refuses a payload whose envelope would exceed 64 KiB
+// (SEAL-012).
 func TestSealOpenRoundTrip(t *testing.T) {
 	for _, s := range []Suite{SuiteHybrid, SuiteX25519, {KEMX25519, KDFHKDFSHA256, AEADAES128GCM}} {
 		f := newFixture(t, s)
@@ -140,7 +148,8 @@ func TestOpenRejects(t *testing.T) {
 	g := newFixture(t, SuiteX25519) // another recipient key of the same identity
 	stranger := edKey(t, 5)
 	byStranger, _ := Seal(f.rec, stranger, []byte("hello"), t0)
-	// Signed by the trusted publisher for another recipient, sealed to f.
+	// Signed by the trusted publisher for another recipient, sealed to f:
+	// the signature covers recipient_id (SEAL-015).
 	hdrG := envelopeHeader(f.rec.Suite, g.rec.ID(), sig.KeyID(f.publisher.Public().(ed25519.PublicKey)))
 	inner := appendInner(nil, uint64(t0.Unix()), []byte("hello"))
 	inner = append(inner, sig.Sign(f.publisher, LabelSignature, append(bytes.Clone(hdrG), inner...))...)
@@ -176,10 +185,15 @@ func TestOpenRejects(t *testing.T) {
 		"info of another header":        {wrongInfo, ErrOpen},
 		"too long":                      {make([]byte, MaxEnvelopeSize+1), ErrDecode},
 	}
+	sk, _ := f.key.Private.Bytes()
 	for name, c := range cases {
 		o, err := f.opener.Open(c.env)
 		if CodeOf(err) != c.code || o != nil {
 			t.Errorf("%s: %v, want %s", name, err, c.code)
+		}
+		// No key or plaintext in an error string (SEAL-042).
+		if err != nil && (strings.Contains(err.Error(), "hello") || strings.Contains(err.Error(), hex.EncodeToString(sk[:8]))) {
+			t.Errorf("%s: error %q holds secret material", name, err)
 		}
 	}
 	// The signature by a key the envelope does not name: stranger's
@@ -218,5 +232,63 @@ func TestPEMRoundTrip(t *testing.T) {
 	g := newFixture(t, SuiteHybrid)
 	if _, err := NewOpenerKey(g.key.Private, f.rec.Raw()); err == nil {
 		t.Fatal("a record of another private key accepted")
+	}
+}
+
+// TestNewKeyIsFresh: each NewKey draws a new key pair from the KEM
+// (SEAL-008), so two records of one identity name different keys.
+func TestNewKeyIsFresh(t *testing.T) {
+	id := edKey(t, 1)
+	a, err := NewKey(id, SuiteHybrid, t0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := NewKey(id, SuiteHybrid, t0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(a.Record.PublicKey, b.Record.PublicKey) || a.Record.ID() == b.Record.ID() {
+		t.Fatal("two NewKey calls made the same key")
+	}
+	if _, err := NewKey(id, Suite{KEMX25519, KDFHKDFSHA256, 0x0002}, t0, 0); CodeOf(err) != ErrSuite {
+		t.Fatalf("AES-256-GCM suite: %v", err)
+	}
+	if _, err := NewKey(id, SuiteX25519, t0, MaxKeyLifetime+time.Second); CodeOf(err) != ErrRecordPeriod {
+		t.Fatalf("lifetime over 400 days: %v", err)
+	}
+}
+
+// TestLayout checks the encodings of SEAL-002 and SEAL-010 byte for byte
+// and the record ID of SEAL-009.
+func TestLayout(t *testing.T) {
+	f := newFixture(t, SuiteX25519)
+	raw := f.rec.Raw()
+	if len(raw) != 4+2+6+32+2+32+8+8+64 || string(raw[:4]) != "SFSK" || !bytes.Equal(raw[12:44], f.identity.Public().(ed25519.PublicKey)) {
+		t.Fatalf("record layout: %x", raw[:48])
+	}
+	if f.rec.ID() != keyschedule.LabelledHash("sealfeed v1 seal key record id", raw) {
+		t.Fatal("record ID is not SEAL-009's")
+	}
+	env, _ := Seal(f.rec, f.publisher, []byte("x"), t0)
+	id, pid := f.rec.ID(), sig.KeyID(f.publisher.Public().(ed25519.PublicKey))
+	if string(env[:4]) != "SFSE" || !bytes.Equal(env[4:12], []byte{0, 1, 0, 0x20, 0, 1, 0, 3}) ||
+		!bytes.Equal(env[12:44], id[:]) || !bytes.Equal(env[44:76], pid[:]) || !bytes.Equal(env[76:78], []byte{0, 32}) {
+		t.Fatalf("envelope header: %x", env[:78])
+	}
+}
+
+// TestOpenIgnoresRecordExpiry: an envelope sealed while the record was
+// valid opens after it expired (SEAL-025), and a sealing time far in the
+// past is returned, not judged.
+func TestOpenIgnoresRecordExpiry(t *testing.T) {
+	f := newFixture(t, SuiteX25519)
+	env, err := Seal(f.rec, f.publisher, []byte("late"), time.Unix(1, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The opener has no clock: nothing it does depends on the time.
+	o, err := f.opener.Open(env)
+	if err != nil || o.SealedAt.Unix() != 1 {
+		t.Fatalf("%v %v", o, err)
 	}
 }

@@ -66,6 +66,10 @@ func TestSealedCommands(t *testing.T) {
 	if text, code := publish(pubPath, strangerRec, "x"); code == 0 || !strings.Contains(text, "record_identity_mismatch") {
 		t.Fatalf("publish to another identity's record: exit %d: %s", code, text)
 	}
+	// One envelope per client (SEAL-033): -seal-to with two -to is refused.
+	if text, code := cli("publish", "-server", n.Base, "-key", pubPath, "-to", to, "-to", strings.Repeat("ab", 32), "-seal-to", record, "-text", "x"); code == 0 || !strings.Contains(text, "SEAL-033") {
+		t.Fatalf("-seal-to with two clients: exit %d: %s", code, text)
+	}
 	if text, code := publish(pubPath, record, "the sealed secret"); code != 0 {
 		t.Fatalf("publish: exit %d: %s", code, text)
 	}
