@@ -117,6 +117,7 @@ func TestVerifyRecordRejects(t *testing.T) {
 		"another identity":       {otherKey.Record.Raw(), t0, ErrRecordIdentity},
 		"expired":                {raw, t0.Add(90*24*time.Hour + ClockSkew + time.Second), ErrRecordExpired},
 		"not yet valid":          {raw, t0.Add(-ClockSkew - time.Second), ErrRecordExpired},
+		"1 ns past the skew":     {raw, t0.Add(90*24*time.Hour + ClockSkew + time.Nanosecond), ErrRecordExpired},
 	}
 	for name, c := range cases {
 		_, err := VerifyRecord(c.raw, idPub, c.now)
