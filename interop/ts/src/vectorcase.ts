@@ -30,6 +30,7 @@
  *
  * Platform neutral: no Node-only imports.
  */
+import { SealedError, SealedOpener, sealKeyFrom, verifySealKeyRecord } from './sealed.js';
 import { SealFeedError } from './alert.js';
 import { decodeBatchHeader, encodeBatchHeader, openDelivery } from './batch.js';
 import { bytesEqual, fromHex, toHex, utf8, xorNonce } from './bytes.js';
@@ -92,6 +93,27 @@ export const VECTOR_AREAS = [
   'decode',
   'handshake',
 ] as const;
+
+/**
+ * sealed.json (spec/sealed.md): a publisher's check of a seal key record (SEAL-006) or a client's opening of
+ * an envelope (SEAL-020). Asynchronous, as HPKE is here (WebCrypto); alerts are the sealed-payload registry's
+ * codes (spec/sealed.md §7).
+ */
+export async function sealedVectorCase(group: Json, test: Json): Promise<VectorAnswer> {
+  try {
+    if (group.type === 'SealKeyRecordVerify') {
+      const k = await verifySealKeyRecord(h(test.record), { identityKey: h(group.identityKey) }, BigInt(group.now));
+      return valid({ recordId: toHex(k.id), publicKey: toHex(k.publicKey), notAfter: k.notAfter.toString() });
+    }
+    if (group.type !== 'SealedOpen') return unimplemented(`sealed group type ${JSON.stringify(group.type)}`);
+    const key = await sealKeyFrom(h(group.recipientPrivateKey), h(group.recipientRecord));
+    const o = await new SealedOpener([key], (group.publisherKeys as unknown[]).map(h)).open(h(test.envelope));
+    return valid({ payload: toHex(o.payload), publisherKeyId: toHex(o.publisherKeyId), sealedAt: o.sealedAt.toString() });
+  } catch (e) {
+    if (e instanceof SealedError) return { result: 'invalid', alert: e.code, outputs: {} };
+    return { result: 'invalid', alert: 'internal_error', outputs: {}, reason: e instanceof Error ? (e.stack ?? e.message) : String(e) };
+  }
+}
 
 /** The test could not be run as given (inconsistent input, or two parts of this library disagree). */
 class Internal extends Error {}

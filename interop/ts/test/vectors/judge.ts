@@ -34,6 +34,7 @@ const OUTPUTS: Record<string, (t: Json) => OutputSpec> = {
   ed25519: fixed([]),
   credential: fixed(['serverKey']),
   token: fixed(['subject', 'device', 'tokenId', 'notAfter']),
+  sealed: (t) => ('envelope' in t ? { all: ['payload', 'publisherKeyId', 'sealedAt'], onInvalid: [] } : { all: ['recordId', 'publicKey', 'notAfter'], onInvalid: [] }),
   merkle: fixed([]),
   replay: fixed(['steps'], ['steps'], ['result']),
   record: fixed(['steps'], ['steps'], ['result', 'messages']),
