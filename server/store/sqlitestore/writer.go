@@ -50,15 +50,15 @@ const (
 	saveIdempotency
 	insertBlob
 	sealBlob
-	nextSeq
+	loadClient
 	insertMessage
 	recordPublishedTo
 	markAcked
 	markExpired
-	releasePending
 	releaseBlob
 	deleteReleasedBlob
 	selectExpired
+	saveLastSeqs
 	deleteTombstones
 	deleteIdempotency
 	deleteNonces
@@ -82,12 +82,12 @@ var writeSQL = [numStmts]string{
 		ON CONFLICT (publisher, key) DO UPDATE SET request_hash = excluded.request_hash, response = excluded.response, expires = excluded.expires`,
 	insertBlob: `INSERT INTO blobs (nonce, data, refs) VALUES (x'', x'', ?)`,
 	sealBlob:   `UPDATE blobs SET nonce = ?, data = ? WHERE blob_id = ?`,
-	// One statement assigns the next message ID (DLV-001) and counts the
-	// client's pending messages for the limit (API-028).
-	nextSeq: `INSERT INTO clients (client_id, last_seq, pending) VALUES (?, 1, 1)
-		ON CONFLICT (client_id) DO UPDATE SET last_seq = last_seq + 1, pending = pending + 1 RETURNING last_seq, pending`,
-	insertMessage: `INSERT INTO messages (client_id, seq, handle, blob_id, nonce, data, state, publisher, created, expires, changed)
-		VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)`,
+	// A client's last message ID (DLV-001, STORE-013), read when the
+	// writer first needs it; its pending count is 0 then (loadClients).
+	loadClient: `SELECT max(coalesce((SELECT max(seq) FROM messages WHERE client_id = ?1), 0),
+		coalesce((SELECT last_seq FROM client_seqs WHERE client_id = ?1), 0))`,
+	insertMessage: `INSERT INTO messages (client_id, seq, blob_id, nonce, data, state, publisher, created, expires, changed)
+		VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?)`,
 	// Publisher–client pairs for presence (API-040), kept
 	// PresenceRetention after the publisher's last message to the client.
 	recordPublishedTo: `INSERT INTO published_to (publisher, client_id, expires) VALUES (?, ?, ?)
@@ -98,10 +98,14 @@ var writeSQL = [numStmts]string{
 		WHERE client_id = ? AND seq = ? AND state = 0 AND expires > ? RETURNING blob_id`,
 	markExpired: `UPDATE messages SET state = 2, nonce = NULL, data = NULL, changed = ?
 		WHERE client_id = ? AND seq = ? AND state = 0 RETURNING blob_id`,
-	releasePending:      `UPDATE clients SET pending = pending - ? WHERE client_id = ?`,
-	releaseBlob:         `UPDATE blobs SET refs = refs - ? WHERE blob_id = ?`,
-	deleteReleasedBlob:  `DELETE FROM blobs WHERE blob_id = ? AND refs <= 0`,
-	selectExpired:       `SELECT client_id, seq FROM messages WHERE state = 0 AND expires <= ? LIMIT 10000`,
+	releaseBlob:        `UPDATE blobs SET refs = refs - ? WHERE blob_id = ?`,
+	deleteReleasedBlob: `DELETE FROM blobs WHERE blob_id = ? AND refs <= 0`,
+	selectExpired:      `SELECT client_id, seq FROM messages WHERE state = 0 AND expires <= ? LIMIT 10000`,
+	// Before a client's newest row goes, its ID is kept (STORE-013).
+	saveLastSeqs: `INSERT INTO client_seqs (client_id, last_seq)
+		SELECT t.client_id, t.seq FROM messages t
+		WHERE t.state <> 0 AND t.changed <= ?1 AND t.seq = (SELECT max(seq) FROM messages m WHERE m.client_id = t.client_id)
+		ON CONFLICT (client_id) DO UPDATE SET last_seq = max(last_seq, excluded.last_seq)`,
 	deleteTombstones:    `DELETE FROM messages WHERE state <> 0 AND changed <= ?`,
 	deleteIdempotency:   `DELETE FROM idempotency WHERE expires <= ?`,
 	deleteNonces:        `DELETE FROM nonces WHERE expires <= ?`,
@@ -140,6 +144,13 @@ type writeTx struct {
 	tx    *sql.Tx
 	s     *Store
 	stmts [numStmts]*sql.Stmt
+
+	// What the writer's memory held before the current request and the
+	// group changed it, to put back when their writes roll back: a
+	// client's state (nil: not held), and published_to expiries that
+	// become s.presence only after the commit.
+	undoRequest, undoGroup map[[32]byte]*clientState
+	presenceWrites         []presenceWrite
 }
 
 func (w *writeTx) stmt(id stmtID) *sql.Stmt {
@@ -291,7 +302,8 @@ func (s *Store) commitGroup(group []*writeReq) {
 		fail(err)
 		return
 	}
-	w := &writeTx{tx: tx, s: s}
+	s.forget()
+	w := &writeTx{tx: tx, s: s, undoGroup: map[[32]byte]*clientState{}}
 	var acks []*writeReq
 	for _, r := range group {
 		if r.acks != nil {
@@ -316,11 +328,18 @@ func (s *Store) commitGroup(group []*writeReq) {
 	if groupErr == nil {
 		groupErr = tx.Commit()
 		s.commits.Add(1)
+		if s.syncMode != "NORMAL" {
+			s.syncedCommits.Add(1)
+		}
 	}
 	if groupErr != nil {
 		tx.Rollback()
+		s.restore(w.undoGroup)
 		fail(groupErr)
 		return
+	}
+	for _, p := range w.presenceWrites {
+		s.presence[p.k] = p.expires
 	}
 	for _, r := range group {
 		if r.err == nil && r.committed != nil {
@@ -359,10 +378,14 @@ func (s *Store) inSavepoint(w *writeTx, f func() error, rs []*writeReq) error {
 	if _, err := w.exec(savepoint); err != nil {
 		return err
 	}
+	w.undoRequest = map[[32]byte]*clientState{}
+	presenceMark := len(w.presenceWrites)
 	if err := f(); err != nil {
 		for _, r := range rs {
 			r.err = err
 		}
+		s.restore(w.undoRequest)
+		w.presenceWrites = w.presenceWrites[:presenceMark]
 		if _, err := w.exec(rollbackSavepoint); err != nil {
 			return err
 		}
@@ -435,13 +458,16 @@ func (f *finisher) finish(stmt stmtID, k msgKey, now int64) (bool, error) {
 	return true, nil
 }
 
-// release writes the counts of what the finished messages held; a blob
-// goes with its last reference.
+// release counts what the finished messages held off the clients'
+// pending counts (in the writer's memory) and the blobs' references; a
+// blob goes with its last reference.
 func (f *finisher) release() error {
 	for c, n := range f.pending {
-		if _, err := f.w.exec(releasePending, n, c[:]); err != nil {
+		st, err := f.w.client(c)
+		if err != nil {
 			return err
 		}
+		st.pending = max(st.pending-n, 0)
 	}
 	for b, n := range f.blobs {
 		if _, err := f.w.exec(releaseBlob, n, b); err != nil {
