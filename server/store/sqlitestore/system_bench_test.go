@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	mrand "math/rand/v2"
+	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -105,6 +107,14 @@ func runSystemShape(b *testing.B, s *Store, publishers, rate int) {
 	b.SetBytes(shapePayload)
 	b.ReportAllocs()
 	b.ResetTimer()
+	if p := os.Getenv("SHAPE_PROFILE"); p != "" && b.N > 1 { // the measured part only, without the prefill
+		f, err := os.Create(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		pprof.StartCPUProfile(f)
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
 
 	stopCore := make(chan struct{})
 	coreDone := make(chan struct{})

@@ -5,7 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
+
+	"github.com/sealfeed/sealfeed/server/store"
 )
 
 // One writer with group commit (STORE-010).
@@ -27,8 +30,8 @@ import (
 // callbacks of a group run on the writer, in queue order, after its commit
 // and before the next group begins, so they run in commit order.
 //
-// The Ack requests of a group are merged: their IDs go through one pass of
-// markAcked, and the pending counts and blob references they release are
+// The Ack requests of a group are merged: their IDs go through statements
+// of up to 128 IDs each (markAckedSQL), and the pending counts and blob references they release are
 // updated once per client and once per blob.
 
 // Bounds of one group: a group holds at least one request, and more only
@@ -53,7 +56,9 @@ const (
 	loadClient
 	insertMessage
 	recordPublishedTo
-	markAcked
+	markAcked1
+	markAcked16
+	markAcked128
 	markExpired
 	releaseBlob
 	deleteReleasedBlob
@@ -94,8 +99,9 @@ var writeSQL = [numStmts]string{
 		ON CONFLICT (publisher, client_id) DO UPDATE SET expires = max(expires, excluded.expires)`,
 	// An acknowledgement that arrives after the TTL does not change an
 	// expired message: expired is final (api.md API-032).
-	markAcked: `UPDATE messages SET state = 1, nonce = NULL, data = NULL, changed = ?
-		WHERE client_id = ? AND seq = ? AND state = 0 AND expires > ? RETURNING blob_id`,
+	markAcked1:   markAckedSQL(1),
+	markAcked16:  markAckedSQL(16),
+	markAcked128: markAckedSQL(128),
 	markExpired: `UPDATE messages SET state = 2, nonce = NULL, data = NULL, changed = ?
 		WHERE client_id = ? AND seq = ? AND state = 0 RETURNING blob_id`,
 	releaseBlob:        `UPDATE blobs SET refs = refs - ? WHERE blob_id = ?`,
@@ -126,6 +132,32 @@ var writeSQL = [numStmts]string{
 	rollbackSavepoint: `ROLLBACK TO request`,
 }
 
+// markAckedSQL acknowledges up to n messages in one statement (STORE-016),
+// each found by the index of (client_id, seq); a message named twice is
+// changed, and returned, once. An acknowledgement that arrives after the
+// TTL does not change an expired message: expired is final (api.md
+// API-032).
+func markAckedSQL(n int) string {
+	var b strings.Builder
+	b.WriteString(`UPDATE messages SET state = 1, nonce = NULL, data = NULL, changed = ?1
+		WHERE state = 0 AND expires > ?1 AND (client_id, seq) IN (VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "(?%d, ?%d)", 2+2*i, 3+2*i)
+	}
+	b.WriteString(`) RETURNING client_id, blob_id`)
+	return b.String()
+}
+
+// markAckedSizes are the statements of markAckedSQL, by the number of
+// messages each names, largest first.
+var markAckedSizes = []struct {
+	stmt stmtID
+	n    int
+}{{markAcked128, 128}, {markAcked16, 16}, {markAcked1, 1}}
+
 // prepareWriter prepares the writer's statements.
 func (s *Store) prepareWriter() error {
 	for id, q := range writeSQL {
@@ -151,6 +183,8 @@ type writeTx struct {
 	// become s.presence only after the commit.
 	undoRequest, undoGroup map[[32]byte]*clientState
 	presenceWrites         []presenceWrite
+	// savepoints: each request of the group runs in its own savepoint.
+	savepoints bool
 }
 
 func (w *writeTx) stmt(id stmtID) *sql.Stmt {
@@ -201,6 +235,24 @@ func (s *Store) do(ctx context.Context, r *writeReq) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if err := s.submit(r); err != nil {
+		return err
+	}
+	select {
+	case <-r.done:
+		return r.err
+	case <-ctx.Done():
+		if r.state.CompareAndSwap(queued, abandoned) {
+			return ctx.Err()
+		}
+		<-r.done
+		return r.err
+	}
+}
+
+// submit queues r for the writer without waiting for it; r.done closes
+// once r is committed or failed.
+func (s *Store) submit(r *writeReq) error {
 	r.done = make(chan struct{})
 	s.qmu.Lock()
 	if s.closing {
@@ -213,16 +265,7 @@ func (s *Store) do(ctx context.Context, r *writeReq) error {
 	case s.wake <- struct{}{}:
 	default:
 	}
-	select {
-	case <-r.done:
-		return r.err
-	case <-ctx.Done():
-		if r.state.CompareAndSwap(queued, abandoned) {
-			return ctx.Err()
-		}
-		<-r.done
-		return r.err
-	}
+	return nil
 }
 
 // writeLoop is the writer goroutine; it returns once Close began and the
@@ -310,6 +353,10 @@ func (s *Store) commitGroup(group []*writeReq) {
 			acks = append(acks, r)
 		}
 	}
+	// A group of one request needs no savepoint: the rollback of the
+	// transaction undoes it (STORE-017). The savepoint's price is a copy
+	// of every page the request changes, to the savepoint's journal.
+	w.savepoints = len(group) > 1
 	var groupErr error
 	if len(acks) > 0 {
 		groupErr = s.inSavepoint(w, func() error { return s.applyAcks(w, acks) }, acks)
@@ -374,7 +421,20 @@ func (s *Store) setSync(lazy bool) error {
 // error; the returned error is one that ends the whole group: a savepoint
 // that cannot be taken, released or rolled back (SQLite rolls back the
 // whole transaction on some errors, and the group cannot then commit).
+//
+// Without savepoints (a group of one request), a failing f fails the
+// group, whose rollback undoes it.
 func (s *Store) inSavepoint(w *writeTx, f func() error, rs []*writeReq) error {
+	if !w.savepoints {
+		w.undoRequest = map[[32]byte]*clientState{}
+		if err := f(); err != nil {
+			for _, r := range rs {
+				r.err = err
+			}
+			return err
+		}
+		return nil
+	}
 	if _, err := w.exec(savepoint); err != nil {
 		return err
 	}
@@ -399,25 +459,46 @@ type msgKey struct {
 	seq uint64
 }
 
-// applyAcks applies the acknowledgements of several Ack requests in one
-// pass of markAcked, then one update per client's pending count and one
-// per blob. An ID named again (in the same call or another of the group)
-// finds the message no longer pending and counts once, for the first.
+// applyAcks applies the acknowledgements of several Ack requests, each
+// request's IDs in statements of up to 128 (markAckedSQL), then one
+// change per client's pending count and one update per blob. An ID named
+// again (in the same call or another of the group) finds the message no
+// longer pending and counts once, for the first.
 func (s *Store) applyAcks(w *writeTx, rs []*writeReq) error {
 	now := ms(s.opt.Now())
 	f := newFinisher(w)
+	var keys []msgKey
+	var args []any
 	for _, r := range rs {
 		r.acked = 0
+		keys = keys[:0]
 		for c, ids := range r.acks {
 			for _, id := range ids {
-				ok, err := f.finish(markAcked, msgKey{c, id}, now)
-				if err != nil {
-					return err
-				}
-				if ok {
-					r.acked++
+				keys = append(keys, msgKey{c, id})
+			}
+		}
+		for len(keys) > 0 {
+			// The smallest statement that takes what is left, or the
+			// largest; the pairs it has room for beyond are the last
+			// one again, which changes nothing more.
+			size := markAckedSizes[0]
+			for _, sz := range markAckedSizes[1:] {
+				if sz.n >= len(keys) {
+					size = sz
 				}
 			}
+			take := min(size.n, len(keys))
+			args = append(args[:0], now)
+			for i := range size.n {
+				k := &keys[min(i, take-1)]
+				args = append(args, k.c[:], k.seq)
+			}
+			keys = keys[take:]
+			n, err := f.finishRows(size.stmt, args)
+			if err != nil {
+				return err
+			}
+			r.acked += n
 		}
 	}
 	return f.release()
@@ -436,15 +517,38 @@ func newFinisher(w *writeTx) *finisher {
 	return &finisher{w: w, pending: map[[32]byte]int{}, blobs: map[int64]int{}}
 }
 
-// finish marks one message with markAcked or markExpired; it reports
-// whether the message changed (it was pending).
+// finishRows runs a statement that finishes messages and returns the
+// client_id and blob_id of each it changed; it returns how many.
+func (f *finisher) finishRows(stmt stmtID, args []any) (int, error) {
+	rows, err := f.w.stmt(stmt).Query(args...)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	n := 0
+	var c []byte
+	var blob sql.NullInt64
+	for rows.Next() {
+		if err := rows.Scan(&c, &blob); err != nil {
+			return n, err
+		}
+		if len(c) != 32 {
+			return n, fmt.Errorf("sqlitestore: a message row's client ID has %d bytes: %w", len(c), store.ErrStoredDataTampered)
+		}
+		f.pending[[32]byte(c)]++
+		if blob.Valid {
+			f.blobs[blob.Int64]++
+		}
+		n++
+	}
+	return n, rows.Err()
+}
+
+// finish marks one message with markExpired; it reports whether the
+// message changed (it was pending).
 func (f *finisher) finish(stmt stmtID, k msgKey, now int64) (bool, error) {
 	var blob sql.NullInt64
-	args := []any{now, k.c[:], k.seq}
-	if stmt == markAcked {
-		args = append(args, now)
-	}
-	err := f.w.queryRow(stmt, args...).Scan(&blob)
+	err := f.w.queryRow(stmt, now, k.c[:], k.seq).Scan(&blob)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
