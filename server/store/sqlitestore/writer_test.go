@@ -266,9 +266,17 @@ func TestGroupCommitFailureFailsEveryCaller(t *testing.T) {
 	if dup, err := s.Seen(ctx, "k", "nonce-in-failed-group", time.Now().Add(time.Hour)); err != nil || dup {
 		t.Fatalf("nonce of a failed group recorded: %v %v (first call: %v)", dup, err, seen.Load())
 	}
-	// The writer goes on.
-	if _, _, err := s.Publish(ctx, publishTo(cid(1), 1), nil); err != nil {
+	// The writer goes on, and its memory went back with the failed
+	// commit (STORE-013): client 1's IDs 1 … 3 were never stored.
+	res, _, err := s.Publish(ctx, publishTo(cid(1), 1), nil)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if res[0].Seq != 1 {
+		t.Fatalf("message ID %d after a failed group, want 1", res[0].Seq)
+	}
+	if n := heldPending(t, s, cid(1)); n != 1 {
+		t.Fatalf("writer's pending count %d after a failed group and one publish, want 1", n)
 	}
 }
 
