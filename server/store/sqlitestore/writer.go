@@ -31,8 +31,8 @@ import (
 // and before the next group begins, so they run in commit order.
 //
 // The Ack requests of a group are merged: their IDs go through statements
-// of up to 128 IDs each (markAckedSQL), and the pending counts and blob references they release are
-// updated once per client and once per blob.
+// of up to 128 IDs each (markAckedSQL), and the pending counts and blob
+// references they release are updated once per client and once per blob.
 
 // Bounds of one group: a group holds at least one request, and more only
 // while it stays within both.
@@ -132,8 +132,8 @@ var writeSQL = [numStmts]string{
 	rollbackSavepoint: `ROLLBACK TO request`,
 }
 
-// markAckedSQL acknowledges up to n messages in one statement (STORE-016),
-// each found by the index of (client_id, seq); a message named twice is
+// markAckedSQL acknowledges up to n messages in one statement (one step
+// of the statement machinery instead of n), each found by the index of (client_id, seq); a message named twice is
 // changed, and returned, once. An acknowledgement that arrives after the
 // TTL does not change an expired message: expired is final (api.md
 // API-032).
@@ -354,7 +354,7 @@ func (s *Store) commitGroup(group []*writeReq) {
 		}
 	}
 	// A group of one request needs no savepoint: the rollback of the
-	// transaction undoes it (STORE-017). The savepoint's price is a copy
+	// transaction undoes it (STORE-010). The savepoint's price is a copy
 	// of every page the request changes, to the savepoint's journal.
 	w.savepoints = len(group) > 1
 	var groupErr error
