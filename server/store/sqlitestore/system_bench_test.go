@@ -32,7 +32,8 @@ import (
 // to compare (a shared machine disturbs it less than wall time);
 // fsyncs/msg is the writer's commits under the configured synchronous
 // mode (FULL: one fsync of the WAL each; checkpoints add theirs) per
-// message. Compare variants in one run.
+// message. Compare variants in one run. SHAPE_PROFILE=file writes a CPU
+// profile of the measured part alone (-cpuprofile includes the prefill).
 func BenchmarkSystemShape(b *testing.B) {
 	for _, bc := range []struct {
 		name       string

@@ -609,3 +609,31 @@ func heldPending(t *testing.T, s *Store, c [32]byte) int {
 	}
 	return n
 }
+
+// Acknowledgements go in statements of 128, 16 and 1 IDs, the last
+// filled up with its last ID again: every count from 1 to 300 IDs in one
+// call acknowledges each named message once and no other.
+func TestAckStatementsCoverEveryID(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, filepath.Join(t.TempDir(), "db"), nil)
+	for _, n := range []int{1, 2, 15, 16, 17, 127, 128, 129, 145, 300} {
+		c := cid(byte(n))
+		if _, _, err := s.Publish(ctx, publishTo(c, n+1), nil); err != nil {
+			t.Fatal(err)
+		}
+		var ids []uint64
+		for id := range uint64(n) {
+			ids = append(ids, id+1)
+		}
+		if got, err := s.Ack(ctx, map[[32]byte][]uint64{c: ids}); err != nil || got != n {
+			t.Fatalf("%d IDs acknowledged as %d (%v)", n, got, err)
+		}
+		left, err := s.Pending(ctx, c, 0, 1000)
+		if err != nil || len(left) != 1 || left[0].Seq != uint64(n+1) {
+			t.Fatalf("after acknowledging %d of %d: pending %d (%v)", n, n+1, len(left), err)
+		}
+		if p := heldPending(t, s, c); p != 1 {
+			t.Fatalf("after acknowledging %d of %d: the writer holds %d pending", n, n+1, p)
+		}
+	}
+}
