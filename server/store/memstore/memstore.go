@@ -66,6 +66,7 @@ type Store struct {
 	epoch    [16]byte
 	tickets  *store.TicketKeySet
 	records  map[[32]byte]ticketRecord
+	outbox   outbox // delivery events for webhooks (outbox.go)
 }
 
 var _ store.Store = (*Store)(nil)
@@ -313,6 +314,7 @@ func (c *client) find(seq uint64) *message {
 func (s *Store) finish(c *client, m *message, state store.MessageState, now time.Time) {
 	m.state, m.changed, m.payload = state, now, nil
 	c.pending--
+	s.outbox.record(m, state, now) // STORE-030: under the same lock, with the change
 	if b := m.blob; b != nil {
 		m.blob = nil
 		if b.refs--; b.refs <= 0 {
