@@ -28,11 +28,20 @@ type receiver struct {
 	errs []error
 	fail int
 	code int // answer after the failures; 0: 204
+	// redirected counts requests that followed a redirect
+	redirected int
 }
 
 func newReceiver(t *testing.T, key ed25519.PrivateKey) *receiver {
 	rc := &receiver{key: publisher.WebhookKey{KeyID: KeyID(key), PublicKey: key.Public().(ed25519.PublicKey)}}
 	rc.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/elsewhere" { // the target of the redirects: it takes anything
+			rc.mu.Lock()
+			rc.redirected++
+			rc.mu.Unlock()
+			w.WriteHeader(204)
+			return
+		}
 		b, err := publisher.VerifyWebhook(r, rc.key, time.Now())
 		rc.mu.Lock()
 		defer rc.mu.Unlock()
@@ -48,7 +57,7 @@ func newReceiver(t *testing.T, key ed25519.PrivateKey) *receiver {
 			return
 		}
 		if rc.code != 0 {
-			w.Header().Set("Location", "http://127.0.0.1:1/elsewhere")
+			w.Header().Set("Location", "/elsewhere")
 			w.WriteHeader(rc.code)
 			return
 		}
@@ -219,6 +228,11 @@ func TestRedirectNotFollowed(t *testing.T) {
 	waitFor(t, "two failed attempts", func() bool { return f.d.Stats.Failures.Load() >= 2 })
 	if n := f.outboxLen(t); n != 1 {
 		t.Fatalf("outbox holds %d events after redirects, want 1", n)
+	}
+	f.rc.mu.Lock()
+	defer f.rc.mu.Unlock()
+	if f.rc.redirected != 0 {
+		t.Fatalf("the dispatcher followed %d redirects", f.rc.redirected)
 	}
 }
 
