@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sealfeed/sealfeed/internal/httpsig"
+	"github.com/sealfeed/sealfeed/protocol/alert"
 	"github.com/sealfeed/sealfeed/protocol/sig"
 )
 
@@ -104,7 +105,7 @@ func (p *Publisher) WebhookKey(ctx context.Context) (WebhookKey, error) {
 	return ParseWebhookKey(s.KeyID, s.PublicKey)
 }
 
-// VerifyWebhook reads the body of a webhook POST and checks it as API-105
+// VerifyWebhook reads the body of a webhook POST and checks it as API-104
 // requires: the signature labelled sealfeed-webhook, with the tag
 // sealfeed-webhook-v1, by key, covering the method, target, Content-Digest,
 // Content-Type and Idempotency-Key; its created no more than a minute
@@ -114,25 +115,33 @@ func (p *Publisher) WebhookKey(ctx context.Context) (WebhookKey, error) {
 // It does not deduplicate: the receiver MUST drop a batch whose
 // IdempotencyKey it has processed, or an event whose ID it has seen, since
 // delivery is at least once (API-106). Any error means: answer 4xx and
-// process nothing.
+// process nothing. Every error carries an alert code (protocol/alert)
+// classifying it as webhook.json's vectors do; a body that is not a batch
+// is decode_error.
 func VerifyWebhook(r *http.Request, key WebhookKey, now time.Time) (*WebhookBatch, error) {
-	if r.Method != http.MethodPost {
-		return nil, fmt.Errorf("publisher: webhook: method %s, want POST", r.Method)
-	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, MaxWebhookBody+1))
 	if err != nil {
 		return nil, err
 	}
 	if len(body) > MaxWebhookBody {
-		return nil, fmt.Errorf("publisher: webhook body over %d bytes", MaxWebhookBody)
+		return nil, alert.Errorf(alert.LimitExceeded, "publisher: webhook body over %d bytes", MaxWebhookBody)
 	}
 	if err := httpsig.VerifyWebhook(r, body, key.PublicKey, key.KeyID, now); err != nil {
 		return nil, err
 	}
-	return parseWebhookBody(r, body)
+	b, err := parseWebhookBody(r, body)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", alert.Sentinel(alert.DecodeError), err)
+	}
+	return b, nil
 }
 
+// parseWebhookBody checks what the signature does not: the method, the
+// header fields and the body's format (API-101).
 func parseWebhookBody(r *http.Request, body []byte) (*WebhookBatch, error) {
+	if r.Method != http.MethodPost {
+		return nil, fmt.Errorf("publisher: webhook: method %s, want POST", r.Method)
+	}
 	keys := r.Header.Values("Idempotency-Key")
 	if len(keys) != 1 || len(keys[0]) == 0 || len(keys[0]) > 255 {
 		return nil, errors.New("publisher: webhook: want one Idempotency-Key of 1 to 255 characters")

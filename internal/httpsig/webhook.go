@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/dunglas/httpsfv"
+
+	"github.com/sealfeed/sealfeed/protocol/alert"
 )
 
 // The delivery-webhook profile (spec/api.md, API-103 … API-105): the
@@ -85,7 +87,39 @@ func SignWebhook(r *http.Request, body []byte, keyID string, key ed25519.Private
 // WebhookLifetime, created at most WebhookSkew ahead of now and expires
 // not passed; Content-Digest over body; the Ed25519 signature. It does not
 // remember idempotency keys: deduplication is the receiver's (API-105).
+//
+// Every error carries an alert code (protocol/alert) that classifies it,
+// as the vectors name it: decode_error (fields that do not parse, a label
+// repeated), illegal_parameter (a component or parameter missing or
+// wrong, the tag included), unknown_signer (another keyid), stale_message
+// (created ahead, expires passed) and bad_signature (the digest or the
+// signature); it also matches the package's sentinel errors.
 func VerifyWebhook(r *http.Request, body []byte, pub ed25519.PublicKey, keyID string, now time.Time) error {
+	err := verifyWebhook(r, body, pub, keyID, now)
+	if err == nil {
+		return nil
+	}
+	code := alert.InternalError
+	var stale *StaleError
+	switch {
+	case errors.As(err, &stale):
+		code = alert.StaleMessage
+	case errors.Is(err, ErrMissingSignature), errors.Is(err, ErrMalformed):
+		code = alert.DecodeError
+	case errors.Is(err, ErrMissingComponent), errors.Is(err, ErrWrongTag), errors.Is(err, errWebhookParam):
+		code = alert.IllegalParameter
+	case errors.Is(err, ErrUnknownKey):
+		code = alert.UnknownSigner
+	case errors.Is(err, ErrBadDigest), errors.Is(err, ErrBadSignature):
+		code = alert.BadSignature
+	}
+	return fmt.Errorf("%w: %w", alert.Sentinel(code), err)
+}
+
+// errWebhookParam is a parameter of a webhook signature out of range.
+var errWebhookParam = errors.New("httpsig: webhook signature parameter out of range")
+
+func verifyWebhook(r *http.Request, body []byte, pub ed25519.PublicKey, keyID string, now time.Time) error {
 	inVals, sigVals := r.Header.Values("Signature-Input"), r.Header.Values("Signature")
 	if len(inVals) == 0 || len(sigVals) == 0 {
 		return ErrMissingSignature
@@ -136,10 +170,7 @@ func VerifyWebhook(r *http.Request, body []byte, pub ed25519.PublicKey, keyID st
 		return ErrWrongTag
 	}
 	if alg, _ := paramString(il.Params, "alg"); alg != "ed25519" {
-		return fmt.Errorf("%w: alg must be ed25519", ErrMalformed)
-	}
-	if id, _ := paramString(il.Params, "keyid"); id != keyID {
-		return ErrUnknownKey
+		return fmt.Errorf("%w: alg must be ed25519", errWebhookParam)
 	}
 	created, ok := paramInt(il.Params, "created")
 	expires, ok2 := paramInt(il.Params, "expires")
@@ -147,7 +178,10 @@ func VerifyWebhook(r *http.Request, body []byte, pub ed25519.PublicKey, keyID st
 		return fmt.Errorf("%w: created and expires are required", ErrMissingComponent)
 	}
 	if expires < created || expires-created > int64(WebhookLifetime/time.Second) {
-		return fmt.Errorf("%w: expires must be 0 to %d s after created", ErrMalformed, int64(WebhookLifetime/time.Second))
+		return fmt.Errorf("%w: expires must be 0 to %d s after created", errWebhookParam, int64(WebhookLifetime/time.Second))
+	}
+	if id, _ := paramString(il.Params, "keyid"); id != keyID {
+		return ErrUnknownKey
 	}
 	if created > now.Add(WebhookSkew).Unix() {
 		return &StaleError{Created: created, Now: now.Unix(), Skew: WebhookSkew}
@@ -219,4 +253,19 @@ func countMembers(vals []string, name string) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// WebhookBase returns the signature base of r's signature labelled
+// WebhookLabel, as VerifyWebhook builds it; for vectors and debugging.
+func WebhookBase(r *http.Request) ([]byte, error) {
+	in, err := httpsfv.UnmarshalDictionary(r.Header.Values("Signature-Input"))
+	if err != nil {
+		return nil, fmt.Errorf("%w: Signature-Input: %v", ErrMalformed, err)
+	}
+	m, _ := in.Get(WebhookLabel)
+	il, ok := m.(httpsfv.InnerList)
+	if !ok {
+		return nil, fmt.Errorf("%w: no signature labelled %q", ErrMissingSignature, WebhookLabel)
+	}
+	return SignatureBase(r, il)
 }

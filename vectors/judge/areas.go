@@ -46,6 +46,7 @@ var areas = map[string]*area{
 	"batch":          {outputs: fixed([]string{"messages"})},
 	"handshake":      {outputs: handshakeOutputs},
 	"decode":         {outputs: fixed(nil)},
+	"webhook":        {outputs: fixed([]string{"signatureBase"})},
 }
 
 // fixed returns an outputs function for an area whose output fields do not
