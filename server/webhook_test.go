@@ -217,3 +217,58 @@ func TestWebhookEventSurvivesRestart(t *testing.T) {
 func encodeKey(k ed25519.PrivateKey) string {
 	return base64.StdEncoding.EncodeToString(k.Public().(ed25519.PublicKey))
 }
+
+// TestWebhookReload: API-108, OPS-061. A reload replaces the webhook URLs
+// at once (the next event goes to the new receiver); one naming a key
+// that is not a publisher, or a plain-http remote URL, is refused and
+// changes nothing; webhooks without a webhook key do not start.
+func TestWebhookReload(t *testing.T) {
+	_, hookKey, _ := ed25519.GenerateKey(rand.Reader)
+	oldRC, newRC := newHookReceiver(t), newHookReceiver(t)
+	var pubID string
+	var pubs map[string]ed25519.PublicKey
+	tn := startNode(t, t.TempDir(), 1, func(c *server.Config) {
+		fastHooks(c)
+		c.WebhookKey = hookKey
+		for id := range c.Publishers {
+			pubID = id
+		}
+		pubs = c.Publishers
+		c.Webhooks = map[string]string{pubID: oldRC.srv.URL}
+	})
+	key, err := tn.pubs[0].WebhookKey(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rc := range []*hookReceiver{oldRC, newRC} {
+		rc.mu.Lock()
+		rc.key = key
+		rc.mu.Unlock()
+	}
+	for _, bad := range []map[string]string{
+		{"0123": newRC.srv.URL},
+		{pubID: "http://hooks.example.com/x"},
+	} {
+		if err := tn.Reload(server.Reloadable{Publishers: pubs, Webhooks: bad}); err == nil {
+			t.Fatalf("reload with webhooks %v accepted", bad)
+		}
+	}
+	if err := tn.Reload(server.Reloadable{Publishers: pubs, Webhooks: map[string]string{pubID: newRC.srv.URL}}); err != nil {
+		t.Fatal(err)
+	}
+	c := tn.dial(t, nil)
+	r, err := tn.pubs[0].Publish(context.Background(), publisher.Message{To: [][32]byte{c.ClientID()}, Payload: []byte("x")}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	collect(t, c, 1, 10*time.Second)
+	waitUntil(t, "the event at the new receiver", func() bool { return len(newRC.events()) == 1 })
+	if _, ok := newRC.events()[r.Messages[0].ID]; !ok || len(oldRC.events()) != 0 {
+		t.Fatalf("new receiver %v, old receiver %v", newRC.events(), oldRC.events())
+	}
+
+	_, err = server.New(server.Config{DataDir: t.TempDir(), Publishers: pubs, Webhooks: map[string]string{pubID: newRC.srv.URL}})
+	if err == nil {
+		t.Fatal("webhooks without a webhook key started")
+	}
+}

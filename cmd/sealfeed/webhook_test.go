@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -140,5 +141,43 @@ func TestWebhookSurvivesCrash(t *testing.T) {
 	e := got[0].Events
 	if got[0].Publisher != pubID || len(e) != 1 || e[0].ID != handle || e[0].Type != publisher.EventAcknowledged {
 		t.Fatalf("after the crash: %+v", got[0])
+	}
+}
+
+// TestWebhooksFile: OPS-061. -webhooks is read strictly: an unknown
+// member or a plain-http remote URL fails; -webhooks without -webhook-key
+// refuses to start.
+func TestWebhooksFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, s string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("good.json", `{"publishers": {"k": {"url": "https://hooks.example.com/h"}}}`)
+	r, err := loadReloadable(serveFlags{webhooks: good})
+	if err != nil || r.Webhooks["k"] != "https://hooks.example.com/h" {
+		t.Fatalf("good file: %v, %v", r.Webhooks, err)
+	}
+	for name, s := range map[string]string{
+		"unknown.json": `{"publishers": {"k": {"url": "https://hooks.example.com/h", "secret": "x"}}}`,
+		"http.json":    `{"publishers": {"k": {"url": "http://hooks.example.com/h"}}}`,
+		"two.json":     `{"publishers": {}} {}`,
+	} {
+		if _, err := loadReloadable(serveFlags{webhooks: write(name, s)}); err == nil {
+			t.Errorf("%s accepted", name)
+		}
+	}
+	pubKey, _ := keyfile.Generate()
+	pem, _ := keyfile.MarshalPublic(pubKey.Public().(ed25519.PublicKey))
+	pubFile := write("p.pub", string(pem))
+	hooks := write("hooks.json", fmt.Sprintf(`{"publishers": {%q: {"url": "https://hooks.example.com/h"}}}`,
+		sig.Fingerprint(pubKey.Public().(ed25519.PublicKey))))
+	err = serveCommand([]string{"-listen", "127.0.0.1:0", "-data", filepath.Join(dir, "data"), "-publisher", pubFile, "-webhooks", hooks},
+		&strings.Builder{}, &strings.Builder{})
+	if err == nil || !strings.Contains(err.Error(), "webhook key") {
+		t.Fatalf("-webhooks without -webhook-key: %v", err)
 	}
 }
