@@ -59,6 +59,9 @@ type Config struct {
 	// after its next failed attempt, logged and counted; 0: 24 h.
 	MaxAge  time.Duration
 	Timeout time.Duration // of one POST; 0: 10 s
+	// MaxQueued bounds the events held in memory; the rest wait in the
+	// outbox until batches finish; 0: 10 000.
+	MaxQueued int
 }
 
 // Stats are the dispatcher's counters (OPS-060).
@@ -114,6 +117,9 @@ func New(cfg Config) (*Dispatcher, error) {
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = DefaultMaxBatch
 	}
+	if cfg.MaxQueued <= 0 {
+		cfg.MaxQueued = 10000
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -157,14 +163,19 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	}
 }
 
-// read appends the events recorded since the last read to their queues.
+// read appends the events recorded since the last read to their queues,
+// holding at most MaxQueued in memory.
 func (d *Dispatcher) read(ctx context.Context) error {
 	for {
+		room := d.cfg.MaxQueued - int(d.Stats.Queued.Load())
+		if room <= 0 {
+			return nil
+		}
 		d.mu.Lock()
 		after := d.cursor
 		d.mu.Unlock()
 		rctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
-		evs, err := d.cfg.Outbox.OutboxEvents(rctx, after, 1000)
+		evs, err := d.cfg.Outbox.OutboxEvents(rctx, after, min(1000, room))
 		cancel()
 		if err != nil {
 			return err
@@ -181,7 +192,7 @@ func (d *Dispatcher) read(ctx context.Context) error {
 		}
 		d.Stats.Queued.Add(int64(len(evs)))
 		d.mu.Unlock()
-		if len(evs) < 1000 {
+		if len(evs) < min(1000, room) {
 			return nil
 		}
 	}

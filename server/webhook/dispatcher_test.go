@@ -293,3 +293,26 @@ func TestCheckURL(t *testing.T) {
 		t.Error("ParseConfig accepted plain http to a remote host")
 	}
 }
+
+// The dispatcher holds at most MaxQueued events in memory; the rest wait
+// in the outbox and are all delivered in the end.
+func TestMemoryBound(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.MaxQueued = 3; c.MaxBatch = 2 })
+	f.rc.mu.Lock()
+	f.rc.fail = 3
+	f.rc.mu.Unlock()
+	f.ack(t, 1, 9, "pub")
+	waitFor(t, "a failed attempt", func() bool { return f.d.Stats.Failures.Load() >= 1 })
+	if q := f.d.Stats.Queued.Load(); q > 3 {
+		t.Fatalf("%d events in memory, bound 3", q)
+	}
+	waitFor(t, "the outbox to empty", func() bool { return f.outboxLen(t) == 0 })
+	got, _, _ := f.rc.snapshot()
+	n := 0
+	for _, b := range got {
+		n += len(b.Events)
+	}
+	if n != 9 {
+		t.Fatalf("%d events delivered, want 9", n)
+	}
+}
