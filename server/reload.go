@@ -145,6 +145,7 @@ func (n *Node) Reload(r Reloadable) error {
 // apply makes t the state in use.
 func (n *Node) apply(t *trust) {
 	n.reload.cur.Store(t)
+	n.setOutboxFilter(t) // after the swap: the filter reads the state in use
 	n.API.SetTrust(restapi.Trust{Publishers: t.Publishers, Authorities: t.Authorities, PresencePublishers: t.PresencePublishers})
 	n.Hub.SetTokens(t.tokens)
 }

@@ -167,7 +167,8 @@ type Node struct {
 	clockOffset atomic.Int64   // ns the node's clock is ahead of the store's, last measured (DLV-041)
 	clockBeyond bool           // the last measurement exceeded MaxClockSkew; owned by checkClock's caller
 
-	hooks *webhook.Dispatcher // nil without a WebhookKey
+	hooks        *webhook.Dispatcher // nil without a WebhookKey
+	outboxFilter func(publisher string) bool
 }
 
 // tokenVerifier is the node's access-token verifier (TOK-007): every

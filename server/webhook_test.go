@@ -5,8 +5,10 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -158,6 +160,19 @@ func TestWebhookEndToEnd(t *testing.T) {
 			t.Fatalf("a batch for publisher %s", b.Publisher)
 		}
 	}
+	// OPS-060: the node's registry counts them (once the dispatcher read
+	// the answers the receiver already wrote).
+	want := []string{"sealfeed_webhook_batches_sent_total ", "sealfeed_webhook_events_sent_total 2",
+		"sealfeed_webhook_failures_total 2", "sealfeed_webhook_events_dropped_total 0", "sealfeed_webhook_queued_events 0"}
+	waitUntil(t, fmt.Sprintf("/metrics to show %q", want), func() bool {
+		_, metrics := getBody(t, tn.base+"/metrics")
+		for _, w := range want {
+			if !strings.Contains(string(metrics), "\n"+w) {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // TestWebhookEventSurvivesRestart: STORE-030. An acknowledgement whose
@@ -265,6 +280,20 @@ func TestWebhookReload(t *testing.T) {
 	waitUntil(t, "the event at the new receiver", func() bool { return len(newRC.events()) == 1 })
 	if _, ok := newRC.events()[r.Messages[0].ID]; !ok || len(oldRC.events()) != 0 {
 		t.Fatalf("new receiver %v, old receiver %v", newRC.events(), oldRC.events())
+	}
+
+	// Without any webhook the store records nothing (the filter is off).
+	if err := tn.Reload(server.Reloadable{Publishers: pubs}); err != nil {
+		t.Fatal(err)
+	}
+	r, err = tn.pubs[0].Publish(context.Background(), publisher.Message{To: [][32]byte{c.ClientID()}, Payload: []byte("y")}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	collect(t, c, 1, 10*time.Second)
+	waitState(t, tn.pubs[0], r.Messages[0].ID, "acknowledged")
+	if n, err := tn.Store.(store.Outbox).OutboxLen(context.Background()); err != nil || n != 0 {
+		t.Fatalf("outbox holds %d events (%v) with no webhook configured", n, err)
 	}
 
 	_, err = server.New(server.Config{DataDir: t.TempDir(), Publishers: pubs, Webhooks: map[string]string{pubID: newRC.srv.URL}})

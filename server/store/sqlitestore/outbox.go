@@ -35,6 +35,19 @@ type outboxState struct {
 	// the writer's statements, prepared on w at Open (the writer holds
 	// w's only connection inside a group, so none can be prepared then)
 	source, insert, del *sql.Stmt
+	// bound: the group transaction the statements were last bound to
+	// (tx.Stmt), reused for every message of the group; only the writer
+	// goroutine touches it.
+	bound                    *sql.Tx
+	boundSource, boundInsert *sql.Stmt
+}
+
+// stmts returns source and insert bound to the group's transaction.
+func (o *outboxState) stmts(tx *sql.Tx) (source, insert *sql.Stmt) {
+	if o.bound != tx {
+		o.bound, o.boundSource, o.boundInsert = tx, tx.Stmt(o.source), tx.Stmt(o.insert)
+	}
+	return o.boundSource, o.boundInsert
 }
 
 // openOutbox creates the table and prepares the writer's statements.
@@ -82,9 +95,10 @@ func (f *finisher) recordEvent(stmt stmtID, k msgKey, now int64) error {
 	if fp == nil {
 		return nil
 	}
+	source, insert := s.outbox.stmts(f.w.tx)
 	var publisher, handle string
 	var expires int64
-	if err := f.w.tx.Stmt(s.outbox.source).QueryRow(k.c[:], k.seq).Scan(&publisher, &handle, &expires); err != nil {
+	if err := source.QueryRow(k.c[:], k.seq).Scan(&publisher, &handle, &expires); err != nil {
 		return err
 	}
 	if !(*fp)(publisher) {
@@ -94,7 +108,7 @@ func (f *finisher) recordEvent(stmt stmtID, k msgKey, now int64) error {
 	if stmt == markExpired {
 		state, at = store.Expired, expires
 	}
-	_, err := f.w.tx.Stmt(s.outbox.insert).Exec(publisher, handle, k.c[:], k.seq, int(state), at)
+	_, err := insert.Exec(publisher, handle, k.c[:], k.seq, int(state), at)
 	return err
 }
 
