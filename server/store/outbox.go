@@ -38,7 +38,7 @@ type Outbox interface {
 	OutboxEvents(ctx context.Context, after uint64, limit int) ([]Event, error)
 	// OutboxDelete removes events by ID; unknown IDs are ignored. A
 	// deletion lost in a crash only sends the events again (at least once,
-	// API-106), so an engine may commit it without an fsync of its own.
+	// API-106).
 	OutboxDelete(ctx context.Context, ids []uint64) error
 	// OutboxLen reports how many events the outbox holds.
 	OutboxLen(ctx context.Context) (int, error)

@@ -139,14 +139,14 @@ func (s *Store) OutboxEvents(ctx context.Context, after uint64, limit int) ([]st
 	return out, rows.Err()
 }
 
-// OutboxDelete implements store.Outbox, as a lazy write (STORE-011): a
-// deletion lost in a crash sends its events once more, which at least
-// once allows (API-106).
+// OutboxDelete implements store.Outbox, committed under the configured
+// durability as every write but seen nonces (STORE-011); it costs one
+// commit per delivered batch of up to 100 events.
 func (s *Store) OutboxDelete(ctx context.Context, ids []uint64) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	r := &writeReq{lazy: true, rows: len(ids), apply: func(w *writeTx) error {
+	r := &writeReq{rows: len(ids), apply: func(w *writeTx) error {
 		del := w.tx.Stmt(s.outbox.del)
 		for _, id := range ids {
 			if _, err := del.Exec(int64(id)); err != nil {
