@@ -47,6 +47,7 @@ var areas = map[string]*area{
 	"batch":          {outputs: fixed([]string{"messages"})},
 	"handshake":      {outputs: handshakeOutputs},
 	"decode":         {outputs: fixed(nil)},
+	"webhook":        {outputs: fixed([]string{"signatureBase"})},
 }
 
 // sealedOutputs: a record test (SealKeyRecordVerify) outputs the record's ID,

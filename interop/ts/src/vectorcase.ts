@@ -20,6 +20,7 @@
  *   session         steps: [{result, messages, answers}] (a failed step closes the session)
  *   batch           messages: [{messageId, payload, status}]
  *   handshake       role client: frames: [{from, frame}]
+ *   webhook         signatureBase
  *   ed25519, merkle, decode: the result and alert only
  *
  * Not implemented (`unimplemented`, with the reason): handshake tests of role `server` and `both`. This is a
@@ -37,6 +38,7 @@ import { bytesEqual, fromHex, toHex, utf8, xorNonce } from './bytes.js';
 import { FRAME_PLAINTEXT, GROUP_X25519, GROUP_X25519MLKEM768 } from './constants.js';
 import { verifyCredential } from './credential.js';
 import { verifyToken } from './token.js';
+import { verifyWebhookSignature } from './webhook.js';
 import { validatePublicKey, verify } from './ed25519.js';
 import { checkAscending, checkExtensions, readExtensions, writeExtensions } from './extensions.js';
 import { ClientHandshake, type ClientConfig, type ServerTrust } from './handshake.js';
@@ -92,6 +94,7 @@ export const VECTOR_AREAS = [
   'batch',
   'decode',
   'handshake',
+  'webhook',
 ] as const;
 
 /**
@@ -468,6 +471,15 @@ const handshake = (_g: Json, t: Json): VectorAnswer => {
   return failure === undefined ? valid({ frames }) : invalid(failure, { frames });
 };
 
+/** A publisher's receiver checking a webhook POST (API-104); outputs the signature base it verified. */
+const webhook = (g: Json, t: Json): VectorAnswer =>
+  attempt(() => {
+    const headers = (t.headers as { name: string; value: string }[]).map((x) => [x.name, x.value] as const);
+    const req = { method: t.method as string, url: t.targetUri as string, headers, body: h(t.body) };
+    const base = verifyWebhookSignature(req, { keyId: g.keyId, publicKey: h(g.publicKey) }, Number(g.now));
+    return { signatureBase: toHex(utf8(base)) };
+  });
+
 const AREAS: Record<string, (g: Json, t: Json) => VectorAnswer> = {
   expand_label,
   keyschedule,
@@ -483,4 +495,5 @@ const AREAS: Record<string, (g: Json, t: Json) => VectorAnswer> = {
   batch,
   decode,
   handshake,
+  webhook,
 };

@@ -72,6 +72,7 @@ type Store struct {
 	stmts  map[stmtKey]*sql.Stmt // the readers' statements
 
 	wstmts [numStmts]*sql.Stmt // the writer's statements, on w
+	outbox outboxState         // delivery events for webhooks (outbox.go)
 
 	qmu        sync.Mutex
 	queue      []*writeReq
@@ -211,6 +212,10 @@ func Open(path string, opt Options) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	if err := s.openOutbox(); err != nil {
+		s.Close()
+		return nil, err
+	}
 	if err := s.checkKey(); err != nil {
 		s.Close()
 		return nil, err
@@ -311,6 +316,7 @@ func (s *Store) Close() error {
 				st.Close()
 			}
 		}
+		s.closeOutbox()
 		s.closeErr = errors.Join(s.r.Close(), s.w.Close())
 	})
 	return s.closeErr

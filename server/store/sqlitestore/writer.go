@@ -555,6 +555,9 @@ func (f *finisher) finish(stmt stmtID, k msgKey, now int64) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	if err := f.recordEvent(stmt, k, now); err != nil { // STORE-030, outbox.go
+		return false, err
+	}
 	f.pending[k.c]++
 	if blob.Valid {
 		f.blobs[blob.Int64]++

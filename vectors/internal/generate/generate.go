@@ -83,7 +83,7 @@ type areaDef struct {
 
 // areas lists every area in output order.
 var areas = []areaDef{
-	expandLabelArea, keyscheduleArea, x25519Area, hybridArea, ed25519Area, credentialArea, tokenArea, sealedArea, merkleArea, replayArea, recordArea, batchArea, handshakeArea, sessionArea, decodeArea,
+	expandLabelArea, keyscheduleArea, x25519Area, hybridArea, ed25519Area, credentialArea, tokenArea, sealedArea, merkleArea, replayArea, recordArea, batchArea, handshakeArea, sessionArea, decodeArea, webhookArea,
 }
 
 // encode writes JSON with 2-space indentation, no HTML escaping, sorted map

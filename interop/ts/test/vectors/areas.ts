@@ -89,6 +89,9 @@ const credential = judgedArea('credential');
 // a server's check of an access token (§6.8, TOK-007); issuing and the check are this package's token.ts
 const token = judgedArea('token');
 
+// a publisher's receiver checking a delivery webhook (spec/api.md API-104); this package's webhook.ts
+const webhook = judgedArea('webhook');
+
 const merkle: Runner = (f) => {
   const run = each(f, (g, t) => {
     const o = judged('merkle', g, t);
@@ -323,4 +326,5 @@ export const RUNNERS: Record<string, Runner> = {
   batch,
   decode,
   handshake,
+  webhook,
 };

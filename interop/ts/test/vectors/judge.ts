@@ -42,6 +42,7 @@ const OUTPUTS: Record<string, (t: Json) => OutputSpec> = {
   batch: fixed(['messages']),
   handshake: (t) => (t.role === 'both' ? { all: ['frames', 'messages', 'secrets', 'clientId', 'ticket'], onInvalid: [] } : { all: ['frames'], onInvalid: ['frames'] }),
   decode: fixed([]),
+  webhook: fixed(['signatureBase']),
 };
 
 function spec(area: string, t: Json): OutputSpec {
