@@ -41,6 +41,7 @@ import (
 	"github.com/sealfeed/sealfeed/protocol/session"
 	"github.com/sealfeed/sealfeed/protocol/token"
 	"github.com/sealfeed/sealfeed/protocol/wire"
+	"github.com/sealfeed/sealfeed/sealed"
 )
 
 // Subprotocol is the WebSocket subprotocol of SealFeed v1.
@@ -88,6 +89,13 @@ type Config struct {
 	// Close (Close waits for it). Without Handler the application reads
 	// Messages.
 	Handler func(ctx context.Context, m Message) error
+	// Sealing, if set, opens end-to-end sealed payloads (spec/sealed.md):
+	// a payload that starts with the envelope magic is opened with its
+	// keys and trusted publisher keys before it is handed over, and the
+	// Message says whether it was sealed and by whom (SEAL-030, SEAL-032).
+	// One that fails to open is handed over with SealError set and the
+	// envelope as Payload, and acknowledged like any other (SEAL-031).
+	Sealing *sealed.Opener
 	// ManualAck: with Handler, acknowledge only on Message.Ack, not when
 	// Handler returns. Without Handler it is implied.
 	ManualAck bool
@@ -128,6 +136,17 @@ type Message struct {
 	// restored since this ID's window began (DLV-005), or the client's
 	// state was lost (DLV-015).
 	PossibleRedelivery bool
+	// Sealed: Payload was opened from an envelope sealed to this client
+	// and signed by the trusted publisher key whose KeyID is SealedBy, at
+	// the time SealedAt it states (SEAL-032). A payload without Sealed set
+	// is authenticated to the server only.
+	Sealed   bool
+	SealedBy [32]byte
+	SealedAt time.Time
+	// SealError, with Config.Sealing, says why a sealed envelope did not
+	// open (a *sealed.Error); Payload is then the envelope as received
+	// (SEAL-031).
+	SealError error
 
 	c      *Client
 	window uint64 // the receiver's window the ID belongs to
@@ -854,6 +873,7 @@ func (cn *conn) handle(ctx context.Context, frame []byte) error {
 	for _, m := range res.Deliver {
 		fm := Message{ID: m.ID, Payload: m.Payload, Broadcast: m.Broadcast, BatchSeq: m.BatchSeq,
 			PossibleRedelivery: m.PossibleRedelivery, c: c, window: m.Window}
+		c.open(&fm)
 		if c.single {
 			c.handOver(ctx, fm)
 			continue
@@ -868,6 +888,21 @@ func (cn *conn) handle(ctx context.Context, frame []byte) error {
 		return cn.ack(res.Ack)
 	}
 	return nil
+}
+
+// open opens a sealed payload in place when Config.Sealing is set
+// (SEAL-030, SEAL-031).
+func (c *Client) open(m *Message) {
+	if c.cfg.Sealing == nil || !sealed.IsEnvelope(m.Payload) {
+		return
+	}
+	o, err := c.cfg.Sealing.Open(m.Payload)
+	if err != nil {
+		m.SealError = err
+		c.log.Warn("sealed payload did not open", "id", m.ID, "err", err)
+		return
+	}
+	m.Payload, m.Sealed, m.SealedBy, m.SealedAt = o.Payload, true, o.PublisherID, o.SealedAt
 }
 
 // ack sends one Ack message per 4096 IDs (POST-005).

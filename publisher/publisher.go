@@ -26,6 +26,7 @@ import (
 	"github.com/sealfeed/sealfeed/internal/httpsig"
 	"github.com/sealfeed/sealfeed/protocol/sig"
 	"github.com/sealfeed/sealfeed/protocol/token"
+	"github.com/sealfeed/sealfeed/sealed"
 )
 
 // Publisher signs and sends requests to one server.
@@ -296,4 +297,19 @@ func (p *Publisher) IssueToken(r TokenRequest) ([]byte, error) {
 		return nil, err
 	}
 	return t.Marshal(), nil
+}
+
+// Seal returns payload sealed end to end for the client clientID
+// (spec/sealed.md): it checks the client's seal key record (SEAL-006: its
+// signature, that its identity key is the one clientID derives from, its
+// validity period), then encrypts payload to the record's key and signs it
+// with p.Key (SEAL-015). The result is the payload to publish to clientID;
+// the server stores and delivers it without being able to read or alter
+// it. A client that opens it reports SealedBy = KeyID of p.Key.
+func (p *Publisher) Seal(record []byte, clientID [32]byte, payload []byte) ([]byte, error) {
+	rec, err := sealed.VerifyRecordForClient(record, clientID, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	return sealed.Seal(rec, p.Key, payload, time.Time{})
 }

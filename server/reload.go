@@ -23,6 +23,8 @@ type Reloadable struct {
 	Authorities                []string
 	PresencePublishers         []string
 	Credential, RevocationList []byte
+	// Webhooks maps publisher key IDs to their webhook URL (API-108).
+	Webhooks map[string]string
 }
 
 // trust is the node's reloadable state, one value swapped at once: the
@@ -57,7 +59,8 @@ type reloader struct {
 // served (and reported, OPS-031); a reload refuses it.
 func (n *Node) prepare(r Reloadable, reload bool) (*trust, error) {
 	t := &trust{Reloadable: Reloadable{Publishers: maps.Clone(r.Publishers), Authorities: slices.Clone(r.Authorities),
-		PresencePublishers: slices.Clone(r.PresencePublishers), Credential: slices.Clone(r.Credential), RevocationList: slices.Clone(r.RevocationList)}}
+		PresencePublishers: slices.Clone(r.PresencePublishers), Credential: slices.Clone(r.Credential), RevocationList: slices.Clone(r.RevocationList),
+		Webhooks: maps.Clone(r.Webhooks)}}
 	if t.Publishers == nil {
 		t.Publishers = map[string]ed25519.PublicKey{}
 	}
@@ -65,6 +68,9 @@ func (n *Node) prepare(r Reloadable, reload bool) (*trust, error) {
 		if _, ok := t.Publishers[id]; !ok {
 			return nil, fmt.Errorf("presence publisher %s is not the key ID of a publisher key", id)
 		}
+	}
+	if err := n.checkWebhooks(t); err != nil {
+		return nil, err
 	}
 	if (t.Credential == nil) != (t.RevocationList == nil) {
 		return nil, errors.New("a credential and a revocation list go together (CRED-015)")
@@ -126,7 +132,8 @@ func (n *Node) Reload(r Reloadable) error {
 		return err
 	}
 	n.apply(t)
-	attrs := []any{"publishers", len(t.Publishers), "authorities", len(t.Authorities), "presence_publishers", len(t.PresencePublishers), "rule", "OPS-030"}
+	attrs := []any{"publishers", len(t.Publishers), "authorities", len(t.Authorities), "presence_publishers", len(t.PresencePublishers),
+		"webhooks", len(t.Webhooks), "rule", "OPS-030"}
 	if !t.credNotAfter.IsZero() {
 		attrs = append(attrs, "credential_not_after", t.credNotAfter.UTC().Format(time.RFC3339))
 	}
@@ -138,6 +145,7 @@ func (n *Node) Reload(r Reloadable) error {
 // apply makes t the state in use.
 func (n *Node) apply(t *trust) {
 	n.reload.cur.Store(t)
+	n.setOutboxFilter(t) // after the swap: the filter reads the state in use
 	n.API.SetTrust(restapi.Trust{Publishers: t.Publishers, Authorities: t.Authorities, PresencePublishers: t.PresencePublishers})
 	n.Hub.SetTokens(t.tokens)
 }

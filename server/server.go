@@ -34,6 +34,7 @@ import (
 	"github.com/sealfeed/sealfeed/server/store/jsstore"
 	"github.com/sealfeed/sealfeed/server/store/pendingcache"
 	"github.com/sealfeed/sealfeed/server/store/sqlitestore"
+	"github.com/sealfeed/sealfeed/server/webhook"
 	"github.com/sealfeed/sealfeed/server/wsapi"
 )
 
@@ -129,6 +130,17 @@ type Config struct {
 	// MaxClockSkew is the skew tolerance (DLV-041): a cluster node warns
 	// when its clock is further than this from the store's; 0: 30 s.
 	MaxClockSkew time.Duration
+	// WebhookKey is the deployment's webhook signing key, the same on
+	// every node and not the identity key (API-107); nil: no webhooks.
+	// GET /v1/server publishes its public half.
+	WebhookKey ed25519.PrivateKey
+	// Webhooks maps publisher key IDs to their webhook URL (API-108);
+	// a reload replaces it (Reloadable.Webhooks). It needs WebhookKey.
+	Webhooks map[string]string
+	// Webhook tunes the dispatcher: its Interval, MaxBatch, backoff,
+	// MaxAge and Timeout (zero: webhook's defaults); the other fields are
+	// the node's.
+	Webhook webhook.Config
 }
 
 // Node is a running server node.
@@ -154,6 +166,9 @@ type Node struct {
 	js          *jsstore.Store // the cluster's store, or nil
 	clockOffset atomic.Int64   // ns the node's clock is ahead of the store's, last measured (DLV-041)
 	clockBeyond bool           // the last measurement exceeded MaxClockSkew; owned by checkClock's caller
+
+	hooks        *webhook.Dispatcher // nil without a WebhookKey
+	outboxFilter func(publisher string) bool
 }
 
 // tokenVerifier is the node's access-token verifier (TOK-007): every
@@ -279,12 +294,16 @@ func New(cfg Config) (*Node, error) {
 		n.Store, n.own = pendingcache.New(s, pendingcache.Options{Now: cfg.Now, MaxPerClient: maxHeld}), true
 	}
 	live, err := n.prepare(Reloadable{Publishers: cfg.Publishers, Authorities: cfg.Authorities, PresencePublishers: cfg.PresencePublishers,
-		Credential: cfg.Credential, RevocationList: cfg.RevocationList}, false)
+		Credential: cfg.Credential, RevocationList: cfg.RevocationList, Webhooks: cfg.Webhooks}, false)
 	if err != nil {
 		n.Close()
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	n.reload.cur.Store(live)
+	if err := n.startWebhooks(); err != nil {
+		n.Close()
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	n.Metrics = metrics.New()
 	hc := core.Config{Key: key, Store: n.Store, Tick: cfg.Tick, Workers: cfg.Workers, Logger: cfg.Logger, Now: cfg.Now,
 		Tokens: live.tokens, BatchBuild: n.Metrics.BatchBuildSeconds, PublishToSent: n.Metrics.PublishToSentSeconds,
@@ -371,7 +390,7 @@ func New(cfg Config) (*Node, error) {
 		Warnings:       n.healthWarnings, Unready: n.unready,
 		Realm: cfg.Realm, Logger: cfg.Logger, Now: cfg.Now,
 		Metrics: n.Metrics.Handler(), Rejected: func(p string) { n.Metrics.Rejected.WithLabelValues(p).Inc() },
-		ClientIP: cfg.TrustedProxies.ClientIP})
+		ClientIP: cfg.TrustedProxies.ClientIP, WebhookKey: n.webhookPublic()})
 	storeTimeout := orDefault(cfg.StoreTimeout, restapi.DefaultStoreTimeout)
 	sickAfter := orDefault(cfg.SickAfter, 5*time.Second)
 	n.dog = &watchdog{n: n, sickAfter: sickAfter, probeEvery: min(time.Second, sickAfter/5),
@@ -438,6 +457,10 @@ func (n *Node) Serve(ctx context.Context, l net.Listener) error {
 	}
 	wg.Add(1)
 	go func() { defer wg.Done(); n.watchExpiry(dogCtx.Done()) }() // OPS-031
+	if n.hooks != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); n.hooks.Run(dogCtx) }() // API-100; stopped before the store closes
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(l) }()
 	var err error
@@ -553,6 +576,7 @@ func (n *Node) registerMetrics() {
 		func() float64 { return float64(n.dog.transitions.Load()) })
 	r.Counter("sealfeed_store_probe_failures_total", "Failed store readiness probes (OPS-003).",
 		func() float64 { return float64(n.dog.probeFails.Load()) })
+	n.registerWebhookMetrics()
 	if b, ok := n.Store.(store.Backlogger); ok {
 		r.Backlog(b.Backlog, n.cfg.Now, orDefault(n.cfg.StoreTimeout, restapi.DefaultStoreTimeout))
 	}

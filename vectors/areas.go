@@ -193,6 +193,51 @@ type TokenTest struct {
 	NotAfter U64 `json:"notAfter"`
 }
 
+// SealRecordGroup is a group of sealed.json (spec/sealed.md): a publisher
+// that knows the client's Ed25519 identity key IdentityKey (from the token
+// flow), with its clock at Now (Unix seconds; ClockSkew is 60 s), checks a
+// seal key record before sealing to it (SEAL-006).
+type SealRecordGroup struct {
+	Type        string           `json:"type"` // "SealKeyRecordVerify"
+	IdentityKey Hex              `json:"identityKey"`
+	Now         U64              `json:"now"`
+	Tests       []SealRecordTest `json:"tests"`
+}
+
+// SealRecordTest checks one encoded seal key record. On success the outputs
+// are its ID (the recipient_id of envelopes sealed to it, SEAL-009), its
+// HPKE public key and its not_after; on failure they are empty.
+type SealRecordTest struct {
+	Test
+	Record    Hex `json:"record"`
+	RecordID  Hex `json:"recordId"`
+	PublicKey Hex `json:"publicKey"`
+	NotAfter  U64 `json:"notAfter"`
+}
+
+// SealOpenGroup is a group of sealed.json: a client holding the HPKE
+// private key RecipientPrivateKey (SerializePrivateKey, RFC 9180 §7.1.2)
+// of the record RecipientRecord, which trusts the Ed25519 publisher keys
+// PublisherKeys, opens envelopes (SEAL-020).
+type SealOpenGroup struct {
+	Type                string         `json:"type"` // "SealedOpen"
+	RecipientRecord     Hex            `json:"recipientRecord"`
+	RecipientPrivateKey Hex            `json:"recipientPrivateKey"`
+	PublisherKeys       []Hex          `json:"publisherKeys"`
+	Tests               []SealOpenTest `json:"tests"`
+}
+
+// SealOpenTest opens one envelope. On success the outputs are the payload,
+// the KeyID of the publisher key that signed it and the time it states
+// (SEAL-016); on failure they are empty.
+type SealOpenTest struct {
+	Test
+	Envelope       Hex `json:"envelope"`
+	Payload        Hex `json:"payload"`
+	PublisherKeyID Hex `json:"publisherKeyId"`
+	SealedAt       U64 `json:"sealedAt"`
+}
+
 // MerkleGroup is a group of merkle.json (spec §10.3): the RFC 9162 tree over
 // Leaves (each an encoded Leaf structure, hashed as SHA-256(0x00 || leaf)),
 // with the tree head Root. Leaves is omitted for trees too large to list;

@@ -18,6 +18,7 @@ import (
 	"github.com/sealfeed/sealfeed/client"
 	"github.com/sealfeed/sealfeed/internal/keyfile"
 	"github.com/sealfeed/sealfeed/protocol/credential"
+	"github.com/sealfeed/sealfeed/sealed"
 )
 
 func listenCommand(args []string, stdout, stderr io.Writer) error {
@@ -26,7 +27,8 @@ func listenCommand(args []string, stdout, stderr io.Writer) error {
 			"'<message id> <unicast|broadcast> <payload>', and acknowledges it once printed (with -out:\n"+
 			"once appended to FILE and synced). Reconnects on its own. A message printed and not yet\n"+
 			"acknowledged when listen is killed is printed again by the next listen on the same state.", stderr)
-	var server, pin, authority, realm, identity, state, config, out, tokenFile string
+	var server, pin, authority, realm, identity, state, config, out, tokenFile, sealKey string
+	var sealFrom listFlag
 	var count int
 	var timeout time.Duration
 	var anonymous, manualAck bool
@@ -45,6 +47,8 @@ func listenCommand(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&manualAck, "manual-ack", false, "read messages from the channel and acknowledge each with Message.Ack once written\n"+
 		"(default: a Handler that returns once the message is written, DLV-016)")
 	fs.StringVar(&config, "config", "", "JSON config file keyed by flag name")
+	fs.StringVar(&sealKey, "seal-key", "", "open end-to-end sealed payloads with the sealing key `FILE` from 'sealfeed seal-key'; needs -seal-from")
+	fs.Var(&sealFrom, "seal-from", "a publisher key (file, hex or base64) whose sealed payloads to trust; repeatable")
 	if err := parseFlags(fs, args, &config); err != nil {
 		return err
 	}
@@ -101,6 +105,15 @@ func listenCommand(args []string, stdout, stderr io.Writer) error {
 		}
 		cfg.TokenSource = func(context.Context) ([]byte, error) { return readTokenFile(tokenFile) }
 	}
+	if sealKey != "" {
+		o, err := sealOpener(sealKey, sealFrom)
+		if err != nil {
+			return err
+		}
+		cfg.Sealing = o
+	} else if len(sealFrom) > 0 {
+		return errors.New("-seal-from needs -seal-key")
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if timeout > 0 {
@@ -129,7 +142,14 @@ func listenCommand(args []string, stdout, stderr io.Writer) error {
 		if m.Broadcast {
 			kind = "broadcast"
 		}
-		fmt.Fprintf(stdout, "%d %s %s\n", m.ID, kind, printable(m.Payload))
+		switch {
+		case m.Sealed:
+			fmt.Fprintf(stdout, "%d %s sealed-by=%x %s\n", m.ID, kind, m.SealedBy, printable(m.Payload))
+		case m.SealError != nil:
+			fmt.Fprintf(stdout, "%d %s seal-error=%s\n", m.ID, kind, sealed.CodeOf(m.SealError))
+		default:
+			fmt.Fprintf(stdout, "%d %s %s\n", m.ID, kind, printable(m.Payload))
+		}
 		if outFile != nil {
 			if err := appendMessage(outFile, m, kind); err != nil {
 				return fmt.Errorf("-out: %w", err)

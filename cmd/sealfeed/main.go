@@ -33,6 +33,9 @@ commands:
   store   back up a node's embedded store while it serves, or restore one
           (a restore starts a new store epoch)
   token   issue an access token for a client key with a publisher key
+  seal-key
+          make a client's sealing key and its signed record, for end-to-end
+          sealed payloads (publish -seal-to, listen -seal-key)
   version print the version, VCS revision, Go, protocol and data format
           versions (also --version)
 
@@ -74,6 +77,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = versionCommand(args[1:], stdout, stderr)
 	case "token":
 		err = tokenCommand(args[1:], stdout, stderr)
+	case "seal-key":
+		err = sealKeyCommand(args[1:], stdout, stderr)
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
 		return 0

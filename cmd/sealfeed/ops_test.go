@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -41,7 +42,7 @@ func TestVersionCommand(t *testing.T) {
 	if code := run([]string{"--version"}, &out2, &errb); code != 0 || out2.String() != out.String() {
 		t.Fatalf("--version: %d %q, want %q", code, out2.String(), out.String())
 	}
-	for _, want := range []string{"sealfeed ", "\nrevision: ", "\ngo: " + runtime.Version() + " ", "\nprotocol: 1 (0x0001)\n", "\ndata format: 1\n"} {
+	for _, want := range []string{"sealfeed ", "\nrevision: ", "\ngo: " + runtime.Version() + " ", "\nprotocol: 1 (0x0001)\n", fmt.Sprintf("\ndata format: %d\n", sqlitestore.DataFormat)} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("version output lacks %q:\n%s", want, out.String())
 		}
@@ -335,7 +336,7 @@ func TestBackupRestoreServe(t *testing.T) {
 	}
 	close(stop)
 	<-done
-	if !strings.Contains(out.String(), "data format 1") {
+	if !strings.Contains(out.String(), fmt.Sprintf("data format %d", sqlitestore.DataFormat)) {
 		t.Errorf("store backup printed %q", out.String())
 	}
 

@@ -23,7 +23,7 @@ func publishCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) er
 			"client's presence. Prints the server's JSON answer.", stderr)
 	var to listFlag
 	var toUser userFlag
-	var server, key, text, file, status, presence, idem, config string
+	var server, key, text, file, status, presence, idem, config, sealTo string
 	var ttl, timeout time.Duration
 	fs.StringVar(&server, "server", "http://127.0.0.1:8080", "server base URL")
 	fs.StringVar(&key, "key", "", "publisher private key file (PEM)")
@@ -37,6 +37,7 @@ func publishCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) er
 	fs.StringVar(&presence, "presence", "", "print the presence of this client ID instead of publishing")
 	fs.DurationVar(&timeout, "timeout", 30*time.Second, "overall time limit")
 	fs.StringVar(&config, "config", "", "JSON config file keyed by flag name")
+	fs.StringVar(&sealTo, "seal-to", "", "seal the payload end to end to the client's key record `FILE` (from 'sealfeed seal-key'; checked against -to, one client)")
 	// A lone "-" asks for the payload from standard input; flags may come
 	// before and after it. The flag package stops at it, so parse on.
 	fromStdin := false
@@ -107,6 +108,11 @@ func publishCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) er
 			}
 		default:
 			return errors.New("give the payload with -text or -file")
+		}
+		if sealTo != "" {
+			if m.Payload, err = sealPayload(sealTo, m.To, p, m.Payload); err != nil {
+				return err
+			}
 		}
 		out, err = p.Publish(ctx, m, idem)
 	}

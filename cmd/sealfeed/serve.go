@@ -27,11 +27,13 @@ import (
 	"github.com/sealfeed/sealfeed/server/certfile"
 	"github.com/sealfeed/sealfeed/server/clientaddr"
 	"github.com/sealfeed/sealfeed/server/demopage"
+	"github.com/sealfeed/sealfeed/server/webhook"
 )
 
 type serveFlags struct {
 	listen, data, config, credential, revocation, realm, sync, logLevel, logFormat, pprof                      string
 	nats, storageKey, aeads, tlsCert, tlsKey, trustedProxies, keyFile, nextKey                                 string
+	webhooks, webhookKey                                                                                       string
 	replicas                                                                                                   int
 	publishers, authorities, presencePublishers                                                                listFlag
 	tick, handshakeTimeout, idleTimeout, ticketLifetime, ticketRotation, storeTimeout, sickAfter, maxClockSkew time.Duration
@@ -54,6 +56,8 @@ func serveCommand(args []string, stdout, stderr io.Writer) (err error) {
 	fs.Var(&f.publishers, "publisher", "publisher public key (file, hex or base64) or a directory of *.pub key files; repeatable;\nkey ID = fingerprint; files re-read on SIGHUP (OPS-030)")
 	fs.Var(&f.authorities, "authority", "public authorities of this server, host[:port] as publishers address it, comma-separated;\na publish signed for another is refused (API-039); unset: any (with a warning)")
 	fs.Var(&f.presencePublishers, "presence-publishers", "publisher key IDs that may query the presence of every client (API-040);\nothers only of clients they published to; comma-separated")
+	fs.StringVar(&f.webhooks, "webhooks", "", "delivery webhooks: JSON file {\"publishers\": {\"KEYID\": {\"url\": \"https://…\"}}} naming the URL each\npublisher key's events are POSTed to (API-108; https, or http to loopback); re-read on SIGHUP; needs -webhook-key")
+	fs.StringVar(&f.webhookKey, "webhook-key", "", "the deployment's webhook signing key ('sealfeed keygen'; the same file on every node, not -key):\nGET /v1/server publishes its public half (API-107)")
 	fs.BoolVar(&f.requireToken, "require-token", false, "refuse clients without an access token signed by a -publisher key (HS-062, 'sealfeed token')")
 	fs.StringVar(&f.credential, "credential", "", "server credential file from 'sealfeed credential issue'")
 	fs.Float64Var(&f.warnExpiryFraction, "warn-expiry-fraction", 0.25, "warn in the log and on /healthz once less than this fraction of the credential's or\nthe TLS certificate's lifetime is left (OPS-031)")
@@ -135,6 +139,12 @@ func serveCommand(args []string, stdout, stderr io.Writer) (err error) {
 		return err
 	}
 	cfg.Publishers, cfg.Credential, cfg.RevocationList = live.Publishers, live.Credential, live.RevocationList
+	cfg.Webhooks = live.Webhooks
+	if f.webhookKey != "" {
+		if cfg.WebhookKey, err = keyfile.LoadPrivate(f.webhookKey); err != nil {
+			return fmt.Errorf("-webhook-key: %w", err)
+		}
+	}
 	if cfg.Credential != nil {
 		c, _ := credential.ParseCredential(cfg.Credential)
 		cfg.Realm = c.Realm
@@ -311,6 +321,15 @@ func loadReloadable(f serveFlags) (server.Reloadable, error) {
 	for _, id := range f.presencePublishers {
 		if _, ok := r.Publishers[id]; !ok {
 			return r, fmt.Errorf("-presence-publishers %s: not the key ID of a -publisher key", id)
+		}
+	}
+	if f.webhooks != "" {
+		b, err := os.ReadFile(f.webhooks)
+		if err != nil {
+			return r, err
+		}
+		if r.Webhooks, err = webhook.ParseConfig(b); err != nil {
+			return r, fmt.Errorf("-webhooks %s: %w", f.webhooks, err)
 		}
 	}
 	if (f.credential == "") != (f.revocation == "") {

@@ -91,6 +91,7 @@
 //	                clientId, ticket, nextServerKey; client or server: frames
 //	session         steps: [{result, messages, answers}]            steps
 //	decode          –                                               –
+//	webhook         signatureBase                                   –
 //
 // A steps output has one element per step of the test, in order, with that
 // step's output fields only (a step's result is "accept" or an alert name);

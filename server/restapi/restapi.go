@@ -97,6 +97,9 @@ type Config struct {
 	// (OPS-052), as the per-address limits do (OPS-011); nil: the peer's
 	// address.
 	ClientIP func(*http.Request) string
+
+	// WebhookKey is the deployment's public webhook key (API-107), or nil.
+	WebhookKey ed25519.PublicKey
 }
 
 // API is the HTTP handler of the REST endpoints.
@@ -929,6 +932,10 @@ type ServerJSON struct {
 	// a next key only in a handshake (ID-011), never from this answer.
 	NextKeyID     string `json:"next_key_id,omitempty"`
 	NextPublicKey string `json:"next_public_key,omitempty"`
+	// WebhookKeyID and WebhookPublicKey are the deployment's webhook key,
+	// which signs delivery webhooks (API-107); absent without one.
+	WebhookKeyID     string `json:"webhook_key_id,omitempty"`
+	WebhookPublicKey string `json:"webhook_public_key,omitempty"`
 }
 
 func (a *API) server(w http.ResponseWriter, r *http.Request) {
@@ -936,6 +943,9 @@ func (a *API) server(w http.ResponseWriter, r *http.Request) {
 		PublicKey: base64.StdEncoding.EncodeToString(a.cfg.ServerKey), Realm: a.cfg.Realm}
 	if a.cfg.NextServerKey != nil {
 		out.NextKeyID, out.NextPublicKey = sig.Fingerprint(a.cfg.NextServerKey), base64.StdEncoding.EncodeToString(a.cfg.NextServerKey)
+	}
+	if k := a.cfg.WebhookKey; k != nil {
+		out.WebhookKeyID, out.WebhookPublicKey = sig.Fingerprint(k), base64.StdEncoding.EncodeToString(k)
 	}
 	if a.cfg.Credential != nil {
 		if c := a.cfg.Credential(); c != nil {

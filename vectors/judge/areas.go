@@ -39,6 +39,7 @@ var areas = map[string]*area{
 	"ed25519":        {outputs: fixed(nil)},
 	"credential":     {outputs: fixed([]string{"serverKey"})},
 	"token":          {outputs: fixed([]string{"subject", "device", "tokenId", "notAfter"})},
+	"sealed":         {outputs: sealedOutputs},
 	"merkle":         {outputs: fixed(nil)},
 	"replay":         {outputs: fixed(steps, steps...), stepFields: []string{"result"}},
 	"record":         {outputs: fixed(steps, steps...), stepFields: []string{"result", "messages"}},
@@ -46,6 +47,17 @@ var areas = map[string]*area{
 	"batch":          {outputs: fixed([]string{"messages"})},
 	"handshake":      {outputs: handshakeOutputs},
 	"decode":         {outputs: fixed(nil)},
+	"webhook":        {outputs: fixed([]string{"signatureBase"})},
+}
+
+// sealedOutputs: a record test (SealKeyRecordVerify) outputs the record's ID,
+// public key and not_after; an envelope test (SealedOpen) the payload, the
+// publisher's key ID and the time sealed.
+func sealedOutputs(t map[string]json.RawMessage) ([]string, []string) {
+	if _, ok := t["envelope"]; ok {
+		return []string{"payload", "publisherKeyId", "sealedAt"}, nil
+	}
+	return []string{"recordId", "publicKey", "notAfter"}, nil
 }
 
 // fixed returns an outputs function for an area whose output fields do not

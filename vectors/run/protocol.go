@@ -2,6 +2,8 @@ package run
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"crypto/hpke"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -17,12 +19,14 @@ import (
 	"github.com/sealfeed/sealfeed/protocol/sig"
 	"github.com/sealfeed/sealfeed/protocol/token"
 	"github.com/sealfeed/sealfeed/protocol/wire"
+	"github.com/sealfeed/sealfeed/sealed"
 	"github.com/sealfeed/sealfeed/vectors"
 )
 
 func init() {
 	runs["credential"] = runCredential
 	runs["token"] = runToken
+	runs["sealed"] = runSealed
 	runs["merkle"] = runMerkle
 	runs["replay"] = runReplay
 	runs["record"] = runRecord
@@ -394,4 +398,83 @@ func runToken(group, test json.RawMessage) Answer {
 		a.Outputs["notAfter"] = vectors.U64(t.NotAfter)
 	}
 	return a
+}
+
+// runSealed checks a seal key record as a publisher does (SEAL-006) or
+// opens an envelope as a client does (SEAL-020). Codes are those of the
+// sealed-payload registry (spec/sealed.md §7), not protocol alerts.
+func runSealed(group, test json.RawMessage) Answer {
+	var kind struct {
+		Type string `json:"type"`
+	}
+	if err := json.Unmarshal(group, &kind); err != nil {
+		return internal(err)
+	}
+	if kind.Type == "SealKeyRecordVerify" {
+		g, tc, err := decode[vectors.SealRecordGroup, vectors.SealRecordTest](group, test)
+		if err != nil {
+			return internal(err)
+		}
+		k, err := sealed.VerifyRecord(tc.Record, ed25519.PublicKey(g.IdentityKey), time.Unix(int64(g.Now), 0))
+		a := sealedAnswer(err)
+		if err == nil {
+			id := k.ID()
+			a.Outputs["recordId"] = vectors.Hex(id[:])
+			a.Outputs["publicKey"] = vectors.Hex(k.PublicKey)
+			a.Outputs["notAfter"] = vectors.U64(k.NotAfter)
+		}
+		return a
+	}
+	g, tc, err := decode[vectors.SealOpenGroup, vectors.SealOpenTest](group, test)
+	if err != nil {
+		return internal(err)
+	}
+	rec, err := sealed.ParseRecord(g.RecipientRecord)
+	if err != nil {
+		return internalf("recipient record: %v", err)
+	}
+	kem, _ := hpke.NewKEM(rec.Suite.KEM)
+	priv, err := kem.NewPrivateKey(g.RecipientPrivateKey)
+	if err != nil {
+		return internalf("recipient private key: %v", err)
+	}
+	key, err := sealed.NewOpenerKey(priv, g.RecipientRecord)
+	if err != nil {
+		return internalf("recipient key: %v", err)
+	}
+	o := &sealed.Opener{Keys: []*sealed.Key{key}}
+	for _, b := range g.PublisherKeys {
+		k, err := sig.ParsePublicKey(b)
+		if err != nil {
+			return internalf("publisher key: %v", err)
+		}
+		o.Publishers = append(o.Publishers, k)
+	}
+	r, err := o.Open(tc.Envelope)
+	a := sealedAnswer(err)
+	a.Held = map[string][]byte{"recipientPrivateKey": g.RecipientPrivateKey}
+	if err == nil {
+		a.Outputs["payload"] = vectors.Hex(nonNilBytes(r.Payload))
+		a.Outputs["publisherKeyId"] = vectors.Hex(r.PublisherID[:])
+		a.Outputs["sealedAt"] = vectors.U64(r.SealedAt.Unix())
+	}
+	return a
+}
+
+func sealedAnswer(err error) Answer {
+	if err == nil {
+		return Answer{Result: Valid, Outputs: map[string]any{}}
+	}
+	c := sealed.CodeOf(err)
+	if c == "" {
+		return internal(err)
+	}
+	return Answer{Result: Invalid, Alert: string(c), Err: err, Outputs: map[string]any{}}
+}
+
+func nonNilBytes(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
 }

@@ -25,3 +25,4 @@ export * from './replay.js';
 export * from './client.js';
 export * from './reconnect.js';
 export * from './idbstore.js';
+export * from './webhook.js';

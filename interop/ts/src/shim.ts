@@ -33,7 +33,7 @@ import { publicKeyOf, sign, validatePublicKey, verify } from './ed25519.js';
 import { secureRandom } from './random.js';
 import { MemoryReplayStore } from './replay.js';
 import { generateClientShare, getAead, serverRespond } from './suites.js';
-import { vectorCase, type Json } from './vectorcase.js';
+import { sealedVectorCase, vectorCase, type Json } from './vectorcase.js';
 
 /** Exit status of `result unimplemented` (CONF-012). */
 export const EXIT_UNIMPLEMENTED = 89;
@@ -334,7 +334,9 @@ export async function serveVectors(input: NodeJS.ReadableStream, write: (line: s
     }
     const a =
       typeof msg.area === 'string' && isObject(msg.group) && isObject(msg.test)
-        ? vectorCase(msg.area, msg.group, msg.test)
+        ? msg.area === 'sealed'
+          ? await sealedVectorCase(msg.group, msg.test)
+          : vectorCase(msg.area, msg.group, msg.test)
         : { result: 'invalid' as const, alert: 'internal_error', outputs: {}, reason: 'request without area, group or test' };
     if (a.reason && a.result === 'invalid') log(`${msg.id}: internal_error: ${a.reason.split('\n')[0]}`);
     write(JSON.stringify({ id: msg.id, result: a.result, alert: a.alert, outputs: a.outputs }));

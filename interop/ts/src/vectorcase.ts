@@ -20,6 +20,7 @@
  *   session         steps: [{result, messages, answers}] (a failed step closes the session)
  *   batch           messages: [{messageId, payload, status}]
  *   handshake       role client: frames: [{from, frame}]
+ *   webhook         signatureBase
  *   ed25519, merkle, decode: the result and alert only
  *
  * Not implemented (`unimplemented`, with the reason): handshake tests of role `server` and `both`. This is a
@@ -30,12 +31,14 @@
  *
  * Platform neutral: no Node-only imports.
  */
+import { SealedError, SealedOpener, sealKeyFrom, verifySealKeyRecord } from './sealed.js';
 import { SealFeedError } from './alert.js';
 import { decodeBatchHeader, encodeBatchHeader, openDelivery } from './batch.js';
 import { bytesEqual, fromHex, toHex, utf8, xorNonce } from './bytes.js';
 import { FRAME_PLAINTEXT, GROUP_X25519, GROUP_X25519MLKEM768 } from './constants.js';
 import { verifyCredential } from './credential.js';
 import { verifyToken } from './token.js';
+import { verifyWebhookSignature } from './webhook.js';
 import { validatePublicKey, verify } from './ed25519.js';
 import { checkAscending, checkExtensions, readExtensions, writeExtensions } from './extensions.js';
 import { ClientHandshake, type ClientConfig, type ServerTrust } from './handshake.js';
@@ -91,7 +94,29 @@ export const VECTOR_AREAS = [
   'batch',
   'decode',
   'handshake',
+  'webhook',
 ] as const;
+
+/**
+ * sealed.json (spec/sealed.md): a publisher's check of a seal key record (SEAL-006) or a client's opening of
+ * an envelope (SEAL-020). Asynchronous, as HPKE is here (WebCrypto); alerts are the sealed-payload registry's
+ * codes (spec/sealed.md §7).
+ */
+export async function sealedVectorCase(group: Json, test: Json): Promise<VectorAnswer> {
+  try {
+    if (group.type === 'SealKeyRecordVerify') {
+      const k = await verifySealKeyRecord(h(test.record), { identityKey: h(group.identityKey) }, BigInt(group.now));
+      return valid({ recordId: toHex(k.id), publicKey: toHex(k.publicKey), notAfter: k.notAfter.toString() });
+    }
+    if (group.type !== 'SealedOpen') return unimplemented(`sealed group type ${JSON.stringify(group.type)}`);
+    const key = await sealKeyFrom(h(group.recipientPrivateKey), h(group.recipientRecord));
+    const o = await new SealedOpener([key], (group.publisherKeys as unknown[]).map(h)).open(h(test.envelope));
+    return valid({ payload: toHex(o.payload), publisherKeyId: toHex(o.publisherKeyId), sealedAt: o.sealedAt.toString() });
+  } catch (e) {
+    if (e instanceof SealedError) return { result: 'invalid', alert: e.code, outputs: {} };
+    return { result: 'invalid', alert: 'internal_error', outputs: {}, reason: e instanceof Error ? (e.stack ?? e.message) : String(e) };
+  }
+}
 
 /** The test could not be run as given (inconsistent input, or two parts of this library disagree). */
 class Internal extends Error {}
@@ -446,6 +471,15 @@ const handshake = (_g: Json, t: Json): VectorAnswer => {
   return failure === undefined ? valid({ frames }) : invalid(failure, { frames });
 };
 
+/** A publisher's receiver checking a webhook POST (API-104); outputs the signature base it verified. */
+const webhook = (g: Json, t: Json): VectorAnswer =>
+  attempt(() => {
+    const headers = (t.headers as { name: string; value: string }[]).map((x) => [x.name, x.value] as const);
+    const req = { method: t.method as string, url: t.targetUri as string, headers, body: h(t.body) };
+    const base = verifyWebhookSignature(req, { keyId: g.keyId, publicKey: h(g.publicKey) }, Number(g.now));
+    return { signatureBase: toHex(utf8(base)) };
+  });
+
 const AREAS: Record<string, (g: Json, t: Json) => VectorAnswer> = {
   expand_label,
   keyschedule,
@@ -461,4 +495,5 @@ const AREAS: Record<string, (g: Json, t: Json) => VectorAnswer> = {
   batch,
   decode,
   handshake,
+  webhook,
 };

@@ -334,3 +334,65 @@ test('ReconnectingClient with the Go reference server: going_away on shutdown, r
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('sealed payloads with the Go reference server: Go seals to a TypeScript client, TypeScript seals to a Go client (spec/sealed.md)', { timeout: 120000 }, async () => {
+  await ensureBinary();
+  const { publicKeyOf, clientIdOf } = await import('../src/index.js');
+  const { generateSealKey, SealedOpener, sealPayload, verifySealKeyRecord } = await import('../src/sealed.js');
+  const { readFileSync, writeFileSync } = await import('node:fs');
+  const dir = mkdtempSync(join(tmpdir(), 'sealfeed-interop-'));
+  let server: Awaited<ReturnType<typeof startServer>> | undefined;
+  const pem = (type: string, der: Uint8Array) =>
+    `-----BEGIN ${type}-----\n${Buffer.from(der).toString('base64').replace(/(.{64})/g, '$1\n').trimEnd()}\n-----END ${type}-----\n`;
+  const unpem = (text: string, type: string) => {
+    const m = new RegExp(`-----BEGIN ${type}-----([^-]+)-----END ${type}-----`).exec(text);
+    if (!m) throw new Error(`no ${type} block`);
+    return new Uint8Array(Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64'));
+  };
+  try {
+    const key = join(dir, 'publisher.pem');
+    const pub = join(dir, 'publisher.pub.pem');
+    await run(bin, ['keygen', '-out', key, '-pub', pub]);
+    // PKCS #8 of an Ed25519 key (RFC 8410): the 32-byte seed ends the DER
+    const publisherSeed = unpem(readFileSync(key, 'utf8'), 'PRIVATE KEY').slice(-32);
+    server = await startServer(dir, pub);
+    const base = `http://127.0.0.1:${server.port}`;
+    const url = `ws://127.0.0.1:${server.port}/v1/ws`;
+    const trust = { kind: 'pinned' as const, keyId: fromHex(server.fingerprint) };
+
+    // 1. a TypeScript client's record; `sealfeed publish -seal-to` checks it against -to and seals
+    const identitySeed = secureRandom(32);
+    const sk = await generateSealKey(identitySeed);
+    const recFile = join(dir, 'ts.rec');
+    writeFileSync(recFile, pem('SEALFEED SEAL KEY RECORD', sk.record.raw));
+    const c = await connect({ url, trust, identitySeed });
+    const it = c.messages();
+    const next = it.next();
+    await run(bin, ['publish', '-server', base, '-key', key, '-to', c.clientIdHex, '-seal-to', recFile, '-text', 'sealed by Go']);
+    const m = (await next).value as DeliveredMessage;
+    m.ack();
+    const opened = await new SealedOpener([sk], [publicKeyOf(publisherSeed)]).open(m.payload);
+    assert.equal(new TextDecoder().decode(opened.payload), 'sealed by Go');
+    assert.equal(toHex(opened.publisherKeyId), toHex(keyId(publicKeyOf(publisherSeed))));
+    c.close();
+
+    // 2. a Go client's record from `sealfeed seal-key`; TypeScript seals, `sealfeed listen -seal-key` opens
+    const idFile = join(dir, 'go-client.key');
+    const sealKey = join(dir, 'go.seal');
+    const goRec = join(dir, 'go.rec');
+    await run(bin, ['keygen', '-out', idFile]);
+    const made = await run(bin, ['seal-key', '-identity', idFile, '-out', sealKey, '-record', goRec]);
+    const clientId = /client ([0-9a-f]{64})/.exec(made.stdout)![1]!;
+    const rec = await verifySealKeyRecord(unpem(readFileSync(goRec, 'utf8'), 'SEALFEED SEAL KEY RECORD'), { clientId: fromHex(clientId) }, BigInt(Math.floor(Date.now() / 1000)));
+    const env = await sealPayload(rec, publisherSeed, new TextEncoder().encode('sealed by TypeScript'));
+    const envFile = join(dir, 'env.bin');
+    writeFileSync(envFile, env);
+    await run(bin, ['publish', '-server', base, '-key', key, '-to', clientId, '-file', envFile]);
+    const heard = await run(bin, ['listen', '-server', base, '-pin', server.fingerprint, '-identity', idFile, '-seal-key', sealKey, '-seal-from', pub, '-count', '1', '-timeout', '20s']);
+    assert.match(heard.stdout, new RegExp(`^1 unicast sealed-by=${toHex(keyId(publicKeyOf(publisherSeed)))} sealed by TypeScript$`, 'm'));
+    assert.equal(toHex(clientIdOf(rec.identityKey)), clientId);
+  } finally {
+    server?.proc.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

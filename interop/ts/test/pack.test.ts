@@ -32,6 +32,12 @@ const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 const consumerTs = `import { SealFeedClient, ReconnectingClient, IndexedDBReplayStore, MemoryReplayStore, backoffDelayMs, fromHex,
   type DeliveredMessage, type ReplayStore, type SealFeedClientOptions, type Ticket } from '@sealfeed/client';
 import { connect, FileReplayStore, NodeWebSocket, Publisher, type PublishResult } from '@sealfeed/client/node';
+import { SealedOpener, sealPayload, verifySealKeyRecord, type OpenedSealed, type SealKey } from '@sealfeed/client/sealed';
+
+export async function sealed(key: SealKey, record: Uint8Array, seed: Uint8Array): Promise<OpenedSealed> {
+  const r = await verifySealKeyRecord(record, { clientId: new Uint8Array(32) }, 0n);
+  return new SealedOpener([key], [seed]).open(await sealPayload(r, seed, new Uint8Array(1)));
+}
 
 const stores: ReplayStore[] = [new MemoryReplayStore(), new IndexedDBReplayStore('x'), new FileReplayStore('/tmp/x')];
 const opts: SealFeedClientOptions = {
@@ -54,6 +60,7 @@ export async function use(): Promise<number> {
 
 const nodeCheck = `import * as core from '@sealfeed/client';
 import * as node from '@sealfeed/client/node';
+import * as sealed from '@sealfeed/client/sealed';
 import { readFileSync } from 'node:fs';
 for (const n of ['SealFeedClient', 'ReconnectingClient', 'IndexedDBReplayStore', 'MemoryReplayStore', 'backoffDelayMs', 'fromHex', 'Publisher', 'ProblemError']) {
   if (typeof core[n] !== 'function') throw new Error('@sealfeed/client lacks ' + n);
@@ -61,6 +68,11 @@ for (const n of ['SealFeedClient', 'ReconnectingClient', 'IndexedDBReplayStore',
 for (const n of ['connect', 'FileReplayStore', 'NodeWebSocket', 'SealFeedClient', 'Publisher']) {
   if (typeof node[n] !== 'function') throw new Error('@sealfeed/client/node lacks ' + n);
 }
+for (const n of ['SealedOpener', 'sealPayload', 'verifySealKeyRecord', 'generateSealKey', 'sealKeyFrom']) {
+  if (typeof sealed[n] !== 'function') throw new Error('@sealfeed/client/sealed lacks ' + n);
+}
+const k = await sealed.generateSealKey(new Uint8Array(32));
+if (k.record.raw.length < 1000) throw new Error('@sealfeed/client/sealed: no hybrid record');
 const pkg = JSON.parse(readFileSync(new URL(import.meta.resolve('@sealfeed/client/package.json')), 'utf8'));
 console.log(pkg.name + '@' + pkg.version + ' ' + pkg.license);
 `;
@@ -119,6 +131,10 @@ test('npm pack: the tarball installs in a new folder, imports from Node, type-ch
     const code = r.outputFiles[0]!.text;
     assert.match(code, /IndexedDBReplayStore/);
     assert.doesNotMatch(code, /from\s*["'](node:|ws["'])|\brequire\(/);
+    // the sealed entry (spec/sealed.md) with its @hpke dependencies, for browsers too
+    writeFileSync(join(app, 'sealed.js'), "export { SealedOpener, sealPayload } from '@sealfeed/client/sealed';\n");
+    const rs = await build({ absWorkingDir: app, entryPoints: ['sealed.js'], bundle: true, format: 'esm', platform: 'browser', write: false, logLevel: 'silent' });
+    assert.doesNotMatch(rs.outputFiles[0]!.text, /from\s*["'](node:|ws["'])|\brequire\(/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -67,6 +67,7 @@ type Store struct {
 	tickets  *store.TicketKeySet
 	records  map[[32]byte]ticketRecord
 	devices  map[string]map[string]store.Device // user -> device key -> entry (directory.go)
+	outbox   outbox                             // delivery events for webhooks (outbox.go)
 }
 
 var _ store.Store = (*Store)(nil)
@@ -316,6 +317,7 @@ func (c *client) find(seq uint64) *message {
 func (s *Store) finish(c *client, m *message, state store.MessageState, now time.Time) {
 	m.state, m.changed, m.payload = state, now, nil
 	c.pending--
+	s.outbox.record(m, state, now) // STORE-030: under the same lock, with the change
 	if b := m.blob; b != nil {
 		m.blob = nil
 		if b.refs--; b.refs <= 0 {

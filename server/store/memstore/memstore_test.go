@@ -15,7 +15,7 @@ import (
 // API-040, BATCH-020, ID-004, HS-045, HS-046, HS-047, STORE-020, STORE-021, STORE-022, API-094. The memory store is
 // not durable, so the suite's durability subtest is skipped.
 func TestContract(t *testing.T) {
-	storetest.Run(t, storetest.Engine{
+	e := storetest.Engine{
 		Open: func(t *testing.T, clock func() time.Time) store.Store {
 			s, err := New(Options{Now: clock})
 			if err != nil {
@@ -24,7 +24,9 @@ func TestContract(t *testing.T) {
 			t.Cleanup(func() { s.Close() })
 			return s
 		},
-	})
+	}
+	storetest.Run(t, e)
+	t.Run("Outbox", func(t *testing.T) { storetest.RunOutbox(t, e) }) // STORE-030, STORE-031
 }
 
 // TestClosedStoreRefusesCalls: after Close every call fails with

@@ -51,7 +51,7 @@ func openSQLite(t *testing.T, path string, clock func() time.Time) *sqlitestore.
 // API-016, API-023, API-024, API-026, API-027, API-028, API-029, API-030,
 // API-032, API-040, BATCH-020, ID-004, HS-045, HS-046, HS-047, STORE-020, STORE-021, STORE-022, API-094.
 func TestContractOverMemstore(t *testing.T) {
-	storetest.Run(t, storetest.Engine{
+	e := storetest.Engine{
 		Open: func(t *testing.T, clock func() time.Time) store.Store {
 			m, err := memstore.New(memstore.Options{Now: clock})
 			if err != nil {
@@ -60,7 +60,9 @@ func TestContractOverMemstore(t *testing.T) {
 			t.Cleanup(func() { m.Close() })
 			return newTracking(New(m, Options{Now: clock}))
 		},
-	})
+	}
+	storetest.Run(t, e)
+	t.Run("Outbox", func(t *testing.T) { storetest.RunOutbox(t, e) }) // STORE-030, STORE-031
 }
 
 // TestContractOverSQLite runs the contract suite through the cache over
@@ -77,7 +79,7 @@ func TestContractOverSQLite(t *testing.T) {
 		mu.Unlock()
 		return s
 	}
-	storetest.Run(t, storetest.Engine{
+	e := storetest.Engine{
 		Open: func(t *testing.T, clock func() time.Time) store.Store {
 			return open(t, filepath.Join(t.TempDir(), "db"), clock)
 		},
@@ -90,5 +92,7 @@ func TestContractOverSQLite(t *testing.T) {
 			}
 			return open(t, path, clock)
 		},
-	})
+	}
+	storetest.Run(t, e)
+	t.Run("Outbox", func(t *testing.T) { storetest.RunOutbox(t, e) }) // STORE-030, STORE-031
 }

@@ -16,8 +16,9 @@ import (
 // refuses a backup of a later format. A database without a stamp is
 // format 1, the first. A change of layout that an older build cannot read
 // increments it, and the build that makes the change migrates older
-// databases when it opens them.
-const DataFormat = 1
+// databases when it opens them. Format 2 keys messages by row ID
+// (STORE-012, migrate.go).
+const DataFormat = 2
 
 // Backup writes a consistent copy of the database at dbPath to out, which
 // must not exist, while the store may be open and serving (OPS-013): VACUUM

@@ -124,11 +124,11 @@ func TestRestoreRefuses(t *testing.T) {
 	future := filepath.Join(dir, "future.db")
 	copyFile(backup, future)
 	db, _ := sql.Open("sqlite", "file:"+future)
-	if _, err := db.Exec(`PRAGMA user_version = 2`); err != nil {
+	if _, err := db.Exec(`PRAGMA user_version = 3`); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()
-	if _, err := Restore(ctx, future, target, testKey(7), true); err == nil || !strings.Contains(err.Error(), "data format 2") {
+	if _, err := Restore(ctx, future, target, testKey(7), true); err == nil || !strings.Contains(err.Error(), "data format 3") {
 		t.Fatalf("restore of a later data format: %v", err)
 	}
 	junk := filepath.Join(dir, "junk.db")

@@ -24,7 +24,7 @@ func TestContract(t *testing.T) {
 		mu.Unlock()
 		return s
 	}
-	storetest.Run(t, storetest.Engine{
+	e := storetest.Engine{
 		Open: func(t *testing.T, clock func() time.Time) store.Store {
 			return open(t, filepath.Join(t.TempDir(), "db"), clock)
 		},
@@ -37,5 +37,7 @@ func TestContract(t *testing.T) {
 			}
 			return open(t, path, clock)
 		},
-	})
+	}
+	storetest.Run(t, e)
+	t.Run("Outbox", func(t *testing.T) { storetest.RunOutbox(t, e) }) // STORE-030, STORE-031
 }

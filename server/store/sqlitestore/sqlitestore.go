@@ -16,7 +16,6 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -62,12 +61,18 @@ type Store struct {
 		Seal(dst, nonce, plaintext, additionalData []byte) []byte
 		Open(dst, nonce, ciphertext, additionalData []byte) ([]byte, error)
 	}
-	opt Options
+	handles handleCodec
+	opt     Options
+
+	// The writer's memory (writer.go), used by the writer goroutine only.
+	clients  map[[32]byte]*clientState // every client with pending messages, and some others
+	presence map[presenceKey]int64     // published_to expiries as written
 
 	stmtMu sync.Mutex
 	stmts  map[stmtKey]*sql.Stmt // the readers' statements
 
 	wstmts [numStmts]*sql.Stmt // the writer's statements, on w
+	outbox outboxState         // delivery events for webhooks (outbox.go)
 
 	qmu        sync.Mutex
 	queue      []*writeReq
@@ -76,7 +81,10 @@ type Store struct {
 	wake       chan struct{}
 	writerDone chan struct{}
 	commits    atomic.Uint64 // commits of the writer, for tests and benchmarks
-	syncMode   string        // the writer connection's synchronous mode; "": unknown (only the writer goroutine uses it)
+	// syncedCommits counts the commits made under synchronous FULL or
+	// EXTRA: one fsync of the WAL each (checkpoints add theirs).
+	syncedCommits atomic.Uint64
+	syncMode      string // the writer connection's synchronous mode; "": unknown (only the writer goroutine uses it)
 
 	// testHookBeforeCommit, set only by this package's tests, runs on the
 	// writer before each commit; an error fails the group.
@@ -88,14 +96,24 @@ type Store struct {
 
 var _ store.Store = (*Store)(nil)
 
+// schema is data format 2 (DataFormat, migrate.go). Messages are rows of
+// an append-only table keyed by an AUTOINCREMENT row ID (STORE-012): a
+// group's inserts fill the table's last pages instead of one random page
+// each, the handle is the row ID under a keyed permutation (handle.go) and
+// needs no index, and an acknowledgement updates a recent row, on one of
+// those same pages. (client_id, seq) is the one index with a random key.
+// A client's last message ID is the highest seq of its rows, or, once
+// those rows are gone, client_seqs.last_seq, written when the sweep deletes
+// a client's newest row (STORE-013). Every statement is CREATE … IF NOT
+// EXISTS, so that other tables can be added beside these.
 const schema = `
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS clients (client_id BLOB PRIMARY KEY, last_seq INTEGER NOT NULL, pending INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS client_seqs (client_id BLOB PRIMARY KEY, last_seq INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS blobs (blob_id INTEGER PRIMARY KEY AUTOINCREMENT, nonce BLOB NOT NULL, data BLOB NOT NULL, refs INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS messages (
+	id INTEGER PRIMARY KEY AUTOINCREMENT,
 	client_id BLOB NOT NULL,
 	seq INTEGER NOT NULL,
-	handle TEXT NOT NULL,
 	blob_id INTEGER,
 	nonce BLOB,
 	data BLOB,
@@ -104,11 +122,12 @@ CREATE TABLE IF NOT EXISTS messages (
 	created INTEGER NOT NULL,
 	expires INTEGER NOT NULL,
 	changed INTEGER NOT NULL,
-	PRIMARY KEY (client_id, seq)
-) WITHOUT ROWID;
-CREATE UNIQUE INDEX IF NOT EXISTS messages_handle ON messages(handle);
+	legacy_handle TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS messages_client_seq ON messages(client_id, seq);
 CREATE INDEX IF NOT EXISTS messages_pending_expiry ON messages(expires) WHERE state = 0;
 CREATE INDEX IF NOT EXISTS messages_tombstones ON messages(changed) WHERE state <> 0;
+CREATE UNIQUE INDEX IF NOT EXISTS messages_legacy_handle ON messages(legacy_handle) WHERE legacy_handle IS NOT NULL;
 CREATE TABLE IF NOT EXISTS idempotency (publisher TEXT NOT NULL, key TEXT NOT NULL, request_hash BLOB NOT NULL,
 	response BLOB NOT NULL, expires INTEGER NOT NULL, PRIMARY KEY (publisher, key)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS nonces (keyid TEXT NOT NULL, nonce TEXT NOT NULL, expires INTEGER NOT NULL,
@@ -157,7 +176,7 @@ func Open(path string, opt Options) (*Store, error) {
 		return nil, err
 	}
 	w.SetMaxOpenConns(1)
-	if _, err := w.Exec(schema); err != nil {
+	if err := migrate(w); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("sqlitestore: %s: %w", path, err)
 	}
@@ -167,8 +186,19 @@ func Open(path string, opt Options) (*Store, error) {
 		return nil, err
 	}
 	r.SetMaxOpenConns(4)
-	s := &Store{w: w, r: r, aead: a, opt: opt, stmts: map[stmtKey]*sql.Stmt{}, syncMode: opt.Synchronous,
+	hc, err := newHandleCodec(opt.StorageKey)
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, err
+	}
+	s := &Store{w: w, r: r, aead: a, handles: hc, opt: opt, clients: map[[32]byte]*clientState{}, presence: map[presenceKey]int64{}, stmts: map[stmtKey]*sql.Stmt{}, syncMode: opt.Synchronous,
 		maxGroup: maxGroupRequests, wake: make(chan struct{}, 1), writerDone: make(chan struct{})}
+	if err := s.loadClients(); err != nil {
+		w.Close()
+		r.Close()
+		return nil, err
+	}
 	go s.writeLoop()
 	if err := s.ensureTicketSchema(); err != nil {
 		s.Close()
@@ -179,6 +209,10 @@ func Open(path string, opt Options) (*Store, error) {
 		return nil, err
 	}
 	if err := s.prepareWriter(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.openOutbox(); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -282,6 +316,7 @@ func (s *Store) Close() error {
 				st.Close()
 			}
 		}
+		s.closeOutbox()
 		s.closeErr = errors.Join(s.r.Close(), s.w.Close())
 	})
 	return s.closeErr
@@ -329,14 +364,6 @@ func (s *Store) open(nonce, data, ad []byte) ([]byte, error) {
 		return nil, store.ErrStoredDataTampered
 	}
 	return p, nil
-}
-
-func newHandle() (string, error) {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(b[:]), nil
 }
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
@@ -425,17 +452,17 @@ func (s *Store) publish(w *writeTx, req *store.PublishRequest) ([]store.Assigned
 			}
 		}
 		for _, to := range p.To {
-			var seq uint64
-			var pending int
-			if err := w.queryRow(nextSeq, to[:]).Scan(&seq, &pending); err != nil {
-				return nil, false, err
-			}
-			if req.MaxPending > 0 && pending > req.MaxPending {
-				return nil, false, fmt.Errorf("%w: client %x has %d", store.ErrTooManyPending, to[:4], pending-1)
-			}
-			h, err := newHandle()
+			// The next message ID (DLV-001) and the pending count for the
+			// limit (API-028), from the writer's memory (STORE-013).
+			st, err := w.client(to)
 			if err != nil {
 				return nil, false, err
+			}
+			st.lastSeq++
+			st.pending++
+			seq := st.lastSeq
+			if req.MaxPending > 0 && st.pending > req.MaxPending {
+				return nil, false, fmt.Errorf("%w: client %x has %d", store.ErrTooManyPending, to[:4], st.pending-1)
 			}
 			// The record: the payload, or the blob's tag (STORE-002).
 			record, blob := p.Payload, any(nil)
@@ -446,18 +473,24 @@ func (s *Store) publish(w *writeTx, req *store.PublishRequest) ([]store.Assigned
 			if err != nil {
 				return nil, false, err
 			}
-			if _, err := w.exec(insertMessage, to[:], seq, h, blob, nonce, data, req.Publisher, ms(now), ms(exp), ms(now)); err != nil {
+			res, err := w.exec(insertMessage, to[:], seq, blob, nonce, data, req.Publisher, ms(now), ms(exp), ms(now))
+			if err != nil {
 				return nil, false, err
 			}
-			out = append(out, store.Assigned{Handle: h, ClientID: to, Seq: seq, Expires: time.UnixMilli(ms(exp))})
+			id, err := res.LastInsertId()
+			if err != nil {
+				return nil, false, err
+			}
+			out = append(out, store.Assigned{Handle: s.handles.encode(id), ClientID: to, Seq: seq, Expires: time.UnixMilli(ms(exp))})
 		}
 	}
-	// One presence pair per client of the request (API-040).
+	// One presence pair per client of the request (API-040), written
+	// when the last one written does not cover it (STORE-014).
 	for i, a := range out {
 		if slices.ContainsFunc(out[:i], func(b store.Assigned) bool { return b.ClientID == a.ClientID }) {
 			continue
 		}
-		if _, err := w.exec(recordPublishedTo, req.Publisher, a.ClientID[:], ms(now.Add(store.PresenceRetention))); err != nil {
+		if err := w.recordPresence(req.Publisher, a.ClientID, now); err != nil {
 			return nil, false, err
 		}
 	}
@@ -535,8 +568,13 @@ func (s *Store) Status(ctx context.Context, handle string) (*store.Status, error
 	st := &store.Status{Handle: handle}
 	var cid []byte
 	var created, expires int64
-	err := s.rQueryRow(ctx, `SELECT client_id, seq, state, publisher, created, expires FROM messages WHERE handle = ?`, handle).
-		Scan(&cid, &st.Seq, &st.State, &st.Publisher, &created, &expires)
+	// The handle names its row (STORE-012); a handle of data format 1 is
+	// found by the index of those (STORE-015).
+	q, arg := `SELECT client_id, seq, state, publisher, created, expires FROM messages WHERE legacy_handle = ?`, any(handle)
+	if id, ok := s.handles.decode(handle); ok {
+		q, arg = `SELECT client_id, seq, state, publisher, created, expires FROM messages WHERE id = ?`, id
+	}
+	err := s.rQueryRow(ctx, q, arg).Scan(&cid, &st.Seq, &st.State, &st.Publisher, &created, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, store.ErrNotFound
 	}
@@ -622,13 +660,14 @@ func (s *Store) expire(w *writeTx, now time.Time) ([][32]byte, error) {
 	if err := f.release(); err != nil {
 		return nil, err
 	}
-	// Tombstones: the row of the highest sequence number of each client
-	// stays, so that DLV-001 never reuses an ID (clients.last_seq holds it
-	// anyway); status rows go after the retention.
+	// Tombstones: status rows go after the retention; a client's newest
+	// row is first recorded in client_seqs, so that DLV-001 never reuses
+	// an ID (STORE-013).
 	for _, d := range []struct {
 		stmt   stmtID
 		before time.Time
 	}{
+		{saveLastSeqs, now.Add(-s.opt.TombstoneRetention)},
 		{deleteTombstones, now.Add(-s.opt.TombstoneRetention)},
 		{deleteIdempotency, now},
 		{deleteNonces, now},

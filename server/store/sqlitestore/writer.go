@@ -5,7 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
+
+	"github.com/sealfeed/sealfeed/server/store"
 )
 
 // One writer with group commit (STORE-010).
@@ -27,9 +30,9 @@ import (
 // callbacks of a group run on the writer, in queue order, after its commit
 // and before the next group begins, so they run in commit order.
 //
-// The Ack requests of a group are merged: their IDs go through one pass of
-// markAcked, and the pending counts and blob references they release are
-// updated once per client and once per blob.
+// The Ack requests of a group are merged: their IDs go through statements
+// of up to 128 IDs each (markAckedSQL), and the pending counts and blob
+// references they release are updated once per client and once per blob.
 
 // Bounds of one group: a group holds at least one request, and more only
 // while it stays within both.
@@ -50,15 +53,17 @@ const (
 	saveIdempotency
 	insertBlob
 	sealBlob
-	nextSeq
+	loadClient
 	insertMessage
 	recordPublishedTo
-	markAcked
+	markAcked1
+	markAcked16
+	markAcked128
 	markExpired
-	releasePending
 	releaseBlob
 	deleteReleasedBlob
 	selectExpired
+	saveLastSeqs
 	deleteTombstones
 	deleteIdempotency
 	deleteNonces
@@ -82,26 +87,31 @@ var writeSQL = [numStmts]string{
 		ON CONFLICT (publisher, key) DO UPDATE SET request_hash = excluded.request_hash, response = excluded.response, expires = excluded.expires`,
 	insertBlob: `INSERT INTO blobs (nonce, data, refs) VALUES (x'', x'', ?)`,
 	sealBlob:   `UPDATE blobs SET nonce = ?, data = ? WHERE blob_id = ?`,
-	// One statement assigns the next message ID (DLV-001) and counts the
-	// client's pending messages for the limit (API-028).
-	nextSeq: `INSERT INTO clients (client_id, last_seq, pending) VALUES (?, 1, 1)
-		ON CONFLICT (client_id) DO UPDATE SET last_seq = last_seq + 1, pending = pending + 1 RETURNING last_seq, pending`,
-	insertMessage: `INSERT INTO messages (client_id, seq, handle, blob_id, nonce, data, state, publisher, created, expires, changed)
-		VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)`,
+	// A client's last message ID (DLV-001, STORE-013), read when the
+	// writer first needs it; its pending count is 0 then (loadClients).
+	loadClient: `SELECT max(coalesce((SELECT max(seq) FROM messages WHERE client_id = ?1), 0),
+		coalesce((SELECT last_seq FROM client_seqs WHERE client_id = ?1), 0))`,
+	insertMessage: `INSERT INTO messages (client_id, seq, blob_id, nonce, data, state, publisher, created, expires, changed)
+		VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?)`,
 	// Publisher–client pairs for presence (API-040), kept
 	// PresenceRetention after the publisher's last message to the client.
 	recordPublishedTo: `INSERT INTO published_to (publisher, client_id, expires) VALUES (?, ?, ?)
 		ON CONFLICT (publisher, client_id) DO UPDATE SET expires = max(expires, excluded.expires)`,
 	// An acknowledgement that arrives after the TTL does not change an
 	// expired message: expired is final (api.md API-032).
-	markAcked: `UPDATE messages SET state = 1, nonce = NULL, data = NULL, changed = ?
-		WHERE client_id = ? AND seq = ? AND state = 0 AND expires > ? RETURNING blob_id`,
+	markAcked1:   markAckedSQL(1),
+	markAcked16:  markAckedSQL(16),
+	markAcked128: markAckedSQL(128),
 	markExpired: `UPDATE messages SET state = 2, nonce = NULL, data = NULL, changed = ?
 		WHERE client_id = ? AND seq = ? AND state = 0 RETURNING blob_id`,
-	releasePending:      `UPDATE clients SET pending = pending - ? WHERE client_id = ?`,
-	releaseBlob:         `UPDATE blobs SET refs = refs - ? WHERE blob_id = ?`,
-	deleteReleasedBlob:  `DELETE FROM blobs WHERE blob_id = ? AND refs <= 0`,
-	selectExpired:       `SELECT client_id, seq FROM messages WHERE state = 0 AND expires <= ? LIMIT 10000`,
+	releaseBlob:        `UPDATE blobs SET refs = refs - ? WHERE blob_id = ?`,
+	deleteReleasedBlob: `DELETE FROM blobs WHERE blob_id = ? AND refs <= 0`,
+	selectExpired:      `SELECT client_id, seq FROM messages WHERE state = 0 AND expires <= ? LIMIT 10000`,
+	// Before a client's newest row goes, its ID is kept (STORE-013).
+	saveLastSeqs: `INSERT INTO client_seqs (client_id, last_seq)
+		SELECT t.client_id, t.seq FROM messages t
+		WHERE t.state <> 0 AND t.changed <= ?1 AND t.seq = (SELECT max(seq) FROM messages m WHERE m.client_id = t.client_id)
+		ON CONFLICT (client_id) DO UPDATE SET last_seq = max(last_seq, excluded.last_seq)`,
 	deleteTombstones:    `DELETE FROM messages WHERE state <> 0 AND changed <= ?`,
 	deleteIdempotency:   `DELETE FROM idempotency WHERE expires <= ?`,
 	deleteNonces:        `DELETE FROM nonces WHERE expires <= ?`,
@@ -122,6 +132,32 @@ var writeSQL = [numStmts]string{
 	rollbackSavepoint: `ROLLBACK TO request`,
 }
 
+// markAckedSQL acknowledges up to n messages in one statement (one step
+// of the statement machinery instead of n), each found by the index of (client_id, seq); a message named twice is
+// changed, and returned, once. An acknowledgement that arrives after the
+// TTL does not change an expired message: expired is final (api.md
+// API-032).
+func markAckedSQL(n int) string {
+	var b strings.Builder
+	b.WriteString(`UPDATE messages SET state = 1, nonce = NULL, data = NULL, changed = ?1
+		WHERE state = 0 AND expires > ?1 AND (client_id, seq) IN (VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "(?%d, ?%d)", 2+2*i, 3+2*i)
+	}
+	b.WriteString(`) RETURNING client_id, blob_id`)
+	return b.String()
+}
+
+// markAckedSizes are the statements of markAckedSQL, by the number of
+// messages each names, largest first.
+var markAckedSizes = []struct {
+	stmt stmtID
+	n    int
+}{{markAcked128, 128}, {markAcked16, 16}, {markAcked1, 1}}
+
 // prepareWriter prepares the writer's statements.
 func (s *Store) prepareWriter() error {
 	for id, q := range writeSQL {
@@ -140,6 +176,15 @@ type writeTx struct {
 	tx    *sql.Tx
 	s     *Store
 	stmts [numStmts]*sql.Stmt
+
+	// What the writer's memory held before the current request and the
+	// group changed it, to put back when their writes roll back: a
+	// client's state (nil: not held), and published_to expiries that
+	// become s.presence only after the commit.
+	undoRequest, undoGroup map[[32]byte]*clientState
+	presenceWrites         []presenceWrite
+	// savepoints: each request of the group runs in its own savepoint.
+	savepoints bool
 }
 
 func (w *writeTx) stmt(id stmtID) *sql.Stmt {
@@ -190,6 +235,24 @@ func (s *Store) do(ctx context.Context, r *writeReq) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if err := s.submit(r); err != nil {
+		return err
+	}
+	select {
+	case <-r.done:
+		return r.err
+	case <-ctx.Done():
+		if r.state.CompareAndSwap(queued, abandoned) {
+			return ctx.Err()
+		}
+		<-r.done
+		return r.err
+	}
+}
+
+// submit queues r for the writer without waiting for it; r.done closes
+// once r is committed or failed.
+func (s *Store) submit(r *writeReq) error {
 	r.done = make(chan struct{})
 	s.qmu.Lock()
 	if s.closing {
@@ -202,16 +265,7 @@ func (s *Store) do(ctx context.Context, r *writeReq) error {
 	case s.wake <- struct{}{}:
 	default:
 	}
-	select {
-	case <-r.done:
-		return r.err
-	case <-ctx.Done():
-		if r.state.CompareAndSwap(queued, abandoned) {
-			return ctx.Err()
-		}
-		<-r.done
-		return r.err
-	}
+	return nil
 }
 
 // writeLoop is the writer goroutine; it returns once Close began and the
@@ -291,13 +345,18 @@ func (s *Store) commitGroup(group []*writeReq) {
 		fail(err)
 		return
 	}
-	w := &writeTx{tx: tx, s: s}
+	s.forget()
+	w := &writeTx{tx: tx, s: s, undoGroup: map[[32]byte]*clientState{}}
 	var acks []*writeReq
 	for _, r := range group {
 		if r.acks != nil {
 			acks = append(acks, r)
 		}
 	}
+	// A group of one request needs no savepoint: the rollback of the
+	// transaction undoes it (STORE-010). The savepoint's price is a copy
+	// of every page the request changes, to the savepoint's journal.
+	w.savepoints = len(group) > 1
 	var groupErr error
 	if len(acks) > 0 {
 		groupErr = s.inSavepoint(w, func() error { return s.applyAcks(w, acks) }, acks)
@@ -316,11 +375,18 @@ func (s *Store) commitGroup(group []*writeReq) {
 	if groupErr == nil {
 		groupErr = tx.Commit()
 		s.commits.Add(1)
+		if s.syncMode != "NORMAL" {
+			s.syncedCommits.Add(1)
+		}
 	}
 	if groupErr != nil {
 		tx.Rollback()
+		s.restore(w.undoGroup)
 		fail(groupErr)
 		return
+	}
+	for _, p := range w.presenceWrites {
+		s.presence[p.k] = p.expires
 	}
 	for _, r := range group {
 		if r.err == nil && r.committed != nil {
@@ -355,14 +421,31 @@ func (s *Store) setSync(lazy bool) error {
 // error; the returned error is one that ends the whole group: a savepoint
 // that cannot be taken, released or rolled back (SQLite rolls back the
 // whole transaction on some errors, and the group cannot then commit).
+//
+// Without savepoints (a group of one request), a failing f fails the
+// group, whose rollback undoes it.
 func (s *Store) inSavepoint(w *writeTx, f func() error, rs []*writeReq) error {
+	if !w.savepoints {
+		w.undoRequest = map[[32]byte]*clientState{}
+		if err := f(); err != nil {
+			for _, r := range rs {
+				r.err = err
+			}
+			return err
+		}
+		return nil
+	}
 	if _, err := w.exec(savepoint); err != nil {
 		return err
 	}
+	w.undoRequest = map[[32]byte]*clientState{}
+	presenceMark := len(w.presenceWrites)
 	if err := f(); err != nil {
 		for _, r := range rs {
 			r.err = err
 		}
+		s.restore(w.undoRequest)
+		w.presenceWrites = w.presenceWrites[:presenceMark]
 		if _, err := w.exec(rollbackSavepoint); err != nil {
 			return err
 		}
@@ -376,25 +459,46 @@ type msgKey struct {
 	seq uint64
 }
 
-// applyAcks applies the acknowledgements of several Ack requests in one
-// pass of markAcked, then one update per client's pending count and one
-// per blob. An ID named again (in the same call or another of the group)
-// finds the message no longer pending and counts once, for the first.
+// applyAcks applies the acknowledgements of several Ack requests, each
+// request's IDs in statements of up to 128 (markAckedSQL), then one
+// change per client's pending count and one update per blob. An ID named
+// again (in the same call or another of the group) finds the message no
+// longer pending and counts once, for the first.
 func (s *Store) applyAcks(w *writeTx, rs []*writeReq) error {
 	now := ms(s.opt.Now())
 	f := newFinisher(w)
+	var keys []msgKey
+	var args []any
 	for _, r := range rs {
 		r.acked = 0
+		keys = keys[:0]
 		for c, ids := range r.acks {
 			for _, id := range ids {
-				ok, err := f.finish(markAcked, msgKey{c, id}, now)
-				if err != nil {
-					return err
-				}
-				if ok {
-					r.acked++
+				keys = append(keys, msgKey{c, id})
+			}
+		}
+		for len(keys) > 0 {
+			// The smallest statement that takes what is left, or the
+			// largest; the pairs it has room for beyond are the last
+			// one again, which changes nothing more.
+			size := markAckedSizes[0]
+			for _, sz := range markAckedSizes[1:] {
+				if sz.n >= len(keys) {
+					size = sz
 				}
 			}
+			take := min(size.n, len(keys))
+			args = append(args[:0], now)
+			for i := range size.n {
+				k := &keys[min(i, take-1)]
+				args = append(args, k.c[:], k.seq)
+			}
+			keys = keys[take:]
+			n, err := f.finishRows(size.stmt, args)
+			if err != nil {
+				return err
+			}
+			r.acked += n
 		}
 	}
 	return f.release()
@@ -413,19 +517,45 @@ func newFinisher(w *writeTx) *finisher {
 	return &finisher{w: w, pending: map[[32]byte]int{}, blobs: map[int64]int{}}
 }
 
-// finish marks one message with markAcked or markExpired; it reports
-// whether the message changed (it was pending).
+// finishRows runs a statement that finishes messages and returns the
+// client_id and blob_id of each it changed; it returns how many.
+func (f *finisher) finishRows(stmt stmtID, args []any) (int, error) {
+	rows, err := f.w.stmt(stmt).Query(args...)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	n := 0
+	var c []byte
+	var blob sql.NullInt64
+	for rows.Next() {
+		if err := rows.Scan(&c, &blob); err != nil {
+			return n, err
+		}
+		if len(c) != 32 {
+			return n, fmt.Errorf("sqlitestore: a message row's client ID has %d bytes: %w", len(c), store.ErrStoredDataTampered)
+		}
+		f.pending[[32]byte(c)]++
+		if blob.Valid {
+			f.blobs[blob.Int64]++
+		}
+		n++
+	}
+	return n, rows.Err()
+}
+
+// finish marks one message with markExpired; it reports whether the
+// message changed (it was pending).
 func (f *finisher) finish(stmt stmtID, k msgKey, now int64) (bool, error) {
 	var blob sql.NullInt64
-	args := []any{now, k.c[:], k.seq}
-	if stmt == markAcked {
-		args = append(args, now)
-	}
-	err := f.w.queryRow(stmt, args...).Scan(&blob)
+	err := f.w.queryRow(stmt, now, k.c[:], k.seq).Scan(&blob)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
 	if err != nil {
+		return false, err
+	}
+	if err := f.recordEvent(stmt, k, now); err != nil { // STORE-030, outbox.go
 		return false, err
 	}
 	f.pending[k.c]++
@@ -435,13 +565,16 @@ func (f *finisher) finish(stmt stmtID, k msgKey, now int64) (bool, error) {
 	return true, nil
 }
 
-// release writes the counts of what the finished messages held; a blob
-// goes with its last reference.
+// release counts what the finished messages held off the clients'
+// pending counts (in the writer's memory) and the blobs' references; a
+// blob goes with its last reference.
 func (f *finisher) release() error {
 	for c, n := range f.pending {
-		if _, err := f.w.exec(releasePending, n, c[:]); err != nil {
+		st, err := f.w.client(c)
+		if err != nil {
 			return err
 		}
+		st.pending = max(st.pending-n, 0)
 	}
 	for b, n := range f.blobs {
 		if _, err := f.w.exec(releaseBlob, n, b); err != nil {

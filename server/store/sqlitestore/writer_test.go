@@ -266,9 +266,17 @@ func TestGroupCommitFailureFailsEveryCaller(t *testing.T) {
 	if dup, err := s.Seen(ctx, "k", "nonce-in-failed-group", time.Now().Add(time.Hour)); err != nil || dup {
 		t.Fatalf("nonce of a failed group recorded: %v %v (first call: %v)", dup, err, seen.Load())
 	}
-	// The writer goes on.
-	if _, _, err := s.Publish(ctx, publishTo(cid(1), 1), nil); err != nil {
+	// The writer goes on, and its memory went back with the failed
+	// commit (STORE-013): client 1's IDs 1 … 3 were never stored.
+	res, _, err := s.Publish(ctx, publishTo(cid(1), 1), nil)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if res[0].Seq != 1 {
+		t.Fatalf("message ID %d after a failed group, want 1", res[0].Seq)
+	}
+	if n := heldPending(t, s, cid(1)); n != 1 {
+		t.Fatalf("writer's pending count %d after a failed group and one publish, want 1", n)
 	}
 }
 
@@ -503,8 +511,7 @@ func TestAcksOfAGroupAreMerged(t *testing.T) {
 	want := map[byte]int{1: 1, 2: 2, 3: 3, 4: 3}
 	for c, w := range want {
 		n, err := s.PendingCount(ctx, cid(c))
-		var counter int
-		s.r.QueryRow(`SELECT pending FROM clients WHERE client_id = ?`, cidb(c)).Scan(&counter)
+		counter := heldPending(t, s, cid(c))
 		if err != nil || n != w || counter != w {
 			t.Fatalf("client %d: %d pending, counter %d, want %d (%v)", c, n, counter, w, err)
 		}
@@ -582,5 +589,51 @@ func TestNoncesCommitWithoutTheirOwnFsync(t *testing.T) {
 	wg.Wait()
 	if m := mode(); m != full {
 		t.Fatalf("a group of a nonce and a publish committed with synchronous=%d, want FULL (%d)", m, full)
+	}
+}
+
+// heldPending is the writer's pending count of client c (STORE-013), read
+// on the writer while no group runs.
+func heldPending(t *testing.T, s *Store, c [32]byte) int {
+	t.Helper()
+	n := -1
+	if err := s.do(context.Background(), &writeReq{apply: func(w *writeTx) error {
+		if st := s.clients[c]; st != nil {
+			n = st.pending
+		} else {
+			n = 0
+		}
+		return nil
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// Acknowledgements go in statements of 128, 16 and 1 IDs, the last
+// filled up with its last ID again: every count from 1 to 300 IDs in one
+// call acknowledges each named message once and no other.
+func TestAckStatementsCoverEveryID(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, filepath.Join(t.TempDir(), "db"), nil)
+	for _, n := range []int{1, 2, 15, 16, 17, 127, 128, 129, 145, 300} {
+		c := cid(byte(n))
+		if _, _, err := s.Publish(ctx, publishTo(c, n+1), nil); err != nil {
+			t.Fatal(err)
+		}
+		var ids []uint64
+		for id := range uint64(n) {
+			ids = append(ids, id+1)
+		}
+		if got, err := s.Ack(ctx, map[[32]byte][]uint64{c: ids}); err != nil || got != n {
+			t.Fatalf("%d IDs acknowledged as %d (%v)", n, got, err)
+		}
+		left, err := s.Pending(ctx, c, 0, 1000)
+		if err != nil || len(left) != 1 || left[0].Seq != uint64(n+1) {
+			t.Fatalf("after acknowledging %d of %d: pending %d (%v)", n, n+1, len(left), err)
+		}
+		if p := heldPending(t, s, c); p != 1 {
+			t.Fatalf("after acknowledging %d of %d: the writer holds %d pending", n, n+1, p)
+		}
 	}
 }

@@ -59,6 +59,13 @@ func Files() (map[string][]byte, error) {
 		out["schema/"+a.name+".schema.json"] = sb
 		led[a.name] = ar.ids
 	}
+	if sealedHPKE != nil {
+		hb, err := sealedHPKEFile()
+		if err != nil {
+			return nil, err
+		}
+		out[SealedHPKEPath] = hb
+	}
 	lb, err := encode(led)
 	if err != nil {
 		return nil, err
@@ -76,7 +83,7 @@ type areaDef struct {
 
 // areas lists every area in output order.
 var areas = []areaDef{
-	expandLabelArea, keyscheduleArea, x25519Area, hybridArea, ed25519Area, credentialArea, tokenArea, merkleArea, replayArea, recordArea, batchArea, handshakeArea, sessionArea, decodeArea,
+	expandLabelArea, keyscheduleArea, x25519Area, hybridArea, ed25519Area, credentialArea, tokenArea, sealedArea, merkleArea, replayArea, recordArea, batchArea, handshakeArea, sessionArea, decodeArea, webhookArea,
 }
 
 // encode writes JSON with 2-space indentation, no HTML escaping, sorted map

@@ -23,9 +23,10 @@ import {
   toHex,
   trafficKeys,
 } from '../../src/index.js';
-import { handshakeClientConfig, vectorCase } from '../../src/vectorcase.js';
+import { handshakeClientConfig, sealedVectorCase, vectorCase } from '../../src/vectorcase.js';
 import { judgeAnswer, stripTest } from './judge.js';
-import { check, eqHex, h, Mismatch, type Outcome, type VectorFile } from './harness.js';
+import { check, eqHex, h, loadVectorFiles, Mismatch, type Outcome, type VectorFile } from './harness.js';
+import type { VectorAnswer } from '../../src/vectorcase.js';
 
 export interface TestOutcome {
   tcId: number;
@@ -87,6 +88,9 @@ const credential = judgedArea('credential');
 
 // a server's check of an access token (§6.8, TOK-007); issuing and the check are this package's token.ts
 const token = judgedArea('token');
+
+// a publisher's receiver checking a delivery webhook (spec/api.md API-104); this package's webhook.ts
+const webhook = judgedArea('webhook');
 
 const merkle: Runner = (f) => {
   const run = each(f, (g, t) => {
@@ -280,7 +284,34 @@ const handshake: Runner = (f) =>
     return runClientHandshake(t);
   });
 
+/**
+ * sealed.json (spec/sealed.md): HPKE is asynchronous (WebCrypto), the suite is not, so prepareAsyncAreas
+ * runs every sealed test beforehand through the shim's executor (sealedVectorCase, the test stripped of its
+ * expected values) and the runner judges those answers like every other area.
+ */
+const sealedAnswers = new Map<number, VectorAnswer>();
+
+/** Runs the asynchronous areas (sealed) so that runVectorSuite can report them. */
+export async function prepareAsyncAreas(dir?: string): Promise<void> {
+  for (const { data } of loadVectorFiles(dir)) {
+    if (data.area !== 'sealed') continue;
+    for (const g of data.testGroups) for (const t of g.tests) {
+      const { tests: _tests, ...group } = g;
+      sealedAnswers.set(t.tcId, await sealedVectorCase(group, stripTest('sealed', t)));
+    }
+  }
+}
+
+const sealed: Runner = (f) =>
+  each(f, (_g, t) => {
+    const a = sealedAnswers.get(t.tcId);
+    if (!a) return { kind: 'fail', why: 'not run: call prepareAsyncAreas() before runVectorSuite()' };
+    const why = judgeAnswer('sealed', t, a);
+    return why === undefined ? { kind: 'pass' } : { kind: 'fail', why };
+  });
+
 export const RUNNERS: Record<string, Runner> = {
+  sealed,
   expand_label,
   keyschedule,
   x25519,
@@ -295,4 +326,5 @@ export const RUNNERS: Record<string, Runner> = {
   batch,
   decode,
   handshake,
+  webhook,
 };

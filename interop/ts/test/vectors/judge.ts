@@ -34,6 +34,7 @@ const OUTPUTS: Record<string, (t: Json) => OutputSpec> = {
   ed25519: fixed([]),
   credential: fixed(['serverKey']),
   token: fixed(['subject', 'device', 'tokenId', 'notAfter']),
+  sealed: (t) => ('envelope' in t ? { all: ['payload', 'publisherKeyId', 'sealedAt'], onInvalid: [] } : { all: ['recordId', 'publicKey', 'notAfter'], onInvalid: [] }),
   merkle: fixed([]),
   replay: fixed(['steps'], ['steps'], ['result']),
   record: fixed(['steps'], ['steps'], ['result', 'messages']),
@@ -41,6 +42,7 @@ const OUTPUTS: Record<string, (t: Json) => OutputSpec> = {
   batch: fixed(['messages']),
   handshake: (t) => (t.role === 'both' ? { all: ['frames', 'messages', 'secrets', 'clientId', 'ticket'], onInvalid: [] } : { all: ['frames'], onInvalid: ['frames'] }),
   decode: fixed([]),
+  webhook: fixed(['signatureBase']),
 };
 
 function spec(area: string, t: Json): OutputSpec {

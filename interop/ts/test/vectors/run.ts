@@ -5,12 +5,14 @@
  *
  * Usage: node dist/test/vectors/run.js [-v]   (-v lists every failure in full)
  */
+import { prepareAsyncAreas } from './areas.js';
 import { runVectorSuite, formatReport } from './suite.js';
 
 // `node --test dist/test/` loads every file under dist/test; the suite runs there through vectors.test.js,
 // so this script only runs when it is invoked directly (npm run vectors).
 if (!process.env.NODE_TEST_CONTEXT) {
   const verbose = process.argv.includes('-v');
+  await prepareAsyncAreas();
   const report = runVectorSuite();
   process.stdout.write(formatReport(report, verbose));
   process.exitCode = report.ok ? 0 : 1;
