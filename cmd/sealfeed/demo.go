@@ -64,10 +64,11 @@ func demoCommand(args []string, stdout, stderr io.Writer) error {
 			"tokens. alice connects from two devices (phone, laptop) and bob from one; each hands\n"+
 			"its client ID to the service and receives its result, verified and decrypted; the\n"+
 			"service publishes to alice by user (to_user), which reaches both of her devices, and\n"+
-			"sends a broadcast. Prints a timeline of every step.\n\n"+
+			"sends a broadcast. Every acknowledgement comes back to the service as a signed delivery\n"+
+			"webhook, which it verifies. Prints a timeline of every step.\n\n"+
 			"With -browser it serves the same node and service, and the service's page: alice with two\n"+
 			"devices in one browser page, each with its own key and token, a button that makes the\n"+
-			"service publish to alice, and the service's log. Open the URL it prints.")
+			"service publish to alice, the webhooks it verified, and its log. Open the URL it prints.")
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args, nil); err != nil {

@@ -6,9 +6,11 @@ import (
 	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/sealfeed/sealfeed/examples/slowbusiness"
 	"github.com/sealfeed/sealfeed/protocol/alert"
+	"github.com/sealfeed/sealfeed/publisher"
 )
 
 // The demo is README's first command; it must complete and show every step
@@ -65,6 +68,32 @@ func TestDemoRunsTheFlowEndToEnd(t *testing.T) {
 			t.Errorf("%s received alice's notification %v", dev, got)
 		}
 	}
+	// the webhooks: one verified acknowledged event per message, naming
+	// the device that received the message under that ID, none twice
+	got := map[string]bool{}
+	for _, ev := range rep.webhooks {
+		dev := ev.User + "/" + ev.Device
+		k := fmt.Sprintf("%s#%d", dev, ev.MessageID)
+		if !ev.Verified || ev.Type != publisher.EventAcknowledged || got[k] {
+			t.Errorf("webhook event %+v: want a verified acknowledged event, once", ev)
+		}
+		got[k] = true
+		if !slices.ContainsFunc(rep.received[dev], func(m client.Message) bool { return m.ID == ev.MessageID }) {
+			t.Errorf("webhook event for %s message %d, which %s did not receive", dev, ev.MessageID, dev)
+		}
+	}
+	n := 0
+	for _, msgs := range rep.received {
+		n += len(msgs)
+	}
+	if len(got) != n || n != 8 {
+		t.Errorf("%d webhook events for %d messages received, want 8 each", len(got), n)
+	}
+	for dev, id := range byDevice {
+		if !got[fmt.Sprintf("%s#%d", dev, id)] {
+			t.Errorf("no webhook for alice's notification on %s (message %d)", dev, id)
+		}
+	}
 	// each device got the result of its own job
 	for dev, job := range map[string]string{"alice/phone": "quarterly report for ACME", "alice/laptop": "invoice 1042", "bob/laptop": "render thumbnail 7"} {
 		n := 0
@@ -89,6 +118,8 @@ func TestDemoRunsTheFlowEndToEnd(t *testing.T) {
 		`job 3 "render thumbnail 7": 3 words`,
 		`"alice: invoice 1042 was paid" reached 2 device(s) of alice`,
 		"8 messages published, 8 delivered and acknowledged once each",
+		"8 webhook event(s) received and verified for 8 messages published",
+		"webhook: acknowledged message " + fmt.Sprint(byDevice["alice/phone"]) + " for alice/phone — signature verified",
 		"(to_user; the push server answered one message per device)",
 		"directory: alice's devices are laptop (client",
 	} {

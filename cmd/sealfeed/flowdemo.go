@@ -25,6 +25,7 @@ import (
 	"github.com/sealfeed/sealfeed/server"
 	"github.com/sealfeed/sealfeed/server/demopage"
 	"github.com/sealfeed/sealfeed/server/store"
+	"github.com/sealfeed/sealfeed/server/webhook"
 )
 
 // timelineHandler turns the server's debug records about handshakes and
@@ -113,8 +114,27 @@ func startDemoStack(tl *timeline, work, tokenLifetime time.Duration, serviceAddr
 		return nil, err
 	}
 	pubID := sig.Fingerprint(pubKey.Public().(ed25519.PublicKey))
+	hookKey, err := keyfile.Generate()
+	if err != nil {
+		return nil, err
+	}
+	// The service listens first: the operator configures its webhook URL
+	// for the publisher key when the node starts (API-108).
+	if serviceAddr == "" {
+		serviceAddr = "127.0.0.1:0"
+	}
+	sl, err := net.Listen("tcp", serviceAddr)
+	if err != nil {
+		return nil, err
+	}
+	undo = append(undo, func() { sl.Close() })
+	st.serviceURL = "http://" + sl.Addr().String() + apiPrefix
+	hookURL := st.serviceURL + "/webhook"
+
 	node, err := server.New(server.Config{DataDir: dir, Logger: slog.New(timelineHandler{tl}), RequireToken: true,
-		Publishers: map[string]ed25519.PublicKey{pubID: pubKey.Public().(ed25519.PublicKey)}})
+		Publishers: map[string]ed25519.PublicKey{pubID: pubKey.Public().(ed25519.PublicKey)},
+		WebhookKey: hookKey, Webhooks: map[string]string{pubID: hookURL},
+		Webhook: webhook.Config{Interval: 50 * time.Millisecond, MinBackoff: 200 * time.Millisecond}})
 	if err != nil {
 		return nil, err
 	}
@@ -134,27 +154,30 @@ func startDemoStack(tl *timeline, work, tokenLifetime time.Duration, serviceAddr
 	copy(st.pin[:], fp)
 	tl.say("server", "serving on %s with an embedded store in %s; connect tokens required: a client without one is refused", st.base, dir)
 	tl.say("server", "identity key fingerprint %s (clients pin it)", node.Fingerprint())
+	tl.say("server", "delivery webhooks of publisher %s… go to %s, signed with the deployment webhook key %s…", pubID[:16], hookURL, sig.Fingerprint(hookKey.Public().(ed25519.PublicKey))[:16])
 
 	st.svc = &slowbusiness.Service{Publisher: publisher.New(st.base, pubKey), Work: work,
 		ServerKeyID: st.pin, WebSocketURL: st.wsURL, TokenLifetime: tokenLifetime,
 		OnEvent: func(f string, a ...any) { tl.say("service", f, a...) }}
-	if serviceAddr == "" {
-		serviceAddr = "127.0.0.1:0"
-	}
-	sl, err := net.Listen("tcp", serviceAddr)
+	// The service reads the webhook key once from the node it trusts and
+	// verifies every callback offline with it (API-107).
+	kctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	st.svc.WebhookKey, err = st.svc.Publisher.WebhookKey(kctx)
+	cancel()
 	if err != nil {
 		return nil, err
 	}
+	tl.say("service", "webhook key %s… read from GET %s/v1/server", st.svc.WebhookKey.KeyID[:16], st.base)
 	mux := http.NewServeMux()
 	mux.Handle(apiPrefix+"/", http.StripPrefix(apiPrefix, st.svc))
 	mux.Handle("GET "+apiPrefix+"/directory", st.directoryHandler())
+	mux.Handle(apiPrefix+"/webhook", st.svc.WebhookHandler()) // unstripped: the signature covers the path
 	if page != nil {
 		mux.Handle("/", page(st.wsURL))
 	}
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go hs.Serve(sl)
 	undo = append(undo, func() { hs.Close(); st.svc.Wait() })
-	st.serviceURL = "http://" + sl.Addr().String() + apiPrefix
 	tl.say("service", "app back end on %s: demo login issues connect tokens signed with publisher key %s…", st.serviceURL, pubID[:16])
 	return st, nil
 }
@@ -237,7 +260,8 @@ type flowReport struct {
 	users     map[string]string // device label → the user/device the node recorded for its connection
 	received  map[string][]client.Message
 	notify    *slowbusiness.NotifyAnswer
-	notice    string // the text published to alice
+	notice    string                      // the text published to alice
+	webhooks  []slowbusiness.WebhookEvent // the verified webhook events the service received
 }
 
 // runFlowDemo runs examples/slowbusiness end to end on loopback.
@@ -395,6 +419,23 @@ func flowDemo(out io.Writer, work time.Duration) (*flowReport, error) {
 	// Acknowledgements travel after the application got the messages.
 	for deadline := time.Now().Add(5 * time.Second); m.Acked.Load() < m.Published.Load() && time.Now().Before(deadline); {
 		time.Sleep(5 * time.Millisecond)
+	}
+	// The node tells the service of each acknowledgement with a signed
+	// webhook, batched and sent within its interval (API-100).
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		rep.webhooks = rep.webhooks[:0]
+		for _, e := range svc.Events(0) {
+			if e.Webhook != nil {
+				rep.webhooks = append(rep.webhooks, *e.Webhook)
+			}
+		}
+		if uint64(len(rep.webhooks)) >= m.Published.Load() || time.Now().After(deadline) {
+			break
+		}
+	}
+	tl.say("demo", "%d webhook event(s) received and verified for %d messages published", len(rep.webhooks), m.Published.Load())
+	if uint64(len(rep.webhooks)) != m.Published.Load() {
+		return nil, fmt.Errorf("%d webhook events for %d messages", len(rep.webhooks), m.Published.Load())
 	}
 	var both []string
 	for _, d := range devices {

@@ -48,6 +48,10 @@ type Service struct {
 	TokenLifetime time.Duration
 	// WebSocketURL is the node endpoint GET /config tells browsers.
 	WebSocketURL string
+	// WebhookKey is the deployment's webhook key, read once from GET
+	// /v1/server (publisher.Publisher.WebhookKey); WebhookHandler refuses
+	// every POST without it.
+	WebhookKey publisher.WebhookKey
 
 	next  atomic.Uint64
 	wg    sync.WaitGroup

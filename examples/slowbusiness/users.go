@@ -81,6 +81,17 @@ type Event struct {
 	Time string `json:"time"` // RFC 3339 with milliseconds
 	Kind string `json:"kind"` // login, job, notify, webhook
 	Text string `json:"text"`
+	// Webhook is the event of a verified delivery webhook (kind webhook).
+	Webhook *WebhookEvent `json:"webhook,omitempty"`
+}
+
+// WebhookEvent is one event of a delivery webhook the service verified,
+// with the user and device it logged in the message's client as.
+type WebhookEvent struct {
+	publisher.WebhookEvent
+	User     string `json:"user,omitempty"`
+	Device   string `json:"device,omitempty"`
+	Verified bool   `json:"verified"` // the signature verified (always: unverified POSTs are refused)
 }
 
 // maxEvents is how many events GET /events keeps.
@@ -99,6 +110,9 @@ type users struct {
 	devices map[string]map[string][32]byte // user → device → client ID
 	events  []Event
 	seq     int
+	// hooks are the Idempotency-Keys of the webhook batches processed:
+	// a retried batch is acknowledged and not processed twice (API-106).
+	hooks map[string]bool
 }
 
 func (s *Service) loginEnabled() bool { return s.ServerKeyID != [32]byte{} || s.Realm != "" }
@@ -112,6 +126,25 @@ func (s *Service) record(kind, format string, args ...any) {
 	u.seq++
 	u.events = append(u.events, Event{Seq: u.seq, Time: time.Now().UTC().Format("2006-01-02T15:04:05.000Z07:00"),
 		Kind: kind, Text: fmt.Sprintf(format, args...)})
+	if len(u.events) > maxEvents {
+		u.events = slices.Delete(u.events, 0, len(u.events)-maxEvents)
+	}
+}
+
+// recordWebhook records a verified webhook event.
+func (s *Service) recordWebhook(ev WebhookEvent) {
+	who := "client " + ev.ClientID[:min(12, len(ev.ClientID))] + "…"
+	if ev.User != "" {
+		who = ev.User + "/" + ev.Device
+	}
+	text := fmt.Sprintf("webhook: %s message %d for %s — signature verified", ev.Type, ev.MessageID, who)
+	s.event("%s", text)
+	u := &s.users
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.seq++
+	u.events = append(u.events, Event{Seq: u.seq, Time: time.Now().UTC().Format("2006-01-02T15:04:05.000Z07:00"),
+		Kind: "webhook", Text: text, Webhook: &ev})
 	if len(u.events) > maxEvents {
 		u.events = slices.Delete(u.events, 0, len(u.events)-maxEvents)
 	}
@@ -357,4 +390,44 @@ func call(ctx context.Context, url string, in, out any) error {
 		return errors.New("service: answer is not JSON")
 	}
 	return nil
+}
+
+// WebhookHandler receives the push server's delivery webhooks (API-100):
+// the operator configured its URL for the service's publisher key. Each
+// POST is verified with publisher.VerifyWebhook against WebhookKey before
+// anything in it is used; a refused one is answered 401 and recorded. A
+// batch whose Idempotency-Key was processed before is answered 204 and not
+// processed again (delivery is at least once, API-106). Mount it at the
+// path the configured URL names: the signature covers the path.
+func (s *Service) WebhookHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.WebhookKey.PublicKey == nil {
+			http.Error(w, "no webhook key", http.StatusServiceUnavailable)
+			return
+		}
+		b, err := publisher.VerifyWebhook(r, s.WebhookKey, time.Now())
+		if err != nil {
+			s.record("webhook", "refused a webhook POST: %v", err)
+			http.Error(w, "webhook refused", http.StatusUnauthorized)
+			return
+		}
+		u := &s.users
+		u.mu.Lock()
+		seen := u.hooks[b.IdempotencyKey]
+		if u.hooks == nil {
+			u.hooks = map[string]bool{}
+		}
+		u.hooks[b.IdempotencyKey] = true
+		u.mu.Unlock()
+		if !seen {
+			for _, e := range b.Events {
+				ev := WebhookEvent{WebhookEvent: e, Verified: true}
+				if id, err := hex.DecodeString(e.ClientID); err == nil && len(id) == 32 {
+					ev.User, ev.Device, _ = s.whoIs([32]byte(id))
+				}
+				s.recordWebhook(ev)
+			}
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
 }

@@ -1,8 +1,10 @@
 package slowbusiness
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -14,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sealfeed/sealfeed/internal/httpsig"
 	"github.com/sealfeed/sealfeed/protocol/handshake"
 	"github.com/sealfeed/sealfeed/protocol/sig"
 	"github.com/sealfeed/sealfeed/protocol/token"
@@ -169,6 +172,84 @@ func TestConfig(t *testing.T) {
 	var c Config
 	if err := json.NewDecoder(resp.Body).Decode(&c); err != nil || c.WebSocketURL != "ws://node/v1/ws" || c.ServerKeyID != "07"+strings.Repeat("00", 31) {
 		t.Errorf("config %+v %v", c, err)
+	}
+}
+
+// signedWebhook is a webhook POST to url as a node signs it (API-103).
+func signedWebhook(t *testing.T, url string, key ed25519.PrivateKey, idem string, events string) *http.Request {
+	t.Helper()
+	body := []byte(`{"publisher":"` + strings.Repeat("ab", 32) + `","events":[` + events + `]}`)
+	r, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Header.Set("Content-Type", "application/json")
+	r.Header.Set("Idempotency-Key", idem)
+	if _, err := httpsig.SignWebhook(r, body, sig.Fingerprint(key.Public().(ed25519.PublicKey)), key, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// The webhook receiver records an event only from a POST signed with the
+// deployment's webhook key, names the device that logged in with the
+// event's client, and processes a retried batch once (API-105, API-106).
+func TestWebhookHandlerVerifies(t *testing.T) {
+	s, ts, _ := newUserService(t)
+	_, hookKey, _ := ed25519.GenerateKey(nil)
+	_, otherKey, _ := ed25519.GenerateKey(nil)
+	var err error
+	if s.WebhookKey, err = publisher.ParseWebhookKey(sig.Fingerprint(hookKey.Public().(ed25519.PublicKey)),
+		base64.StdEncoding.EncodeToString(hookKey.Public().(ed25519.PublicKey))); err != nil {
+		t.Fatal(err)
+	}
+	_, dev, _ := ed25519.GenerateKey(nil)
+	a, err := Login(context.Background(), ts.URL, LoginRequest{User: "alice", Device: "phone", ClientKey: hex.EncodeToString(dev.Public().(ed25519.PublicKey))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hooks := httptest.NewServer(s.WebhookHandler())
+	defer hooks.Close()
+	event := `{"type":"acknowledged","id":"` + strings.Repeat("0f", 16) + `","client_id":"` + a.ClientID + `","message_id":9,"time":"2026-12-03T19:00:00.000Z"}`
+	send := func(r *http.Request) int {
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	webhooks := func() []WebhookEvent {
+		var out []WebhookEvent
+		for _, e := range s.Events(0) {
+			if e.Webhook != nil {
+				out = append(out, *e.Webhook)
+			}
+		}
+		return out
+	}
+	// signed by another key: refused, nothing recorded
+	if code := send(signedWebhook(t, hooks.URL+"/", otherKey, "k1", event)); code != http.StatusUnauthorized {
+		t.Errorf("a webhook signed by another key: %d, want 401", code)
+	}
+	// altered after signing: refused
+	r := signedWebhook(t, hooks.URL+"/", hookKey, "k1", event)
+	r.Header.Set("Idempotency-Key", "k2")
+	if code := send(r); code != http.StatusUnauthorized {
+		t.Errorf("a webhook altered after signing: %d, want 401", code)
+	}
+	if w := webhooks(); len(w) != 0 {
+		t.Fatalf("refused webhooks recorded %+v", w)
+	}
+	// signed with the deployment key: recorded once, also when retried
+	for range 2 {
+		if code := send(signedWebhook(t, hooks.URL+"/", hookKey, "k1", event)); code != http.StatusNoContent {
+			t.Errorf("a signed webhook: %d, want 204", code)
+		}
+	}
+	w := webhooks()
+	if len(w) != 1 || !w[0].Verified || w[0].User != "alice" || w[0].Device != "phone" || w[0].MessageID != 9 || w[0].Type != "acknowledged" {
+		t.Errorf("recorded %+v, want one verified event for alice/phone message 9", w)
 	}
 }
 

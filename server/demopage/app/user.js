@@ -135,8 +135,15 @@ async function pollEvents() {
     lastEvent = Math.max(lastEvent, e.seq);
     $('events').append(item(`${e.time.slice(11, 23)} ${e.text}`));
     if (e.kind === 'webhook') {
+      // the app verified the webhook's signature before recording it; a refused one is listed unverified
       const li = item(e.text);
-      li.dataset.verified = String(e.verified === true);
+      li.dataset.verified = String(e.webhook?.verified === true);
+      if (e.webhook) {
+        li.dataset.type = e.webhook.type;
+        li.dataset.messageId = String(e.webhook.message_id);
+        li.dataset.user = e.webhook.user ?? '';
+        li.dataset.device = e.webhook.device ?? '';
+      }
       $('webhooks').append(li);
       webhooks++;
       $('webhook-count').textContent = `(${webhooks})`;

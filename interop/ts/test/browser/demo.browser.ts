@@ -6,7 +6,8 @@
  *
  * The app page of `sealfeed demo -browser` (demopage.AppHandler, examples/slowbusiness): one user with two device
  * panes, each with its own key and a connect token from the app, both connected to a node that requires tokens;
- * "Publish to alice" reaches both panes under the message IDs the app's answer names.
+ * "Publish to alice" (to_user) reaches both panes under the message IDs the app's answer names, and the node's
+ * signed delivery webhooks for both acknowledgements appear, verified by the app.
  *
  *   npm run test:browser
  *
@@ -458,6 +459,27 @@ test('sealfeed demo -browser: one user, two devices, both receive what the app p
     const events = (await page.textContent('#events'))!;
     assert.match(events, /demo login alice\/phone: token/);
     assert.match(events, /demo login alice\/laptop: token/);
+
+    // the devices acknowledged: the node's signed webhooks reach the app, which verifies each and lists it
+    await page.waitForFunction(
+      () => ['phone', 'laptop'].every((d) => document.querySelector(`#webhooks > li[data-verified="true"][data-device="${d}"]`)),
+      undefined,
+      { timeout: 20_000 },
+    );
+    const hooks = await page.$$eval('#webhooks > li', (lis) =>
+      lis.map((li) => ({ ...(li as HTMLElement).dataset, text: li.textContent ?? '' }) as Record<string, string>),
+    );
+    for (const name of ['phone', 'laptop']) {
+      const mine = hooks.filter((h) => h.device === name);
+      assert.equal(mine.length, 1, `${name}: webhooks ${JSON.stringify(hooks)}`);
+      assert.equal(mine[0]!.verified, 'true');
+      assert.equal(mine[0]!.type, 'acknowledged');
+      assert.equal(mine[0]!.user, 'alice');
+      assert.equal(mine[0]!.messageId, deliveries[name], `${name}: the webhook names message ${mine[0]!.messageId}`);
+      assert.equal(mine[0]!.text, `webhook: acknowledged message ${deliveries[name]} for alice/${name} — signature verified`);
+    }
+    assert.equal(hooks.length, 2, `webhooks ${JSON.stringify(hooks)}`);
+    assert.equal(await page.textContent('#webhook-count'), '(2)');
 
     // token refresh (POST-030): each pane gets a new token from the app and the node accepts it on the open
     // connection; the panes stay connected under the same client IDs
