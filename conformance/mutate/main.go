@@ -50,6 +50,7 @@ type options struct {
 	mdPath, jsonPath  string
 	check, list, keep bool
 	updateExpect      bool
+	reportFrom        string
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
@@ -67,9 +68,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.mdPath, "md-out", "", "write the Markdown report to this file")
 	fs.StringVar(&o.jsonPath, "json", "", "write the JSON report to this file")
 	fs.BoolVar(&o.check, "check", false, "CI: sample only among mutants the catalogue expects killed, and fail if one survives or any is stale or invalid")
-	fs.BoolVar(&o.list, "list", false, "list the catalogue and exit")
+	fs.BoolVar(&o.list, "list", false, "list the selected mutants (all, or as -only, -sample and -check select them) and exit")
 	fs.BoolVar(&o.keep, "keep", false, "keep the scratch directory")
 	fs.BoolVar(&o.updateExpect, "update-expect", false, "rewrite the expect: lines of the catalogue to this run's outcomes")
+	fs.StringVar(&o.reportFrom, "report-from", "", "run nothing: write the reports (-md, -json, -update-expect) from this earlier -json report,\nwith the catalogue's current equivalent: arguments")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -91,15 +93,22 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if o.list {
-		for _, m := range all {
-			fmt.Fprintf(stdout, "%-44s %-9s %-10s %-20s %s\n", m.ID, m.Side, m.Req, strings.Join(m.Modes, ","), m.File)
+	if o.reportFrom != "" {
+		rep, err := loadReport(o.reportFrom, all)
+		if err != nil {
+			return err
 		}
-		return nil
+		return writeReports(rep, o, stdout)
 	}
 	sel, err := selectMutants(all, o.only, o.sample, o.seed, o.check)
 	if err != nil {
 		return err
+	}
+	if o.list {
+		for _, m := range sel {
+			fmt.Fprintf(stdout, "%-44s %-9s %-10s %-8s %-20s %s\n", m.ID, m.Side, m.Req, m.Expect, strings.Join(m.Modes, ","), m.File)
+		}
+		return nil
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -143,6 +152,18 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return ctx.Err()
 	}
 	rep := newReport(outs, h.baseline, started, o)
+	if o.check {
+		if err := writeReports(rep, o, stdout); err != nil {
+			return err
+		}
+		return checkExpected(outs, h.baseline)
+	}
+	return writeReports(rep, o, stdout)
+}
+
+// writeReports prints the summary and writes the reports the options ask
+// for.
+func writeReports(rep *report, o options, stdout io.Writer) error {
 	rep.writeSummary(stdout)
 	if o.jsonPath != "" {
 		if err := writeFile(o.jsonPath, rep.writeJSON); err != nil {
@@ -158,13 +179,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	if o.check {
-		if err := checkExpected(outs, h.baseline); err != nil {
-			return err
-		}
-	}
 	if o.updateExpect {
-		if err := updateExpect(o.catalogue, outs); err != nil {
+		if err := updateExpect(o.catalogue, rep.Outcomes); err != nil {
 			return err
 		}
 	}

@@ -225,3 +225,94 @@ func TestUpdateExpect(t *testing.T) {
 		t.Errorf("after the update: %+v %+v %+v", ms2[0], ms2[1], ms2[2])
 	}
 }
+
+// CONF-049, CONF-050, CONF-051: a test that fails unmutated kills nothing;
+// a timeout without a kill is a timeout; a survivor is equivalent only with
+// an argument.
+func TestOutcomeStatus(t *testing.T) {
+	h := &harness{baseline: map[string]map[string]bool{"live": {"client/flaky/x": true}}}
+	o := &Outcome{Mutant: &Mutant{ID: "m"}, KilledBy: map[string][]string{}}
+	h.record(o, "live", []string{"client/flaky/x"})
+	o.decide(false)
+	if o.Status != Survived || o.KilledBy != nil {
+		t.Errorf("a baseline failure killed: %s %v", o.Status, o.KilledBy)
+	}
+	o = &Outcome{Mutant: &Mutant{ID: "m"}, KilledBy: map[string][]string{}}
+	h.record(o, "live", []string{"client/flaky/x", "client/batch/y"})
+	o.TimedOut = []string{"vector"}
+	o.decide(false)
+	if o.Status != Killed || !slices.Equal(o.KilledBy["live"], []string{"client/batch/y"}) {
+		t.Errorf("status %s, killed by %v", o.Status, o.KilledBy)
+	}
+	o = &Outcome{Mutant: &Mutant{ID: "m", Equivalent: "argued"}, KilledBy: map[string][]string{}, TimedOut: []string{"server"}}
+	o.decide(false)
+	if o.Status != Timeout {
+		t.Errorf("a timeout without a kill is %s", o.Status)
+	}
+	o = &Outcome{Mutant: &Mutant{ID: "m", Equivalent: "argued"}, KilledBy: map[string][]string{}}
+	if o.decide(false); o.Status != Equivalent {
+		t.Errorf("an argued survivor is %s", o.Status)
+	}
+	o = &Outcome{Mutant: &Mutant{ID: "m"}, KilledBy: map[string][]string{}}
+	if o.decide(false); o.Status != Survived {
+		t.Errorf("an unargued survivor is %s", o.Status)
+	}
+}
+
+// CONF-046, CONF-047: in a scratch module, a stale mutant is reported
+// stale and a mutant that breaks the build invalid, with the compiler's
+// message; the source tree is left as it was.
+func TestStaleAndInvalidMutants(t *testing.T) {
+	mod := t.TempDir()
+	shim := filepath.Join(mod, "conformance", "shims", "goshim")
+	if err := os.MkdirAll(shim, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	src := "package main\n\nfunc main() {\n\tx := 1\n\t_ = x\n}\n"
+	os.WriteFile(filepath.Join(mod, "go.mod"), []byte("module example.com/m\n\ngo 1.22\n"), 0o644)
+	os.WriteFile(filepath.Join(shim, "main.go"), []byte(src), 0o644)
+	h := &harness{root: mod, work: t.TempDir(), timeout: time.Minute}
+	stale := &Mutant{ID: "stale", File: "conformance/shims/goshim/main.go", Modes: []string{"vector"}, Find: "y := 2", Replace: "y := 3"}
+	if o := h.runMutant(t.Context(), stale); o.Status != Stale {
+		t.Errorf("stale mutant: %s %s", o.Status, o.Detail)
+	}
+	invalid := &Mutant{ID: "invalid", File: "conformance/shims/goshim/main.go", Modes: []string{"vector"}, Find: "\t_ = x\n", Replace: "\n"}
+	o := h.runMutant(t.Context(), invalid)
+	if o.Status != Invalid || !strings.Contains(o.Detail, "declared and not used") {
+		t.Errorf("invalid mutant: %s %s", o.Status, o.Detail)
+	}
+	if b, _ := os.ReadFile(filepath.Join(shim, "main.go")); string(b) != src {
+		t.Error("the harness wrote the source tree")
+	}
+}
+
+// CONF-051, CONF-054: -report-from renders a saved run again; a survivor
+// whose entry now argues equivalence becomes equivalent and leaves the
+// judged mutants, kills are kept.
+func TestReportFromSavedRun(t *testing.T) {
+	a := &Mutant{ID: "a", Side: "server", Modes: []string{"server"}, Req: "X-001"}
+	b := &Mutant{ID: "b", Side: "server", Modes: []string{"server"}, Req: "X-002"}
+	outs := []*Outcome{{Mutant: a, Status: Survived}, {Mutant: b, Status: Killed, KilledBy: map[string][]string{"server": {"server/x/y"}}}}
+	r := newReport(outs, nil, time.Now(), options{jobs: 2})
+	path := filepath.Join(t.TempDir(), "r.json")
+	if err := writeFile(path, r.writeJSON); err != nil {
+		t.Fatal(err)
+	}
+	argued := *a
+	argued.Equivalent = "cannot change behaviour because …"
+	r2, err := loadReport(path, []*Mutant{&argued, b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r2.Counts[Equivalent] != 1 || r2.Counts[Killed] != 1 || r2.Overall != (rate{1, 1}) {
+		t.Errorf("counts %v, overall %v", r2.Counts, r2.Overall)
+	}
+	if !slices.Equal(r2.Outcomes[1].KilledBy["server"], []string{"server/x/y"}) {
+		t.Errorf("kills lost: %v", r2.Outcomes[1].KilledBy)
+	}
+	var md bytes.Buffer
+	r2.writeMarkdown(&md)
+	if !strings.Contains(md.String(), "`a` equivalent: cannot change behaviour") {
+		t.Errorf("the argument is not in the report:\n%s", md.String())
+	}
+}

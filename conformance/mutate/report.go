@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"slices"
 	"sort"
@@ -24,6 +25,7 @@ type report struct {
 	ByMode     map[string]rate     `json:"by_mode"`
 	Counts     map[string]int      `json:"counts"`
 	Outcomes   []*Outcome          `json:"mutants"`
+	Rendered   string              `json:"rendered,omitempty"` // -report-from: when the report was rendered again
 	bySideMode map[string]map[string]rate
 }
 
@@ -49,8 +51,10 @@ func newReport(outs []*Outcome, baseline map[string]map[string]bool, started tim
 	r := &report{Started: started.UTC(), Duration: time.Since(started), Jobs: opt.jobs, Outcomes: outs,
 		BySide: map[string]rate{}, ByMode: map[string]rate{}, Counts: map[string]int{}, Baseline: map[string][]string{},
 		bySideMode: map[string]map[string]rate{}}
-	if b, err := exec.Command("git", "-C", opt.root, "rev-parse", "--short", "HEAD").Output(); err == nil {
-		r.Commit = strings.TrimSpace(string(b))
+	if opt.root != "" {
+		if b, err := exec.Command("git", "-C", opt.root, "rev-parse", "--short", "HEAD").Output(); err == nil {
+			r.Commit = strings.TrimSpace(string(b))
+		}
 	}
 	if opt.sample > 0 {
 		r.Sample = fmt.Sprintf("%d, seed %d", opt.sample, opt.seed)
@@ -95,6 +99,46 @@ func newReport(outs []*Outcome, baseline map[string]map[string]bool, started tim
 		}
 	}
 	return r
+}
+
+// loadReport reads an earlier -json report. Each outcome takes the
+// catalogue's current entry of its ID (a survivor whose entry now argues
+// equivalence is equivalent); the run's facts (kills, times) are kept.
+func loadReport(path string, catalogue []*Mutant) (*report, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var old report
+	if err := json.Unmarshal(b, &old); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	byID := map[string]*Mutant{}
+	for _, m := range catalogue {
+		byID[m.ID] = m
+	}
+	for _, o := range old.Outcomes {
+		if o.Mutant == nil {
+			return nil, fmt.Errorf("%s: an outcome without a mutant", path)
+		}
+		if m := byID[o.ID]; m != nil {
+			o.Mutant = m
+		}
+		if o.Status == Survived || o.Status == Equivalent {
+			o.decide(false)
+		}
+	}
+	baseline := map[string]map[string]bool{}
+	for mode, ids := range old.Baseline {
+		baseline[mode] = map[string]bool{}
+		for _, id := range ids {
+			baseline[mode][id] = true
+		}
+	}
+	r := newReport(old.Outcomes, baseline, old.Started, options{jobs: old.Jobs})
+	r.Started, r.Duration, r.Commit, r.Sample = old.Started, old.Duration, old.Commit, old.Sample
+	r.Rendered = time.Now().UTC().Format("2006-01-02 15:04 UTC")
+	return r, nil
 }
 
 func (r *report) writeJSON(w io.Writer) error {
@@ -154,6 +198,9 @@ func (r *report) writeMarkdown(w io.Writer) error {
 		r.Started.Format("2006-01-02 15:04 UTC"), r.Commit, r.Duration.Round(time.Second), r.Jobs, r.meanPerMutant().Round(100*time.Millisecond))
 	if r.Sample != "" {
 		p("- a sample: %s\n", r.Sample)
+	}
+	if r.Rendered != "" {
+		p("- rendered again %s with `-report-from` from that run's JSON, with the catalogue's current `equivalent:` arguments\n", r.Rendered)
 	}
 	var cs []string
 	for _, s := range []string{Killed, Timeout, Survived, Equivalent, Stale, Invalid} {

@@ -266,20 +266,32 @@ func (h *harness) runMutant(ctx context.Context, m *Mutant) *Outcome {
 			// every test of the mode failed to run.
 			failed = []string{mode + "/run: " + err.Error()}
 		}
-		for _, id := range failed {
-			if !h.baseline[mode][id] {
-				o.KilledBy[mode] = append(o.KilledBy[mode], id)
-			}
+		h.record(o, mode, failed)
+	}
+	o.decide(ctx.Err() != nil)
+	return o
+}
+
+// record adds the failed tests of one mode as kills, except those that
+// fail on the unmutated tree too (CONF-049).
+func (h *harness) record(o *Outcome, mode string, failed []string) {
+	for _, id := range failed {
+		if !h.baseline[mode][id] {
+			o.KilledBy[mode] = append(o.KilledBy[mode], id)
 		}
 	}
+}
+
+// decide sets the status from the kills and timeouts (CONF-050, CONF-051).
+func (o *Outcome) decide(interrupted bool) {
 	switch {
-	case ctx.Err() != nil:
+	case interrupted:
 		o.Status, o.Detail = Invalid, "interrupted"
 	case len(o.KilledBy) > 0:
 		o.Status = Killed
 	case len(o.TimedOut) > 0:
 		o.Status = Timeout
-	case m.Equivalent != "":
+	case o.Equivalent != "":
 		o.Status = Equivalent
 	default:
 		o.Status = Survived
@@ -287,5 +299,4 @@ func (h *harness) runMutant(ctx context.Context, m *Mutant) *Outcome {
 	if len(o.KilledBy) == 0 {
 		o.KilledBy = nil
 	}
-	return o
 }
