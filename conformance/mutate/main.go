@@ -135,9 +135,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	sem := make(chan struct{}, max(o.jobs, 1))
 	for i, m := range sel {
 		wg.Add(1)
+		sem <- struct{}{} // in catalogue order, -j at a time
 		go func() {
 			defer wg.Done()
-			sem <- struct{}{}
 			defer func() { <-sem }()
 			out := h.runMutant(ctx, m)
 			mu.Lock()
