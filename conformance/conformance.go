@@ -44,6 +44,11 @@ type Result struct {
 	Message      string        `json:"message,omitempty"`
 	Duration     time.Duration `json:"duration_ns"`
 	Transcript   []string      `json:"transcript,omitempty"` // kept for failures
+	// Required: the run selected the test and no configuration excused it
+	// (disabled, a capability the implementation lacks). A required test
+	// that is skipped was not run: the shim answered unimplemented
+	// (CONF-055).
+	Required bool `json:"required"`
 }
 
 // expect is what a live test requires of the shim.
@@ -247,7 +252,7 @@ func judge(w expect, o *shimOutput) (Status, string) {
 // runClientTest runs one live test against the shim.
 func runClientTest(ctx context.Context, cfg *Config, t *clientTest) *Result {
 	start := time.Now()
-	res := &Result{ID: t.id, Kind: "client", Requirements: t.reqs}
+	res := &Result{ID: t.id, Kind: "client", Requirements: t.reqs, Required: true}
 	e := newEnv()
 	p := t.setup(e)
 	p.key = e.serverKey
@@ -415,8 +420,22 @@ type TestInfo struct {
 	Doc          string
 }
 
-// List returns every live client and server test (vector tests are
-// listed by their files).
+// ListVectors returns every vector test (vector mode), in the order of
+// vectors/v1.
+func ListVectors() ([]TestInfo, error) {
+	all, err := vectormode.Tests()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]TestInfo, 0, len(all))
+	for _, t := range all {
+		out = append(out, TestInfo{ID: t.ID, Requirements: reqList(t.Requirement)})
+	}
+	return out, nil
+}
+
+// List returns every live client and server test (ListVectors lists the
+// vector tests).
 func List() []TestInfo {
 	var out []TestInfo
 	for _, t := range ClientTests() {
@@ -459,12 +478,12 @@ func runVectors(ctx context.Context, cfg *Config) ([]*Result, error) {
 	per := time.Since(start) / time.Duration(len(tests))
 	for _, r := range res {
 		out = append(out, &Result{ID: r.ID, Kind: "vector", Requirements: reqList(r.Requirement), Status: Status(r.Status),
-			Message: r.Message, Transcript: r.Transcript, Duration: per})
+			Message: r.Message, Transcript: r.Transcript, Duration: per, Required: true})
 	}
 	if err != nil {
 		// What no single test is blamed for (a failed hello, a hung or
 		// crashed shim, a non-zero exit) fails the run as a test of its own.
-		out = append(out, &Result{ID: "vector/shim", Kind: "vector", Requirements: []string{"CONF-004"}, Status: Fail, Message: err.Error()})
+		out = append(out, &Result{ID: "vector/shim", Kind: "vector", Requirements: []string{"CONF-004"}, Status: Fail, Message: err.Error(), Required: true})
 	}
 	if cfg.Progress != nil && len(out) > 0 {
 		cfg.Progress(len(out), len(out), out[len(out)-1])

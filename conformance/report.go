@@ -19,6 +19,8 @@ type Summary struct {
 	Passed         int            `json:"passed"`
 	Failed         int            `json:"failed"`
 	Skipped        int            `json:"skipped"`
+	Required       int            `json:"required"` // tests the run had to run (CONF-055)
+	Ran            int            `json:"ran"`      // required tests that ran: passed or failed
 	ByKind         map[string]int `json:"by_kind"`
 }
 
@@ -42,8 +44,25 @@ func NewReport(impl string, started time.Time, results []*Result) *Report {
 		case Skip:
 			r.Summary.Skipped++
 		}
+		if x.Required {
+			r.Summary.Required++
+			if x.Status != Skip {
+				r.Summary.Ran++
+			}
+		}
 	}
 	return r
+}
+
+// RequiredRan returns an error when a required test did not run: the
+// shim answered unimplemented where no configuration excused it. With
+// -fail-on-skip such a run fails, so a shim that implements nothing
+// cannot pass (CONF-055).
+func (r *Report) RequiredRan() error {
+	if s := r.Summary; s.Ran < s.Required {
+		return fmt.Errorf("%d of %d required tests ran: %d skipped by the shim (unimplemented)", s.Ran, s.Required, s.Required-s.Ran)
+	}
+	return nil
 }
 
 // WriteJSON writes the report as JSON.
@@ -83,6 +102,7 @@ func (r *Report) WriteTable(w io.Writer) {
 	}
 	s := r.Summary
 	fmt.Fprintf(w, "%-28s %6d %6d %6d   (%d tests, %s)\n", "total", s.Passed, s.Failed, s.Skipped, s.Total, s.Duration.Round(time.Millisecond))
+	fmt.Fprintf(w, "%d of %d required tests ran\n", s.Ran, s.Required)
 	for _, x := range r.Results {
 		if x.Status == Fail {
 			fmt.Fprintf(w, "FAIL %s [%s]: %s\n", x.ID, strings.Join(x.Requirements, " "), x.Message)
@@ -111,6 +131,7 @@ details pre{white-space:pre-wrap;background:#f6f8fa;padding:.6em;font-size:12px}
 <h1>SealFeed conformance — {{.Summary.Implementation}}</h1>
 <p class="sum"><span>{{.Summary.Total}} tests</span><span class="pass">{{.Summary.Passed}} passed</span>
 <span class="fail">{{.Summary.Failed}} failed</span><span class="skip">{{.Summary.Skipped}} skipped</span>
+<span>{{.Summary.Ran}} of {{.Summary.Required}} required tests ran</span>
 <span>started {{.Summary.Started.UTC.Format "2006-01-02 15:04:05 UTC"}}</span></p>
 <table><tr><th>test</th><th>requirements</th><th>status</th><th>detail</th></tr>
 {{range .Results}}<tr><td><code>{{.ID}}</code></td><td>{{range .Requirements}}{{.}} {{end}}</td>

@@ -602,7 +602,7 @@ func RunServer(ctx context.Context, t *ServerTarget, sel func(id string) bool) [
 			continue
 		}
 		start := time.Now()
-		res := &Result{ID: st.id, Kind: "server", Requirements: st.reqs}
+		res := &Result{ID: st.id, Kind: "server", Requirements: st.reqs, Required: true}
 		r := &serverRun{t: t}
 		pin := t.Fingerprint
 		tctx, cancel := context.WithTimeout(ctx, r.timeout()+30*time.Second)

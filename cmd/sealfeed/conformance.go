@@ -36,7 +36,7 @@ func conformanceCommand(args []string, stdout, stderr io.Writer) error {
 	var serverHS time.Duration
 	var parallel int
 	var timeout time.Duration
-	var list bool
+	var list, failOnSkip bool
 	fs.StringVar(&run, "run", "", "run only tests whose ID matches this regular expression")
 	fs.StringVar(&skip, "skip", "", "skip tests whose ID matches this regular expression")
 	fs.StringVar(&config, "config", "", "per-implementation JSON config: implementation, disabled (ID → reason), without (capabilities), parallel")
@@ -45,7 +45,8 @@ func conformanceCommand(args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&timeout, "timeout", 30*time.Second, "time limit per live test")
 	fs.StringVar(&jsonOut, "json", "", "write the full report as JSON to this file")
 	fs.StringVar(&htmlOut, "html", "", "write a self-contained HTML report to this file")
-	fs.BoolVar(&list, "list", false, "list the tests with their requirement IDs and exit")
+	fs.BoolVar(&list, "list", false, "list every test (vector, client and server) with its requirement IDs, count them on stderr, and exit")
+	fs.BoolVar(&failOnSkip, "fail-on-skip", false, "fail the run when a required test did not run (the shim answered unimplemented);\ntests disabled by -config or needing a capability it lacks are not required")
 	fs.StringVar(&serverURL, "server", "", "test this server instead of a client shim (with -fingerprint and -publisher-key)")
 	fs.StringVar(&serverFP, "fingerprint", "", "the server's key fingerprint (with -server)")
 	fs.StringVar(&pubKey, "publisher-key", "", "a publisher private key the server has registered (with -server)")
@@ -54,10 +55,7 @@ func conformanceCommand(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if list {
-		for _, t := range conformance.List() {
-			fmt.Fprintf(stdout, "%-60s %s\n", t.ID, strings.Join(t.Requirements, " "))
-		}
-		return nil
+		return listTests(stdout, stderr)
 	}
 	shim := fs.Args()
 	var target *conformance.ServerTarget
@@ -116,14 +114,15 @@ func conformanceCommand(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("-skip: %w", err)
 		}
 	}
-	cfg.Progress = func(done, total int, last *conformance.Result) {
-		fmt.Fprintf(stderr, "\r\033[K[%d/%d] %s %s", done, total, last.Status, last.ID)
-	}
+	tty := isTerminal(stderr)
+	cfg.Progress = progressPrinter(stderr, tty)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	started := time.Now()
 	results, err := conformance.Run(ctx, cfg)
-	fmt.Fprint(stderr, "\r\033[K")
+	if tty {
+		fmt.Fprint(stderr, "\r\033[K")
+	}
 	if err != nil {
 		return err
 	}
@@ -142,7 +141,56 @@ func conformanceCommand(args []string, stdout, stderr io.Writer) error {
 	if rep.Summary.Failed > 0 {
 		return fmt.Errorf("%d of %d tests failed", rep.Summary.Failed, rep.Summary.Total)
 	}
+	if failOnSkip {
+		if err := rep.RequiredRan(); err != nil {
+			return fmt.Errorf("-fail-on-skip: %w", err)
+		}
+	}
 	return nil
+}
+
+// listTests prints every test with its requirement IDs on stdout and the
+// count per kind on stderr, the numbers README.md quotes (CONF-057).
+func listTests(stdout, stderr io.Writer) error {
+	vs, err := conformance.ListVectors()
+	if err != nil {
+		return err
+	}
+	n := map[string]int{}
+	for _, t := range append(vs, conformance.List()...) {
+		fmt.Fprintf(stdout, "%-60s %s\n", t.ID, strings.Join(t.Requirements, " "))
+		kind, _, _ := strings.Cut(t.ID, "/")
+		n[kind]++
+	}
+	fmt.Fprintf(stderr, "%d vector tests, %d client tests, %d server tests\n", n["vector"], n["client"], n["server"])
+	return nil
+}
+
+// isTerminal reports whether w is a terminal (a character device).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// progressPrinter returns the runner's progress callback. On a terminal it
+// rewrites one line with \r; elsewhere (a CI log, a file) it never writes
+// \r or escape codes: one line per failed test and one when a batch of
+// tests ends (CONF-056).
+func progressPrinter(w io.Writer, tty bool) func(done, total int, last *conformance.Result) {
+	if tty {
+		return func(done, total int, last *conformance.Result) {
+			fmt.Fprintf(w, "\r\033[K[%d/%d] %s %s", done, total, last.Status, last.ID)
+		}
+	}
+	return func(done, total int, last *conformance.Result) {
+		if last.Status == conformance.Fail || done == total {
+			fmt.Fprintf(w, "[%d/%d] %s %s\n", done, total, last.Status, last.ID)
+		}
+	}
 }
 
 func writeWith(path string, f func(io.Writer) error) error {

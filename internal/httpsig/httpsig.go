@@ -254,6 +254,7 @@ func SignatureBase(r *http.Request, il httpsfv.InnerList) ([]byte, error) {
 // created, nonce and keyid (spec/api.md). Set every header field before
 // signing.
 func Sign(r *http.Request, body []byte, keyID string, key ed25519.PrivateKey, created time.Time, nonce string) error {
+	normalizeHost(r)
 	r.Header.Set("Content-Digest", ContentDigest(body))
 	il := httpsfv.InnerList{Params: httpsfv.NewParams()}
 	for _, c := range Components {
@@ -433,15 +434,55 @@ func signatureError(r *http.Request, il httpsfv.InnerList) *SignatureError {
 }
 
 // authorityOK reports whether the request's @authority, the value the
-// signature covers, is one of the server's (API-039).
+// signature covers, is one of the server's (API-039): compared without
+// regard to case, and with a default port (":80", ":443") removed from
+// both, which the server cannot tell apart behind a proxy.
 func (v *Verifier) authorityOK(r *http.Request) bool {
 	got, _ := componentValue(r, "@authority")
+	got = withoutDefaultPort(got)
 	for _, a := range v.Authorities {
-		if strings.EqualFold(a, got) {
+		if strings.EqualFold(withoutDefaultPort(a), got) {
 			return true
 		}
 	}
 	return false
+}
+
+// withoutDefaultPort removes a trailing ":80" or ":443" from an authority.
+func withoutDefaultPort(a string) string {
+	for _, p := range []string{":80", ":443"} {
+		if h, ok := strings.CutSuffix(a, p); ok && h != "" && !strings.HasSuffix(h, ":") {
+			return h
+		}
+	}
+	return a
+}
+
+// NormalizeAuthority is the authority of scheme://host as RFC 9421 §2.2.3
+// signs it (HTTP §4.2.3): lower case, without the scheme's default port
+// (443 for https, 80 for http).
+func NormalizeAuthority(scheme, host string) string {
+	host = strings.ToLower(host)
+	switch strings.ToLower(scheme) {
+	case "https":
+		host = strings.TrimSuffix(host, ":443")
+	case "http":
+		host = strings.TrimSuffix(host, ":80")
+	}
+	return host
+}
+
+// normalizeHost makes an outgoing request send, and sign, its authority
+// as NormalizeAuthority writes it (API-039): Go's transport sends r.Host,
+// which http.NewRequest copies from the URL with any port written there.
+func normalizeHost(r *http.Request) {
+	if r.URL == nil || r.URL.Scheme == "" {
+		return
+	}
+	if r.Host == "" {
+		r.Host = r.URL.Host
+	}
+	r.Host = NormalizeAuthority(r.URL.Scheme, r.Host)
 }
 
 func paramInt(p *httpsfv.Params, name string) (int64, bool) {

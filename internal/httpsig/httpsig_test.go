@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -261,6 +262,84 @@ func TestAuthorityMustBeTheServers(t *testing.T) {
 	if _, err := v.Verify(at("https://other.example/v1/messages", "a5"), []byte(body)); err != nil {
 		t.Fatalf("no authorities configured: %v", err)
 	}
+}
+
+// API-039 with RFC 9421 §2.2.3: a signer sends and signs the authority
+// without the scheme's default port, in lower case, whatever its base URL
+// says; the server compares authorities with a default port removed, so
+// neither "push.example:443" in a base URL nor in -authority refuses the
+// other.
+func TestDefaultPortIsNotPartOfTheAuthority(t *testing.T) {
+	for _, c := range []struct{ scheme, host, want string }{
+		{"https", "Push.Example:443", "push.example"},
+		{"http", "push.example:80", "push.example"},
+		{"https", "push.example:80", "push.example:80"},
+		{"http", "push.example:443", "push.example:443"},
+		{"https", "push.example:8443", "push.example:8443"},
+		{"https", "[::1]:443", "[::1]"},
+	} {
+		if got := NormalizeAuthority(c.scheme, c.host); got != c.want {
+			t.Errorf("NormalizeAuthority(%s, %s) = %s, want %s", c.scheme, c.host, got, c.want)
+		}
+	}
+	body := `{}`
+	n := 0
+	at := func(url, host string) *http.Request {
+		r := httptest.NewRequest("POST", url, strings.NewReader(body))
+		if host != "" { // a signer that does not normalize: no scheme, its own Host
+			r.URL.Scheme, r.Host = "", host
+		}
+		n++
+		if err := Sign(r, []byte(body), "publisher-1", privKey, now, fmt.Sprintf("0123456789abcdef-p%d", n)); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	r := at("https://Push.Example:443/v1/messages", "")
+	if r.Host != "push.example" {
+		t.Fatalf("Sign left Host %q: Go's transport would send the default port it did not sign", r.Host)
+	}
+	base, err := SignatureBase(r, mustInput(t, r))
+	if err != nil || !strings.Contains(string(base), "\"@authority\": push.example\n") {
+		t.Fatalf("signature base: %v\n%s", err, base)
+	}
+	for _, c := range []struct {
+		configured []string
+		r          *http.Request
+		ok         bool
+	}{
+		{[]string{"push.example"}, at("https://push.example:443/v1/messages", ""), true},
+		{[]string{"push.example:443"}, at("https://push.example/v1/messages", ""), true},
+		{[]string{"push.example"}, at("/v1/messages", "push.example:443"), true},
+		{[]string{"push.example"}, at("/v1/messages", "push.example:8443"), false},
+		{[]string{"push.example:8443"}, at("/v1/messages", "push.example"), false},
+		{[]string{"push.example"}, at("/v1/messages", "push.example:"), false},
+	} {
+		v := verifier()
+		v.Authorities = c.configured
+		_, err := v.Verify(c.r, []byte(body))
+		if (err == nil) != c.ok {
+			t.Errorf("Host %s against %v: %v, want ok=%v", c.r.Host, c.configured, err, c.ok)
+		}
+		if err != nil && !errors.Is(err, ErrWrongAuthority) {
+			t.Errorf("Host %s against %v: %v, want wrong authority", c.r.Host, c.configured, err)
+		}
+	}
+}
+
+// mustInput is the inner list of r's signature.
+func mustInput(t *testing.T, r *http.Request) httpsfv.InnerList {
+	t.Helper()
+	d, err := httpsfv.UnmarshalDictionary(r.Header.Values("Signature-Input"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, ok := d.Get(Label)
+	il, ok2 := m.(httpsfv.InnerList)
+	if !ok || !ok2 {
+		t.Fatal("no signature input")
+	}
+	return il
 }
 
 // API-080, API-081: a signature that does not verify says what the base

@@ -56,6 +56,7 @@ func SignWebhook(r *http.Request, body []byte, keyID string, key ed25519.Private
 	if r.Header.Get("Content-Type") == "" || r.Header.Get("Idempotency-Key") == "" {
 		return nil, errors.New("httpsig: a webhook request needs Content-Type and Idempotency-Key before it is signed")
 	}
+	normalizeHost(r)
 	r.Header.Set("Content-Digest", ContentDigest(body))
 	il := webhookParams(keyID, created)
 	base, err := SignatureBase(r, il)

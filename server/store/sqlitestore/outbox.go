@@ -22,7 +22,7 @@ CREATE TABLE IF NOT EXISTS webhook_outbox (id INTEGER PRIMARY KEY AUTOINCREMENT,
 `
 
 const (
-	selectEventSource = `SELECT publisher, handle, expires FROM messages WHERE client_id = ? AND seq = ?`
+	selectEventSource = `SELECT publisher, id, legacy_handle, expires FROM messages WHERE client_id = ? AND seq = ?`
 	insertEvent       = `INSERT INTO webhook_outbox (publisher, handle, client_id, seq, state, at) VALUES (?, ?, ?, ?, ?, ?)`
 	deleteEvent       = `DELETE FROM webhook_outbox WHERE id = ?`
 )
@@ -85,30 +85,56 @@ func (s *Store) SetOutboxFilter(f func(publisher string) bool) {
 	s.outbox.filter.Store(&f)
 }
 
-// recordEvent is the finisher's hook: in the group's transaction, right
-// after stmt (markAcked or markExpired) changed the message k, it inserts
-// the event if the message's publisher has a webhook (STORE-030). Without
-// a filter it reads nothing.
+// recordEvent is the finisher's hook for one message: in the group's
+// transaction, right after stmt (markExpired) changed the message k, it
+// inserts the event if the message's publisher has a webhook (STORE-030).
+// Without a filter it reads nothing.
 func (f *finisher) recordEvent(stmt stmtID, k msgKey, now int64) error {
 	s := f.w.s
-	fp := s.outbox.filter.Load()
-	if fp == nil {
+	if s.outbox.filter.Load() == nil {
 		return nil
 	}
-	source, insert := s.outbox.stmts(f.w.tx)
-	var publisher, handle string
-	var expires int64
-	if err := source.QueryRow(k.c[:], k.seq).Scan(&publisher, &handle, &expires); err != nil {
+	source, _ := s.outbox.stmts(f.w.tx)
+	var publisher string
+	var legacy sql.NullString
+	var id, expires int64
+	if err := source.QueryRow(k.c[:], k.seq).Scan(&publisher, &id, &legacy, &expires); err != nil {
 		return err
 	}
-	if !(*fp)(publisher) {
+	return f.recordFinished(stmt, finishedRow{k: k, publisher: publisher, id: id, legacy: legacy, expires: expires}, now)
+}
+
+// finishedRow is what a statement that finished a message says of it:
+// enough for its webhook event.
+type finishedRow struct {
+	k         msgKey
+	publisher string
+	id        int64
+	legacy    sql.NullString
+	expires   int64
+}
+
+// recordFinished inserts the event of one finished message, acknowledged
+// by a markAcked statement or expired by markExpired, if its publisher
+// has a webhook (STORE-030).
+func (f *finisher) recordFinished(stmt stmtID, m finishedRow, now int64) error {
+	s := f.w.s
+	fp := s.outbox.filter.Load()
+	if fp == nil || !(*fp)(m.publisher) {
 		return nil
+	}
+	// The message's public handle (STORE-012), or the handle it kept from
+	// data format 1 (STORE-015).
+	handle := s.handles.encode(m.id)
+	if m.legacy.Valid {
+		handle = m.legacy.String
 	}
 	state, at := store.Acknowledged, now
 	if stmt == markExpired {
-		state, at = store.Expired, expires
+		state, at = store.Expired, m.expires
 	}
-	_, err := insert.Exec(publisher, handle, k.c[:], k.seq, int(state), at)
+	_, insert := s.outbox.stmts(f.w.tx)
+	_, err := insert.Exec(m.publisher, handle, m.k.c[:], m.k.seq, int(state), at)
 	return err
 }
 

@@ -147,7 +147,7 @@ func markAckedSQL(n int) string {
 		}
 		fmt.Fprintf(&b, "(?%d, ?%d)", 2+2*i, 3+2*i)
 	}
-	b.WriteString(`) RETURNING client_id, blob_id`)
+	b.WriteString(`) RETURNING client_id, blob_id, seq, publisher, id, legacy_handle, expires`)
 	return b.String()
 }
 
@@ -528,20 +528,41 @@ func (f *finisher) finishRows(stmt stmtID, args []any) (int, error) {
 	n := 0
 	var c []byte
 	var blob sql.NullInt64
+	var m finishedRow
+	var events []finishedRow // inserted after the statement's rows are read
 	for rows.Next() {
-		if err := rows.Scan(&c, &blob); err != nil {
+		if err := rows.Scan(&c, &blob, &m.k.seq, &m.publisher, &m.id, &m.legacy, &m.expires); err != nil {
 			return n, err
 		}
 		if len(c) != 32 {
 			return n, fmt.Errorf("sqlitestore: a message row's client ID has %d bytes: %w", len(c), store.ErrStoredDataTampered)
 		}
-		f.pending[[32]byte(c)]++
+		m.k.c = [32]byte(c)
+		f.pending[m.k.c]++
 		if blob.Valid {
 			f.blobs[blob.Int64]++
 		}
+		if f.w.s.outbox.filter.Load() != nil {
+			events = append(events, m)
+		}
 		n++
 	}
-	return n, rows.Err()
+	if err := rows.Err(); err != nil {
+		return n, err
+	}
+	rows.Close()
+	for _, e := range events { // STORE-030, outbox.go
+		if err := f.recordFinished(stmt, e, ackTime(args)); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// ackTime is the time argument (?1) of a markAcked statement.
+func ackTime(args []any) int64 {
+	t, _ := args[0].(int64)
+	return t
 }
 
 // finish marks one message with markExpired; it reports whether the
