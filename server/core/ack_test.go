@@ -210,12 +210,12 @@ func TestAckOfIDNotInFlightChangesNothing(t *testing.T) {
 	})
 	t.Run("sent on an earlier connection", func(t *testing.T) {
 		st := &ackStore{pendingStore: pendingStore{pending: map[[32]byte][]store.Message{}}}
-		h := newHub(t, st)
+		h := newHub(t, st, func(c *Config) { c.ReplaceGrace = -1 })
 		old := attach(t, h, 1)
 		st.add(old.id, 1, 2)
 		deliver(t, h)
 		old.received(t)
-		now := attach(t, h, 1) // replaces old, before the redelivery
+		now := attach(t, h, 1) // replaces old at once (no grace), before the redelivery
 		now.ack(t, 1, 2)
 		if err := old.conn.Receive(old.frame(t, session.AppendAck(nil, []uint64{1}))); err == nil {
 			t.Fatal("the replaced connection still accepts frames")
@@ -229,6 +229,54 @@ func TestAckOfIDNotInFlightChangesNothing(t *testing.T) {
 		if !slices.Equal(now.ids, []uint64{1, 2}) {
 			t.Fatalf("redelivered %v, want [1 2]", now.ids)
 		}
+	})
+	t.Run("sent on the connection being replaced", func(t *testing.T) {
+		// DLV-052: within ReplaceGrace the replaced connection still
+		// reads what its client sent before reconnecting; its Ack counts
+		// for what it sent, the new connection's Ack of the same IDs
+		// does not, and the new connection's first delivery waits for
+		// the old one to end.
+		st := &ackStore{pendingStore: pendingStore{pending: map[[32]byte][]store.Message{}}}
+		h := newHub(t, st, func(c *Config) { c.ReplaceGrace = time.Hour })
+		old := attach(t, h, 1)
+		st.add(old.id, 1, 2)
+		deliver(t, h)
+		old.received(t)
+		now := attach(t, h, 1)
+		now.ack(t, 1, 2)
+		deliver(t, h)
+		if now.received(t); len(now.ids) != 0 {
+			t.Fatalf("delivered %v on the new connection while the old one may still read an Ack", now.ids)
+		}
+		old.ack(t, 1)
+		old.conn.Detach() // its client closed it after that Ack
+		waitFor(t, "the new connection released", func() bool {
+			now.conn.mu.Lock()
+			defer now.conn.mu.Unlock()
+			return !now.conn.held
+		})
+		deliver(t, h)
+		now.received(t)
+		if !slices.Equal(now.ids, []uint64{2}) {
+			t.Fatalf("the new connection received %v, want [2] (1 was acknowledged on the old one)", now.ids)
+		}
+		if got := st.storedIDs(now.id); !slices.Equal(got, []uint64{1}) {
+			t.Fatalf("stored %v, want [1]", got)
+		}
+	})
+	t.Run("replaced connection that does not end", func(t *testing.T) {
+		st := &ackStore{pendingStore: pendingStore{pending: map[[32]byte][]store.Message{}}}
+		h := newHub(t, st, func(c *Config) { c.ReplaceGrace = 20 * time.Millisecond })
+		old := attach(t, h, 1)
+		st.add(old.id, 1)
+		deliver(t, h)
+		old.received(t)
+		now := attach(t, h, 1)
+		waitFor(t, "the old connection closed after the grace", func() bool {
+			_, code := old.received(t)
+			return code == alert.CloseNotify
+		})
+		waitFor(t, "the redelivery", func() bool { deliver(t, h); now.received(t); return len(now.ids) == 1 })
 	})
 	t.Run("acknowledged again on the next connection", func(t *testing.T) {
 		st := &ackStore{pendingStore: pendingStore{pending: map[[32]byte][]store.Message{}}}

@@ -143,6 +143,7 @@ func TestFailedAckKeepsCachedMessages(t *testing.T) {
 		t.Fatalf("after the retry the cache holds %d", len(m))
 	}
 	// A newer connection of the client sees only what is pending.
+	a.conn.Detach()
 	a2 := attach(t, h, 1)
 	h.publishTo(t, pc, "z", a.id)
 	deliver(t, h)

@@ -71,6 +71,13 @@ type Config struct {
 	// ShutdownFlushTimeout bounds how long Run, once its context ends,
 	// retries storing the acknowledgements it received (DLV-022); 0: 10 s.
 	ShutdownFlushTimeout time.Duration
+	// ReplaceGrace is how long a connection that a newer connection of
+	// the same client replaces may still end by itself, reading what its
+	// client sent before it reconnected (an Ack above all), before it is
+	// closed; the newer connection's first delivery waits for it
+	// (DLV-052). 0: 250 ms; negative: none, the old connection is closed
+	// at once.
+	ReplaceGrace time.Duration
 
 	// Tokens verifies the access tokens of TokenRefresh (POST-030); nil:
 	// every refresh is unknown_signer.
@@ -192,6 +199,9 @@ func New(cfg Config) (*Hub, error) {
 	if cfg.ShutdownFlushTimeout <= 0 {
 		cfg.ShutdownFlushTimeout = 10 * time.Second
 	}
+	if cfg.ReplaceGrace == 0 {
+		cfg.ReplaceGrace = 250 * time.Millisecond
+	}
 	// SIG-006: the key's public half must be its seed's; NewBuilder
 	// refuses it otherwise, before anything is signed.
 	b, err := batch.NewBuilder(cfg.Key, nil)
@@ -247,6 +257,11 @@ type Conn struct {
 	// store.Message.Created; 0: unknown), for PublishToAcked (OPS-044).
 	inflightAt []int64
 	closed     bool
+	gone       chan struct{} // closed when the connection has ended (shutdown)
+	// held: the connection replaced one of the same client that may still
+	// deliver its last Acks (DLV-052); nothing is sent on it until
+	// release.
+	held bool
 	// token is the connection's current access token (§6.8), nil
 	// without one; tokenTimer closes the connection when it expires
 	// (TOK-011). See token.go.
@@ -265,7 +280,7 @@ func (h *Hub) Attach(sess *session.Session, p Peer) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Conn{hub: h, peer: p, id: sess.State().ClientID, since: h.cfg.Now(), sess: sess, keys: keys}
+	c := &Conn{hub: h, peer: p, id: sess.State().ClientID, since: h.cfg.Now(), sess: sess, keys: keys, gone: make(chan struct{})}
 	if h.cache != nil {
 		h.cache.Track(c.id) // before the first tick reads the client; shutdown untracks
 	}
@@ -282,9 +297,16 @@ func (h *Hub) Attach(sess *session.Session, p Peer) (*Conn, error) {
 	old := h.conns[c.id]
 	h.conns[c.id] = c
 	h.dirty[c] = struct{}{}
+	if old != nil && h.cfg.ReplaceGrace > 0 {
+		c.held = true // nobody else knows c yet
+	}
 	h.mu.Unlock()
 	if old != nil {
-		old.close(alert.CloseNotify, "replaced by a newer connection of the same client")
+		if c.held {
+			go h.replace(old, c)
+		} else {
+			old.close(alert.CloseNotify, "replaced by a newer connection of the same client")
+		}
 	}
 	c.startToken(sess.State().Token) // once attached: its expiry closes it (TOK-011)
 	c.recordDevice()                 // TOK-020
@@ -293,6 +315,27 @@ func (h *Hub) Attach(sess *session.Session, p Peer) (*Conn, error) {
 	h.M.Attached.Add(1)
 	h.poke()
 	return c, nil
+}
+
+// replace lets old, which c replaced, end by itself within ReplaceGrace:
+// a client that reconnects usually closed old after its last Ack, and the
+// bytes of that Ack may still be unread. Only then is c released, so that
+// its first delivery does not send again what old's last Ack
+// acknowledged (DLV-051, DLV-052). old gets no new deliveries meanwhile:
+// it is no longer the client's connection.
+func (h *Hub) replace(old, c *Conn) {
+	t := time.NewTimer(h.cfg.ReplaceGrace)
+	select {
+	case <-old.gone:
+	case <-t.C:
+		old.close(alert.CloseNotify, "replaced by a newer connection of the same client")
+	}
+	t.Stop()
+	c.mu.Lock()
+	c.held = false
+	c.mu.Unlock()
+	h.markDirty(c)
+	h.poke()
 }
 
 // Online reports whether a client is connected to this node and since when.
@@ -487,6 +530,7 @@ func (c *Conn) shutdown(final []byte, why string) {
 		return
 	}
 	c.closed = true
+	close(c.gone)
 	c.stopToken()
 	c.mu.Unlock()
 	h := c.hub
@@ -822,7 +866,7 @@ func (h *Hub) tick(ctx context.Context) error {
 	}()
 	for i, c := range ready {
 		c.mu.Lock()
-		after, closed := c.sentUpTo, c.closed
+		after, closed := c.sentUpTo, c.closed || c.held // a held one is marked again on release
 		if len(c.inflight) > 0 {
 			qs[i].lowest = c.inflight[0]
 		}

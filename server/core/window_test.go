@@ -281,8 +281,23 @@ func TestDeliveryNeverStaleWhateverTheAckOrder(t *testing.T) {
 				}
 			case 4:
 				// Reconnect: a new connection of the same client
-				// replaces the old one; its replay window stays.
+				// replaces the old one; its replay window stays. The
+				// old transport ends before the new handshake, or after
+				// it (DLV-052: the new connection waits for it).
+				old := c
+				before := rapid.Bool().Draw(rt, "oldEndsFirst")
+				if before {
+					old.conn.Detach()
+				}
 				c = attach(t, h, 1)
+				if !before {
+					old.conn.Detach()
+					waitFor(t, "the new connection released", func() bool {
+						c.conn.mu.Lock()
+						defer c.conn.mu.Unlock()
+						return !c.conn.held
+					})
+				}
 				seen = 0
 			}
 		}
