@@ -761,3 +761,68 @@ func TestReconnectBeforeAckIntervalGetsNothingAgain(t *testing.T) {
 		t.Fatalf("stored %v before the new connection's delivery, want [1 2]", got)
 	}
 }
+
+// DLV-051: a client that reconnects while the ack writer is storing its
+// acknowledgements (taken from the queue, not yet stored) is not sent
+// those messages again: its new connection's first delivery waits for the
+// write. Without the wait the tick read them as pending from the store.
+func TestReconnectDuringAckWriteGetsNothingAgain(t *testing.T) {
+	st := &ackStore{pendingStore: pendingStore{pending: map[[32]byte][]store.Message{}},
+		block: true, entered: make(chan struct{}), release: make(chan struct{})}
+	h := newHub(t, st)
+	a := attach(t, h, 1)
+	st.add(a.id, 1, 2, 3)
+	deliver(t, h)
+	a.received(t)
+	a.ack(t, 1, 2)
+	done := make(chan error, 1)
+	go func() { _, _, err := h.flushAcks(context.Background(), false); done <- err }()
+	<-st.entered // the write holds 1 and 2
+	a.conn.Detach()
+	b := attach(t, h, 1)
+	deliver(t, h)
+	if b.received(t); len(b.ids) != 0 {
+		t.Fatalf("the new connection was sent %v while its client's acknowledgements were being stored", b.ids)
+	}
+	close(st.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	deliver(t, h)
+	b.received(t)
+	if !slices.Equal(b.ids, []uint64{3}) {
+		t.Fatalf("the new connection received %v, want [3]", b.ids)
+	}
+}
+
+// The same with the delivery loop running: the new connection, deferred
+// while its client's acknowledgements are written, is delivered to once
+// the write is done (the loop ticks only when poked, so a deferred
+// connection that is not poked again would wait forever).
+func TestReconnectDuringAckWriteIsDeliveredAfterIt(t *testing.T) {
+	st := &ackStore{pendingStore: pendingStore{pending: map[[32]byte][]store.Message{}},
+		block: true, entered: make(chan struct{}), release: make(chan struct{})}
+	h := newHub(t, st, func(c *Config) {
+		c.Now, c.Tick, c.AckInterval, c.ShutdownFlushTimeout = time.Now, time.Millisecond, 2*time.Millisecond, time.Minute
+	})
+	cancel, wait := runHub(t, h)
+	defer func() { cancel(); wait() }()
+	a := attach(t, h, 1)
+	st.add(a.id, 1, 2, 3)
+	h.Wake(a.id)
+	waitFor(t, "three messages", func() bool { a.received(t); return len(a.ids) == 3 })
+	a.ack(t, 1, 2)
+	<-st.entered // the ack writer holds 1 and 2
+	a.conn.Detach()
+	b := attach(t, h, 1)
+	h.Wake(b.id)
+	time.Sleep(20 * time.Millisecond) // 20 ticks
+	if b.received(t); len(b.ids) != 0 {
+		t.Fatalf("the new connection was sent %v while its client's acknowledgements were being stored", b.ids)
+	}
+	close(st.release)
+	waitFor(t, "the delivery after the write", func() bool { b.received(t); return len(b.ids) > 0 })
+	if !slices.Equal(b.ids, []uint64{3}) {
+		t.Fatalf("the new connection received %v, want [3]", b.ids)
+	}
+}

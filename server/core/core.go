@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -140,7 +141,12 @@ type Hub struct {
 	conns    map[[32]byte]*Conn
 	dirty    map[*Conn]struct{}
 	acks     map[*Conn][]uint64 // accepted by Receive, not yet taken by the ack writer
-	wake     chan struct{}
+	// ackHeld: clients whose acknowledgements flushAcks took from acks
+	// and has not stored yet (a write in progress, or one to retry); a
+	// new connection of theirs gets no delivery until they are stored
+	// (DLV-051).
+	ackHeld map[[32]byte]struct{}
+	wake    chan struct{}
 
 	ackMu sync.Mutex // serialises flushAcks: the ack writer, the final flush and tick (DLV-051)
 	aw    ackWriter  // guarded by ackMu
@@ -777,6 +783,9 @@ func (h *Hub) flushAcks(ctx context.Context, final bool) (stored, left int, err 
 	w.retry = nil
 	if len(batch) == 0 {
 		w.failures = 0
+		h.mu.Lock()
+		h.ackHeld = nil // what was held was abandoned with its connections
+		h.mu.Unlock()
 		return 0, 0, nil
 	}
 	// The store's map is per client: the IDs of every connection of a
@@ -785,6 +794,13 @@ func (h *Hub) flushAcks(ctx context.Context, final bool) (stored, left int, err 
 	for c, ids := range batch {
 		byClient[c.id] = append(byClient[c.id], ids...)
 	}
+	held := make(map[[32]byte]struct{}, len(byClient))
+	for id := range byClient {
+		held[id] = struct{}{}
+	}
+	h.mu.Lock()
+	h.ackHeld = held
+	h.mu.Unlock()
 	n := 0
 	for id, ids := range byClient {
 		slices.Sort(ids)
@@ -804,6 +820,9 @@ func (h *Hub) flushAcks(ctx context.Context, final bool) (stored, left int, err 
 		return 0, countIDs(batch), err
 	}
 	w.failures = 0
+	h.mu.Lock()
+	h.ackHeld = nil
+	h.mu.Unlock()
 	return n, 0, nil
 }
 
@@ -847,6 +866,10 @@ func (h *Hub) tick(ctx context.Context) error {
 		// acknowledgements are stored before its first delivery.
 		h.flushAcks(ctx, false)
 	}
+	// A new connection whose client's acknowledgements are being stored
+	// by the ack writer right now, or wait for a retry, waits for them
+	// too: it is tried again next tick (DLV-051).
+	ready = h.deferHeldNewConns(ready)
 	// A client whose messages the cache holds is read in this loop; the
 	// store is queried for the others, several at once: a store round trip
 	// (a networked engine especially) must not serialise the tick.
@@ -924,6 +947,48 @@ func (h *Hub) tick(ctx context.Context) error {
 		h.markDirty(again...)
 	}
 	return nil
+}
+
+// deferHeldNewConns returns ready without the connections that have sent
+// nothing yet while acknowledgements of their client are taken by the ack
+// writer and not stored (ackHeld); those are marked dirty again, for the
+// next tick (the loop runs a tick only when poked; ticks stay Tick apart).
+func (h *Hub) deferHeldNewConns(ready []*Conn) []*Conn {
+	h.mu.Lock()
+	if len(h.ackHeld) == 0 {
+		h.mu.Unlock()
+		return ready
+	}
+	held := maps.Clone(h.ackHeld)
+	h.mu.Unlock()
+	// c.mu is taken without h.mu: Receive takes them in the other order.
+	var deferred []*Conn
+	out := ready[:0]
+	for _, c := range ready {
+		if _, ok := held[c.id]; ok && c.fresh() {
+			deferred = append(deferred, c)
+			continue
+		}
+		out = append(out, c)
+	}
+	if len(deferred) > 0 {
+		h.mu.Lock()
+		for _, c := range deferred {
+			if h.conns[c.id] == c {
+				h.dirty[c] = struct{}{}
+			}
+		}
+		h.mu.Unlock()
+		h.poke()
+	}
+	return out
+}
+
+// fresh reports whether nothing was sent on c yet.
+func (c *Conn) fresh() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sentUpTo == 0
 }
 
 // acksQueuedForNewConns reports whether a connection in ready has sent
