@@ -71,12 +71,42 @@ export interface DeliveredMessage {
    */
   possibleRedelivery: boolean;
   /**
+   * With the `sealing` option: `payload` was opened from an envelope sealed to this client and signed by the
+   * trusted publisher key whose KeyID is `sealedBy`, at the time `sealedAt` (Unix seconds) it states
+   * (SEAL-032). A payload not marked sealed is authenticated to the server only: an application that expects
+   * sealed payloads rejects it.
+   */
+  sealed: boolean;
+  sealedBy?: Uint8Array;
+  sealedAt?: bigint;
+  /**
+   * With the `sealing` option: why a payload that starts with the envelope magic did not open (a `SealedError`
+   * of `@sealfeed/client/sealed`, its `code` from spec/sealed.md §7); `payload` is then the envelope as received,
+   * and the message is acknowledged by the usual rules (SEAL-031).
+   */
+  sealError?: unknown;
+  /**
    * The application has taken the message: it leaves the saved `unacked` set and the Ack goes out on the
    * connection of its window that is up now (after a reconnect too; with none up, the server redelivers it
    * and the client acknowledges it without handing it over). Idempotent. With `manualAck`, and for messages
    * taken from `messages()` without `onMessage`, this is the only acknowledgement.
    */
   ack(): void;
+}
+
+/**
+ * What the `sealing` option needs: `SealedOpener` of `@sealfeed/client/sealed` fits (the client's sealing keys and
+ * the publisher keys it trusts, SEAL-020 … SEAL-022). A structural type, so that this module, and the browser
+ * bundle of the main entry, do not import the HPKE code unless the application does.
+ */
+export interface PayloadOpener {
+  /** Opens one envelope, or throws why it does not open (SEAL-020: nothing decrypted unless every check passed). */
+  open(envelope: Uint8Array): Promise<{ payload: Uint8Array; publisherKeyId: Uint8Array; sealedAt: bigint }>;
+}
+
+/** SEAL-030: a payload that starts with the envelope magic `SFSE` is treated as an envelope. */
+function startsWithEnvelopeMagic(p: Uint8Array): boolean {
+  return p.length >= 4 && p[0] === 0x53 && p[1] === 0x46 && p[2] === 0x53 && p[3] === 0x45;
 }
 
 /** The outcome of the last batch delivery. */
@@ -159,6 +189,14 @@ export interface SealFeedClientOptions extends Omit<ClientConfig, 'trace'> {
   tokenSource?: () => Uint8Array | Promise<Uint8Array>;
   /** Called after each refresh by `tokenSource`: the new token's ID and not_after, or why it failed. */
   onTokenRefresh?: (r: TokenRefreshEvent) => void;
+  /**
+   * End-to-end sealed payloads (spec/sealed.md): a `SealedOpener` from `@sealfeed/client/sealed`. A payload that
+   * starts with the envelope magic is opened before it is handed over, and the message says whether it was sealed
+   * and by whom (`sealed`, `sealedBy`, `sealedAt`; SEAL-030, SEAL-032). One that does not open is handed over
+   * with `sealError` set and the envelope as `payload`, and acknowledged like any other (SEAL-031). Absent:
+   * payloads are handed over as they arrive, `sealed` false.
+   */
+  sealing?: PayloadOpener;
 }
 
 /** The outcome of an automatic token refresh (`tokenSource`). */
@@ -709,6 +747,8 @@ export class SealFeedClient {
         // an application that closed the client gets nothing more; the rest stays unacknowledged and not handed
         // over in this process, so the next connection hands it over (marked)
         if (this.closedByApp) continue;
+        const content = await this.openSealed(m.payload);
+        if (this.closedByApp) continue;
         const id = m.messageId;
         record.handed.add(id);
         let acked = false;
@@ -719,7 +759,7 @@ export class SealFeedClient {
         };
         const dm: DeliveredMessage = {
           messageId: id,
-          payload: m.payload,
+          ...content,
           broadcast: m.broadcast,
           batchSeq: h.batchSeq,
           signerId: h.signerId,
@@ -743,6 +783,21 @@ export class SealFeedClient {
     this.lastBatch = status;
     this.opts.onBatch?.(status);
     this.flushAcks();
+  }
+
+  /**
+   * SEAL-030, SEAL-031: with `sealing`, an envelope's payload opened, or the envelope as received with the reason
+   * it did not open (never a partial plaintext); other payloads as they are, not sealed.
+   */
+  private async openSealed(payload: Uint8Array): Promise<Pick<DeliveredMessage, 'payload' | 'sealed' | 'sealedBy' | 'sealedAt' | 'sealError'>> {
+    const opener = this.opts.sealing;
+    if (!opener || !startsWithEnvelopeMagic(payload)) return { payload, sealed: false };
+    try {
+      const o = await opener.open(payload);
+      return { payload: o.payload, sealed: true, sealedBy: o.publisherKeyId, sealedAt: o.sealedAt };
+    } catch (sealError) {
+      return { payload, sealed: false, sealError };
+    }
   }
 
   private reportHandlerError(e: unknown, m: DeliveredMessage): void {

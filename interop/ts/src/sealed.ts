@@ -17,6 +17,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { concat, ctEqual, u16, u32, u64, u8, utf8 } from './bytes.js';
 import { publicKeyOf, sign, validatePublicKey, verify, type ValidatedKey } from './ed25519.js';
 import { clientIdOf, keyId } from './keyschedule.js';
+import type { PayloadOpener } from './client.js';
 
 /** Labels of spec/sealed.md §3. */
 export const SEAL_LABELS = {
@@ -332,8 +333,11 @@ export interface OpenedSealed {
   recipientId: Uint8Array;
 }
 
-/** Opens envelopes for one client (SEAL-020). */
-export class SealedOpener {
+/**
+ * Opens envelopes for one client (SEAL-020); the `sealing` option of SealFeedClient and ReconnectingClient takes
+ * one, and then opens each envelope before it hands the message over (SEAL-030 … SEAL-032).
+ */
+export class SealedOpener implements PayloadOpener {
   private readonly publishers: { id: Uint8Array; key: ValidatedKey }[];
 
   /**

@@ -57,6 +57,9 @@ test('the browser bundle has the generated-file header and no Node-only code', a
   assert.doesNotMatch(code, /\brequire\(/);
   assert.doesNotMatch(code, /from\s*["'](node:|ws["'])/);
   assert.doesNotMatch(code, /\bprocess\.env\b|\b__dirname\b|\bBuffer\.from\b/);
+  // the sealed entry stays out: the client's `sealing` option takes an opener object, not keys, so the HPKE
+  // packages load only where the application imports @sealfeed/client/sealed
+  assert.doesNotMatch(code, /@hpke\/|X-Wing|sealfeed v1 sealed payload/);
   for (const name of ['SealFeedClient', 'fromHex', 'toHex', 'SealFeedError']) {
     assert.match(code, new RegExp(`\\bas ${name}\\b`), `the bundle does not export ${name}`);
   }

@@ -3,9 +3,11 @@
  * TypeScript client that receives and acknowledges, asks status and presence; a publish whose first answer is
  * lost behind a 503 (a proxy stores it on the server, then answers 503 with Retry-After) is retried with the
  * same Idempotency-Key, signed anew, and gets the first answer again (API-026, API-041); a request altered after
- * signing and an unregistered key are refused with their problems (API-015, API-012); `toUser` is checked when
- * the server supports it. Then docs/publishing.md's TypeScript snippet, run unchanged with node against the
- * server, importing this package by its name.
+ * signing and an unregistered key are refused with their problems (API-015, API-012). `toUser` live on a server run
+ * with -require-token: two devices of one user (tokens issued by the TS publisher) both receive, the answer names
+ * user and device per message and lists unknown users (API-091, API-094); only unknown users is 422 (API-093).
+ * Then docs/publishing.md's TypeScript snippet, run unchanged with node against the server, importing this package
+ * by its name.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -16,9 +18,9 @@ import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { fromHex, ProblemError, Publisher, secureRandom, type DeliveredMessage } from '../src/index.js';
+import { fromHex, ProblemError, publicKeyOf, Publisher, secureRandom, type DeliveredMessage } from '../src/index.js';
 import { connect } from '../src/node.js';
-import { publisherKey, repoRoot, startGoServer, type GoServer } from './helpers/goserver.js';
+import { publisherKey, repoRoot, startGoServer, until, type GoServer } from './helpers/goserver.js';
 
 /**
  * A proxy in front of the server that forwards every request unchanged (the Host the publisher signed included)
@@ -57,7 +59,7 @@ async function losingProxy(target: number, lose: number): Promise<{ url: string;
   return { url: `http://127.0.0.1:${port}`, forwarded, close: () => server.close() };
 }
 
-test('Publisher with the Go reference server: publish, bulk, status, presence, a 503 retried idempotently, refused signatures', { timeout: 120000 }, async (t) => {
+test('Publisher with the Go reference server: publish, bulk, status, presence, a 503 retried idempotently, refused signatures', { timeout: 120000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'sealfeed-tspub-'));
   let server: GoServer | undefined;
   const closers: (() => unknown)[] = [];
@@ -134,16 +136,61 @@ test('Publisher with the Go reference server: publish, bulk, status, presence, a
     const stranger = await new Publisher({ baseUrl: server.base, key: secureRandom(32) }).publish({ to: [a.clientIdHex], text: 'x' }).catch((e: unknown) => e);
     assert.ok(stranger instanceof ProblemError);
     assert.deepEqual([stranger.status, stranger.problem, stranger.rule], [401, 'unknown-key', 'API-012']);
+  } finally {
+    for (const c of closers) await c();
+    await server?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
 
-    // toUser (the REST member to_user), where the server implements it: a user nobody connected as
-    const ru = await publisher.publish({ toUser: ['nobody-' + Buffer.from(secureRandom(4)).toString('hex')], text: 'to a user' }).catch((e: unknown) => e);
-    if (ru instanceof ProblemError && ru.problem === 'malformed-json' && /to_user/.test(ru.detail ?? '')) {
-      t.diagnostic('this server has no to_user yet: toUser not checked live');
-    } else if (ru instanceof ProblemError) {
-      assert.equal(ru.status, 422, `to_user: ${ru.message}`);
-    } else {
-      assert.ok(Array.isArray((ru as { messages: unknown[] }).messages));
+test('toUser with the Go reference server (-require-token): both devices of a user receive, the answer names user and device, unknown users listed', { timeout: 120000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sealfeed-tstouser-'));
+  let server: GoServer | undefined;
+  const closers: (() => unknown)[] = [];
+  try {
+    const { keyFile, pubFile } = await publisherKey(dir);
+    server = await startGoServer(dir, pubFile, ['-require-token']);
+    const trust = { kind: 'pinned' as const, keyId: fromHex(server.fingerprint) };
+    const publisher = new Publisher({ baseUrl: server.base, key: readFileSync(keyFile, 'utf8') });
+    const alice = 'alice-' + Buffer.from(secureRandom(4)).toString('hex');
+    const unknown = 'nobody-' + Buffer.from(secureRandom(4)).toString('hex');
+    // two devices of one user, each with a token the publisher's back end issued for its identity key (TOK-006)
+    const got = new Map<string, DeliveredMessage[]>([['phone', []], ['laptop', []]]);
+    const devices = new Map<string, string>();
+    for (const device of ['phone', 'laptop']) {
+      const identitySeed = secureRandom(32);
+      const token = publisher.issueToken({ subject: alice, device, serverKeyId: trust.keyId, clientKey: publicKeyOf(identitySeed) });
+      const c = await connect({ url: server.ws, trust, identitySeed, token, onMessage: (m) => void got.get(device)!.push(m) });
+      closers.push(() => c.close());
+      devices.set(c.clientIdHex, device);
     }
+    // an anonymous client can do nothing on a -require-token server
+    await assert.rejects(connect({ url: server.ws, trust, onMessage: () => undefined }));
+
+    // API-091, API-094: one message per device, each answer message with its user and device; the unknown user
+    // of the same publication listed in unknown_users
+    const r = await publisher.publish({ toUser: [alice, unknown], text: 'to both devices' });
+    assert.equal(r.messages.length, 2);
+    assert.deepEqual(r.messages.map((m) => [m.user, m.device, devices.get(m.client_id)]).sort(), [[alice, 'laptop', 'laptop'], [alice, 'phone', 'phone']]);
+    assert.deepEqual(r.unknown_users, [unknown]);
+    await until(() => got.get('phone')!.length === 1 && got.get('laptop')!.length === 1, 'both devices');
+    for (const [device, ms] of got) {
+      assert.equal(new TextDecoder().decode(ms[0]!.payload), 'to both devices', device);
+      const answer = r.messages.find((m) => m.device === device)!;
+      assert.equal(BigInt(answer.message_id), ms[0]!.messageId, device);
+    }
+    // a message of a `to` publication carries neither user nor device; unknown_users stays empty, not absent
+    const mixed = await publisher.publishBulk([{ to: [[...devices.keys()][0]!], text: 'by ID' }, { toUser: [alice], text: 'by user' }]);
+    assert.deepEqual(mixed.messages.map((m) => [m.user, m.device === undefined]), [[undefined, true], [alice, false], [alice, false]]);
+    assert.deepEqual(mixed.unknown_users, []);
+    // API-093: only unknown users, nothing stored: 422 unknown-users; API-090: both to and toUser is refused
+    const none = await publisher.publish({ toUser: [unknown], text: 'to nobody' }).catch((e: unknown) => e);
+    assert.ok(none instanceof ProblemError, String(none));
+    assert.deepEqual([none.status, none.problem, none.rule], [422, 'unknown-users', 'API-093']);
+    const both = await publisher.publish({ to: [[...devices.keys()][0]!], toUser: [alice], text: 'x' }).catch((e: unknown) => e);
+    assert.ok(both instanceof ProblemError, String(both));
+    assert.deepEqual([both.status, both.problem], [422, 'invalid-message']);
+    assert.match(both.detail ?? '', /exactly one of to and to_user.*API-090/);
   } finally {
     for (const c of closers) await c();
     await server?.stop();
