@@ -80,6 +80,10 @@ type Options struct {
 	// wrote it (API-071); nodes write theirs every PresenceTTL/3; 0:
 	// DefaultPresenceTTL. Every node of a deployment uses the same.
 	PresenceTTL time.Duration
+	// ClaimTTL is how long a webhook event handed to a node stays its own
+	// without a renewal (STORE-034): the shared consumer's AckWait, so the
+	// same on every node; 0: DefaultClaimTTL.
+	ClaimTTL time.Duration
 }
 
 // Store is the JetStream Store.
@@ -148,6 +152,9 @@ func Open(ctx context.Context, nc *nats.Conn, opt Options) (*Store, error) {
 	}
 	if opt.PresenceTTL <= 0 {
 		opt.PresenceTTL = DefaultPresenceTTL
+	}
+	if opt.ClaimTTL <= 0 {
+		opt.ClaimTTL = DefaultClaimTTL
 	}
 	a, err := chacha20poly1305.NewX(opt.StorageKey)
 	if err != nil {

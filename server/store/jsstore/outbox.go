@@ -54,9 +54,9 @@ import (
 var _ store.OutboxClaimer = (*Store)(nil)
 
 const (
-	// ClaimTTL is how long an event handed to a node stays its own without
-	// a renewal: the consumer's AckWait (STORE-034).
-	ClaimTTL = 30 * time.Second
+	// DefaultClaimTTL is how long an event handed to a node stays its own
+	// without a renewal: the consumer's AckWait (STORE-034).
+	DefaultClaimTTL = 30 * time.Second
 	// expirySlack: the sweep sends an `expired` event only once a message
 	// expired by this much on the store's clock, so an acknowledgement that
 	// passed its own expiry check just before has written its status
@@ -105,7 +105,7 @@ func (s *Store) openOutbox(ctx context.Context) error {
 	err = retry(ctx, func(ctx context.Context) (err error) {
 		o.consumer, err = o.stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
 			Durable: "webhook", FilterSubject: o.events, AckPolicy: jetstream.AckExplicitPolicy,
-			AckWait: ClaimTTL, MaxDeliver: -1, MaxAckPending: maxClaimed,
+			AckWait: s.opt.ClaimTTL, MaxDeliver: -1, MaxAckPending: maxClaimed,
 			Description: "every node's webhook dispatcher: one node holds an event at a time (STORE-034)",
 		})
 		return err
@@ -360,7 +360,7 @@ func (s *Store) RenewClaims(ctx context.Context, ids []uint64) error {
 }
 
 // ClaimTTL implements store.OutboxClaimer.
-func (s *Store) ClaimTTL() time.Duration { return ClaimTTL }
+func (s *Store) ClaimTTL() time.Duration { return s.opt.ClaimTTL }
 
 // OutboxDelete implements store.Outbox: an event this node holds is
 // acknowledged to the consumer, which removes it from the work queue;
