@@ -130,13 +130,16 @@ func TestWebhookClusterFailover(t *testing.T) {
 			t.Fatal("no node attempted the webhook")
 		}
 	}
-	cl.nodes[holder].kill()
-	alive[holder] = false
+	// Its retries (backoff 1 s, 2 s) outlast the claim's 2 s: it renews the
+	// claim, and no other node is handed the event meanwhile.
+	time.Sleep(4 * time.Second)
 	for i := range cl.nodes {
 		if i != holder && metric(t, cl.nodes[i].base, "sealfeed_webhook_failures_total") > 0 {
 			t.Errorf("node %d attempted the batch too, while node %d held it (STORE-034)", i, holder)
 		}
 	}
+	cl.nodes[holder].kill()
+	alive[holder] = false
 	other := (holder + 1) % 3
 	k, err := publisher.New(cl.nodes[other].base, cl.pubKey).WebhookKey(ctx)
 	if err != nil {
