@@ -22,7 +22,7 @@ import (
 	"github.com/sealfeed/sealfeed/publisher"
 )
 
-// TestWebhookClusterFailover: STORE-032, STORE-034, API-106, OPS-062.
+// TestWebhookClusterFailover: STORE-032, STORE-034, STORE-035, API-106, OPS-062.
 // Three `sealfeed serve -nats -webhooks -webhook-key` nodes share one
 // webhook key and file. A client acknowledges a message on node 0; its
 // receiver refuses every POST at first, so one node holds the event and
