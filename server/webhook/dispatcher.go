@@ -75,7 +75,10 @@ type Stats struct {
 	Queued   atomic.Int64  // events read from the outbox and neither delivered nor dropped
 }
 
-// Dispatcher sends one node's webhook events. Run it once.
+// Dispatcher sends one node's webhook events. Run it once. On a
+// store.OutboxClaimer (a cluster's shared outbox) it sends the events the
+// store hands this node, and no other node sends them meanwhile
+// (STORE-034).
 type Dispatcher struct {
 	cfg   Config
 	keyID string
