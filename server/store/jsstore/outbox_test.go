@@ -186,3 +186,43 @@ func TestReadyNeedsTheWebhookStream(t *testing.T) {
 		t.Fatal("ready without its webhook stream")
 	}
 }
+
+// BenchmarkAckOutbox compares an acknowledgement of a message whose
+// publisher has a webhook (its event published first, STORE-032) with one
+// whose publisher has none; ratios from one run only.
+func BenchmarkAckOutbox(b *testing.B) {
+	for _, hooked := range []bool{false, true} {
+		b.Run(map[bool]string{false: "no-webhook", true: "webhook"}[hooked], func(b *testing.B) {
+			c := natstest.Start(b, 1)
+			nc, err := nats.Connect(c.URLs())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer nc.Close()
+			ctx := context.Background()
+			s, err := Open(ctx, nc, Options{StorageKey: make([]byte, 32), Replicas: 1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if hooked {
+				s.SetOutboxFilter(func(string) bool { return true })
+			}
+			to := cid(1)
+			var pubs []store.Publication
+			for range b.N {
+				pubs = append(pubs, store.Publication{To: [][32]byte{to}, Payload: []byte("p"), TTL: time.Hour})
+			}
+			res, _, err := s.Publish(ctx, &store.PublishRequest{Publisher: "p", Publications: pubs}, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				if _, err := s.Ack(ctx, map[[32]byte][]uint64{to: {res[i].Seq}}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
