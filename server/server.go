@@ -609,6 +609,10 @@ type ClusterConfig struct {
 	// PresenceTTL is how long a node's presence entries outlive its last
 	// renewal (API-071); 0: jsstore.DefaultPresenceTTL.
 	PresenceTTL time.Duration
+	// WebhookClaimTTL is how long a webhook event a node was handed stays
+	// its own without a renewal, so how soon another node sends the events
+	// of one that died (STORE-034, OPS-062); 0: jsstore.DefaultClaimTTL.
+	WebhookClaimTTL time.Duration
 }
 
 func (n *Node) openCluster(c *ClusterConfig) (*jsstore.Store, error) {
@@ -620,7 +624,7 @@ func (n *Node) openCluster(c *ClusterConfig) (*jsstore.Store, error) {
 	n.nc = nc
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second) // the stream and buckets wait for their leaders (more buckets since the ticket keys and presence pairs)
 	defer cancel()
-	js, err := jsstore.Open(ctx, nc, jsstore.Options{StorageKey: c.StorageKey, Replicas: c.Replicas, Prefix: c.Prefix, Now: n.cfg.Now, PresenceTTL: c.PresenceTTL})
+	js, err := jsstore.Open(ctx, nc, jsstore.Options{StorageKey: c.StorageKey, Replicas: c.Replicas, Prefix: c.Prefix, Now: n.cfg.Now, PresenceTTL: c.PresenceTTL, ClaimTTL: c.WebhookClaimTTL})
 	if err != nil {
 		nc.Close()
 		return nil, err

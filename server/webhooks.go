@@ -28,9 +28,6 @@ func (n *Node) checkWebhooks(t *trust) error {
 	if n.cfg.WebhookKey == nil {
 		return errors.New("webhooks need a webhook key (-webhook-key, API-107)")
 	}
-	if n.js != nil {
-		return errors.New("webhooks are not available with a cluster store yet (docs/operations.md, Webhooks)")
-	}
 	if _, ok := n.Store.(store.Outbox); !ok {
 		return fmt.Errorf("the store %T keeps no webhook outbox (STORE-030)", n.Store)
 	}
@@ -50,8 +47,10 @@ func (n *Node) startWebhooks() error {
 	if string(n.cfg.WebhookKey) == string(n.Key) {
 		return errors.New("webhook key: it is the node's identity key; webhooks need a key of their own (API-107)")
 	}
+	// A cluster's store is a store.OutboxClaimer: every node's dispatcher
+	// claims events from the shared outbox (STORE-034).
 	o, ok := n.Store.(store.Outbox)
-	if !ok || n.js != nil {
+	if !ok {
 		return nil // checkWebhooks refuses any webhook; the key is still published
 	}
 	url := func(publisher string) (string, bool) {

@@ -195,6 +195,13 @@ func startClusterNodes(t testing.TB, natsURLs func(i int) string) *clusterNodes 
 // environment.
 func startClusterNodesEnv(t testing.TB, natsURLs func(i int) string, env func(i int) []string) *clusterNodes {
 	t.Helper()
+	return startClusterNodesArgs(t, natsURLs, env, func(*clusterNodes, int) []string { return nil })
+}
+
+// startClusterNodesArgs is startClusterNodesEnv with args(cl, i) added to
+// node i's flags; cl has its publisher key when args is called.
+func startClusterNodesArgs(t testing.TB, natsURLs func(i int) string, env func(i int) []string, args func(cl *clusterNodes, i int) []string) *clusterNodes {
+	t.Helper()
 	dir := t.TempDir()
 	authPub, authKey, _ := ed25519.GenerateKey(nil)
 	cl := &clusterNodes{realm: "cluster.test"}
@@ -221,8 +228,8 @@ func startClusterNodesEnv(t testing.TB, natsURLs func(i int) string, env func(i 
 		os.WriteFile(credFile, cred.Marshal(), 0o644)
 		os.WriteFile(crlFile, crl.Marshal(), 0o644)
 		addr := freeAddr(t)
-		cl.nodes = append(cl.nodes, startServeEnv(t, env(i), addr, "-data", data, "-nats", natsURLs(i), "-storage-key", storageKey,
-			"-credential", credFile, "-revocation-list", crlFile, "-publisher", pubFile, "-log-level", "warn", "-sync", "NORMAL"))
+		cl.nodes = append(cl.nodes, startServeEnv(t, env(i), addr, append([]string{"-data", data, "-nats", natsURLs(i), "-storage-key", storageKey,
+			"-credential", credFile, "-revocation-list", crlFile, "-publisher", pubFile, "-log-level", "warn", "-sync", "NORMAL"}, args(cl, i)...)...))
 		cl.wsURLs = append(cl.wsURLs, "ws://"+addr+"/v1/ws")
 	}
 	return cl

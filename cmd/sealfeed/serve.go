@@ -38,6 +38,7 @@ type serveFlags struct {
 	publishers, authorities, presencePublishers                                                                listFlag
 	tick, handshakeTimeout, idleTimeout, ticketLifetime, ticketRotation, storeTimeout, sickAfter, maxClockSkew time.Duration
 	presenceTTL                                                                                                time.Duration
+	webhookClaimTTL                                                                                            time.Duration
 	maxConnsPerIP, maxHandshakesPerIP, sendQueue, maxPayload, maxPending, workers                              int
 	requireToken                                                                                               bool
 	warnExpiryFraction                                                                                         float64
@@ -87,6 +88,7 @@ func serveCommand(args []string, stdout, stderr io.Writer) (err error) {
 	fs.StringVar(&f.storageKey, "storage-key", "", "file with the 32-byte payload key (hex or raw): in cluster mode the key every node shares;\non a single node it replaces -data's storage.key, so the key can live apart from the database\n(OPS-015; or $"+storageKeyEnv+", 64 hex digits)")
 	fs.IntVar(&f.replicas, "replicas", 3, "cluster mode: replicas of the JetStream stream and buckets")
 	fs.DurationVar(&f.presenceTTL, "presence-ttl", 30*time.Second, "cluster mode: a client of a node that died turns offline on every node within this (API-071);\nnodes renew their clients' presence every third of it; the same on every node")
+	fs.DurationVar(&f.webhookClaimTTL, "webhook-claim-ttl", 0, "cluster mode: webhook events held by a node that died go to another node after this (STORE-034, OPS-062);\n0: 30s; the same on every node")
 	fs.DurationVar(&f.maxClockSkew, "max-clock-skew", 30*time.Second, "cluster mode: warn when this node's clock is further than this from the store's (DLV-041);\nmessage expiry follows the store's clock whatever this says (DLV-040)")
 	fs.StringVar(&f.pprof, "pprof", "", "serve Go's pprof profiles on this separate address (e.g. 127.0.0.1:6060); off by default")
 	if err := parseFlags(fs, args, &f.config); err != nil {
@@ -173,7 +175,7 @@ func serveCommand(args []string, stdout, stderr io.Writer) (err error) {
 		if key == nil {
 			return fmt.Errorf("cluster mode needs -storage-key (the same file on every node) or $%s", storageKeyEnv)
 		}
-		cfg.Cluster = &server.ClusterConfig{NATS: f.nats, StorageKey: key, Replicas: f.replicas, PresenceTTL: f.presenceTTL}
+		cfg.Cluster = &server.ClusterConfig{NATS: f.nats, StorageKey: key, Replicas: f.replicas, PresenceTTL: f.presenceTTL, WebhookClaimTTL: f.webhookClaimTTL}
 	} else {
 		cfg.StorageKey = key
 	}

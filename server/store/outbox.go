@@ -43,3 +43,20 @@ type Outbox interface {
 	// OutboxLen reports how many events the outbox holds.
 	OutboxLen(ctx context.Context) (int, error)
 }
+
+// OutboxClaimer is an Outbox that several nodes share (jsstore, STORE-034):
+// instead of each node reading every event after a cursor, the store hands
+// each event to one node at a time. A node's claim lapses ClaimTTL after it
+// was handed the event or last renewed it, and a node that died holding
+// events lets them go to another node that way. OutboxDelete settles the
+// events this node holds.
+type OutboxClaimer interface {
+	Outbox
+	// ClaimEvents returns up to limit events no other node holds, and
+	// holds them for this one; it does not wait for events to arrive.
+	ClaimEvents(ctx context.Context, limit int) ([]Event, error)
+	// RenewClaims keeps the events named held for another ClaimTTL.
+	RenewClaims(ctx context.Context, ids []uint64) error
+	// ClaimTTL is how long a claim lasts without a renewal.
+	ClaimTTL() time.Duration
+}

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
@@ -14,6 +15,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -73,7 +75,10 @@ type Stats struct {
 	Queued   atomic.Int64  // events read from the outbox and neither delivered nor dropped
 }
 
-// Dispatcher sends one node's webhook events. Run it once.
+// Dispatcher sends one node's webhook events. Run it once. On a
+// store.OutboxClaimer (a cluster's shared outbox) it sends the events the
+// store hands this node, and no other node sends them meanwhile
+// (STORE-034).
 type Dispatcher struct {
 	cfg   Config
 	keyID string
@@ -82,6 +87,13 @@ type Dispatcher struct {
 	mu     sync.Mutex
 	queues map[string]*queue // by publisher key ID
 	cursor uint64            // the highest event ID read
+
+	// With a store.OutboxClaimer (a cluster's shared outbox) events are
+	// claimed instead of read after the cursor; held are the IDs this node
+	// holds, renewed every third of the claim's lifetime.
+	claimer store.OutboxClaimer
+	held    map[uint64]bool
+	renewed time.Time
 }
 
 // queue is one publisher's events, and the batch being sent or waiting
@@ -133,7 +145,9 @@ func New(cfg Config) (*Dispatcher, error) {
 	}
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	cfg.Client = c
-	return &Dispatcher{cfg: cfg, keyID: KeyID(cfg.Key), queues: map[string]*queue{}}, nil
+	d := &Dispatcher{cfg: cfg, keyID: KeyID(cfg.Key), queues: map[string]*queue{}, held: map[uint64]bool{}}
+	d.claimer, _ = cfg.Outbox.(store.OutboxClaimer)
+	return d, nil
 }
 
 // KeyID is the key ID of a webhook key: its public key's fingerprint, as
@@ -150,6 +164,9 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	for {
 		if err := d.read(ctx); err != nil && ctx.Err() == nil {
 			d.cfg.Logger.Warn("webhook: reading the outbox", "err", err)
+		}
+		if err := d.renew(ctx); err != nil && ctx.Err() == nil {
+			d.cfg.Logger.Warn("webhook: renewing the claims on held events", "err", err)
 		}
 		for _, s := range d.due() {
 			wg.Add(1)
@@ -175,13 +192,27 @@ func (d *Dispatcher) read(ctx context.Context) error {
 		after := d.cursor
 		d.mu.Unlock()
 		rctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
-		evs, err := d.cfg.Outbox.OutboxEvents(rctx, after, min(1000, room))
+		var evs []store.Event
+		var err error
+		if d.claimer != nil {
+			evs, err = d.claimer.ClaimEvents(rctx, min(1000, room))
+		} else {
+			evs, err = d.cfg.Outbox.OutboxEvents(rctx, after, min(1000, room))
+		}
 		cancel()
-		if err != nil {
+		if err != nil && len(evs) == 0 {
 			return err
 		}
 		d.mu.Lock()
+		n := len(evs)
 		for _, e := range evs {
+			if d.claimer != nil {
+				if d.held[e.ID] {
+					n-- // handed out again after its claim lapsed: queued already
+					continue
+				}
+				d.held[e.ID] = true
+			}
 			q := d.queues[e.Publisher]
 			if q == nil {
 				q = &queue{}
@@ -190,12 +221,34 @@ func (d *Dispatcher) read(ctx context.Context) error {
 			q.events = append(q.events, e)
 			d.cursor = e.ID
 		}
-		d.Stats.Queued.Add(int64(len(evs)))
+		d.Stats.Queued.Add(int64(n))
 		d.mu.Unlock()
+		if err != nil {
+			return err
+		}
 		if len(evs) < min(1000, room) {
 			return nil
 		}
 	}
+}
+
+// renew keeps the claims on the events this node holds (STORE-034), every
+// third of their lifetime, so no other node is handed an event while this
+// one retries its batch.
+func (d *Dispatcher) renew(ctx context.Context) error {
+	if d.claimer == nil || d.cfg.Now().Sub(d.renewed) < d.claimer.ClaimTTL()/3 {
+		return nil
+	}
+	d.mu.Lock()
+	ids := make([]uint64, 0, len(d.held))
+	for id := range d.held {
+		ids = append(ids, id)
+	}
+	d.renewed = d.cfg.Now()
+	d.mu.Unlock()
+	rctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
+	defer cancel()
+	return d.claimer.RenewClaims(rctx, ids)
 }
 
 type dueBatch struct {
@@ -213,6 +266,9 @@ func (d *Dispatcher) due() []dueBatch {
 	for p, q := range d.queues {
 		if q.batch == nil && len(q.events) > 0 {
 			n := min(len(q.events), d.cfg.MaxBatch)
+			// In ID order (API-101): an event handed out again after a
+			// node died arrives after later ones.
+			slices.SortFunc(q.events[:n], func(a, b store.Event) int { return cmp.Compare(a.ID, b.ID) })
 			q.batch = &batch{events: q.events[:n:n], key: batchKey(p, q.events[:n])}
 			q.events = q.events[n:]
 		}
@@ -323,6 +379,9 @@ func (d *Dispatcher) finish(ctx context.Context, publisherID string, b *batch, d
 	d.mu.Lock()
 	if q := d.queues[publisherID]; q != nil && q.batch == b {
 		q.batch = nil
+	}
+	for _, id := range ids {
+		delete(d.held, id)
 	}
 	d.mu.Unlock()
 }

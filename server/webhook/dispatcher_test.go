@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -314,5 +315,94 @@ func TestMemoryBound(t *testing.T) {
 	}
 	if n != 9 {
 		t.Fatalf("%d events delivered, want 9", n)
+	}
+}
+
+// claimer is a store.OutboxClaimer over a fixed list of events, handed out
+// once in the list's order; it records renewals and deletions.
+type claimer struct {
+	mu      sync.Mutex
+	events  []store.Event
+	renewed [][]uint64
+	deleted []uint64
+}
+
+func (c *claimer) SetOutboxFilter(func(string) bool) {}
+func (c *claimer) OutboxEvents(context.Context, uint64, int) ([]store.Event, error) {
+	panic("a dispatcher on a store.OutboxClaimer must claim, not read after a cursor (STORE-034)")
+}
+func (c *claimer) OutboxLen(context.Context) (int, error) { return 0, nil }
+func (c *claimer) OutboxDelete(_ context.Context, ids []uint64) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.deleted = append(c.deleted, ids...)
+	return nil
+}
+func (c *claimer) ClaimEvents(_ context.Context, limit int) ([]store.Event, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := min(limit, len(c.events))
+	out := c.events[:n]
+	c.events = c.events[n:]
+	return out, nil
+}
+func (c *claimer) RenewClaims(_ context.Context, ids []uint64) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.renewed = append(c.renewed, ids)
+	return nil
+}
+func (c *claimer) ClaimTTL() time.Duration { return 30 * time.Millisecond }
+
+// STORE-034, STORE-035: on a shared outbox the dispatcher claims events,
+// renews its claims while it retries, forms the batch in ID order whatever
+// order they were handed out in, keys it by its events, and settles the
+// events once the receiver answered 2xx.
+func TestDispatcherOnAClaimer(t *testing.T) {
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	rc := newReceiver(t, key)
+	rc.fail = 2
+	ev := func(id uint64) store.Event {
+		return store.Event{ID: id, Publisher: "p", State: store.Acknowledged, Handle: fmt.Sprintf("%032x", id),
+			Seq: id, Time: time.UnixMilli(1_800_000_000_000)}
+	}
+	c := &claimer{events: []store.Event{ev(3), ev(1), ev(2)}} // 3 handed out again after a node died
+	d, err := New(Config{Outbox: c, Key: key, URL: func(string) (string, bool) { return rc.srv.URL, true },
+		Interval: 10 * time.Millisecond, MinBackoff: 20 * time.Millisecond, MaxBackoff: 40 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { d.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	for deadline := time.Now().Add(20 * time.Second); d.Stats.Batches.Load() == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			_, k, e := rc.snapshot()
+			t.Fatalf("no batch delivered: %d attempts, %d refused", len(k), len(e))
+		}
+	}
+	got, keys, errs := rc.snapshot()
+	if len(errs) != 0 || len(got) != 1 {
+		t.Fatalf("batches %+v, errors %v", got, errs)
+	}
+	sorted := []store.Event{ev(1), ev(2), ev(3)}
+	for i, e := range got[0].Events {
+		if e.ID != sorted[i].Handle {
+			t.Fatalf("event %d of the batch is %s, want %s (ID order, STORE-035)", i, e.ID, sorted[i].Handle)
+		}
+	}
+	for _, k := range keys {
+		if k != batchKey("p", sorted) {
+			t.Fatalf("Idempotency-Key %s, want the one of the events %s (STORE-035)", k, batchKey("p", sorted))
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.renewed) == 0 || len(c.renewed[0]) != 3 {
+		t.Fatalf("renewals %v while the batch was retried: want the three held events (STORE-034)", c.renewed)
+	}
+	if len(c.deleted) != 3 {
+		t.Fatalf("settled %v, want the three events", c.deleted)
 	}
 }

@@ -42,7 +42,7 @@ func TestContract(t *testing.T) {
 		}
 		return s
 	}
-	storetest.Run(t, storetest.Engine{
+	e := storetest.Engine{
 		Open: func(t *testing.T, clock func() time.Time) store.Store {
 			return open(t, Options{Prefix: fmt.Sprintf("contract%d", n.Add(1)), Replicas: 1, StorageKey: make([]byte, 32), Now: clock})
 		},
@@ -59,5 +59,7 @@ func TestContract(t *testing.T) {
 		SparseIDs:        "message IDs are stream sequences, shared by all clients (docs/scale-out.md)",
 		UnorderedCommits: "publishes of several nodes commit independently; onCommit runs after each one's own commit, unordered",
 		ForgetsExpired:   "JetStream removes a message at its TTL, and with it the headers its status is read from",
-	})
+	}
+	storetest.Run(t, e)
+	t.Run("Outbox", func(t *testing.T) { storetest.RunOutbox(t, e) }) // STORE-030, STORE-031, STORE-032, STORE-033
 }

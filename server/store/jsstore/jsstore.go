@@ -80,6 +80,10 @@ type Options struct {
 	// wrote it (API-071); nodes write theirs every PresenceTTL/3; 0:
 	// DefaultPresenceTTL. Every node of a deployment uses the same.
 	PresenceTTL time.Duration
+	// ClaimTTL is how long a webhook event handed to a node stays its own
+	// without a renewal (STORE-034): the shared consumer's AckWait, so the
+	// same on every node; 0: DefaultClaimTTL.
+	ClaimTTL time.Duration
 }
 
 // Store is the JetStream Store.
@@ -108,6 +112,8 @@ type Store struct {
 	presence jetstream.KeyValue // client ID -> node, connected since (presence.go)
 	devices  jetstream.KeyValue // user -> devices (directory.go)
 	node     string             // this Store's instance in presence entries
+
+	ob outbox // webhook events (outbox.go)
 }
 
 var _ store.Store = (*Store)(nil)
@@ -146,6 +152,9 @@ func Open(ctx context.Context, nc *nats.Conn, opt Options) (*Store, error) {
 	}
 	if opt.PresenceTTL <= 0 {
 		opt.PresenceTTL = DefaultPresenceTTL
+	}
+	if opt.ClaimTTL <= 0 {
+		opt.ClaimTTL = DefaultClaimTTL
 	}
 	a, err := chacha20poly1305.NewX(opt.StorageKey)
 	if err != nil {
@@ -217,6 +226,9 @@ func Open(ctx context.Context, nc *nats.Conn, opt Options) (*Store, error) {
 		return nil, err
 	}
 	if err := s.openDeviceBucket(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.openOutbox(ctx); err != nil {
 		return nil, err
 	}
 	// A replicated stream answers only once its replicas elected a leader.
@@ -308,7 +320,7 @@ func (s *Store) Ready(ctx context.Context) error {
 			return fmt.Errorf("jsstore: bucket %s: %w", b.Bucket(), err)
 		}
 	}
-	return nil
+	return s.readyOutbox(ctx) // STORE-036
 }
 
 // Close implements store.Store; the NATS connection belongs to the caller.
@@ -491,7 +503,13 @@ func (s *Store) Publish(ctx context.Context, req *store.PublishRequest, onCommit
 					return nil, false, fmt.Errorf("jsstore: duplicate %d: %w", ack.Sequence, err)
 				}
 			}
-			out = append(out, store.Assigned{Handle: handleFor(ack.Sequence, random), ClientID: to, Seq: ack.Sequence, Expires: time.UnixMilli(exp.UnixMilli())})
+			a := store.Assigned{Handle: handleFor(ack.Sequence, random), ClientID: to, Seq: ack.Sequence, Expires: time.UnixMilli(exp.UnixMilli())}
+			if s.hooked(req.Publisher) {
+				if err := s.watch(ctx, req.Publisher, a, now); err != nil { // STORE-033
+					return nil, false, err
+				}
+			}
+			out = append(out, a)
 		}
 	}
 	if err := s.recordPublishedTo(ctx, req); err != nil {
@@ -727,9 +745,22 @@ func (s *Store) ack(ctx context.Context, c [32]byte, subj string, id uint64) (bo
 		// acknowledgement must not report it acknowledged (API-032).
 		return false, nil
 	}
+	// The event first (STORE-032): a crash after it leaves the message
+	// pending, and its next acknowledgement publishes the same event, which
+	// the duplicate window drops; the other order could lose it.
+	handle := handleFor(id, m.Header.Get(hHandle))
+	if err := s.recordEvent(ctx, store.Event{Publisher: m.Header.Get(hPublisher), State: store.Acknowledged, Handle: handle,
+		ClientID: c, Seq: id, Time: now.Truncate(time.Millisecond)}); err != nil {
+		return false, err
+	}
+	if s.ob.crashBeforeAck != nil {
+		if err := s.ob.crashBeforeAck(); err != nil {
+			return false, err
+		}
+	}
 	created, _ := strconv.ParseInt(m.Header.Get(hCreated), 10, 64)
 	exp, _ := strconv.ParseInt(m.Header.Get(hExpires), 10, 64)
-	rec, _ := json.Marshal(statusRecord{Handle: handleFor(id, m.Header.Get(hHandle)), ClientID: c[:],
+	rec, _ := json.Marshal(statusRecord{Handle: handle, ClientID: c[:],
 		Publisher: m.Header.Get(hPublisher), Created: created, Expires: exp})
 	if _, err := s.status.Create(ctx, strconv.FormatUint(id, 10), rec, jetstream.KeyTTL(s.opt.Retention)); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
 		return false, err
@@ -865,8 +896,12 @@ func (s *Store) PendingCount(ctx context.Context, clientID [32]byte) (int, error
 	return int(info.State.Subjects[subj]), nil
 }
 
-// Expire implements store.Store: JetStream's per-message TTL does the work.
-func (s *Store) Expire(context.Context, time.Time) ([][32]byte, error) { return nil, nil }
+// Expire implements store.Store: JetStream's per-message TTL removes the
+// messages; with a webhook configured, the sweep records the `expired`
+// events of those that expired unacknowledged (STORE-033).
+func (s *Store) Expire(ctx context.Context, _ time.Time) ([][32]byte, error) {
+	return nil, s.sweepExpired(ctx)
+}
 
 // Seen implements store.Store and httpsig.NonceStore: an atomic create in
 // the nonce bucket, kept until expires.
