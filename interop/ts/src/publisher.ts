@@ -209,7 +209,7 @@ export interface AcceptedMessage {
   message_id: number;
   /** RFC 3339 */
   expires: string;
-  /** with `toUser`: the user and device the message went to, when the server reports them */
+  /** with `toUser`: the user and the device ("" when its token named none) the message went to (API-094) */
   user?: string;
   device?: string;
 }
@@ -219,7 +219,7 @@ export interface PublishResult {
   messages: AcceptedMessage[];
   /** the server had stored this request before: nothing new was stored, these are the first answer's messages (API-026) */
   replayed: boolean;
-  /** with `toUser`: users with no device the server knows, when the server reports them */
+  /** with `toUser`: the users of the request with no device the server knows, possibly empty (API-094) */
   unknown_users?: string[];
 }
 
@@ -301,7 +301,7 @@ function clientIdHex(id: ClientIdInput): string {
 /** The JSON member order of openapi.yaml's Publication: to, to_user, text or payload, ttl. */
 function publicationJSON(p: Publication): Record<string, unknown> {
   if ((p.text === undefined) === (p.payload === undefined)) throw new RangeError('give exactly one of text and payload (API-020)');
-  if (p.to === undefined && p.toUser === undefined) throw new RangeError('give to, toUser or both');
+  if ((p.to === undefined) === (p.toUser === undefined)) throw new RangeError('give exactly one of to and toUser (API-090)');
   const o: Record<string, unknown> = {};
   if (p.to !== undefined) o.to = p.to.map(clientIdHex);
   if (p.toUser !== undefined) o.to_user = [...p.toUser];

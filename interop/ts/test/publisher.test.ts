@@ -166,11 +166,11 @@ test('Publisher: the request it sends; 503 and no answer retried with the same k
   const seed = secureRandom(32);
   const { fetch, sent } = scriptedFetch([problem(503, 'unavailable', 'API-041', { 'Retry-After': '1' }), new TypeError('fetch failed'), accepted(true)]);
   const p = new Publisher({ baseUrl: 'http://127.0.0.1:9/', key: seed, fetch });
-  const r = await p.publish({ to: ['a'.repeat(64)], toUser: ['alice'], text: 'hi', ttl: 60 });
+  const r = await p.publish({ toUser: ['alice'], text: 'hi', ttl: 60 });
   assert.equal(r.replayed, true);
   assert.equal(sent.length, 3);
   assert.equal(sent[0]!.url, 'http://127.0.0.1:9/v1/messages');
-  assert.equal(sent[0]!.body, `{"to":["${'a'.repeat(64)}"],"to_user":["alice"],"text":"hi","ttl":60}`);
+  assert.equal(sent[0]!.body, '{"to_user":["alice"],"text":"hi","ttl":60}');
   assert.equal(sent[0]!.headers['Content-Type'], 'application/json');
   const key = sent[0]!.headers['Idempotency-Key']!;
   assert.match(key, /^[0-9a-f]{32}$/);
@@ -184,6 +184,11 @@ test('Publisher: the request it sends; 503 and no answer retried with the same k
   }
   assert.equal(nonces.size, 3, 'a retry reused a nonce');
   assert.ok(sent[1]!.at - sent[0]!.at >= 990, `retried ${sent[1]!.at - sent[0]!.at} ms after Retry-After: 1`);
+
+  // exactly one of to and toUser (API-090), refused before anything is sent
+  await assert.rejects(p.publish({ to: ['a'.repeat(64)], toUser: ['alice'], text: 'hi' }), /exactly one of to and toUser/);
+  await assert.rejects(p.publish({ text: 'hi' }), /exactly one of to and toUser/);
+  assert.equal(sent.length, 3);
 
   // the caller's key is kept; a payload is standard base64
   const s2 = scriptedFetch([accepted()]);
