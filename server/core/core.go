@@ -768,6 +768,14 @@ func (h *Hub) flushAcks(ctx context.Context, final bool) (stored, left int, err 
 	h.mu.Lock()
 	if len(h.acks) > 0 {
 		batch, h.acks = h.acks, map[*Conn][]uint64{}
+		// Held from the moment they leave the queue: a tick between
+		// here and the store write must see them (DLV-051).
+		if h.ackHeld == nil {
+			h.ackHeld = map[[32]byte]struct{}{}
+		}
+		for c := range batch {
+			h.ackHeld[c.id] = struct{}{}
+		}
 	}
 	h.mu.Unlock()
 	for c, ids := range w.retry {
