@@ -39,7 +39,24 @@ async function startServer(
   dir: string,
   publisherPub: string,
   extra: string[] = [],
-  port = 20000 + Math.floor(Math.random() * 20000),
+  port?: number,
+): Promise<{ proc: ChildProcess; port: number; fingerprint: string }> {
+  // A random port may be taken by another process between the pick and the bind: pick again, unless the caller
+  // asked for this port (a restart on the same address).
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startServerOn(dir, publisherPub, extra, port ?? 20000 + Math.floor(Math.random() * 20000));
+    } catch (e) {
+      if (port !== undefined || attempt >= 5 || !/address already in use/.test(String(e))) throw e;
+    }
+  }
+}
+
+async function startServerOn(
+  dir: string,
+  publisherPub: string,
+  extra: string[],
+  port: number,
 ): Promise<{ proc: ChildProcess; port: number; fingerprint: string }> {
   const proc = spawn(bin, ['serve', '-listen', `127.0.0.1:${port}`, '-data', join(dir, 'data'), '-publisher', publisherPub, '-log-level', 'warn', ...extra], {
     stdio: ['ignore', 'pipe', 'pipe'],

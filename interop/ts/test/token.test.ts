@@ -6,11 +6,12 @@
  * another user closes the connection with illegal_parameter (POST-031).
  */
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { test } from 'node:test';
+import { startGoServer } from './helpers/goserver.js';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import {
@@ -87,17 +88,9 @@ test('tokens with the Go reference server: required, presented, refreshed', { ti
     const key = join(dir, 'publisher.pem');
     const pub = join(dir, 'publisher.pub.pem');
     await run(bin, ['keygen', '-out', key, '-pub', pub]);
-    const port = 20000 + Math.floor(Math.random() * 20000);
-    proc = spawn(bin, ['serve', '-listen', `127.0.0.1:${port}`, '-data', join(dir, 'data'), '-publisher', pub, '-require-token', '-log-level', 'warn'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    proc.stdout!.on('data', (d) => (out += d));
-    proc.stderr!.on('data', (d) => (out += d));
-    for (const t0 = Date.now(); !/listening on/.test(out); await new Promise((r) => setTimeout(r, 20))) {
-      if (proc.exitCode !== null || Date.now() - t0 > 10000) throw new Error(`sealfeed serve did not start: ${out}`);
-    }
-    const fingerprint = /fingerprint ([0-9a-f]{64})/.exec(out)![1]!;
+    const server = await startGoServer(dir, pub, ['-require-token']);
+    proc = server.proc;
+    const { port, fingerprint } = server;
     const url = `ws://127.0.0.1:${port}/v1/ws`;
     const trust = { kind: 'pinned' as const, keyId: fromHex(fingerprint) };
 

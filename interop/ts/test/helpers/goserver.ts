@@ -38,7 +38,19 @@ export interface GoServer {
 }
 
 /** Starts `sealfeed serve` with its data in `dir/data` and the publisher key `publisherPub` trusted. */
-export async function startGoServer(dir: string, publisherPub: string, extra: string[] = [], port = 20000 + Math.floor(Math.random() * 20000)): Promise<GoServer> {
+export async function startGoServer(dir: string, publisherPub: string, extra: string[] = [], port?: number): Promise<GoServer> {
+  // A random port may be taken by another process between the pick and the bind: pick again, unless the caller
+  // asked for this port (a restart on the same address).
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startGoServerOn(dir, publisherPub, extra, port ?? 20000 + Math.floor(Math.random() * 20000));
+    } catch (e) {
+      if (port !== undefined || attempt >= 5 || !/address already in use/.test(String(e))) throw e;
+    }
+  }
+}
+
+async function startGoServerOn(dir: string, publisherPub: string, extra: string[], port: number): Promise<GoServer> {
   const b = await sealfeedBinary();
   const proc = spawn(b, ['serve', '-listen', `127.0.0.1:${port}`, '-data', join(dir, 'data'), '-publisher', publisherPub, '-log-level', 'warn', ...extra], {
     stdio: ['ignore', 'pipe', 'pipe'],
