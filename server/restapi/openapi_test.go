@@ -9,8 +9,8 @@ import (
 )
 
 // The OpenAPI document of this API (spec/api/openapi.yaml) must describe
-// every route New registers and every problem the handlers send. go.mod has
-// no YAML library, so these tests read the document as text: the path items
+// every route New registers and every problem the handlers send. These
+// tests read the document as text (openapi_yaml_test.go parses it): the path items
 // are the keys one level under the top-level "paths:", their operations the
 // HTTP-method keys one level further in; each problem is an example object
 // whose value — type and status — sits on one line (the document says so in
