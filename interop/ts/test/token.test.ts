@@ -6,14 +6,13 @@
  * another user closes the connection with illegal_parameter (POST-031).
  */
 import assert from 'node:assert/strict';
-import { execFile, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { startGoServer } from './helpers/goserver.js';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { run, sealfeedBinary, startGoServer } from './helpers/goserver.js';
+import { parsePrivateKeyPem } from '../src/publisher.js';
 import {
   decodeToken,
   fromHex,
@@ -59,29 +58,13 @@ test('issueToken and verifyToken agree; each defect has its alert (TOK-007)', ()
   assert.notEqual(toHex(decodeToken(issueToken(publisher, { subject: 'a', serverKeyId, clientKey: publicKeyOf(client) })).tokenId), toHex(t.tokenId));
 });
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
-const run = promisify(execFile);
-
-async function binary(): Promise<string> {
-  const env = process.env.SEALFEED_BIN;
-  if (env) {
-    if (!existsSync(env)) throw new Error(`SEALFEED_BIN=${env} does not exist`);
-    return env;
-  }
-  const b = join(mkdtempSync(join(tmpdir(), 'sealfeed-bin-')), 'sealfeed');
-  await run('go', ['build', '-o', b, './cmd/sealfeed'], { cwd: repoRoot });
-  return b;
-}
-
-/** The 32-byte seed of a PKCS #8 Ed25519 private key in PEM (RFC 8410: the DER ends with the seed). */
+/** The 32-byte seed of the key file `sealfeed keygen` wrote. */
 function seedOfPem(path: string): Uint8Array {
-  const b64 = readFileSync(path, 'utf8').replace(/-----[^-]+-----/g, '').replace(/\s+/g, '');
-  const der = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-  return der.slice(der.length - 32);
+  return parsePrivateKeyPem(readFileSync(path, 'utf8'));
 }
 
 test('tokens with the Go reference server: required, presented, refreshed', { timeout: 120000 }, async () => {
-  const bin = await binary();
+  const bin = await sealfeedBinary();
   const dir = mkdtempSync(join(tmpdir(), 'sealfeed-token-'));
   let proc: ChildProcess | undefined;
   try {

@@ -7,16 +7,16 @@
  * GET /v1/server (API-100, API-107).
  */
 import assert from 'node:assert/strict';
-import { execFile, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { test } from 'node:test';
-import { startGoServer } from './helpers/goserver.js';
+import { run, sealfeedBinary, startGoServer } from './helpers/goserver.js';
+import { parsePrivateKeyPem } from '../src/publisher.js';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import {
   base64Decode,
   fromHex,
@@ -76,29 +76,13 @@ test('API-107: the key from GET /v1/server must match its key ID', () => {
   assert.deepEqual(utf8('a'), new Uint8Array([97]));
 });
 
-const repoRoot = resolve(here, '..', '..', '..', '..');
-const run = promisify(execFile);
-
-async function binary(): Promise<string> {
-  const env = process.env.SEALFEED_BIN;
-  if (env) {
-    if (!existsSync(env)) throw new Error(`SEALFEED_BIN=${env} does not exist`);
-    return env;
-  }
-  const b = join(mkdtempSync(join(tmpdir(), 'sealfeed-bin-')), 'sealfeed');
-  await run('go', ['build', '-o', b, './cmd/sealfeed'], { cwd: repoRoot });
-  return b;
-}
-
-/** The 32-byte seed of a PKCS #8 Ed25519 private key in PEM (RFC 8410: the DER ends with the seed). */
+/** The 32-byte seed of the key file `sealfeed keygen` wrote. */
 function seedOfPem(path: string): Uint8Array {
-  const b64 = readFileSync(path, 'utf8').replace(/-----[^-]+-----/g, '').replace(/\s+/g, '');
-  const der = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-  return der.slice(der.length - 32);
+  return parsePrivateKeyPem(readFileSync(path, 'utf8'));
 }
 
 test('API-100, API-107: a live webhook from the Go server verifies with the key GET /v1/server publishes', { timeout: 120000 }, async () => {
-  const bin = await binary();
+  const bin = await sealfeedBinary();
   const dir = mkdtempSync(join(tmpdir(), 'sealfeed-webhook-'));
   const got: WebhookRequest[] = [];
   const receiver = createServer((req, res) => {
