@@ -469,3 +469,44 @@ func describe(f []byte) string {
 	}
 	return fmt.Sprintf("%d bytes of something else", len(f))
 }
+
+// sync sends Heartbeat(1) in a record of its own and reads until the
+// client's answer (a record that carries no Ack), so that every Ack the
+// client sent while it handled the records before it has arrived: the
+// client handles records in order (CONF-081). It returns those Acks' IDs.
+// A record of only Heartbeat or KeyUpdate messages counts as the answer;
+// the client's own Heartbeat(1), if its interval passes meanwhile, ends
+// the wait early, which can only make a test that checks for a missing
+// Ack pass, never fail a correct client.
+func (c *conn) sync(timeout time.Duration) ([]uint64, error) {
+	if err := c.sendMessages(session.AppendHeartbeat(nil, true)); err != nil {
+		return nil, err
+	}
+	var got []uint64
+	c.ws.SetReadDeadline(time.Now().Add(timeout))
+	defer c.ws.SetReadDeadline(time.Now().Add(20 * time.Second))
+	for {
+		f, err := c.read()
+		if err != nil {
+			return got, fmt.Errorf("no answer to Heartbeat(1) (POST-020): %w", err)
+		}
+		ms, err := c.sess.Open(f)
+		if err != nil {
+			return got, err
+		}
+		for _, pf := range c.sess.Pending() {
+			c.write(pf)
+		}
+		if len(ms) == 0 {
+			return got, nil
+		}
+		for _, m := range ms {
+			if m.Type == wire.TypeAck {
+				ids, err := session.ParseAck(m.Body)
+				if err == nil {
+					got = append(got, ids...)
+				}
+			}
+		}
+	}
+}

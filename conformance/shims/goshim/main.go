@@ -49,7 +49,7 @@ var bugNames = map[string]string{
 
 type options struct {
 	url, pin, authority, realm, groups, aeads, identitySeed, tokenHex, bug string
-	connections                                                            int
+	connections, ackLag                                                    int
 	handshakeTimeout                                                       time.Duration
 }
 
@@ -67,6 +67,7 @@ func main() {
 	flag.StringVar(&o.identitySeed, "identity-seed", "", "32-byte hex seed of a client key (key-identified client)")
 	flag.StringVar(&o.tokenHex, "token", "", "hex access token to present in every handshake (§6.8, CONF-010; needs -identity-seed)")
 	flag.IntVar(&o.connections, "connections", 1, "connections to make, one after another, keeping state")
+	flag.IntVar(&o.ackLag, "ack-lag", 0, "1: the application acknowledges each message when the next one is handed to it, the last one never (CONF-081); 0: when it is printed")
 	flag.DurationVar(&o.handshakeTimeout, "handshake-timeout", 10*time.Second, "handshake time limit (HS-051)")
 	flag.StringVar(&o.bug, "bug", "", "make this a broken implementation: "+strings.Join(sortedKeys(bugNames), ", "))
 	flag.Parse()
@@ -189,12 +190,26 @@ func live(o *options) int {
 		}
 		cfg.TokenSource = func(context.Context) ([]byte, error) { return tok, nil }
 	}
+	if o.ackLag < 0 || o.ackLag > 1 {
+		fmt.Println("result unimplemented ack-lag")
+		return exitUnimplemented
+	}
+	// CONF-081: with -ack-lag 1 the application holds each message until
+	// the next one arrives, so the runner can tell a hand-over from an Ack.
+	var held *client.Message
+	cfg.ManualAck = o.ackLag == 1
 	cfg.Handler = func(_ context.Context, m client.Message) error {
 		kind := "unicast"
 		if m.Broadcast {
 			kind = "broadcast"
 		}
 		fmt.Printf("message %d %s %x\n", m.ID, kind, m.Payload)
+		if cfg.ManualAck {
+			if held != nil {
+				held.Ack()
+			}
+			held = &m
+		}
 		return nil
 	}
 	c, err := client.New(cfg)

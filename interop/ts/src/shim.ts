@@ -56,6 +56,7 @@ const FLAG_DEFAULTS = {
   aeads: '',
   'identity-seed': '',
   token: '',
+  'ack-lag': '0',
 } as const;
 
 export type FlagName = keyof typeof FLAG_DEFAULTS;
@@ -151,12 +152,16 @@ export interface LiveConfig {
   identitySeed: Uint8Array | undefined;
   /** an access token presented in every handshake (§6.8) */
   token: Uint8Array | undefined;
+  /** CONF-081: 1, the application acknowledges each message when the next one is handed to it (the last never) */
+  ackLag: number;
 }
 
 export function liveConfig(f: Flags): LiveConfig {
   if (!f.url) throw new UsageError('-url is required');
   const connections = Number(f.connections);
   if (!Number.isInteger(connections) || connections < 1) throw new UsageError('-connections: want a positive integer');
+  const ackLag = Number(f['ack-lag']);
+  if (ackLag !== 0 && ackLag !== 1) throw new UsageError('-ack-lag: want 0 or 1', 'ack-lag');
   const handshakeTimeoutMs = parseDuration(f['handshake-timeout']);
   if (handshakeTimeoutMs <= 0) throw new UsageError('-handshake-timeout: want a positive duration');
   let trust: ServerTrust;
@@ -175,6 +180,7 @@ export function liveConfig(f: Flags): LiveConfig {
     aeads: listFlag(f, 'aeads', AEADS),
     identitySeed: f['identity-seed'] ? hexFlag(f, 'identity-seed', 32) : undefined,
     token: f.token ? hexFlag(f, 'token') : undefined,
+    ackLag,
   };
 }
 
@@ -238,6 +244,8 @@ export async function runLive(cfg: LiveConfig, sockets: WebSocket[]): Promise<Ou
   const replayStore = new MemoryReplayStore();
   let ticket: Ticket | undefined;
   let trust = cfg.trust;
+  // CONF-081: with -ack-lag 1 the message the application holds, acknowledged when the next one arrives
+  let held: { ack(): void } | undefined;
   warmUp();
 
   for (let i = 0; i < cfg.connections; i++) {
@@ -264,7 +272,14 @@ export async function runLive(cfg: LiveConfig, sockets: WebSocket[]): Promise<Ou
         // CONF-012, CONF-015: each message handed to the application through the library's own receive path,
         // in order; the client acknowledges it once this returns (printed), with the duplicates and stale ones
         // of the same delivery (CONF-013)
-        onMessage: (m) => emit(`message ${m.messageId} ${m.broadcast ? 'broadcast' : 'unicast'} ${toHex(m.payload)}`),
+        onMessage: (m) => {
+          emit(`message ${m.messageId} ${m.broadcast ? 'broadcast' : 'unicast'} ${toHex(m.payload)}`);
+          if (cfg.ackLag === 1) {
+            held?.ack();
+            held = m;
+          }
+        },
+        manualAck: cfg.ackLag === 1,
       });
     } catch (e) {
       return outcomeOf(e);
