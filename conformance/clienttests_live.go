@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/sealfeed/sealfeed/protocol/alert"
+	"github.com/sealfeed/sealfeed/protocol/batch"
 	"github.com/sealfeed/sealfeed/protocol/credential"
 	"github.com/sealfeed/sealfeed/protocol/handshake"
+	"github.com/sealfeed/sealfeed/protocol/replay"
 	"github.com/sealfeed/sealfeed/protocol/session"
 	"github.com/sealfeed/sealfeed/protocol/wire"
 )
@@ -272,5 +274,99 @@ func liveClientTests() []*clientTest {
 			}
 			return c.sendMessages(wire.AppendMessage(nil, wire.TypeBatchDelivery, body))
 		})}, m1))
+	// Checks whose order decides the alert (BATCH-011: batch sequence,
+	// then signature), and window slides (REPLAY-011).
+	add(
+		withMsgs(&clientTest{id: "client/batch/replayed-with-bad-signature", reqs: []string{"BATCH-011", "REPLAY-010", "CONF-080"},
+			doc:  "a delivery that repeats batch_seq 1 and has a broken signature is replayed_batch: the sequence is checked first",
+			want: expect{alert: alert.ReplayedBatch},
+			setup: failing(func(c *conn) error {
+				if err := c.deliver(1, m1); err != nil {
+					return err
+				}
+				return editDelivery(1, []msg{m2}, func(d *batch.Delivery) { d.Signature = flipLast(d.Signature) })(c)
+			})}, m1),
+		&clientTest{id: "client/batch/second-delivery-repeats-first-seq", reqs: []string{"BATCH-011", "REPLAY-010", "POST-009", "CONF-080"},
+			doc:  "in one record, a second delivery with the first one's batch_seq and a broken signature is replayed_batch: it is checked against the sequence the first leaves",
+			want: expect{alert: alert.ReplayedBatch},
+			setup: failing(func(c *conn) error {
+				b1, _, _, err := c.build(2, []msg{m1})
+				if err != nil {
+					return err
+				}
+				b2, _, _, err := c.build(2, []msg{m2})
+				if err != nil {
+					return err
+				}
+				d2, err := batch.ParseDelivery(b2)
+				if err != nil {
+					return err
+				}
+				d2.Signature = flipLast(d2.Signature)
+				return c.sendMessages(wire.AppendMessage(nil, wire.TypeBatchDelivery, b1), wire.AppendMessage(nil, wire.TypeBatchDelivery, d2.AppendTo(nil)))
+			})},
+		&clientTest{id: "client/batch/blob-leaf-as-own-leaf", reqs: []string{"BATCH-012", "CONF-080"},
+			doc:  "a delivery whose own leaf is a blob leaf (with its valid proof) is illegal_parameter",
+			want: expect{alert: alert.IllegalParameter},
+			setup: failing(editDelivery(1, []msg{m1, m3}, func(d *batch.Delivery) {
+				d.Own, d.Blobs = d.Blobs[0], nil
+			}))},
+		&clientTest{id: "client/happy/window-jump", reqs: []string{"REPLAY-011", "CONF-080"},
+			doc:   fmt.Sprintf("after ID 5, ID %d slides the window by more than W: ID %d, inside the new window and never seen, is new", replay.WindowSize+10, replay.WindowSize+5),
+			want:  expect{ok: true, messages: []msg{{id: 5, payload: "five"}, {id: replay.WindowSize + 10, payload: "far"}, {id: replay.WindowSize + 5, payload: "aliases five"}}},
+			setup: simple(deliverAll([]msg{{id: 5, payload: "five"}}, []msg{{id: replay.WindowSize + 10, payload: "far"}}, []msg{{id: replay.WindowSize + 5, payload: "aliases five"}}))},
+	)
+	// A peer that closes at every point of the handshake and of a
+	// delivery, then fails a record, then sends an Alert; the last
+	// connection redelivers everything (CONF-082).
+	third, fourth := msg{id: 3, payload: "third"}, msg{id: 4, payload: "fourth"}
+	closeAt := []serverBugs{
+		{closeBeforeServerHello: true}, {closeAfterServerHello: true}, {closeAfterFlight: true}, {closeBeforeWelcome: true},
+	}
+	const points = 9
+	add(&clientTest{id: "client/storm/close-at-every-point", reqs: []string{"POST-006", "POST-009", "BATCH-014", "DLV-002", "REPLAY-012", "REPLAY-013", "CONF-082"},
+		needs: []string{"identity"},
+		doc: "connections closed before ServerHello, after it, after the server flight, before Welcome, after Welcome, right after a delivery; " +
+			"one failing a record, one ended by the server's Alert: each is reported, and the last connection's redelivery of everything reaches the application exactly once",
+		want: expect{ok: true, conns: points, handshakes: points - len(closeAt), sameID: true,
+			ended:    []string{"closed", "closed", "closed", "closed", "closed", "closed", "alert bad_proof", "peer-alert internal_error"},
+			messages: []msg{m1, m2, third, fourth}},
+		setup: func(e *env) *peer {
+			return &peer{cfg: func(int) *handshake.ServerConfig { return rawConfig(e) },
+				connBugs: func(i int) serverBugs {
+					if i < len(closeAt) {
+						return closeAt[i]
+					}
+					return serverBugs{}
+				},
+				script: func(i int, c *conn) error {
+					switch i {
+					case 4: // after Welcome
+						return c.ws.Close()
+					case 5: // right after a delivery, before its Ack is read
+						if err := c.deliver(1, m1); err != nil {
+							return err
+						}
+						return c.ws.Close()
+					case 6: // a good record, then a failing one
+						if err := c.deliver(1, m1, m2); err != nil {
+							return err
+						}
+						if err := editDelivery(2, []msg{third}, func(d *batch.Delivery) { d.Own.Leaf = flipLast(d.Own.Leaf) })(c); err != nil {
+							return err
+						}
+						return c.wait()
+					case 7:
+						if err := c.write(c.sess.AlertFrame(alert.InternalError)); err != nil {
+							return err
+						}
+						return c.wait()
+					}
+					return deliverAll([]msg{m1, m2, third, fourth})(c)
+				}}
+		},
+		args: func(e *env) []string {
+			return append(e.pinArgs(), "-keep-going", "1", "-identity-seed", strings.Repeat("24", 32))
+		}})
 	return ts
 }

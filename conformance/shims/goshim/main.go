@@ -49,7 +49,7 @@ var bugNames = map[string]string{
 
 type options struct {
 	url, pin, authority, realm, groups, aeads, identitySeed, tokenHex, bug string
-	connections, ackLag                                                    int
+	connections, ackLag, keepGoing                                         int
 	handshakeTimeout                                                       time.Duration
 }
 
@@ -67,6 +67,7 @@ func main() {
 	flag.StringVar(&o.identitySeed, "identity-seed", "", "32-byte hex seed of a client key (key-identified client)")
 	flag.StringVar(&o.tokenHex, "token", "", "hex access token to present in every handshake (§6.8, CONF-010; needs -identity-seed)")
 	flag.IntVar(&o.connections, "connections", 1, "connections to make, one after another, keeping state")
+	flag.IntVar(&o.keepGoing, "keep-going", 0, "1: after a connection that ends otherwise than in order, print how it ended (ended …) and open the next one (CONF-082)")
 	flag.IntVar(&o.ackLag, "ack-lag", 0, "1: the application acknowledges each message when the next one is handed to it, the last one never (CONF-081); 0: when it is printed")
 	flag.DurationVar(&o.handshakeTimeout, "handshake-timeout", 10*time.Second, "handshake time limit (HS-051)")
 	flag.StringVar(&o.bug, "bug", "", "make this a broken implementation: "+strings.Join(sortedKeys(bugNames), ", "))
@@ -142,6 +143,18 @@ func failure(err error) int {
 	return end("closed", 0)
 }
 
+// describeEnd names how a connection ended as CONF-012's result line
+// does, without "result".
+func describeEnd(err error) string {
+	if code, ok := alert.Find(err); ok {
+		if session.FromPeer(err) {
+			return "peer-alert " + code.String()
+		}
+		return "alert " + code.String()
+	}
+	return "closed"
+}
+
 // live runs the client library (client.New) one connection at a time,
 // keeping its state across them (CONF-011), and prints what it hands to
 // the application (CONF-012). Each message is acknowledged when printed,
@@ -190,6 +203,10 @@ func live(o *options) int {
 		}
 		cfg.TokenSource = func(context.Context) ([]byte, error) { return tok, nil }
 	}
+	if o.keepGoing < 0 || o.keepGoing > 1 {
+		fmt.Println("result unimplemented keep-going")
+		return exitUnimplemented
+	}
 	if o.ackLag < 0 || o.ackLag > 1 {
 		fmt.Println("result unimplemented ack-lag")
 		return exitUnimplemented
@@ -235,6 +252,11 @@ func live(o *options) int {
 		if ok && session.FromPeer(err) && code == alert.GoingAway {
 			// POST-022: not to the same endpoint without a random delay.
 			time.Sleep(rand.N(client.GoingAwaySpread))
+			continue
+		}
+		if o.keepGoing == 1 && i < o.connections-1 {
+			// CONF-082: report how it ended, keep the state, go on.
+			fmt.Println("ended " + describeEnd(err))
 			continue
 		}
 		return failure(err)

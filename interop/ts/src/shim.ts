@@ -57,6 +57,7 @@ const FLAG_DEFAULTS = {
   'identity-seed': '',
   token: '',
   'ack-lag': '0',
+  'keep-going': '0',
 } as const;
 
 export type FlagName = keyof typeof FLAG_DEFAULTS;
@@ -154,6 +155,8 @@ export interface LiveConfig {
   token: Uint8Array | undefined;
   /** CONF-081: 1, the application acknowledges each message when the next one is handed to it (the last never) */
   ackLag: number;
+  /** CONF-082: 1, a connection that ends otherwise than in order is reported (`ended …`) and the next one opened */
+  keepGoing: boolean;
 }
 
 export function liveConfig(f: Flags): LiveConfig {
@@ -162,6 +165,8 @@ export function liveConfig(f: Flags): LiveConfig {
   if (!Number.isInteger(connections) || connections < 1) throw new UsageError('-connections: want a positive integer');
   const ackLag = Number(f['ack-lag']);
   if (ackLag !== 0 && ackLag !== 1) throw new UsageError('-ack-lag: want 0 or 1', 'ack-lag');
+  const keepGoing = Number(f['keep-going']);
+  if (keepGoing !== 0 && keepGoing !== 1) throw new UsageError('-keep-going: want 0 or 1', 'keep-going');
   const handshakeTimeoutMs = parseDuration(f['handshake-timeout']);
   if (handshakeTimeoutMs <= 0) throw new UsageError('-handshake-timeout: want a positive duration');
   let trust: ServerTrust;
@@ -181,6 +186,7 @@ export function liveConfig(f: Flags): LiveConfig {
     identitySeed: f['identity-seed'] ? hexFlag(f, 'identity-seed', 32) : undefined,
     token: f.token ? hexFlag(f, 'token') : undefined,
     ackLag,
+    keepGoing: keepGoing === 1,
   };
 }
 
@@ -282,10 +288,21 @@ export async function runLive(cfg: LiveConfig, sockets: WebSocket[]): Promise<Ou
         manualAck: cfg.ackLag === 1,
       });
     } catch (e) {
+      if (cfg.keepGoing && i < cfg.connections - 1) {
+        emit(`ended ${outcomeOf(e).line.slice('result '.length)}`);
+        continue;
+      }
       return outcomeOf(e);
     }
     const err = await client.closed;
-    if (err !== undefined) return outcomeOf(err);
+    if (err !== undefined) {
+      // CONF-082: report how it ended, keep the state, go on
+      if (cfg.keepGoing && i < cfg.connections - 1) {
+        emit(`ended ${outcomeOf(err).line.slice('result '.length)}`);
+        continue;
+      }
+      return outcomeOf(err);
+    }
     // the server ended the connection with close_notify or going_away (CONF-011): the next one, after going_away
     // once its random delay has passed (POST-022)
     if (client.goingAway) await new Promise((r) => setTimeout(r, goingAwayDelayMs()));
