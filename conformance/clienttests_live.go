@@ -368,5 +368,45 @@ func liveClientTests() []*clientTest {
 		args: func(e *env) []string {
 			return append(e.pinArgs(), "-keep-going", "1", "-identity-seed", strings.Repeat("24", 32))
 		}})
+	// Restarts (CONF-083): a held message handed over again after a
+	// restart, and an unacknowledged ID that became stale leaves the set
+	// before the state is saved (DLV-011).
+	far, farther := msg{id: replay.WindowSize + 1, payload: "W above"}, msg{id: replay.WindowSize + 2, payload: "W+1 above"}
+	add(&clientTest{id: "client/restart/stale-unacked-pruned", reqs: []string{"DLV-011", "DLV-012", "DLV-013", "CONF-081", "CONF-083"}, needs: []string{"identity"},
+		doc: "message 1 is held by the application when the client restarts; ID 1+W makes it stale, so it leaves the unacknowledged set: " +
+			"the state loads after the next restart, and 1+W, held then, is handed over again",
+		want: expect{ok: true, conns: 3, sameID: true, messages: []msg{m1, far, far, farther}},
+		setup: func(e *env) *peer {
+			return &peer{cfg: func(int) *handshake.ServerConfig { return rawConfig(e) },
+				script: func(i int, c *conn) error {
+					switch i {
+					case 0:
+						if err := c.deliver(1, m1); err != nil {
+							return err
+						}
+						if err := noAcks(c, "while the application holds message 1 (DLV-003)"); err != nil {
+							return err
+						}
+					case 1:
+						if err := c.deliver(1, far); err != nil {
+							return err
+						}
+						if _, err := c.sync(5 * time.Second); err != nil {
+							return err
+						}
+					case 2:
+						if err := c.deliver(1, far, farther); err != nil {
+							return err
+						}
+						if err := wantAcks(c, "once the next message was handed over", far.id); err != nil {
+							return err
+						}
+					}
+					return c.Close()
+				}}
+		},
+		args: func(e *env) []string {
+			return append(ackLagArgs(0x25)(e), "-restart", "1")
+		}})
 	return ts
 }

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -49,7 +50,7 @@ var bugNames = map[string]string{
 
 type options struct {
 	url, pin, authority, realm, groups, aeads, identitySeed, tokenHex, bug string
-	connections, ackLag, keepGoing                                         int
+	connections, ackLag, keepGoing, restart                                int
 	handshakeTimeout                                                       time.Duration
 }
 
@@ -68,6 +69,7 @@ func main() {
 	flag.StringVar(&o.tokenHex, "token", "", "hex access token to present in every handshake (§6.8, CONF-010; needs -identity-seed)")
 	flag.IntVar(&o.connections, "connections", 1, "connections to make, one after another, keeping state")
 	flag.IntVar(&o.keepGoing, "keep-going", 0, "1: after a connection that ends otherwise than in order, print how it ended (ended …) and open the next one (CONF-082)")
+	flag.IntVar(&o.restart, "restart", 0, "1: before each connection after the first, start the client anew from its state file, as a restarted process (CONF-083)")
 	flag.IntVar(&o.ackLag, "ack-lag", 0, "1: the application acknowledges each message when the next one is handed to it, the last one never (CONF-081); 0: when it is printed")
 	flag.DurationVar(&o.handshakeTimeout, "handshake-timeout", 10*time.Second, "handshake time limit (HS-051)")
 	flag.StringVar(&o.bug, "bug", "", "make this a broken implementation: "+strings.Join(sortedKeys(bugNames), ", "))
@@ -207,6 +209,19 @@ func live(o *options) int {
 		fmt.Println("result unimplemented keep-going")
 		return exitUnimplemented
 	}
+	if o.restart < 0 || o.restart > 1 {
+		fmt.Println("result unimplemented restart")
+		return exitUnimplemented
+	}
+	if o.restart == 1 {
+		dir, err := os.MkdirTemp("", "goshim-state-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "goshim:", err)
+			return 2
+		}
+		defer os.RemoveAll(dir)
+		cfg.StatePath = filepath.Join(dir, "state.json")
+	}
 	if o.ackLag < 0 || o.ackLag > 1 {
 		fmt.Println("result unimplemented ack-lag")
 		return exitUnimplemented
@@ -233,7 +248,7 @@ func live(o *options) int {
 	if err != nil {
 		return failure(err)
 	}
-	defer c.Close()
+	defer func() { c.Close() }()
 	connected := func(e client.Event) {
 		resumed := 0
 		if e.Resumed {
@@ -242,6 +257,16 @@ func live(o *options) int {
 		fmt.Printf("connected %x resumed=%d\n", e.ClientID, resumed)
 	}
 	for i := 0; i < o.connections; i++ {
+		if o.restart == 1 && i > 0 {
+			// CONF-083: the process ends in order (its state saved) and
+			// starts again: what it had handed over is forgotten (DLV-013),
+			// and so is the message its application held.
+			c.Close()
+			held = nil
+			if c, err = client.New(cfg); err != nil {
+				return failure(err)
+			}
+		}
 		err := c.ServeOnce(context.Background(), connected)
 		// A connection ends normally with close_notify, or with going_away
 		// (POST-022): then the next one (CONF-011).
