@@ -209,6 +209,18 @@ func TestJudgingIsStrict(t *testing.T) {
 	if s, _ := judge(expect{ok: true}, &shimOutput{result: "unimplemented", alert: "mlkem"}); s != Skip {
 		t.Fatal("unimplemented was not a skip")
 	}
+	// CONF-082: the ended lines match exactly, and handshakes replaces
+	// conns as the count of connected lines.
+	kept := &shimOutput{result: "ok", connected: []connLine{{id: "a"}}, ended: []string{"closed"}, messages: []msg{m1}}
+	if s, _ := judge(expect{ok: true, conns: 2, handshakes: 1, ended: []string{"closed"}, messages: []msg{m1}}, kept); s != Pass {
+		t.Fatal("exact ended lines not passed")
+	}
+	if s, _ := judge(expect{ok: true, conns: 2, handshakes: 1, ended: []string{"alert bad_proof"}, messages: []msg{m1}}, kept); s != Fail {
+		t.Fatal("a different ended line passed")
+	}
+	if s, _ := judge(expect{ok: true, messages: []msg{m1}}, kept); s != Fail {
+		t.Fatal("an ended line nobody expected passed")
+	}
 }
 
 // The reference shim answers every vector in vector mode, through the
