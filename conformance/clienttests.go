@@ -706,6 +706,7 @@ func ClientTests() []*clientTest {
 			})},
 	)
 	add(tokenClientTests()...)
+	add(liveClientTests()...)
 	return ts
 }
 

@@ -62,6 +62,11 @@ type expect struct {
 	sameID   bool       // every connection has the same client ID
 	resumed  []bool     // per connection, when set
 	loose    string     // non-empty: any alert is accepted, for this reason
+	// With -keep-going (CONF-082): how each connection before the last
+	// ended when not in order ("closed", "alert <name>", "peer-alert
+	// <name>"), and the number of completed handshakes when not conns.
+	ended      []string
+	handshakes int
 }
 
 // clientTest is one live client test.
@@ -136,6 +141,7 @@ type shimOutput struct {
 	connected []connLine
 	messages  []msg
 	result    string // ok, alert, peer-alert, closed, unimplemented
+	ended     []string
 	alert     string
 	exit      int
 	stderr    string
@@ -177,6 +183,8 @@ func parseShim(out []byte) *shimOutput {
 				}
 				o.messages = append(o.messages, m)
 			}
+		case "ended":
+			o.ended = append(o.ended, strings.Join(f[1:], " "))
 		case "result":
 			if len(f) > 1 {
 				o.result = f[1]
@@ -208,7 +216,13 @@ func judge(w expect, o *shimOutput) (Status, string) {
 	if !slices.Equal(o.messages, w.messages) {
 		return Fail, fmt.Sprintf("messages delivered %s, want %s", fmtMsgs(o.messages), fmtMsgs(w.messages))
 	}
+	if !slices.Equal(o.ended, w.ended) {
+		return Fail, fmt.Sprintf("connections ended %q, want %q", o.ended, w.ended)
+	}
 	conns := max(w.conns, 1)
+	if w.handshakes > 0 {
+		conns = w.handshakes
+	}
 	if w.ok && len(o.connected) != conns {
 		return Fail, fmt.Sprintf("%d connections, want %d", len(o.connected), conns)
 	}

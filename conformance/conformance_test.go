@@ -94,12 +94,12 @@ func mkdirTemp() (string, error) { return os.MkdirTemp("", "sealfeed-shim-") }
 func TestBrokenShimsFailTheExpectedTests(t *testing.T) {
 	cases := map[string][]string{
 		"skip-batch-signature":      {"client/batch/bad-signature"},
-		"no-replay-window":          {"client/happy/duplicate-id-dropped", "client/happy/going-away-then-reconnect", "client/happy/reconnect-redelivery", "client/happy/stale-id-dropped"},
-		"no-batch-seq-check":        {"client/batch/reordered", "client/batch/replayed"},
+		"no-replay-window":          {"client/happy/duplicate-id-dropped", "client/happy/going-away-then-reconnect", "client/happy/reconnect-redelivery", "client/happy/stale-id-dropped", "client/storm/close-at-every-point", "client/storm/reconnects"},
+		"no-batch-seq-check":        {"client/batch/reordered", "client/batch/replayed", "client/batch/replayed-with-bad-signature", "client/batch/second-delivery-repeats-first-seq"},
 		"accept-downgrade":          {"client/handshake/downgrade-version", "client/handshake/grease-version-chosen"},
 		"accept-expired-credential": {"client/credential/expired", "client/credential/not-yet-valid"},
-		"no-store-epoch":            {"client/epoch/restore-then-replay"},
-		"ignore-merkle-proof":       {"client/batch/nothing-delivered-from-failing-batch", "client/batch/record-with-a-failing-second-delivery", "client/batch/tampered-leaf", "client/batch/tampered-proof", "client/batch/wrong-leaf-index"},
+		"no-store-epoch":            {"client/delivery/ack-of-a-window-left", "client/epoch/restore-then-replay"},
+		"ignore-merkle-proof":       {"client/batch/nothing-delivered-from-failing-batch", "client/batch/record-with-a-failing-second-delivery", "client/batch/tampered-leaf", "client/batch/tampered-proof", "client/batch/wrong-leaf-index", "client/storm/close-at-every-point"},
 	}
 	for bug, want := range cases {
 		t.Run(bug, func(t *testing.T) {
@@ -208,6 +208,18 @@ func TestJudgingIsStrict(t *testing.T) {
 	}
 	if s, _ := judge(expect{ok: true}, &shimOutput{result: "unimplemented", alert: "mlkem"}); s != Skip {
 		t.Fatal("unimplemented was not a skip")
+	}
+	// CONF-082: the ended lines match exactly, and handshakes replaces
+	// conns as the count of connected lines.
+	kept := &shimOutput{result: "ok", connected: []connLine{{id: "a"}}, ended: []string{"closed"}, messages: []msg{m1}}
+	if s, _ := judge(expect{ok: true, conns: 2, handshakes: 1, ended: []string{"closed"}, messages: []msg{m1}}, kept); s != Pass {
+		t.Fatal("exact ended lines not passed")
+	}
+	if s, _ := judge(expect{ok: true, conns: 2, handshakes: 1, ended: []string{"alert bad_proof"}, messages: []msg{m1}}, kept); s != Fail {
+		t.Fatal("a different ended line passed")
+	}
+	if s, _ := judge(expect{ok: true, messages: []msg{m1}}, kept); s != Fail {
+		t.Fatal("an ended line nobody expected passed")
 	}
 }
 

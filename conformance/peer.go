@@ -35,6 +35,9 @@ type peer struct {
 	// client is expected to connect again.
 	script func(conn int, c *conn) error
 	conns  int // connections the test expects from the shim (default 1)
+	// connBugs, if set, gives each connection its own misbehaviour
+	// instead of bugs (CONF-082).
+	connBugs func(conn int) serverBugs
 
 	mu         sync.Mutex
 	transcript []string
@@ -56,6 +59,10 @@ type serverBugs struct {
 	closeAfterServerHello bool
 	// garbage replaces the first server frame.
 	garbage []byte
+	// closeBeforeServerHello closes the transport after the ClientHello;
+	// closeAfterFlight after the server flight, before the client's;
+	// closeBeforeWelcome after the client flight, instead of Welcome.
+	closeBeforeServerHello, closeAfterFlight, closeBeforeWelcome bool
 }
 
 func (p *peer) logf(format string, args ...any) {
@@ -127,6 +134,10 @@ func (p *peer) run(ctx context.Context, i int, ws *websocket.Conn) error {
 	if err != nil {
 		return err
 	}
+	bugs := p.bugs
+	if p.connBugs != nil {
+		bugs = p.connBugs(i)
+	}
 	ws.SetReadDeadline(time.Now().Add(20 * time.Second))
 	read := func() ([]byte, error) {
 		_, f, err := ws.ReadMessage()
@@ -143,7 +154,11 @@ func (p *peer) run(ctx context.Context, i int, ws *websocket.Conn) error {
 	if err != nil {
 		return nil // the client gave up before its ClientHello: its result says why
 	}
-	if p.bugs.stall {
+	if bugs.closeBeforeServerHello {
+		ws.Close()
+		return nil
+	}
+	if bugs.stall {
 		// Hold the connection until the client gives up.
 		for {
 			if _, err := read(); err != nil {
@@ -151,8 +166,8 @@ func (p *peer) run(ctx context.Context, i int, ws *websocket.Conn) error {
 			}
 		}
 	}
-	if p.bugs.garbage != nil {
-		write(p.bugs.garbage)
+	if bugs.garbage != nil {
+		write(bugs.garbage)
 		drain(ws, read)
 		return nil
 	}
@@ -164,22 +179,22 @@ func (p *peer) run(ctx context.Context, i int, ws *websocket.Conn) error {
 		return nil
 	}
 	sh, flight := out[0], out[1]
-	if p.bugs.editServerHello != nil {
+	if bugs.editServerHello != nil {
 		_, _, raw, err := wire.ParsePlaintextFrame(sh)
 		if err != nil {
 			return err
 		}
-		sh = wire.AppendPlaintextFrame(nil, p.bugs.editServerHello(append([]byte(nil), raw...)))
+		sh = wire.AppendPlaintextFrame(nil, bugs.editServerHello(append([]byte(nil), raw...)))
 	}
 	if err := write(sh); err != nil {
 		return nil
 	}
-	if p.bugs.closeAfterServerHello {
+	if bugs.closeAfterServerHello {
 		ws.Close()
 		return nil
 	}
-	if p.bugs.editFlight != nil || p.bugs.splitFlight {
-		frames, err := reseal(secrets["s_hs_traffic"], flight, p.bugs.editFlight, p.bugs.splitFlight)
+	if bugs.editFlight != nil || bugs.splitFlight {
+		frames, err := reseal(secrets["s_hs_traffic"], flight, bugs.editFlight, bugs.splitFlight)
 		if err != nil {
 			return err
 		}
@@ -189,6 +204,10 @@ func (p *peer) run(ctx context.Context, i int, ws *websocket.Conn) error {
 			}
 		}
 	} else if err := write(flight); err != nil {
+		return nil
+	}
+	if bugs.closeAfterFlight {
+		ws.Close()
 		return nil
 	}
 	// The client flight, then Welcome.
@@ -204,6 +223,10 @@ func (p *peer) run(ctx context.Context, i int, ws *websocket.Conn) error {
 					write(a)
 				}
 			}
+			return nil
+		}
+		if done && bugs.closeBeforeWelcome {
+			ws.Close()
 			return nil
 		}
 		for _, o := range out {
@@ -468,4 +491,45 @@ func describe(f []byte) string {
 		return fmt.Sprintf("protected record, %d bytes", len(f))
 	}
 	return fmt.Sprintf("%d bytes of something else", len(f))
+}
+
+// sync sends Heartbeat(1) in a record of its own and reads until the
+// client's answer (a record that carries no Ack), so that every Ack the
+// client sent while it handled the records before it has arrived: the
+// client handles records in order (CONF-081). It returns those Acks' IDs.
+// A record of only Heartbeat or KeyUpdate messages counts as the answer;
+// the client's own Heartbeat(1), if its interval passes meanwhile, ends
+// the wait early, which can only make a test that checks for a missing
+// Ack pass, never fail a correct client.
+func (c *conn) sync(timeout time.Duration) ([]uint64, error) {
+	if err := c.sendMessages(session.AppendHeartbeat(nil, true)); err != nil {
+		return nil, err
+	}
+	var got []uint64
+	c.ws.SetReadDeadline(time.Now().Add(timeout))
+	defer c.ws.SetReadDeadline(time.Now().Add(20 * time.Second))
+	for {
+		f, err := c.read()
+		if err != nil {
+			return got, fmt.Errorf("no answer to Heartbeat(1) (POST-020): %w", err)
+		}
+		ms, err := c.sess.Open(f)
+		if err != nil {
+			return got, err
+		}
+		for _, pf := range c.sess.Pending() {
+			c.write(pf)
+		}
+		if len(ms) == 0 {
+			return got, nil
+		}
+		for _, m := range ms {
+			if m.Type == wire.TypeAck {
+				ids, err := session.ParseAck(m.Body)
+				if err == nil {
+					got = append(got, ids...)
+				}
+			}
+		}
+	}
 }

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -49,7 +50,7 @@ var bugNames = map[string]string{
 
 type options struct {
 	url, pin, authority, realm, groups, aeads, identitySeed, tokenHex, bug string
-	connections                                                            int
+	connections, ackLag, keepGoing, restart                                int
 	handshakeTimeout                                                       time.Duration
 }
 
@@ -67,6 +68,9 @@ func main() {
 	flag.StringVar(&o.identitySeed, "identity-seed", "", "32-byte hex seed of a client key (key-identified client)")
 	flag.StringVar(&o.tokenHex, "token", "", "hex access token to present in every handshake (§6.8, CONF-010; needs -identity-seed)")
 	flag.IntVar(&o.connections, "connections", 1, "connections to make, one after another, keeping state")
+	flag.IntVar(&o.keepGoing, "keep-going", 0, "1: after a connection that ends otherwise than in order, print how it ended (ended …) and open the next one (CONF-082)")
+	flag.IntVar(&o.restart, "restart", 0, "1: before each connection after the first, start the client anew from its state file, as a restarted process (CONF-083)")
+	flag.IntVar(&o.ackLag, "ack-lag", 0, "1: the application acknowledges each message when the next one is handed to it, the last one never (CONF-081); 0: when it is printed")
 	flag.DurationVar(&o.handshakeTimeout, "handshake-timeout", 10*time.Second, "handshake time limit (HS-051)")
 	flag.StringVar(&o.bug, "bug", "", "make this a broken implementation: "+strings.Join(sortedKeys(bugNames), ", "))
 	flag.Parse()
@@ -141,6 +145,18 @@ func failure(err error) int {
 	return end("closed", 0)
 }
 
+// describeEnd names how a connection ended as CONF-012's result line
+// does, without "result".
+func describeEnd(err error) string {
+	if code, ok := alert.Find(err); ok {
+		if session.FromPeer(err) {
+			return "peer-alert " + code.String()
+		}
+		return "alert " + code.String()
+	}
+	return "closed"
+}
+
 // live runs the client library (client.New) one connection at a time,
 // keeping its state across them (CONF-011), and prints what it hands to
 // the application (CONF-012). Each message is acknowledged when printed,
@@ -189,19 +205,50 @@ func live(o *options) int {
 		}
 		cfg.TokenSource = func(context.Context) ([]byte, error) { return tok, nil }
 	}
+	if o.keepGoing < 0 || o.keepGoing > 1 {
+		fmt.Println("result unimplemented keep-going")
+		return exitUnimplemented
+	}
+	if o.restart < 0 || o.restart > 1 {
+		fmt.Println("result unimplemented restart")
+		return exitUnimplemented
+	}
+	if o.restart == 1 {
+		dir, err := os.MkdirTemp("", "goshim-state-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "goshim:", err)
+			return 2
+		}
+		defer os.RemoveAll(dir)
+		cfg.StatePath = filepath.Join(dir, "state.json")
+	}
+	if o.ackLag < 0 || o.ackLag > 1 {
+		fmt.Println("result unimplemented ack-lag")
+		return exitUnimplemented
+	}
+	// CONF-081: with -ack-lag 1 the application holds each message until
+	// the next one arrives, so the runner can tell a hand-over from an Ack.
+	var held *client.Message
+	cfg.ManualAck = o.ackLag == 1
 	cfg.Handler = func(_ context.Context, m client.Message) error {
 		kind := "unicast"
 		if m.Broadcast {
 			kind = "broadcast"
 		}
 		fmt.Printf("message %d %s %x\n", m.ID, kind, m.Payload)
+		if cfg.ManualAck {
+			if held != nil {
+				held.Ack()
+			}
+			held = &m
+		}
 		return nil
 	}
 	c, err := client.New(cfg)
 	if err != nil {
 		return failure(err)
 	}
-	defer c.Close()
+	defer func() { c.Close() }()
 	connected := func(e client.Event) {
 		resumed := 0
 		if e.Resumed {
@@ -210,6 +257,16 @@ func live(o *options) int {
 		fmt.Printf("connected %x resumed=%d\n", e.ClientID, resumed)
 	}
 	for i := 0; i < o.connections; i++ {
+		if o.restart == 1 && i > 0 {
+			// CONF-083: the process ends in order (its state saved) and
+			// starts again: what it had handed over is forgotten (DLV-013),
+			// and so is the message its application held.
+			c.Close()
+			held = nil
+			if c, err = client.New(cfg); err != nil {
+				return failure(err)
+			}
+		}
 		err := c.ServeOnce(context.Background(), connected)
 		// A connection ends normally with close_notify, or with going_away
 		// (POST-022): then the next one (CONF-011).
@@ -220,6 +277,11 @@ func live(o *options) int {
 		if ok && session.FromPeer(err) && code == alert.GoingAway {
 			// POST-022: not to the same endpoint without a random delay.
 			time.Sleep(rand.N(client.GoingAwaySpread))
+			continue
+		}
+		if o.keepGoing == 1 && i < o.connections-1 {
+			// CONF-082: report how it ended, keep the state, go on.
+			fmt.Println("ended " + describeEnd(err))
 			continue
 		}
 		return failure(err)

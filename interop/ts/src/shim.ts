@@ -31,7 +31,7 @@ import { AEAD_AES_256_GCM, AEAD_CHACHA20_POLY1305, GROUP_X25519, GROUP_X25519MLK
 import type { ServerTrust, Ticket } from './handshake.js';
 import { publicKeyOf, sign, validatePublicKey, verify } from './ed25519.js';
 import { secureRandom } from './random.js';
-import { MemoryReplayStore } from './replay.js';
+import { MemoryReplayStore, StorageReplayStore, type ReplayStore } from './replay.js';
 import { generateClientShare, getAead, serverRespond } from './suites.js';
 import { sealedVectorCase, vectorCase, type Json } from './vectorcase.js';
 
@@ -56,6 +56,9 @@ const FLAG_DEFAULTS = {
   aeads: '',
   'identity-seed': '',
   token: '',
+  'ack-lag': '0',
+  'keep-going': '0',
+  restart: '0',
 } as const;
 
 export type FlagName = keyof typeof FLAG_DEFAULTS;
@@ -151,12 +154,24 @@ export interface LiveConfig {
   identitySeed: Uint8Array | undefined;
   /** an access token presented in every handshake (§6.8) */
   token: Uint8Array | undefined;
+  /** CONF-081: 1, the application acknowledges each message when the next one is handed to it (the last never) */
+  ackLag: number;
+  /** CONF-082: 1, a connection that ends otherwise than in order is reported (`ended …`) and the next one opened */
+  keepGoing: boolean;
+  /** CONF-083: 1, each connection after the first is made by the client started anew from its saved state */
+  restart: boolean;
 }
 
 export function liveConfig(f: Flags): LiveConfig {
   if (!f.url) throw new UsageError('-url is required');
   const connections = Number(f.connections);
   if (!Number.isInteger(connections) || connections < 1) throw new UsageError('-connections: want a positive integer');
+  const ackLag = Number(f['ack-lag']);
+  if (ackLag !== 0 && ackLag !== 1) throw new UsageError('-ack-lag: want 0 or 1', 'ack-lag');
+  const restart = Number(f.restart);
+  if (restart !== 0 && restart !== 1) throw new UsageError('-restart: want 0 or 1', 'restart');
+  const keepGoing = Number(f['keep-going']);
+  if (keepGoing !== 0 && keepGoing !== 1) throw new UsageError('-keep-going: want 0 or 1', 'keep-going');
   const handshakeTimeoutMs = parseDuration(f['handshake-timeout']);
   if (handshakeTimeoutMs <= 0) throw new UsageError('-handshake-timeout: want a positive duration');
   let trust: ServerTrust;
@@ -175,6 +190,9 @@ export function liveConfig(f: Flags): LiveConfig {
     aeads: listFlag(f, 'aeads', AEADS),
     identitySeed: f['identity-seed'] ? hexFlag(f, 'identity-seed', 32) : undefined,
     token: f.token ? hexFlag(f, 'token') : undefined,
+    ackLag,
+    keepGoing: keepGoing === 1,
+    restart: restart === 1,
   };
 }
 
@@ -235,12 +253,24 @@ export async function runLive(cfg: LiveConfig, sockets: WebSocket[]): Promise<Ou
 
   // CONF-011: the replay state (REPLAY-013), the ticket (HS-040) and the revocation-list number (CRED-013)
   // survive from one connection to the next
-  const replayStore = new MemoryReplayStore();
+  let replayStore: ReplayStore = new MemoryReplayStore();
+  // CONF-083: a restart is a new store object over the same saved state (what a process keeps on disk)
+  const saved = new Map<string, string>();
+  const disk = { getItem: (k: string) => saved.get(k) ?? null, setItem: (k: string, v: string) => void saved.set(k, v) };
+  if (cfg.restart) replayStore = new StorageReplayStore(disk);
   let ticket: Ticket | undefined;
   let trust = cfg.trust;
+  // CONF-081: with -ack-lag 1 the message the application holds, acknowledged when the next one arrives
+  let held: { ack(): void } | undefined;
   warmUp();
 
   for (let i = 0; i < cfg.connections; i++) {
+    if (cfg.restart && i > 0) {
+      // the process ended in order (the client flushed its state as the session ended) and starts again: what it
+      // handed over is forgotten (DLV-013), and so is the message its application held
+      replayStore = new StorageReplayStore(disk);
+      held = undefined;
+    }
     let client: SealFeedClient;
     try {
       client = await SealFeedClient.connect({
@@ -264,13 +294,31 @@ export async function runLive(cfg: LiveConfig, sockets: WebSocket[]): Promise<Ou
         // CONF-012, CONF-015: each message handed to the application through the library's own receive path,
         // in order; the client acknowledges it once this returns (printed), with the duplicates and stale ones
         // of the same delivery (CONF-013)
-        onMessage: (m) => emit(`message ${m.messageId} ${m.broadcast ? 'broadcast' : 'unicast'} ${toHex(m.payload)}`),
+        onMessage: (m) => {
+          emit(`message ${m.messageId} ${m.broadcast ? 'broadcast' : 'unicast'} ${toHex(m.payload)}`);
+          if (cfg.ackLag === 1) {
+            held?.ack();
+            held = m;
+          }
+        },
+        manualAck: cfg.ackLag === 1,
       });
     } catch (e) {
+      if (cfg.keepGoing && i < cfg.connections - 1) {
+        emit(`ended ${outcomeOf(e).line.slice('result '.length)}`);
+        continue;
+      }
       return outcomeOf(e);
     }
     const err = await client.closed;
-    if (err !== undefined) return outcomeOf(err);
+    if (err !== undefined) {
+      // CONF-082: report how it ended, keep the state, go on
+      if (cfg.keepGoing && i < cfg.connections - 1) {
+        emit(`ended ${outcomeOf(err).line.slice('result '.length)}`);
+        continue;
+      }
+      return outcomeOf(err);
+    }
     // the server ended the connection with close_notify or going_away (CONF-011): the next one, after going_away
     // once its random delay has passed (POST-022)
     if (client.goingAway) await new Promise((r) => setTimeout(r, goingAwayDelayMs()));
