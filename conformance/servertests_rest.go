@@ -346,9 +346,11 @@ func (c *rawClient) ack(ids ...uint64) error {
 	return c.ws.WriteMessage(websocket.BinaryMessage, f)
 }
 
-// ackAfterExpiry acknowledges a delivered message after its TTL ran out:
-// it must stay expired (API-032), while an acknowledgement sent after it
-// is applied.
+// ackAfterExpiry acknowledges delivered messages just after their TTL ran
+// out: each must end expired, never acknowledged (API-032). The server's
+// expiry sweep may mark a message expired before the Ack arrives, which
+// would hide a server that applies late Acks; three messages expire 300 ms
+// apart, so that no one sweep precedes every Ack.
 func ackAfterExpiry(ctx context.Context, r *serverRun) error {
 	c, err := r.rawConnect()
 	if err != nil {
@@ -356,42 +358,53 @@ func ackAfterExpiry(ctx context.Context, r *serverRun) error {
 	}
 	defer c.ws.Close()
 	to := [][32]byte{c.s.State().ClientID}
-	short, err := r.pub.Publish(ctx, publisher.Message{To: to, Payload: []byte("short-lived"), TTL: time.Second}, "")
-	if err != nil {
-		return err
+	type short struct {
+		handle  string
+		id      uint64
+		expires time.Time
 	}
-	got, err := c.receive(1, 10*time.Second)
-	if err != nil {
-		return err
+	var shorts []short
+	for i := range 3 {
+		if i > 0 {
+			time.Sleep(300 * time.Millisecond)
+		}
+		res, err := r.pub.Publish(ctx, publisher.Message{To: to, Payload: []byte(fmt.Sprintf("short-lived %d", i)), TTL: time.Second}, "")
+		if err != nil {
+			return err
+		}
+		exp, err := time.Parse(time.RFC3339Nano, res.Messages[0].Expires)
+		if err != nil {
+			return fmt.Errorf("expires %q: %v", res.Messages[0].Expires, err)
+		}
+		if _, err := c.receive(1, 10*time.Second); err != nil {
+			return err
+		}
+		shorts = append(shorts, short{res.Messages[0].ID, res.Messages[0].MessageID, exp})
 	}
-	exp, err := time.Parse(time.RFC3339Nano, short.Messages[0].Expires)
-	if err != nil {
-		return fmt.Errorf("expires %q: %v", short.Messages[0].Expires, err)
+	for _, m := range shorts {
+		time.Sleep(time.Until(m.expires) + 20*time.Millisecond)
+		if err := c.ack(m.id); err != nil {
+			return err
+		}
 	}
-	time.Sleep(time.Until(exp) + 1100*time.Millisecond)
-	if err := c.ack(got[0].ID); err != nil {
-		return err
-	}
-	long, err := r.pub.Publish(ctx, publisher.Message{To: to, Payload: []byte("long-lived")}, "")
-	if err != nil {
-		return err
-	}
-	got2, err := c.receive(1, 10*time.Second)
-	if err != nil {
-		return err
-	}
-	if err := c.ack(got2[0].ID); err != nil {
-		return err
-	}
-	if err := r.waitState(ctx, long.Messages[0].ID, "acknowledged"); err != nil {
-		return err
-	}
-	st, err := r.pub.Status(ctx, short.Messages[0].ID)
-	if err != nil {
-		return err
-	}
-	if st.State != "expired" {
-		return fmt.Errorf("a message acknowledged after its TTL is %s, want expired (API-032)", st.State)
+	for _, m := range shorts {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			st, err := r.pub.Status(ctx, m.handle)
+			if err != nil {
+				return err
+			}
+			if st.State == "acknowledged" {
+				return fmt.Errorf("message %d, acknowledged after its TTL, is acknowledged, want expired (API-032)", m.id)
+			}
+			if st.State == "expired" {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("message %d is still %s 10 s after its TTL", m.id, st.State)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 	}
 	return nil
 }
