@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -69,7 +68,7 @@ func (p *ServerProcess) Start(ctx context.Context) error {
 		return errors.New("conformance: the server is already running")
 	}
 	cmd := exec.Command("sh", "-c", p.Command)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // a signal reaches the shell's children too
+	newGroup(cmd) // a signal reaches the shell's children too
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return err
@@ -100,7 +99,7 @@ func (p *ServerProcess) Start(ctx context.Context) error {
 	deadline := time.NewTimer(limit)
 	defer deadline.Stop()
 	fail := func(why string) error {
-		p.stopLocked(syscall.SIGKILL)
+		p.stopLocked(true)
 		return fmt.Errorf("conformance: the server did not start (%s): %s", why, p.stderr.String())
 	}
 	select {
@@ -136,11 +135,7 @@ func (p *ServerProcess) Start(ctx context.Context) error {
 // otherwise, and starts it again.
 func (p *ServerProcess) Restart(ctx context.Context, crash bool) error {
 	p.mu.Lock()
-	sig := syscall.SIGTERM
-	if crash {
-		sig = syscall.SIGKILL
-	}
-	p.stopLocked(sig)
+	p.stopLocked(crash)
 	p.mu.Unlock()
 	return p.Start(ctx)
 }
@@ -149,18 +144,18 @@ func (p *ServerProcess) Restart(ctx context.Context, crash bool) error {
 func (p *ServerProcess) Stop() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.stopLocked(syscall.SIGTERM)
+	p.stopLocked(false)
 }
 
-func (p *ServerProcess) stopLocked(sig syscall.Signal) {
+func (p *ServerProcess) stopLocked(kill bool) {
 	if p.cmd == nil {
 		return
 	}
-	syscall.Kill(-p.cmd.Process.Pid, sig)
+	signalGroup(p.cmd, kill)
 	select {
 	case <-p.done:
 	case <-time.After(10 * time.Second):
-		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		signalGroup(p.cmd, true)
 		<-p.done
 	}
 	p.cmd, p.url = nil, ""

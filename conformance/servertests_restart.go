@@ -23,10 +23,10 @@ import (
 // target the runner did not start cannot be restarted, and the test is
 // skipped (CONF-061). The publisher follows the server to its new URL.
 func (r *serverRun) restart(ctx context.Context, crash bool) error {
-	p := r.t.Process
-	if p == nil {
-		return &errSkip{"the runner cannot restart this server (give -server-cmd)"}
+	if err := r.canRestart(); err != nil {
+		return err
 	}
+	p := r.t.Process
 	r.honest.Close()
 	if err := p.Restart(ctx, crash); err != nil {
 		return err
@@ -34,6 +34,15 @@ func (r *serverRun) restart(ctx context.Context, crash bool) error {
 	r.t.BaseURL = p.URL()
 	r.pub = publisher.New(r.t.BaseURL, r.t.Publisher)
 	r.logf("restarted (crash=%v), now at %s", crash, r.t.BaseURL)
+	return nil
+}
+
+// canRestart is nil when the runner started the server itself, and
+// otherwise the skip that a restart test returns before it does anything.
+func (r *serverRun) canRestart() error {
+	if r.t.Process == nil {
+		return &errSkip{"the runner cannot restart this server (give -server-cmd)"}
+	}
 	return nil
 }
 
@@ -78,6 +87,9 @@ func (r *serverRun) identified(key ed25519.PrivateKey) (*rawClient, error) {
 // answered from the record kept across the restart, and message IDs keep
 // rising (DLV-001, API-024, API-026).
 func pendingSurviveRestart(ctx context.Context, r *serverRun, crash bool) error {
+	if err := r.canRestart(); err != nil {
+		return err
+	}
 	_, key, _ := ed25519.GenerateKey(nil)
 	c, err := r.identified(key)
 	if err != nil {
@@ -153,6 +165,9 @@ func pendingSurviveRestart(ctx context.Context, r *serverRun, crash bool) error 
 // published meanwhile, with batch_seq rising in the new session from 1 on
 // (HS-040, REPLAY-010).
 func resumptionAfterRestart(ctx context.Context, r *serverRun) error {
+	if err := r.canRestart(); err != nil {
+		return err
+	}
 	dialTicket := func(t *handshake.Ticket) (*rawClient, *handshake.Ticket, bool, error) {
 		ws, err := r.dial()
 		if err != nil {
