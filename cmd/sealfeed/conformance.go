@@ -49,7 +49,7 @@ func conformanceCommand(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&htmlOut, "html", "", "write a self-contained HTML report to this file")
 	fs.BoolVar(&list, "list", false, "list every test (vector, client and server) with its requirement IDs, count them on stderr, and exit")
 	fs.BoolVar(&failOnSkip, "fail-on-skip", false, "fail the run when a required test did not run (the shim answered unimplemented);\ntests disabled by -config or needing a capability it lacks are not required")
-	fs.StringVar(&serverURL, "server", "", "test this server instead of a client shim (with -fingerprint and -publisher-key)")
+	fs.StringVar(&serverURL, "server", "", "test this server instead of a client shim (with -fingerprint and -publisher-key; see also -server-cmd)")
 	fs.StringVar(&serverFP, "fingerprint", "", "the server's key fingerprint (with -server)")
 	fs.StringVar(&pubKey, "publisher-key", "", "a publisher private key the server has registered (with -server)")
 	fs.DurationVar(&serverHS, "server-handshake-timeout", 10*time.Second, "the server's handshake timeout (the slow-loris test waits for it)")
@@ -98,7 +98,7 @@ func conformanceCommand(args []string, stdout, stderr io.Writer) error {
 			mode = "server"
 		}
 	} else if len(shim) == 0 {
-		return errors.New("give the shim command after --, e.g. sealfeed conformance -- go run ./conformance/shims/goshim; or -server URL")
+		return errors.New("give the shim command after --, e.g. sealfeed conformance -- go run ./conformance/shims/goshim; or -server URL, or -server-cmd COMMAND")
 	}
 	var ic implConfig
 	if config != "" {
