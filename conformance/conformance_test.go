@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -126,15 +127,19 @@ func TestBrokenShimsFailTheExpectedTests(t *testing.T) {
 	}
 }
 
-// The reference server passes every server test, driven over loopback.
+// The reference server passes every server test, driven over loopback. It
+// runs in-process, so the runner cannot restart it: the restart tests are
+// skipped with the reason and not required (CONF-061); every other test
+// runs and passes.
 func TestReferenceServerPassesEveryServerTest(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a server")
 	}
 	pub, _ := keyfile.Generate()
-	pk := pub.Public().(ed25519.PublicKey)
-	n, err := servertest.Start(server.Config{DataDir: t.TempDir(), Synchronous: "NORMAL", HandshakeTimeout: time.Second,
-		Publishers: map[string]ed25519.PublicKey{sig.Fingerprint(pk): pk}})
+	other, _ := keyfile.Generate()
+	pk, ok := pub.Public().(ed25519.PublicKey), other.Public().(ed25519.PublicKey)
+	n, err := servertest.Start(server.Config{DataDir: t.TempDir(), Synchronous: "NORMAL", HandshakeTimeout: time.Second, MaxPendingPerClient: 1500,
+		Publishers: map[string]ed25519.PublicKey{sig.Fingerprint(pk): pk, sig.Fingerprint(ok): ok}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,15 +147,67 @@ func TestReferenceServerPassesEveryServerTest(t *testing.T) {
 	var fp [32]byte
 	b, _ := hex.DecodeString(n.Fingerprint())
 	copy(fp[:], b)
-	target := &ServerTarget{BaseURL: n.Base, Fingerprint: fp, Publisher: pub, HandshakeTimeout: time.Second}
+	target := &ServerTarget{BaseURL: n.Base, Fingerprint: fp, Publisher: pub, HandshakeTimeout: time.Second, MaxPending: 1500, OtherPublisher: other}
 	res := RunServer(context.Background(), target, nil)
 	if len(res) != len(ServerTests()) {
 		t.Fatalf("%d results for %d tests", len(res), len(ServerTests()))
 	}
 	for _, r := range res {
-		if r.Status != Pass {
-			t.Errorf("%s: %s", r.ID, r.Message)
+		restart := strings.HasPrefix(r.ID, "server/restart/")
+		switch {
+		case restart && (r.Status != Skip || r.Required || !strings.Contains(r.Message, "-server-cmd")):
+			t.Errorf("%s without a server process: %s %q required=%v, want skipped, not required, naming -server-cmd (CONF-061)", r.ID, r.Status, r.Message, r.Required)
+		case !restart && r.Status != Pass:
+			t.Errorf("%s: %s %s", r.ID, r.Status, r.Message)
 		}
+	}
+}
+
+// CONF-060, CONF-064: the runner starts the reference server binary with a
+// command line, restarts it (SIGTERM and SIGKILL), and the server passes
+// the restart tests; the URL may change between starts.
+func TestServerProcessRestarts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the server")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "sealfeed")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/sealfeed/sealfeed/cmd/sealfeed").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	sk, _ := keyfile.Generate()
+	pub, _ := keyfile.Generate()
+	skFile, pubFile := filepath.Join(dir, "server.key"), filepath.Join(dir, "publisher.pub")
+	if err := keyfile.SavePrivate(skFile, sk); err != nil {
+		t.Fatal(err)
+	}
+	pb, _ := keyfile.MarshalPublic(pub.Public().(ed25519.PublicKey))
+	if err := os.WriteFile(pubFile, pb, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := &ServerProcess{Command: "exec " + bin + " serve -data " + filepath.Join(dir, "data") + " -key " + skFile + " -publisher " + pubFile +
+		" -listen 127.0.0.1:0 -handshake-timeout 1s -sync NORMAL -log-level error"}
+	if err := p.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	target := &ServerTarget{BaseURL: p.URL(), Fingerprint: sig.KeyID(sk.Public().(ed25519.PublicKey)), Publisher: pub, HandshakeTimeout: time.Second, Process: p}
+	res := RunServer(context.Background(), target, func(id string) bool { return strings.HasPrefix(id, "server/restart/") })
+	if len(res) < 3 {
+		t.Fatalf("%d restart tests, want at least 3", len(res))
+	}
+	for _, r := range res {
+		if r.Status != Pass || !r.Required {
+			t.Errorf("%s: %s %s (required=%v)\n%s", r.ID, r.Status, r.Message, r.Required, strings.Join(r.Transcript, "\n"))
+		}
+	}
+	if target.BaseURL != p.URL() {
+		t.Errorf("the target's URL %s does not follow the restarted server at %s", target.BaseURL, p.URL())
+	}
+	// A command that never serves is reported, with its standard error.
+	bad := &ServerProcess{Command: "echo no such server >&2; exit 3", Ready: 5 * time.Second}
+	if err := bad.Start(context.Background()); err == nil || !strings.Contains(err.Error(), "no such server") {
+		t.Errorf("a command that exits at once: %v, want an error with its standard error", err)
 	}
 }
 

@@ -37,6 +37,16 @@ type ServerTarget struct {
 	// HandshakeTimeout is the server's (HS-051); the slow-loris test waits
 	// a little longer. 0: 10 s.
 	HandshakeTimeout time.Duration
+	// Process, when set, is the server the runner started itself: the
+	// restart tests stop and start it (CONF-060). nil: they are skipped
+	// and not required (CONF-061).
+	Process *ServerProcess
+	// MaxPending is the server's pending limit per client (API-028); 0:
+	// unknown, and the test of the exact limit is skipped.
+	MaxPending int
+	// OtherPublisher is a second publisher key the server has registered
+	// (API-031); nil: the test of another publisher's status is skipped.
+	OtherPublisher ed25519.PrivateKey
 }
 
 func (s *ServerTarget) ws() string {
@@ -556,7 +566,9 @@ func ServerTests() []*serverTest {
 	}
 	ts = append(ts, tokenServerTests()...)
 	ts = append(ts, userServerTests()...)
-	return append(ts, ackTests()...)
+	ts = append(ts, ackTests()...)
+	ts = append(ts, restRuleTests()...)
+	return append(ts, restartTests()...)
 }
 
 func (r *serverRun) next() (client.Message, error) {
@@ -613,11 +625,15 @@ func RunServer(ctx context.Context, t *ServerTarget, sel func(id string) bool) [
 			r.honest = c
 			r.pub = publisher.New(t.BaseURL, t.Publisher)
 			err = st.run(tctx, r)
-			if err == nil && !strings.HasPrefix(st.id, "server/delivery/") && !strings.HasPrefix(st.id, "server/rest/idempotent") && !strings.HasPrefix(st.id, "server/rest/replayed") {
+			if err == nil && !strings.HasPrefix(st.id, "server/delivery/") && !strings.HasPrefix(st.id, "server/restart/") &&
+				!strings.HasPrefix(st.id, "server/rest/idempotent") && !strings.HasPrefix(st.id, "server/rest/replayed") {
 				err = r.stillServed(tctx)
 			}
 			c.Close()
-			if err != nil {
+			var skip *errSkip
+			if errors.As(err, &skip) {
+				res.Status, res.Message, res.Required = Skip, skip.reason, false
+			} else if err != nil {
 				res.Status, res.Message, res.Transcript = Fail, err.Error(), r.log
 			} else {
 				res.Status = Pass

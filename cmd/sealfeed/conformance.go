@@ -34,6 +34,8 @@ func conformanceCommand(args []string, stdout, stderr io.Writer) error {
 			"strictly (exact messages, exact alert). Exit status 1 when any test fails.", stderr)
 	var run, skip, config, jsonOut, htmlOut, mode, serverURL, serverFP, pubKey string
 	var serverHS time.Duration
+	var serverCmd, otherPubKey string
+	var serverMaxPending int
 	var parallel int
 	var timeout time.Duration
 	var list, failOnSkip bool
@@ -47,10 +49,14 @@ func conformanceCommand(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&htmlOut, "html", "", "write a self-contained HTML report to this file")
 	fs.BoolVar(&list, "list", false, "list every test (vector, client and server) with its requirement IDs, count them on stderr, and exit")
 	fs.BoolVar(&failOnSkip, "fail-on-skip", false, "fail the run when a required test did not run (the shim answered unimplemented);\ntests disabled by -config or needing a capability it lacks are not required")
-	fs.StringVar(&serverURL, "server", "", "test this server instead of a client shim (with -fingerprint and -publisher-key)")
+	fs.StringVar(&serverURL, "server", "", "test this server instead of a client shim (with -fingerprint and -publisher-key; see also -server-cmd)")
 	fs.StringVar(&serverFP, "fingerprint", "", "the server's key fingerprint (with -server)")
 	fs.StringVar(&pubKey, "publisher-key", "", "a publisher private key the server has registered (with -server)")
 	fs.DurationVar(&serverHS, "server-handshake-timeout", 10*time.Second, "the server's handshake timeout (the slow-loris test waits for it)")
+	fs.StringVar(&serverCmd, "server-cmd", "", "start the server under test with this shell command instead of -server, and restart it for the\n"+
+		"restart tests: it keeps its data across starts and prints \"listening on URL\" when it serves (CONF-060)")
+	fs.StringVar(&otherPubKey, "other-publisher-key", "", "a second publisher private key the server has registered (API-031's test; optional)")
+	fs.IntVar(&serverMaxPending, "server-max-pending", 0, "the server's pending limit per client (API-028's test; 0: unknown, skipped)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -59,6 +65,18 @@ func conformanceCommand(args []string, stdout, stderr io.Writer) error {
 	}
 	shim := fs.Args()
 	var target *conformance.ServerTarget
+	var proc *conformance.ServerProcess
+	if serverCmd != "" {
+		if serverURL != "" {
+			return errors.New("give -server or -server-cmd, not both")
+		}
+		proc = &conformance.ServerProcess{Command: serverCmd}
+		if err := proc.Start(context.Background()); err != nil {
+			return err
+		}
+		defer proc.Stop()
+		serverURL = proc.URL()
+	}
 	if serverURL != "" {
 		fp, err := hex.DecodeString(serverFP)
 		if err != nil || len(fp) != 32 {
@@ -68,14 +86,19 @@ func conformanceCommand(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("-publisher-key: %w", err)
 		}
-		target = &conformance.ServerTarget{BaseURL: serverURL, Publisher: k, HandshakeTimeout: serverHS}
+		target = &conformance.ServerTarget{BaseURL: serverURL, Publisher: k, HandshakeTimeout: serverHS, Process: proc, MaxPending: serverMaxPending}
+		if otherPubKey != "" {
+			if target.OtherPublisher, err = keyfile.LoadPrivate(otherPubKey); err != nil {
+				return fmt.Errorf("-other-publisher-key: %w", err)
+			}
+		}
 		copy(target.Fingerprint[:], fp)
 		if len(shim) == 0 {
 			shim = []string{"(server " + serverURL + ")"}
 			mode = "server"
 		}
 	} else if len(shim) == 0 {
-		return errors.New("give the shim command after --, e.g. sealfeed conformance -- go run ./conformance/shims/goshim; or -server URL")
+		return errors.New("give the shim command after --, e.g. sealfeed conformance -- go run ./conformance/shims/goshim; or -server URL, or -server-cmd COMMAND")
 	}
 	var ic implConfig
 	if config != "" {

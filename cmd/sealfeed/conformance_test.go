@@ -78,3 +78,18 @@ func TestProgressUsesCarriageReturnOnlyOnATerminal(t *testing.T) {
 		t.Error("a file is a terminal")
 	}
 }
+
+// CONF-060: -server and -server-cmd exclude each other, and a -server-cmd
+// whose command never serves fails the run with the command's own words
+// before any test.
+func TestServerCmdFlag(t *testing.T) {
+	var out, errOut bytes.Buffer
+	err := conformanceCommand([]string{"-server", "http://127.0.0.1:1", "-server-cmd", "true"}, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "not both") {
+		t.Errorf("-server with -server-cmd: %v", err)
+	}
+	err = conformanceCommand([]string{"-server-cmd", "echo cannot open the data directory >&2; exit 1"}, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "cannot open the data directory") {
+		t.Errorf("a -server-cmd that exits: %v", err)
+	}
+}

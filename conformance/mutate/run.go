@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
@@ -119,71 +118,54 @@ func (h *harness) runMode(ctx context.Context, dir, mode string, b binaries) ([]
 }
 
 // runServer starts the server under test on a fresh data directory and a
-// free port, runs the server tests against it and stops it. A server that
-// does not come up fails as the test "server/start".
+// free port through conformance.ServerProcess, so that the restart tests
+// can stop and start it (CONF-060, CONF-068), runs the server tests against
+// it and stops it. A server that does not come up fails as the test
+// "server/start".
 func (h *harness) runServer(ctx context.Context, dir, bin string) ([]*conformance.Result, error) {
 	sk, err := keyfile.Generate()
 	if err != nil {
 		return nil, err
 	}
-	pub, err := keyfile.Generate()
-	if err != nil {
-		return nil, err
-	}
-	skFile, pubFile := filepath.Join(dir, "server.key"), filepath.Join(dir, "publisher.pub")
+	skFile := filepath.Join(dir, "server.key")
 	if err := keyfile.SavePrivate(skFile, sk); err != nil {
 		return nil, err
 	}
-	pb, err := keyfile.MarshalPublic(pub.Public().(ed25519.PublicKey))
-	if err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(pubFile, pb, 0o644); err != nil {
-		return nil, err
-	}
-	sctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	cmd := exec.CommandContext(sctx, bin, "serve", "-data", filepath.Join(dir, "data"), "-key", skFile, "-publisher", pubFile,
-		"-listen", "127.0.0.1:0", "-handshake-timeout", "1s", "-sync", "NORMAL", "-log-level", "error")
-	cmd.WaitDelay = 5 * time.Second
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	defer cmd.Wait()
-	defer cancel()
-	urlc := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if u, ok := strings.CutPrefix(sc.Text(), "listening on "); ok {
-				urlc <- strings.Fields(u)[0]
-				break
-			}
+	var pubs [2]ed25519.PrivateKey
+	var pubFiles [2]string
+	for i := range pubs {
+		if pubs[i], err = keyfile.Generate(); err != nil {
+			return nil, err
 		}
-		io.Copy(io.Discard, stdout)
-	}()
-	var base string
-	select {
-	case base = <-urlc:
-	case <-time.After(30 * time.Second):
-	case <-ctx.Done():
+		pb, err := keyfile.MarshalPublic(pubs[i].Public().(ed25519.PublicKey))
+		if err != nil {
+			return nil, err
+		}
+		pubFiles[i] = filepath.Join(dir, fmt.Sprintf("publisher%d.pub", i))
+		if err := os.WriteFile(pubFiles[i], pb, 0o644); err != nil {
+			return nil, err
+		}
 	}
-	if base == "" {
-		return []*conformance.Result{{ID: "server/start", Kind: "server", Status: conformance.Fail,
-			Message: "the server did not start: " + strings.TrimSpace(stderr.String())}}, nil
+	q := func(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+	p := &conformance.ServerProcess{Command: "exec " + q(bin) + " serve -data " + q(filepath.Join(dir, "data")) + " -key " + q(skFile) +
+		" -publisher " + q(pubFiles[0]) + " -publisher " + q(pubFiles[1]) +
+		fmt.Sprintf(" -listen 127.0.0.1:0 -handshake-timeout 1s -sync NORMAL -log-level error -max-pending %d", serverMaxPending)}
+	if err := p.Start(ctx); err != nil {
+		return []*conformance.Result{{ID: "server/start", Kind: "server", Status: conformance.Fail, Message: err.Error()}}, nil
 	}
+	defer p.Stop()
 	var fp [32]byte
 	id := sig.KeyID(sk.Public().(ed25519.PublicKey))
 	copy(fp[:], id[:])
-	target := &conformance.ServerTarget{BaseURL: base, Fingerprint: fp, Publisher: pub, HandshakeTimeout: time.Second}
+	target := &conformance.ServerTarget{BaseURL: p.URL(), Fingerprint: fp, Publisher: pubs[0], HandshakeTimeout: time.Second,
+		Process: p, MaxPending: serverMaxPending, OtherPublisher: pubs[1]}
 	return conformance.RunServer(ctx, target, nil), nil
 }
+
+// serverMaxPending is the pending limit the harness gives the server: above
+// the replay window W, so that more than W pending messages fit, and small
+// enough that filling it stays quick (API-028).
+const serverMaxPending = 1500
 
 // runBaseline runs every mode against the unmutated tree; a test failing
 // there is flaky or broken, and never counts as a kill.
