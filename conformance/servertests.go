@@ -207,6 +207,27 @@ func preHandshake(id string, reqs []string, code alert.Code, send func(r *server
 	}}
 }
 
+// untilClientFlight sends hc's ClientHello on ws and hands it the server's
+// frames until it has its own flight ready, which is not sent: the test
+// sends something else in its place.
+func untilClientFlight(ws *websocket.Conn, hc *handshake.Client) error {
+	h, _ := hc.Start()
+	ws.WriteMessage(websocket.BinaryMessage, h)
+	for {
+		_, f, err := ws.ReadMessage()
+		if err != nil {
+			return fmt.Errorf("no server flight: %v", err)
+		}
+		out, _, err := hc.Handle(f)
+		if err != nil {
+			return err
+		}
+		if len(out) > 0 {
+			return nil
+		}
+	}
+}
+
 // clientFlightOverLimit answers the server's flight with only the header
 // of a protected frame one byte above the flight's limit, and wants
 // record_overflow in a protected Alert (LIM-003, ALERT-001).
@@ -222,18 +243,8 @@ func clientFlightOverLimit() *serverTest {
 		if err != nil {
 			return err
 		}
-		h, _ := hc.Start()
-		ws.WriteMessage(websocket.BinaryMessage, h)
-		for flight := false; !flight; {
-			_, f, err := ws.ReadMessage()
-			if err != nil {
-				return fmt.Errorf("no server flight: %v", err)
-			}
-			out, _, err := hc.Handle(f)
-			if err != nil {
-				return err
-			}
-			flight = len(out) > 0 // the client's flight, which is not sent
+		if err := untilClientFlight(ws, hc); err != nil {
+			return err
 		}
 		ws.WriteMessage(websocket.BinaryMessage, wire.AppendFrameHeader(nil, wire.FrameProtected, wire.MaxClientFlightRecord+wire.AEADOverhead+1))
 		_, f, err := ws.ReadMessage()

@@ -318,18 +318,8 @@ func badClientFinished() *serverTest {
 		if err != nil {
 			return err
 		}
-		h, _ := hc.Start()
-		ws.WriteMessage(websocket.BinaryMessage, h)
-		for flight := false; !flight; {
-			_, f, err := ws.ReadMessage()
-			if err != nil {
-				return fmt.Errorf("no server flight: %v", err)
-			}
-			out, _, err := hc.Handle(f)
-			if err != nil {
-				return err
-			}
-			flight = len(out) > 0 // the honest flight, which is not sent
+		if err := untilClientFlight(ws, hc); err != nil { // the honest flight is not sent
+			return err
 		}
 		fin, secret := traced["ClientFinished"], traced["c_hs_traffic"]
 		if len(fin) < 5 || secret == nil {
