@@ -12,21 +12,27 @@ import (
 	"github.com/sealfeed/sealfeed/server/store"
 )
 
-// skewedNodes opens one node's store per clock offset, all on one stream
-// of one JetStream server: nodes of one deployment whose clocks disagree.
-func skewedNodes(t *testing.T, offsets ...time.Duration) []*Store {
+// nodesOn opens one Store per options, each on its own connection to one
+// JetStream server: nodes of one deployment. StorageKey and Replicas are
+// filled in where unset.
+func nodesOn(t *testing.T, opts ...Options) []*Store {
 	t.Helper()
 	c := natstest.Start(t, 1)
 	var out []*Store
-	for _, off := range offsets {
+	for _, o := range opts {
 		nc, err := nats.Connect(c.URLs())
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(nc.Close)
+		if o.StorageKey == nil {
+			o.StorageKey = make([]byte, 32)
+		}
+		if o.Replicas == 0 {
+			o.Replicas = 1
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		s, err := Open(ctx, nc, Options{StorageKey: make([]byte, 32), Replicas: 1,
-			Now: func() time.Time { return time.Now().Add(off) }})
+		s, err := Open(ctx, nc, o)
 		cancel()
 		if err != nil {
 			t.Fatal(err)
@@ -34,6 +40,17 @@ func skewedNodes(t *testing.T, offsets ...time.Duration) []*Store {
 		out = append(out, s)
 	}
 	return out
+}
+
+// skewedNodes opens one node's store per clock offset, all on one stream
+// of one JetStream server: nodes of one deployment whose clocks disagree.
+func skewedNodes(t *testing.T, offsets ...time.Duration) []*Store {
+	t.Helper()
+	var opts []Options
+	for _, off := range offsets {
+		opts = append(opts, Options{Now: func() time.Time { return time.Now().Add(off) }})
+	}
+	return nodesOn(t, opts...)
 }
 
 // DLV-040: the store's clock decides expiry. A message published with a

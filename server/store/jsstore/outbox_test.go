@@ -16,23 +16,11 @@ import (
 // the filter selecting the publisher "hooked".
 func outboxNodes(t *testing.T, claimTTL time.Duration) (a, b *Store) {
 	t.Helper()
-	c := natstest.Start(t, 1)
-	open := func() *Store {
-		nc, err := nats.Connect(c.URLs())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(nc.Close)
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		s, err := Open(ctx, nc, Options{StorageKey: make([]byte, 32), Replicas: 1, ClaimTTL: claimTTL})
-		if err != nil {
-			t.Fatal(err)
-		}
+	n := nodesOn(t, Options{ClaimTTL: claimTTL}, Options{ClaimTTL: claimTTL})
+	for _, s := range n {
 		s.SetOutboxFilter(func(p string) bool { return p == "hooked" })
-		return s
 	}
-	return open(), open()
+	return n[0], n[1]
 }
 
 func publishHooked(t *testing.T, s *Store, to [32]byte, n int) []store.Assigned {

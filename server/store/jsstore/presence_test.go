@@ -15,22 +15,8 @@ import (
 // JetStream server with a short presence TTL.
 func presenceNodes(t *testing.T, ttl time.Duration) (a, b *Store) {
 	t.Helper()
-	c := natstest.Start(t, 1)
-	open := func() *Store {
-		nc, err := nats.Connect(c.URLs())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(nc.Close)
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		s, err := Open(ctx, nc, Options{StorageKey: make([]byte, 32), Replicas: 1, PresenceTTL: ttl})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	return open(), open()
+	n := nodesOn(t, Options{PresenceTTL: ttl}, Options{PresenceTTL: ttl})
+	return n[0], n[1]
 }
 
 func presenceOf(t *testing.T, s *Store, id [32]byte) (bool, time.Time) {
