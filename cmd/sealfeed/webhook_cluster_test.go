@@ -6,12 +6,10 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -34,33 +32,7 @@ func TestWebhookClusterFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("cluster test runs a NATS cluster and server processes")
 	}
-	type attempt struct {
-		key    string
-		batch  *publisher.WebhookBatch
-		status int
-	}
-	var mu sync.Mutex
-	var key *publisher.WebhookKey // nil: the receiver answers 503
-	var attempts []attempt
-	var bad []error
-	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		defer mu.Unlock()
-		if key == nil {
-			attempts = append(attempts, attempt{key: r.Header.Get("Idempotency-Key"), status: 503})
-			w.WriteHeader(503)
-			return
-		}
-		b, err := publisher.VerifyWebhook(r, *key, time.Now())
-		if err != nil {
-			bad = append(bad, err)
-			w.WriteHeader(400)
-			return
-		}
-		attempts = append(attempts, attempt{key: r.Header.Get("Idempotency-Key"), batch: b, status: 204})
-		w.WriteHeader(204)
-	}))
-	defer rc.Close()
+	rc := newHookReceiver(t)
 
 	dir := t.TempDir()
 	hookKey, _ := keyfile.Generate()
@@ -148,31 +120,15 @@ func TestWebhookClusterFailover(t *testing.T) {
 	if !k.PublicKey.Equal(hookKey.Public()) {
 		t.Fatal("GET /v1/server publishes another webhook key than -webhook-key")
 	}
-	mu.Lock()
-	refusedKey := attempts[0].key
-	key = &k
-	mu.Unlock()
-
-	var delivered []attempt
-	for deadline := time.Now().Add(60 * time.Second); len(delivered) == 0; time.Sleep(50 * time.Millisecond) {
-		mu.Lock()
-		for _, a := range attempts {
-			if a.status == 204 {
-				delivered = append(delivered, a)
-			}
-		}
-		mu.Unlock()
+	refusedKey := rc.accept(k)[0].key
+	for deadline := time.Now().Add(60 * time.Second); len(rc.verified()) == 0; time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no webhook from the surviving nodes after node %d was killed", holder)
 		}
 	}
 	time.Sleep(time.Second) // room for a duplicate to show
-	mu.Lock()
-	defer mu.Unlock()
-	if len(bad) != 0 {
-		t.Fatalf("POSTs that did not verify: %v", bad)
-	}
-	for _, a := range attempts {
+	rc.noneBad(t)
+	for _, a := range rc.all() {
 		if a.key != refusedKey {
 			t.Fatalf("Idempotency-Key %s after the failover, %s before: the same batch must keep its key (API-106)", a.key, refusedKey)
 		}

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -29,27 +30,7 @@ func TestWebhookSurvivesCrash(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test runs server processes")
 	}
-	var mu sync.Mutex
-	var key *publisher.WebhookKey // nil: the receiver answers 503
-	var got []*publisher.WebhookBatch
-	var bad []error
-	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		defer mu.Unlock()
-		if key == nil {
-			w.WriteHeader(503)
-			return
-		}
-		b, err := publisher.VerifyWebhook(r, *key, time.Now())
-		if err != nil {
-			bad = append(bad, err)
-			w.WriteHeader(400)
-			return
-		}
-		got = append(got, b)
-		w.WriteHeader(204)
-	}))
-	defer rc.Close()
+	rc := newHookReceiver(t)
 
 	dir := t.TempDir()
 	pubKey, _ := keyfile.Generate()
@@ -119,28 +100,95 @@ func TestWebhookSurvivesCrash(t *testing.T) {
 	if !k.PublicKey.Equal(hookKey.Public()) {
 		t.Fatal("GET /v1/server publishes another webhook key than -webhook-key")
 	}
-	mu.Lock()
-	key = &k
-	mu.Unlock()
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		mu.Lock()
-		n := len(got)
-		mu.Unlock()
-		if n > 0 {
-			break
-		}
+	rc.accept(k)
+	var got []*publisher.WebhookBatch
+	for deadline := time.Now().Add(60 * time.Second); len(got) == 0; time.Sleep(20 * time.Millisecond) {
+		got = rc.verified()
 		if time.Now().After(deadline) {
 			t.Fatalf("no webhook after the restart\n%s", srv.output())
 		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(bad) != 0 {
-		t.Fatalf("POSTs that did not verify: %v", bad)
-	}
+	rc.noneBad(t)
 	e := got[0].Events
 	if got[0].Publisher != pubID || len(e) != 1 || e[0].ID != handle || e[0].Type != publisher.EventAcknowledged {
 		t.Fatalf("after the crash: %+v", got[0])
+	}
+}
+
+// hookReceiver is the webhook receiver of these tests: it refuses every
+// POST with 503 until accept gives it the key to check them with, then
+// verifies each with publisher.VerifyWebhook and answers 204, or 400 if it
+// does not verify. It records every attempt.
+type hookReceiver struct {
+	*httptest.Server
+	mu       sync.Mutex
+	key      *publisher.WebhookKey // nil: 503
+	attempts []hookAttempt
+	bad      []error
+}
+
+type hookAttempt struct {
+	key    string // its Idempotency-Key
+	batch  *publisher.WebhookBatch
+	status int
+}
+
+func newHookReceiver(t *testing.T) *hookReceiver {
+	h := &hookReceiver{}
+	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		a := hookAttempt{key: r.Header.Get("Idempotency-Key"), status: 503}
+		if h.key != nil {
+			b, err := publisher.VerifyWebhook(r, *h.key, time.Now())
+			if err != nil {
+				h.bad = append(h.bad, err)
+				w.WriteHeader(400)
+				return
+			}
+			a.batch, a.status = b, 204
+		}
+		h.attempts = append(h.attempts, a)
+		w.WriteHeader(a.status)
+	}))
+	t.Cleanup(h.Close)
+	return h
+}
+
+// accept makes the receiver verify and accept from now on; it returns the
+// attempts it refused before.
+func (h *hookReceiver) accept(k publisher.WebhookKey) []hookAttempt {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.key = &k
+	return slices.Clone(h.attempts)
+}
+
+// all returns every attempt so far.
+func (h *hookReceiver) all() []hookAttempt {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.attempts)
+}
+
+// verified returns the batches accepted so far.
+func (h *hookReceiver) verified() []*publisher.WebhookBatch {
+	var out []*publisher.WebhookBatch
+	for _, a := range h.all() {
+		if a.status == 204 {
+			out = append(out, a.batch)
+		}
+	}
+	return out
+}
+
+// noneBad fails t if a POST did not verify.
+func (h *hookReceiver) noneBad(t *testing.T) {
+	t.Helper()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.bad) != 0 {
+		t.Fatalf("POSTs that did not verify: %v", h.bad)
 	}
 }
 
