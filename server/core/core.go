@@ -1005,11 +1005,9 @@ func (c *Conn) fresh() bool {
 func (h *Hub) acksQueuedForNewConns(ready []*Conn) bool {
 	var fresh []*Conn
 	for _, c := range ready {
-		c.mu.Lock()
-		if c.sentUpTo == 0 {
+		if c.fresh() {
 			fresh = append(fresh, c)
 		}
-		c.mu.Unlock()
 	}
 	if len(fresh) == 0 {
 		return false
