@@ -202,42 +202,67 @@ func TestPublishFailsFastWhenTheStoreHangs(t *testing.T) {
 	tn := startNode(t, t.TempDir(), 1, func(c *server.Config) { c.Store = fs; c.StoreTimeout = timeout })
 	p := tn.pubs[0]
 	p.Retries = -1
-	if _, err := publishWithin(t, p, "", limit); err != nil {
+	first, err := publishWithin(t, p, "", limit)
+	if err != nil {
 		t.Fatal(err)
 	}
 
-	fs.set("Seen", hanging)
-	_, err := publishWithin(t, p, "", limit)
-	wantUnavailable(t, "nonce check hangs", err)
-	fs.set("Seen", healthy)
-
-	fs.set("Seen", failing)
-	_, err = publishWithin(t, p, "", limit)
-	wantUnavailable(t, "nonce check fails", err)
-	fs.set("Seen", healthy)
+	// A publish records its nonce in its own write (STORE-016): a nonce
+	// check that hangs or fails touches only the other signed requests,
+	// such as a status query, and a publish refused before its write.
+	statusWithin := func(what string) {
+		t.Helper()
+		start := time.Now()
+		_, err := p.Status(context.Background(), first.Messages[0].ID)
+		if took := time.Since(start); took > limit {
+			t.Fatalf("%s: status answered after %v, want within %v (API-041)", what, took, limit)
+		}
+		wantUnavailable(t, what, err)
+	}
+	for _, c := range []struct {
+		name string
+		mode fault
+	}{{"hangs", hanging}, {"fails", failing}} {
+		fs.set("Seen", c.mode)
+		if _, err := publishWithin(t, p, "", limit); err != nil {
+			t.Fatalf("publish while the nonce check %s: %v, want stored (STORE-016)", c.name, err)
+		}
+		statusWithin("nonce check " + c.name + ", status query")
+		start := time.Now()
+		err := p.Do(context.Background(), "POST", "/v1/messages", []byte(`{"to":`), "", nil)
+		if took := time.Since(start); took > limit {
+			t.Fatalf("malformed publish while the nonce check %s: answered after %v", c.name, took)
+		}
+		wantUnavailable(t, "nonce check "+c.name+", malformed publish", err)
+		fs.set("Seen", healthy)
+	}
 
 	fs.set("Publish", failing)
 	_, err = publishWithin(t, p, "", limit)
 	wantUnavailable(t, "store write fails", err)
 	fs.set("Publish", healthy)
 
+	var to [32]byte
+	to[0] = 7
+	base, err := fs.Store.PendingCount(context.Background(), to)
+	if err != nil {
+		t.Fatal(err)
+	}
 	fs.set("Publish", hanging)
 	_, err = publishWithin(t, p, "retry-me", limit)
 	wantUnavailable(t, "store write hangs", err)
 	fs.set("Publish", healthy) // the hung write goes on and stores the message
-	var to [32]byte
-	to[0] = 7
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		n, err := fs.Store.PendingCount(context.Background(), to)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n == 2 {
+		if n == base+1 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d pending, want 2: the write released after its 503 did not complete", n)
+			t.Fatalf("%d pending, want %d: the write released after its 503 did not complete", n, base+1)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -245,8 +270,8 @@ func TestPublishFailsFastWhenTheStoreHangs(t *testing.T) {
 	if err != nil || !res.Replayed {
 		t.Fatalf("retry with the same Idempotency-Key: %v, %+v; want the stored answer, replayed", err, res)
 	}
-	if n, _ := fs.Store.PendingCount(context.Background(), to); n != 2 {
-		t.Fatalf("%d pending after the retry, want 2: stored twice", n)
+	if n, _ := fs.Store.PendingCount(context.Background(), to); n != base+1 {
+		t.Fatalf("%d pending after the retry, want %d: stored twice", n, base+1)
 	}
 }
 

@@ -64,6 +64,7 @@ type auditWriter struct {
 	keyID    string
 	messages int
 	reason   error
+	nonce    deferredNonce // the request's nonce, recorded with its publish
 }
 
 func (w *auditWriter) WriteHeader(status int) {

@@ -199,11 +199,66 @@ func bounded[T any](ctx context.Context, f func(context.Context) (T, error)) (T,
 	}
 }
 
-// boundedNonces is the verifier's nonce store: Store.Seen under bounded.
+// boundedNonces is the verifier's nonce store: Store.Seen under bounded,
+// except for a publish request, whose nonce it leaves to the publish.
 type boundedNonces struct{ s store.Store }
 
 func (b boundedNonces) Seen(ctx context.Context, keyID, nonce string, expires time.Time) (bool, error) {
+	if d, ok := ctx.Value(deferredNonceKey{}).(*deferredNonce); ok && d.state == nonceNone {
+		d.ctx, d.n, d.state = ctx, store.Nonce{KeyID: keyID, Nonce: nonce, Expires: expires}, nonceDeferred
+		return false, nil
+	}
 	return bounded(ctx, func(ctx context.Context) (bool, error) { return b.s.Seen(ctx, keyID, nonce, expires) })
+}
+
+// deferredNonce is the nonce of a publish request whose signature
+// verified (API-015). The store records it in the publish's own commit
+// (store.PublishRequest.Nonce, STORE-016) instead of in one before it.
+// Every other answer to the request records it first (settleNonce), so a
+// publisher sees the checks in the order of spec/api.md: a replayed
+// request is answered 409 whatever else is wrong with it.
+type deferredNonce struct {
+	ctx   context.Context // the request's, with its store deadline
+	n     store.Nonce
+	state int
+}
+
+type deferredNonceKey struct{}
+
+const (
+	nonceNone     = iota // no nonce verified (yet)
+	nonceDeferred        // verified, not recorded
+	nonceHanded          // handed to a Publish that failed: it may have recorded it
+	nonceRecorded        // recorded, or the request refused as a replay
+)
+
+// settleNonce records the deferred nonce of the request answered on w,
+// if it has one not yet recorded, before w gets an answer other than a
+// stored publish (status). It answers, and returns false, when the answer
+// must change: 409 for a nonce recorded before (API-016), 503 when the
+// store cannot tell (API-041) and the answer is not a 503 already.
+func (a *API) settleNonce(w http.ResponseWriter, status int) bool {
+	aw, ok := w.(*auditWriter)
+	if !ok || (aw.nonce.state != nonceDeferred && aw.nonce.state != nonceHanded) {
+		return true
+	}
+	d := &aw.nonce
+	handed := d.state == nonceHanded
+	d.state = nonceRecorded
+	seen, err := bounded(d.ctx, func(ctx context.Context) (bool, error) {
+		return a.cfg.Store.Seen(ctx, d.n.KeyID, d.n.Nonce, d.n.Expires)
+	})
+	switch {
+	case err != nil && status == http.StatusServiceUnavailable:
+		return true // already the answer, with its own reason
+	case err != nil:
+		a.unavailable(w, "Cannot check the request now")
+		return false
+	case seen && !handed: // a failed Publish may have recorded it itself
+		a.authProblem(w, httpsig.ErrReplay)
+		return false
+	}
+	return true
 }
 
 // unavailable answers 503 with Retry-After for a store that failed or did
@@ -289,6 +344,9 @@ type Problem struct {
 
 // writeProblem answers a problem and counts it by type (OPS-043).
 func (a *API) writeProblem(w http.ResponseWriter, status int, name, title, rule, detail string) {
+	if !a.settleNonce(w, status) {
+		return
+	}
 	if a.cfg.Rejected != nil {
 		a.cfg.Rejected(name)
 	}
@@ -396,9 +454,12 @@ func (a *API) signed(next handler) http.HandlerFunc {
 		}
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), a.cfg.StoreTimeout)
 		defer cancel()
+		aw, audited := w.(*auditWriter)
+		if audited { // a publish: its nonce is recorded with it (STORE-016)
+			ctx = context.WithValue(ctx, deferredNonceKey{}, &aw.nonce)
+		}
 		r = r.WithContext(ctx)
 		keyID, err := a.trust.Load().v.Verify(r, body)
-		aw, audited := w.(*auditWriter)
 		if err != nil {
 			if audited {
 				aw.reason = err // the audit line says why
@@ -729,6 +790,11 @@ func (a *API) publish(w http.ResponseWriter, r *http.Request, publisher string, 
 		}
 		req.IdempotencyKey = vals[0]
 	}
+	aw, _ := w.(*auditWriter)
+	if aw != nil && aw.nonce.state == nonceDeferred {
+		req.Nonce = &aw.nonce.n
+		aw.nonce.state = nonceHanded
+	}
 	type published struct {
 		res      []store.Assigned
 		replayed bool
@@ -738,7 +804,13 @@ func (a *API) publish(w http.ResponseWriter, r *http.Request, publisher string, 
 		return published{res, replayed}, err
 	})
 	res, replayed := p.res, p.replayed
+	if aw != nil && req.Nonce != nil && (err == nil || errors.Is(err, store.ErrReplayedNonce)) {
+		aw.nonce.state = nonceRecorded
+	}
 	switch {
+	case errors.Is(err, store.ErrReplayedNonce):
+		a.authProblem(w, httpsig.ErrReplay)
+		return
 	case errors.Is(err, store.ErrIdempotencyReused):
 		a.writeProblem(w, 422, "idempotency-key-reused", "Idempotency-Key already used for a different request", "", "")
 		return

@@ -108,6 +108,20 @@ type PublishRequest struct {
 	RequestHash    [32]byte
 	Publications   []Publication
 	MaxPending     int // per client; 0: no limit
+	// Nonce, when not nil, is the request signature's nonce (API-016),
+	// recorded by the Publish as Seen records it, in the same commit as
+	// the messages (STORE-016): a nonce already recorded and not expired
+	// fails the Publish with ErrReplayedNonce and stores nothing. A
+	// Publish that succeeds has recorded it; one that fails with another
+	// error may or may not have, and the caller records it with Seen,
+	// taking "already seen" as recorded by this request.
+	Nonce *Nonce
+}
+
+// Nonce is a request signature's nonce as Seen records it.
+type Nonce struct {
+	KeyID, Nonce string
+	Expires      time.Time
 }
 
 // Message is a pending message as read back for delivery.
@@ -144,6 +158,7 @@ var (
 	ErrNotFound           = errors.New("store: not found")
 	ErrIdempotencyReused  = errors.New("store: idempotency key reused with a different request")
 	ErrTooManyPending     = errors.New("store: too many pending messages for a client")
+	ErrReplayedNonce      = errors.New("store: the request's nonce was already recorded")
 	ErrWrongStorageKey    = errors.New("store: the storage key does not open this store")
 	ErrStoredDataTampered = errors.New("store: a stored payload failed authentication")
 )

@@ -394,6 +394,13 @@ func idemKey(publisher, key string) string {
 // Idempotency-Key stores the rest and none twice. Without a key a failed
 // request may have stored part of its messages (API-023 holds with a key).
 func (s *Store) Publish(ctx context.Context, req *store.PublishRequest, onCommit func([]store.Assigned)) ([]store.Assigned, bool, error) {
+	if n := req.Nonce; n != nil { // STORE-016: recorded first, as Seen records it
+		if seen, err := s.Seen(ctx, n.KeyID, n.Nonce, n.Expires); err != nil {
+			return nil, false, err
+		} else if seen {
+			return nil, false, store.ErrReplayedNonce
+		}
+	}
 	var ik string
 	if req.IdempotencyKey != "" {
 		ik = idemKey(req.Publisher, req.IdempotencyKey)

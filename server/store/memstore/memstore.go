@@ -186,6 +186,13 @@ func (s *Store) Publish(ctx context.Context, req *store.PublishRequest, onCommit
 	}
 	defer s.mu.Unlock()
 	now := s.opt.Now()
+	if n := req.Nonce; n != nil { // STORE-016: first, as the verifier checks it
+		k := nonceKey{n.KeyID, n.Nonce}
+		if exp, ok := s.nonces[k]; ok && exp.After(now) {
+			return nil, false, store.ErrReplayedNonce
+		}
+		s.nonces[k] = n.Expires
+	}
 	ik := idemKey{req.Publisher, req.IdempotencyKey}
 	if req.IdempotencyKey != "" {
 		if rec := s.idem[ik]; rec != nil && rec.expires.After(now) {

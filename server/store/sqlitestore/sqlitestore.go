@@ -406,6 +406,16 @@ func (s *Store) Publish(ctx context.Context, req *store.PublishRequest, onCommit
 // publish applies one publish request in the writer's transaction.
 func (s *Store) publish(w *writeTx, req *store.PublishRequest) ([]store.Assigned, bool, error) {
 	now := s.opt.Now()
+	// STORE-016: the signature's nonce, first, in the request's savepoint:
+	// a failing request leaves it unrecorded (the caller then records it
+	// with Seen).
+	if n := req.Nonce; n != nil {
+		if seen, err := w.recordNonce(n.KeyID, n.Nonce, n.Expires, now); err != nil {
+			return nil, false, err
+		} else if seen {
+			return nil, false, store.ErrReplayedNonce
+		}
+	}
 	if req.IdempotencyKey != "" {
 		var h, resp []byte
 		var exp int64
@@ -695,19 +705,25 @@ func (s *Store) Seen(ctx context.Context, keyID, nonce string, expires time.Time
 	// lazy (STORE-011): a nonce protects against the replay of a request
 	// that changed something, and that change (a publish) is committed
 	// with an fsync after this returns, which makes the nonce durable too.
-	r := &writeReq{lazy: true, apply: func(w *writeTx) error {
-		res, err := w.exec(recordNonce, keyID, nonce, ms(expires), ms(s.opt.Now()))
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
-		seen = n == 0
+	r := &writeReq{lazy: true, apply: func(w *writeTx) (err error) {
+		seen, err = w.recordNonce(keyID, nonce, expires, s.opt.Now())
 		return err
 	}}
 	if err := s.do(ctx, r); err != nil {
 		return false, err
 	}
 	return seen, nil
+}
+
+// recordNonce records (keyID, nonce) until expires and reports whether it
+// was recorded already and not expired at now.
+func (w *writeTx) recordNonce(keyID, nonce string, expires, now time.Time) (bool, error) {
+	res, err := w.exec(recordNonce, keyID, nonce, ms(expires), ms(now))
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 0, err
 }
 
 // Ready implements store.Store: a trivial query on the reading and on the

@@ -91,6 +91,7 @@ func Run(t *testing.T, e Engine) {
 		{"Payloads", testPayloads},
 		{"CancelledContext", testCancelled},
 		{"Seen", testSeen},
+		{"PublishNonce", testPublishNonce},
 		{"Ready", testReady},
 		{"PublishedTo", testPublishedTo},
 		{"PublishedToRetention", testPublishedToRetention},
@@ -874,6 +875,71 @@ func testCancelled(t *testing.T, v *env) {
 	}
 	if m := v.pending(t, v.s, a, 0, 10); len(m) != 1 || m[0].Seq != res[0].Seq {
 		t.Fatalf("after cancelled calls: %v", seqs(m))
+	}
+}
+
+// STORE-016, API-016: a publish that carries its signature's nonce
+// records it as Seen does, in its own commit: a second publish, or a Seen,
+// with the pair finds it; a publish with a pair already recorded (by
+// either) is refused with ErrReplayedNonce before its idempotency record
+// is consulted, and stores nothing; of concurrent publishes with one pair
+// exactly one stores.
+func testPublishNonce(t *testing.T, v *env) {
+	a := cid(1)
+	exp := v.c.Now().Add(time.Hour)
+	nonce := func(n string) *store.Nonce { return &store.Nonce{KeyID: "k", Nonce: n, Expires: exp} }
+	req := func(n *store.Nonce, idem string) *store.PublishRequest {
+		return &store.PublishRequest{Publisher: "p", IdempotencyKey: idem, RequestHash: [32]byte{7},
+			Publications: []store.Publication{pub(a)}, Nonce: n}
+	}
+	refused := func(s store.Store, r *store.PublishRequest, why string) {
+		t.Helper()
+		before := v.count(t, a)
+		if res, _, err := s.Publish(v.ctx, r, nil); !errors.Is(err, store.ErrReplayedNonce) {
+			t.Fatalf("%s: Publish answered %v, %v; want ErrReplayedNonce", why, res, err)
+		}
+		if n := v.count(t, a); n != before {
+			t.Fatalf("%s: a refused publish changed the pending count from %d to %d", why, before, n)
+		}
+	}
+	v.publish(t, req(nonce("n1"), "i1"))
+	if s, err := v.s.Seen(v.ctx, "k", "n1", exp); err != nil || !s {
+		t.Fatalf("Seen after a publish with the nonce: %v, %v; want seen", s, err)
+	}
+	refused(v.s, req(nonce("n1"), ""), "the nonce of an earlier publish")
+	// The replay of the whole request, idempotency key included, is a
+	// replayed nonce (API-016 comes before API-027).
+	refused(v.s, req(nonce("n1"), "i1"), "the same request again")
+	if s, err := v.s.Seen(v.ctx, "k", "n2", exp); err != nil || s {
+		t.Fatal(s, err)
+	}
+	refused(v.s, req(nonce("n2"), ""), "a nonce recorded by Seen")
+	// Another key's pair, and a request without a nonce, are not refused.
+	v.publish(t, &store.PublishRequest{Publications: []store.Publication{pub(a)}, Nonce: &store.Nonce{KeyID: "k2", Nonce: "n1", Expires: exp}})
+	v.publish(t, &store.PublishRequest{Publications: []store.Publication{pub(a)}})
+
+	stores := v.nodes(t)
+	before := v.count(t, a)
+	var stored, replayed int
+	var mu sync.Mutex
+	together(16, func(i int) {
+		_, _, err := stores[i%len(stores)].Publish(v.ctx, req(nonce("racing"), ""), nil)
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case err == nil:
+			stored++
+		case errors.Is(err, store.ErrReplayedNonce):
+			replayed++
+		default:
+			t.Error(err)
+		}
+	})
+	if stored != 1 || replayed != 15 {
+		t.Fatalf("16 concurrent publishes with one nonce: %d stored, %d refused as replayed; want 1 and 15", stored, replayed)
+	}
+	if n := v.count(t, a); n != before+1 {
+		t.Fatalf("pending count %d after the race, want %d", n, before+1)
 	}
 }
 
