@@ -86,6 +86,11 @@ type Store struct {
 	syncedCommits atomic.Uint64
 	syncMode      string // the writer connection's synchronous mode; "": unknown (only the writer goroutine uses it)
 
+	// The checkpointer (checkpoint.go) and its connection.
+	cp             *sql.DB
+	cpStop, cpDone chan struct{}
+	checkpoints    atomic.Uint64 // checkpoints it ran, for tests
+
 	// testHookBeforeCommit, set only by this package's tests, runs on the
 	// writer before each commit; an error fails the group.
 	testHookBeforeCommit func(requests int) error
@@ -171,7 +176,8 @@ func Open(path string, opt Options) (*Store, error) {
 	dsn := "file:" + path + "?" + q.Encode()
 	// The writer's page cache holds the pages a group touches (the
 	// default, 2 MiB, made it read pages back from the file).
-	w, err := sql.Open("sqlite", dsn+"&_pragma="+url.QueryEscape("cache_size(-16384)"))
+	w, err := sql.Open("sqlite", dsn+"&_pragma="+url.QueryEscape("cache_size(-16384)")+
+		"&_pragma="+url.QueryEscape(fmt.Sprintf("wal_autocheckpoint(%d)", writerAutocheckpoint)))
 	if err != nil {
 		return nil, err
 	}
@@ -186,20 +192,31 @@ func Open(path string, opt Options) (*Store, error) {
 		return nil, err
 	}
 	r.SetMaxOpenConns(4)
-	hc, err := newHandleCodec(opt.StorageKey)
+	cp, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		w.Close()
 		r.Close()
 		return nil, err
 	}
+	cp.SetMaxOpenConns(1)
+	hc, err := newHandleCodec(opt.StorageKey)
+	if err != nil {
+		w.Close()
+		r.Close()
+		cp.Close()
+		return nil, err
+	}
 	s := &Store{w: w, r: r, aead: a, handles: hc, opt: opt, clients: map[[32]byte]*clientState{}, presence: map[presenceKey]int64{}, stmts: map[stmtKey]*sql.Stmt{}, syncMode: opt.Synchronous,
-		maxGroup: maxGroupRequests, wake: make(chan struct{}, 1), writerDone: make(chan struct{})}
+		maxGroup: maxGroupRequests, wake: make(chan struct{}, 1), writerDone: make(chan struct{}),
+		cp: cp, cpStop: make(chan struct{}), cpDone: make(chan struct{})}
 	if err := s.loadClients(); err != nil {
 		w.Close()
 		r.Close()
+		cp.Close()
 		return nil, err
 	}
 	go s.writeLoop()
+	go s.checkpointer(cp, s.cpStop, s.cpDone)
 	if err := s.ensureTicketSchema(); err != nil {
 		s.Close()
 		return nil, err
@@ -305,6 +322,8 @@ func (s *Store) Close() error {
 		default:
 		}
 		<-s.writerDone
+		close(s.cpStop)
+		<-s.cpDone
 		s.stmtMu.Lock()
 		for _, st := range s.stmts {
 			st.Close()
@@ -317,7 +336,7 @@ func (s *Store) Close() error {
 			}
 		}
 		s.closeOutbox()
-		s.closeErr = errors.Join(s.r.Close(), s.w.Close())
+		s.closeErr = errors.Join(s.r.Close(), s.cp.Close(), s.w.Close())
 	})
 	return s.closeErr
 }
