@@ -40,6 +40,13 @@ type peer struct {
 	final   []byte //
 	dead    bool   // the socket is closed
 	done    chan struct{}
+	// receiving: the connection's reader is handing a frame to the hub.
+	// A Send or Close meanwhile queues without starting the writer
+	// goroutine (owed), and the reader writes the queue itself when the
+	// hub returns (endReceive): the answer to a Heartbeat(1), the most
+	// common frame of an idle connection, then costs no goroutine.
+	receiving bool
+	owed      bool
 
 	// lastRead is when the last frame from the client arrived (Unix
 	// nanoseconds): the pinger leaves a connection alone that spoke
@@ -67,11 +74,49 @@ func (p *peer) Send(frame []byte) bool {
 	b := getFrameBuffer(wsHeaderRoom + len(frame))
 	copy((*b)[wsHeaderRoom:], frame)
 	p.q = append(p.q, b)
-	if !p.writing {
+	p.startWriter()
+	return true
+}
+
+// startWriter starts the writer goroutine unless one runs or the reader
+// owes the write (p.mu held).
+func (p *peer) startWriter() {
+	switch {
+	case p.writing:
+	case p.receiving:
+		p.owed = true
+	default:
 		p.writing = true
 		go p.writeFn()
 	}
-	return true
+}
+
+// beginReceive and endReceive bracket the reader's call into the hub;
+// endReceive writes what the hub queued meanwhile, on the reader's
+// goroutine, when no writer goroutine does (the frames queued by then;
+// later ones go to a writer goroutine).
+func (p *peer) beginReceive() {
+	p.mu.Lock()
+	p.receiving = true
+	p.mu.Unlock()
+}
+
+func (p *peer) endReceive() {
+	p.mu.Lock()
+	p.receiving = false
+	if !p.owed {
+		p.mu.Unlock()
+		return
+	}
+	p.owed = false
+	if p.writing {
+		p.mu.Unlock()
+		return
+	}
+	p.writing = true
+	n := len(p.q) - p.head
+	p.mu.Unlock()
+	p.drain(n)
 }
 
 // Close implements core.Peer.
@@ -82,10 +127,7 @@ func (p *peer) Close(final []byte) {
 		return
 	}
 	p.closing, p.final = true, final
-	if !p.writing {
-		p.writing = true
-		go p.writeFn()
-	}
+	p.startWriter()
 }
 
 // maxIdleQueue is the largest queue capacity a drained peer keeps; a
@@ -94,9 +136,19 @@ const maxIdleQueue = 8
 
 // write drains the queue, then exits; after Close it writes the final
 // Alert within a short deadline and closes the socket.
-func (p *peer) write() {
-	for {
+func (p *peer) write() { p.drain(-1) }
+
+// drain is write for at most n frames (n < 0: no limit); with frames
+// left after n, it hands them to a writer goroutine. The caller set
+// p.writing.
+func (p *peer) drain(n int) {
+	for ; ; n-- {
 		p.mu.Lock()
+		if n == 0 && p.head < len(p.q) {
+			p.mu.Unlock()
+			go p.writeFn()
+			return
+		}
 		if p.head == len(p.q) {
 			clear(p.q)
 			p.q, p.head = p.q[:0], 0

@@ -199,3 +199,55 @@ func BenchmarkPeerSend(b *testing.B) {
 		}
 	}
 }
+
+// TestPeerReaderWritesWhatItOwes: frames queued while the reader is in
+// the hub (the answer to a Heartbeat(1)) are written by endReceive on the
+// reader's goroutine, in order and before it returns, with no writer
+// goroutine; a Close queued there too is written after them. Frames sent
+// outside the bracket still go out by themselves.
+func TestPeerReaderWritesWhatItOwes(t *testing.T) {
+	p, cws := peerPair(t, 64)
+	p.beginReceive()
+	p.Send([]byte("answer"))
+	p.Send([]byte("second"))
+	p.mu.Lock()
+	started := p.writing
+	p.mu.Unlock()
+	if started {
+		t.Fatal("a writer goroutine started while the reader was in the hub")
+	}
+	p.endReceive()
+	p.mu.Lock()
+	left, writing := len(p.q)-p.head, p.writing
+	p.mu.Unlock()
+	if left != 0 || writing {
+		t.Fatalf("after endReceive: %d frames queued, writing %v; want them written", left, writing)
+	}
+	for _, want := range []string{"answer", "second"} {
+		cws.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, got, err := cws.ReadMessage(); err != nil || string(got) != want {
+			t.Fatalf("read %q, %v; want %q", got, err, want)
+		}
+	}
+	if !p.Send([]byte("later")) {
+		t.Fatal("Send refused")
+	}
+	if _, got, err := cws.ReadMessage(); err != nil || string(got) != "later" {
+		t.Fatalf("read %q, %v; want later", got, err)
+	}
+	p.beginReceive()
+	p.Send([]byte("last"))
+	p.Close(nil)
+	p.endReceive()
+	select {
+	case <-p.done:
+	default:
+		t.Fatal("Close owed by the reader did not close the connection in endReceive")
+	}
+	if _, got, err := cws.ReadMessage(); err != nil || string(got) != "last" {
+		t.Fatalf("read %q, %v; want last before the close", got, err)
+	}
+	if _, _, err := cws.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
+		t.Fatalf("after the last frame: %v, want a normal close", err)
+	}
+}

@@ -446,7 +446,10 @@ func (h *Handler) connected(ws *websocket.Conn, br *bufio.Reader, p *peer, c *co
 		now := time.Now()
 		p.lastRead.Store(now.UnixNano())
 		ws.SetReadDeadline(now.Add(h.cfg.IdleTimeout))
-		if err := c.Receive(buf); err != nil {
+		p.beginReceive()
+		err = c.Receive(buf)
+		p.endReceive()
+		if err != nil {
 			break
 		}
 		if cap(buf) <= idleBuffer {
