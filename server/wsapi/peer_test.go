@@ -235,6 +235,20 @@ func TestPeerReaderWritesWhatItOwes(t *testing.T) {
 	if _, got, err := cws.ReadMessage(); err != nil || string(got) != "later" {
 		t.Fatalf("read %q, %v; want later", got, err)
 	}
+	// The writer goroutine that wrote "later" may still be on its way
+	// out; while it runs, frames queued in the bracket are its to write.
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		p.mu.Lock()
+		writing := p.writing
+		p.mu.Unlock()
+		if !writing {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the writer goroutine did not exit after an empty queue")
+		}
+		time.Sleep(time.Millisecond)
+	}
 	p.beginReceive()
 	p.Send([]byte("last"))
 	p.Close(nil)
